@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages synsweep needs; quiet and quick when they are all there.
+#   scripts/setup.sh          build + test dependencies
+#   scripts/setup.sh --bench  also PyTorch (the speed peer in bench/)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
+      libopenblas-dev libyaml-dev zlib1g-dev python3-h5py python3-numpy python3-pandas)
+[ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get -o DPkg::Lock::Timeout=120 update -qq
+$sudo apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

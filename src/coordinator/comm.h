@@ -1,0 +1,34 @@
+/*
+ * comm: every MPI call of synsweep. Protocol (docs/PROTOCOL.md): a worker sends READY, then
+ * for each JOB it receives it answers with a RESULT (which also asks for the next job),
+ * until it receives STOP. Jobs and results travel as bytes: the ranks run one binary.
+ */
+#ifndef SYNSWEEP_COMM_H
+#define SYNSWEEP_COMM_H
+
+#include "job.h"
+
+enum { MSG_READY = 1, MSG_RESULT = 2, MSG_JOB = 3, MSG_STOP = 4 };
+
+void comm_init(int *argc, char ***argv);
+void comm_finalize(void);
+int comm_rank(void);
+int comm_size(void);
+/** Ends every rank with code (MPI_Abort). */
+void comm_abort(int code);
+/** Rank 0's value of ok, on every rank (collective). */
+int comm_bcast_int(int ok);
+
+/* coordinator side */
+void comm_send_job(int dst, int job_id, const JobSpec *spec);
+void comm_send_stop(int dst);
+/**
+ * Waits for the next worker message. On MSG_RESULT, r holds the unpacked result (free with
+ * job_result_free). @return MSG_READY or MSG_RESULT, or -1 on a malformed message.
+ */
+int comm_recv(JobResult *r, int *src);
+
+/** Worker side: serves jobs with worker_run until STOP. */
+void comm_worker_loop(void);
+
+#endif

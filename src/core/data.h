@@ -1,0 +1,62 @@
+/*
+ * data: dataset readers and the per-job view of a dataset.
+ * Now: the IDX format (gzipped or raw) of the MNIST family: mnist, fashion_mnist, kmnist.
+ * A RawSplit holds the bytes of one split as read; a Split is a job's float copy
+ * (subset chosen by the job's seed, preprocessed). Readers trust the header counts,
+ * check the payload against them, and reject anything else with a message naming the file.
+ */
+#ifndef SYNSWEEP_DATA_H
+#define SYNSWEEP_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Dataset names this build reads, '|'-separated. */
+#define DATASET_NAMES "mnist|fashion_mnist|kmnist"
+
+typedef struct RawSplit {
+    int n, h, w, c;    /* images, height, width, channels */
+    int n_classes;
+    uint8_t *x;        /* (n, c*h*w), pixel bytes */
+    uint8_t *y;        /* (n) labels in [0, n_classes) */
+} RawSplit;
+
+typedef struct Split {
+    int n, d, n_classes;
+    float *x;          /* (n, d) */
+    uint8_t *y;        /* (n) */
+} Split;
+
+/**
+ * Reads an IDX image file and its label file (each gzipped or raw).
+ * @return 0; or -1 with a message naming the file in err (out left zeroed).
+ */
+int idx_load(const char *images_path, const char *labels_path, RawSplit *out, char *err,
+             size_t errlen);
+/**
+ * Loads split "train" or "test" of the named dataset under data_dir.
+ * @return 0; or -1 with a message in err.
+ */
+int dataset_load(const char *data_dir, const char *name, const char *split, RawSplit *out,
+                 char *err, size_t errlen);
+void raw_split_free(RawSplit *s);
+
+/**
+ * Chooses training rows: k per class when per_class > 0, else `total` random rows
+ * (all rows when total is 0 or >= n), drawn from `seed`. Indices come back sorted.
+ * @return number chosen (into idx, caller-allocated with raw->n slots); or -1 with err
+ * when a class has fewer than per_class examples or total is negative.
+ */
+int subset_choose(const RawSplit *raw, int per_class, int total, uint64_t seed, int *idx,
+                  char *err, size_t errlen);
+/** Pixel scaling of a job: "unit" = x/255; "standardize" = (x/255 - mean) / std. */
+typedef struct Scaling {
+    double mean, std;
+} Scaling;
+/** Mean and std of x/255 over the chosen rows (per-image-channel pooling; one channel now). */
+Scaling scaling_fit(const RawSplit *raw, const int *idx, int n, int standardize);
+/** out <- float copy of raw rows idx[0..n) scaled by s. @return 0 or -1 (out of memory). */
+int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s);
+void split_free(Split *s);
+
+#endif

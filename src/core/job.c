@@ -1,0 +1,355 @@
+#include "job.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "dist.h"
+
+#define F(field) offsetof(JobSpec, field), sizeof(((JobSpec *)0)->field)
+
+const ParamDef PARAMS[] = {
+    {"dataset", PK_CHOICE, F(dataset), "mnist", DATASET_NAMES, 0, 0, "dataset to train and test on"},
+    {"data_dir", PK_STR, F(data_dir), "", NULL, 0, 0,
+     "dataset root (else --data-dir, then $SYNSWEEP_DATA, then ./data)"},
+    {"seed", PK_INT, F(seed), "0", NULL, 0, 2147483647, "seed of every random draw of the job"},
+    {"model", PK_CHOICE, F(model), "mlp", "mlp", 0, 0, "network family"},
+    {"hidden", PK_INTLIST, F(hidden), "100", NULL, 1, 100000,
+     "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset"},
+    {"rule", PK_CHOICE, F(rule), "bp", "bp|fa|fa_noise|dfa", 0, 0,
+     "training rule: backprop, feedback alignment, FA after noise pretraining, direct FA"},
+    {"optimizer", PK_CHOICE, F(optimizer), "adam", "adam|sgd", 0, 0, "optimizer"},
+    {"lr", PK_REAL, F(lr), "1e-4", NULL, 0, 1e3, "learning rate"},
+    {"beta1", PK_REAL, F(beta1), "0.9", NULL, 0, 0.999999, "Adam beta1"},
+    {"beta2", PK_REAL, F(beta2), "0.999", NULL, 0, 0.99999999, "Adam beta2"},
+    {"eps", PK_REAL, F(eps), "1e-8", NULL, 0, 1, "Adam epsilon"},
+    {"momentum", PK_REAL, F(momentum), "0.9", NULL, 0, 0.999999, "SGD momentum"},
+    {"weight_decay", PK_REAL, F(weight_decay), "0", NULL, 0, 1e3, "L2 weight decay added to the gradient"},
+    {"batch_size", PK_INT, F(batch_size), "64", NULL, 1, 1000000, "minibatch size"},
+    {"epochs", PK_INT, F(epochs), "100", NULL, 0, 1000000, "passes over the training data"},
+    {"train_per_class", PK_INT, F(train_per_class), "0", NULL, 0, 100000000,
+     "training examples per class drawn by the seed (0: use train_size)"},
+    {"train_size", PK_INT, F(train_size), "0", NULL, 0, 100000000,
+     "training examples drawn by the seed when train_per_class is 0 (0: all)"},
+    {"test_size", PK_INT, F(test_size), "0", NULL, 0, 100000000,
+     "first N test examples (0: the whole test split)"},
+    {"preprocess", PK_CHOICE, F(preprocess), "unit", "unit|standardize", 0, 0,
+     "pixel scaling: x/255, or standardised with the training subset's mean and std"},
+    {"init", PK_CHOICE, F(init), "kaiming", DIST_NAMES, 0, 0, "distribution of the initial weights"},
+    {"init_scale", PK_REAL, F(init_scale), "1", NULL, 0, 1e6, "multiplier of the initial weights"},
+    {"feedback", PK_CHOICE, F(feedback), "kaiming", DIST_NAMES, 0, 0,
+     "distribution of the FA/DFA feedback matrices"},
+    {"feedback_scale", PK_REAL, F(feedback_scale), "1", NULL, 0, 1e6, "multiplier of the feedback matrices"},
+    {"noise_examples", PK_INT, F(noise_examples), "60000", NULL, 1, 1000000000,
+     "fa_noise: noise examples per noise epoch (fresh N(0, noise_std) inputs, uniform labels)"},
+    {"noise_epochs", PK_INT, F(noise_epochs), "1", NULL, 0, 1000000, "fa_noise: noise epochs"},
+    {"noise_lr", PK_REAL, F(noise_lr), "1e-4", NULL, 0, 1e3, "fa_noise: learning rate of the noise phase"},
+    {"noise_std", PK_REAL, F(noise_std), "1", NULL, 0, 1e6, "fa_noise: std of the noise pixels"},
+    {"noise_adam_reset", PK_BOOL, F(noise_adam_reset), "true", NULL, 0, 0,
+     "fa_noise: reset the optimizer state after the noise phase"},
+    {"snapshots", PK_CHOICELIST, F(snapshots), "final", "init|after_noise|final", 0, 0,
+     "stages at which W and B of every layer are saved ([] for none)"},
+    {"eval_train", PK_BOOL, F(eval_train), "true", NULL, 0, 0,
+     "evaluate loss and accuracy on the training subset after every epoch"},
+};
+const int N_PARAMS = (int)(sizeof(PARAMS) / sizeof(PARAMS[0]));
+
+#define M(field, help) {#field, offsetof(JobMetrics, field), help}
+const MetricDef METRICS[] = {
+    M(train_loss, "final mean cross-entropy on the training subset"),
+    M(train_acc, "final accuracy on the training subset"),
+    M(test_loss, "final mean cross-entropy on the test set"),
+    M(test_acc, "final accuracy on the test set"),
+    M(gap_loss, "train_loss - test_loss"),
+    M(gap_acc, "train_acc - test_acc"),
+    M(auc_test_acc, "area under the test-accuracy-per-epoch curve / epochs"),
+    M(readout_p_true_mean, "mean softmax probability of the true class on test data"),
+    M(readout_p_true_std, "std of that probability"),
+    M(readout_p_max_mean, "mean largest softmax probability on test data"),
+    M(noise_loss, "mean loss of the last noise epoch (fa_noise)"),
+    M(top_angle_init, "angle W vs B of the last layer at init, degrees (fa rules)"),
+    M(top_angle_final, "angle W vs B of the last layer at the end, degrees (fa rules)"),
+};
+const int N_METRICS = (int)(sizeof(METRICS) / sizeof(METRICS[0]));
+
+const char *const STAGE_NAMES[N_STAGES] = {"init", "after_noise", "final"};
+const char *const CURVE_NAMES[N_CURVES] = {"train_loss", "train_acc", "test_loss", "test_acc"};
+const char *const LAYER_METRIC_NAMES[N_LAYER_METRICS] = {"angle", "angle_neuron_mean",
+                                                         "angle_neuron_std", "erank"};
+
+const ParamDef *param_find(const char *name) {
+    for (int i = 0; i < N_PARAMS; i++)
+        if (strcmp(PARAMS[i].name, name) == 0) return &PARAMS[i];
+    return NULL;
+}
+
+/* Is word one of the '|'-separated choices? */
+static int in_choices(const char *word, const char *choices) {
+    size_t n = strlen(word);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, word, n) == 0) return 1;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static int parse_int(const char *v, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end) {
+        /* also accept integral reals such as 1e3 */
+        double d = strtod(v, &end);
+        if (end == v || *end || d != floor(d) || fabs(d) > 2147483647.0) return -1;
+        x = (long)d;
+    }
+    *out = x;
+    return 0;
+}
+
+static void trim(char *dst, const char *src, size_t n) {
+    while (isspace((unsigned char)*src)) src++;
+    snprintf(dst, n, "%s", src);
+    size_t k = strlen(dst);
+    while (k && isspace((unsigned char)dst[k - 1])) dst[--k] = 0;
+}
+
+int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_t errlen) {
+    const ParamDef *d = param_find(key);
+    if (!d) {
+        snprintf(err, errlen, "unknown parameter '%s' (synsweep train --help lists them)", key);
+        return -1;
+    }
+    char *field = (char *)s + d->offset;
+    char v[512];
+    trim(v, value, sizeof v);
+    switch (d->kind) {
+    case PK_INT: {
+        long x;
+        if (parse_int(v, &x)) {
+            snprintf(err, errlen, "%s: expected an integer, got '%s'", key, v);
+            return -2;
+        }
+        if (x < d->lo || x > d->hi) {
+            snprintf(err, errlen, "%s: %ld is out of range [%.0f, %.0f]", key, x, d->lo, d->hi);
+            return -2;
+        }
+        *(int32_t *)field = (int32_t)x;
+        return 0;
+    }
+    case PK_REAL: {
+        char *end;
+        double x = strtod(v, &end);
+        if (end == v || *end || !isfinite(x)) {
+            snprintf(err, errlen, "%s: expected a number, got '%s'", key, v);
+            return -2;
+        }
+        if (x < d->lo || x > d->hi) {
+            snprintf(err, errlen, "%s: %g is out of range [%g, %g]", key, x, d->lo, d->hi);
+            return -2;
+        }
+        *(double *)field = x;
+        return 0;
+    }
+    case PK_BOOL: {
+        int b;
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) b = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) b = 0;
+        else {
+            snprintf(err, errlen, "%s: expected true or false, got '%s'", key, v);
+            return -2;
+        }
+        *(int32_t *)field = b;
+        return 0;
+    }
+    case PK_CHOICE:
+        if (!in_choices(v, d->choices)) {
+            snprintf(err, errlen, "%s: '%s' is not one of %s", key, v, d->choices);
+            return -2;
+        }
+        snprintf(field, d->size, "%s", v);
+        return 0;
+    case PK_STR:
+        if (strlen(v) >= d->size) {
+            snprintf(err, errlen, "%s: longer than %zu characters", key, d->size - 1);
+            return -2;
+        }
+        snprintf(field, d->size, "%s", v);
+        return 0;
+    case PK_INTLIST:
+    case PK_CHOICELIST: {
+        /* items separated by ',' (the YAML loader joins sequences that way) */
+        char out[512] = "", item[128];
+        int n_items = 0;
+        const char *p = v;
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            if (len >= sizeof item) len = sizeof item - 1;
+            char raw[128];
+            memcpy(raw, p, len);
+            raw[len] = 0;
+            trim(item, raw, sizeof item);
+            if (d->kind == PK_INTLIST) {
+                long x;
+                if (parse_int(item, &x) || x < d->lo || x > d->hi) {
+                    snprintf(err, errlen, "%s: item '%s' is not an integer in [%.0f, %.0f]", key,
+                             item, d->lo, d->hi);
+                    return -2;
+                }
+                snprintf(item, sizeof item, "%ld", x);
+                if (++n_items > MLP_MAX_LAYERS - 1) {
+                    snprintf(err, errlen, "%s: at most %d hidden layers", key, MLP_MAX_LAYERS - 1);
+                    return -2;
+                }
+            } else if (!in_choices(item, d->choices)) {
+                snprintf(err, errlen, "%s: item '%s' is not one of %s", key, item, d->choices);
+                return -2;
+            }
+            if (out[0]) strcat(out, ",");
+            if (strlen(out) + strlen(item) >= d->size) {
+                snprintf(err, errlen, "%s: list too long (%zu characters at most)", key,
+                         d->size - 1);
+                return -2;
+            }
+            strcat(out, item);
+            if (!comma) break;
+            p = comma + 1;
+        }
+        snprintf(field, d->size, "%s", out);
+        return 0;
+    }
+    }
+    return -2;
+}
+
+void jobspec_get(const JobSpec *s, const ParamDef *d, char *buf, size_t n) {
+    const char *field = (const char *)s + d->offset;
+    switch (d->kind) {
+    case PK_INT: snprintf(buf, n, "%d", *(const int32_t *)field); break;
+    case PK_BOOL: snprintf(buf, n, "%s", *(const int32_t *)field ? "true" : "false"); break;
+    case PK_REAL: { /* shortest text that reads back to the same double */
+        double x = *(const double *)field;
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, n, "%.*g", prec, x);
+            if (strtod(buf, NULL) == x) break;
+        }
+        break;
+    }
+    default: snprintf(buf, n, "%s", field); break;
+    }
+}
+
+void jobspec_defaults(JobSpec *s) {
+    memset(s, 0, sizeof(*s));
+    char err[256];
+    for (int i = 0; i < N_PARAMS; i++) {
+        int rc = jobspec_set(s, PARAMS[i].name, PARAMS[i].def, err, sizeof err);
+        (void)rc;
+        /* hidden's default is the only list default; all defaults parse by construction */
+    }
+}
+
+int jobspec_hidden(const JobSpec *s, int *h) {
+    int n = 0;
+    for (const char *p = s->hidden; *p && n < MLP_MAX_LAYERS;) {
+        h[n++] = atoi(p);
+        const char *c = strchr(p, ',');
+        if (!c) break;
+        p = c + 1;
+    }
+    return n;
+}
+
+int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
+    if (s->dataset[0] == 0) {
+        snprintf(err, errlen, "dataset: not set");
+        return -1;
+    }
+    if (s->train_per_class > 0 && s->train_size > 0) {
+        snprintf(err, errlen, "train_per_class and train_size are both set; use one");
+        return -1;
+    }
+    return 0;
+}
+
+const char *status_name(int status) {
+    switch (status) {
+    case STATUS_OK: return "ok";
+    case STATUS_DIVERGED: return "diverged";
+    case STATUS_FAILED: return "failed";
+    default: return "pending";
+    }
+}
+
+void job_result_init(JobResult *r, int job_id) {
+    memset(r, 0, sizeof(*r));
+    r->job_id = job_id;
+    r->status = STATUS_PENDING;
+    double *m = (double *)&r->m;
+    for (size_t i = 0; i < sizeof(r->m) / sizeof(double); i++) m[i] = NAN;
+    double *l = &r->layer[0][0][0];
+    for (size_t i = 0; i < sizeof(r->layer) / sizeof(double); i++) l[i] = NAN;
+}
+
+void job_result_free(JobResult *r) {
+    free(r->curves);
+    free(r->snaps);
+    r->curves = r->snaps = NULL;
+}
+
+int job_result_n_snaps(const JobResult *r) {
+    int n = 0;
+    for (int s = 0; s < N_STAGES; s++) n += (r->snap_mask >> s) & 1;
+    return n;
+}
+
+static size_t n_curve_floats(const JobResult *r) { return (size_t)N_CURVES * (size_t)r->n_epochs; }
+static size_t n_snap_floats(const JobResult *r) {
+    return (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fb);
+}
+
+size_t job_result_packed_size(const JobResult *r) {
+    return sizeof(JobResult) + (r->curves ? n_curve_floats(r) : 0) * sizeof(float) +
+           (r->snaps ? n_snap_floats(r) : 0) * sizeof(float);
+}
+
+void job_result_pack(const JobResult *r, void *buf) {
+    JobResult h = *r;
+    char *p = buf;
+    h.n_epochs = r->curves ? r->n_epochs : 0;
+    h.snap_mask = r->snaps ? r->snap_mask : 0;
+    h.curves = h.snaps = NULL;
+    memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    size_t nc = n_curve_floats(&h) * sizeof(float), ns = n_snap_floats(&h) * sizeof(float);
+    if (nc) memcpy(p, r->curves, nc);
+    if (ns) memcpy(p + nc, r->snaps, ns);
+}
+
+int job_result_unpack(const void *buf, size_t n, JobResult *r) {
+    memset(r, 0, sizeof(*r));
+    if (n < sizeof(JobResult)) return -1;
+    memcpy(r, buf, sizeof(JobResult));
+    r->curves = r->snaps = NULL;
+    if (r->n_epochs < 0 || r->n_params < 0 || r->n_fb < 0 || r->snap_mask < 0 ||
+        r->snap_mask >= (1 << N_STAGES)) return -1;
+    size_t nc = n_curve_floats(r) * sizeof(float), ns = n_snap_floats(r) * sizeof(float);
+    if (n != sizeof(JobResult) + nc + ns) return -1;
+    const char *p = (const char *)buf + sizeof(JobResult);
+    if (nc && !(r->curves = malloc(nc))) return -1;
+    if (ns && !(r->snaps = malloc(ns))) {
+        job_result_free(r);
+        return -1;
+    }
+    if (nc) memcpy(r->curves, p, nc);
+    if (ns) memcpy(r->snaps, p + nc, ns);
+    return 0;
+}

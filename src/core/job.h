@@ -1,0 +1,138 @@
+/*
+ * job: the job specification (every parameter of one training run, with defaults) and the
+ * job result (metrics, curves, snapshots). One table, PARAMS, describes every JobSpec field:
+ * the YAML loader, the `train` flags, `--help`, the expand table and the HDF5 results columns
+ * are all generated from it. See docs/JOBSPEC.md. Both structs are plain data (fixed-size
+ * strings) so they cross MPI as bytes between ranks of the same binary.
+ */
+#ifndef SYNSWEEP_JOB_H
+#define SYNSWEEP_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlp.h"
+
+typedef struct JobSpec {
+    char dataset[32];
+    char data_dir[256];
+    int32_t seed;
+    char model[16];
+    char hidden[64];       /* hidden layer sizes, canonical "100,100" */
+    char rule[16];
+    char optimizer[16];
+    double lr, beta1, beta2, eps, momentum, weight_decay;
+    int32_t batch_size, epochs;
+    int32_t train_per_class, train_size, test_size;
+    char preprocess[16];
+    char init[24];
+    double init_scale;
+    char feedback[24];
+    double feedback_scale;
+    int32_t noise_examples, noise_epochs;
+    double noise_lr, noise_std;
+    int32_t noise_adam_reset;
+    char snapshots[48];    /* canonical "init,final" */
+    int32_t eval_train;
+} JobSpec;
+
+typedef enum { PK_INT, PK_REAL, PK_BOOL, PK_CHOICE, PK_STR, PK_INTLIST, PK_CHOICELIST } ParamKind;
+
+typedef struct ParamDef {
+    const char *name;
+    ParamKind kind;
+    size_t offset, size;   /* of the field in JobSpec */
+    const char *def;       /* default, as it would be written in YAML */
+    const char *choices;   /* '|'-separated, for PK_CHOICE and PK_CHOICELIST */
+    double lo, hi;         /* inclusive range, for PK_INT, PK_REAL and list items */
+    const char *help;
+} ParamDef;
+
+extern const ParamDef PARAMS[];
+extern const int N_PARAMS;
+
+/** The ParamDef called name, or NULL. */
+const ParamDef *param_find(const char *name);
+/** Sets every field to its default. */
+void jobspec_defaults(JobSpec *s);
+/**
+ * Parses value (a YAML scalar, or list items joined by ',') into field key.
+ * @return 0; -1 if key is unknown; -2 if value is not what the field takes. err says why.
+ */
+int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_t errlen);
+/** Writes field d of s as text (the form jobspec_set reads back) into buf. */
+void jobspec_get(const JobSpec *s, const ParamDef *d, char *buf, size_t n);
+/** Checks combinations of fields. @return 0, or -1 with the reason in err. */
+int jobspec_check(const JobSpec *s, char *err, size_t errlen);
+/** Hidden sizes of s into h[MLP_MAX_LAYERS]; returns their count. */
+int jobspec_hidden(const JobSpec *s, int *h);
+
+/* ---- results ---- */
+
+typedef enum { STATUS_PENDING = 0, STATUS_OK = 1, STATUS_DIVERGED = 2, STATUS_FAILED = 3 } JobStatus;
+/** "pending", "ok", "diverged", "failed". */
+const char *status_name(int status);
+
+/* snapshot stages and per-layer metric stages */
+enum { STAGE_INIT = 0, STAGE_AFTER_NOISE = 1, STAGE_FINAL = 2, N_STAGES = 3 };
+extern const char *const STAGE_NAMES[N_STAGES];
+
+/* per-epoch curves */
+enum { CURVE_TRAIN_LOSS, CURVE_TRAIN_ACC, CURVE_TEST_LOSS, CURVE_TEST_ACC, N_CURVES };
+extern const char *const CURVE_NAMES[N_CURVES];
+
+/* per-layer metrics, per stage */
+enum { LM_ANGLE, LM_ANGLE_NEURON_MEAN, LM_ANGLE_NEURON_STD, LM_ERANK, N_LAYER_METRICS };
+extern const char *const LAYER_METRIC_NAMES[N_LAYER_METRICS];
+
+typedef struct JobMetrics {
+    double train_loss, train_acc, test_loss, test_acc;
+    double gap_loss, gap_acc;          /* train minus test */
+    double auc_test_acc;               /* mean test accuracy over epochs 1..E */
+    double readout_p_true_mean, readout_p_true_std, readout_p_max_mean;
+    double noise_loss;                 /* mean loss of the last noise epoch; NaN if none */
+    double top_angle_init, top_angle_final; /* whole-matrix angle of the last layer (fa only) */
+} JobMetrics;
+
+typedef struct MetricDef {
+    const char *name;
+    size_t offset;     /* of the double in JobMetrics */
+    const char *help;
+} MetricDef;
+extern const MetricDef METRICS[];
+extern const int N_METRICS;
+
+typedef struct JobResult {
+    int32_t job_id, status, rank;
+    char message[256];
+    char host[64];
+    double seconds;
+    int32_t n_train, n_test, n_layers;
+    int32_t sizes[MLP_MAX_LAYERS + 1];
+    int32_t rule;                   /* FeedbackRule the model used */
+    JobMetrics m;
+    double layer[N_STAGES][N_LAYER_METRICS][MLP_MAX_LAYERS]; /* NaN where not defined */
+    int32_t n_epochs;
+    float *curves;                  /* (N_CURVES, n_epochs), NaN after divergence */
+    int32_t snap_mask;              /* bit s set: stage s saved */
+    int64_t n_params, n_fb;
+    float *snaps;                   /* per saved stage, in stage order: params (n_params), fb (n_fb) */
+} JobResult;
+
+/** Prepares an empty result (all metrics NaN, no arrays). */
+void job_result_init(JobResult *r, int job_id);
+/** Frees curves and snaps; r stays usable (NULL arrays). */
+void job_result_free(JobResult *r);
+/** Number of stages set in snap_mask. */
+int job_result_n_snaps(const JobResult *r);
+/** Bytes job_result_pack writes for r. */
+size_t job_result_packed_size(const JobResult *r);
+/** Serialises r into buf (job_result_packed_size(r) bytes): the struct, curves, snaps. */
+void job_result_pack(const JobResult *r, void *buf);
+/**
+ * Rebuilds r from n packed bytes (allocating curves and snaps; free with job_result_free).
+ * @return 0, or -1 if the bytes are not a consistent packed result (r left empty).
+ */
+int job_result_unpack(const void *buf, size_t n, JobResult *r);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * mlp.c: kernels and the MLP. FA after Lillicrap et al. 2016: the backward pass through
+ * layer l uses a fixed random F_l in place of W_l. DFA after Nokland 2016: the output error
+ * e (B,C) reaches hidden layer l directly as e * F_l, F_l (C, O_l).
+ */
+#include "mlp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "dist.h"
+
+void dense_forward(float *out, const float *inp, const float *W, const float *b, int B, int I,
+                   int O) {
+    for (int r = 0; r < B; r++) memcpy(out + (size_t)r * O, b, (size_t)O * sizeof(float));
+    /* out <- inp * W^T + out */
+    sgemm(0, 1, B, O, I, 1.0f, inp, W, 1.0f, out);
+}
+
+void dense_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
+                    const float *F, int B, int I, int O) {
+    /* dW <- dout^T * inp + dW */
+    sgemm(1, 0, O, I, B, 1.0f, dout, inp, 1.0f, dW);
+    for (int r = 0; r < B; r++) {
+        const float *d = dout + (size_t)r * O;
+        for (int o = 0; o < O; o++) db[o] += d[o];
+    }
+    /* dinp <- dout * F */
+    if (dinp) sgemm(0, 0, B, I, O, 1.0f, dout, F, 0.0f, dinp);
+}
+
+void relu_forward(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void relu_backward(float *d, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) d[i] = out[i] > 0.0f ? d[i] : 0.0f;
+}
+
+double softmax_ce_forward(float *probs, const float *logits, const uint8_t *labels, int B, int C,
+                          long *correct) {
+    double loss = 0.0;
+    for (int r = 0; r < B; r++) {
+        const float *z = logits + (size_t)r * C;
+        float *p = probs + (size_t)r * C;
+        int arg = 0;
+        float mx = z[0];
+        for (int c = 1; c < C; c++)
+            if (z[c] > mx) mx = z[c], arg = c;
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += (p[c] = expf(z[c] - mx));
+        float inv = (float)(1.0 / sum);
+        for (int c = 0; c < C; c++) p[c] *= inv;
+        /* -log softmax_y = log(sum) - (z_y - mx), stable even when p_y underflows */
+        loss += log(sum) - (double)(z[labels[r]] - mx);
+        if (correct && arg == labels[r]) (*correct)++;
+    }
+    return loss / B;
+}
+
+void softmax_ce_backward(float *dlogits, const float *probs, const uint8_t *labels, int B, int C) {
+    float invB = 1.0f / B;
+    for (int r = 0; r < B; r++) {
+        for (int c = 0; c < C; c++)
+            dlogits[(size_t)r * C + c] = probs[(size_t)r * C + c] * invB;
+        dlogits[(size_t)r * C + labels[r]] -= invB;
+    }
+}
+
+void mlp_free(Mlp *m) {
+    free(m->params);
+    free(m->grads);
+    free(m->fb);
+    for (int l = 1; l <= MLP_MAX_LAYERS; l++) free(m->act[l]);
+    free(m->probs);
+    free(m->d0);
+    free(m->d1);
+    memset(m, 0, sizeof(*m));
+}
+
+int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch) {
+    memset(m, 0, sizeof(*m));
+    int L = n_sizes - 1;
+    if (L < 1 || L > MLP_MAX_LAYERS || max_batch < 1) return -1;
+    m->n_layers = L;
+    m->rule = rule;
+    m->max_batch = max_batch;
+    int widest = 0;
+    for (int i = 0; i <= L; i++) {
+        if (sizes[i] < 1) return -1;
+        m->sizes[i] = sizes[i];
+        if (sizes[i] > widest) widest = sizes[i];
+    }
+    int C = sizes[L];
+    size_t n = 0, nfb = 0;
+    for (int l = 0; l < L; l++) {
+        n += (size_t)sizes[l + 1] * sizes[l] + sizes[l + 1];
+        if (rule == RULE_FA && l >= 1) nfb += (size_t)sizes[l + 1] * sizes[l];
+        if (rule == RULE_DFA && l < L - 1) nfb += (size_t)C * sizes[l + 1];
+    }
+    m->n_params = n;
+    m->n_fb = nfb;
+    m->params = calloc(n, sizeof(float));
+    m->grads = calloc(n, sizeof(float));
+    m->fb = nfb ? calloc(nfb, sizeof(float)) : NULL;
+    m->probs = calloc((size_t)max_batch * C, sizeof(float));
+    m->d0 = calloc((size_t)max_batch * widest, sizeof(float));
+    m->d1 = calloc((size_t)max_batch * widest, sizeof(float));
+    if (!m->params || !m->grads || (nfb && !m->fb) || !m->probs || !m->d0 || !m->d1) goto fail;
+    float *p = m->params, *g = m->grads, *f = m->fb;
+    for (int l = 0; l < L; l++) {
+        size_t nw = (size_t)sizes[l + 1] * sizes[l];
+        m->W[l] = p, m->dW[l] = g, p += nw, g += nw;
+        m->b[l] = p, m->db[l] = g, p += sizes[l + 1], g += sizes[l + 1];
+        if (rule == RULE_FA && l >= 1) m->F[l] = f, f += nw;
+        if (rule == RULE_DFA && l < L - 1) m->F[l] = f, f += (size_t)C * sizes[l + 1];
+        if (!(m->act[l + 1] = calloc((size_t)max_batch * sizes[l + 1], sizeof(float)))) goto fail;
+    }
+    return 0;
+fail:
+    mlp_free(m);
+    return -1;
+}
+
+int mlp_init(Mlp *m, const char *init, double init_scale, const char *fb_dist, double fb_scale,
+             uint64_t seed) {
+    Rng ri, rf;
+    rng_seed(&ri, seed, RNG_STREAM_INIT);
+    rng_seed(&rf, seed, RNG_STREAM_FEEDBACK);
+    int C = m->sizes[m->n_layers];
+    for (int l = 0; l < m->n_layers; l++) {
+        int O = m->sizes[l + 1], I = m->sizes[l];
+        if (dist_fill(init, init_scale, m->W[l], O, I, &ri)) return -1;
+        memset(m->b[l], 0, (size_t)O * sizeof(float));
+        /* F_l is drawn with the fan-in of the matrix it stands in for */
+        if (m->rule == RULE_FA && m->F[l] && dist_fill(fb_dist, fb_scale, m->F[l], O, I, &rf))
+            return -1;
+        if (m->rule == RULE_DFA && m->F[l] && dist_fill(fb_dist, fb_scale, m->F[l], C, O, &rf))
+            return -1;
+    }
+    return 0;
+}
+
+void mlp_zero_grad(Mlp *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *correct) {
+    int L = m->n_layers;
+    m->act[0] = (float *)x;
+    for (int l = 0; l < L; l++) {
+        dense_forward(m->act[l + 1], m->act[l], m->W[l], m->b[l], B, m->sizes[l], m->sizes[l + 1]);
+        if (l < L - 1) relu_forward(m->act[l + 1], (size_t)B * m->sizes[l + 1]);
+    }
+    return softmax_ce_forward(m->probs, m->act[L], labels, B, m->sizes[L], correct);
+}
+
+void mlp_backward(Mlp *m, const uint8_t *labels, int B) {
+    int L = m->n_layers, C = m->sizes[L];
+    float *d = m->d0, *dnext = m->d1;
+    softmax_ce_backward(d, m->probs, labels, B, C);
+    if (m->rule == RULE_DFA) {
+        float *e = m->d1; /* keep the output error; each hidden delta is built in d0 */
+        memcpy(e, d, (size_t)B * C * sizeof(float));
+        dense_backward(NULL, m->dW[L - 1], m->db[L - 1], e, m->act[L - 1], NULL, B,
+                       m->sizes[L - 1], C);
+        for (int l = L - 2; l >= 0; l--) {
+            int O = m->sizes[l + 1];
+            /* delta_l <- (e * F_l) .* relu'(act[l+1]) */
+            sgemm(0, 0, B, O, C, 1.0f, e, m->F[l], 0.0f, m->d0);
+            relu_backward(m->d0, m->act[l + 1], (size_t)B * O);
+            dense_backward(NULL, m->dW[l], m->db[l], m->d0, m->act[l], NULL, B, m->sizes[l], O);
+        }
+        return;
+    }
+    for (int l = L - 1; l >= 0; l--) {
+        int I = m->sizes[l], O = m->sizes[l + 1];
+        const float *F = m->rule == RULE_BP ? m->W[l] : m->F[l];
+        /* no delta is needed for the input layer */
+        dense_backward(l > 0 ? dnext : NULL, m->dW[l], m->db[l], d, m->act[l], F, B, I, O);
+        if (l > 0) {
+            relu_backward(dnext, m->act[l], (size_t)B * I);
+            float *t = d;
+            d = dnext, dnext = t;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/*
+ * mlp: dense layers, ReLU, softmax + cross-entropy, and a multi-layer perceptron of any
+ * depth trained by backprop (bp), feedback alignment (fa) or direct feedback alignment (dfa).
+ *
+ * All parameters live in one float buffer (W0 b0 W1 b1 ...); gradients mirror it.
+ * Weights are (O, I) row-major. Backward passes accumulate (+=) true dL/dtheta; the
+ * caller zeroes gradients with mlp_zero_grad. Backprop is FA with the feedback set to W.
+ * Leaves out: convolution, dropout, other activations.
+ */
+#ifndef SYNSWEEP_MLP_H
+#define SYNSWEEP_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+#define MLP_MAX_LAYERS 8 /* weight layers */
+
+typedef enum { RULE_BP = 0, RULE_FA = 1, RULE_DFA = 2 } FeedbackRule;
+
+/* ---- layer kernels (B = batch, I = inputs, O = outputs) ---- */
+
+/** out (B,O) <- inp (B,I) * W^T + b;  W (O,I), b (O). */
+void dense_forward(float *out, const float *inp, const float *W, const float *b, int B, int I,
+                   int O);
+/**
+ * dW (O,I) += dout^T * inp;  db (O) += colsum(dout);  if dinp: dinp (B,I) <- dout * F,
+ * where F (O,I) is the feedback matrix (F = W for backprop).
+ */
+void dense_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
+                    const float *F, int B, int I, int O);
+/** x <- max(x, 0) in place, n values. */
+void relu_forward(float *x, size_t n);
+/** d <- d * (out > 0), with out the ReLU output. */
+void relu_backward(float *d, const float *out, size_t n);
+/**
+ * probs (B,C) <- softmax(logits); returns the mean cross-entropy over the batch (double).
+ * If correct != NULL, adds the number of argmax hits to *correct.
+ */
+double softmax_ce_forward(float *probs, const float *logits, const uint8_t *labels, int B, int C,
+                          long *correct);
+/** dlogits (B,C) <- (probs - onehot(labels)) / B: gradient of the mean loss. */
+void softmax_ce_backward(float *dlogits, const float *probs, const uint8_t *labels, int B, int C);
+
+/* ---- the model ---- */
+
+typedef struct Mlp {
+    int n_layers;                    /* weight layers L */
+    int sizes[MLP_MAX_LAYERS + 1];   /* sizes[0] = inputs, sizes[L] = classes */
+    FeedbackRule rule;
+    size_t n_params;
+    float *params, *grads;           /* (n_params) each */
+    float *W[MLP_MAX_LAYERS];        /* (sizes[l+1], sizes[l]) */
+    float *b[MLP_MAX_LAYERS];        /* (sizes[l+1]) */
+    float *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];
+    size_t n_fb;                     /* 0 for bp */
+    float *fb;                       /* feedback matrices, one buffer */
+    float *F[MLP_MAX_LAYERS];        /* fa: (sizes[l+1], sizes[l]) for l >= 1; dfa: (C, sizes[l+1]) for l < L-1 */
+    int max_batch;
+    float *act[MLP_MAX_LAYERS + 1];  /* act[0] = input (borrowed); act[l+1] (B, sizes[l+1]) */
+    float *probs;                    /* (B, C) */
+    float *d0, *d1;                  /* (B, max size) scratch for deltas */
+} Mlp;
+
+/**
+ * Builds a model with L = n_sizes - 1 weight layers and activations for up to max_batch rows.
+ * Parameters and feedback are left zero; fill them with mlp_init.
+ * @return 0, or -1 on bad shape or out of memory (m left freed).
+ */
+int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch);
+/** Frees everything mlp_create allocated; safe on a zeroed or already freed Mlp. */
+void mlp_free(Mlp *m);
+/**
+ * Draws W from (init, init_scale) and the feedback matrices from (fb_dist, fb_scale)
+ * with their own streams of `seed`; biases zero. @return 0, or -1 on unknown distribution.
+ */
+int mlp_init(Mlp *m, const char *init, double init_scale, const char *fb_dist, double fb_scale,
+             uint64_t seed);
+/** Forward pass of B <= max_batch rows of x (B, sizes[0]); fills act[] and probs. Returns mean CE. */
+double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *correct);
+/** Backward pass after mlp_forward on the same batch: accumulates into grads using the rule. */
+void mlp_backward(Mlp *m, const uint8_t *labels, int B);
+void mlp_zero_grad(Mlp *m);
+
+#endif

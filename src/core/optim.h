@@ -1,0 +1,29 @@
+/*
+ * optim: Adam and SGD (momentum, weight decay) as single loops over a flat parameter
+ * buffer; state mirrors the buffer.
+ */
+#ifndef SYNSWEEP_OPTIM_H
+#define SYNSWEEP_OPTIM_H
+
+#include <stddef.h>
+
+typedef enum { OPT_ADAM = 0, OPT_SGD = 1 } OptKind;
+
+typedef struct Optim {
+    OptKind kind;
+    float lr, beta1, beta2, eps, momentum, weight_decay;
+    long t;     /* steps taken (Adam bias correction) */
+    size_t n;
+    float *m, *v; /* Adam moments; SGD uses m as its velocity */
+} Optim;
+
+/** Allocates zeroed state for n parameters. @return 0, or -1 out of memory (o freed). */
+int optim_create(Optim *o, OptKind kind, size_t n, float lr, float beta1, float beta2, float eps,
+                 float momentum, float weight_decay);
+void optim_free(Optim *o);
+/** Forgets moments and step count (e.g. after noise pretraining). */
+void optim_reset(Optim *o);
+/** One update of params (n) from grads (n). Grads are read, not modified. */
+void optim_step(Optim *o, float *params, const float *grads);
+
+#endif

@@ -1,0 +1,342 @@
+/*
+ * synsweep: command-line entry. `run` is the only command that starts MPI; `expand` and
+ * `train` run on one process without it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "blas.h"
+#include "comm.h"
+#include "coordinator.h"
+#include "job.h"
+#include "sweep.h"
+#include "worker.h"
+
+static const char *USAGE =
+    "usage: synsweep <command> [options]\n"
+    "\n"
+    "Runs grids of neural-network training jobs and writes one HDF5 results file.\n"
+    "\n"
+    "commands:\n"
+    "  run SWEEP.yaml [-o FILE]    run a sweep; under mpirun rank 0 coordinates, the others train\n"
+    "  expand SWEEP.yaml           print the job table and count without running anything\n"
+    "  train [--KEY VALUE ...]     run one job on this process; print its result as JSON\n"
+    "\n"
+    "  synsweep COMMAND --help     options of a command\n"
+    "  synsweep --version          program version\n"
+    "\n"
+    "Data: --data-dir DIR, else the sweep's data_dir:, else $SYNSWEEP_DATA, else ./data.\n"
+    "Docs: docs/JOBSPEC.md (sweep files), docs/FORMAT.md (results file).\n";
+
+static const char *RUN_USAGE =
+    "usage: [mpirun -n N] synsweep run SWEEP.yaml [options]\n"
+    "\n"
+    "Validates the whole sweep and its data, then trains every job of the grid and writes\n"
+    "one HDF5 file. With N > 1 ranks, rank 0 hands jobs to ranks 1..N-1 as they ask; with\n"
+    "one rank it runs them itself. An existing output file is never overwritten.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE      results file (default: results/<sweep name>.h5)\n"
+    "  --data-dir DIR         dataset root (beats data_dir: and $SYNSWEEP_DATA)\n"
+    "  --progress SECONDS     progress-line period when stderr is not a terminal (default 10)\n"
+    "  --flush-every N        write the file after every N results (default 100)\n"
+    "  --flush-seconds S      ... or every S seconds, whichever comes first (default 30)\n"
+    "  -q, --quiet            no progress and no summary table\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "exit status: 0 every job has a result (ok, diverged or failed: see the status column);\n"
+    "1 bad input or I/O error (nothing written over); 2 bad command line.\n";
+
+static const char *EXPAND_USAGE =
+    "usage: synsweep expand SWEEP.yaml [--data-dir DIR] [--max-rows N]\n"
+    "\n"
+    "Loads and validates the sweep, prints one row per job (job id and the grid axes) and\n"
+    "the job count. Runs nothing and reads no data.\n"
+    "\n"
+    "options:\n"
+    "  --data-dir DIR    as for run\n"
+    "  --max-rows N      print at most N rows (default: all)\n"
+    "  -h, --help        this text\n";
+
+static void train_usage(void) {
+    printf("usage: synsweep train [--KEY VALUE ...] [--data-dir DIR]\n"
+           "\n"
+           "Runs one job on this process (no MPI) and prints its result as JSON on stdout.\n"
+           "Every KEY is a job parameter, also usable under fixed: and grid: in a sweep.\n"
+           "Lists are written comma-separated: --hidden 100,100.\n"
+           "\n"
+           "parameters (default):\n");
+    for (int i = 0; i < N_PARAMS; i++) {
+        const ParamDef *d = &PARAMS[i];
+        printf("  --%-18s %s (%s%s%s%s)\n", d->name, d->help, d->def[0] ? d->def : "\"\"",
+               d->choices ? "; " : "", d->choices ? "one of " : "", d->choices ? d->choices : "");
+    }
+    printf("\nexit status: 0 ok or diverged, 1 failed or bad data, 2 bad command line.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "synsweep: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(synsweep --help for usage)\n");
+    return 2;
+}
+
+static int parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return (errno || end == s || *end || !isfinite(*out) || *out < 0) ? -1 : 0;
+}
+
+/* ---- JSON for `train` ---- */
+
+static void json_num(double x) {
+    if (isfinite(x)) printf("%.10g", x);
+    else printf("null");
+}
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
+        else putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_result_json(const JobSpec *spec, const JobResult *r) {
+    printf("{\n  \"status\": ");
+    json_str(status_name(r->status));
+    printf(",\n  \"message\": ");
+    json_str(r->message);
+    printf(",\n  \"seconds\": ");
+    json_num(r->seconds);
+    printf(",\n  \"n_train\": %d, \"n_test\": %d, \"n_params\": %lld,\n  \"spec\": {", r->n_train,
+           r->n_test, (long long)r->n_params);
+    for (int i = 0; i < N_PARAMS; i++) {
+        char v[512];
+        jobspec_get(spec, &PARAMS[i], v, sizeof v);
+        printf("%s\n    ", i ? "," : "");
+        json_str(PARAMS[i].name);
+        printf(": ");
+        if (PARAMS[i].kind == PK_INT || PARAMS[i].kind == PK_REAL || PARAMS[i].kind == PK_BOOL) printf("%s", v);
+        else json_str(v);
+    }
+    printf("\n  },\n  \"metrics\": {");
+    for (int i = 0; i < N_METRICS; i++) {
+        printf("%s\n    ", i ? "," : "");
+        json_str(METRICS[i].name);
+        printf(": ");
+        json_num(*(const double *)((const char *)&r->m + METRICS[i].offset));
+    }
+    printf("\n  },\n  \"layers\": {");
+    for (int s = 0; s < N_STAGES; s++) {
+        printf("%s\n    ", s ? "," : "");
+        json_str(STAGE_NAMES[s]);
+        printf(": {");
+        for (int k = 0; k < N_LAYER_METRICS; k++) {
+            printf("%s", k ? ", " : "");
+            json_str(LAYER_METRIC_NAMES[k]);
+            printf(": [");
+            for (int l = 0; l < r->n_layers; l++) {
+                printf("%s", l ? ", " : "");
+                json_num(r->layer[s][k][l]);
+            }
+            printf("]");
+        }
+        printf("}");
+    }
+    printf("\n  },\n  \"curves\": {");
+    for (int c = 0; c < N_CURVES; c++) {
+        printf("%s\n    ", c ? "," : "");
+        json_str(CURVE_NAMES[c]);
+        printf(": [");
+        for (int e = 0; r->curves && e < r->n_epochs; e++) {
+            printf("%s", e ? ", " : "");
+            json_num(r->curves[(size_t)c * r->n_epochs + e]);
+        }
+        printf("]");
+    }
+    printf("\n  }\n}\n");
+}
+
+static int cmd_train(int argc, char **argv) {
+    JobSpec spec;
+    jobspec_defaults(&spec);
+    const char *data_dir = NULL;
+    char err[512];
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            train_usage();
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0) return usage_error("train: unexpected argument '%s'", a);
+        char key[64];
+        const char *val, *eq = strchr(a, '=');
+        if (eq) {
+            snprintf(key, sizeof key, "%.*s", (int)(eq - a - 2), a + 2);
+            val = eq + 1;
+        } else {
+            snprintf(key, sizeof key, "%s", a + 2);
+            if (i + 1 >= argc) return usage_error("train: --%s needs a value", key);
+            val = argv[++i];
+        }
+        for (char *p = key; *p; p++)
+            if (*p == '-') *p = '_';
+        if (!strcmp(key, "data_dir")) {
+            data_dir = val;
+            continue;
+        }
+        if (jobspec_set(&spec, key, val, err, sizeof err)) return usage_error("train: %s", err);
+    }
+    if (data_dir) jobspec_set(&spec, "data_dir", data_dir, err, sizeof err);
+    if (!spec.data_dir[0]) {
+        const char *env = getenv("SYNSWEEP_DATA");
+        jobspec_set(&spec, "data_dir", env && *env ? env : "data", err, sizeof err);
+    }
+    if (jobspec_check(&spec, err, sizeof err)) return usage_error("train: %s", err);
+    JobResult r;
+    worker_run(&spec, 0, 0, &r);
+    print_result_json(&spec, &r);
+    if (r.status == STATUS_FAILED) fprintf(stderr, "synsweep train: %s\n", r.message);
+    int rc = r.status == STATUS_FAILED ? 1 : 0;
+    job_result_free(&r);
+    worker_cache_clear();
+    return rc;
+}
+
+static int cmd_expand(int argc, char **argv) {
+    const char *path = NULL, *data_dir = NULL;
+    long max_rows = -1;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(EXPAND_USAGE, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--data-dir") && i + 1 < argc) data_dir = argv[++i];
+        else if (!strcmp(argv[i], "--max-rows") && i + 1 < argc) max_rows = atol(argv[++i]);
+        else if (argv[i][0] == '-') return usage_error("expand: unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return usage_error("expand: unexpected argument '%s'", argv[i]);
+    }
+    if (!path) return usage_error("expand: %s", "needs a sweep file");
+    Sweep sw;
+    char err[1024];
+    if (sweep_load(path, data_dir, &sw, err, sizeof err)) {
+        fprintf(stderr, "synsweep: %s\n", err);
+        return 1;
+    }
+    printf("%8s", "job_id");
+    for (int a = 0; a < sw.n_axes; a++) printf("  %-14s", sw.axes[a].key);
+    printf("\n");
+    for (long id = 0; id < sw.n_jobs && (max_rows < 0 || id < max_rows); id++) {
+        long rem = id;
+        int digit[SWEEP_MAX_AXES];
+        for (int a = sw.n_axes - 1; a >= 0; a--) digit[a] = (int)(rem % sw.axes[a].n), rem /= sw.axes[a].n;
+        printf("%8ld", id);
+        for (int a = 0; a < sw.n_axes; a++) printf("  %-14s", sw.axes[a].values[digit[a]]);
+        printf("\n");
+    }
+    printf("%ld jobs", sw.n_jobs);
+    for (int a = 0; a < sw.n_axes; a++) printf("%s%d %s", a ? " x " : " = ", sw.axes[a].n, sw.axes[a].key);
+    printf("\n");
+    sweep_free(&sw);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv) {
+    const char *path = NULL, *data_dir = NULL, *out = NULL;
+    RunOptions o = {NULL, 10.0, 100, 30.0, 0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(RUN_USAGE, stdout);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has) out = argv[++i];
+        else if (!strcmp(a, "--data-dir") && has) data_dir = argv[++i];
+        else if (!strcmp(a, "--progress") && has) {
+            if (parse_double(argv[++i], &o.progress_seconds)) return usage_error("run: --progress takes seconds >= 0, got '%s'", argv[i]);
+        } else if (!strcmp(a, "--flush-seconds") && has) {
+            if (parse_double(argv[++i], &o.flush_seconds)) return usage_error("run: --flush-seconds takes seconds >= 0, got '%s'", argv[i]);
+        } else if (!strcmp(a, "--flush-every") && has) {
+            double x;
+            if (parse_double(argv[++i], &x) || x < 1) return usage_error("run: --flush-every takes a count >= 1, got '%s'", argv[i]);
+            o.flush_every = (long)x;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = 1;
+        else if (a[0] == '-') return usage_error("run: unknown option or missing value: '%s'", a);
+        else if (!path) path = a;
+        else return usage_error("run: unexpected argument '%s'", a);
+    }
+    if (!path) return usage_error("run: %s", "needs a sweep file (synsweep run --help)");
+    char defout[1100];
+    if (!out) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        size_t len = strcspn(base, ".");
+        snprintf(defout, sizeof defout, "results/%.*s.h5", (int)len, base);
+        out = defout;
+    }
+    o.out_path = out;
+
+    comm_init(&argc, &argv);
+    int rank = comm_rank(), ok = 1;
+    Sweep sw;
+    char err[1024];
+    memset(&sw, 0, sizeof sw);
+    if (rank == 0) {
+        if (out == defout) mkdir("results", 0777); /* the default directory; an error shows below */
+        if (sweep_load(path, data_dir, &sw, err, sizeof err) ||
+            coordinator_check(&sw, &o, err, sizeof err)) {
+            fprintf(stderr, "synsweep: %s\n", err);
+            ok = 0;
+        }
+    }
+    if (!comm_bcast_int(ok)) {
+        if (rank == 0) sweep_free(&sw);
+        comm_finalize();
+        return 1;
+    }
+    int rc = 0;
+    if (rank == 0) {
+        if (coordinator_run(&sw, &o, err, sizeof err)) {
+            fprintf(stderr, "synsweep: %s\n", err);
+            if (comm_size() > 1) comm_abort(1);
+            rc = 1;
+        }
+        sweep_free(&sw);
+        worker_cache_clear();
+    } else {
+        comm_worker_loop();
+        worker_cache_clear();
+    }
+    comm_finalize();
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    blas_single_thread();
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        if (argc >= 3 && !strcmp(argv[1], "help")) {
+            char *h[] = {"--help"};
+            if (!strcmp(argv[2], "run")) return cmd_run(1, h);
+            if (!strcmp(argv[2], "expand")) return cmd_expand(1, h);
+            if (!strcmp(argv[2], "train")) return cmd_train(1, h);
+        }
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("synsweep %s\n", SYNSWEEP_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "expand")) return cmd_expand(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
+    return usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,81 @@
+#include "worker.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "train.h"
+
+#define CACHE_SLOTS 4
+
+typedef struct CacheEntry {
+    char key[320];
+    RawSplit train, test;
+    long last_use;
+} CacheEntry;
+
+static CacheEntry cache[CACHE_SLOTS];
+static long use_clock;
+
+void worker_cache_clear(void) {
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        raw_split_free(&cache[i].train);
+        raw_split_free(&cache[i].test);
+        cache[i].key[0] = 0;
+    }
+}
+
+/* The cached splits of (data_dir, name), loading them into the least recently used slot. */
+static CacheEntry *cache_get(const char *data_dir, const char *name, char *err, size_t errlen) {
+    char key[320];
+    snprintf(key, sizeof key, "%s|%s", data_dir, name);
+    CacheEntry *slot = &cache[0];
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (cache[i].key[0] && strcmp(cache[i].key, key) == 0) {
+            cache[i].last_use = ++use_clock;
+            return &cache[i];
+        }
+        if (cache[i].last_use < slot->last_use) slot = &cache[i];
+    }
+    raw_split_free(&slot->train);
+    raw_split_free(&slot->test);
+    slot->key[0] = 0;
+    if (dataset_load(data_dir, name, "train", &slot->train, err, errlen)) return NULL;
+    if (dataset_load(data_dir, name, "test", &slot->test, err, errlen)) {
+        raw_split_free(&slot->train);
+        return NULL;
+    }
+    if (slot->train.h != slot->test.h || slot->train.w != slot->test.w) {
+        snprintf(err, errlen, "%s/%s: train images are %dx%d but test images are %dx%d",
+                 data_dir, name, slot->train.h, slot->train.w, slot->test.h, slot->test.w);
+        raw_split_free(&slot->train);
+        raw_split_free(&slot->test);
+        return NULL;
+    }
+    snprintf(slot->key, sizeof slot->key, "%s", key);
+    slot->last_use = ++use_clock;
+    return slot;
+}
+
+int worker_data_check(const char *data_dir, const char *name, char *err, size_t errlen) {
+    return cache_get(data_dir, name, err, errlen) ? 0 : -1;
+}
+
+void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    job_result_init(r, job_id);
+    r->rank = rank;
+    gethostname(r->host, sizeof r->host - 1);
+    char err[256];
+    CacheEntry *e = cache_get(spec->data_dir, spec->dataset, err, sizeof err);
+    if (!e) {
+        r->status = STATUS_FAILED;
+        snprintf(r->message, sizeof r->message, "%s", err);
+    } else {
+        train_job(spec, &e->train, &e->test, r);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}

@@ -1,0 +1,27 @@
+/*
+ * worker: runs one job on this process. Keeps the raw splits of recently used datasets
+ * in memory so a rank that runs many jobs on one dataset reads it once. No MPI: the comm
+ * module calls worker_run for each job it is handed.
+ */
+#ifndef SYNSWEEP_WORKER_H
+#define SYNSWEEP_WORKER_H
+
+#include <stddef.h>
+
+#include "data.h"
+#include "job.h"
+
+/**
+ * Runs spec as job job_id and fills r (job_result_init is done here). Data errors become
+ * r->status = STATUS_FAILED with the message; never exits. Records seconds, rank and host.
+ */
+void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r);
+/**
+ * Loads both splits of dataset `name` under data_dir (through the cache) to check they
+ * are readable and consistent. @return 0, or -1 with a message naming the file.
+ */
+int worker_data_check(const char *data_dir, const char *name, char *err, size_t errlen);
+/** Drops every cached dataset. */
+void worker_cache_clear(void);
+
+#endif
