@@ -70,10 +70,17 @@ static int idx_read(const char *path, uint32_t magic, int n_dims, uint32_t *dims
                  path, total, got);
         goto fail;
     }
+    /* reading on must hit a clean end: no extra bytes, and (gzip) an intact trailer */
     unsigned char extra;
     if (gzread(f, &extra, 1) > 0) {
         snprintf(err, errlen, "%s: %zu payload bytes expected from the header, but more follow",
                  path, total);
+        goto fail;
+    }
+    msg = gzerror(f, &gzerr);
+    if (gzerr != Z_OK) {
+        snprintf(err, errlen, "%s: truncated or corrupt gzip stream after the payload (%s)", path,
+                 msg);
         goto fail;
     }
     gzclose(f);

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""check_results.py SWEEP.yaml FILE [FILE ...]
+
+Reads synsweep results files back with h5py and pandas and checks them against the
+documented layout (docs/FORMAT.md): every job present exactly once and finished, attributes,
+curves, per-layer metrics and snapshot shapes. With several files (the same sweep run on
+different numbers of ranks), every metric, curve, layer metric and snapshot must be
+bit-identical across them. Exit 1 on the first failure.
+"""
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+
+BOOKKEEPING = {"seconds", "rank", "host"}
+
+
+def fail(msg):
+    print("check_results: FAIL:", msg)
+    sys.exit(1)
+
+
+def check_one(path, sweep_text):
+    f = h5py.File(path, "r")
+    a = f.attrs
+    n = int(a["n_jobs"])
+    if a["sweep_yaml"] != sweep_text:
+        fail(f"{path}: sweep_yaml attribute differs from the sweep file")
+    if int(a["complete"]) != 1 or int(a["n_done"]) != n:
+        fail(f"{path}: complete={a['complete']} n_done={a['n_done']} n_jobs={n}")
+    rows = f["results"][:]
+    df = pd.DataFrame(rows)
+    if len(df) != n or sorted(df.job_id) != list(range(n)):
+        fail(f"{path}: job ids are not 0..{n-1} exactly once")
+    status = df.status.str.decode("ascii")
+    if not (status == "ok").all():
+        fail(f"{path}: statuses {status.value_counts().to_dict()}: {df.message.tolist()}")
+    if any(isinstance(v, bytes) and b"\x00" in v for v in df.rule):
+        fail(f"{path}: string columns carry NUL padding")
+    E = f["curves/test_acc"].shape[1]
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        c = f["curves"][name][:]
+        if c.shape != (n, E):
+            fail(f"{path}: curves/{name} shape {c.shape}")
+        for i in range(n):
+            e = int(df.epochs[i])
+            if not np.isfinite(c[i, :e]).all() or np.isfinite(c[i, e:]).any():
+                fail(f"{path}: curves/{name} row {i} is not finite exactly for its {e} epochs")
+    if not np.allclose(f["curves/test_acc"][:, -1], df.test_acc, atol=1e-6):
+        fail(f"{path}: last test_acc of the curve differs from the test_acc column")
+    sizes = f["layers/sizes"][:]
+    er = f["layers/final/erank"][:]
+    for i in range(n):
+        L = int((sizes[i] > 0).sum()) - 1
+        hidden = [int(h) for h in df.hidden[i].decode().split(",")]
+        if list(sizes[i, 1:L]) != hidden:
+            fail(f"{path}: job {i} layer sizes {sizes[i]} vs hidden {hidden}")
+        if not np.isfinite(er[i, :L]).all():
+            fail(f"{path}: job {i} final erank not finite")
+        snaps = df.snapshots[i].decode()
+        g = f.get(f"snapshots/job_{i:06d}")
+        want = [s for s in snaps.split(",") if s and (s != "after_noise" or df.rule[i] == b"fa_noise")]
+        got = sorted(g.keys()) if g is not None else []
+        if sorted(want) != got:
+            fail(f"{path}: job {i} snapshot stages {got}, want {sorted(want)}")
+        for st in want:
+            for l in range(L):
+                if g[st][f"W{l}"].shape != (sizes[i, l + 1], sizes[i, l]):
+                    fail(f"{path}: job {i} {st}/W{l} shape {g[st][f'W{l}'].shape}")
+            if df.rule[i] in (b"fa", b"fa_noise") and L > 1 and f"B{L-1}" not in g[st]:
+                fail(f"{path}: job {i} {st} lacks the feedback matrix B{L-1}")
+    return f, df
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        sys.exit(2)
+    sweep_text = open(sys.argv[1]).read()
+    files = [check_one(p, sweep_text) for p in sys.argv[2:]]
+    f0, d0 = files[0]
+    for (f, d), path in zip(files[1:], sys.argv[3:]):
+        for col in d0.columns:
+            if col in BOOKKEEPING:
+                continue
+            x, y = d0[col].to_numpy(), d[col].to_numpy()
+            if x.dtype.kind == "f":
+                same = np.array_equal(x.view(np.uint64), y.view(np.uint64))
+            else:
+                same = (x == y).all()
+            if not same:
+                fail(f"{path}: column {col} differs from {sys.argv[2]}")
+        for grp in ("curves", "layers"):
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    if obj[:].tobytes() != f[grp][name][:].tobytes():
+                        fail(f"{path}: {grp}/{name} differs")
+            f0[grp].visititems(visit)
+        def visit_snap(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj[:].tobytes() != f["snapshots"][name][:].tobytes():
+                fail(f"{path}: snapshots/{name} differs")
+        f0["snapshots"].visititems(visit_snap)
+        print(f"check_results: {path} is bit-identical to {sys.argv[2]} "
+              f"(ranks used: {sorted(set(d['rank']))})")
+    print(f"check_results: {len(files)} file(s), {len(d0)} jobs each: ok")
+
+
+main()

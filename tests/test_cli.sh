@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The command line on bad input: every case exits non-zero with a message naming the file
+# (and line:column, or field) and what was expected, and an existing results file stays
+# byte-for-byte unchanged. Also --help/--version everywhere and the expand count.
+set -uo pipefail
+bin=$1 fixture_bin=$2
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect CODE PATTERN CMD...: exit status CODE and stderr matching PATTERN
+expect() {
+  local code=$1 pat=$2; shift 2
+  "$@" >"$t/out" 2>"$t/err"; local rc=$?
+  if [ $rc -ne "$code" ]; then bad "$* -> exit $rc, want $code: $(cat "$t/err")"; return; fi
+  if ! grep -qE -- "$pat" "$t/err" "$t/out"; then bad "$* -> output lacks /$pat/: $(cat "$t/err")"; return; fi
+  ok
+}
+
+"$fixture_bin" "$t/data" 200 100 8 || { echo "cannot write fixture"; exit 1; }
+export SYNSWEEP_DATA="$t/data"
+cat >"$t/good.yaml" <<'Y'
+fixed:
+  epochs: 1
+  hidden: [8]
+grid:
+  seed: [0, 1]
+Y
+expect 0 "results: $t/res.h5" "$bin" run "$t/good.yaml" -o "$t/res.h5"
+sum=$(sha256sum "$t/res.h5")
+
+for c in run expand train; do expect 0 "usage: .*synsweep $c" "$bin" $c --help; done
+expect 0 "usage: synsweep <command>" "$bin" --help
+expect 0 "^synsweep [0-9]+\.[0-9]+" "$bin" --version
+expect 2 "unknown command 'frobnicate'" "$bin" frobnicate
+expect 2 "usage" "$bin"
+expect 2 "unknown option" "$bin" run "$t/good.yaml" --bogus
+expect 2 "needs a sweep file" "$bin" run
+expect 2 "epochs: expected an integer" "$bin" train --epochs many
+expect 2 "unknown parameter 'nope'" "$bin" train --nope 1
+expect 0 "^2 jobs = 2 seed" "$bin" expand "$t/good.yaml"
+
+# the existing file is never overwritten
+expect 1 "res.h5: already exists" "$bin" run "$t/good.yaml" -o "$t/res.h5"
+
+# bad sweep files, each aimed at the existing results file
+printf 'fixed:\n  epochs: [1, 2\n' >"$t/malformed.yaml"
+expect 1 "malformed.yaml:3:1: YAML error" "$bin" run "$t/malformed.yaml" -o "$t/res.h5"
+printf 'fixed:\n  epochs: 1\n  learning_rate: 0.1\n' >"$t/unknown.yaml"
+expect 1 "unknown.yaml:3:3: fixed: unknown parameter 'learning_rate'" "$bin" run "$t/unknown.yaml" -o "$t/res.h5"
+printf 'fixed:\n  epochs: one\n' >"$t/type.yaml"
+expect 1 "type.yaml:2:11: epochs: expected an integer, got 'one'" "$bin" run "$t/type.yaml" -o "$t/res.h5"
+printf 'grid:\n  seed: []\n' >"$t/empty.yaml"
+expect 1 "empty.yaml:2:9: grid: 'seed' has an empty list" "$bin" run "$t/empty.yaml" -o "$t/res.h5"
+expect 1 "nothere.yaml: cannot read" "$bin" run "$t/nothere.yaml" -o "$t/res.h5"
+
+# missing and corrupt data files
+expect 1 "mnist/train-images-idx3-ubyte.gz: cannot open" "$bin" run "$t/good.yaml" -o "$t/new.h5" --data-dir "$t/nodata"
+[ -e "$t/new.h5" ] && bad "a failed run left $t/new.h5 behind" || ok
+cp -r "$t/data" "$t/cut"
+f="$t/cut/mnist/train-images-idx3-ubyte.gz"
+head -c $(( $(stat -c %s "$f") - 40 )) "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+expect 1 "cut/mnist/train-images-idx3-ubyte.gz: (truncated|corrupt)" "$bin" run "$t/good.yaml" -o "$t/new.h5" --data-dir "$t/cut"
+expect 1 "train-images-idx3-ubyte.gz: (truncated|corrupt)" "$bin" train --data-dir "$t/cut"
+# an output directory that does not exist
+expect 1 "cannot create the results file" "$bin" run "$t/good.yaml" -o "$t/no/such/dir.h5"
+
+[ "$(sha256sum "$t/res.h5")" = "$sum" ] && ok || bad "the existing results file changed"
+echo "test_cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
