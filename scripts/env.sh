@@ -8,3 +8,13 @@ if [ -z "${SYNSWEEP_DATA:-}" ] && [ -d "$(dirname "$0")/../../shared/data" ]; th
   SYNSWEEP_DATA="$(cd "$(dirname "$0")/../../shared/data" && pwd)"
   export SYNSWEEP_DATA
 fi
+# Debian 12's OpenBLAS (0.3.21) does not recognise AVX-512 AMD Zen 4 cores and falls back to
+# its AVX2 (Haswell) kernels; on any CPU with the AVX-512 subsets its SkylakeX kernels need,
+# select them (docs/PERFORMANCE.md: 0.234 -> 0.155 s per MNIST epoch). Ranks of one run share
+# the setting, so results stay bit-identical across ranks.
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -r /proc/cpuinfo ]; then
+  flags=$(grep -m1 '^flags' /proc/cpuinfo)
+  case "$flags" in
+    *avx512f*avx512dq*avx512cd*avx512bw*avx512vl*) export OPENBLAS_CORETYPE=SkylakeX ;;
+  esac
+fi

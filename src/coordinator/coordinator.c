@@ -233,7 +233,11 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
         active--;
     }
     progress_show(&p, 0, o, 1);
-    if (p.tty && !o->quiet) fputc('\n', stderr);
+    if (!o->quiet) {
+        double el = now_s() - p.t0;
+        fprintf(stderr, "%s[synsweep] %ld jobs in %.3f s after start-up: %.1f jobs/s\n",
+                p.tty ? "\n" : "", n, el, el > 0 ? n / el : 0.0);
+    }
 done:;
     char e2[512];
     if (results_close(f, rc ? e2 : err, rc ? sizeof e2 : errlen)) rc = -1;

@@ -40,6 +40,7 @@ struct ResultsFile {
     int32_t *sizes;  /* (n_jobs, max_layers + 1) */
     hid_t row_type;
     int dirty;
+    long lo, hi; /* job ids [lo, hi) changed since the last flush */
 };
 
 #define H5TRY(expr, what)                                                        \
@@ -143,11 +144,23 @@ done:
     return d;
 }
 
-/* Writes all of buf into the existing dataset loc/name. */
-static int write_all(hid_t loc, const char *name, hid_t type, const void *buf) {
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+/*
+ * Writes rows [lo, hi) of a (n_jobs) or (n_jobs, width) dataset loc/name from buf, which
+ * holds all n_jobs rows (width elements of elem bytes each).
+ */
+static int write_rows(hid_t loc, const char *name, hid_t type, const void *buf, int rank,
+                      hsize_t width, size_t elem, long lo, long hi) {
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), fs = -1, ms = -1;
+    int rc = -1;
     if (d < 0) return -1;
-    int rc = H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    hsize_t start[2] = {(hsize_t)lo, 0}, count[2] = {(hsize_t)(hi - lo), width};
+    if ((fs = H5Dget_space(d)) < 0) goto done;
+    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0) goto done;
+    if ((ms = H5Screate_simple(rank, count, NULL)) < 0) goto done;
+    rc = H5Dwrite(d, type, ms, fs, H5P_DEFAULT, (const char *)buf + (size_t)lo * width * elem) < 0 ? -1 : 0;
+done:
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
     H5Dclose(d);
     return rc;
 }
@@ -259,7 +272,7 @@ ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t
     H5Gclose(g);
     H5TRY(g = H5Gcreate2(f->file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /snapshots");
     H5Gclose(g);
-    f->dirty = 1;
+    f->dirty = 1, f->lo = 0, f->hi = f->n_jobs;
     if (results_flush(f, err, errlen)) goto fail;
     return f;
 fail:
@@ -363,6 +376,8 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
         f->sizes[(size_t)r->job_id * (Lm + 1) + l] = r->sizes[l];
     f->n_done++;
     f->dirty = 1;
+    if (r->job_id < f->lo) f->lo = r->job_id;
+    if (r->job_id + 1 > f->hi) f->hi = r->job_id + 1;
     if (r->snaps && r->snap_mask && write_snapshots(f, r, err, errlen)) return -1;
     return 0;
 }
@@ -370,25 +385,32 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
 int results_flush(ResultsFile *f, char *err, size_t errlen) {
     if (!f->dirty) return 0;
     size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
+    long lo = f->lo, hi = f->hi;
     char name[128];
-    H5TRY(write_all(f->file, "results", f->row_type, f->rows), "write /results");
-    if (E)
-        for (int c = 0; c < N_CURVES; c++) {
-            snprintf(name, sizeof name, "curves/%s", CURVE_NAMES[c]);
-            H5TRY(write_all(f->file, name, H5T_NATIVE_FLOAT, f->curves + (size_t)c * n * E), "write curves");
-        }
-    if (Lm) {
-        H5TRY(write_all(f->file, "layers/sizes", H5T_NATIVE_INT32, f->sizes), "write /layers/sizes");
-        for (int s = 0; s < N_STAGES; s++)
-            for (int k = 0; k < N_LAYER_METRICS; k++) {
-                snprintf(name, sizeof name, "layers/%s/%s", STAGE_NAMES[s], LAYER_METRIC_NAMES[k]);
-                H5TRY(write_all(f->file, name, H5T_NATIVE_DOUBLE,
-                                  f->layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm), "write layer metrics");
+    if (hi > lo) {
+        H5TRY(write_rows(f->file, "results", f->row_type, f->rows, 1, 1, sizeof(JobRow), lo, hi),
+              "write /results");
+        if (E)
+            for (int c = 0; c < N_CURVES; c++) {
+                snprintf(name, sizeof name, "curves/%s", CURVE_NAMES[c]);
+                H5TRY(write_rows(f->file, name, H5T_NATIVE_FLOAT, f->curves + (size_t)c * n * E, 2,
+                                 E, sizeof(float), lo, hi), "write curves");
             }
+        if (Lm) {
+            H5TRY(write_rows(f->file, "layers/sizes", H5T_NATIVE_INT32, f->sizes, 2, Lm + 1,
+                             sizeof(int32_t), lo, hi), "write /layers/sizes");
+            for (int s = 0; s < N_STAGES; s++)
+                for (int k = 0; k < N_LAYER_METRICS; k++) {
+                    snprintf(name, sizeof name, "layers/%s/%s", STAGE_NAMES[s], LAYER_METRIC_NAMES[k]);
+                    H5TRY(write_rows(f->file, name, H5T_NATIVE_DOUBLE,
+                                     f->layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm, 2, Lm,
+                                     sizeof(double), lo, hi), "write layer metrics");
+                }
+        }
     }
     H5TRY(attr_i64(f->file, "n_done", f->n_done), "write attributes");
     H5TRY(H5Fflush(f->file, H5F_SCOPE_GLOBAL), "flush");
-    f->dirty = 0;
+    f->dirty = 0, f->lo = f->n_jobs, f->hi = 0;
     return 0;
 fail:
     return -1;

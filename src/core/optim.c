@@ -30,6 +30,16 @@ void optim_reset(Optim *o) {
     if (o->v) memset(o->v, 0, o->n * sizeof(float));
 }
 
+/* One loop over all parameters: built for AVX-512, AVX2 and baseline x86-64 and picked at
+ * load time. Every clone does the same IEEE operations in the same order (strict C11: no
+ * FMA contraction), so results are bit-identical whichever runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MULTIVERSION __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
+#else
+#define MULTIVERSION
+#endif
+
+MULTIVERSION
 void optim_step(Optim *o, float *restrict p, const float *restrict g) {
     size_t n = o->n;
     float *restrict m = o->m, *restrict v = o->v;
