@@ -49,33 +49,30 @@ int main(int argc, char **argv) {
     }
     JobSpec s;
     jobspec_defaults(&s);
-    if (jobspec_set(&s, "hidden", hidden, err, sizeof err)) {
+    if (jobspec_set(&s, "hidden", hidden, err, sizeof err) || jobspec_set(&s, "rule", rule, err, sizeof err)) {
         fprintf(stderr, "bench_mlp: %s\n", err);
         return 2;
     }
+    s.batch_size = batch;
     Split tr;
-    Scaling sc = {0.0, 1.0};
+    Scaling sc = scaling_fit(&raw, NULL, 0, 0);
     split_make(&tr, &raw, NULL, raw.n, sc);
-    int sizes[MLP_MAX_LAYERS + 1], h[MLP_MAX_LAYERS], nh = jobspec_hidden(&s, h);
-    sizes[0] = tr.d;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = h[i];
-    sizes[nh + 1] = 10;
-    FeedbackRule fr = !strcmp(rule, "bp") ? RULE_BP : !strcmp(rule, "dfa") ? RULE_DFA : RULE_FA;
-    Mlp m;
-    Optim o;
-    mlp_create(&m, sizes, nh + 2, fr, batch);
-    mlp_init(&m, "kaiming", 1, "kaiming", 1, 0);
-    optim_create(&o, OPT_ADAM, m.n_params, 1e-4f, 0.9f, 0.999f, 1e-8f, 0, 0);
+    Model md;
+    if (model_build(&md, &s, raw.c, raw.h, raw.w, raw.n_classes, err, sizeof err)) {
+        fprintf(stderr, "bench_mlp: %s\n", err);
+        return 1;
+    }
+    Mlp m = md.m;
     int *perm = malloc((size_t)tr.n * sizeof(int));
     float *xb = malloc((size_t)batch * tr.d * sizeof(float));
     uint8_t *yb = malloc((size_t)batch);
     Rng r;
     rng_seed(&r, 0, RNG_STREAM_SHUFFLE);
     double *t = malloc((size_t)reps * sizeof(double)), loss = 0;
-    train_epoch(&m, &o, &tr, &r, perm, xb, yb); /* warm-up */
+    train_epoch(&md, &tr, &r, perm, xb, yb); /* warm-up */
     for (int k = 0; k < reps; k++) {
         double t0 = now_s();
-        loss = train_epoch(&m, &o, &tr, &r, perm, xb, yb);
+        loss = train_epoch(&md, &tr, &r, perm, xb, yb);
         t[k] = now_s() - t0;
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_d);
@@ -95,6 +92,6 @@ int main(int argc, char **argv) {
            "\"epoch_s_median\": %.4f, \"epoch_s_min\": %.4f, \"gemm_only_s\": %.4f, \"last_loss\": %.4f}\n",
            rule, hidden, batch, tr.n, t[reps / 2], t[0], gemm, loss);
     free(t), free(perm), free(xb), free(yb);
-    optim_free(&o), mlp_free(&m), split_free(&tr), raw_split_free(&raw);
+    model_free(&md), split_free(&tr), raw_split_free(&raw);
     return 0;
 }

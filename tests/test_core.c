@@ -38,8 +38,10 @@ static void test_rng_dist(void) {
     double want_sd[] = {1.0, 1.0 / sqrt(3.0), sqrt(2.0 / 400), sqrt(2.0 / 900)};
     for (int k = 0; k < 4; k++) {
         Rng r;
+        DistParams dp;
+        dist_defaults(&dp, names[k], 1.0);
         rng_seed(&r, 11, 0);
-        CHECK(dist_fill(names[k], 1.0, w, 500, 400, &r) == 0, "%s fills", names[k]);
+        CHECK(dist_fill(&dp, w, 500, 400, &r) == 0, "%s fills", names[k]);
         double s = 0, sq = 0;
         for (int i = 0; i < n; i++) s += w[i], sq += (double)w[i] * w[i];
         double mean = s / n, sd = sqrt(sq / n - mean * mean);
@@ -47,7 +49,9 @@ static void test_rng_dist(void) {
         CHECK(fabs(sd / want_sd[k] - 1) < 0.01, "%s sd %g want %g", names[k], sd, want_sd[k]);
     }
     Rng r;
-    CHECK(dist_fill("bogus", 1, w, 2, 2, &r) == -1, "unknown distribution rejected");
+    DistParams bogus;
+    dist_defaults(&bogus, "bogus", 1.0);
+    CHECK(dist_fill(&bogus, w, 2, 2, &r) == -1, "unknown distribution rejected");
     free(w);
 }
 

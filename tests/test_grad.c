@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "dist.h"
 #include "mlp.h"
 #include "rng.h"
 #include "testutil.h"
@@ -45,6 +46,9 @@ static double dir_check(Mlp *m, const float *x, const uint8_t *y, int B, Rng *r)
 int main(void) {
     Rng r;
     rng_seed(&r, 42, 0);
+    DistParams dn, dk;
+    dist_defaults(&dn, "normal", 0.5);
+    dist_defaults(&dk, "kaiming", 1.0);
 
     /* sgemm wrapper == naive loops for every transpose combination */
     {
@@ -68,8 +72,8 @@ int main(void) {
     for (int t = 0; t < 4; t++) {
         Mlp m;
         int B = 5;
-        CHECK(mlp_create(&m, shapes[t], ns[t], RULE_BP, B) == 0, "create");
-        CHECK(mlp_init(&m, "normal", 0.5, "normal", 0.5, 7 + t) == 0, "init");
+        CHECK(mlp_create(&m, shapes[t], ns[t], RULE_BP, B, 0) == 0, "create");
+        CHECK(mlp_init(&m, &dn, &dn, 7 + t) == 0, "init");
         for (int l = 0; l < m.n_layers; l++) fill(m.b[l], (size_t)m.sizes[l + 1], &r, 0.1);
         float x[5 * 10];
         uint8_t y[5];
@@ -120,10 +124,10 @@ int main(void) {
         int sz[4] = {12, 9, 7, 4};
         Mlp bp, fa;
         int B = 6;
-        mlp_create(&bp, sz, 4, RULE_BP, B);
-        mlp_create(&fa, sz, 4, RULE_FA, B);
-        mlp_init(&bp, "kaiming", 1, "kaiming", 1, 3);
-        mlp_init(&fa, "kaiming", 1, "kaiming", 1, 3);
+        mlp_create(&bp, sz, 4, RULE_BP, B, 0);
+        mlp_create(&fa, sz, 4, RULE_FA, B, 0);
+        mlp_init(&bp, &dk, &dk, 3);
+        mlp_init(&fa, &dk, &dk, 3);
         CHECK(memcmp(bp.params, fa.params, bp.n_params * sizeof(float)) == 0, "same init");
         float x[6 * 12];
         uint8_t y[6];
@@ -153,10 +157,10 @@ int main(void) {
         int sz[4] = {12, 9, 7, 4};
         Mlp bp, dfa;
         int B = 6;
-        mlp_create(&bp, sz, 4, RULE_BP, B);
-        mlp_create(&dfa, sz, 4, RULE_DFA, B);
-        mlp_init(&bp, "kaiming", 1, "kaiming", 1, 5);
-        mlp_init(&dfa, "kaiming", 1, "kaiming", 1, 5);
+        mlp_create(&bp, sz, 4, RULE_BP, B, 0);
+        mlp_create(&dfa, sz, 4, RULE_DFA, B, 0);
+        mlp_init(&bp, &dk, &dk, 5);
+        mlp_init(&dfa, &dk, &dk, 5);
         float x[6 * 12];
         uint8_t y[6];
         fill(x, sizeof x / sizeof x[0], &r, 1);

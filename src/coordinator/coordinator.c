@@ -23,20 +23,20 @@ int coordinator_check(const Sweep *sw, const RunOptions *o, char *err, size_t er
                  "(choose another -o, or move the file away)", o->out_path);
         return -1;
     }
-    /* each distinct (data_dir, dataset) once */
-    char seen[16][320];
+    /* each distinct (data_dir, dataset, ood) once */
+    char seen[16][340];
     int n_seen = 0;
     for (long id = 0; id < sw->n_jobs; id++) {
         JobSpec s;
         sweep_job(sw, id, &s);
-        char key[320];
-        snprintf(key, sizeof key, "%s|%s", s.data_dir, s.dataset);
+        char key[340];
+        snprintf(key, sizeof key, "%s|%s|%s", s.data_dir, s.dataset, strcmp(s.ood, "usps") ? "" : "usps");
         int k = 0;
         while (k < n_seen && strcmp(seen[k], key)) k++;
         if (k < n_seen) continue;
         if (n_seen < 16) memcpy(seen[n_seen++], key, sizeof key);
         char e[512];
-        if (worker_data_check(s.data_dir, s.dataset, e, sizeof e)) {
+        if (worker_spec_check(&s, e, sizeof e)) {
             snprintf(err, errlen, "dataset %s (job %ld): %s", s.dataset, id, e);
             return -1;
         }

@@ -282,15 +282,15 @@ fail:
     return NULL;
 }
 
-/* One snapshot matrix at loc/name, shape (rows, cols), chunked and compressed. */
-static int write_matrix(hid_t loc, const char *name, const float *x, int rows, int cols) {
-    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-    hsize_t chunk[2] = {dims[0], dims[1]};
-    while (chunk[0] > 1 && chunk[0] * chunk[1] > (1u << 20)) chunk[0] /= 2;
-    hid_t sp = H5Screate_simple(2, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+/* One snapshot array at loc/name of rank 2 or 4, chunked and compressed. */
+static int write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims) {
+    hsize_t chunk[4];
+    for (int i = 0; i < rank; i++) chunk[i] = dims[i];
+    while (chunk[0] > 1 && chunk[0] * chunk[1] * (rank == 4 ? chunk[2] * chunk[3] : 1) > (1u << 20)) chunk[0] /= 2;
+    hid_t sp = H5Screate_simple(rank, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
     int rc = -1;
     if (sp < 0 || pl < 0) goto done;
-    if (H5Pset_chunk(pl, 2, chunk) < 0 || H5Pset_shuffle(pl) < 0 || H5Pset_deflate(pl, 4) < 0)
+    if (H5Pset_chunk(pl, rank, chunk) < 0 || H5Pset_shuffle(pl) < 0 || H5Pset_deflate(pl, 4) < 0)
         goto done;
     if ((d = H5Dcreate2(loc, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, pl, H5P_DEFAULT)) < 0) goto done;
     rc = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0 ? -1 : 0;
@@ -301,12 +301,18 @@ done:
     return rc;
 }
 
-/* /snapshots/job_NNNNNN/<stage>/{W<l>, b<l>, B<l>}: the layout of the model that made them. */
+static int write_matrix(hid_t loc, const char *name, const float *x, int rows, int cols) {
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+    return write_array(loc, name, x, 2, dims);
+}
+
+/* /snapshots/job_NNNNNN/<stage>/{conv_W, conv_b, W<l>, b<l>, B<l>, Bin}: the layout of the
+ * model that made them (mlp_create gives the offsets of every FC tensor). */
 static int write_snapshots(ResultsFile *f, const JobResult *r, char *err, size_t errlen) {
     Mlp m = {0};
     hid_t gj = -1, gs = -1;
     char name[64];
-    if (mlp_create(&m, r->sizes, r->n_layers + 1, (FeedbackRule)r->rule, 1) ||
+    if (mlp_create(&m, r->sizes, r->n_layers + 1, (FeedbackRule)r->rule, 1, r->need_dinput) ||
         (int64_t)m.n_params != r->n_params || (int64_t)m.n_fb != r->n_fb) {
         snprintf(err, errlen, "%s: job %d: snapshot does not match its model shape", f->path, r->job_id);
         goto fail;
@@ -318,9 +324,15 @@ static int write_snapshots(ResultsFile *f, const JobResult *r, char *err, size_t
     int C = r->sizes[r->n_layers];
     for (int s = 0; s < N_STAGES; s++) {
         if (!((r->snap_mask >> s) & 1)) continue;
-        const float *p = r->snaps + (size_t)k++ * (size_t)(r->n_params + r->n_fb);
-        const float *fb = p + r->n_params;
+        const float *conv = r->snaps + (size_t)k++ * (size_t)(r->n_conv + r->n_params + r->n_fb);
+        const float *p = conv + r->n_conv, *fb = p + r->n_params;
         H5TRY(gs = H5Gcreate2(gj, STAGE_NAMES[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create a stage group");
+        if (r->n_conv) {
+            int N = r->conv_shape[0], Cin = r->conv_shape[1], K = r->conv_shape[2];
+            hsize_t dims[4] = {(hsize_t)N, (hsize_t)Cin, (hsize_t)K, (hsize_t)K};
+            H5TRY(write_array(gs, "conv_W", conv, 4, dims), "write a snapshot");
+            H5TRY(write_matrix(gs, "conv_b", conv + (size_t)N * Cin * K * K, 1, N), "write a snapshot");
+        }
         for (int l = 0; l < m.n_layers; l++) {
             int O = m.sizes[l + 1], I = m.sizes[l];
             snprintf(name, sizeof name, "W%d", l);
@@ -333,6 +345,7 @@ static int write_snapshots(ResultsFile *f, const JobResult *r, char *err, size_t
                 H5TRY(write_matrix(gs, name, fb + (m.F[l] - m.fb), fr, fc), "write a snapshot");
             }
         }
+        if (m.Fin) H5TRY(write_matrix(gs, "Bin", fb + (m.Fin - m.fb), C, m.sizes[0]), "write a snapshot");
         H5Gclose(gs);
         gs = -1;
     }

@@ -125,8 +125,158 @@ fail:
     return -1;
 }
 
+int cifar_load(const char *const *paths, int n_paths, RawSplit *out, char *err, size_t errlen) {
+    const int C = 3, H = 32, W = 32, rec = 1 + C * H * W;
+    memset(out, 0, sizeof(*out));
+    long sizes[8], total = 0;
+    for (int i = 0; i < n_paths; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            snprintf(err, errlen, "%s: cannot open (%s)", paths[i], strerror(errno));
+            return -1;
+        }
+        fseek(f, 0, SEEK_END);
+        sizes[i] = ftell(f);
+        fclose(f);
+        if (sizes[i] <= 0 || sizes[i] % rec) {
+            snprintf(err, errlen, "%s: %ld bytes is not a whole number of %d-byte records "
+                     "(1 label + 3x32x32 pixels); truncated or not a CIFAR-10 binary batch",
+                     paths[i], sizes[i], rec);
+            return -1;
+        }
+        total += sizes[i] / rec;
+    }
+    out->n = (int)total, out->c = C, out->h = H, out->w = W, out->n_classes = 10;
+    out->x = malloc((size_t)total * C * H * W);
+    out->y = malloc((size_t)total);
+    unsigned char *buf = malloc((size_t)rec);
+    if (!out->x || !out->y || !buf) {
+        snprintf(err, errlen, "out of memory for %ld CIFAR records", total);
+        goto fail;
+    }
+    long k = 0;
+    for (int i = 0; i < n_paths; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            snprintf(err, errlen, "%s: cannot open (%s)", paths[i], strerror(errno));
+            goto fail;
+        }
+        for (long r = 0; r < sizes[i] / rec; r++, k++) {
+            if (fread(buf, 1, (size_t)rec, f) != (size_t)rec) {
+                snprintf(err, errlen, "%s: read failed at record %ld", paths[i], r);
+                fclose(f);
+                goto fail;
+            }
+            if (buf[0] >= 10) {
+                snprintf(err, errlen, "%s: record %ld has label %d, expected 0..9", paths[i], r, buf[0]);
+                fclose(f);
+                goto fail;
+            }
+            out->y[k] = buf[0];
+            memcpy(out->x + (size_t)k * (rec - 1), buf + 1, (size_t)rec - 1);
+        }
+        fclose(f);
+    }
+    free(buf);
+    return 0;
+fail:
+    free(buf);
+    raw_split_free(out);
+    return -1;
+}
+
+int usps_load(const char *path, RawSplit *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1024;
+    int n = 0, line_no = 0;
+    out->x = malloc(cap * 256);
+    out->y = malloc(cap);
+    char line[8192];
+    while (out->x && out->y && gzgets(f, line, sizeof line)) {
+        line_no++;
+        char *p = line, *end;
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p == '\n' || *p == 0) continue;
+        double digit = strtod(p, &end);
+        if (end == p || digit < 0 || digit > 9 || digit != (int)digit) {
+            snprintf(err, errlen, "%s:%d: expected a digit 0-9 first", path, line_no);
+            goto fail;
+        }
+        if ((size_t)n == cap) {
+            cap *= 2;
+            uint8_t *nx = realloc(out->x, cap * 256), *ny = nx ? realloc(out->y, cap) : NULL;
+            if (nx) out->x = nx;
+            if (ny) out->y = ny;
+            if (!nx || !ny) break;
+        }
+        out->y[n] = (uint8_t)digit;
+        for (int j = 0; j < 256; j++) {
+            p = end;
+            double v = strtod(p, &end);
+            if (end == p || v < -1.0001 || v > 1.0001) {
+                snprintf(err, errlen, "%s:%d: value %d is missing or outside [-1, 1]", path, line_no, j + 1);
+                goto fail;
+            }
+            long q = lround((v + 1.0) * 127.5);
+            out->x[(size_t)n * 256 + j] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+        }
+        while (*end == ' ' || *end == '\t' || *end == '\r') end++;
+        if (*end != '\n' && *end != 0) {
+            snprintf(err, errlen, "%s:%d: more than 257 fields", path, line_no);
+            goto fail;
+        }
+        n++;
+    }
+    int gzerr;
+    const char *msg = gzerror(f, &gzerr);
+    if (!out->x || !out->y) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    if (gzerr != Z_OK) {
+        snprintf(err, errlen, "%s: truncated or corrupt (%s)", path, msg);
+        goto fail;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "%s: no examples", path);
+        goto fail;
+    }
+    gzclose(f);
+    out->n = n, out->c = 1, out->h = 16, out->w = 16, out->n_classes = 10;
+    return 0;
+fail:
+    gzclose(f);
+    raw_split_free(out);
+    return -1;
+}
+
 int dataset_load(const char *data_dir, const char *name, const char *split, RawSplit *out,
                  char *err, size_t errlen) {
+    int train = strcmp(split, "train") == 0;
+    char p[6][1024];
+    if (!strcmp(name, "cifar10") || !strcmp(name, "svhn")) {
+        const char *paths[6];
+        int n = 0;
+        if (!strcmp(name, "cifar10")) {
+            if (train)
+                for (n = 0; n < 5; n++) snprintf(p[n], sizeof p[n], "%s/cifar-10-batches-bin/data_batch_%d.bin", data_dir, n + 1);
+            else
+                snprintf(p[n++], sizeof p[0], "%s/cifar-10-batches-bin/test_batch.bin", data_dir);
+        } else {
+            snprintf(p[n++], sizeof p[0], "%s/svhn/%s.bin", data_dir, train ? "train" : "test");
+        }
+        for (int i = 0; i < n; i++) paths[i] = p[i];
+        return cifar_load(paths, n, out, err, errlen);
+    }
+    if (!strcmp(name, "usps")) {
+        snprintf(p[0], sizeof p[0], "%s/usps/zip.%s.gz", data_dir, train ? "train" : "test");
+        return usps_load(p[0], out, err, errlen);
+    }
     const char *sub;
     if (strcmp(name, "mnist") == 0) sub = "mnist";
     else if (strcmp(name, "fashion_mnist") == 0) sub = "fashion-mnist";
@@ -136,24 +286,104 @@ int dataset_load(const char *data_dir, const char *name, const char *split, RawS
                  DATASET_NAMES);
         return -1;
     }
-    const char *pre = strcmp(split, "train") == 0 ? "train" : "t10k";
-    char ip[1024], lp[1024];
-    snprintf(ip, sizeof ip, "%s/%s/%s-images-idx3-ubyte.gz", data_dir, sub, pre);
-    snprintf(lp, sizeof lp, "%s/%s/%s-labels-idx1-ubyte.gz", data_dir, sub, pre);
+    const char *pre = train ? "train" : "t10k";
+    char *ip = p[0], *lp = p[1];
+    snprintf(ip, sizeof p[0], "%s/%s/%s-images-idx3-ubyte.gz", data_dir, sub, pre);
+    snprintf(lp, sizeof p[1], "%s/%s/%s-labels-idx1-ubyte.gz", data_dir, sub, pre);
     /* accept the uncompressed official names too */
     FILE *probe = fopen(ip, "rb");
     if (probe) fclose(probe);
     else {
-        char rip[1024], rlp[1024];
-        snprintf(rip, sizeof rip, "%s/%s/%s-images-idx3-ubyte", data_dir, sub, pre);
-        snprintf(rlp, sizeof rlp, "%s/%s/%s-labels-idx1-ubyte", data_dir, sub, pre);
-        if ((probe = fopen(rip, "rb"))) {
+        snprintf(p[2], sizeof p[2], "%s/%s/%s-images-idx3-ubyte", data_dir, sub, pre);
+        snprintf(p[3], sizeof p[3], "%s/%s/%s-labels-idx1-ubyte", data_dir, sub, pre);
+        if ((probe = fopen(p[2], "rb"))) {
             fclose(probe);
-            memcpy(ip, rip, sizeof ip);
-            memcpy(lp, rlp, sizeof lp);
+            ip = p[2], lp = p[3];
         }
     }
     return idx_load(ip, lp, out, err, errlen);
+}
+
+/* Bilinear sample of plane x (H, W) at (fy, fx), zero outside. */
+static double bilinear(const uint8_t *x, int H, int W, double fy, double fx) {
+    int y0 = (int)floor(fy), x0 = (int)floor(fx);
+    double ty = fy - y0, tx = fx - x0, s = 0.0;
+    for (int dy = 0; dy < 2; dy++)
+        for (int dx = 0; dx < 2; dx++) {
+            int yy = y0 + dy, xx = x0 + dx;
+            double w = (dy ? ty : 1 - ty) * (dx ? tx : 1 - tx);
+            if (w == 0.0 || yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+            s += w * x[yy * W + xx];
+        }
+    return s;
+}
+
+static uint8_t round_u8(double v) {
+    long q = lround(v);
+    return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+int ood_transform(const RawSplit *in, const OodParams *p, RawSplit *out) {
+    *out = *in;
+    size_t d = (size_t)in->c * in->h * in->w;
+    out->x = malloc((size_t)in->n * d);
+    out->y = malloc((size_t)in->n);
+    if (!out->x || !out->y) {
+        raw_split_free(out);
+        return -1;
+    }
+    memcpy(out->y, in->y, (size_t)in->n);
+    int H = in->h, W = in->w;
+    double cy = (H - 1) / 2.0, cx = (W - 1) / 2.0;
+    double th = p->degrees * 3.14159265358979323846 / 180.0, co = cos(th), si = sin(th);
+    for (size_t i = 0; i < (size_t)in->n * in->c; i++) {
+        const uint8_t *src = in->x + i * H * W;
+        uint8_t *dst = out->x + i * H * W;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                double fy = y, fx = x;
+                if (!strcmp(p->kind, "translate")) fy = y - p->dy, fx = x - p->dx;
+                else if (!strcmp(p->kind, "rotate")) {
+                    /* inverse map: rotate the output position back by -theta (y grows down) */
+                    double ry = y - cy, rx = x - cx;
+                    fx = cx + co * rx - si * ry;
+                    fy = cy + si * rx + co * ry;
+                } else if (!strcmp(p->kind, "scale")) {
+                    fy = cy + (y - cy) / p->scale, fx = cx + (x - cx) / p->scale;
+                }
+                dst[y * W + x] = round_u8(bilinear(src, H, W, fy, fx));
+            }
+    }
+    return 0;
+}
+
+int usps_to_mnist_frame(const RawSplit *in, RawSplit *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    if (in->h != 16 || in->w != 16 || in->c != 1) {
+        snprintf(err, errlen, "usps_to_mnist_frame: expected 16x16 images, got %dx%d", in->h, in->w);
+        return -1;
+    }
+    *out = *in;
+    out->h = out->w = 28;
+    out->x = calloc((size_t)in->n * 784, 1);
+    out->y = malloc((size_t)in->n);
+    if (!out->x || !out->y) {
+        raw_split_free(out);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(out->y, in->y, (size_t)in->n);
+    for (int i = 0; i < in->n; i++)
+        for (int y = 0; y < 20; y++)
+            for (int x = 0; x < 20; x++) {
+                /* pixel centres: 20 output cells span the 16 input cells */
+                double fy = (y + 0.5) * 16.0 / 20.0 - 0.5, fx = (x + 0.5) * 16.0 / 20.0 - 0.5;
+                fy = fy < 0 ? 0 : fy > 15 ? 15 : fy;
+                fx = fx < 0 ? 0 : fx > 15 ? 15 : fx;
+                out->x[(size_t)i * 784 + (y + 4) * 28 + x + 4] =
+                    round_u8(bilinear(in->x + (size_t)i * 256, 16, 16, fy, fx));
+            }
+    return 0;
 }
 
 static int cmp_int(const void *a, const void *b) {
@@ -212,39 +442,44 @@ int subset_choose(const RawSplit *raw, int per_class, int total, uint64_t seed, 
 }
 
 Scaling scaling_fit(const RawSplit *raw, const int *idx, int n, int standardize) {
-    Scaling s = {0.0, 1.0};
+    Scaling s;
+    for (int c = 0; c < MAX_CHANNELS; c++) s.mean[c] = 0.0, s.std[c] = 1.0;
     if (!standardize || n == 0) return s;
-    size_t d = (size_t)raw->c * raw->h * raw->w;
-    double sum = 0.0, sq = 0.0;
-    for (int i = 0; i < n; i++) {
-        const uint8_t *p = raw->x + (size_t)idx[i] * d;
-        for (size_t j = 0; j < d; j++) sum += p[j], sq += (double)p[j] * p[j];
+    size_t plane = (size_t)raw->h * raw->w, d = plane * raw->c;
+    for (int c = 0; c < raw->c && c < MAX_CHANNELS; c++) {
+        double sum = 0.0, sq = 0.0;
+        for (int i = 0; i < n; i++) {
+            const uint8_t *p = raw->x + (size_t)idx[i] * d + c * plane;
+            for (size_t j = 0; j < plane; j++) sum += p[j], sq += (double)p[j] * p[j];
+        }
+        double cnt = (double)n * plane;
+        double mean = sum / cnt / 255.0;
+        double var = sq / cnt / (255.0 * 255.0) - mean * mean;
+        s.mean[c] = mean;
+        s.std[c] = var > 1e-12 ? sqrt(var) : 1.0;
     }
-    double cnt = (double)n * d;
-    double mean = sum / cnt / 255.0;
-    double var = sq / cnt / (255.0 * 255.0) - mean * mean;
-    s.mean = mean;
-    s.std = var > 1e-12 ? sqrt(var) : 1.0;
     return s;
 }
 
 int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s) {
-    size_t d = (size_t)raw->c * raw->h * raw->w;
-    out->n = n, out->d = (int)d, out->n_classes = raw->n_classes;
+    size_t plane = (size_t)raw->h * raw->w, d = plane * raw->c;
+    out->n = n, out->d = (int)d, out->n_classes = raw->n_classes, out->features = 0;
     out->x = malloc((size_t)n * d * sizeof(float) + 1);
     out->y = malloc((size_t)n + 1);
-    if (!out->x || !out->y) {
+    if (!out->x || !out->y || raw->c > MAX_CHANNELS) {
         split_free(out);
         return -1;
     }
-    /* a table of the 256 possible values keeps the scaling identical everywhere */
-    float lut[256];
-    for (int v = 0; v < 256; v++) lut[v] = (float)((v / 255.0 - s.mean) / s.std);
+    /* a table of the 256 possible values per channel keeps the scaling identical everywhere */
+    float lut[MAX_CHANNELS][256];
+    for (int c = 0; c < raw->c; c++)
+        for (int v = 0; v < 256; v++) lut[c][v] = (float)((v / 255.0 - s.mean[c]) / s.std[c]);
     for (int i = 0; i < n; i++) {
         int r = idx ? idx[i] : i;
         const uint8_t *p = raw->x + (size_t)r * d;
         float *q = out->x + (size_t)i * d;
-        for (size_t j = 0; j < d; j++) q[j] = lut[p[j]];
+        for (int c = 0; c < raw->c; c++)
+            for (size_t j = 0; j < plane; j++) q[c * plane + j] = lut[c][p[c * plane + j]];
         out->y[i] = raw->y[r];
     }
     return 0;

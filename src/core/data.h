@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /** Dataset names this build reads, '|'-separated. */
-#define DATASET_NAMES "mnist|fashion_mnist|kmnist"
+#define DATASET_NAMES "mnist|fashion_mnist|kmnist|cifar10|svhn|usps"
 
 typedef struct RawSplit {
     int n, h, w, c;    /* images, height, width, channels */
@@ -23,6 +23,7 @@ typedef struct RawSplit {
 
 typedef struct Split {
     int n, d, n_classes;
+    int features;      /* rows are a frozen CNN's features, not images */
     float *x;          /* (n, d) */
     uint8_t *y;        /* (n) */
 } Split;
@@ -49,12 +50,42 @@ void raw_split_free(RawSplit *s);
  */
 int subset_choose(const RawSplit *raw, int per_class, int total, uint64_t seed, int *idx,
                   char *err, size_t errlen);
-/** Pixel scaling of a job: "unit" = x/255; "standardize" = (x/255 - mean) / std. */
+/** Pixel scaling of a job, per channel c: "unit" = x/255; "standardize" = (x/255 - mean[c]) / std[c]. */
+#define MAX_CHANNELS 4
 typedef struct Scaling {
-    double mean, std;
+    double mean[MAX_CHANNELS], std[MAX_CHANNELS];
 } Scaling;
-/** Mean and std of x/255 over the chosen rows (per-image-channel pooling; one channel now). */
+/** Mean and std of x/255 per channel over the chosen rows; unit scaling if !standardize. */
 Scaling scaling_fit(const RawSplit *raw, const int *idx, int n, int standardize);
+
+/**
+ * Reads CIFAR-10-layout binary batches (records of 1 label byte + C*32*32 pixel bytes,
+ * planes R, G, B), concatenated in order. @return 0; or -1 with a message naming the file
+ * (missing, size not a whole number of records, label out of range).
+ */
+int cifar_load(const char *const *paths, int n_paths, RawSplit *out, char *err, size_t errlen);
+/**
+ * Reads the ESL USPS text format (gzipped or not): per line a digit, then 256 values in
+ * [-1, 1] (16x16, row-major), stored as round((v + 1) * 127.5). @return 0 or -1 with err.
+ */
+int usps_load(const char *path, RawSplit *out, char *err, size_t errlen);
+
+/** Out-of-distribution variants of a test split (SCIENCE.md section 2). */
+typedef struct OodParams {
+    char kind[12];      /* none | translate | rotate | scale | usps */
+    double dx, dy, degrees, scale;
+} OodParams;
+/**
+ * out <- each image of in moved by (dx, dy) pixels, rotated by degrees counter-clockwise
+ * about the image centre, or scaled by `scale` about it; bilinear, zero outside, rounded.
+ * Identity parameters return the images unchanged. @return 0 or -1 (out of memory).
+ */
+int ood_transform(const RawSplit *in, const OodParams *p, RawSplit *out);
+/**
+ * out <- in (16x16 USPS) resized bilinearly to 20x20 and centred in a 28x28 frame, as MNIST
+ * digits are. @return 0 or -1 (wrong size or out of memory).
+ */
+int usps_to_mnist_frame(const RawSplit *in, RawSplit *out, char *err, size_t errlen);
 /** out <- float copy of raw rows idx[0..n) scaled by s. @return 0 or -1 (out of memory). */
 int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s);
 void split_free(Split *s);

@@ -14,10 +14,17 @@
 
 const ParamDef PARAMS[] = {
     {"dataset", PK_CHOICE, F(dataset), "mnist", DATASET_NAMES, 0, 0, "dataset to train and test on"},
+    {"ood", PK_CHOICE, F(ood), "none", "none|translate|rotate|scale|usps", 0, 0,
+     "out-of-distribution test set: the dataset's test images transformed, or USPS in MNIST's frame"},
+    {"ood_dx", PK_REAL, F(ood_dx), "0", NULL, -28, 28, "translate: pixels right"},
+    {"ood_dy", PK_REAL, F(ood_dy), "0", NULL, -28, 28, "translate: pixels down"},
+    {"ood_degrees", PK_REAL, F(ood_degrees), "0", NULL, -360, 360, "rotate: degrees counter-clockwise"},
+    {"ood_scale", PK_REAL, F(ood_scale), "1", NULL, 0.1, 10, "scale: zoom factor about the centre"},
     {"data_dir", PK_STR, F(data_dir), "", NULL, 0, 0,
      "dataset root (else --data-dir, then $SYNSWEEP_DATA, then ./data)"},
     {"seed", PK_INT, F(seed), "0", NULL, 0, 2147483647, "seed of every random draw of the job"},
-    {"model", PK_CHOICE, F(model), "mlp", "mlp", 0, 0, "network family"},
+    {"model", PK_CHOICE, F(model), "mlp", "mlp|cnn", 0, 0,
+     "mlp, or cnn: conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers"},
     {"hidden", PK_INTLIST, F(hidden), "100", NULL, 1, 100000,
      "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset"},
     {"rule", PK_CHOICE, F(rule), "bp", "bp|fa|fa_noise|dfa", 0, 0,
@@ -54,7 +61,27 @@ const ParamDef PARAMS[] = {
     {"snapshots", PK_CHOICELIST, F(snapshots), "final", "init|after_noise|final", 0, 0,
      "stages at which W and B of every layer are saved ([] for none)"},
     {"eval_train", PK_BOOL, F(eval_train), "true", NULL, 0, 0,
-     "evaluate loss and accuracy on the training subset after every epoch"},
+     "evaluate loss and accuracy on the training subset at every evaluation"},
+    {"eval_every", PK_INT, F(eval_every), "1", NULL, 0, 1000000,
+     "epochs between evaluations for the curves (0: only after the last epoch)"},
+    {"conv_dist", PK_CHOICE, F(conv_dist), "normal", DIST_NAMES "|trained", 0, 0,
+     "cnn: distribution of the frozen conv kernels, or trained (kaiming init, learned by the rule)"},
+    {"conv_scale", PK_REAL, F(conv_scale), "1", NULL, 0, 1e6, "cnn: scale of the conv distribution"},
+    {"conv_kernels", PK_INT, F(conv_kernels), "64", NULL, 1, 4096, "cnn: number of conv kernels"},
+    {"conv_size", PK_INT, F(conv_size), "5", NULL, 1, 31, "cnn: kernel side"},
+    {"conv_padding", PK_CHOICE, F(conv_padding), "valid", "valid|same", 0, 0, "cnn: conv padding (same: (k-1)/2)"},
+    {"fc_pool", PK_INT, F(fc_pool), "0", NULL, 0, 64,
+     "cnn: 0 flattens every pooled feature; n adaptive-average-pools each map to n x n (4: 64 x 16 = 1024)"},
+    {"cache_features", PK_BOOL, F(cache_features), "true", NULL, 0, 0,
+     "cnn with frozen conv: compute each image's features once (same numbers, faster)"},
+    {"lognormal_mu", PK_REAL, F(lognormal_mu), "-0.702", NULL, -100, 100, "lognormal: mean of log w"},
+    {"lognormal_sigma2", PK_REAL, F(lognormal_sigma2), "0.9355", NULL, 0, 100, "lognormal: variance of log w"},
+    {"lognormal_sign", PK_CHOICE, F(lognormal_sign), "positive", "positive|random|dale", 0, 0,
+     "lognormal: all positive, random signs (p = 0.5), or Dale (a sign per presynaptic unit)"},
+    {"dale_inhibitory", PK_REAL, F(dale_inhibitory), "0.2", NULL, 0, 1, "lognormal dale: inhibitory fraction"},
+    {"cs_sigma_center", PK_REAL, F(cs_sigma_center), "1", NULL, 1e-3, 1e3, "center_surround: s_c (pixels)"},
+    {"cs_sigma_surround", PK_REAL, F(cs_sigma_surround), "2", NULL, 1e-3, 1e3, "center_surround: s_s (pixels)"},
+    {"truncation", PK_REAL, F(truncation), "2", NULL, 0.1, 100, "truncated_normal: cut at this many scales"},
 };
 const int N_PARAMS = (int)(sizeof(PARAMS) / sizeof(PARAMS[0]));
 
@@ -73,6 +100,7 @@ const MetricDef METRICS[] = {
     M(noise_loss, "mean loss of the last noise epoch (fa_noise)"),
     M(top_angle_init, "angle W vs B of the last layer at init, degrees (fa rules)"),
     M(top_angle_final, "angle W vs B of the last layer at the end, degrees (fa rules)"),
+    M(dead_fraction, "fraction of hidden FC units that are 0 on every training example at the end"),
 };
 const int N_METRICS = (int)(sizeof(METRICS) / sizeof(METRICS[0]));
 
@@ -268,6 +296,17 @@ int jobspec_hidden(const JobSpec *s, int *h) {
     return n;
 }
 
+void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistParams *out) {
+    dist_defaults(out, name, scale);
+    out->mu = s->lognormal_mu, out->sigma2 = s->lognormal_sigma2;
+    out->sign = !strcmp(s->lognormal_sign, "random") ? SIGN_RANDOM
+                : !strcmp(s->lognormal_sign, "dale") ? SIGN_DALE : SIGN_POSITIVE;
+    out->inh_frac = s->dale_inhibitory;
+    out->cs_center = s->cs_sigma_center, out->cs_surround = s->cs_sigma_surround;
+    out->trunc = s->truncation;
+    out->k = k;
+}
+
 int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     if (s->dataset[0] == 0) {
         snprintf(err, errlen, "dataset: not set");
@@ -275,6 +314,15 @@ int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     }
     if (s->train_per_class > 0 && s->train_size > 0) {
         snprintf(err, errlen, "train_per_class and train_size are both set; use one");
+        return -1;
+    }
+    if (!strcmp(s->init, "center_surround") || !strcmp(s->feedback, "center_surround")) {
+        snprintf(err, errlen, "center_surround draws conv kernels; use it for conv_dist, not init or feedback");
+        return -1;
+    }
+    if (!strcmp(s->ood, "usps") && strcmp(s->dataset, "mnist") && strcmp(s->dataset, "fashion_mnist") &&
+        strcmp(s->dataset, "kmnist")) {
+        snprintf(err, errlen, "ood: usps tests a model trained on 28x28 images (mnist family)");
         return -1;
     }
     return 0;
@@ -313,7 +361,7 @@ int job_result_n_snaps(const JobResult *r) {
 
 static size_t n_curve_floats(const JobResult *r) { return (size_t)N_CURVES * (size_t)r->n_epochs; }
 static size_t n_snap_floats(const JobResult *r) {
-    return (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fb);
+    return (size_t)job_result_n_snaps(r) * (size_t)(r->n_conv + r->n_params + r->n_fb);
 }
 
 size_t job_result_packed_size(const JobResult *r) {
@@ -339,7 +387,7 @@ int job_result_unpack(const void *buf, size_t n, JobResult *r) {
     if (n < sizeof(JobResult)) return -1;
     memcpy(r, buf, sizeof(JobResult));
     r->curves = r->snaps = NULL;
-    if (r->n_epochs < 0 || r->n_params < 0 || r->n_fb < 0 || r->snap_mask < 0 ||
+    if (r->n_epochs < 0 || r->n_conv < 0 || r->n_params < 0 || r->n_fb < 0 || r->snap_mask < 0 ||
         r->snap_mask >= (1 << N_STAGES)) return -1;
     size_t nc = n_curve_floats(r) * sizeof(float), ns = n_snap_floats(r) * sizeof(float);
     if (n != sizeof(JobResult) + nc + ns) return -1;

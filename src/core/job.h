@@ -11,10 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dist.h"
 #include "mlp.h"
 
 typedef struct JobSpec {
     char dataset[32];
+    char ood[12];          /* none | translate | rotate | scale | usps */
+    double ood_dx, ood_dy, ood_degrees, ood_scale;
     char data_dir[256];
     int32_t seed;
     char model[16];
@@ -33,7 +36,18 @@ typedef struct JobSpec {
     double noise_lr, noise_std;
     int32_t noise_adam_reset;
     char snapshots[48];    /* canonical "init,final" */
-    int32_t eval_train;
+    int32_t eval_train, eval_every;
+    /* cnn */
+    char conv_dist[24];    /* a distribution name, or "trained" */
+    double conv_scale;
+    int32_t conv_kernels, conv_size;
+    char conv_padding[8];  /* valid | same */
+    int32_t fc_pool;       /* 0: flatten; n: adaptive average pool to n x n */
+    int32_t cache_features;
+    /* distribution parameters (dist.h) */
+    double lognormal_mu, lognormal_sigma2;
+    char lognormal_sign[12];
+    double dale_inhibitory, cs_sigma_center, cs_sigma_surround, truncation;
 } JobSpec;
 
 typedef enum { PK_INT, PK_REAL, PK_BOOL, PK_CHOICE, PK_STR, PK_INTLIST, PK_CHOICELIST } ParamKind;
@@ -66,6 +80,8 @@ void jobspec_get(const JobSpec *s, const ParamDef *d, char *buf, size_t n);
 int jobspec_check(const JobSpec *s, char *err, size_t errlen);
 /** Hidden sizes of s into h[MLP_MAX_LAYERS]; returns their count. */
 int jobspec_hidden(const JobSpec *s, int *h);
+/** The distribution `name` times `scale` with s's distribution parameters; k: kernel side. */
+void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistParams *out);
 
 /* ---- results ---- */
 
@@ -92,6 +108,7 @@ typedef struct JobMetrics {
     double readout_p_true_mean, readout_p_true_std, readout_p_max_mean;
     double noise_loss;                 /* mean loss of the last noise epoch; NaN if none */
     double top_angle_init, top_angle_final; /* whole-matrix angle of the last layer (fa only) */
+    double dead_fraction;              /* hidden FC units silent on every training example */
 } JobMetrics;
 
 typedef struct MetricDef {
@@ -115,8 +132,11 @@ typedef struct JobResult {
     int32_t n_epochs;
     float *curves;                  /* (N_CURVES, n_epochs), NaN after divergence */
     int32_t snap_mask;              /* bit s set: stage s saved */
-    int64_t n_params, n_fb;
-    float *snaps;                   /* per saved stage, in stage order: params (n_params), fb (n_fb) */
+    int64_t n_conv, n_params, n_fb;
+    int32_t conv_shape[3];          /* cnn: kernels N, channels C, side K (n_conv = N*C*K*K + N) */
+    int32_t need_dinput;            /* the FC head has a trainable layer below (trained conv) */
+    float *snaps;                   /* per saved stage, in stage order: conv (n_conv), FC params
+                                       (n_params), feedback (n_fb) */
 } JobResult;
 
 /** Prepares an empty result (all metrics NaN, no arrays). */

@@ -77,11 +77,14 @@ void mlp_free(Mlp *m) {
     free(m->probs);
     free(m->d0);
     free(m->d1);
+    free(m->dinp);
     memset(m, 0, sizeof(*m));
 }
 
-int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch) {
+int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch,
+               int need_dinput) {
     memset(m, 0, sizeof(*m));
+    m->need_dinput = need_dinput;
     int L = n_sizes - 1;
     if (L < 1 || L > MLP_MAX_LAYERS || max_batch < 1) return -1;
     m->n_layers = L;
@@ -97,9 +100,10 @@ int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max
     size_t n = 0, nfb = 0;
     for (int l = 0; l < L; l++) {
         n += (size_t)sizes[l + 1] * sizes[l] + sizes[l + 1];
-        if (rule == RULE_FA && l >= 1) nfb += (size_t)sizes[l + 1] * sizes[l];
+        if (rule == RULE_FA && (l >= 1 || need_dinput)) nfb += (size_t)sizes[l + 1] * sizes[l];
         if (rule == RULE_DFA && l < L - 1) nfb += (size_t)C * sizes[l + 1];
     }
+    if (rule == RULE_DFA && need_dinput) nfb += (size_t)C * sizes[0];
     m->n_params = n;
     m->n_fb = nfb;
     m->params = calloc(n, sizeof(float));
@@ -108,38 +112,40 @@ int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max
     m->probs = calloc((size_t)max_batch * C, sizeof(float));
     m->d0 = calloc((size_t)max_batch * widest, sizeof(float));
     m->d1 = calloc((size_t)max_batch * widest, sizeof(float));
-    if (!m->params || !m->grads || (nfb && !m->fb) || !m->probs || !m->d0 || !m->d1) goto fail;
+    m->dinp = need_dinput ? calloc((size_t)max_batch * sizes[0], sizeof(float)) : NULL;
+    if (!m->params || !m->grads || (nfb && !m->fb) || !m->probs || !m->d0 || !m->d1 ||
+        (need_dinput && !m->dinp))
+        goto fail;
     float *p = m->params, *g = m->grads, *f = m->fb;
     for (int l = 0; l < L; l++) {
         size_t nw = (size_t)sizes[l + 1] * sizes[l];
         m->W[l] = p, m->dW[l] = g, p += nw, g += nw;
         m->b[l] = p, m->db[l] = g, p += sizes[l + 1], g += sizes[l + 1];
-        if (rule == RULE_FA && l >= 1) m->F[l] = f, f += nw;
+        if (rule == RULE_FA && (l >= 1 || need_dinput)) m->F[l] = f, f += nw;
         if (rule == RULE_DFA && l < L - 1) m->F[l] = f, f += (size_t)C * sizes[l + 1];
         if (!(m->act[l + 1] = calloc((size_t)max_batch * sizes[l + 1], sizeof(float)))) goto fail;
     }
+    if (rule == RULE_DFA && need_dinput) m->Fin = f;
     return 0;
 fail:
     mlp_free(m);
     return -1;
 }
 
-int mlp_init(Mlp *m, const char *init, double init_scale, const char *fb_dist, double fb_scale,
-             uint64_t seed) {
+int mlp_init(Mlp *m, const DistParams *init, const DistParams *fb, uint64_t seed) {
     Rng ri, rf;
     rng_seed(&ri, seed, RNG_STREAM_INIT);
     rng_seed(&rf, seed, RNG_STREAM_FEEDBACK);
     int C = m->sizes[m->n_layers];
     for (int l = 0; l < m->n_layers; l++) {
         int O = m->sizes[l + 1], I = m->sizes[l];
-        if (dist_fill(init, init_scale, m->W[l], O, I, &ri)) return -1;
+        if (dist_fill(init, m->W[l], O, I, &ri)) return -1;
         memset(m->b[l], 0, (size_t)O * sizeof(float));
         /* F_l is drawn with the fan-in of the matrix it stands in for */
-        if (m->rule == RULE_FA && m->F[l] && dist_fill(fb_dist, fb_scale, m->F[l], O, I, &rf))
-            return -1;
-        if (m->rule == RULE_DFA && m->F[l] && dist_fill(fb_dist, fb_scale, m->F[l], C, O, &rf))
-            return -1;
+        if (m->rule == RULE_FA && m->F[l] && dist_fill(fb, m->F[l], O, I, &rf)) return -1;
+        if (m->rule == RULE_DFA && m->F[l] && dist_fill(fb, m->F[l], C, O, &rf)) return -1;
     }
+    if (m->Fin && dist_fill(fb, m->Fin, C, m->sizes[0], &rf)) return -1;
     return 0;
 }
 
@@ -171,13 +177,16 @@ void mlp_backward(Mlp *m, const uint8_t *labels, int B) {
             relu_backward(m->d0, m->act[l + 1], (size_t)B * O);
             dense_backward(NULL, m->dW[l], m->db[l], m->d0, m->act[l], NULL, B, m->sizes[l], O);
         }
+        /* dinput <- e * Fin */
+        if (m->need_dinput) sgemm(0, 0, B, m->sizes[0], C, 1.0f, e, m->Fin, 0.0f, m->dinp);
         return;
     }
     for (int l = L - 1; l >= 0; l--) {
         int I = m->sizes[l], O = m->sizes[l + 1];
         const float *F = m->rule == RULE_BP ? m->W[l] : m->F[l];
-        /* no delta is needed for the input layer */
-        dense_backward(l > 0 ? dnext : NULL, m->dW[l], m->db[l], d, m->act[l], F, B, I, O);
+        /* a delta for the input only when a trainable layer sits below */
+        float *dprev = l > 0 ? dnext : m->need_dinput ? m->dinp : NULL;
+        dense_backward(dprev, m->dW[l], m->db[l], d, m->act[l], F, B, I, O);
         if (l > 0) {
             relu_backward(dnext, m->act[l], (size_t)B * I);
             float *t = d;

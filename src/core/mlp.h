@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dist.h"
 #include "rng.h"
 
 #define MLP_MAX_LAYERS 8 /* weight layers */
@@ -56,7 +57,11 @@ typedef struct Mlp {
     float *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];
     size_t n_fb;                     /* 0 for bp */
     float *fb;                       /* feedback matrices, one buffer */
-    float *F[MLP_MAX_LAYERS];        /* fa: (sizes[l+1], sizes[l]) for l >= 1; dfa: (C, sizes[l+1]) for l < L-1 */
+    float *F[MLP_MAX_LAYERS];        /* fa: (sizes[l+1], sizes[l]) for l >= 1 (and l = 0 with
+                                        need_dinput); dfa: (C, sizes[l+1]) for l < L-1 */
+    float *Fin;                      /* dfa with need_dinput: (C, sizes[0]) */
+    int need_dinput;
+    float *dinp;                     /* need_dinput: (B, sizes[0]) gradient w.r.t. the input */
     int max_batch;
     float *act[MLP_MAX_LAYERS + 1];  /* act[0] = input (borrowed); act[l+1] (B, sizes[l+1]) */
     float *probs;                    /* (B, C) */
@@ -65,18 +70,19 @@ typedef struct Mlp {
 
 /**
  * Builds a model with L = n_sizes - 1 weight layers and activations for up to max_batch rows.
- * Parameters and feedback are left zero; fill them with mlp_init.
- * @return 0, or -1 on bad shape or out of memory (m left freed).
+ * With need_dinput, mlp_backward also leaves dL/dinput in m->dinp (through the rule's
+ * feedback: W_0, F_0, or Fin), for a trainable layer below. Parameters and feedback are left
+ * zero; fill them with mlp_init. @return 0, or -1 on bad shape or out of memory (m freed).
  */
-int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch);
+int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch,
+               int need_dinput);
 /** Frees everything mlp_create allocated; safe on a zeroed or already freed Mlp. */
 void mlp_free(Mlp *m);
 /**
- * Draws W from (init, init_scale) and the feedback matrices from (fb_dist, fb_scale)
- * with their own streams of `seed`; biases zero. @return 0, or -1 on unknown distribution.
+ * Draws W from init and the feedback matrices from fb, with their own streams of `seed`;
+ * biases zero. @return 0, or -1 if a distribution cannot fill a layer.
  */
-int mlp_init(Mlp *m, const char *init, double init_scale, const char *fb_dist, double fb_scale,
-             uint64_t seed);
+int mlp_init(Mlp *m, const DistParams *init, const DistParams *fb, uint64_t seed);
 /** Forward pass of B <= max_batch rows of x (B, sizes[0]); fills act[] and probs. Returns mean CE. */
 double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *correct);
 /** Backward pass after mlp_forward on the same batch: accumulates into grads using the rule. */

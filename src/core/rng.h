@@ -18,7 +18,8 @@ enum {
     RNG_STREAM_FEEDBACK = 2,
     RNG_STREAM_SUBSET = 3,
     RNG_STREAM_SHUFFLE = 4,
-    RNG_STREAM_NOISE = 5
+    RNG_STREAM_NOISE = 5,
+    RNG_STREAM_CONV = 6
 };
 
 /** Seeds r from (seed, stream); distinct streams are independent sequences. */

@@ -1,8 +1,8 @@
 /*
  * train.c: the job driver. Order of work: choose the training subset, fit the scaling,
- * build and initialise the model, [noise phase], data epochs with per-epoch evaluation,
- * final metrics and snapshots. Random streams per concern (rng.h) keep any part of the
- * job independent of how much randomness another part used.
+ * build and initialise the model, [cache frozen conv features], [noise phase], data epochs
+ * with evaluations, final metrics and snapshots. Random streams per concern (rng.h) keep
+ * any part of the job independent of how much randomness another part used.
  */
 #include "train.h"
 
@@ -13,14 +13,86 @@
 
 #include "metrics.h"
 
-EvalStats evaluate(Mlp *m, const Split *s) {
+void model_free(Model *md) {
+    mlp_free(&md->m);
+    cnn_free(&md->c);
+    optim_free(&md->o);
+    optim_free(&md->oc);
+    free(md->feat);
+    memset(md, 0, sizeof(*md));
+}
+
+int model_build(Model *md, const JobSpec *spec, int C, int H, int W, int n_classes, char *err,
+                size_t errlen) {
+    memset(md, 0, sizeof(*md));
+    int B = spec->batch_size, in = C * H * W, trained_conv = 0;
+    DistParams d;
+    if (!strcmp(spec->model, "cnn")) {
+        trained_conv = !strcmp(spec->conv_dist, "trained");
+        int K = spec->conv_size, pad = !strcmp(spec->conv_padding, "same") ? (K - 1) / 2 : 0;
+        if (cnn_create(&md->c, C, H, W, spec->conv_kernels, K, pad, spec->fc_pool, trained_conv, B)) {
+            snprintf(err, errlen, "cnn: %dx%d kernels (padding %s) and fc_pool %d do not fit %dx%d images",
+                     K, K, spec->conv_padding, spec->fc_pool, H, W);
+            goto fail;
+        }
+        jobspec_dist(spec, trained_conv ? "kaiming" : spec->conv_dist, spec->conv_scale, K, &d);
+        if (cnn_init(&md->c, &d, (uint64_t)spec->seed)) {
+            snprintf(err, errlen, "conv_dist %s cannot draw %dx%d kernels", spec->conv_dist, K, K);
+            goto fail;
+        }
+        md->has_cnn = 1;
+        md->cached = !trained_conv && spec->cache_features;
+        in = md->c.feat_dim;
+        if (!(md->feat = malloc((size_t)B * in * sizeof(float)))) goto oom;
+    }
+    int sizes[MLP_MAX_LAYERS + 1], h[MLP_MAX_LAYERS];
+    int nh = jobspec_hidden(spec, h);
+    sizes[0] = in;
+    for (int i = 0; i < nh; i++) sizes[i + 1] = h[i];
+    sizes[nh + 1] = n_classes;
+    FeedbackRule rule = !strcmp(spec->rule, "bp") ? RULE_BP : !strcmp(spec->rule, "dfa") ? RULE_DFA : RULE_FA;
+    if (mlp_create(&md->m, sizes, nh + 2, rule, B, trained_conv)) goto oom;
+    DistParams di, dfb;
+    jobspec_dist(spec, spec->init, spec->init_scale, 0, &di);
+    jobspec_dist(spec, spec->feedback, spec->feedback_scale, 0, &dfb);
+    if (mlp_init(&md->m, &di, &dfb, (uint64_t)spec->seed)) {
+        snprintf(err, errlen, "init %s / feedback %s cannot fill the FC layers", spec->init, spec->feedback);
+        goto fail;
+    }
+    OptKind ok = !strcmp(spec->optimizer, "sgd") ? OPT_SGD : OPT_ADAM;
+    if (optim_create(&md->o, ok, md->m.n_params, (float)spec->lr, (float)spec->beta1,
+                     (float)spec->beta2, (float)spec->eps, (float)spec->momentum,
+                     (float)spec->weight_decay))
+        goto oom;
+    if (trained_conv && optim_create(&md->oc, ok, md->c.n_params, (float)spec->lr, (float)spec->beta1,
+                                     (float)spec->beta2, (float)spec->eps, (float)spec->momentum,
+                                     (float)spec->weight_decay))
+        goto oom;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory building the model");
+fail:
+    model_free(md);
+    return -1;
+}
+
+/* The FC head's input for b rows of x: x itself, or the CNN's features of images x. */
+static const float *head_input(Model *md, const float *x, int b, int x_is_image) {
+    if (!x_is_image) return x;
+    cnn_forward(&md->c, x, b, md->feat);
+    return md->feat;
+}
+
+EvalStats evaluate(Model *md, const Split *s) {
     EvalStats e = {0};
-    int C = s->n_classes, B = m->max_batch;
+    Mlp *m = &md->m;
+    int C = s->n_classes, B = m->max_batch, image = md->has_cnn && !s->features;
     long correct = 0;
     double loss = 0.0, pt = 0.0, pt2 = 0.0, pm = 0.0;
     for (int i = 0; i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
-        loss += mlp_forward(m, s->x + (size_t)i * s->d, s->y + i, b, &correct) * b;
+        const float *in = head_input(md, s->x + (size_t)i * s->d, b, image);
+        loss += mlp_forward(m, in, s->y + i, b, &correct) * b;
         for (int r = 0; r < b; r++) {
             const float *p = m->probs + (size_t)r * C;
             double t = p[s->y[i + r]], mx = p[0];
@@ -37,16 +109,43 @@ EvalStats evaluate(Mlp *m, const Split *s) {
     return e;
 }
 
-static void train_step(Mlp *m, Optim *o, const float *x, const uint8_t *y, int b, double *loss) {
-    *loss += mlp_forward(m, x, y, b, NULL);
-    mlp_zero_grad(m);
-    mlp_backward(m, y, b);
-    optim_step(o, m->params, m->grads);
+/* Fraction of hidden FC units whose ReLU output is 0 on every row of s. */
+static double dead_fraction(Model *md, const Split *s) {
+    Mlp *m = &md->m;
+    int L = m->n_layers, B = m->max_batch, total = 0, image = md->has_cnn && !s->features;
+    if (L < 2 || s->n == 0) return NAN;
+    for (int l = 1; l < L; l++) total += m->sizes[l];
+    char *alive = calloc((size_t)total, 1);
+    if (!alive) return NAN;
+    for (int i = 0; i < s->n; i += B) {
+        int b = s->n - i < B ? s->n - i : B;
+        mlp_forward(m, head_input(md, s->x + (size_t)i * s->d, b, image), s->y + i, b, NULL);
+        for (int l = 1, off = 0; l < L; off += m->sizes[l], l++)
+            for (int r = 0; r < b; r++)
+                for (int j = 0; j < m->sizes[l]; j++)
+                    if (m->act[l][(size_t)r * m->sizes[l] + j] > 0.0f) alive[off + j] = 1;
+    }
+    int dead = 0;
+    for (int j = 0; j < total; j++) dead += !alive[j];
+    free(alive);
+    return (double)dead / total;
 }
 
-double train_epoch(Mlp *m, Optim *o, const Split *s, Rng *shuffle, int *perm, float *xbuf,
-                   uint8_t *ybuf) {
-    int n = s->n, d = s->d, B = m->max_batch, n_batches = 0;
+static void train_step(Model *md, const float *x, const uint8_t *y, int b, int x_is_image, double *loss) {
+    Mlp *m = &md->m;
+    *loss += mlp_forward(m, head_input(md, x, b, x_is_image), y, b, NULL);
+    mlp_zero_grad(m);
+    mlp_backward(m, y, b);
+    if (md->has_cnn && md->c.trainable) {
+        cnn_zero_grad(&md->c);
+        cnn_backward(&md->c, x, m->dinp, b);
+        optim_step(&md->oc, md->c.params, md->c.grads);
+    }
+    optim_step(&md->o, m->params, m->grads);
+}
+
+double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf) {
+    int n = s->n, d = s->d, B = md->m.max_batch, n_batches = 0, image = md->has_cnn && !s->features;
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)rng_below(shuffle, (uint32_t)(i + 1));
@@ -60,25 +159,27 @@ double train_epoch(Mlp *m, Optim *o, const Split *s, Rng *shuffle, int *perm, fl
             memcpy(xbuf + (size_t)r * d, s->x + (size_t)perm[i + r] * d, (size_t)d * sizeof(float));
             ybuf[r] = s->y[perm[i + r]];
         }
-        train_step(m, o, xbuf, ybuf, b, &loss);
+        train_step(md, xbuf, ybuf, b, image, &loss);
     }
     return n_batches ? loss / n_batches : NAN;
 }
 
-double noise_epoch(Mlp *m, Optim *o, long n_examples, double std, Rng *r, float *xbuf,
-                   uint8_t *ybuf) {
-    int d = m->sizes[0], C = m->sizes[m->n_layers], B = m->max_batch, n_batches = 0;
+double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf) {
+    Mlp *m = &md->m;
+    int d = md->has_cnn ? md->c.C * md->c.H * md->c.W : m->sizes[0];
+    int C = m->sizes[m->n_layers], B = m->max_batch, n_batches = 0;
     double loss = 0.0;
     for (long i = 0; i < n_examples; i += B, n_batches++) {
         int b = n_examples - i < B ? (int)(n_examples - i) : B;
         for (size_t k = 0; k < (size_t)b * d; k++) xbuf[k] = (float)(std * rng_normal(r));
         for (int k = 0; k < b; k++) ybuf[k] = (uint8_t)rng_below(r, (uint32_t)C);
-        train_step(m, o, xbuf, ybuf, b, &loss);
+        /* noise images always pass through the conv: it sees pixels, not features */
+        train_step(md, xbuf, ybuf, b, md->has_cnn, &loss);
     }
     return n_batches ? loss / n_batches : NAN;
 }
 
-/* Per-layer geometry at one stage: angle W vs feedback (fa only), per-neuron angles, erank. */
+/* Per-layer geometry of the FC head at one stage: angle W vs feedback (fa only), erank. */
 static void layer_metrics(const Mlp *m, double out[N_LAYER_METRICS][MLP_MAX_LAYERS]) {
     for (int l = 0; l < m->n_layers; l++) {
         int O = m->sizes[l + 1], I = m->sizes[l];
@@ -91,13 +192,14 @@ static void layer_metrics(const Mlp *m, double out[N_LAYER_METRICS][MLP_MAX_LAYE
     }
 }
 
-static void snapshot(const Mlp *m, JobResult *r, int stage) {
+static void snapshot(const Model *md, JobResult *r, int stage) {
     if (!((r->snap_mask >> stage) & 1)) return;
     int k = 0;
     for (int s = 0; s < stage; s++) k += (r->snap_mask >> s) & 1;
-    float *dst = r->snaps + (size_t)k * (size_t)(r->n_params + r->n_fb);
-    memcpy(dst, m->params, m->n_params * sizeof(float));
-    if (m->n_fb) memcpy(dst + m->n_params, m->fb, m->n_fb * sizeof(float));
+    float *dst = r->snaps + (size_t)k * (size_t)(r->n_conv + r->n_params + r->n_fb);
+    if (r->n_conv) memcpy(dst, md->c.params, md->c.n_params * sizeof(float));
+    memcpy(dst + r->n_conv, md->m.params, md->m.n_params * sizeof(float));
+    if (md->m.n_fb) memcpy(dst + r->n_conv + r->n_params, md->m.fb, md->m.n_fb * sizeof(float));
 }
 
 static int snap_mask_of(const char *list, int has_noise) {
@@ -114,9 +216,29 @@ static int snap_mask_of(const char *list, int has_noise) {
     return mask;
 }
 
+/* Replaces the images of *s by the frozen CNN's features (computed once per image). */
+static int cache_features(Model *md, Split *s) {
+    Split f = {0};
+    int fd = md->c.feat_dim, B = md->m.max_batch;
+    f.n = s->n, f.d = fd, f.n_classes = s->n_classes, f.features = 1;
+    f.x = malloc((size_t)s->n * fd * sizeof(float) + 1);
+    f.y = malloc((size_t)s->n + 1);
+    if (!f.x || !f.y) {
+        split_free(&f);
+        return -1;
+    }
+    for (int i = 0; i < s->n; i += B) {
+        int b = s->n - i < B ? s->n - i : B;
+        cnn_forward(&md->c, s->x + (size_t)i * s->d, b, f.x + (size_t)i * fd);
+    }
+    memcpy(f.y, s->y, (size_t)s->n);
+    split_free(s);
+    *s = f;
+    return 0;
+}
+
 int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, JobResult *r) {
-    Mlp m = {0};
-    Optim o = {0};
+    Model md = {0};
     Split tr = {0}, te = {0};
     int *idx = NULL, *perm = NULL;
     float *xbuf = NULL;
@@ -128,8 +250,9 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, 
         snprintf(r->message, sizeof r->message, "%s", err);
         goto done;
     }
-    if (strcmp(spec->model, "mlp") != 0) {
-        snprintf(r->message, sizeof r->message, "model '%s' is not built yet", spec->model);
+    if (train->h != test->h || train->w != test->w || train->c != test->c) {
+        snprintf(r->message, sizeof r->message, "train images are %dx%dx%d but test images are %dx%dx%d",
+                 train->c, train->h, train->w, test->c, test->h, test->w);
         goto done;
     }
     if (!(idx = malloc((size_t)train->n * sizeof(int)))) goto oom;
@@ -144,105 +267,112 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, 
     if (split_make(&tr, train, idx, n_tr, sc) || split_make(&te, test, NULL, n_te, sc)) goto oom;
     r->n_train = n_tr, r->n_test = n_te;
 
-    int sizes[MLP_MAX_LAYERS + 1], h[MLP_MAX_LAYERS];
-    int nh = jobspec_hidden(spec, h);
-    sizes[0] = tr.d;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = h[i];
-    sizes[nh + 1] = tr.n_classes;
-    int is_noise = strcmp(spec->rule, "fa_noise") == 0;
-    FeedbackRule rule = strcmp(spec->rule, "bp") == 0 ? RULE_BP
-                        : strcmp(spec->rule, "dfa") == 0 ? RULE_DFA : RULE_FA;
-    int B = spec->batch_size;
-    if (mlp_create(&m, sizes, nh + 2, rule, B)) goto oom;
-    if (mlp_init(&m, spec->init, spec->init_scale, spec->feedback, spec->feedback_scale,
-                 (uint64_t)spec->seed)) {
-        snprintf(r->message, sizeof r->message, "unknown distribution '%s' or '%s'", spec->init,
-                 spec->feedback);
+    if (model_build(&md, spec, train->c, train->h, train->w, train->n_classes, err, sizeof err)) {
+        snprintf(r->message, sizeof r->message, "%s", err);
         goto done;
     }
-    r->n_layers = m.n_layers;
-    r->rule = rule;
-    for (int i = 0; i <= m.n_layers; i++) r->sizes[i] = sizes[i];
-    int has_noise = is_noise && spec->noise_epochs > 0;
+    Mlp *m = &md.m;
+    int B = spec->batch_size;
+    r->n_layers = m->n_layers;
+    r->rule = m->rule;
+    for (int i = 0; i <= m->n_layers; i++) r->sizes[i] = m->sizes[i];
+    r->need_dinput = m->need_dinput;
+    if (md.has_cnn) {
+        r->n_conv = (int64_t)md.c.n_params;
+        r->conv_shape[0] = md.c.N, r->conv_shape[1] = md.c.C, r->conv_shape[2] = md.c.K;
+    }
+    int has_noise = !strcmp(spec->rule, "fa_noise") && spec->noise_epochs > 0;
     r->snap_mask = snap_mask_of(spec->snapshots, has_noise);
-    r->n_params = (int64_t)m.n_params, r->n_fb = (int64_t)m.n_fb;
-    size_t snap_floats = (size_t)job_result_n_snaps(r) * (m.n_params + m.n_fb);
+    r->n_params = (int64_t)m->n_params, r->n_fb = (int64_t)m->n_fb;
+    size_t snap_floats = (size_t)job_result_n_snaps(r) * (size_t)(r->n_conv + r->n_params + r->n_fb);
     if (snap_floats && !(r->snaps = malloc(snap_floats * sizeof(float)))) goto oom;
-    r->n_epochs = spec->epochs;
-    if (spec->epochs > 0 && !(r->curves = malloc((size_t)N_CURVES * spec->epochs * sizeof(float))))
-        goto oom;
-    for (size_t i = 0; i < (size_t)N_CURVES * spec->epochs; i++) r->curves[i] = NAN;
+    int E = spec->epochs;
+    r->n_epochs = E;
+    if (E > 0 && !(r->curves = malloc((size_t)N_CURVES * E * sizeof(float)))) goto oom;
+    for (size_t i = 0; i < (size_t)N_CURVES * E; i++) r->curves[i] = NAN;
 
-    OptKind ok = strcmp(spec->optimizer, "sgd") == 0 ? OPT_SGD : OPT_ADAM;
-    if (optim_create(&o, ok, m.n_params, (float)spec->lr, (float)spec->beta1, (float)spec->beta2,
-                     (float)spec->eps, (float)spec->momentum, (float)spec->weight_decay))
-        goto oom;
+    /* training features are reused every epoch; test features are computed when evaluated
+     * (caching them would cost n_test x feat_dim floats per job for one or few passes) */
+    if (md.cached && cache_features(&md, &tr)) goto oom;
+    /* a batch of data rows (images or cached features) or of noise images */
+    int img = train->c * train->h * train->w;
     perm = malloc((size_t)(n_tr > 0 ? n_tr : 1) * sizeof(int));
-    xbuf = malloc((size_t)B * tr.d * sizeof(float));
+    xbuf = malloc((size_t)B * (img > tr.d ? img : tr.d) * sizeof(float));
     ybuf = malloc((size_t)B);
     if (!perm || !xbuf || !ybuf) goto oom;
 
-    layer_metrics(&m, r->layer[STAGE_INIT]);
-    snapshot(&m, r, STAGE_INIT);
+    layer_metrics(m, r->layer[STAGE_INIT]);
+    snapshot(&md, r, STAGE_INIT);
 
     if (has_noise) {
         Rng nr;
         rng_seed(&nr, (uint64_t)spec->seed, RNG_STREAM_NOISE);
-        o.lr = (float)spec->noise_lr;
+        md.o.lr = md.oc.lr = (float)spec->noise_lr;
         for (int e = 0; e < spec->noise_epochs; e++)
-            r->m.noise_loss = noise_epoch(&m, &o, spec->noise_examples, spec->noise_std, &nr,
-                                          xbuf, ybuf);
+            r->m.noise_loss = noise_epoch(&md, spec->noise_examples, spec->noise_std, &nr, xbuf, ybuf);
         if (!isfinite(r->m.noise_loss)) {
             r->status = STATUS_DIVERGED;
             snprintf(r->message, sizeof r->message, "noise-phase loss became %g", r->m.noise_loss);
             goto done;
         }
-        if (spec->noise_adam_reset) optim_reset(&o);
-        o.lr = (float)spec->lr;
-        layer_metrics(&m, r->layer[STAGE_AFTER_NOISE]);
-        snapshot(&m, r, STAGE_AFTER_NOISE);
+        if (spec->noise_adam_reset) {
+            optim_reset(&md.o);
+            if (md.oc.m) optim_reset(&md.oc);
+        }
+        md.o.lr = md.oc.lr = (float)spec->lr;
+        layer_metrics(m, r->layer[STAGE_AFTER_NOISE]);
+        snapshot(&md, r, STAGE_AFTER_NOISE);
     }
 
     Rng shuffle;
     rng_seed(&shuffle, (uint64_t)spec->seed, RNG_STREAM_SHUFFLE);
-    double auc = 0.0;
-    int E = spec->epochs;
+    double auc = 0.0, last_loss = NAN;
+    int n_eval = 0;
     for (int e = 0; e < E && n_tr > 0; e++) {
-        double l = train_epoch(&m, &o, &tr, &shuffle, perm, xbuf, ybuf);
+        double l = last_loss = train_epoch(&md, &tr, &shuffle, perm, xbuf, ybuf);
         if (!isfinite(l)) {
             r->status = STATUS_DIVERGED;
-            snprintf(r->message, sizeof r->message, "training loss became %g in epoch %d", l,
-                     e + 1);
+            snprintf(r->message, sizeof r->message, "training loss became %g in epoch %d", l, e + 1);
             goto done;
         }
+        /* the last epoch's point is the final evaluation below */
+        if (e == E - 1 || spec->eval_every == 0 || (e + 1) % spec->eval_every != 0) continue;
         if (spec->eval_train) {
-            EvalStats et = evaluate(&m, &tr);
+            EvalStats et = evaluate(&md, &tr);
             r->curves[CURVE_TRAIN_LOSS * E + e] = (float)et.loss;
             r->curves[CURVE_TRAIN_ACC * E + e] = (float)et.acc;
         } else {
             r->curves[CURVE_TRAIN_LOSS * E + e] = (float)l;
         }
-        EvalStats ev = evaluate(&m, &te);
+        EvalStats ev = evaluate(&md, &te);
         r->curves[CURVE_TEST_LOSS * E + e] = (float)ev.loss;
         r->curves[CURVE_TEST_ACC * E + e] = (float)ev.acc;
-        auc += ev.acc;
+        auc += ev.acc, n_eval++;
     }
-    EvalStats ft = evaluate(&m, &tr), fe = evaluate(&m, &te);
+    EvalStats ft = evaluate(&md, &tr), fe = evaluate(&md, &te);
+    if (E > 0 && n_tr > 0) {
+        r->curves[CURVE_TRAIN_LOSS * E + E - 1] = (float)(spec->eval_train ? ft.loss : last_loss);
+        if (spec->eval_train) r->curves[CURVE_TRAIN_ACC * E + E - 1] = (float)ft.acc;
+        r->curves[CURVE_TEST_LOSS * E + E - 1] = (float)fe.loss;
+        r->curves[CURVE_TEST_ACC * E + E - 1] = (float)fe.acc;
+        auc += fe.acc, n_eval++;
+    }
     r->m.train_loss = ft.loss, r->m.train_acc = ft.acc;
     r->m.test_loss = fe.loss, r->m.test_acc = fe.acc;
     r->m.gap_loss = ft.loss - fe.loss, r->m.gap_acc = ft.acc - fe.acc;
-    r->m.auc_test_acc = E > 0 ? auc / E : NAN;
+    r->m.auc_test_acc = n_eval > 0 ? auc / n_eval : NAN;
     r->m.readout_p_true_mean = fe.p_true_mean, r->m.readout_p_true_std = fe.p_true_std;
     r->m.readout_p_max_mean = fe.p_max_mean;
+    r->m.dead_fraction = dead_fraction(&md, &tr);
     if (!isfinite(fe.loss)) {
         r->status = STATUS_DIVERGED;
         snprintf(r->message, sizeof r->message, "test loss is %g", fe.loss);
         goto done;
     }
-    layer_metrics(&m, r->layer[STAGE_FINAL]);
-    snapshot(&m, r, STAGE_FINAL);
-    r->m.top_angle_init = r->layer[STAGE_INIT][LM_ANGLE][m.n_layers - 1];
-    r->m.top_angle_final = r->layer[STAGE_FINAL][LM_ANGLE][m.n_layers - 1];
+    layer_metrics(m, r->layer[STAGE_FINAL]);
+    snapshot(&md, r, STAGE_FINAL);
+    r->m.top_angle_init = r->layer[STAGE_INIT][LM_ANGLE][m->n_layers - 1];
+    r->m.top_angle_final = r->layer[STAGE_FINAL][LM_ANGLE][m->n_layers - 1];
     r->status = STATUS_OK;
     goto done;
 oom:
@@ -256,7 +386,6 @@ done:
     }
     free(idx), free(perm), free(xbuf), free(ybuf);
     split_free(&tr), split_free(&te);
-    optim_free(&o);
-    mlp_free(&m);
+    model_free(&md);
     return r->status;
 }

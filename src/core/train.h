@@ -5,39 +5,55 @@
 #ifndef SYNSWEEP_TRAIN_H
 #define SYNSWEEP_TRAIN_H
 
+#include "cnn.h"
 #include "data.h"
 #include "job.h"
 #include "mlp.h"
 #include "optim.h"
+
+/* A network: an optional CNN front-end and the FC head, with their optimizers. */
+typedef struct Model {
+    Mlp m;
+    Cnn c;
+    int has_cnn;     /* model: cnn */
+    int cached;      /* frozen conv: the training split is turned into features once */
+    Optim o, oc;     /* FC head; conv kernels when trained */
+    float *feat;     /* has_cnn: (max_batch, feat_dim) */
+} Model;
+
+/**
+ * Builds the model of spec for images (C, H, W) with n_classes outputs, initialised from
+ * spec's distributions and seed. @return 0, or -1 with the reason in err (model freed).
+ */
+int model_build(Model *md, const JobSpec *spec, int C, int H, int W, int n_classes, char *err,
+                size_t errlen);
+void model_free(Model *md);
 
 typedef struct EvalStats {
     double loss, acc;
     double p_true_mean, p_true_std, p_max_mean;
 } EvalStats;
 
-/** Loss, accuracy and readout statistics of m on all rows of s. */
-EvalStats evaluate(Mlp *m, const Split *s);
+/** Loss, accuracy and readout statistics on all rows of s (images, or features if cached). */
+EvalStats evaluate(Model *md, const Split *s);
 
 /**
- * One pass over s in a seeded random order, minibatches of m->max_batch (the last may be
- * smaller): forward, backward with m's rule, optimizer step. perm (s->n) and xbuf
- * (max_batch * s->d), ybuf (max_batch) are caller scratch. @return mean minibatch loss.
+ * One pass over s in a seeded random order, minibatches of max_batch (the last may be
+ * smaller): forward, backward with the rule, optimizer steps. perm (s->n), xbuf
+ * (max_batch * s->d) and ybuf (max_batch) are caller scratch. @return mean minibatch loss.
  */
-double train_epoch(Mlp *m, Optim *o, const Split *s, Rng *shuffle, int *perm, float *xbuf,
-                   uint8_t *ybuf);
+double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf);
 
 /**
- * Random-noise pretraining (Cheon et al. 2024, Algorithm 1): n_examples fresh examples of
- * N(0, std) pixels with uniform random labels, in minibatches of m->max_batch.
+ * Random-noise pretraining (Cheon et al. 2024, Algorithm 1): n_examples fresh images of
+ * N(0, std) pixels with uniform random labels, in minibatches. xbuf holds max_batch images.
  * @return mean minibatch loss.
  */
-double noise_epoch(Mlp *m, Optim *o, long n_examples, double std, Rng *r, float *xbuf,
-                   uint8_t *ybuf);
+double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf);
 
 /**
- * Runs the job spec on train/test (whole raw splits; the subset is chosen here) into r,
- * which must be job_result_init'ed. Never aborts: failures set r->status and r->message.
- * @return r->status.
+ * Runs spec on train/test (whole raw splits; the subset is chosen here) into r, which must be
+ * job_result_init'ed. Never aborts: failures set r->status and r->message. @return r->status.
  */
 int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, JobResult *r);
 

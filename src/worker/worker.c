@@ -7,7 +7,7 @@
 
 #include "train.h"
 
-#define CACHE_SLOTS 4
+#define CACHE_SLOTS 4 /* >= 2: a job may need its dataset and usps at once */
 
 typedef struct CacheEntry {
     char key[320];
@@ -62,6 +62,12 @@ int worker_data_check(const char *data_dir, const char *name, char *err, size_t 
     return cache_get(data_dir, name, err, errlen) ? 0 : -1;
 }
 
+int worker_spec_check(const JobSpec *s, char *err, size_t errlen) {
+    if (worker_data_check(s->data_dir, s->dataset, err, errlen)) return -1;
+    if (!strcmp(s->ood, "usps") && worker_data_check(s->data_dir, "usps", err, errlen)) return -1;
+    return 0;
+}
+
 void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -69,13 +75,31 @@ void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r) {
     r->rank = rank;
     gethostname(r->host, sizeof r->host - 1);
     char err[256];
+    RawSplit ood = {0};
     CacheEntry *e = cache_get(spec->data_dir, spec->dataset, err, sizeof err);
-    if (!e) {
+    const RawSplit *test = e ? &e->test : NULL;
+    if (e && strcmp(spec->ood, "none") != 0) {
+        /* the out-of-distribution test set replaces the test split */
+        if (!strcmp(spec->ood, "usps")) {
+            CacheEntry *u = cache_get(spec->data_dir, "usps", err, sizeof err);
+            if (u && usps_to_mnist_frame(&u->test, &ood, err, sizeof err) == 0) test = &ood;
+            else test = NULL;
+            /* loading usps may have evicted the training set's slot: look it up again */
+            e = u ? cache_get(spec->data_dir, spec->dataset, err, sizeof err) : NULL;
+        } else {
+            OodParams op = {{0}, spec->ood_dx, spec->ood_dy, spec->ood_degrees, spec->ood_scale};
+            snprintf(op.kind, sizeof op.kind, "%s", spec->ood);
+            if (ood_transform(&e->test, &op, &ood) == 0) test = &ood;
+            else test = NULL, snprintf(err, sizeof err, "out of memory for the ood test set");
+        }
+    }
+    if (!e || !test) {
         r->status = STATUS_FAILED;
         snprintf(r->message, sizeof r->message, "%s", err);
     } else {
-        train_job(spec, &e->train, &e->test, r);
+        train_job(spec, &e->train, test, r);
     }
+    raw_split_free(&ood);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 }

@@ -1,0 +1,91 @@
+#include "cnn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "rng.h"
+
+void cnn_free(Cnn *c) {
+    free(c->params), free(c->grads), free(c->arg), free(c->pooled);
+    free(c->col), free(c->convbuf), free(c->dpool), free(c->dconv), free(c->pooltmp);
+    memset(c, 0, sizeof(*c));
+}
+
+int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
+               int max_batch) {
+    memset(c, 0, sizeof(*c));
+    c->C = C, c->H = H, c->W = W, c->N = N, c->K = K, c->pad = pad, c->adapt = adapt;
+    c->trainable = trainable, c->max_batch = max_batch;
+    c->OH = conv_out_size(H, K, pad), c->OW = conv_out_size(W, K, pad);
+    c->PH = c->OH / 2, c->PW = c->OW / 2;
+    if (C < 1 || N < 1 || K < 1 || c->PH < 1 || c->PW < 1 || adapt < 0 || adapt > c->PH ||
+        adapt > c->PW || max_batch < 1)
+        return -1;
+    c->feat_dim = N * (adapt ? adapt * adapt : c->PH * c->PW);
+    size_t ckk = (size_t)C * K * K, P = (size_t)c->OH * c->OW, pooled = (size_t)N * c->PH * c->PW;
+    c->n_params = (size_t)N * ckk + N;
+    c->params = calloc(c->n_params, sizeof(float));
+    c->grads = calloc(c->n_params, sizeof(float));
+    c->col = malloc(ckk * P * sizeof(float));
+    c->convbuf = malloc((size_t)N * P * sizeof(float));
+    c->pooltmp = malloc(pooled * sizeof(float));
+    if (!c->params || !c->grads || !c->col || !c->convbuf || !c->pooltmp) goto fail;
+    if (trainable) {
+        c->arg = malloc((size_t)max_batch * pooled * sizeof(int));
+        c->pooled = malloc((size_t)max_batch * pooled * sizeof(float));
+        c->dpool = malloc(pooled * sizeof(float));
+        c->dconv = malloc((size_t)N * P * sizeof(float));
+        if (!c->arg || !c->pooled || !c->dpool || !c->dconv) goto fail;
+    }
+    c->Wc = c->params, c->bc = c->params + (size_t)N * ckk;
+    c->dWc = c->grads, c->dbc = c->grads + (size_t)N * ckk;
+    return 0;
+fail:
+    cnn_free(c);
+    return -1;
+}
+
+int cnn_init(Cnn *c, const DistParams *d, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed, RNG_STREAM_CONV);
+    memset(c->bc, 0, (size_t)c->N * sizeof(float));
+    return dist_fill(d, c->Wc, c->N, c->C * c->K * c->K, &r);
+}
+
+void cnn_zero_grad(Cnn *c) { memset(c->grads, 0, c->n_params * sizeof(float)); }
+
+void cnn_forward(Cnn *c, const float *x, int B, float *feat) {
+    size_t in = (size_t)c->C * c->H * c->W, pooled = (size_t)c->N * c->PH * c->PW;
+    for (int b = 0; b < B; b++) {
+        conv2d_forward(c->convbuf, x + (size_t)b * in, c->Wc, c->bc, c->col, c->C, c->H, c->W,
+                       c->N, c->K, c->pad);
+        float *p = c->trainable ? c->pooled + (size_t)b * pooled : c->pooltmp;
+        int *arg = c->trainable ? c->arg + (size_t)b * pooled : NULL;
+        /* frozen: the winners are not needed */
+        maxpool2_forward(p, arg, c->convbuf, c->N, c->OH, c->OW);
+        for (size_t i = 0; i < pooled; i++) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
+        float *f = feat + (size_t)b * c->feat_dim;
+        if (c->adapt) adaptive_avgpool_forward(f, p, c->N, c->PH, c->PW, c->adapt);
+        else memcpy(f, p, pooled * sizeof(float));
+    }
+}
+
+void cnn_backward(Cnn *c, const float *x, const float *dfeat, int B) {
+    size_t in = (size_t)c->C * c->H * c->W, pooled = (size_t)c->N * c->PH * c->PW;
+    size_t P = (size_t)c->OH * c->OW;
+    for (int b = 0; b < B; b++) {
+        const float *df = dfeat + (size_t)b * c->feat_dim, *p = c->pooled + (size_t)b * pooled;
+        if (c->adapt) {
+            memset(c->dpool, 0, pooled * sizeof(float));
+            adaptive_avgpool_backward(c->dpool, df, c->N, c->PH, c->PW, c->adapt);
+        } else {
+            memcpy(c->dpool, df, pooled * sizeof(float));
+        }
+        for (size_t i = 0; i < pooled; i++) c->dpool[i] = p[i] > 0.0f ? c->dpool[i] : 0.0f;
+        memset(c->dconv, 0, (size_t)c->N * P * sizeof(float));
+        maxpool2_backward(c->dconv, c->dpool, c->arg + (size_t)b * pooled, c->N, c->OH, c->OW);
+        conv2d_backward(NULL, c->dWc, c->dbc, c->dconv, x + (size_t)b * in, c->Wc, c->col, NULL,
+                        c->C, c->H, c->W, c->N, c->K, c->pad);
+    }
+}

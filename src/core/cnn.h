@@ -1,0 +1,48 @@
+/*
+ * cnn: the convolutional front-end of Karimi et al. (SCIENCE.md section 1):
+ *   conv (N kernels, K x K, stride 1, pad) -> 2x2 max-pool, stride 2 -> ReLU
+ *   -> [adaptive average pool to n x n] -> flatten = features for the FC head (an Mlp).
+ * The kernels are either drawn once and frozen (then each image's features never change
+ * and can be computed once) or trained through the FC head's input gradient.
+ */
+#ifndef SYNSWEEP_CNN_H
+#define SYNSWEEP_CNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dist.h"
+
+typedef struct Cnn {
+    int C, H, W;        /* input planes */
+    int N, K, pad;      /* kernels, kernel side, zero padding */
+    int OH, OW, PH, PW; /* conv output; after the max-pool */
+    int adapt;          /* 0: flatten the pooled maps; n > 0: adaptive average pool to n x n */
+    int feat_dim;
+    int trainable;
+    size_t n_params;    /* N*C*K*K + N */
+    float *params, *grads;
+    float *Wc, *bc;     /* (N, C*K*K), (N) */
+    float *dWc, *dbc;
+    int max_batch;
+    int *arg;           /* trainable: (max_batch, N*PH*PW) max-pool winners */
+    float *pooled;      /* trainable: (max_batch, N*PH*PW) after ReLU */
+    float *col, *convbuf, *dpool, *dconv, *pooltmp; /* per-image scratch */
+} Cnn;
+
+/**
+ * Builds the front-end for (C, H, W) images. @return 0, or -1 for a shape that leaves no
+ * output (e.g. kernel larger than the padded image) or out of memory (c left freed).
+ */
+int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
+               int max_batch);
+void cnn_free(Cnn *c);
+/** Draws the kernels from d (its own stream of seed), biases 0. @return 0 or -1 (see dist_fill). */
+int cnn_init(Cnn *c, const DistParams *d, uint64_t seed);
+/** feat (B, feat_dim) <- features of x (B, C*H*W); keeps what backward needs if trainable. */
+void cnn_forward(Cnn *c, const float *x, int B, float *feat);
+/** After cnn_forward on the same x: accumulates dWc, dbc from dfeat (B, feat_dim). */
+void cnn_backward(Cnn *c, const float *x, const float *dfeat, int B);
+void cnn_zero_grad(Cnn *c);
+
+#endif

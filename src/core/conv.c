@@ -1,0 +1,152 @@
+#include "conv.h"
+
+#include <float.h>
+#include <string.h>
+
+#include "blas.h"
+
+int conv_out_size(int n, int k, int pad) { return n + 2 * pad - k + 1; }
+
+void im2col(float *col, const float *x, int C, int H, int W, int K, int pad) {
+    int OH = conv_out_size(H, K, pad), OW = conv_out_size(W, K, pad);
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                float *dst = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
+                for (int oy = 0; oy < OH; oy++) {
+                    int iy = oy + ky - pad;
+                    for (int ox = 0; ox < OW; ox++) {
+                        int ix = ox + kx - pad;
+                        dst[oy * OW + ox] = (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                                ? 0.0f
+                                                : x[((size_t)c * H + iy) * W + ix];
+                    }
+                }
+            }
+}
+
+void col2im(float *dx, const float *dcol, int C, int H, int W, int K, int pad) {
+    int OH = conv_out_size(H, K, pad), OW = conv_out_size(W, K, pad);
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const float *src = dcol + ((size_t)(c * K + ky) * K + kx) * OH * OW;
+                for (int oy = 0; oy < OH; oy++) {
+                    int iy = oy + ky - pad;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int ox = 0; ox < OW; ox++) {
+                        int ix = ox + kx - pad;
+                        if (ix >= 0 && ix < W) dx[((size_t)c * H + iy) * W + ix] += src[oy * OW + ox];
+                    }
+                }
+            }
+}
+
+void conv2d_forward(float *out, const float *x, const float *Wt, const float *b, float *col, int C,
+                    int H, int W, int N, int K, int pad) {
+    int P = conv_out_size(H, K, pad) * conv_out_size(W, K, pad), CKK = C * K * K;
+    im2col(col, x, C, H, W, K, pad);
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < P; p++) out[(size_t)n * P + p] = b[n];
+    /* out <- W * col + out */
+    sgemm(0, 0, N, P, CKK, 1.0f, Wt, col, 1.0f, out);
+}
+
+void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const float *x,
+                     const float *Wt, float *col, float *dcol, int C, int H, int W, int N, int K,
+                     int pad) {
+    int P = conv_out_size(H, K, pad) * conv_out_size(W, K, pad), CKK = C * K * K;
+    im2col(col, x, C, H, W, K, pad);
+    /* dW <- dout * col^T + dW */
+    sgemm(0, 1, N, CKK, P, 1.0f, dout, col, 1.0f, dW);
+    for (int n = 0; n < N; n++) {
+        float s = 0.0f;
+        for (int p = 0; p < P; p++) s += dout[(size_t)n * P + p];
+        db[n] += s;
+    }
+    if (dx) {
+        /* dcol <- W^T * dout, then back to pixels */
+        sgemm(1, 0, CKK, P, N, 1.0f, Wt, dout, 0.0f, dcol);
+        col2im(dx, dcol, C, H, W, K, pad);
+    }
+}
+
+void conv2d_forward_naive(float *out, const float *x, const float *Wt, const float *b, int C, int H,
+                          int W, int N, int K, int pad) {
+    int OH = conv_out_size(H, K, pad), OW = conv_out_size(W, K, pad);
+    for (int n = 0; n < N; n++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                double s = b[n];
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++) {
+                            int iy = oy + ky - pad, ix = ox + kx - pad;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            s += (double)Wt[((size_t)n * C + c) * K * K + ky * K + kx] *
+                                 x[((size_t)c * H + iy) * W + ix];
+                        }
+                out[((size_t)n * OH + oy) * OW + ox] = (float)s;
+            }
+}
+
+void maxpool2_forward(float *out, int *arg, const float *x, int C, int H, int W) {
+    int PH = H / 2, PW = W / 2;
+    if (!arg) { /* values only: branch-free, vectorisable; same maxima as below */
+        for (int c = 0; c < C; c++)
+            for (int py = 0; py < PH; py++) {
+                const float *r0 = x + ((size_t)c * H + 2 * py) * W, *r1 = r0 + W;
+                float *o = out + ((size_t)c * PH + py) * PW;
+                for (int px = 0; px < PW; px++) {
+                    float a = r0[2 * px] > r0[2 * px + 1] ? r0[2 * px] : r0[2 * px + 1];
+                    float b = r1[2 * px] > r1[2 * px + 1] ? r1[2 * px] : r1[2 * px + 1];
+                    o[px] = a > b ? a : b;
+                }
+            }
+        return;
+    }
+    for (int c = 0; c < C; c++)
+        for (int py = 0; py < PH; py++)
+            for (int px = 0; px < PW; px++) {
+                float best = -FLT_MAX;
+                int bi = 0;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        int i = (c * H + 2 * py + dy) * W + 2 * px + dx;
+                        if (x[i] > best) best = x[i], bi = i;
+                    }
+                out[(c * PH + py) * PW + px] = best;
+                arg[(c * PH + py) * PW + px] = bi;
+            }
+}
+
+void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int H, int W) {
+    int n = C * (H / 2) * (W / 2);
+    for (int i = 0; i < n; i++) dx[arg[i]] += dout[i];
+}
+
+static int cell_lo(int i, int len, int n) { return i * len / n; }
+static int cell_hi(int i, int len, int n) { return ((i + 1) * len + n - 1) / n; }
+
+void adaptive_avgpool_forward(float *out, const float *x, int C, int H, int W, int n) {
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                int y0 = cell_lo(i, H, n), y1 = cell_hi(i, H, n), x0 = cell_lo(j, W, n), x1 = cell_hi(j, W, n);
+                float s = 0.0f;
+                for (int y = y0; y < y1; y++)
+                    for (int xx = x0; xx < x1; xx++) s += x[((size_t)c * H + y) * W + xx];
+                out[(c * n + i) * n + j] = s / (float)((y1 - y0) * (x1 - x0));
+            }
+}
+
+void adaptive_avgpool_backward(float *dx, const float *dout, int C, int H, int W, int n) {
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                int y0 = cell_lo(i, H, n), y1 = cell_hi(i, H, n), x0 = cell_lo(j, W, n), x1 = cell_hi(j, W, n);
+                float g = dout[(c * n + i) * n + j] / (float)((y1 - y0) * (x1 - x0));
+                for (int y = y0; y < y1; y++)
+                    for (int xx = x0; xx < x1; xx++) dx[((size_t)c * H + y) * W + xx] += g;
+            }
+}

@@ -1,0 +1,47 @@
+/*
+ * conv: image layers on one image at a time, (C, H, W) row-major planes. Processing per
+ * image keeps every result independent of the batch it came in. Each kernel has a naive
+ * loop version for tests.
+ */
+#ifndef SYNSWEEP_CONV_H
+#define SYNSWEEP_CONV_H
+
+/** Output side of a stride-1 convolution: n + 2 pad - k + 1. */
+int conv_out_size(int n, int k, int pad);
+
+/** col (C*K*K, OH*OW) <- patches of x (C, H, W), zero outside. */
+void im2col(float *col, const float *x, int C, int H, int W, int K, int pad);
+/** dx (C, H, W) += the patches in dcol (C*K*K, OH*OW) summed back to their pixels. */
+void col2im(float *dx, const float *dcol, int C, int H, int W, int K, int pad);
+
+/**
+ * out (N, OH*OW) <- W (N, C*K*K) conv x (C, H, W) + b (N); stride 1, zero padding pad.
+ * col is scratch of C*K*K*OH*OW floats.
+ */
+void conv2d_forward(float *out, const float *x, const float *Wt, const float *b, float *col, int C,
+                    int H, int W, int N, int K, int pad);
+/**
+ * dW (N, C*K*K) += dout conv x; db (N) += sums of dout; if dx: dx (C, H, W) += input gradient.
+ * col and dcol are scratch of C*K*K*OH*OW floats each (dcol only when dx).
+ */
+void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const float *x,
+                     const float *Wt, float *col, float *dcol, int C, int H, int W, int N, int K,
+                     int pad);
+/** Same as conv2d_forward by direct loops (no im2col, no BLAS). */
+void conv2d_forward_naive(float *out, const float *x, const float *Wt, const float *b, int C, int H,
+                          int W, int N, int K, int pad);
+
+/** out (C, H/2, W/2) <- 2x2 max, stride 2; arg (may be NULL) gets each winner's index in x. */
+void maxpool2_forward(float *out, int *arg, const float *x, int C, int H, int W);
+/** dx (C, H, W) += dout routed to the winners recorded in arg. */
+void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int H, int W);
+
+/**
+ * out (C, n, n) <- average over the cells of an n x n partition of each plane (PyTorch's
+ * AdaptiveAvgPool2d: cell i spans [floor(i H/n), ceil((i+1) H/n))).
+ */
+void adaptive_avgpool_forward(float *out, const float *x, int C, int H, int W, int n);
+/** dx (C, H, W) += dout spread evenly over each cell. */
+void adaptive_avgpool_backward(float *dx, const float *dout, int C, int H, int W, int n);
+
+#endif
