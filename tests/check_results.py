@@ -44,9 +44,18 @@ def check_one(path, sweep_text):
         if c.shape != (n, E):
             fail(f"{path}: curves/{name} shape {c.shape}")
         for i in range(n):
-            e = int(df.epochs[i])
-            if not np.isfinite(c[i, :e]).all() or np.isfinite(c[i, e:]).any():
-                fail(f"{path}: curves/{name} row {i} is not finite exactly for its {e} epochs")
+            e, every = int(df.epochs[i]), int(df.eval_every[i])
+            # evaluated epochs (1-based): every `every`-th, and always the last
+            want = np.zeros(c.shape[1], bool)
+            if every:
+                want[every - 1:e:every] = True
+            if e:
+                want[e - 1] = True
+            if name == "train_acc" and not df.eval_train[i]:
+                want[:] = False
+            if not (np.isfinite(c[i]) == want).all():
+                fail(f"{path}: curves/{name} row {i} is finite at {np.isfinite(c[i]).nonzero()[0] + 1}, "
+                     f"want the evaluated epochs {want.nonzero()[0] + 1}")
     if not np.allclose(f["curves/test_acc"][:, -1], df.test_acc, atol=1e-6):
         fail(f"{path}: last test_acc of the curve differs from the test_acc column")
     sizes = f["layers/sizes"][:]
@@ -70,6 +79,11 @@ def check_one(path, sweep_text):
                     fail(f"{path}: job {i} {st}/W{l} shape {g[st][f'W{l}'].shape}")
             if df.rule[i] in (b"fa", b"fa_noise") and L > 1 and f"B{L-1}" not in g[st]:
                 fail(f"{path}: job {i} {st} lacks the feedback matrix B{L-1}")
+            if df.model[i] == b"cnn":
+                k = int(df.conv_size[i])
+                shape = g[st]["conv_W"].shape
+                if shape[0] != int(df.conv_kernels[i]) or shape[2:] != (k, k):
+                    fail(f"{path}: job {i} {st}/conv_W shape {shape}")
     return f, df
 
 
@@ -103,6 +117,9 @@ def main():
         f0["snapshots"].visititems(visit_snap)
         print(f"check_results: {path} is bit-identical to {sys.argv[2]} "
               f"(ranks used: {sorted(set(d['rank']))})")
+    for col in ("test_acc", "dead_fraction"):
+        if col in d0:
+            print(f"check_results: {col} by job: {np.round(d0[col].to_numpy(), 4).tolist()}")
     print(f"check_results: {len(files)} file(s), {len(d0)} jobs each: ok")
 
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The same 12-job sweep on 1, 2 and 3 ranks (real mpirun, real MNIST) gives bit-identical
-# results, every job exactly once; the files are read back with h5py (check_results.py).
+# test_mpi.sh BIN SRC MPIEXEC SWEEP RANKS...: runs the sweep (real mpirun, real data) once
+# per rank count; check_results.py reads the files back with h5py, checks every job is
+# present exactly once and finished, and that the files are bit-identical to each other.
 set -euo pipefail
-bin=$1 src=$2 mpiexec=$3
+bin=$1 src=$2 mpiexec=$3 sweep=$4
+shift 4
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for n in 1 2 3; do
-  "$mpiexec" -n $n --oversubscribe "$bin" run "$src/sweep12.yaml" -o "$out/n$n.h5" -q
+files=()
+for n in "$@"; do
+  "$mpiexec" -n "$n" --oversubscribe "$bin" run "$src/$sweep" -o "$out/n$n.h5" -q
+  files+=("$out/n$n.h5")
 done
-/usr/bin/python3 "$src/check_results.py" "$src/sweep12.yaml" "$out/n1.h5" "$out/n2.h5" "$out/n3.h5"
+/usr/bin/python3 "$src/check_results.py" "$src/$sweep" "${files[@]}"

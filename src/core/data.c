@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "rng.h"
@@ -271,7 +272,11 @@ int dataset_load(const char *data_dir, const char *name, const char *split, RawS
             snprintf(p[n++], sizeof p[0], "%s/svhn/%s.bin", data_dir, train ? "train" : "test");
         }
         for (int i = 0; i < n; i++) paths[i] = p[i];
-        return cifar_load(paths, n, out, err, errlen);
+        int rc = cifar_load(paths, n, out, err, errlen);
+        if (rc && !train && !strcmp(name, "svhn") && access(p[0], F_OK) != 0)
+            snprintf(err, errlen, "%s: not found; this data directory has no SVHN test split "
+                     "(svhn/train.bin only), so svhn cannot be a dataset here", p[0]);
+        return rc;
     }
     if (!strcmp(name, "usps")) {
         snprintf(p[0], sizeof p[0], "%s/usps/zip.%s.gz", data_dir, train ? "train" : "test");

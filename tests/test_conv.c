@@ -1,0 +1,223 @@
+/*
+ * Conv layers: im2col + sgemm equals the naive loops; conv, max-pool and adaptive pooling
+ * gradients against finite differences (or the adjoint identity, for the linear pooling);
+ * the whole CNN + FC head against finite differences; FA with B = W equals backprop
+ * through a trained conv; and a frozen-conv job gives bit-identical results with and
+ * without the feature cache.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cnn.h"
+#include "conv.h"
+#include "data.h"
+#include "fixture.h"
+#include "job.h"
+#include "mlp.h"
+#include "testutil.h"
+#include "train.h"
+
+static void fill(float *x, size_t n, Rng *r, double s) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(s * rng_normal(r));
+}
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* L = <g, conv(x; W, b)> for a fixed random g: a scalar whose gradient is the backward pass of g. */
+static double conv_loss(const float *x, const float *W, const float *b, const float *g, int C, int H,
+                        int Wd, int N, int K, int pad) {
+    int P = conv_out_size(H, K, pad) * conv_out_size(Wd, K, pad);
+    float *out = malloc((size_t)N * P * sizeof(float));
+    conv2d_forward_naive(out, x, W, b, C, H, Wd, N, K, pad);
+    double l = dot(out, g, (size_t)N * P);
+    free(out);
+    return l;
+}
+
+static void test_conv(Rng *r) {
+    int cases[][6] = {{1, 9, 9, 4, 3, 0}, {3, 8, 7, 5, 3, 1}, {2, 10, 10, 3, 5, 2}, {1, 6, 6, 2, 5, 0}};
+    for (int t = 0; t < 4; t++) {
+        int C = cases[t][0], H = cases[t][1], W = cases[t][2], N = cases[t][3], K = cases[t][4], pad = cases[t][5];
+        int P = conv_out_size(H, K, pad) * conv_out_size(W, K, pad), CKK = C * K * K;
+        float *x = malloc((size_t)C * H * W * 4), *Wt = malloc((size_t)N * CKK * 4), *b = malloc((size_t)N * 4);
+        float *o1 = malloc((size_t)N * P * 4), *o2 = malloc((size_t)N * P * 4), *col = malloc((size_t)CKK * P * 4);
+        float *dcol = malloc((size_t)CKK * P * 4), *g = malloc((size_t)N * P * 4);
+        float *dW = calloc((size_t)N * CKK, 4), *db = calloc((size_t)N, 4), *dx = calloc((size_t)C * H * W, 4);
+        fill(x, (size_t)C * H * W, r, 1), fill(Wt, (size_t)N * CKK, r, 0.5), fill(b, (size_t)N, r, 0.5);
+        fill(g, (size_t)N * P, r, 1);
+        conv2d_forward(o1, x, Wt, b, col, C, H, W, N, K, pad);
+        conv2d_forward_naive(o2, x, Wt, b, C, H, W, N, K, pad);
+        double md = 0;
+        for (int i = 0; i < N * P; i++) md = fmax(md, fabs(o1[i] - o2[i]));
+        CHECK(md < 1e-4, "case %d: im2col conv differs from naive by %g", t, md);
+        conv2d_backward(dx, dW, db, g, x, Wt, col, dcol, C, H, W, N, K, pad);
+        /* directional derivatives along random v for W, b and x (L is linear in each) */
+        float *v = malloc((size_t)(N * CKK > C * H * W ? N * CKK : C * H * W) * 4);
+        float *tmp = malloc((size_t)(N * CKK > C * H * W ? N * CKK : C * H * W) * 4);
+        double h = 1e-2, ana, num;
+        fill(v, (size_t)N * CKK, r, 1);
+        for (int i = 0; i < N * CKK; i++) tmp[i] = Wt[i] + (float)(h * v[i]);
+        double lp = conv_loss(x, tmp, b, g, C, H, W, N, K, pad);
+        for (int i = 0; i < N * CKK; i++) tmp[i] = Wt[i] - (float)(h * v[i]);
+        double lm = conv_loss(x, tmp, b, g, C, H, W, N, K, pad);
+        ana = dot(dW, v, (size_t)N * CKK), num = (lp - lm) / (2 * h);
+        CHECK(fabs(ana - num) <= 1e-3 * (fabs(ana) + fabs(num)) + 1e-4, "case %d dW: %g vs %g", t, ana, num);
+        fill(v, (size_t)C * H * W, r, 1);
+        for (int i = 0; i < C * H * W; i++) tmp[i] = x[i] + (float)(h * v[i]);
+        lp = conv_loss(tmp, Wt, b, g, C, H, W, N, K, pad);
+        for (int i = 0; i < C * H * W; i++) tmp[i] = x[i] - (float)(h * v[i]);
+        lm = conv_loss(tmp, Wt, b, g, C, H, W, N, K, pad);
+        ana = dot(dx, v, (size_t)C * H * W), num = (lp - lm) / (2 * h);
+        CHECK(fabs(ana - num) <= 1e-3 * (fabs(ana) + fabs(num)) + 1e-4, "case %d dx: %g vs %g", t, ana, num);
+        double gs = 0;
+        for (int i = 0; i < N; i++) {
+            double s = 0;
+            for (int p = 0; p < P; p++) s += g[(size_t)i * P + p];
+            gs = fmax(gs, fabs(s - db[i]));
+        }
+        CHECK(gs < 1e-3, "case %d db", t);
+        free(x), free(Wt), free(b), free(o1), free(o2), free(col), free(dcol), free(g), free(dW), free(db), free(dx), free(v), free(tmp);
+    }
+}
+
+static void test_pool(Rng *r) {
+    /* max-pool: winners get the gradient, and max-pool with and without arg agree */
+    float x[2 * 6 * 5], o1[2 * 3 * 2], o2[2 * 3 * 2], g[12], dx[60] = {0};
+    int arg[12];
+    fill(x, 60, r, 1), fill(g, 12, r, 1);
+    maxpool2_forward(o1, arg, x, 2, 6, 5);
+    maxpool2_forward(o2, NULL, x, 2, 6, 5);
+    CHECK(!memcmp(o1, o2, sizeof o1), "max-pool values with and without winners");
+    int ok = 1;
+    for (int i = 0; i < 12; i++) ok &= x[arg[i]] == o1[i];
+    CHECK(ok, "max-pool winners hold the maxima");
+    maxpool2_backward(dx, g, arg, 2, 6, 5);
+    CHECK(fabs(dot(dx, x, 60) - dot(g, o1, 12)) < 1e-5, "max-pool backward routes to winners");
+    /* adaptive average pooling: PyTorch cells on a 5x5 -> 2x2 example, and the adjoint identity */
+    float a[25], p[4];
+    for (int i = 0; i < 25; i++) a[i] = (float)i;
+    adaptive_avgpool_forward(p, a, 1, 5, 5, 2); /* cells rows/cols [0,3) and [2,5) */
+    CHECK(fabsf(p[0] - 6.0f) < 1e-6 && fabsf(p[3] - 18.0f) < 1e-6 && fabsf(p[1] - 8.0f) < 1e-6,
+          "adaptive pool 5x5->2x2: %g %g %g %g", p[0], p[1], p[2], p[3]);
+    float xa[3 * 9 * 7], ga[3 * 4 * 4], pa[3 * 4 * 4], dxa[3 * 9 * 7] = {0};
+    fill(xa, sizeof xa / 4, r, 1), fill(ga, sizeof ga / 4, r, 1);
+    adaptive_avgpool_forward(pa, xa, 3, 9, 7, 4);
+    adaptive_avgpool_backward(dxa, ga, 3, 9, 7, 4);
+    CHECK(fabs(dot(pa, ga, 48) - dot(xa, dxa, 189)) < 1e-4, "adaptive pool: <P x, g> = <x, P^T g>");
+}
+
+/* Whole trainable CNN + FC head: loss along random directions of conv and FC parameters. */
+static void test_cnn_grad(Rng *r) {
+    for (int adapt = 0; adapt <= 2; adapt += 2) {
+        Cnn c;
+        Mlp m;
+        int B = 3, C = 2, H = 10, W = 10;
+        CHECK(cnn_create(&c, C, H, W, 4, 3, 1, adapt, 1, B) == 0, "cnn create");
+        int sizes[3] = {c.feat_dim, 6, 5};
+        CHECK(mlp_create(&m, sizes, 3, RULE_BP, B, 1) == 0, "head create");
+        DistParams d;
+        dist_defaults(&d, "normal", 0.5);
+        cnn_init(&c, &d, 1), mlp_init(&m, &d, &d, 2);
+        fill(c.bc, (size_t)c.N, r, 0.3);
+        float x[3 * 200], feat[3 * 400];
+        uint8_t y[3] = {1, 4, 0};
+        fill(x, sizeof x / 4, r, 1);
+        cnn_forward(&c, x, B, feat);
+        mlp_zero_grad(&m), cnn_zero_grad(&c);
+        mlp_forward(&m, feat, y, B, NULL);
+        mlp_backward(&m, y, B);
+        cnn_backward(&c, x, m.dinp, B);
+        size_t n = c.n_params + m.n_params;
+        float *v = malloc(n * 4), *p0c = malloc(c.n_params * 4), *p0m = malloc(m.n_params * 4);
+        fill(v, n, r, 1);
+        memcpy(p0c, c.params, c.n_params * 4), memcpy(p0m, m.params, m.n_params * 4);
+        double ana = dot(c.grads, v, c.n_params) + dot(m.grads, v + c.n_params, m.n_params), h = 1e-3, l[2];
+        for (int s = 0; s < 2; s++) {
+            double sg = s ? -h : h;
+            for (size_t i = 0; i < c.n_params; i++) c.params[i] = p0c[i] + (float)(sg * v[i]);
+            for (size_t i = 0; i < m.n_params; i++) m.params[i] = p0m[i] + (float)(sg * v[c.n_params + i]);
+            cnn_forward(&c, x, B, feat);
+            l[s] = mlp_forward(&m, feat, y, B, NULL);
+        }
+        double num = (l[0] - l[1]) / (2 * h);
+        CHECK(fabs(ana - num) / fmax(fabs(ana) + fabs(num), 1e-12) < 5e-3, "cnn+fc (adapt %d) directional: %g vs %g", adapt, ana, num);
+        free(v), free(p0c), free(p0m);
+        cnn_free(&c), mlp_free(&m);
+    }
+    /* FA with every feedback (including the one to the features) set to W equals backprop */
+    Cnn c1, c2;
+    Mlp bp, fa;
+    int B = 4;
+    cnn_create(&c1, 1, 8, 8, 3, 3, 0, 0, 1, B), cnn_create(&c2, 1, 8, 8, 3, 3, 0, 0, 1, B);
+    int sizes[3] = {c1.feat_dim, 5, 3};
+    mlp_create(&bp, sizes, 3, RULE_BP, B, 1), mlp_create(&fa, sizes, 3, RULE_FA, B, 1);
+    DistParams d;
+    dist_defaults(&d, "kaiming", 1.0);
+    cnn_init(&c1, &d, 3), cnn_init(&c2, &d, 3), mlp_init(&bp, &d, &d, 4), mlp_init(&fa, &d, &d, 4);
+    for (int l = 0; l < 2; l++) memcpy(fa.F[l], fa.W[l], (size_t)sizes[l + 1] * sizes[l] * 4);
+    float x[4 * 64], f1[4 * 27], f2[4 * 27];
+    uint8_t y[4] = {0, 1, 2, 1};
+    fill(x, sizeof x / 4, r, 1);
+    cnn_forward(&c1, x, B, f1), cnn_forward(&c2, x, B, f2);
+    mlp_zero_grad(&bp), mlp_zero_grad(&fa), cnn_zero_grad(&c1), cnn_zero_grad(&c2);
+    mlp_forward(&bp, f1, y, B, NULL), mlp_backward(&bp, y, B), cnn_backward(&c1, x, bp.dinp, B);
+    mlp_forward(&fa, f2, y, B, NULL), mlp_backward(&fa, y, B), cnn_backward(&c2, x, fa.dinp, B);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < c1.n_params; i++) num += pow(c1.grads[i] - c2.grads[i], 2), den += pow(c1.grads[i], 2);
+    CHECK(den > 0 && sqrt(num / den) < 1e-6, "FA(B = W) conv gradient equals backprop (rel %g)", sqrt(num / den));
+    cnn_free(&c1), cnn_free(&c2), mlp_free(&bp), mlp_free(&fa);
+}
+
+/* A frozen-conv job: features cached once == features computed every step, bit for bit. */
+static void test_cache(void) {
+    char dir[128], err[256];
+    snprintf(dir, sizeof dir, "/tmp/synsweep_test_conv_%d", (int)getpid());
+    CHECK(fixture_make_mnist(dir, 200, 60, 14, 3) == 0, "fixture");
+    RawSplit tr, te;
+    dataset_load(dir, "mnist", "train", &tr, err, sizeof err);
+    dataset_load(dir, "mnist", "test", &te, err, sizeof err);
+    const char *dists[] = {"normal", "lognormal", "center_surround"};
+    for (int k = 0; k < 3; k++) {
+        JobResult r[2];
+        for (int cached = 0; cached < 2; cached++) {
+            JobSpec s;
+            jobspec_defaults(&s);
+            const char *kv[][2] = {{"model", "cnn"}, {"conv_dist", dists[k]}, {"conv_kernels", "8"},
+                                   {"hidden", "16"}, {"epochs", "3"}, {"batch_size", "16"}, {"lr", "1e-3"},
+                                   {"rule", "fa_noise"}, {"noise_examples", "64"},
+                                   {"snapshots", "init,after_noise,final"},
+                                   {"cache_features", cached ? "true" : "false"}};
+            for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) jobspec_set(&s, kv[i][0], kv[i][1], err, sizeof err);
+            job_result_init(&r[cached], 0);
+            CHECK(train_job(&s, &tr, &te, &r[cached]) == STATUS_OK, "%s cached=%d: %s", dists[k], cached, r[cached].message);
+        }
+        size_t ns = (size_t)job_result_n_snaps(&r[0]) * (size_t)(r[0].n_conv + r[0].n_params + r[0].n_fb);
+        CHECK(r[0].n_conv == 8 * 25 + 8 && ns > 0, "conv kernels are in the snapshots");
+        CHECK(!memcmp(&r[0].m, &r[1].m, sizeof r[0].m) &&
+                  !memcmp(r[0].curves, r[1].curves, (size_t)N_CURVES * r[0].n_epochs * 4) &&
+                  !memcmp(r[0].snaps, r[1].snaps, ns * 4),
+              "%s: cached and uncached features give bit-identical results (test acc %g vs %g)",
+              dists[k], r[0].m.test_acc, r[1].m.test_acc);
+        job_result_free(&r[0]), job_result_free(&r[1]);
+    }
+    raw_split_free(&tr), raw_split_free(&te);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int main(void) {
+    Rng r;
+    rng_seed(&r, 9, 0);
+    test_conv(&r);
+    test_pool(&r);
+    test_cnn_grad(&r);
+    test_cache();
+    return test_report("test_conv");
+}
