@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     JobResult r;
     job_result_init(&r, 0);
     double t0 = now_s();
-    train_job(&s, &tr, &te, &r);
+    train_job(&s, &tr, &te, NULL, 0, &r);
     double t = now_s() - t0;
     printf("{\"impl\": \"synsweep\", \"job\": \"karimi_mnist_%s\", \"cache_features\": %s, \"total_s\": %.3f, "
            "\"test_acc\": %.4f, \"status\": \"%s\"}\n", dist, cache, t, r.m.test_acc, status_name(r.status));

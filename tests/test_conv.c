@@ -195,7 +195,7 @@ static void test_cache(void) {
                                    {"cache_features", cached ? "true" : "false"}};
             for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) jobspec_set(&s, kv[i][0], kv[i][1], err, sizeof err);
             job_result_init(&r[cached], 0);
-            CHECK(train_job(&s, &tr, &te, &r[cached]) == STATUS_OK, "%s cached=%d: %s", dists[k], cached, r[cached].message);
+            CHECK(train_job(&s, &tr, &te, NULL, 0, &r[cached]) == STATUS_OK, "%s cached=%d: %s", dists[k], cached, r[cached].message);
         }
         size_t ns = (size_t)job_result_n_snaps(&r[0]) * (size_t)(r[0].n_conv + r[0].n_params + r[0].n_fb);
         CHECK(r[0].n_conv == 8 * 25 + 8 && ns > 0, "conv kernels are in the snapshots");

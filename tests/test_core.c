@@ -207,8 +207,8 @@ static void test_training(const RawSplit *tr, const RawSplit *te) {
         JobSpec s = tiny_spec(rules[k]);
         JobResult r1, r2;
         job_result_init(&r1, 0), job_result_init(&r2, 0);
-        CHECK(train_job(&s, tr, te, &r1) == STATUS_OK, "%s ok: %s", rules[k], r1.message);
-        train_job(&s, tr, te, &r2);
+        CHECK(train_job(&s, tr, te, NULL, 0, &r1) == STATUS_OK, "%s ok: %s", rules[k], r1.message);
+        train_job(&s, tr, te, NULL, 0, &r2);
         int E = r1.n_epochs;
         float l0 = r1.curves[CURVE_TRAIN_LOSS * E], lE = r1.curves[CURVE_TRAIN_LOSS * E + E - 1];
         CHECK(lE < 0.5f * l0, "%s: train loss falls %g -> %g", rules[k], l0, lE);
@@ -238,9 +238,37 @@ static void test_training(const RawSplit *tr, const RawSplit *te) {
     b.seed = 1;
     JobResult ra, rb;
     job_result_init(&ra, 0), job_result_init(&rb, 0);
-    train_job(&a, tr, te, &ra), train_job(&b, tr, te, &rb);
+    train_job(&a, tr, te, NULL, 0, &ra), train_job(&b, tr, te, NULL, 0, &rb);
     CHECK(ra.m.train_loss != rb.m.train_loss, "seed changes the result");
     job_result_free(&ra), job_result_free(&rb);
+}
+
+/* Meta-loss: with meta_lr 0 the inner steps change nothing, so it is the plain test loss; with
+ * learning it falls below; and it leaves the job's own result untouched. Gram erank in [1, H]. */
+static void test_meta_gram(const RawSplit *tr, const RawSplit *te) {
+    char err[256];
+    JobSpec s = tiny_spec("fa");
+    jobspec_set(&s, "meta_tasks", "mnist,mnist", err, sizeof err);
+    jobspec_set(&s, "meta_test_size", "200", err, sizeof err);
+    TaskData t[2] = {{tr, te}, {tr, te}};
+    JobResult r0, r1, rn;
+    job_result_init(&r0, 0), job_result_init(&r1, 0), job_result_init(&rn, 0);
+    jobspec_set(&s, "meta_lr", "0", err, sizeof err);
+    CHECK(train_job(&s, tr, te, t, 2, &r0) == STATUS_OK, "meta job: %s", r0.message);
+    CHECK(r0.m.meta_loss[STAGE_FINAL] == r0.m.test_loss, "meta_lr 0: meta-loss %.9g equals test loss %.9g",
+          r0.m.meta_loss[STAGE_FINAL], r0.m.test_loss);
+    jobspec_set(&s, "meta_lr", "1e-2", err, sizeof err);
+    train_job(&s, tr, te, t, 2, &r1);
+    CHECK(r1.m.meta_loss[STAGE_INIT] < r0.m.meta_loss[STAGE_INIT] - 0.05, "inner steps lower the loss at init: %g -> %g",
+          r0.m.meta_loss[STAGE_INIT], r1.m.meta_loss[STAGE_INIT]);
+    JobSpec plain = tiny_spec("fa");
+    train_job(&plain, tr, te, NULL, 0, &rn);
+    CHECK(rn.m.test_loss == r1.m.test_loss && isnan(rn.m.meta_loss[STAGE_FINAL]),
+          "measuring the meta-loss does not change the job's own result");
+    double g = r1.layer[STAGE_FINAL][LM_GRAM_ERANK][0];
+    CHECK(g >= 1.0 && g <= 32.0, "gram erank %g within [1, 32]", g);
+    CHECK(isnan(r1.layer[STAGE_FINAL][LM_GRAM_ERANK][1]), "no gram erank for the output layer");
+    job_result_free(&r0), job_result_free(&r1), job_result_free(&rn);
 }
 
 /* Cheon et al.: untrained FA angle ~ 90 deg; pure-noise training lowers it. */
@@ -259,7 +287,7 @@ static void test_alignment(void) {
     jobspec_set(&s, "noise_lr", "1e-3", err, sizeof err);
     JobResult r;
     job_result_init(&r, 0);
-    CHECK(train_job(&s, &tr, &te, &r) == STATUS_OK, "noise job: %s", r.message);
+    CHECK(train_job(&s, &tr, &te, NULL, 0, &r) == STATUS_OK, "noise job: %s", r.message);
     double a0 = r.layer[STAGE_INIT][LM_ANGLE][1], a1 = r.layer[STAGE_AFTER_NOISE][LM_ANGLE][1];
     CHECK(fabs(a0 - 90) < 3, "untrained FA angle %g is near 90", a0);
     CHECK(a1 < a0 - 8, "noise pretraining lowers the angle: %g -> %g", a0, a1);
@@ -284,6 +312,7 @@ int main(void) {
     CHECK(dataset_load(tmpdir, "mnist", "test", &te, err, sizeof err) == 0, "fixture test: %s", err);
     test_subset(&tr);
     test_training(&tr, &te);
+    test_meta_gram(&tr, &te);
     raw_split_free(&tr), raw_split_free(&te);
     test_alignment();
     char cmd[300];

@@ -24,13 +24,14 @@ int coordinator_check(const Sweep *sw, const RunOptions *o, char *err, size_t er
         return -1;
     }
     /* each distinct (data_dir, dataset, ood) once */
-    char seen[16][340];
+    char seen[16][400];
     int n_seen = 0;
     for (long id = 0; id < sw->n_jobs; id++) {
         JobSpec s;
         sweep_job(sw, id, &s);
-        char key[340];
-        snprintf(key, sizeof key, "%s|%s|%s", s.data_dir, s.dataset, strcmp(s.ood, "usps") ? "" : "usps");
+        char key[400];
+        snprintf(key, sizeof key, "%s|%s|%s|%s", s.data_dir, s.dataset, strcmp(s.ood, "usps") ? "" : "usps",
+                 s.meta_tasks);
         int k = 0;
         while (k < n_seen && strcmp(seen[k], key)) k++;
         if (k < n_seen) continue;

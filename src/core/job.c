@@ -74,6 +74,12 @@ const ParamDef PARAMS[] = {
      "cnn: 0 flattens every pooled feature; n adaptive-average-pools each map to n x n (4: 64 x 16 = 1024)"},
     {"cache_features", PK_BOOL, F(cache_features), "true", NULL, 0, 0,
      "cnn with frozen conv: compute each image's features once (same numbers, faster)"},
+    {"meta_tasks", PK_CHOICELIST, F(meta_tasks), "", "mnist|fashion_mnist|kmnist", 0, 0,
+     "datasets of the meta-loss (e.g. [mnist, fashion_mnist, kmnist]; [] = not measured)"},
+    {"meta_steps", PK_INT, F(meta_steps), "10", NULL, 1, 100000, "meta-loss: inner Adam steps per task"},
+    {"meta_lr", PK_REAL, F(meta_lr), "1e-3", NULL, 0, 1e3, "meta-loss: inner learning rate"},
+    {"meta_test_size", PK_INT, F(meta_test_size), "1000", NULL, 1, 100000000,
+     "meta-loss: first N test examples of each task on which the loss is measured"},
     {"lognormal_mu", PK_REAL, F(lognormal_mu), "-0.702", NULL, -100, 100, "lognormal: mean of log w"},
     {"lognormal_sigma2", PK_REAL, F(lognormal_sigma2), "0.9355", NULL, 0, 100, "lognormal: variance of log w"},
     {"lognormal_sign", PK_CHOICE, F(lognormal_sign), "positive", "positive|random|dale", 0, 0,
@@ -86,6 +92,7 @@ const ParamDef PARAMS[] = {
 const int N_PARAMS = (int)(sizeof(PARAMS) / sizeof(PARAMS[0]));
 
 #define M(field, help) {#field, offsetof(JobMetrics, field), help}
+#define MN(name, field, help) {name, offsetof(JobMetrics, field), help}
 const MetricDef METRICS[] = {
     M(train_loss, "final mean cross-entropy on the training subset"),
     M(train_acc, "final accuracy on the training subset"),
@@ -101,13 +108,16 @@ const MetricDef METRICS[] = {
     M(top_angle_init, "angle W vs B of the last layer at init, degrees (fa rules)"),
     M(top_angle_final, "angle W vs B of the last layer at the end, degrees (fa rules)"),
     M(dead_fraction, "fraction of hidden FC units that are 0 on every training example at the end"),
+    MN("meta_loss_init", meta_loss[STAGE_INIT], "meta-loss at init"),
+    MN("meta_loss_after_noise", meta_loss[STAGE_AFTER_NOISE], "meta-loss after the noise phase (fa_noise)"),
+    MN("meta_loss_final", meta_loss[STAGE_FINAL], "meta-loss at the end"),
 };
 const int N_METRICS = (int)(sizeof(METRICS) / sizeof(METRICS[0]));
 
 const char *const STAGE_NAMES[N_STAGES] = {"init", "after_noise", "final"};
 const char *const CURVE_NAMES[N_CURVES] = {"train_loss", "train_acc", "test_loss", "test_acc"};
 const char *const LAYER_METRIC_NAMES[N_LAYER_METRICS] = {"angle", "angle_neuron_mean",
-                                                         "angle_neuron_std", "erank"};
+                                                         "angle_neuron_std", "erank", "gram_erank"};
 
 const ParamDef *param_find(const char *name) {
     for (int i = 0; i < N_PARAMS; i++)

@@ -45,6 +45,9 @@ typedef struct JobSpec {
     int32_t fc_pool;       /* 0: flatten; n: adaptive average pool to n x n */
     int32_t cache_features;
     /* distribution parameters (dist.h) */
+    char meta_tasks[48];   /* datasets of the meta-loss, canonical "mnist,kmnist"; "" = off */
+    int32_t meta_steps, meta_test_size;
+    double meta_lr;
     double lognormal_mu, lognormal_sigma2;
     char lognormal_sign[12];
     double dale_inhibitory, cs_sigma_center, cs_sigma_surround, truncation;
@@ -86,11 +89,11 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
 /* ---- results ---- */
 
 typedef enum { STATUS_PENDING = 0, STATUS_OK = 1, STATUS_DIVERGED = 2, STATUS_FAILED = 3 } JobStatus;
+enum { STAGE_INIT = 0, STAGE_AFTER_NOISE = 1, STAGE_FINAL = 2, N_STAGES = 3 };
 /** "pending", "ok", "diverged", "failed". */
 const char *status_name(int status);
 
-/* snapshot stages and per-layer metric stages */
-enum { STAGE_INIT = 0, STAGE_AFTER_NOISE = 1, STAGE_FINAL = 2, N_STAGES = 3 };
+/* snapshot stages and per-layer metric stages (before JobMetrics, which uses N_STAGES) */
 extern const char *const STAGE_NAMES[N_STAGES];
 
 /* per-epoch curves */
@@ -98,7 +101,7 @@ enum { CURVE_TRAIN_LOSS, CURVE_TRAIN_ACC, CURVE_TEST_LOSS, CURVE_TEST_ACC, N_CUR
 extern const char *const CURVE_NAMES[N_CURVES];
 
 /* per-layer metrics, per stage */
-enum { LM_ANGLE, LM_ANGLE_NEURON_MEAN, LM_ANGLE_NEURON_STD, LM_ERANK, N_LAYER_METRICS };
+enum { LM_ANGLE, LM_ANGLE_NEURON_MEAN, LM_ANGLE_NEURON_STD, LM_ERANK, LM_GRAM_ERANK, N_LAYER_METRICS };
 extern const char *const LAYER_METRIC_NAMES[N_LAYER_METRICS];
 
 typedef struct JobMetrics {
@@ -109,6 +112,7 @@ typedef struct JobMetrics {
     double noise_loss;                 /* mean loss of the last noise epoch; NaN if none */
     double top_angle_init, top_angle_final; /* whole-matrix angle of the last layer (fa only) */
     double dead_fraction;              /* hidden FC units silent on every training example */
+    double meta_loss[N_STAGES];        /* mean test loss over meta_tasks after meta_steps steps */
 } JobMetrics;
 
 typedef struct MetricDef {

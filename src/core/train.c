@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "metrics.h"
 
 void model_free(Model *md) {
@@ -179,6 +180,101 @@ double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, 
     return n_batches ? loss / n_batches : NAN;
 }
 
+/*
+ * Gram-matrix effective rank of each hidden layer's features on s (SCIENCE.md section 2):
+ * G_jk = <a_j, a_k> / (|a_j| |a_k|) over the layer's units j, k (a_j = unit j's outputs on
+ * every row of s), units silent on every row left out; out[l] for weight layer l's output.
+ */
+static void gram_eranks(Model *md, const Split *s, double out[MLP_MAX_LAYERS]) {
+    Mlp *m = &md->m;
+    int L = m->n_layers, B = m->max_batch, image = md->has_cnn && !s->features;
+    float *G[MLP_MAX_LAYERS] = {0};
+    for (int l = 0; l < L - 1; l++)
+        if (!(G[l] = calloc((size_t)m->sizes[l + 1] * m->sizes[l + 1], sizeof(float)))) goto done;
+    for (int i = 0; i < s->n; i += B) {
+        int b = s->n - i < B ? s->n - i : B;
+        mlp_forward(m, head_input(md, s->x + (size_t)i * s->d, b, image), s->y + i, b, NULL);
+        for (int l = 0; l < L - 1; l++) {
+            int H = m->sizes[l + 1];
+            /* G <- A^T A + G over this batch's rows */
+            sgemm(1, 0, H, H, b, 1.0f, m->act[l + 1], m->act[l + 1], 1.0f, G[l]);
+        }
+    }
+    for (int l = 0; l < L - 1; l++) {
+        int H = m->sizes[l + 1], k = 0;
+        int *keep = malloc((size_t)H * sizeof(int));
+        float *Gc = malloc((size_t)H * H * sizeof(float));
+        if (keep && Gc) {
+            for (int j = 0; j < H; j++)
+                if (G[l][(size_t)j * H + j] > 0.0f) keep[k++] = j;
+            for (int a = 0; a < k; a++)
+                for (int c = 0; c < k; c++) {
+                    double gjk = G[l][(size_t)keep[a] * H + keep[c]];
+                    double na = G[l][(size_t)keep[a] * H + keep[a]], nc = G[l][(size_t)keep[c] * H + keep[c]];
+                    Gc[(size_t)a * k + c] = (float)(gjk / sqrt(na * nc));
+                }
+            out[l] = k ? effective_rank(Gc, k, k) : NAN;
+        }
+        free(keep), free(Gc);
+    }
+done:
+    for (int l = 0; l < L - 1; l++) free(G[l]);
+}
+
+/*
+ * Meta-loss (SCIENCE.md section 2): for each task, from the current weights, meta_steps
+ * Adam steps at meta_lr on minibatches of the task's training split (drawn by the seed),
+ * then the loss on its first meta_test_size test images; the mean over tasks. The weights
+ * and the optimizers' state are restored afterwards. Images get the job's scaling.
+ */
+static double meta_loss(Model *md, const JobSpec *spec, Scaling sc, const TaskData *tasks,
+                        int n_tasks, float *xbuf, uint8_t *ybuf) {
+    if (n_tasks == 0) return NAN;
+    Mlp *m = &md->m;
+    int B = spec->batch_size, K = spec->meta_steps, trainable = md->has_cnn && md->c.trainable;
+    double sum = 0.0;
+    float *keep_m = malloc(m->n_params * sizeof(float));
+    float *keep_c = trainable ? malloc(md->c.n_params * sizeof(float)) : NULL;
+    Optim keep_o = md->o, keep_oc = md->oc, inner = {0}, inner_c = {0};
+    if (!keep_m || (trainable && !keep_c)) goto fail;
+    memcpy(keep_m, m->params, m->n_params * sizeof(float));
+    if (trainable) memcpy(keep_c, md->c.params, md->c.n_params * sizeof(float));
+    for (int t = 0; t < n_tasks; t++) {
+        const RawSplit *tr = tasks[t].train, *te = tasks[t].test;
+        int *idx = malloc((size_t)tr->n * sizeof(int));
+        Split st = {0}, se = {0};
+        char err[128];
+        int n = idx ? subset_choose(tr, 0, K * B, (uint64_t)spec->seed * 31 + (uint64_t)t + 1, idx, err, sizeof err) : -1;
+        int ok = n > 0 && !split_make(&st, tr, idx, n, sc) &&
+                 !split_make(&se, te, NULL, spec->meta_test_size < te->n ? spec->meta_test_size : te->n, sc) &&
+                 !optim_create(&inner, OPT_ADAM, m->n_params, (float)spec->meta_lr, 0.9f, 0.999f, 1e-8f, 0, 0) &&
+                 (!trainable || !optim_create(&inner_c, OPT_ADAM, md->c.n_params, (float)spec->meta_lr, 0.9f, 0.999f, 1e-8f, 0, 0));
+        if (ok) {
+            md->o = inner, md->oc = inner_c;
+            double l = 0.0;
+            for (int k = 0; k < K; k++) {
+                int lo = (k * B) % n, b = n - lo < B ? n - lo : B;
+                memcpy(xbuf, st.x + (size_t)lo * st.d, (size_t)b * st.d * sizeof(float));
+                memcpy(ybuf, st.y + lo, (size_t)b);
+                train_step(md, xbuf, ybuf, b, md->has_cnn, &l);
+            }
+            sum += evaluate(md, &se).loss;
+            md->o = keep_o, md->oc = keep_oc;
+        }
+        optim_free(&inner), optim_free(&inner_c);
+        split_free(&st), split_free(&se);
+        free(idx);
+        memcpy(m->params, keep_m, m->n_params * sizeof(float));
+        if (trainable) memcpy(md->c.params, keep_c, md->c.n_params * sizeof(float));
+        if (!ok) goto fail;
+    }
+    free(keep_m), free(keep_c);
+    return sum / n_tasks;
+fail:
+    free(keep_m), free(keep_c);
+    return NAN;
+}
+
 /* Per-layer geometry of the FC head at one stage: angle W vs feedback (fa only), erank. */
 static void layer_metrics(const Mlp *m, double out[N_LAYER_METRICS][MLP_MAX_LAYERS]) {
     for (int l = 0; l < m->n_layers; l++) {
@@ -237,7 +333,8 @@ static int cache_features(Model *md, Split *s) {
     return 0;
 }
 
-int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, JobResult *r) {
+int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
+              const TaskData *tasks, int n_tasks, JobResult *r) {
     Model md = {0};
     Split tr = {0}, te = {0};
     int *idx = NULL, *perm = NULL;
@@ -301,8 +398,15 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, 
     ybuf = malloc((size_t)B);
     if (!perm || !xbuf || !ybuf) goto oom;
 
+    for (int t = 0; t < n_tasks; t++)
+        if (tasks[t].train->c * tasks[t].train->h * tasks[t].train->w != img ||
+            tasks[t].test->c * tasks[t].test->h * tasks[t].test->w != img) {
+            snprintf(r->message, sizeof r->message, "meta task %d has images of another size than %s", t, spec->dataset);
+            goto done;
+        }
     layer_metrics(m, r->layer[STAGE_INIT]);
     snapshot(&md, r, STAGE_INIT);
+    r->m.meta_loss[STAGE_INIT] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);
 
     if (has_noise) {
         Rng nr;
@@ -322,6 +426,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, 
         md.o.lr = md.oc.lr = (float)spec->lr;
         layer_metrics(m, r->layer[STAGE_AFTER_NOISE]);
         snapshot(&md, r, STAGE_AFTER_NOISE);
+        r->m.meta_loss[STAGE_AFTER_NOISE] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);
     }
 
     Rng shuffle;
@@ -370,7 +475,9 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, 
         goto done;
     }
     layer_metrics(m, r->layer[STAGE_FINAL]);
+    gram_eranks(&md, &te, r->layer[STAGE_FINAL][LM_GRAM_ERANK]);
     snapshot(&md, r, STAGE_FINAL);
+    r->m.meta_loss[STAGE_FINAL] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);
     r->m.top_angle_init = r->layer[STAGE_INIT][LM_ANGLE][m->n_layers - 1];
     r->m.top_angle_final = r->layer[STAGE_FINAL][LM_ANGLE][m->n_layers - 1];
     r->status = STATUS_OK;

@@ -51,10 +51,17 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
  */
 double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf);
 
+/* The data of one meta-loss task (spec->meta_tasks, in order). */
+typedef struct TaskData {
+    const RawSplit *train, *test;
+} TaskData;
+
 /**
  * Runs spec on train/test (whole raw splits; the subset is chosen here) into r, which must be
- * job_result_init'ed. Never aborts: failures set r->status and r->message. @return r->status.
+ * job_result_init'ed; tasks[0..n_tasks) are the meta_tasks' splits (NULL, 0 when there are
+ * none). Never aborts: failures set r->status and r->message. @return r->status.
  */
-int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test, JobResult *r);
+int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
+              const TaskData *tasks, int n_tasks, JobResult *r);
 
 #endif

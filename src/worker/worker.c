@@ -7,7 +7,7 @@
 
 #include "train.h"
 
-#define CACHE_SLOTS 4 /* >= 2: a job may need its dataset and usps at once */
+#define CACHE_SLOTS 8 /* >= 5: a job may hold its dataset, usps and 3 meta tasks at once */
 
 typedef struct CacheEntry {
     char key[320];
@@ -65,6 +65,13 @@ int worker_data_check(const char *data_dir, const char *name, char *err, size_t 
 int worker_spec_check(const JobSpec *s, char *err, size_t errlen) {
     if (worker_data_check(s->data_dir, s->dataset, err, errlen)) return -1;
     if (!strcmp(s->ood, "usps") && worker_data_check(s->data_dir, "usps", err, errlen)) return -1;
+    for (const char *p = s->meta_tasks; *p;) {
+        char name[32];
+        size_t len = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        if (worker_data_check(s->data_dir, name, err, errlen)) return -1;
+        p += len + (p[len] == ',');
+    }
     return 0;
 }
 
@@ -93,11 +100,26 @@ void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r) {
             else test = NULL, snprintf(err, sizeof err, "out of memory for the ood test set");
         }
     }
+    /* meta-loss tasks, in the order of meta_tasks */
+    TaskData tasks[8];
+    int n_tasks = 0;
+    for (const char *p = spec->meta_tasks; e && test && *p && n_tasks < 8;) {
+        char name[32];
+        size_t len = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        CacheEntry *t = cache_get(spec->data_dir, name, err, sizeof err);
+        if (!t) {
+            test = NULL;
+            break;
+        }
+        tasks[n_tasks].train = &t->train, tasks[n_tasks].test = &t->test, n_tasks++;
+        p += len + (p[len] == ',');
+    }
     if (!e || !test) {
         r->status = STATUS_FAILED;
         snprintf(r->message, sizeof r->message, "%s", err);
     } else {
-        train_job(spec, &e->train, test, r);
+        train_job(spec, &e->train, test, tasks, n_tasks, r);
     }
     raw_split_free(&ood);
     clock_gettime(CLOCK_MONOTONIC, &t1);

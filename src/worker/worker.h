@@ -21,7 +21,7 @@ void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r);
  * are readable and consistent. @return 0, or -1 with a message naming the file.
  */
 int worker_data_check(const char *data_dir, const char *name, char *err, size_t errlen);
-/** worker_data_check for every dataset spec reads (its dataset, and usps for ood: usps). */
+/** worker_data_check for every dataset spec reads (its dataset, usps for ood: usps, meta_tasks). */
 int worker_spec_check(const JobSpec *s, char *err, size_t errlen);
 /** Drops every cached dataset. */
 void worker_cache_clear(void);
