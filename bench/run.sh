@@ -15,6 +15,11 @@ for ct in "${OPENBLAS_CORETYPE:-}" SkylakeX; do
     OPENBLAS_CORETYPE=$ct build/bench_mlp --rule "$rule"
     OPENBLAS_CORETYPE=$ct /usr/bin/python3 bench/torch_mlp.py --rule "$rule"
   done
+  echo "== Karimi et al. MNIST job: frozen N(0,1) conv 64x5x5, FC 64-10, 380 images, 100 epochs," \
+       "then 10,000 test images, 1 thread, OPENBLAS_CORETYPE=${ct:-auto}"
+  OPENBLAS_CORETYPE=$ct build/bench_cnn
+  OPENBLAS_CORETYPE=$ct build/bench_cnn --cache false
+  OPENBLAS_CORETYPE=$ct /usr/bin/python3 bench/torch_cnn.py
 done
 echo "== coordinator overhead"
 bench/coordinator.sh 10000 2

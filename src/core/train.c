@@ -84,10 +84,16 @@ static const float *head_input(Model *md, const float *x, int b, int x_is_image)
     return md->feat;
 }
 
-EvalStats evaluate(Model *md, const Split *s) {
+/* What the final evaluation passes also collect about the hidden layers. */
+typedef struct Probe {
+    float *gram[MLP_MAX_LAYERS]; /* (H, H) sums of A^T A per hidden layer, or NULL */
+    char *alive;                 /* one flag per hidden unit (all hidden layers in order), or NULL */
+} Probe;
+
+static EvalStats evaluate_probe(Model *md, const Split *s, Probe *pr) {
     EvalStats e = {0};
     Mlp *m = &md->m;
-    int C = s->n_classes, B = m->max_batch, image = md->has_cnn && !s->features;
+    int C = s->n_classes, B = m->max_batch, image = md->has_cnn && !s->features, L = m->n_layers;
     long correct = 0;
     double loss = 0.0, pt = 0.0, pt2 = 0.0, pm = 0.0;
     for (int i = 0; i < s->n; i += B) {
@@ -100,6 +106,18 @@ EvalStats evaluate(Model *md, const Split *s) {
             for (int c = 1; c < C; c++) mx = p[c] > mx ? p[c] : mx;
             pt += t, pt2 += t * t, pm += mx;
         }
+        for (int l = 0; pr && l < L - 1; l++) {
+            int H = m->sizes[l + 1];
+            const float *a = m->act[l + 1];
+            /* G <- A^T A + G over this batch's rows */
+            if (pr->gram[l]) sgemm(1, 0, H, H, b, 1.0f, a, a, 1.0f, pr->gram[l]);
+            if (pr->alive) {
+                char *al = pr->alive;
+                for (int k = 1; k <= l; k++) al += m->sizes[k];
+                for (size_t j = 0; j < (size_t)b * H; j++)
+                    if (a[j] > 0.0f) al[j % H] = 1;
+            }
+        }
     }
     double n = s->n ? s->n : NAN;
     e.loss = loss / n;
@@ -110,27 +128,7 @@ EvalStats evaluate(Model *md, const Split *s) {
     return e;
 }
 
-/* Fraction of hidden FC units whose ReLU output is 0 on every row of s. */
-static double dead_fraction(Model *md, const Split *s) {
-    Mlp *m = &md->m;
-    int L = m->n_layers, B = m->max_batch, total = 0, image = md->has_cnn && !s->features;
-    if (L < 2 || s->n == 0) return NAN;
-    for (int l = 1; l < L; l++) total += m->sizes[l];
-    char *alive = calloc((size_t)total, 1);
-    if (!alive) return NAN;
-    for (int i = 0; i < s->n; i += B) {
-        int b = s->n - i < B ? s->n - i : B;
-        mlp_forward(m, head_input(md, s->x + (size_t)i * s->d, b, image), s->y + i, b, NULL);
-        for (int l = 1, off = 0; l < L; off += m->sizes[l], l++)
-            for (int r = 0; r < b; r++)
-                for (int j = 0; j < m->sizes[l]; j++)
-                    if (m->act[l][(size_t)r * m->sizes[l] + j] > 0.0f) alive[off + j] = 1;
-    }
-    int dead = 0;
-    for (int j = 0; j < total; j++) dead += !alive[j];
-    free(alive);
-    return (double)dead / total;
-}
+EvalStats evaluate(Model *md, const Split *s) { return evaluate_probe(md, s, NULL); }
 
 static void train_step(Model *md, const float *x, const uint8_t *y, int b, int x_is_image, double *loss) {
     Mlp *m = &md->m;
@@ -181,44 +179,29 @@ double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, 
 }
 
 /*
- * Gram-matrix effective rank of each hidden layer's features on s (SCIENCE.md section 2):
- * G_jk = <a_j, a_k> / (|a_j| |a_k|) over the layer's units j, k (a_j = unit j's outputs on
- * every row of s), units silent on every row left out; out[l] for weight layer l's output.
+ * Gram-matrix effective rank of each hidden layer's features (SCIENCE.md section 2) from the
+ * summed A^T A of an evaluation pass: G_jk = <a_j, a_k> / (|a_j| |a_k|) over the layer's
+ * units j, k (a_j = unit j's outputs on every row), silent units left out; out[l] for weight
+ * layer l's output.
  */
-static void gram_eranks(Model *md, const Split *s, double out[MLP_MAX_LAYERS]) {
-    Mlp *m = &md->m;
-    int L = m->n_layers, B = m->max_batch, image = md->has_cnn && !s->features;
-    float *G[MLP_MAX_LAYERS] = {0};
-    for (int l = 0; l < L - 1; l++)
-        if (!(G[l] = calloc((size_t)m->sizes[l + 1] * m->sizes[l + 1], sizeof(float)))) goto done;
-    for (int i = 0; i < s->n; i += B) {
-        int b = s->n - i < B ? s->n - i : B;
-        mlp_forward(m, head_input(md, s->x + (size_t)i * s->d, b, image), s->y + i, b, NULL);
-        for (int l = 0; l < L - 1; l++) {
-            int H = m->sizes[l + 1];
-            /* G <- A^T A + G over this batch's rows */
-            sgemm(1, 0, H, H, b, 1.0f, m->act[l + 1], m->act[l + 1], 1.0f, G[l]);
-        }
-    }
-    for (int l = 0; l < L - 1; l++) {
+static void gram_eranks(const Mlp *m, float *const *gram, double out[MLP_MAX_LAYERS]) {
+    for (int l = 0; l < m->n_layers - 1; l++) {
         int H = m->sizes[l + 1], k = 0;
+        const float *G = gram[l];
         int *keep = malloc((size_t)H * sizeof(int));
         float *Gc = malloc((size_t)H * H * sizeof(float));
-        if (keep && Gc) {
+        if (G && keep && Gc) {
             for (int j = 0; j < H; j++)
-                if (G[l][(size_t)j * H + j] > 0.0f) keep[k++] = j;
+                if (G[(size_t)j * H + j] > 0.0f) keep[k++] = j;
             for (int a = 0; a < k; a++)
                 for (int c = 0; c < k; c++) {
-                    double gjk = G[l][(size_t)keep[a] * H + keep[c]];
-                    double na = G[l][(size_t)keep[a] * H + keep[a]], nc = G[l][(size_t)keep[c] * H + keep[c]];
-                    Gc[(size_t)a * k + c] = (float)(gjk / sqrt(na * nc));
+                    double na = G[(size_t)keep[a] * H + keep[a]], nc = G[(size_t)keep[c] * H + keep[c]];
+                    Gc[(size_t)a * k + c] = (float)(G[(size_t)keep[a] * H + keep[c]] / sqrt(na * nc));
                 }
             out[l] = k ? effective_rank(Gc, k, k) : NAN;
         }
         free(keep), free(Gc);
     }
-done:
-    for (int l = 0; l < L - 1; l++) free(G[l]);
 }
 
 /*
@@ -454,7 +437,26 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         r->curves[CURVE_TEST_ACC * E + e] = (float)ev.acc;
         auc += ev.acc, n_eval++;
     }
-    EvalStats ft = evaluate(&md, &tr), fe = evaluate(&md, &te);
+    /* the final passes also find the dead units (train) and the Gram matrices (test) */
+    Probe ptr = {{0}, NULL}, pte = {{0}, NULL};
+    int n_hidden = 0;
+    for (int l = 1; l < m->n_layers; l++) n_hidden += m->sizes[l];
+    if (n_hidden && !(ptr.alive = calloc((size_t)n_hidden, 1))) goto oom;
+    for (int l = 0; l < m->n_layers - 1; l++)
+        if (!(pte.gram[l] = calloc((size_t)m->sizes[l + 1] * m->sizes[l + 1], sizeof(float)))) {
+            free(ptr.alive);
+            for (int k = 0; k < l; k++) free(pte.gram[k]);
+            goto oom;
+        }
+    EvalStats ft = evaluate_probe(&md, &tr, &ptr), fe = evaluate_probe(&md, &te, &pte);
+    if (n_hidden && n_tr > 0) {
+        int dead = 0;
+        for (int j = 0; j < n_hidden; j++) dead += !ptr.alive[j];
+        r->m.dead_fraction = (double)dead / n_hidden;
+    }
+    gram_eranks(m, pte.gram, r->layer[STAGE_FINAL][LM_GRAM_ERANK]);
+    free(ptr.alive);
+    for (int l = 0; l < m->n_layers - 1; l++) free(pte.gram[l]);
     if (E > 0 && n_tr > 0) {
         r->curves[CURVE_TRAIN_LOSS * E + E - 1] = (float)(spec->eval_train ? ft.loss : last_loss);
         if (spec->eval_train) r->curves[CURVE_TRAIN_ACC * E + E - 1] = (float)ft.acc;
@@ -468,14 +470,12 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     r->m.auc_test_acc = n_eval > 0 ? auc / n_eval : NAN;
     r->m.readout_p_true_mean = fe.p_true_mean, r->m.readout_p_true_std = fe.p_true_std;
     r->m.readout_p_max_mean = fe.p_max_mean;
-    r->m.dead_fraction = dead_fraction(&md, &tr);
     if (!isfinite(fe.loss)) {
         r->status = STATUS_DIVERGED;
         snprintf(r->message, sizeof r->message, "test loss is %g", fe.loss);
         goto done;
     }
     layer_metrics(m, r->layer[STAGE_FINAL]);
-    gram_eranks(&md, &te, r->layer[STAGE_FINAL][LM_GRAM_ERANK]);
     snapshot(&md, r, STAGE_FINAL);
     r->m.meta_loss[STAGE_FINAL] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);
     r->m.top_angle_init = r->layer[STAGE_INIT][LM_ANGLE][m->n_layers - 1];
