@@ -13,6 +13,7 @@
 #include "comm.h"
 #include "coordinator.h"
 #include "job.h"
+#include "results.h"
 #include "sweep.h"
 #include "worker.h"
 
@@ -25,31 +26,53 @@ static const char *USAGE =
     "  run SWEEP.yaml [-o FILE]    run a sweep; under mpirun rank 0 coordinates, the others train\n"
     "  expand SWEEP.yaml           print the job table and count without running anything\n"
     "  train [--KEY VALUE ...]     run one job on this process; print its result as JSON\n"
+    "  status FILE                 summarise a results file (also while a sweep writes it)\n"
+    "  merge OUT FILE...           combine the results files of shards into one\n"
     "\n"
     "  synsweep COMMAND --help     options of a command\n"
     "  synsweep --version          program version\n"
     "\n"
     "Data: --data-dir DIR, else the sweep's data_dir:, else $SYNSWEEP_DATA, else ./data.\n"
-    "Docs: docs/JOBSPEC.md (sweep files), docs/FORMAT.md (results file).\n";
+    "Docs: docs/JOBSPEC.md (sweep files), docs/FORMAT.md (results file),\n"
+    "docs/RESILIENCE.md (checkpoints, resume, SLURM).\n";
 
 static const char *RUN_USAGE =
     "usage: [mpirun -n N] synsweep run SWEEP.yaml [options]\n"
     "\n"
     "Validates the whole sweep and its data, then trains every job of the grid and writes\n"
     "one HDF5 file. With N > 1 ranks, rank 0 hands jobs to ranks 1..N-1 as they ask; with\n"
-    "one rank it runs them itself. An existing output file is never overwritten.\n"
+    "one rank it runs them itself. The file is replaced atomically at every checkpoint, so\n"
+    "it is always valid; an existing file is never overwritten (only resumed).\n"
     "\n"
     "options:\n"
-    "  -o, --output FILE      results file (default: results/<sweep name>.h5)\n"
-    "  --data-dir DIR         dataset root (beats data_dir: and $SYNSWEEP_DATA)\n"
-    "  --progress SECONDS     progress-line period when stderr is not a terminal (default 10)\n"
-    "  --flush-every N        write the file after every N results (default 100)\n"
-    "  --flush-seconds S      ... or every S seconds, whichever comes first (default 30)\n"
-    "  -q, --quiet            no progress and no summary table\n"
-    "  -h, --help             this text\n"
+    "  -o, --output FILE         results file (default: results/<sweep name>.h5)\n"
+    "  --resume                  continue FILE: keep finished jobs, run the rest (starts FILE\n"
+    "                            if it does not exist); refused if FILE is of another sweep\n"
+    "  --retry-failed            with --resume: also rerun diverged, failed and timeout jobs\n"
+    "  --shard I/N               run only the jobs whose id %% N == I (job arrays; then merge)\n"
+    "  --data-dir DIR            dataset root (beats data_dir: and $SYNSWEEP_DATA)\n"
+    "  --checkpoint-every N      checkpoint after every N results (default 1000)\n"
+    "  --checkpoint-seconds S    ... or every S seconds, whichever comes first (default 30)\n"
+    "  --progress SECONDS        progress-line period when stderr is not a terminal (default 10)\n"
+    "  -q, --quiet               no progress and no summary table\n"
+    "  -h, --help                this text\n"
     "\n"
-    "exit status: 0 every job has a result (ok, diverged or failed: see the status column);\n"
-    "1 bad input or I/O error (nothing written over); 2 bad command line.\n";
+    "exit status: 0 every job has a result (ok, diverged, failed or timeout: see the status\n"
+    "column); 1 bad input or I/O error (nothing written over); 2 bad command line;\n"
+    "3 stopped by SIGTERM/SIGINT after a checkpoint (rerun with --resume to finish).\n";
+
+static const char *STATUS_USAGE =
+    "usage: synsweep status FILE\n"
+    "\n"
+    "Summarises a results file: jobs by status and test accuracy by grid point. Safe while\n"
+    "a sweep is writing FILE (each checkpoint replaces it whole).\n";
+
+static const char *MERGE_USAGE =
+    "usage: synsweep merge OUT FILE...\n"
+    "\n"
+    "Combines results files of one sweep (e.g. the shards of a job array) into OUT: each\n"
+    "job's result comes from the file that has it; a job with results in two files is an\n"
+    "error. Snapshots are copied in. OUT must not exist.\n";
 
 static const char *EXPAND_USAGE =
     "usage: synsweep expand SWEEP.yaml [--data-dir DIR] [--max-rows N]\n"
@@ -249,31 +272,70 @@ static int cmd_expand(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_status(int argc, char **argv) {
+    if (argc >= 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
+        fputs(STATUS_USAGE, stdout);
+        return 0;
+    }
+    if (argc != 1) return usage_error("status: %s", "takes one results file");
+    char err[1024];
+    if (coordinator_status(argv[0], err, sizeof err)) {
+        fprintf(stderr, "synsweep: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_merge(int argc, char **argv) {
+    if (argc >= 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
+        fputs(MERGE_USAGE, stdout);
+        return 0;
+    }
+    if (argc < 2) return usage_error("merge: %s", "needs OUT and at least one input file");
+    char err[1024];
+    if (results_merge(argv[0], (const char *const *)argv + 1, argc - 1, err, sizeof err)) {
+        fprintf(stderr, "synsweep: %s\n", err);
+        return 1;
+    }
+    printf("merged %d file%s into %s\n", argc - 1, argc > 2 ? "s" : "", argv[0]);
+    return coordinator_status(argv[0], err, sizeof err) ? 1 : 0;
+}
+
 static int cmd_run(int argc, char **argv) {
     const char *path = NULL, *data_dir = NULL, *out = NULL;
-    RunOptions o = {NULL, 10.0, 100, 30.0, 0};
+    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
+        double x;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(RUN_USAGE, stdout);
             return 0;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has) out = argv[++i];
         else if (!strcmp(a, "--data-dir") && has) data_dir = argv[++i];
-        else if (!strcmp(a, "--progress") && has) {
+        else if (!strcmp(a, "--resume")) o.resume = 1;
+        else if (!strcmp(a, "--retry-failed")) o.retry_failed = 1;
+        else if (!strcmp(a, "--shard") && has) {
+            char *end;
+            const char *v = argv[++i];
+            long si = strtol(v, &end, 10), sn = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+            if (*end || sn < 1 || si < 0 || si >= sn || sn > 1000000)
+                return usage_error("run: --shard takes I/N with 0 <= I < N, got '%s'", v);
+            o.shard = (int)si, o.n_shards = (int)sn;
+        } else if (!strcmp(a, "--progress") && has) {
             if (parse_double(argv[++i], &o.progress_seconds)) return usage_error("run: --progress takes seconds >= 0, got '%s'", argv[i]);
-        } else if (!strcmp(a, "--flush-seconds") && has) {
-            if (parse_double(argv[++i], &o.flush_seconds)) return usage_error("run: --flush-seconds takes seconds >= 0, got '%s'", argv[i]);
-        } else if (!strcmp(a, "--flush-every") && has) {
-            double x;
-            if (parse_double(argv[++i], &x) || x < 1) return usage_error("run: --flush-every takes a count >= 1, got '%s'", argv[i]);
-            o.flush_every = (long)x;
+        } else if (!strcmp(a, "--checkpoint-seconds") && has) {
+            if (parse_double(argv[++i], &o.checkpoint_seconds)) return usage_error("run: --checkpoint-seconds takes seconds >= 0, got '%s'", argv[i]);
+        } else if (!strcmp(a, "--checkpoint-every") && has) {
+            if (parse_double(argv[++i], &x) || x < 1) return usage_error("run: --checkpoint-every takes a count >= 1, got '%s'", argv[i]);
+            o.checkpoint_every = (long)x;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = 1;
         else if (a[0] == '-') return usage_error("run: unknown option or missing value: '%s'", a);
         else if (!path) path = a;
         else return usage_error("run: unexpected argument '%s'", a);
     }
     if (!path) return usage_error("run: %s", "needs a sweep file (synsweep run --help)");
+    if (o.retry_failed && !o.resume) return usage_error("run: %s", "--retry-failed goes with --resume");
     char defout[1100];
     if (!out) {
         const char *base = strrchr(path, '/');
@@ -304,14 +366,16 @@ static int cmd_run(int argc, char **argv) {
     }
     int rc = 0;
     if (rank == 0) {
-        if (coordinator_run(&sw, &o, err, sizeof err)) {
-            fprintf(stderr, "synsweep: %s\n", err);
-            if (comm_size() > 1) comm_abort(1);
-            rc = 1;
-        }
+        int r = coordinator_run(&sw, &o, err, sizeof err);
+        if (r == RUN_ERROR) fprintf(stderr, "synsweep: %s\n", err);
+        rc = r == RUN_ERROR ? 1 : (r == RUN_INTERRUPTED || r == RUN_ABANDONED) ? 3 : 0;
         sweep_free(&sw);
         worker_cache_clear();
+        /* an error, or workers that did not come back after a signal: end them all */
+        if ((rc == 1 || r == RUN_ABANDONED) && comm_size() > 1) comm_abort(rc);
     } else {
+        /* SIGTERM/SIGINT stop this rank's job at its next minibatch; rank 0 then ends the run */
+        coordinator_catch_signals();
         comm_worker_loop();
         worker_cache_clear();
     }
@@ -327,6 +391,8 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[2], "run")) return cmd_run(1, h);
             if (!strcmp(argv[2], "expand")) return cmd_expand(1, h);
             if (!strcmp(argv[2], "train")) return cmd_train(1, h);
+            if (!strcmp(argv[2], "status")) return cmd_status(1, h);
+            if (!strcmp(argv[2], "merge")) return cmd_merge(1, h);
         }
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -338,5 +404,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "expand")) return cmd_expand(argc - 2, argv + 2);
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "status")) return cmd_status(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "merge")) return cmd_merge(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", argv[1]);
 }

@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "worker.h"
 
@@ -42,10 +43,18 @@ void comm_send_job(int dst, int job_id, const JobSpec *spec) {
 
 void comm_send_stop(int dst) { MPI_Send(NULL, 0, MPI_BYTE, dst, MSG_STOP, MPI_COMM_WORLD); }
 
-int comm_recv(JobResult *r, int *src) {
+int comm_recv(JobResult *r, int *src, double timeout) {
     MPI_Status st;
-    int n;
-    MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+    int n, flag = 0;
+    /* poll, so that the caller regains control (signals) while workers compute */
+    for (double waited = 0.0;;) {
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
+        if (flag) break;
+        if (waited >= timeout) return 0;
+        struct timespec ts = {0, 200000}; /* 0.2 ms */
+        nanosleep(&ts, NULL);
+        waited += 2e-4;
+    }
     MPI_Get_count(&st, MPI_BYTE, &n);
     *src = st.MPI_SOURCE;
     char *buf = malloc(n > 0 ? (size_t)n : 1);

@@ -14,7 +14,6 @@ void comm_init(int *argc, char ***argv);
 void comm_finalize(void);
 int comm_rank(void);
 int comm_size(void);
-/** Ends every rank with code (MPI_Abort). */
 void comm_abort(int code);
 /** Rank 0's value of ok, on every rank (collective). */
 int comm_bcast_int(int ok);
@@ -23,10 +22,12 @@ int comm_bcast_int(int ok);
 void comm_send_job(int dst, int job_id, const JobSpec *spec);
 void comm_send_stop(int dst);
 /**
- * Waits for the next worker message. On MSG_RESULT, r holds the unpacked result (free with
- * job_result_free). @return MSG_READY or MSG_RESULT, or -1 on a malformed message.
+ * Waits up to timeout seconds for the next worker message. On MSG_RESULT, r holds the
+ * unpacked result (free with job_result_free). @return MSG_READY or MSG_RESULT, 0 if
+ * none came in time, or -1 on a malformed message.
  */
-int comm_recv(JobResult *r, int *src);
+int comm_recv(JobResult *r, int *src, double timeout);
+/** Ends every rank with exit status code, without waiting for their jobs (MPI_Abort). */
 
 /** Worker side: serves jobs with worker_run until STOP. */
 void comm_worker_loop(void);

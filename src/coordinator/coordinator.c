@@ -1,6 +1,7 @@
 #include "coordinator.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "comm.h"
 #include "results.h"
+#include "train.h"
 #include "worker.h"
 
 static double now_s(void) {
@@ -17,10 +19,26 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+volatile int coordinator_stop;
+
+static void on_signal(int sig) {
+    (void)sig;
+    coordinator_stop = 1;
+}
+
+void coordinator_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    train_set_cancel_flag(&coordinator_stop);
+}
+
 int coordinator_check(const Sweep *sw, const RunOptions *o, char *err, size_t errlen) {
-    if (access(o->out_path, F_OK) == 0) {
+    if (!o->resume && access(o->out_path, F_OK) == 0) {
         snprintf(err, errlen, "%s: already exists; synsweep never overwrites a results file "
-                 "(choose another -o, or move the file away)", o->out_path);
+                 "(--resume continues it; or choose another -o)", o->out_path);
         return -1;
     }
     /* each distinct (data_dir, dataset, ood) once */
@@ -133,21 +151,22 @@ static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     for (int a = 0; a < sw->n_axes; a++)
         if (strcmp(sw->axes[a].key, "seed")) printf("%-14.14s ", sw->axes[a].key);
     printf("%5s %5s  %-17s %9s\n", "jobs", "ok", "test_acc mean+-sd", "sec/job");
+    /* sec/job is over the jobs that ran */
     long shown = n_groups < 40 ? n_groups : 40;
     for (long gi = 0; gi < shown; gi++) {
         long st = g[gi].id % (n + 1), en = st;
         while (en < n && !strcmp(k[en].key, k[st].key)) en++;
         double sum = 0, sq = 0, sec = 0;
-        int ok = 0;
+        int ok = 0, ran = 0;
         for (long i = st; i < en; i++) {
             long id = k[i].id;
-            sec += s->sec[id];
+            if (s->status[id] != STATUS_PENDING && isfinite(s->sec[id])) sec += s->sec[id], ran++;
             if (s->status[id] != STATUS_OK) continue;
             ok++, sum += s->acc[id], sq += s->acc[id] * s->acc[id];
         }
         double mean = ok ? sum / ok : NAN, sd = ok ? sqrt(fmax(sq / ok - mean * mean, 0)) : NAN;
         printf("%s%5ld %5d  %7.4f +- %-7.4f %9.2f\n", k[st].key, en - st, ok, mean, sd,
-               sec / (double)(en - st));
+               ran ? sec / ran : NAN);
     }
     if (n_groups > shown) printf("... %ld more groups\n", n_groups - shown);
     printf("results: %s\n", path);
@@ -157,57 +176,110 @@ done:
     free(k), free(g), free(start);
 }
 
-int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errlen) {
-    ResultsFile *f = results_create(o->out_path, sw, err, errlen);
+int coordinator_status(const char *path, char *err, size_t errlen) {
+    Sweep sw;
+    ResultsFile *f = results_open(path, &sw, err, errlen);
     if (!f) return -1;
-    int n_ranks = comm_size(), rc = 0;
-    if (n_ranks > 1) worker_cache_clear(); /* rank 0 only coordinates */
-    long n = sw->n_jobs, next = 0, since_flush = 0;
+    long n = sw.n_jobs, count[STATUS_CANCELLED + 1] = {0};
     Summary s = {calloc((size_t)n, sizeof(int)), calloc((size_t)n, sizeof(double)),
                  calloc((size_t)n, sizeof(double))};
+    int rc = -1;
     if (!s.status || !s.acc || !s.sec) {
         snprintf(err, errlen, "out of memory");
-        rc = -1;
         goto done;
     }
-    Progress p = {now_s(), 0, 0, 0, n, isatty(2)};
-    double last_flush = p.t0;
+    for (long id = 0; id < n; id++) {
+        s.status[id] = results_job_status(f, id);
+        s.acc[id] = results_job_metric(f, id, 0);
+        s.sec[id] = results_job_metric(f, id, 1);
+        if (s.status[id] >= 0) count[s.status[id]]++;
+    }
+    printf("%s: sweep '%s', %ld jobs: %ld ok, %ld diverged, %ld failed, %ld timeout, %ld pending%s\n", path,
+           sw.name, n, count[STATUS_OK], count[STATUS_DIVERGED], count[STATUS_FAILED], count[STATUS_TIMEOUT],
+           count[STATUS_PENDING], count[STATUS_PENDING] ? "" : " (complete)");
+    print_summary(&sw, &s, path);
+    rc = 0;
+done:
+    free(s.status), free(s.acc), free(s.sec);
+    results_free(f);
+    sweep_free(&sw);
+    return rc;
+}
+
+int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errlen) {
+    ResultsFile *f = o->resume ? results_resume(o->out_path, sw, o->retry_failed, err, errlen)
+                               : results_create(o->out_path, sw, err, errlen);
+    if (!f) return RUN_ERROR;
+    coordinator_catch_signals();
+    int n_ranks = comm_size(), rc = 0;
+    if (n_ranks > 1) worker_cache_clear(); /* rank 0 only coordinates */
+    long n = sw->n_jobs, n_todo = 0, next = 0, since = 0, got = 0;
+    long *todo = malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
+    Summary s = {calloc((size_t)n, sizeof(int)), calloc((size_t)n, sizeof(double)),
+                 calloc((size_t)n, sizeof(double))};
+    if (!todo || !s.status || !s.acc || !s.sec) {
+        snprintf(err, errlen, "out of memory");
+        rc = RUN_ERROR;
+        goto done;
+    }
+    for (long id = 0; id < n; id++)
+        if (id % o->n_shards == o->shard && !results_job_done(f, id)) todo[n_todo++] = id;
+    Progress p = {now_s(), 0, 0, 0, n_todo, isatty(2)};
+    double last_ckpt = p.t0;
     int active = n_ranks - 1;
-    if (!o->quiet)
-        fprintf(stderr, "[synsweep] %ld jobs on %d rank%s -> %s\n", n, n_ranks, n_ranks > 1 ? "s" : "",
-                o->out_path);
-    while (p.done < n) {
+    if (!o->quiet) {
+        fprintf(stderr, "[synsweep] %ld jobs on %d rank%s -> %s", n_todo, n_ranks, n_ranks > 1 ? "s" : "", o->out_path);
+        if (o->n_shards > 1) fprintf(stderr, " (shard %d/%d)", o->shard, o->n_shards);
+        if (n_todo < n) fprintf(stderr, " (%ld of %ld jobs already have results)", results_n_done(f), n);
+        fputc('\n', stderr);
+    }
+    while (got < n_todo) {
+        if (coordinator_stop) {
+            rc = RUN_INTERRUPTED;
+            break;
+        }
         JobResult r;
         JobSpec spec;
         int src = 0;
         if (n_ranks == 1) {
-            sweep_job(sw, next, &spec);
-            worker_run(&spec, (int)next++, 0, &r);
+            sweep_job(sw, todo[next], &spec);
+            worker_run(&spec, (int)todo[next++], 0, &r);
+            if (r.status == STATUS_CANCELLED) {
+                job_result_free(&r);
+                rc = RUN_INTERRUPTED;
+                break;
+            }
         } else {
-            int kind = comm_recv(&r, &src);
+            int kind = comm_recv(&r, &src, 0.25);
+            if (kind == 0) continue;
             if (kind < 0) {
                 snprintf(err, errlen, "malformed message from rank %d", src);
-                rc = -1;
+                rc = RUN_ERROR;
                 goto done;
             }
-            if (next < n) {
+            if (next < n_todo && !coordinator_stop) {
                 JobSpec js;
-                sweep_job(sw, next, &js);
-                comm_send_job(src, (int)next++, &js);
+                sweep_job(sw, todo[next], &js);
+                comm_send_job(src, (int)todo[next++], &js);
             } else {
                 comm_send_stop(src);
                 active--;
             }
             if (kind != MSG_RESULT) continue;
+            if (r.status == STATUS_CANCELLED) { /* that worker was signalled: so are we, or soon */
+                job_result_free(&r);
+                coordinator_stop = 1;
+                continue;
+            }
             sweep_job(sw, r.job_id, &spec);
         }
         if (results_put(f, &spec, &r, err, errlen)) {
             job_result_free(&r);
-            rc = -1;
+            rc = RUN_ERROR;
             goto done;
         }
         s.status[r.job_id] = r.status, s.acc[r.job_id] = r.m.test_acc, s.sec[r.job_id] = r.seconds;
-        p.done++;
+        got++, p.done++;
         if (r.status != STATUS_OK) {
             p.failed++;
             if (!o->quiet)
@@ -216,20 +288,50 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
         }
         job_result_free(&r);
         double t = now_s();
-        if (++since_flush >= o->flush_every || t - last_flush >= o->flush_seconds) {
-            if (results_flush(f, err, errlen)) {
-                rc = -1;
+        if (++since >= o->checkpoint_every || t - last_ckpt >= o->checkpoint_seconds) {
+            if (results_checkpoint(f, err, errlen)) {
+                rc = RUN_ERROR;
                 goto done;
             }
-            since_flush = 0, last_flush = t;
+            since = 0, last_ckpt = t;
         }
-        progress_show(&p, n_ranks == 1 ? 0 : (next - p.done), o, 0);
+        progress_show(&p, n_ranks == 1 ? 0 : (next - got), o, 0);
+    }
+    if (rc == RUN_INTERRUPTED) {
+        /* save what we have first, then give the workers (signalled too, under mpirun, srun
+         * or scancel) 8 s to hand back their cancelled or finished jobs */
+        if (!o->quiet)
+            fprintf(stderr, "%s[synsweep] stopped by a signal: checkpointing %ld results\n",
+                    p.tty ? "\n" : "", results_n_done(f));
+        if (results_checkpoint(f, err, errlen)) {
+            rc = RUN_ERROR;
+            goto done;
+        }
+        double t0 = now_s();
+        while (active > 0 && now_s() - t0 < 8.0) {
+            JobResult r;
+            int src;
+            int kind = comm_recv(&r, &src, 0.25);
+            if (kind == 0) continue;
+            if (kind == MSG_RESULT && r.status != STATUS_CANCELLED) {
+                JobSpec spec;
+                sweep_job(sw, r.job_id, &spec);
+                if (results_put(f, &spec, &r, err, errlen)) rc = RUN_ERROR;
+            }
+            if (kind == MSG_RESULT) job_result_free(&r);
+            comm_send_stop(src);
+            active--;
+        }
+        if (rc != RUN_ERROR && active > 0) rc = RUN_ABANDONED;
+        goto done;
     }
     /* release the workers still waiting */
     while (active > 0) {
         JobResult r;
         int src;
-        if (comm_recv(&r, &src) == MSG_RESULT) job_result_free(&r);
+        int kind = comm_recv(&r, &src, 1.0);
+        if (kind == 0) continue;
+        if (kind == MSG_RESULT) job_result_free(&r);
         comm_send_stop(src);
         active--;
     }
@@ -237,12 +339,20 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
     if (!o->quiet) {
         double el = now_s() - p.t0;
         fprintf(stderr, "%s[synsweep] %ld jobs in %.3f s after start-up: %.1f jobs/s\n",
-                p.tty ? "\n" : "", n, el, el > 0 ? n / el : 0.0);
+                p.tty ? "\n" : "", n_todo, el, el > 0 ? n_todo / el : 0.0);
     }
 done:;
     char e2[512];
-    if (results_close(f, rc ? e2 : err, rc ? sizeof e2 : errlen)) rc = -1;
-    if (rc == 0 && !o->quiet) print_summary(sw, &s, o->out_path);
+    if (results_close(f, rc == RUN_ERROR ? e2 : err, rc == RUN_ERROR ? sizeof e2 : errlen)) {
+        if (rc != RUN_ERROR) rc = RUN_ERROR;
+    }
+    if ((rc == RUN_INTERRUPTED || rc == RUN_ABANDONED) && !o->quiet)
+        fprintf(stderr, "[synsweep] %s holds every result received; rerun the same command with --resume to finish\n",
+                o->out_path);
+    if (rc == 0 && !o->quiet && o->n_shards == 1 && n_todo == n) print_summary(sw, &s, o->out_path);
+    else if (rc == 0 && !o->quiet) printf("results: %s (synsweep status %s summarises it)\n", o->out_path, o->out_path);
+    train_set_cancel_flag(NULL);
+    free(todo);
     free(s.status), free(s.acc), free(s.sec);
     return rc;
 }

@@ -10,18 +10,39 @@
 
 typedef struct RunOptions {
     const char *out_path;
-    double progress_seconds; /* log-line period when stderr is not a terminal */
-    long flush_every;        /* flush the file after this many results ... */
-    double flush_seconds;    /* ... or this many seconds, whichever first */
+    double progress_seconds;  /* log-line period when stderr is not a terminal */
+    long checkpoint_every;    /* checkpoint after this many results ... */
+    double checkpoint_seconds; /* ... or this many seconds, whichever first */
     int quiet;
+    int resume, retry_failed; /* docs/RESILIENCE.md */
+    int shard, n_shards;      /* run only jobs with id % n_shards == shard */
 } RunOptions;
 
+/* coordinator_run's results besides 0 (every job of the shard has a result) */
+enum { RUN_ERROR = -1, RUN_INTERRUPTED = -3, RUN_ABANDONED = -4 };
+
+/** Set by SIGTERM/SIGINT once coordinator_catch_signals ran: checkpoint and stop. */
+extern volatile int coordinator_stop;
 /**
- * Checks that every dataset the sweep uses is readable and that the output does not exist.
- * @return 0, or -1 with the reason in err.
+ * SIGTERM and SIGINT set coordinator_stop, which also cancels a running job at its next
+ * minibatch (train_set_cancel_flag). coordinator_run installs it; workers call it too.
+ */
+void coordinator_catch_signals(void);
+
+/**
+ * Checks that every dataset the sweep uses is readable and that the output does not exist
+ * (unless resuming). @return 0, or -1 with the reason in err.
  */
 int coordinator_check(const Sweep *sw, const RunOptions *o, char *err, size_t errlen);
-/** Runs the sweep (rank 0 of comm_size() ranks). @return 0 if every job has a result. */
+/**
+ * Runs the sweep (rank 0 of comm_size() ranks), checkpointing as it goes. @return 0 if every
+ * job (of the shard) has a result; RUN_INTERRUPTED after a signal (checkpoint written, every
+ * worker stopped); RUN_ABANDONED likewise but some workers did not stop within 8 s (the
+ * caller must abort them); RUN_ERROR with err.
+ */
 int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errlen);
+
+/** Prints a summary of results file path (counts by status, the summary table). @return 0 or -1 with err. */
+int coordinator_status(const char *path, char *err, size_t errlen);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * results: the one HDF5 results file of a sweep, written by the coordinator alone.
- * Layout: docs/FORMAT.md. Rows, curves and per-layer metrics are kept in memory and written
- * whole at each flush; snapshots are written as they arrive. The file is created with
- * H5F_ACC_EXCL: an existing file is never overwritten.
+ * Layout: docs/FORMAT.md; checkpoints and resume: docs/RESILIENCE.md. The whole state is
+ * held in memory and each checkpoint replaces the file atomically (write FILE.tmp, fsync,
+ * rename); snapshots go to immutable part files linked from it until the sweep completes,
+ * when they are copied in. An existing file is only ever replaced by a newer state of the
+ * same sweep.
  */
 #ifndef SYNSWEEP_RESULTS_H
 #define SYNSWEEP_RESULTS_H
@@ -15,18 +17,52 @@
 typedef struct ResultsFile ResultsFile;
 
 /**
- * Creates path for sweep sw with every job "pending". @return the handle, or NULL with err
- * (path exists, directory missing, HDF5 failure); on NULL nothing is left at path.
+ * Starts the results of sweep sw at path and writes the first checkpoint (every job
+ * pending). @return the handle, or NULL with err if path exists or cannot be written;
+ * on NULL nothing is left at path.
  */
 ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t errlen);
 /**
- * Records result r of job r->job_id, whose spec is spec: stores the row, curves and layer
- * metrics in memory and writes its snapshots. @return 0, or -1 with err.
+ * Reopens path, written by an earlier run of the same sweep (same expansion, data_dir aside),
+ * keeping every finished job; with retry_failed, diverged, failed and timeout jobs are pending
+ * again. A path that does not exist is created as by results_create. @return the handle, or
+ * NULL with err (unreadable file, other sweep: err names the first difference).
+ */
+ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed, char *err,
+                            size_t errlen);
+/**
+ * Builds out from results files of the same sweep (e.g. the shards of a job array): each
+ * job's result is taken from the file that finished it; a job finished in two files is an
+ * error. Snapshots are copied in. out must not exist. @return 0, or -1 with err.
+ */
+int results_merge(const char *out, const char *const *inputs, int n_inputs, char *err,
+                  size_t errlen);
+
+/**
+ * Reads results file path for inspection: its stored sweep into *sw (free with sweep_free)
+ * and its rows. @return the handle (free with results_free), or NULL with err.
+ */
+ResultsFile *results_open(const char *path, Sweep *sw, char *err, size_t errlen);
+void results_free(ResultsFile *f);
+/** Status (JobStatus) and test accuracy and seconds of job id. */
+int results_job_status(const ResultsFile *f, long id);
+double results_job_metric(const ResultsFile *f, long id, int seconds);
+
+/** Whether job id already has a result (and is not to be rerun). */
+int results_job_done(const ResultsFile *f, long id);
+/** Jobs with a result. */
+long results_n_done(const ResultsFile *f);
+/**
+ * Records result r of job r->job_id, whose spec is spec (in memory; snapshots are kept for
+ * the next checkpoint's part file). @return 0, or -1 with err (job out of range or twice).
  */
 int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *err, size_t errlen);
-/** Writes all rows, curves and layer metrics and flushes the file. @return 0 or -1 with err. */
-int results_flush(ResultsFile *f, char *err, size_t errlen);
-/** Flushes, marks the file complete if every job has a result, closes and frees f. */
+/** Writes a checkpoint: a part file for new snapshots, then the atomic replacement. */
+int results_checkpoint(ResultsFile *f, char *err, size_t errlen);
+/**
+ * Last checkpoint; if every job has a result, copies the snapshots in, marks the file
+ * complete and removes the part files. Frees f. @return 0 or -1 with err.
+ */
 int results_close(ResultsFile *f, char *err, size_t errlen);
 
 #endif

@@ -209,18 +209,54 @@ static int load_grid(yaml_document_t *doc, yaml_node_t *map, Sweep *sw, const ch
 
 int sweep_load(const char *path, const char *data_dir_override, Sweep *sw, char *err,
                size_t errlen) {
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text) {
+        memset(sw, 0, sizeof(*sw));
+        snprintf(err, errlen, "%s: cannot read the sweep file", path);
+        return -1;
+    }
+    int rc = sweep_load_text(text, len, path, data_dir_override, sw, err, errlen);
+    free(text);
+    return rc;
+}
+
+int sweep_same_jobs(const Sweep *a, const Sweep *b, char *diff, size_t n) {
+    if (a->n_jobs != b->n_jobs) {
+        snprintf(diff, n, "%ld jobs here, %ld in the file", a->n_jobs, b->n_jobs);
+        return 0;
+    }
+    for (long id = 0; id < a->n_jobs; id++) {
+        JobSpec x, y;
+        sweep_job(a, id, &x), sweep_job(b, id, &y);
+        for (int i = 0; i < N_PARAMS; i++) {
+            if (!strcmp(PARAMS[i].name, "data_dir")) continue;
+            char vx[512], vy[512];
+            jobspec_get(&x, &PARAMS[i], vx, sizeof vx), jobspec_get(&y, &PARAMS[i], vy, sizeof vy);
+            if (strcmp(vx, vy)) {
+                snprintf(diff, n, "job %ld: %s is '%s' here but '%s' in the file", id, PARAMS[i].name, vx, vy);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+int sweep_load_text(const char *text, size_t len, const char *path, const char *data_dir_override,
+                    Sweep *sw, char *err, size_t errlen) {
     memset(sw, 0, sizeof(*sw));
     snprintf(sw->path, sizeof sw->path, "%s", path);
     jobspec_defaults(&sw->base);
     sw->n_jobs = 1;
-    size_t len;
     yaml_parser_t parser;
     yaml_document_t doc;
     int have_doc = 0, have_parser = 0;
-    if (!(sw->yaml = read_file(path, &len))) {
-        snprintf(err, errlen, "%s: cannot read the sweep file", path);
+    if (!(sw->yaml = malloc(len + 1))) {
+        snprintf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
+    memcpy(sw->yaml, text, len);
+    sw->yaml[len] = 0;
     if (strlen(sw->yaml) != len) {
         snprintf(err, errlen, "%s: contains a NUL byte; expected YAML text", path);
         goto fail;

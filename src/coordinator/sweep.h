@@ -37,6 +37,14 @@ typedef struct Sweep {
  */
 int sweep_load(const char *path, const char *data_dir_override, Sweep *sw, char *err,
                size_t errlen);
+/** As sweep_load, from YAML text in memory; label names it in messages (as the path would). */
+int sweep_load_text(const char *text, size_t len, const char *label, const char *data_dir_override,
+                    Sweep *sw, char *err, size_t errlen);
+/**
+ * Whether a and b expand to the same jobs: the same count and, job by job, the same value of
+ * every parameter except data_dir. @return 1 if so; 0 with the first difference in diff.
+ */
+int sweep_same_jobs(const Sweep *a, const Sweep *b, char *diff, size_t n);
 void sweep_free(Sweep *sw);
 /** The spec of job id (0 <= id < n_jobs). */
 void sweep_job(const Sweep *sw, long id, JobSpec *out);

@@ -64,6 +64,8 @@ const ParamDef PARAMS[] = {
      "evaluate loss and accuracy on the training subset at every evaluation"},
     {"eval_every", PK_INT, F(eval_every), "1", NULL, 0, 1000000,
      "epochs between evaluations for the curves (0: only after the last epoch)"},
+    {"time_limit", PK_REAL, F(time_limit), "0", NULL, 0, 1e9,
+     "seconds a job may train before it stops with status timeout (0: no limit)"},
     {"conv_dist", PK_CHOICE, F(conv_dist), "normal", DIST_NAMES "|trained", 0, 0,
      "cnn: distribution of the frozen conv kernels, or trained (kaiming init, learned by the rule)"},
     {"conv_scale", PK_REAL, F(conv_scale), "1", NULL, 0, 1e6, "cnn: scale of the conv distribution"},
@@ -343,8 +345,16 @@ const char *status_name(int status) {
     case STATUS_OK: return "ok";
     case STATUS_DIVERGED: return "diverged";
     case STATUS_FAILED: return "failed";
+    case STATUS_TIMEOUT: return "timeout";
+    case STATUS_CANCELLED: return "cancelled";
     default: return "pending";
     }
+}
+
+int status_parse(const char *name) {
+    for (int s = STATUS_PENDING; s <= STATUS_CANCELLED; s++)
+        if (!strcmp(name, status_name(s))) return s;
+    return -1;
 }
 
 void job_result_init(JobResult *r, int job_id) {

@@ -37,6 +37,7 @@ typedef struct JobSpec {
     int32_t noise_adam_reset;
     char snapshots[48];    /* canonical "init,final" */
     int32_t eval_train, eval_every;
+    double time_limit;     /* seconds of training before the job stops as timeout; 0 = none */
     /* cnn */
     char conv_dist[24];    /* a distribution name, or "trained" */
     double conv_scale;
@@ -88,10 +89,16 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
 
 /* ---- results ---- */
 
-typedef enum { STATUS_PENDING = 0, STATUS_OK = 1, STATUS_DIVERGED = 2, STATUS_FAILED = 3 } JobStatus;
+/* STATUS_CANCELLED: stopped by the process (signal); never recorded, the job reruns. */
+typedef enum {
+    STATUS_PENDING = 0, STATUS_OK = 1, STATUS_DIVERGED = 2, STATUS_FAILED = 3, STATUS_TIMEOUT = 4,
+    STATUS_CANCELLED = 5
+} JobStatus;
 enum { STAGE_INIT = 0, STAGE_AFTER_NOISE = 1, STAGE_FINAL = 2, N_STAGES = 3 };
-/** "pending", "ok", "diverged", "failed". */
+/** "pending", "ok", "diverged", "failed", "timeout", "cancelled". */
 const char *status_name(int status);
+/** The status called name, or -1. */
+int status_parse(const char *name);
 
 /* snapshot stages and per-layer metric stages (before JobMetrics, which uses N_STAGES) */
 extern const char *const STAGE_NAMES[N_STAGES];

@@ -10,9 +10,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "blas.h"
 #include "metrics.h"
+
+static const volatile int *cancel_flag;
+
+void train_set_cancel_flag(const volatile int *flag) { cancel_flag = flag; }
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Checked after every minibatch: cancellation, then the job's time limit. */
+static int should_stop(Model *md) {
+    if (cancel_flag && *cancel_flag) md->stop = STATUS_CANCELLED;
+    else if (md->deadline > 0 && now_s() > md->deadline) md->stop = STATUS_TIMEOUT;
+    return md->stop;
+}
 
 void model_free(Model *md) {
     mlp_free(&md->m);
@@ -159,6 +177,10 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
             ybuf[r] = s->y[perm[i + r]];
         }
         train_step(md, xbuf, ybuf, b, image, &loss);
+        if (should_stop(md)) {
+            n_batches++;
+            break;
+        }
     }
     return n_batches ? loss / n_batches : NAN;
 }
@@ -174,6 +196,10 @@ double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, 
         for (int k = 0; k < b; k++) ybuf[k] = (uint8_t)rng_below(r, (uint32_t)C);
         /* noise images always pass through the conv: it sees pixels, not features */
         train_step(md, xbuf, ybuf, b, md->has_cnn, &loss);
+        if (should_stop(md)) {
+            n_batches++;
+            break;
+        }
     }
     return n_batches ? loss / n_batches : NAN;
 }
@@ -353,6 +379,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     }
     Mlp *m = &md.m;
     int B = spec->batch_size;
+    if (spec->time_limit > 0) md.deadline = now_s() + spec->time_limit;
     r->n_layers = m->n_layers;
     r->rule = m->rule;
     for (int i = 0; i <= m->n_layers; i++) r->sizes[i] = m->sizes[i];
@@ -395,8 +422,9 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         Rng nr;
         rng_seed(&nr, (uint64_t)spec->seed, RNG_STREAM_NOISE);
         md.o.lr = md.oc.lr = (float)spec->noise_lr;
-        for (int e = 0; e < spec->noise_epochs; e++)
+        for (int e = 0; e < spec->noise_epochs && !md.stop; e++)
             r->m.noise_loss = noise_epoch(&md, spec->noise_examples, spec->noise_std, &nr, xbuf, ybuf);
+        if (md.stop) goto stopped;
         if (!isfinite(r->m.noise_loss)) {
             r->status = STATUS_DIVERGED;
             snprintf(r->message, sizeof r->message, "noise-phase loss became %g", r->m.noise_loss);
@@ -418,6 +446,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     int n_eval = 0;
     for (int e = 0; e < E && n_tr > 0; e++) {
         double l = last_loss = train_epoch(&md, &tr, &shuffle, perm, xbuf, ybuf);
+        if (md.stop) goto stopped;
         if (!isfinite(l)) {
             r->status = STATUS_DIVERGED;
             snprintf(r->message, sizeof r->message, "training loss became %g in epoch %d", l, e + 1);
@@ -481,6 +510,13 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     r->m.top_angle_init = r->layer[STAGE_INIT][LM_ANGLE][m->n_layers - 1];
     r->m.top_angle_final = r->layer[STAGE_FINAL][LM_ANGLE][m->n_layers - 1];
     r->status = STATUS_OK;
+    goto done;
+stopped:
+    r->status = md.stop;
+    if (md.stop == STATUS_TIMEOUT)
+        snprintf(r->message, sizeof r->message, "stopped after time_limit = %g s", spec->time_limit);
+    else
+        snprintf(r->message, sizeof r->message, "cancelled");
     goto done;
 oom:
     snprintf(r->message, sizeof r->message, "out of memory");

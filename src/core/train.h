@@ -19,7 +19,15 @@ typedef struct Model {
     int cached;      /* frozen conv: the training split is turned into features once */
     Optim o, oc;     /* FC head; conv kernels when trained */
     float *feat;     /* has_cnn: (max_batch, feat_dim) */
+    double deadline; /* CLOCK_MONOTONIC seconds after which training stops; 0 = none */
+    int stop;        /* 0, or STATUS_TIMEOUT / STATUS_CANCELLED once training was stopped */
 } Model;
+
+/**
+ * While *flag is non-zero, a running train_job stops after its current minibatch and
+ * returns STATUS_CANCELLED (for a signal handler; NULL = never). Process-wide.
+ */
+void train_set_cancel_flag(const volatile int *flag);
 
 /**
  * Builds the model of spec for images (C, H, W) with n_classes outputs, initialised from
@@ -40,7 +48,8 @@ EvalStats evaluate(Model *md, const Split *s);
 /**
  * One pass over s in a seeded random order, minibatches of max_batch (the last may be
  * smaller): forward, backward with the rule, optimizer steps. perm (s->n), xbuf
- * (max_batch * s->d) and ybuf (max_batch) are caller scratch. @return mean minibatch loss.
+ * (max_batch * s->d) and ybuf (max_batch) are caller scratch. Stops early, setting
+ * md->stop, past md->deadline or on cancellation. @return mean minibatch loss.
  */
 double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf);
 

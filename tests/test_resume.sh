@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Never lose a finished result (docs/RESILIENCE.md), with real mpirun and real MNIST:
+#  1. SIGKILL the whole mpirun at 12 random moments, --resume each time; after every kill
+#     the file opens in h5py and n_done never goes down; the final file equals an
+#     uninterrupted run's bit for bit, every job exactly once (check_results.py).
+#  2. SIGTERM: checkpoint and a non-zero exit within 10 s; resume completes it.
+#  3. --resume with a different sweep is refused, saying what differs; file unchanged.
+#  4. --retry-failed reruns only failed jobs; without it they are kept.
+set -uo pipefail
+bin=$1 src=$2 mpiexec=$3
+t=$(mktemp -d)
+trap 'pkill -9 -f "$t/" 2>/dev/null; rm -rf "$t"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+run() { "$mpiexec" -n 2 --oversubscribe "$bin" run "$@"; }
+# in the background, so that $! is mpirun itself (a backgrounded function would be a subshell)
+run_bg() { "$mpiexec" -n 2 --oversubscribe "$bin" run "$@" & }
+sweep=$src/sweep_kill.yaml
+n_done() { /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); f['results'][:]; print(int(f.attrs['n_done']))" "$1"; }
+
+run "$sweep" -o "$t/ref.h5" -q || { echo "reference run failed"; exit 1; }
+
+# 1. kills at random moments
+prev=0 kills=0
+for i in $(seq 1 12); do
+  run_bg "$sweep" -o "$t/k.h5" --resume --checkpoint-every 2 -q >/dev/null 2>&1
+  pid=$!
+  sleep "$(/usr/bin/python3 -c "import random; print(round(random.uniform(0.4, 1.6), 2))")"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null
+  pkill -9 -f "$t/k.h5" 2>/dev/null; sleep 0.2
+  if [ -e "$t/k.h5" ]; then
+    d=$(n_done "$t/k.h5") || { bad "after kill $i the file does not open in h5py"; continue; }
+    [ "$d" -ge "$prev" ] && ok || bad "n_done went down from $prev to $d"
+    prev=$d
+  fi
+done
+echo "test_resume: $kills kills, $prev of 24 results kept before the last resume"
+[ "$kills" -ge 10 ] && ok || bad "only $kills kills landed before the sweep finished"
+run "$sweep" -o "$t/k.h5" --resume -q && ok || bad "final resume failed"
+[ ! -e "$t/k.h5.parts" ] && ok || bad "part files left after completion"
+/usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" >/dev/null && ok ||
+  bad "resumed file differs from the uninterrupted run: $(/usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" | tail -1)"
+
+# 2. SIGTERM, once a few results exist
+run_bg "$sweep" -o "$t/s.h5" --checkpoint-every 1 --progress 1000 >/dev/null 2>"$t/s.err"
+pid=$!
+for i in $(seq 1 150); do
+  [ -e "$t/s.h5" ] && [ "$(n_done "$t/s.h5" 2>/dev/null || echo 0)" -ge 3 ] && break
+  sleep 0.2
+done
+start=$(date +%s.%N)
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+took=$(/usr/bin/python3 -c "import time; print(round(time.time() - $start, 1))")
+[ $rc -ne 0 ] && ok || bad "SIGTERM: exit status 0 for an incomplete sweep"
+/usr/bin/python3 -c "import sys; sys.exit(0 if $took < 10 else 1)" && ok || bad "SIGTERM: took $took s"
+grep -q -- "--resume" "$t/s.err" && ok || bad "SIGTERM: no resume hint: $(cat "$t/s.err")"
+d=$(n_done "$t/s.h5") && [ "$d" -ge 3 ] && [ "$d" -lt 24 ] && ok || bad "SIGTERM: checkpoint holds ${d:-?} results"
+echo "test_resume: SIGTERM stopped the run in $took s with $d of 24 results"
+run "$sweep" -o "$t/s.h5" --resume -q && /usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/s.h5" >/dev/null &&
+  ok || bad "SIGTERM: resumed file differs from the reference"
+
+# a second writer of a file that is being written is refused
+run_bg "$sweep" -o "$t/l.h5" -q >/dev/null 2>&1
+pid=$!
+for i in $(seq 1 100); do [ -e "$t/l.h5.lock" ] && break; sleep 0.1; done
+run "$sweep" -o "$t/l.h5" --resume -q 2>"$t/l.err" && bad "a second writer was let in" ||
+  { grep -q "another synsweep is writing it (pid" "$t/l.err" && ok || bad "second writer: $(cat "$t/l.err")"; }
+wait "$pid" && [ ! -e "$t/l.h5.lock" ] && ok || bad "the first writer failed or left its lock"
+
+# 3. another sweep
+sed 's/lr: 1.0e-3/lr: 2.0e-3/' "$sweep" >"$t/other.yaml"
+sum=$(sha256sum "$t/k.h5")
+run "$t/other.yaml" -o "$t/k.h5" --resume -q 2>"$t/o.err"; rc=$?
+[ $rc -ne 0 ] && grep -q "another sweep.*lr is '0.002' here but '0.001'" "$t/o.err" && ok || bad "other sweep: rc $rc: $(cat "$t/o.err")"
+[ "$(sha256sum "$t/k.h5")" = "$sum" ] && ok || bad "other sweep: the file changed"
+
+# 4. failed jobs: class 0 of MNIST has 5923 images, so 6000 per class fails
+cat >"$t/f.yaml" <<Y
+fixed: {epochs: 1, hidden: [8], test_size: 100}
+grid:
+  train_per_class: [5, 6000]
+  seed: [0, 1]
+Y
+run "$t/f.yaml" -o "$t/f.h5" -q
+st=$("$bin" status "$t/f.h5" | head -1)
+echo "$st" | grep -q "2 ok, 0 diverged, 2 failed" && ok || bad "failed jobs: $st"
+run "$t/f.yaml" -o "$t/f.h5" --resume 2>&1 | grep -q "^\[synsweep\] 0 jobs" && ok || bad "resume without --retry-failed reran jobs"
+run "$t/f.yaml" -o "$t/f.h5" --resume --retry-failed 2>&1 | grep -q "^\[synsweep\] 2 jobs" && ok || bad "--retry-failed did not rerun exactly the 2 failed jobs"
+
+echo "test_resume: $pass passed, $fail failed"
+[ $fail -eq 0 ]
