@@ -4,7 +4,8 @@
 #   scripts/setup.sh --bench  also PyTorch (the speed peer in bench/)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
-      libopenblas-dev libyaml-dev zlib1g-dev python3-h5py python3-numpy python3-pandas)
+      libopenblas-dev libyaml-dev zlib1g-dev python3-h5py python3-numpy python3-pandas
+      munge slurmctld slurmd slurm-client)   # the last four: the tests' one-node SLURM cluster
 [ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do

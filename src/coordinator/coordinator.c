@@ -32,6 +32,7 @@ void coordinator_catch_signals(void) {
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* e.g. Slurm's --signal=USR1@T forwarded by srun */
     train_set_cancel_flag(&coordinator_stop);
 }
 

@@ -24,7 +24,7 @@ enum { RUN_ERROR = -1, RUN_INTERRUPTED = -3, RUN_ABANDONED = -4 };
 /** Set by SIGTERM/SIGINT once coordinator_catch_signals ran: checkpoint and stop. */
 extern volatile int coordinator_stop;
 /**
- * SIGTERM and SIGINT set coordinator_stop, which also cancels a running job at its next
+ * SIGTERM, SIGINT and SIGUSR1 set coordinator_stop, which also cancels a running job at its next
  * minibatch (train_set_cancel_flag). coordinator_run installs it; workers call it too.
  */
 void coordinator_catch_signals(void);
