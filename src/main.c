@@ -40,8 +40,8 @@ static const char *RUN_USAGE =
     "usage: [mpirun -n N] synsweep run SWEEP.yaml [options]\n"
     "\n"
     "Validates the whole sweep and its data, then trains every job of the grid and writes\n"
-    "one HDF5 file. With N > 1 ranks, rank 0 hands jobs to ranks 1..N-1 as they ask; with\n"
-    "one rank it runs them itself. The file is replaced atomically at every checkpoint, so\n"
+    "one HDF5 file. Rank 0 hands jobs to the ranks as they ask, and trains too (one thread\n"
+    "for that, one for coordinating). The file is replaced atomically at every checkpoint, so\n"
     "it is always valid; an existing file is never overwritten (only resumed).\n"
     "\n"
     "options:\n"
@@ -51,6 +51,8 @@ static const char *RUN_USAGE =
     "  --retry-failed            with --resume: also rerun diverged, failed and timeout jobs\n"
     "  --shard I/N               run only the jobs whose id %% N == I (job arrays; then merge)\n"
     "  --data-dir DIR            dataset root (beats data_dir: and $SYNSWEEP_DATA)\n"
+    "  --no-local-worker         rank 0 only coordinates (by default it also trains, in a\n"
+    "                            second thread; turn this off for very many ranks)\n"
     "  --checkpoint-every N      checkpoint after every N results (default 1000)\n"
     "  --checkpoint-seconds S    ... or every S seconds, whichever comes first (default 30)\n"
     "  --progress SECONDS        progress-line period when stderr is not a terminal (default 10)\n"
@@ -303,7 +305,7 @@ static int cmd_merge(int argc, char **argv) {
 
 static int cmd_run(int argc, char **argv) {
     const char *path = NULL, *data_dir = NULL, *out = NULL;
-    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1};
+    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -315,6 +317,7 @@ static int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--data-dir") && has) data_dir = argv[++i];
         else if (!strcmp(a, "--resume")) o.resume = 1;
         else if (!strcmp(a, "--retry-failed")) o.retry_failed = 1;
+        else if (!strcmp(a, "--no-local-worker")) o.local_worker = 0;
         else if (!strcmp(a, "--shard") && has) {
             char *end;
             const char *v = argv[++i];

@@ -12,7 +12,11 @@ typedef struct JobMsg {
     JobSpec spec;
 } JobMsg;
 
-void comm_init(int *argc, char ***argv) { MPI_Init(argc, argv); }
+void comm_init(int *argc, char ***argv) {
+    /* rank 0 also trains in a second thread, which makes no MPI calls */
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+}
 void comm_finalize(void) { MPI_Finalize(); }
 
 int comm_rank(void) {

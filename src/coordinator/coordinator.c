@@ -1,6 +1,7 @@
 #include "coordinator.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,86 @@ int coordinator_check(const Sweep *sw, const RunOptions *o, char *err, size_t er
         }
     }
     return 0;
+}
+
+/*
+ * Rank 0's own worker: a thread that runs the jobs the coordinator loop hands it (one at a
+ * time), so that rank 0's core trains too. It makes no MPI calls (MPI_THREAD_FUNNELED).
+ */
+typedef struct Local {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_job, cv_res;
+    int has_job, has_result, quit, busy;
+    long job;
+    JobSpec spec;
+    JobResult res;
+} Local;
+
+static void *local_main(void *arg) {
+    Local *L = arg;
+    pthread_mutex_lock(&L->mu);
+    for (;;) {
+        while (!L->has_job && !L->quit) pthread_cond_wait(&L->cv_job, &L->mu);
+        if (L->quit) break;
+        JobSpec spec = L->spec;
+        long job = L->job;
+        L->has_job = 0;
+        pthread_mutex_unlock(&L->mu);
+        JobResult r;
+        worker_run(&spec, (int)job, 0, &r);
+        pthread_mutex_lock(&L->mu);
+        L->res = r;
+        L->has_result = 1;
+        pthread_cond_signal(&L->cv_res);
+    }
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
+}
+
+static int local_start(Local *L) {
+    memset(L, 0, sizeof(*L));
+    pthread_mutex_init(&L->mu, NULL);
+    pthread_cond_init(&L->cv_job, NULL);
+    pthread_cond_init(&L->cv_res, NULL);
+    return pthread_create(&L->th, NULL, local_main, L);
+}
+
+static void local_post(Local *L, long job, const JobSpec *spec) {
+    pthread_mutex_lock(&L->mu);
+    L->job = job, L->spec = *spec, L->has_job = 1, L->busy = 1;
+    pthread_cond_signal(&L->cv_job);
+    pthread_mutex_unlock(&L->mu);
+}
+
+/* The local result, waiting up to timeout seconds for it. @return 1 with *r, or 0. */
+static int local_take(Local *L, JobResult *r, double timeout) {
+    int got = 0;
+    pthread_mutex_lock(&L->mu);
+    if (!L->has_result && timeout > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long ns = ts.tv_nsec + (long)(timeout * 1e9);
+        ts.tv_sec += ns / 1000000000L, ts.tv_nsec = ns % 1000000000L;
+        while (!L->has_result && pthread_cond_timedwait(&L->cv_res, &L->mu, &ts) == 0) {
+        }
+    }
+    if (L->has_result) *r = L->res, L->has_result = 0, L->busy = 0, got = 1;
+    pthread_mutex_unlock(&L->mu);
+    return got;
+}
+
+/* Ends the thread after its current job (a cancelled or finished result is dropped). */
+static void local_stop(Local *L) {
+    pthread_mutex_lock(&L->mu);
+    L->quit = 1;
+    pthread_cond_signal(&L->cv_job);
+    pthread_mutex_unlock(&L->mu);
+    pthread_join(L->th, NULL);
+    if (L->has_result) job_result_free(&L->res);
+    pthread_mutex_destroy(&L->mu);
+    pthread_cond_destroy(&L->cv_job);
+    pthread_cond_destroy(&L->cv_res);
 }
 
 typedef struct Progress {
@@ -212,12 +293,14 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
                                : results_create(o->out_path, sw, err, errlen);
     if (!f) return RUN_ERROR;
     coordinator_catch_signals();
-    int n_ranks = comm_size(), rc = 0;
-    if (n_ranks > 1) worker_cache_clear(); /* rank 0 only coordinates */
+    int n_ranks = comm_size(), rc = 0, use_local = o->local_worker || n_ranks == 1;
+    if (!use_local) worker_cache_clear(); /* rank 0 only coordinates */
     long n = sw->n_jobs, n_todo = 0, next = 0, since = 0, got = 0;
     long *todo = malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
     Summary s = {calloc((size_t)n, sizeof(int)), calloc((size_t)n, sizeof(double)),
                  calloc((size_t)n, sizeof(double))};
+    Local L;
+    int local_up = 0;
     if (!todo || !s.status || !s.acc || !s.sec) {
         snprintf(err, errlen, "out of memory");
         rc = RUN_ERROR;
@@ -225,6 +308,14 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
     }
     for (long id = 0; id < n; id++)
         if (id % o->n_shards == o->shard && !results_job_done(f, id)) todo[n_todo++] = id;
+    if (use_local && n_todo > 0) {
+        if (local_start(&L)) {
+            snprintf(err, errlen, "cannot start rank 0's worker thread");
+            rc = RUN_ERROR;
+            goto done;
+        }
+        local_up = 1;
+    }
     Progress p = {now_s(), 0, 0, 0, n_todo, isatty(2)};
     double last_ckpt = p.t0;
     int active = n_ranks - 1;
@@ -241,39 +332,39 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
         }
         JobResult r;
         JobSpec spec;
-        int src = 0;
-        if (n_ranks == 1) {
+        int src = 0, have = 0;
+        if (local_up && !L.busy && next < n_todo) {
             sweep_job(sw, todo[next], &spec);
-            worker_run(&spec, (int)todo[next++], 0, &r);
-            if (r.status == STATUS_CANCELLED) {
-                job_result_free(&r);
-                rc = RUN_INTERRUPTED;
-                break;
-            }
-        } else {
-            int kind = comm_recv(&r, &src, 0.25);
-            if (kind == 0) continue;
+            local_post(&L, todo[next++], &spec);
+        }
+        /* the local worker's result, or the next worker message; wait briefly for either */
+        if (local_up && L.busy) have = local_take(&L, &r, n_ranks == 1 ? 0.25 : 0.0);
+        if (!have && n_ranks > 1) {
+            int kind = comm_recv(&r, &src, local_up && L.busy ? 0.0002 : 0.25);
             if (kind < 0) {
                 snprintf(err, errlen, "malformed message from rank %d", src);
                 rc = RUN_ERROR;
                 goto done;
             }
-            if (next < n_todo && !coordinator_stop) {
-                JobSpec js;
-                sweep_job(sw, todo[next], &js);
-                comm_send_job(src, (int)todo[next++], &js);
-            } else {
-                comm_send_stop(src);
-                active--;
+            if (kind > 0) {
+                if (next < n_todo && !coordinator_stop) {
+                    JobSpec js;
+                    sweep_job(sw, todo[next], &js);
+                    comm_send_job(src, (int)todo[next++], &js);
+                } else {
+                    comm_send_stop(src);
+                    active--;
+                }
             }
-            if (kind != MSG_RESULT) continue;
-            if (r.status == STATUS_CANCELLED) { /* that worker was signalled: so are we, or soon */
-                job_result_free(&r);
-                coordinator_stop = 1;
-                continue;
-            }
-            sweep_job(sw, r.job_id, &spec);
+            have = kind == MSG_RESULT;
         }
+        if (!have) continue;
+        if (r.status == STATUS_CANCELLED) { /* a signalled worker: so are we, or soon */
+            job_result_free(&r);
+            coordinator_stop = 1;
+            continue;
+        }
+        sweep_job(sw, r.job_id, &spec);
         if (results_put(f, &spec, &r, err, errlen)) {
             job_result_free(&r);
             rc = RUN_ERROR;
@@ -296,7 +387,7 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
             }
             since = 0, last_ckpt = t;
         }
-        progress_show(&p, n_ranks == 1 ? 0 : (next - got), o, 0);
+        progress_show(&p, next - got, o, 0);
     }
     if (rc == RUN_INTERRUPTED) {
         /* save what we have first, then give the workers (signalled too, under mpirun, srun
@@ -342,7 +433,8 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
         fprintf(stderr, "%s[synsweep] %ld jobs in %.3f s after start-up: %.1f jobs/s\n",
                 p.tty ? "\n" : "", n_todo, el, el > 0 ? n_todo / el : 0.0);
     }
-done:;
+done:
+    if (local_up) local_stop(&L); /* after a signal its job was cancelled: not recorded */
     char e2[512];
     if (results_close(f, rc == RUN_ERROR ? e2 : err, rc == RUN_ERROR ? sizeof e2 : errlen)) {
         if (rc != RUN_ERROR) rc = RUN_ERROR;
