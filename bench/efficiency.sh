@@ -21,4 +21,5 @@ read -r s2 r2 < <(rate 2)
 mean() { /usr/bin/python3 -c "import h5py; print(round(float(h5py.File('$1')['results']['seconds'].mean()), 3))"; }
 echo "jobs: $n; mean job seconds: $(mean "$t/r1.h5") alone, $(mean "$t/r2.h5") two at a time"
 echo "1 rank: $s1 s ($r1 jobs/s); 2 ranks: $s2 s ($r2 jobs/s)"
-/usr/bin/python3 -c "print('efficiency: %.1f%%' % (100 * $r2 / (2 * $r1)))"
+# the same jobs both times, so rate(2) / (2 rate(1)) = t(1) / (2 t(2))
+/usr/bin/python3 -c "print('efficiency: %.1f%%' % (100 * $s1 / (2 * $s2)))"

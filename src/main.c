@@ -303,6 +303,21 @@ static int cmd_merge(int argc, char **argv) {
     return coordinator_status(argv[0], err, sizeof err) ? 1 : 0;
 }
 
+/* With SYNSWEEP_REPORT_MEMORY=1: this rank's resident and proportional set sizes (kB). */
+static void report_memory(int rank) {
+    const char *v = getenv("SYNSWEEP_REPORT_MEMORY");
+    if (!v || strcmp(v, "1")) return;
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    long rss = -1, pss = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "Rss:", 4)) rss = atol(line + 4);
+        if (!strncmp(line, "Pss:", 4)) pss = atol(line + 4);
+    }
+    if (f) fclose(f);
+    fprintf(stderr, "[synsweep] memory rank %d: rss %ld kB pss %ld kB\n", rank, rss, pss);
+}
+
 static int cmd_run(int argc, char **argv) {
     const char *path = NULL, *data_dir = NULL, *out = NULL;
     RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1};
@@ -352,12 +367,12 @@ static int cmd_run(int argc, char **argv) {
     comm_init(&argc, &argv);
     int rank = comm_rank(), ok = 1;
     Sweep sw;
-    char err[1024];
+    char err[1024], keys_buf[4096] = "", *keys = keys_buf;
     memset(&sw, 0, sizeof sw);
     if (rank == 0) {
         if (out == defout) mkdir("results", 0777); /* the default directory; an error shows below */
         if (sweep_load(path, data_dir, &sw, err, sizeof err) ||
-            coordinator_check(&sw, &o, err, sizeof err)) {
+            coordinator_check(&sw, &o, keys_buf, sizeof keys_buf, err, sizeof err)) {
             fprintf(stderr, "synsweep: %s\n", err);
             ok = 0;
         }
@@ -367,9 +382,20 @@ static int cmd_run(int argc, char **argv) {
         comm_finalize();
         return 1;
     }
+    /* one read-only copy of each dataset per node, in shared memory */
+    comm_bcast_text(&keys);
+    int shared = comm_share_datasets(keys, err, sizeof err);
+    if (keys != keys_buf) free(keys);
+    if (shared) {
+        fprintf(stderr, "synsweep: [rank %d] %s\n", rank, err);
+        if (rank == 0) sweep_free(&sw);
+        comm_finalize();
+        return 1;
+    }
     int rc = 0;
     if (rank == 0) {
         int r = coordinator_run(&sw, &o, err, sizeof err);
+        report_memory(rank);
         if (r == RUN_ERROR) fprintf(stderr, "synsweep: %s\n", err);
         rc = r == RUN_ERROR ? 1 : (r == RUN_INTERRUPTED || r == RUN_ABANDONED) ? 3 : 0;
         sweep_free(&sw);
@@ -380,6 +406,7 @@ static int cmd_run(int argc, char **argv) {
         /* SIGTERM/SIGINT stop this rank's job at its next minibatch; rank 0 then ends the run */
         coordinator_catch_signals();
         comm_worker_loop();
+        report_memory(rank);
         worker_cache_clear();
     }
     comm_finalize();

@@ -17,6 +17,15 @@ int comm_size(void);
 void comm_abort(int code);
 /** Rank 0's value of ok, on every rank (collective). */
 int comm_bcast_int(int ok);
+/** Rank 0's text on every rank (collective): *text is malloc'ed on the others; free it. */
+int comm_bcast_text(char **text);
+/**
+ * One copy per node of each dataset in keys ("data_dir<TAB>name" lines, the same on every
+ * rank): the node's lowest rank loads it (or takes it from its cache) into an MPI-3 shared
+ * window, and every rank of the node puts views of it in its worker cache. Collective.
+ * @return 0 on every rank, or -1 on every rank with err (on the ranks that failed).
+ */
+int comm_share_datasets(const char *keys, char *err, size_t errlen);
 
 /* coordinator side */
 void comm_send_job(int dst, int job_id, const JobSpec *spec);

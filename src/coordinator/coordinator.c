@@ -37,29 +37,52 @@ void coordinator_catch_signals(void) {
     train_set_cancel_flag(&coordinator_stop);
 }
 
-int coordinator_check(const Sweep *sw, const RunOptions *o, char *err, size_t errlen) {
+/* Adds "dir<TAB>name\n" to keys unless it is there; checks and caches the dataset first. */
+static int need_dataset(const char *dir, const char *name, long id, char *keys, size_t keys_len,
+                        char *err, size_t errlen) {
+    char line[400];
+    snprintf(line, sizeof line, "%s\t%s\n", dir, name);
+    if (strstr(keys, line)) return 0;
+    char e[512];
+    if (worker_data_check(dir, name, e, sizeof e)) {
+        snprintf(err, errlen, "dataset %s (job %ld): %s", name, id, e);
+        return -1;
+    }
+    if (strlen(keys) + strlen(line) >= keys_len) {
+        snprintf(err, errlen, "the sweep reads too many datasets");
+        return -1;
+    }
+    strcat(keys, line);
+    return 0;
+}
+
+int coordinator_check(const Sweep *sw, const RunOptions *o, char *keys, size_t keys_len, char *err,
+                      size_t errlen) {
     if (!o->resume && access(o->out_path, F_OK) == 0) {
         snprintf(err, errlen, "%s: already exists; synsweep never overwrites a results file "
                  "(--resume continues it; or choose another -o)", o->out_path);
         return -1;
     }
-    /* each distinct (data_dir, dataset, ood) once */
-    char seen[16][400];
-    int n_seen = 0;
+    char local[4096] = "";
+    if (!keys) keys = local, keys_len = sizeof local;
+    keys[0] = 0;
+    /* each dataset a job reads: its own, USPS for ood: usps, its meta tasks */
+    char last[400] = "";
     for (long id = 0; id < sw->n_jobs; id++) {
         JobSpec s;
         sweep_job(sw, id, &s);
-        char key[400];
-        snprintf(key, sizeof key, "%s|%s|%s|%s", s.data_dir, s.dataset, strcmp(s.ood, "usps") ? "" : "usps",
-                 s.meta_tasks);
-        int k = 0;
-        while (k < n_seen && strcmp(seen[k], key)) k++;
-        if (k < n_seen) continue;
-        if (n_seen < 16) memcpy(seen[n_seen++], key, sizeof key);
-        char e[512];
-        if (worker_spec_check(&s, e, sizeof e)) {
-            snprintf(err, errlen, "dataset %s (job %ld): %s", s.dataset, id, e);
-            return -1;
+        char sig[400];
+        snprintf(sig, sizeof sig, "%s|%s|%s|%s", s.data_dir, s.dataset, s.ood, s.meta_tasks);
+        if (!strcmp(sig, last)) continue; /* most neighbours read the same data */
+        memcpy(last, sig, sizeof last);
+        if (need_dataset(s.data_dir, s.dataset, id, keys, keys_len, err, errlen)) return -1;
+        if (!strcmp(s.ood, "usps") && need_dataset(s.data_dir, "usps", id, keys, keys_len, err, errlen)) return -1;
+        for (const char *p = s.meta_tasks; *p;) {
+            char name[32];
+            size_t len = strcspn(p, ",");
+            snprintf(name, sizeof name, "%.*s", (int)len, p);
+            if (need_dataset(s.data_dir, name, id, keys, keys_len, err, errlen)) return -1;
+            p += len + (p[len] == ',');
         }
     }
     return 0;
@@ -319,6 +342,7 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
     Progress p = {now_s(), 0, 0, 0, n_todo, isatty(2)};
     double last_ckpt = p.t0;
     int active = n_ranks - 1;
+    long idle_ns = 50000;
     if (!o->quiet) {
         fprintf(stderr, "[synsweep] %ld jobs on %d rank%s -> %s", n_todo, n_ranks, n_ranks > 1 ? "s" : "", o->out_path);
         if (o->n_shards > 1) fprintf(stderr, " (shard %d/%d)", o->shard, o->n_shards);
@@ -337,10 +361,19 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
             sweep_job(sw, todo[next], &spec);
             local_post(&L, todo[next++], &spec);
         }
-        /* the local worker's result, or the next worker message; wait briefly for either */
+        /* the local worker's result, or the next worker message; while both are busy, poll
+         * with a pause that grows from 50 us to 2 ms and starts over when anything arrives */
         if (local_up && L.busy) have = local_take(&L, &r, n_ranks == 1 ? 0.25 : 0.0);
         if (!have && n_ranks > 1) {
-            int kind = comm_recv(&r, &src, local_up && L.busy ? 0.0002 : 0.25);
+            int kind = comm_recv(&r, &src, local_up && L.busy ? 0.0 : 0.25);
+            if (kind == 0 && local_up && L.busy) {
+                /* the pause is a wait for the local result: it ends the moment one comes */
+                have = local_take(&L, &r, idle_ns * 1e-9);
+                idle_ns = have ? 50000 : idle_ns < 2000000 ? idle_ns * 2 : idle_ns;
+                if (have) goto got_result;
+                continue;
+            }
+            idle_ns = 50000;
             if (kind < 0) {
                 snprintf(err, errlen, "malformed message from rank %d", src);
                 rc = RUN_ERROR;
@@ -359,6 +392,7 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
             have = kind == MSG_RESULT;
         }
         if (!have) continue;
+    got_result:
         if (r.status == STATUS_CANCELLED) { /* a signalled worker: so are we, or soon */
             job_result_free(&r);
             coordinator_stop = 1;

@@ -31,10 +31,12 @@ extern volatile int coordinator_stop;
 void coordinator_catch_signals(void);
 
 /**
- * Checks that every dataset the sweep uses is readable and that the output does not exist
- * (unless resuming). @return 0, or -1 with the reason in err.
+ * Checks that every dataset the sweep uses is readable (loading each into the worker cache)
+ * and that the output does not exist (unless resuming). keys (may be NULL) gets one
+ * "data_dir<TAB>name" line per dataset read. @return 0, or -1 with the reason in err.
  */
-int coordinator_check(const Sweep *sw, const RunOptions *o, char *err, size_t errlen);
+int coordinator_check(const Sweep *sw, const RunOptions *o, char *keys, size_t keys_len, char *err,
+                      size_t errlen);
 /**
  * Runs the sweep (rank 0 of comm_size() ranks), checkpointing as it goes. @return 0 if every
  * job (of the shard) has a result; RUN_INTERRUPTED after a signal (checkpoint written, every

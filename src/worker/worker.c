@@ -7,23 +7,28 @@
 
 #include "train.h"
 
-#define CACHE_SLOTS 8 /* >= 5: a job may hold its dataset, usps and 3 meta tasks at once */
+#define CACHE_SLOTS 16 /* >= 5: a job may hold its dataset, usps and 3 meta tasks at once */
 
 typedef struct CacheEntry {
     char key[320];
     RawSplit train, test;
     long last_use;
+    int view;      /* train/test point into memory the cache does not own */
 } CacheEntry;
+
+static void entry_clear(CacheEntry *e) {
+    if (!e->view) {
+        raw_split_free(&e->train);
+        raw_split_free(&e->test);
+    }
+    memset(e, 0, sizeof(*e));
+}
 
 static CacheEntry cache[CACHE_SLOTS];
 static long use_clock;
 
 void worker_cache_clear(void) {
-    for (int i = 0; i < CACHE_SLOTS; i++) {
-        raw_split_free(&cache[i].train);
-        raw_split_free(&cache[i].test);
-        cache[i].key[0] = 0;
-    }
+    for (int i = 0; i < CACHE_SLOTS; i++) entry_clear(&cache[i]);
 }
 
 /* The cached splits of (data_dir, name), loading them into the least recently used slot. */
@@ -38,9 +43,7 @@ static CacheEntry *cache_get(const char *data_dir, const char *name, char *err, 
         }
         if (cache[i].last_use < slot->last_use) slot = &cache[i];
     }
-    raw_split_free(&slot->train);
-    raw_split_free(&slot->test);
-    slot->key[0] = 0;
+    entry_clear(slot);
     if (dataset_load(data_dir, name, "train", &slot->train, err, errlen)) return NULL;
     if (dataset_load(data_dir, name, "test", &slot->test, err, errlen)) {
         raw_split_free(&slot->train);
@@ -56,6 +59,32 @@ static CacheEntry *cache_get(const char *data_dir, const char *name, char *err, 
     snprintf(slot->key, sizeof slot->key, "%s", key);
     slot->last_use = ++use_clock;
     return slot;
+}
+
+static CacheEntry *cache_find(const char *data_dir, const char *name) {
+    char key[320];
+    snprintf(key, sizeof key, "%s|%s", data_dir, name);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cache[i].key[0] && strcmp(cache[i].key, key) == 0) return &cache[i];
+    return NULL;
+}
+
+const RawSplit *worker_cached(const char *data_dir, const char *name, int split) {
+    CacheEntry *e = cache_find(data_dir, name);
+    return e ? (split ? &e->test : &e->train) : NULL;
+}
+
+int worker_cache_view(const char *data_dir, const char *name, const RawSplit *train,
+                      const RawSplit *test) {
+    CacheEntry *e = cache_find(data_dir, name);
+    for (int i = 0; !e && i < CACHE_SLOTS; i++)
+        if (!cache[i].key[0]) e = &cache[i];
+    if (!e) return -1;
+    entry_clear(e);
+    snprintf(e->key, sizeof e->key, "%s|%s", data_dir, name);
+    e->train = *train, e->test = *test, e->view = 1;
+    e->last_use = ++use_clock;
+    return 0;
 }
 
 int worker_data_check(const char *data_dir, const char *name, char *err, size_t errlen) {

@@ -23,6 +23,17 @@ void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r);
 int worker_data_check(const char *data_dir, const char *name, char *err, size_t errlen);
 /** worker_data_check for every dataset spec reads (its dataset, usps for ood: usps, meta_tasks). */
 int worker_spec_check(const JobSpec *s, char *err, size_t errlen);
+/**
+ * The cached train (split 0) or test (split 1) part of dataset name under data_dir, or NULL
+ * if it is not in the cache (nothing is loaded).
+ */
+const RawSplit *worker_cached(const char *data_dir, const char *name, int split);
+/**
+ * Puts views of train and test into the cache for (data_dir, name), replacing any copy there;
+ * the cache will not free their memory (e.g. a shared-memory window). @return 0 or -1 (full).
+ */
+int worker_cache_view(const char *data_dir, const char *name, const RawSplit *train,
+                      const RawSplit *test);
 /** Drops every cached dataset. */
 void worker_cache_clear(void);
 
