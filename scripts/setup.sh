@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
       libopenblas-dev libyaml-dev zlib1g-dev python3-h5py python3-numpy python3-pandas
-      munge slurmctld slurmd slurm-client)   # the last four: the tests' one-node SLURM cluster
+      munge slurmctld slurmd slurm-client    # the tests' one-node SLURM cluster
+      clang libclang-rt-14-dev)              # the fuzz targets (libFuzzer)
 [ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do

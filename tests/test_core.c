@@ -226,8 +226,8 @@ static void test_training(const RawSplit *tr, const RawSplit *te) {
                   !memcmp(u.curves, r1.curves, N_CURVES * (size_t)E * sizeof(float)) &&
                   u.snap_mask == r1.snap_mask,
               "%s: pack/unpack", rules[k]);
-        CHECK(job_result_unpack(buf, n - 1, &u) == -1, "short packed result rejected");
         job_result_free(&u);
+        CHECK(job_result_unpack(buf, n - 1, &u) == -1, "short packed result rejected");
         free(buf);
         int want = k == 2 ? 7 : 5;
         CHECK(r1.snap_mask == want, "%s: snapshot stages %d", rules[k], r1.snap_mask);

@@ -48,13 +48,25 @@ static int idx_read(const char *path, uint32_t magic, int n_dims, uint32_t *dims
         snprintf(err, errlen, "%s: IDX header claims %zu bytes, too large", path, total);
         goto fail;
     }
-    if (!(buf = malloc(total ? total : 1))) {
-        snprintf(err, errlen, "%s: out of memory for %zu bytes", path, total);
+    /* grow the buffer as data arrives (up to what the header promises), so that a header
+     * claiming gigabytes costs only what the file really holds */
+    size_t cap = total < ((size_t)1 << 20) ? total : ((size_t)1 << 20), got = 0;
+    if (!(buf = malloc(cap ? cap : 1))) {
+        snprintf(err, errlen, "%s: out of memory for %zu bytes", path, cap);
         goto fail;
     }
-    size_t got = 0;
     while (got < total) {
-        unsigned chunk = total - got > (1u << 30) ? (1u << 30) : (unsigned)(total - got);
+        if (got == cap) {
+            size_t ncap = cap * 2 < total ? cap * 2 : total;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                snprintf(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
+                goto fail;
+            }
+            buf = nb, cap = ncap;
+        }
+        size_t want = cap - got;
+        unsigned chunk = want > (1u << 30) ? (1u << 30) : (unsigned)want;
         int r = gzread(f, buf + got, chunk);
         if (r <= 0) break;
         got += (size_t)r;

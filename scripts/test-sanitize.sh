@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/ and runs the
+# test suite there (the SLURM test, which only drives the same binary through sbatch, is
+# left to the plain build). Leak checks are on except in tests that start MPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNSWEEP_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$(nproc)" 2>&1 | grep -E 'warning|error' || true
+. scripts/env.sh
+cd build-asan
+ctest --output-on-failure -E slurm "$@"
