@@ -229,6 +229,9 @@ int sweep_same_jobs(const Sweep *a, const Sweep *b, char *diff, size_t n) {
     for (long id = 0; id < a->n_jobs; id++) {
         JobSpec x, y;
         sweep_job(a, id, &x), sweep_job(b, id, &y);
+        /* fast path: specs are canonical bytes (jobspec_set zero-fills text), data_dir aside */
+        memcpy(y.data_dir, x.data_dir, sizeof x.data_dir);
+        if (!memcmp(&x, &y, sizeof x)) continue;
         for (int i = 0; i < N_PARAMS; i++) {
             if (!strcmp(PARAMS[i].name, "data_dir")) continue;
             char vx[512], vy[512];

@@ -170,6 +170,7 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
     char *field = (char *)s + d->offset;
     char v[512];
     trim(v, value, sizeof v);
+    /* text fields are zero-filled first, so equal specs are equal byte for byte */
     switch (d->kind) {
     case PK_INT: {
         long x;
@@ -214,6 +215,7 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
             snprintf(err, errlen, "%s: '%s' is not one of %s", key, v, d->choices);
             return -2;
         }
+        memset(field, 0, d->size);
         snprintf(field, d->size, "%s", v);
         return 0;
     case PK_STR:
@@ -221,6 +223,7 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
             snprintf(err, errlen, "%s: longer than %zu characters", key, d->size - 1);
             return -2;
         }
+        memset(field, 0, d->size);
         snprintf(field, d->size, "%s", v);
         return 0;
     case PK_INTLIST:
@@ -263,6 +266,7 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
             if (!comma) break;
             p = comma + 1;
         }
+        memset(field, 0, d->size);
         snprintf(field, d->size, "%s", out);
         return 0;
     }
