@@ -31,7 +31,7 @@ Y
 expect 0 "results: $t/res.h5" "$bin" run "$t/good.yaml" -o "$t/res.h5"
 sum=$(sha256sum "$t/res.h5")
 
-for c in run expand train; do expect 0 "usage: .*synsweep $c" "$bin" $c --help; done
+for c in run expand train status merge; do expect 0 "usage: .*synsweep $c" "$bin" $c --help; done
 expect 0 "usage: synsweep <command>" "$bin" --help
 expect 0 "^synsweep [0-9]+\.[0-9]+" "$bin" --version
 expect 2 "unknown command 'frobnicate'" "$bin" frobnicate
@@ -64,6 +64,10 @@ f="$t/cut/mnist/train-images-idx3-ubyte.gz"
 head -c $(( $(stat -c %s "$f") - 40 )) "$f" >"$f.tmp" && mv "$f.tmp" "$f"
 expect 1 "cut/mnist/train-images-idx3-ubyte.gz: (truncated|corrupt)" "$bin" run "$t/good.yaml" -o "$t/new.h5" --data-dir "$t/cut"
 expect 1 "train-images-idx3-ubyte.gz: (truncated|corrupt)" "$bin" train --data-dir "$t/cut"
+# status of something that is not a results file, and of a missing file
+expect 1 "good.yaml: not a readable HDF5 file" "$bin" status "$t/good.yaml"
+expect 1 "nope.h5: not a readable HDF5 file" "$bin" status "$t/nope.h5"
+expect 0 "2 jobs: 2 ok" "$bin" status "$t/res.h5"
 # an output directory that does not exist
 expect 1 "cannot create the results file" "$bin" run "$t/good.yaml" -o "$t/no/such/dir.h5"
 

@@ -77,6 +77,14 @@ run "$t/other.yaml" -o "$t/k.h5" --resume -q 2>"$t/o.err"; rc=$?
 [ $rc -ne 0 ] && grep -q "another sweep.*lr is '0.002' here but '0.001'" "$t/o.err" && ok || bad "other sweep: rc $rc: $(cat "$t/o.err")"
 [ "$(sha256sum "$t/k.h5")" = "$sum" ] && ok || bad "other sweep: the file changed"
 
+# merge refuses overlapping inputs and inputs of different sweeps, writing nothing
+"$bin" merge "$t/m.h5" "$t/ref.h5" "$t/k.h5" 2>"$t/m.err" && bad "merge of two complete files succeeded" ||
+  { grep -q "job 0 has a result in two inputs" "$t/m.err" && ok || bad "merge overlap: $(cat "$t/m.err")"; }
+[ ! -e "$t/m.h5" ] && ok || bad "a refused merge left $t/m.h5"
+run "$t/other.yaml" -o "$t/o.h5" --shard 0/100 -q
+"$bin" merge "$t/m.h5" "$t/ref.h5" "$t/o.h5" 2>"$t/m.err" && bad "merge of two sweeps succeeded" ||
+  { grep -q "come from different sweeps" "$t/m.err" && ok || bad "merge of two sweeps: $(cat "$t/m.err")"; }
+
 # 4. failed jobs: class 0 of MNIST has 5923 images, so 6000 per class fails
 cat >"$t/f.yaml" <<Y
 fixed: {epochs: 1, hidden: [8], test_size: 100}
