@@ -178,25 +178,36 @@ static int read_attr_i64(hid_t loc, const char *name, int64_t *v) {
     return rc;
 }
 
-/* Chunked, shuffled, deflated dataset of rank 1 or 2 with unlimited dims, written from buf. */
-static int write_dset(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
-                      const void *buf) {
-    hsize_t maxd[2] = {H5S_UNLIMITED, H5S_UNLIMITED}, chunk[2];
-    chunk[0] = dims[0] < 1 ? 1 : dims[0] > 1024 ? 1024 : dims[0];
-    if (rank == 2) chunk[1] = dims[1] < 1 ? 1 : dims[1] > 4096 ? 4096 : dims[1];
-    hid_t sp = H5Screate_simple(rank, dims, maxd), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
-    int rc = -1;
+/*
+ * Creates loc/name (rank <= 4, dims, chunked as given, shuffled, deflated at level; with
+ * unlimited maximum dims if asked) and writes buf into it unless it is empty.
+ */
+static int write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                         const hsize_t *chunk, int unlimited, int level, const void *buf) {
+    hsize_t maxd[4] = {H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED};
+    hid_t sp = H5Screate_simple(rank, dims, unlimited ? maxd : NULL), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    int rc = -1, empty = 0;
+    for (int i = 0; i < rank; i++) empty |= dims[i] == 0;
     if (sp < 0 || pl < 0) goto done;
-    if (H5Pset_chunk(pl, rank, chunk) < 0 || H5Pset_shuffle(pl) < 0 || H5Pset_deflate(pl, 1) < 0)
+    if (H5Pset_chunk(pl, rank, chunk) < 0 || H5Pset_shuffle(pl) < 0 || H5Pset_deflate(pl, (unsigned)level) < 0)
         goto done;
     if ((d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, pl, H5P_DEFAULT)) < 0) goto done;
-    rc = (dims[0] == 0 || (rank == 2 && dims[1] == 0)) ? 0
-         : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    rc = empty ? 0 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
 done:
     if (d >= 0) H5Dclose(d);
     if (pl >= 0) H5Pclose(pl);
     if (sp >= 0) H5Sclose(sp);
     return rc;
+}
+
+/* A per-job table of rank 1 or 2: rows chunked by 1024 (columns by 4096), extendable, fast
+ * compression (it is rewritten at every checkpoint). */
+static int write_dset(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                      const void *buf) {
+    hsize_t chunk[2];
+    chunk[0] = dims[0] < 1 ? 1 : dims[0] > 1024 ? 1024 : dims[0];
+    if (rank == 2) chunk[1] = dims[1] < 1 ? 1 : dims[1] > 4096 ? 4096 : dims[1];
+    return write_chunked(loc, name, type, rank, dims, chunk, 1, 1, buf);
 }
 
 /* Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
@@ -216,23 +227,12 @@ done:
     return rc;
 }
 
-/* One snapshot array at loc/name of rank 2 or 4, chunked and compressed. */
+/* One snapshot array at loc/name of rank 2 or 4: chunks of at most 2^20 values, deflate 4. */
 static int write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims) {
     hsize_t chunk[4];
     for (int i = 0; i < rank; i++) chunk[i] = dims[i];
     while (chunk[0] > 1 && chunk[0] * chunk[1] * (rank == 4 ? chunk[2] * chunk[3] : 1) > (1u << 20)) chunk[0] /= 2;
-    hid_t sp = H5Screate_simple(rank, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
-    int rc = -1;
-    if (sp < 0 || pl < 0) goto done;
-    if (H5Pset_chunk(pl, rank, chunk) < 0 || H5Pset_shuffle(pl) < 0 || H5Pset_deflate(pl, 4) < 0)
-        goto done;
-    if ((d = H5Dcreate2(loc, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, pl, H5P_DEFAULT)) < 0) goto done;
-    rc = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0 ? -1 : 0;
-done:
-    if (d >= 0) H5Dclose(d);
-    if (pl >= 0) H5Pclose(pl);
-    if (sp >= 0) H5Sclose(sp);
-    return rc;
+    return write_chunked(loc, name, H5T_NATIVE_FLOAT, rank, dims, chunk, 0, 4, x);
 }
 
 static int write_matrix(hid_t loc, const char *name, const float *x, int rows, int cols) {
