@@ -431,6 +431,12 @@ int main(int argc, char **argv) {
         printf("synsweep %s\n", SYNSWEEP_VERSION);
         return 0;
     }
+    /* --version anywhere on the line, as --help */
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--version")) {
+            printf("synsweep %s\n", SYNSWEEP_VERSION);
+            return 0;
+        }
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "expand")) return cmd_expand(argc - 2, argv + 2);
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);

@@ -31,7 +31,10 @@ Y
 expect 0 "results: $t/res.h5" "$bin" run "$t/good.yaml" -o "$t/res.h5"
 sum=$(sha256sum "$t/res.h5")
 
-for c in run expand train status merge; do expect 0 "usage: .*synsweep $c" "$bin" $c --help; done
+for c in run expand train status merge; do
+  expect 0 "usage: .*synsweep $c" "$bin" $c --help
+  expect 0 "^synsweep [0-9]+\.[0-9]+" "$bin" $c --version
+done
 expect 0 "usage: synsweep <command>" "$bin" --help
 expect 0 "^synsweep [0-9]+\.[0-9]+" "$bin" --version
 expect 2 "unknown command 'frobnicate'" "$bin" frobnicate
