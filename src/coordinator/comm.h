@@ -14,6 +14,7 @@ void comm_init(int *argc, char ***argv);
 void comm_finalize(void);
 int comm_rank(void);
 int comm_size(void);
+/** Ends every rank with exit status code, without waiting for their jobs (MPI_Abort). */
 void comm_abort(int code);
 /** Rank 0's value of ok, on every rank (collective). */
 int comm_bcast_int(int ok);
@@ -36,8 +37,6 @@ void comm_send_stop(int dst);
  * none came in time, or -1 on a malformed message.
  */
 int comm_recv(JobResult *r, int *src, double timeout);
-/** Ends every rank with exit status code, without waiting for their jobs (MPI_Abort). */
-
 /** Worker side: serves jobs with worker_run until STOP. */
 void comm_worker_loop(void);
 
