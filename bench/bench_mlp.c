@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_mlp: %s\n", err);
         return 1;
     }
-    Mlp m = md.m;
+    Mlp m = *md.kind->head(&md);
     int *perm = malloc((size_t)tr.n * sizeof(int));
     float *xb = malloc((size_t)batch * tr.d * sizeof(float));
     uint8_t *yb = malloc((size_t)batch);

@@ -79,11 +79,22 @@ def check_one(path, sweep_text):
                     fail(f"{path}: job {i} {st}/W{l} shape {g[st][f'W{l}'].shape}")
             if df.rule[i] in (b"fa", b"fa_noise") and L > 1 and f"B{L-1}" not in g[st]:
                 fail(f"{path}: job {i} {st} lacks the feedback matrix B{L-1}")
+            for name, d in g[st].items():  # format 2: every tensor says whether it is trained
+                if d.attrs.get("trainable") not in (0, 1):
+                    fail(f"{path}: job {i} {st}/{name} has no trainable attribute")
+            for l in range(L):
+                if g[st][f"b{l}"].shape != (sizes[i, l + 1],) or g[st][f"W{l}"].attrs["trainable"] != 1:
+                    fail(f"{path}: job {i} {st}/b{l} shape {g[st][f'b{l}'].shape}")
+            if f"B{L-1}" in g[st] and g[st][f"B{L-1}"].attrs["trainable"] != 0:
+                fail(f"{path}: job {i} {st}: a feedback matrix is marked trainable")
             if df.model[i] == b"cnn":
                 k = int(df.conv_size[i])
                 shape = g[st]["conv_W"].shape
                 if shape[0] != int(df.conv_kernels[i]) or shape[2:] != (k, k):
                     fail(f"{path}: job {i} {st}/conv_W shape {shape}")
+                frozen = df.conv_dist[i] != b"trained"
+                if g[st]["conv_W"].attrs["trainable"] != (not frozen) or g[st]["conv_b"].shape != (shape[0],):
+                    fail(f"{path}: job {i} {st}/conv_W trainable flag or conv_b shape wrong")
     return f, df
 
 

@@ -215,7 +215,7 @@ static void test_training(const RawSplit *tr, const RawSplit *te) {
         CHECK(r1.m.test_acc > 0.9, "%s: separable fixture test acc %g", rules[k], r1.m.test_acc);
         CHECK(!memcmp(&r1.m, &r2.m, sizeof r1.m) &&
                   !memcmp(r1.curves, r2.curves, N_CURVES * (size_t)E * sizeof(float)) &&
-                  !memcmp(r1.snaps, r2.snaps, (size_t)job_result_n_snaps(&r1) * (size_t)(r1.n_params + r1.n_fb) * sizeof(float)),
+                  !memcmp(r1.snaps, r2.snaps, (size_t)job_result_n_snaps(&r1) * (size_t)(r1.n_params + r1.n_fixed) * sizeof(float)),
               "%s: rerun is bit-identical", rules[k]);
         /* packing round trip */
         size_t n = job_result_packed_size(&r1);

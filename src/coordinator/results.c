@@ -22,9 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mlp.h"
 
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2
 
 typedef struct JobRow {
     int32_t job_id;
@@ -227,17 +226,13 @@ done:
     return rc;
 }
 
-/* One snapshot array at loc/name of rank 2 or 4: chunks of at most 2^20 values, deflate 4. */
+/* One snapshot array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */
 static int write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims) {
-    hsize_t chunk[4];
+    hsize_t chunk[4], rest = 1;
     for (int i = 0; i < rank; i++) chunk[i] = dims[i];
-    while (chunk[0] > 1 && chunk[0] * chunk[1] * (rank == 4 ? chunk[2] * chunk[3] : 1) > (1u << 20)) chunk[0] /= 2;
+    for (int i = 1; i < rank; i++) rest *= chunk[i];
+    while (chunk[0] > 1 && chunk[0] * rest > (1u << 20)) chunk[0] /= 2;
     return write_chunked(loc, name, H5T_NATIVE_FLOAT, rank, dims, chunk, 0, 4, x);
-}
-
-static int write_matrix(hid_t loc, const char *name, const float *x, int rows, int cols) {
-    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-    return write_array(loc, name, x, 2, dims);
 }
 
 /* fsync a file or directory by path. */
@@ -391,59 +386,41 @@ long results_n_done(const ResultsFile *f) { return f->n_done; }
 
 /* ---------------------------------------------------------------- snapshots */
 
-/* Writes the snapshot groups of r under loc (job_NNNNNN/<stage>/...), with the layout of the
- * model that made them (mlp_create gives the offsets of every FC tensor). */
+/* Writes the snapshot groups of r under loc (job_NNNNNN/<stage>/<tensor>), one dataset per
+ * tensor of r's list with its name and shape, and attribute `trainable`. */
 static int write_snapshot_group(hid_t loc, const JobResult *r, char *err, size_t errlen,
                                 const char *path) {
-    Mlp m = {0};
-    hid_t gj = -1, gs = -1;
+    hid_t gj = -1, gs = -1, d = -1;
     char name[64];
-    if (mlp_create(&m, r->sizes, r->n_layers + 1, (FeedbackRule)r->rule, 1, r->need_dinput) ||
-        (int64_t)m.n_params != r->n_params || (int64_t)m.n_fb != r->n_fb) {
-        snprintf(err, errlen, "%s: job %d: snapshot does not match its model shape", path, r->job_id);
-        goto fail;
-    }
     snprintf(name, sizeof name, "job_%06d", r->job_id);
     if ((gj = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 || attr_i64(gj, "job_id", r->job_id))
         goto h5fail;
-    int k = 0, C = r->sizes[r->n_layers];
+    int k = 0;
     for (int s = 0; s < N_STAGES; s++) {
         if (!((r->snap_mask >> s) & 1)) continue;
-        const float *conv = r->snaps + (size_t)k++ * (size_t)(r->n_conv + r->n_params + r->n_fb);
-        const float *p = conv + r->n_conv, *fb = p + r->n_params;
+        const float *base = r->snaps + (size_t)k++ * (size_t)(r->n_params + r->n_fixed);
         if ((gs = H5Gcreate2(gj, STAGE_NAMES[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto h5fail;
-        if (r->n_conv) {
-            int N = r->conv_shape[0], Cin = r->conv_shape[1], K = r->conv_shape[2];
-            hsize_t dims[4] = {(hsize_t)N, (hsize_t)Cin, (hsize_t)K, (hsize_t)K};
-            if (write_array(gs, "conv_W", conv, 4, dims) ||
-                write_matrix(gs, "conv_b", conv + (size_t)N * Cin * K * K, 1, N))
+        for (int i = 0; i < r->tensors.n; i++) {
+            const Tensor *t = &r->tensors.t[i];
+            hsize_t dims[TENSOR_MAX_DIMS];
+            for (int j = 0; j < t->ndim; j++) dims[j] = (hsize_t)t->shape[j];
+            const float *x = base + (t->fixed ? r->n_params : 0) + t->offset;
+            if (write_array(gs, t->name, x, t->ndim, dims) || (d = H5Dopen2(gs, t->name, H5P_DEFAULT)) < 0 ||
+                attr_i64(d, "trainable", !t->fixed))
                 goto h5fail;
+            H5Dclose(d);
+            d = -1;
         }
-        for (int l = 0; l < m.n_layers; l++) {
-            int O = m.sizes[l + 1], I = m.sizes[l];
-            snprintf(name, sizeof name, "W%d", l);
-            if (write_matrix(gs, name, p + (m.W[l] - m.params), O, I)) goto h5fail;
-            snprintf(name, sizeof name, "b%d", l);
-            if (write_matrix(gs, name, p + (m.b[l] - m.params), 1, O)) goto h5fail;
-            if (m.F[l]) {
-                snprintf(name, sizeof name, "B%d", l);
-                int fr = m.rule == RULE_DFA ? C : O, fc = m.rule == RULE_DFA ? O : I;
-                if (write_matrix(gs, name, fb + (m.F[l] - m.fb), fr, fc)) goto h5fail;
-            }
-        }
-        if (m.Fin && write_matrix(gs, "Bin", fb + (m.Fin - m.fb), C, m.sizes[0])) goto h5fail;
         H5Gclose(gs);
         gs = -1;
     }
     H5Gclose(gj);
-    mlp_free(&m);
     return 0;
 h5fail:
     snprintf(err, errlen, "%s: HDF5 failed to write the snapshots of job %d", path, r->job_id);
-fail:
+    if (d >= 0) H5Dclose(d);
     if (gs >= 0) H5Gclose(gs);
     if (gj >= 0) H5Gclose(gj);
-    mlp_free(&m);
     return -1;
 }
 
@@ -903,7 +880,7 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
         JobResult *c = &f->buf[f->n_buf];
         *c = *r;
         c->curves = NULL;
-        size_t ns = (size_t)job_result_n_snaps(r) * (size_t)(r->n_conv + r->n_params + r->n_fb);
+        size_t ns = (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
         if (!(c->snaps = malloc(ns * sizeof(float)))) goto oom;
         memcpy(c->snaps, r->snaps, ns * sizeof(float));
         f->n_buf++;

@@ -7,13 +7,25 @@
 #include "rng.h"
 
 void cnn_free(Cnn *c) {
-    free(c->params), free(c->grads), free(c->arg), free(c->pooled);
+    if (c->owns) free(c->params), free(c->grads);
+    free(c->arg), free(c->pooled);
     free(c->col), free(c->convbuf), free(c->dpool), free(c->dconv), free(c->pooltmp);
     memset(c, 0, sizeof(*c));
 }
 
+int cnn_declare(TensorList *tl, int C, int N, int K, int trainable) {
+    int w[4] = {N, C, K, K};
+    return tensors_add(tl, "conv_W", 4, w, !trainable) < 0 || tensors_add(tl, "conv_b", 1, w, !trainable) < 0
+           ? -1 : 0;
+}
+
 int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
                int max_batch) {
+    return cnn_create_in(c, C, H, W, N, K, pad, adapt, trainable, max_batch, NULL, NULL);
+}
+
+int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
+                  int max_batch, float *params, float *grads) {
     memset(c, 0, sizeof(*c));
     c->C = C, c->H = H, c->W = W, c->N = N, c->K = K, c->pad = pad, c->adapt = adapt;
     c->trainable = trainable, c->max_batch = max_batch;
@@ -25,12 +37,13 @@ int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, in
     c->feat_dim = N * (adapt ? adapt * adapt : c->PH * c->PW);
     size_t ckk = (size_t)C * K * K, P = (size_t)c->OH * c->OW, pooled = (size_t)N * c->PH * c->PW;
     c->n_params = (size_t)N * ckk + N;
-    c->params = calloc(c->n_params, sizeof(float));
-    c->grads = calloc(c->n_params, sizeof(float));
+    c->owns = params == NULL;
+    c->params = c->owns ? calloc(c->n_params, sizeof(float)) : params;
+    c->grads = c->owns ? calloc(c->n_params, sizeof(float)) : grads;
     c->col = malloc(ckk * P * sizeof(float));
     c->convbuf = malloc((size_t)N * P * sizeof(float));
     c->pooltmp = malloc(pooled * sizeof(float));
-    if (!c->params || !c->grads || !c->col || !c->convbuf || !c->pooltmp) goto fail;
+    if (!c->params || (trainable && !c->grads) || !c->col || !c->convbuf || !c->pooltmp) goto fail;
     if (trainable) {
         c->arg = malloc((size_t)max_batch * pooled * sizeof(int));
         c->pooled = malloc((size_t)max_batch * pooled * sizeof(float));
@@ -39,7 +52,7 @@ int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, in
         if (!c->arg || !c->pooled || !c->dpool || !c->dconv) goto fail;
     }
     c->Wc = c->params, c->bc = c->params + (size_t)N * ckk;
-    c->dWc = c->grads, c->dbc = c->grads + (size_t)N * ckk;
+    if (c->grads) c->dWc = c->grads, c->dbc = c->grads + (size_t)N * ckk;
     return 0;
 fail:
     cnn_free(c);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "dist.h"
+#include "tensor.h"
 
 typedef struct Cnn {
     int C, H, W;        /* input planes */
@@ -20,6 +21,7 @@ typedef struct Cnn {
     int adapt;          /* 0: flatten the pooled maps; n > 0: adaptive average pool to n x n */
     int feat_dim;
     int trainable;
+    int owns;           /* params and grads are this Cnn's (cnn_create) */
     size_t n_params;    /* N*C*K*K + N */
     float *params, *grads;
     float *Wc, *bc;     /* (N, C*K*K), (N) */
@@ -36,6 +38,14 @@ typedef struct Cnn {
  */
 int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
                int max_batch);
+/**
+ * As cnn_create, with params (n_params floats: kernels, then biases) and grads (NULL when
+ * frozen) in the caller's buffers, as cnn_declare lists them; not freed by cnn_free.
+ */
+int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
+                  int max_batch, float *params, float *grads);
+/** Appends conv_W (N, C, K, K) and conv_b (N) to tl: trainable, or fixed when frozen. */
+int cnn_declare(TensorList *tl, int C, int N, int K, int trainable);
 void cnn_free(Cnn *c);
 /** Draws the kernels from d (its own stream of seed), biases 0. @return 0 or -1 (see dist_fill). */
 int cnn_init(Cnn *c, const DistParams *d, uint64_t seed);

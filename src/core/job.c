@@ -385,7 +385,7 @@ int job_result_n_snaps(const JobResult *r) {
 
 static size_t n_curve_floats(const JobResult *r) { return (size_t)N_CURVES * (size_t)r->n_epochs; }
 static size_t n_snap_floats(const JobResult *r) {
-    return (size_t)job_result_n_snaps(r) * (size_t)(r->n_conv + r->n_params + r->n_fb);
+    return (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
 }
 
 size_t job_result_packed_size(const JobResult *r) {
@@ -411,8 +411,13 @@ int job_result_unpack(const void *buf, size_t n, JobResult *r) {
     if (n < sizeof(JobResult)) return -1;
     memcpy(r, buf, sizeof(JobResult));
     r->curves = r->snaps = NULL;
-    if (r->n_epochs < 0 || r->n_conv < 0 || r->n_params < 0 || r->n_fb < 0 || r->snap_mask < 0 ||
-        r->snap_mask >= (1 << N_STAGES)) return -1;
+    if (r->n_epochs < 0 || r->n_params < 0 || r->n_fixed < 0 || r->snap_mask < 0 ||
+        r->snap_mask >= (1 << N_STAGES) || r->n_layers < 0 || r->n_layers > MLP_MAX_LAYERS)
+        return -1;
+    /* snapshots are written from the tensor list: it must describe the buffers exactly */
+    if (r->snap_mask && (tensors_check(&r->tensors) || r->tensors.n_params != r->n_params ||
+                         r->tensors.n_fixed != r->n_fixed))
+        return -1;
     size_t nc = n_curve_floats(r) * sizeof(float), ns = n_snap_floats(r) * sizeof(float);
     if (n != sizeof(JobResult) + nc + ns) return -1;
     const char *p = (const char *)buf + sizeof(JobResult);

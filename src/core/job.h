@@ -13,6 +13,7 @@
 
 #include "dist.h"
 #include "mlp.h"
+#include "tensor.h"
 
 typedef struct JobSpec {
     char dataset[32];
@@ -136,18 +137,16 @@ typedef struct JobResult {
     char host[64];
     double seconds;
     int32_t n_train, n_test, n_layers;
-    int32_t sizes[MLP_MAX_LAYERS + 1];
-    int32_t rule;                   /* FeedbackRule the model used */
+    int32_t sizes[MLP_MAX_LAYERS + 1]; /* widths of the FC head, input first */
     JobMetrics m;
     double layer[N_STAGES][N_LAYER_METRICS][MLP_MAX_LAYERS]; /* NaN where not defined */
     int32_t n_epochs;
     float *curves;                  /* (N_CURVES, n_epochs), NaN after divergence */
     int32_t snap_mask;              /* bit s set: stage s saved */
-    int64_t n_conv, n_params, n_fb;
-    int32_t conv_shape[3];          /* cnn: kernels N, channels C, side K (n_conv = N*C*K*K + N) */
-    int32_t need_dinput;            /* the FC head has a trainable layer below (trained conv) */
-    float *snaps;                   /* per saved stage, in stage order: conv (n_conv), FC params
-                                       (n_params), feedback (n_fb) */
+    int64_t n_params, n_fixed;      /* floats of the model's trainable and fixed buffers */
+    TensorList tensors;             /* the model's named tensors: the snapshots' layout */
+    float *snaps;                   /* per saved stage, in stage order: the trainable buffer
+                                       (n_params), then the fixed one (n_fixed) */
 } JobResult;
 
 /** Prepares an empty result (all metrics NaN, no arrays). */

@@ -6,6 +6,7 @@
 #include "mlp.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,9 +71,11 @@ void softmax_ce_backward(float *dlogits, const float *probs, const uint8_t *labe
 }
 
 void mlp_free(Mlp *m) {
-    free(m->params);
-    free(m->grads);
-    free(m->fb);
+    if (m->owns) {
+        free(m->params);
+        free(m->grads);
+        free(m->fb);
+    }
     for (int l = 1; l <= MLP_MAX_LAYERS; l++) free(m->act[l]);
     free(m->probs);
     free(m->d0);
@@ -81,8 +84,32 @@ void mlp_free(Mlp *m) {
     memset(m, 0, sizeof(*m));
 }
 
+int mlp_declare(TensorList *tl, const int *sizes, int n_sizes, FeedbackRule rule, int need_dinput) {
+    int L = n_sizes - 1, C = sizes[L];
+    char name[16];
+    /* the order of mlp_create_in's pointers: W_l, b_l (params), F_l (feedback), then Fin */
+    for (int l = 0; l < L; l++) {
+        int w[2] = {sizes[l + 1], sizes[l]}, fd[2] = {C, sizes[l + 1]};
+        snprintf(name, sizeof name, "W%d", l);
+        if (tensors_add(tl, name, 2, w, 0) < 0) return -1;
+        snprintf(name, sizeof name, "b%d", l);
+        if (tensors_add(tl, name, 1, w, 0) < 0) return -1;
+        snprintf(name, sizeof name, "B%d", l);
+        if (rule == RULE_FA && (l >= 1 || need_dinput) && tensors_add(tl, name, 2, w, 1) < 0) return -1;
+        if (rule == RULE_DFA && l < L - 1 && tensors_add(tl, name, 2, fd, 1) < 0) return -1;
+    }
+    int fin[2] = {C, sizes[0]};
+    if (rule == RULE_DFA && need_dinput && tensors_add(tl, "Bin", 2, fin, 1) < 0) return -1;
+    return 0;
+}
+
 int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch,
                int need_dinput) {
+    return mlp_create_in(m, sizes, n_sizes, rule, max_batch, need_dinput, NULL, NULL, NULL);
+}
+
+int mlp_create_in(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch,
+                  int need_dinput, float *params, float *grads, float *fb) {
     memset(m, 0, sizeof(*m));
     m->need_dinput = need_dinput;
     int L = n_sizes - 1;
@@ -106,9 +133,10 @@ int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max
     if (rule == RULE_DFA && need_dinput) nfb += (size_t)C * sizes[0];
     m->n_params = n;
     m->n_fb = nfb;
-    m->params = calloc(n, sizeof(float));
-    m->grads = calloc(n, sizeof(float));
-    m->fb = nfb ? calloc(nfb, sizeof(float)) : NULL;
+    m->owns = params == NULL;
+    m->params = m->owns ? calloc(n, sizeof(float)) : params;
+    m->grads = m->owns ? calloc(n, sizeof(float)) : grads;
+    m->fb = !nfb ? NULL : m->owns ? calloc(nfb, sizeof(float)) : fb;
     m->probs = calloc((size_t)max_batch * C, sizeof(float));
     m->d0 = calloc((size_t)max_batch * widest, sizeof(float));
     m->d1 = calloc((size_t)max_batch * widest, sizeof(float));

@@ -15,6 +15,7 @@
 
 #include "dist.h"
 #include "rng.h"
+#include "tensor.h"
 
 #define MLP_MAX_LAYERS 8 /* weight layers */
 
@@ -63,6 +64,7 @@ typedef struct Mlp {
     int need_dinput;
     float *dinp;                     /* need_dinput: (B, sizes[0]) gradient w.r.t. the input */
     int max_batch;
+    int owns;                        /* params, grads and fb are this Mlp's (mlp_create) */
     float *act[MLP_MAX_LAYERS + 1];  /* act[0] = input (borrowed); act[l+1] (B, sizes[l+1]) */
     float *probs;                    /* (B, C) */
     float *d0, *d1;                  /* (B, max size) scratch for deltas */
@@ -76,6 +78,18 @@ typedef struct Mlp {
  */
 int mlp_create(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch,
                int need_dinput);
+/**
+ * As mlp_create, with params and grads (n_params floats each) and fb (n_fb) in the caller's
+ * buffers, laid out as mlp_declare lists them; they are not freed by mlp_free.
+ */
+int mlp_create_in(Mlp *m, const int *sizes, int n_sizes, FeedbackRule rule, int max_batch,
+                  int need_dinput, float *params, float *grads, float *fb);
+/**
+ * Appends the tensors of that model to tl in the layout mlp_create_in expects: W<l> (O, I)
+ * and b<l> (O) trainable; the feedback B<l> (fa: (O, I); dfa: (classes, O_l)) and Bin
+ * (dfa: (classes, inputs)) fixed. @return 0, or -1 if tl is full.
+ */
+int mlp_declare(TensorList *tl, const int *sizes, int n_sizes, FeedbackRule rule, int need_dinput);
 /** Frees everything mlp_create allocated; safe on a zeroed or already freed Mlp. */
 void mlp_free(Mlp *m);
 /**

@@ -1,8 +1,10 @@
 /*
- * train.c: the job driver. Order of work: choose the training subset, fit the scaling,
- * build and initialise the model, [cache frozen conv features], [noise phase], data epochs
- * with evaluations, final metrics and snapshots. Random streams per concern (rng.h) keep
- * any part of the job independent of how much randomness another part used.
+ * train.c: the job driver, the same for every model kind: it calls the kind's row
+ * (model.h) and nothing else of it. Order of work: choose the training subset, fit the
+ * scaling, build and initialise the model, [cache frozen front-end features], [noise
+ * phase], data epochs with evaluations, final metrics and snapshots. Random streams per
+ * concern (rng.h) keep any part of the job independent of how much randomness another part
+ * used.
  */
 #include "train.h"
 
@@ -32,77 +34,7 @@ static int should_stop(Model *md) {
     return md->stop;
 }
 
-void model_free(Model *md) {
-    mlp_free(&md->m);
-    cnn_free(&md->c);
-    optim_free(&md->o);
-    optim_free(&md->oc);
-    free(md->feat);
-    memset(md, 0, sizeof(*md));
-}
-
-int model_build(Model *md, const JobSpec *spec, int C, int H, int W, int n_classes, char *err,
-                size_t errlen) {
-    memset(md, 0, sizeof(*md));
-    int B = spec->batch_size, in = C * H * W, trained_conv = 0;
-    DistParams d;
-    if (!strcmp(spec->model, "cnn")) {
-        trained_conv = !strcmp(spec->conv_dist, "trained");
-        int K = spec->conv_size, pad = !strcmp(spec->conv_padding, "same") ? (K - 1) / 2 : 0;
-        if (cnn_create(&md->c, C, H, W, spec->conv_kernels, K, pad, spec->fc_pool, trained_conv, B)) {
-            snprintf(err, errlen, "cnn: %dx%d kernels (padding %s) and fc_pool %d do not fit %dx%d images",
-                     K, K, spec->conv_padding, spec->fc_pool, H, W);
-            goto fail;
-        }
-        jobspec_dist(spec, trained_conv ? "kaiming" : spec->conv_dist, spec->conv_scale, K, &d);
-        if (cnn_init(&md->c, &d, (uint64_t)spec->seed)) {
-            snprintf(err, errlen, "conv_dist %s cannot draw %dx%d kernels", spec->conv_dist, K, K);
-            goto fail;
-        }
-        md->has_cnn = 1;
-        md->cached = !trained_conv && spec->cache_features;
-        in = md->c.feat_dim;
-        if (!(md->feat = malloc((size_t)B * in * sizeof(float)))) goto oom;
-    }
-    int sizes[MLP_MAX_LAYERS + 1], h[MLP_MAX_LAYERS];
-    int nh = jobspec_hidden(spec, h);
-    sizes[0] = in;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = h[i];
-    sizes[nh + 1] = n_classes;
-    FeedbackRule rule = !strcmp(spec->rule, "bp") ? RULE_BP : !strcmp(spec->rule, "dfa") ? RULE_DFA : RULE_FA;
-    if (mlp_create(&md->m, sizes, nh + 2, rule, B, trained_conv)) goto oom;
-    DistParams di, dfb;
-    jobspec_dist(spec, spec->init, spec->init_scale, 0, &di);
-    jobspec_dist(spec, spec->feedback, spec->feedback_scale, 0, &dfb);
-    if (mlp_init(&md->m, &di, &dfb, (uint64_t)spec->seed)) {
-        snprintf(err, errlen, "init %s / feedback %s cannot fill the FC layers", spec->init, spec->feedback);
-        goto fail;
-    }
-    OptKind ok = !strcmp(spec->optimizer, "sgd") ? OPT_SGD : OPT_ADAM;
-    if (optim_create(&md->o, ok, md->m.n_params, (float)spec->lr, (float)spec->beta1,
-                     (float)spec->beta2, (float)spec->eps, (float)spec->momentum,
-                     (float)spec->weight_decay))
-        goto oom;
-    if (trained_conv && optim_create(&md->oc, ok, md->c.n_params, (float)spec->lr, (float)spec->beta1,
-                                     (float)spec->beta2, (float)spec->eps, (float)spec->momentum,
-                                     (float)spec->weight_decay))
-        goto oom;
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory building the model");
-fail:
-    model_free(md);
-    return -1;
-}
-
-/* The FC head's input for b rows of x: x itself, or the CNN's features of images x. */
-static const float *head_input(Model *md, const float *x, int b, int x_is_image) {
-    if (!x_is_image) return x;
-    cnn_forward(&md->c, x, b, md->feat);
-    return md->feat;
-}
-
-/* What the final evaluation passes also collect about the hidden layers. */
+/* What the final evaluation passes also collect about the head's hidden layers. */
 typedef struct Probe {
     float *gram[MLP_MAX_LAYERS]; /* (H, H) sums of A^T A per hidden layer, or NULL */
     char *alive;                 /* one flag per hidden unit (all hidden layers in order), or NULL */
@@ -110,14 +42,13 @@ typedef struct Probe {
 
 static EvalStats evaluate_probe(Model *md, const Split *s, Probe *pr) {
     EvalStats e = {0};
-    Mlp *m = &md->m;
-    int C = s->n_classes, B = m->max_batch, image = md->has_cnn && !s->features, L = m->n_layers;
+    const Mlp *m = md->kind->head(md);
+    int C = s->n_classes, B = md->max_batch, L = m->n_layers;
     long correct = 0;
     double loss = 0.0, pt = 0.0, pt2 = 0.0, pm = 0.0;
     for (int i = 0; i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
-        const float *in = head_input(md, s->x + (size_t)i * s->d, b, image);
-        loss += mlp_forward(m, in, s->y + i, b, &correct) * b;
+        loss += md->kind->forward(md, s->x + (size_t)i * s->d, s->y + i, b, s->features, &correct) * b;
         for (int r = 0; r < b; r++) {
             const float *p = m->probs + (size_t)r * C;
             double t = p[s->y[i + r]], mx = p[0];
@@ -148,21 +79,16 @@ static EvalStats evaluate_probe(Model *md, const Split *s, Probe *pr) {
 
 EvalStats evaluate(Model *md, const Split *s) { return evaluate_probe(md, s, NULL); }
 
-static void train_step(Model *md, const float *x, const uint8_t *y, int b, int x_is_image, double *loss) {
-    Mlp *m = &md->m;
-    *loss += mlp_forward(m, head_input(md, x, b, x_is_image), y, b, NULL);
-    mlp_zero_grad(m);
-    mlp_backward(m, y, b);
-    if (md->has_cnn && md->c.trainable) {
-        cnn_zero_grad(&md->c);
-        cnn_backward(&md->c, x, m->dinp, b);
-        optim_step(&md->oc, md->c.params, md->c.grads);
-    }
-    optim_step(&md->o, m->params, m->grads);
+/* One optimiser step on b rows (images, or features when the split holds them). */
+static void train_step(Model *md, const float *x, const uint8_t *y, int b, int features, double *loss) {
+    *loss += md->kind->forward(md, x, y, b, features, NULL);
+    model_zero_grad(md);
+    md->kind->backward(md, x, y, b, features);
+    optim_step(&md->opt, md->params, md->grads);
 }
 
 double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf) {
-    int n = s->n, d = s->d, B = md->m.max_batch, n_batches = 0, image = md->has_cnn && !s->features;
+    int n = s->n, d = s->d, B = md->max_batch, n_batches = 0;
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)rng_below(shuffle, (uint32_t)(i + 1));
@@ -176,7 +102,7 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
             memcpy(xbuf + (size_t)r * d, s->x + (size_t)perm[i + r] * d, (size_t)d * sizeof(float));
             ybuf[r] = s->y[perm[i + r]];
         }
-        train_step(md, xbuf, ybuf, b, image, &loss);
+        train_step(md, xbuf, ybuf, b, s->features, &loss);
         if (should_stop(md)) {
             n_batches++;
             break;
@@ -186,16 +112,14 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
 }
 
 double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf) {
-    Mlp *m = &md->m;
-    int d = md->has_cnn ? md->c.C * md->c.H * md->c.W : m->sizes[0];
-    int C = m->sizes[m->n_layers], B = m->max_batch, n_batches = 0;
+    int d = md->in_dim, C = md->n_classes, B = md->max_batch, n_batches = 0;
     double loss = 0.0;
     for (long i = 0; i < n_examples; i += B, n_batches++) {
         int b = n_examples - i < B ? (int)(n_examples - i) : B;
         for (size_t k = 0; k < (size_t)b * d; k++) xbuf[k] = (float)(std * rng_normal(r));
         for (int k = 0; k < b; k++) ybuf[k] = (uint8_t)rng_below(r, (uint32_t)C);
-        /* noise images always pass through the conv: it sees pixels, not features */
-        train_step(md, xbuf, ybuf, b, md->has_cnn, &loss);
+        /* noise images pass through the whole model: a front-end sees pixels, not features */
+        train_step(md, xbuf, ybuf, b, 0, &loss);
         if (should_stop(md)) {
             n_batches++;
             break;
@@ -234,20 +158,18 @@ static void gram_eranks(const Mlp *m, float *const *gram, double out[MLP_MAX_LAY
  * Meta-loss (SCIENCE.md section 2): for each task, from the current weights, meta_steps
  * Adam steps at meta_lr on minibatches of the task's training split (drawn by the seed),
  * then the loss on its first meta_test_size test images; the mean over tasks. The weights
- * and the optimizers' state are restored afterwards. Images get the job's scaling.
+ * and the optimiser's state are restored afterwards. Images get the job's scaling.
  */
 static double meta_loss(Model *md, const JobSpec *spec, Scaling sc, const TaskData *tasks,
                         int n_tasks, float *xbuf, uint8_t *ybuf) {
     if (n_tasks == 0) return NAN;
-    Mlp *m = &md->m;
-    int B = spec->batch_size, K = spec->meta_steps, trainable = md->has_cnn && md->c.trainable;
+    int B = spec->batch_size, K = spec->meta_steps;
+    size_t np = (size_t)md->tensors.n_params;
     double sum = 0.0;
-    float *keep_m = malloc(m->n_params * sizeof(float));
-    float *keep_c = trainable ? malloc(md->c.n_params * sizeof(float)) : NULL;
-    Optim keep_o = md->o, keep_oc = md->oc, inner = {0}, inner_c = {0};
-    if (!keep_m || (trainable && !keep_c)) goto fail;
-    memcpy(keep_m, m->params, m->n_params * sizeof(float));
-    if (trainable) memcpy(keep_c, md->c.params, md->c.n_params * sizeof(float));
+    float *keep = malloc(np * sizeof(float));
+    Optim keep_o = md->opt, inner = {0};
+    if (!keep) return NAN;
+    memcpy(keep, md->params, np * sizeof(float));
     for (int t = 0; t < n_tasks; t++) {
         const RawSplit *tr = tasks[t].train, *te = tasks[t].test;
         int *idx = malloc((size_t)tr->n * sizeof(int));
@@ -256,32 +178,30 @@ static double meta_loss(Model *md, const JobSpec *spec, Scaling sc, const TaskDa
         int n = idx ? subset_choose(tr, 0, K * B, (uint64_t)spec->seed * 31 + (uint64_t)t + 1, idx, err, sizeof err) : -1;
         int ok = n > 0 && !split_make(&st, tr, idx, n, sc) &&
                  !split_make(&se, te, NULL, spec->meta_test_size < te->n ? spec->meta_test_size : te->n, sc) &&
-                 !optim_create(&inner, OPT_ADAM, m->n_params, (float)spec->meta_lr, 0.9f, 0.999f, 1e-8f, 0, 0) &&
-                 (!trainable || !optim_create(&inner_c, OPT_ADAM, md->c.n_params, (float)spec->meta_lr, 0.9f, 0.999f, 1e-8f, 0, 0));
+                 !optim_create(&inner, OPT_ADAM, np, (float)spec->meta_lr, 0.9f, 0.999f, 1e-8f, 0, 0);
         if (ok) {
-            md->o = inner, md->oc = inner_c;
+            md->opt = inner;
             double l = 0.0;
             for (int k = 0; k < K; k++) {
                 int lo = (k * B) % n, b = n - lo < B ? n - lo : B;
                 memcpy(xbuf, st.x + (size_t)lo * st.d, (size_t)b * st.d * sizeof(float));
                 memcpy(ybuf, st.y + lo, (size_t)b);
-                train_step(md, xbuf, ybuf, b, md->has_cnn, &l);
+                train_step(md, xbuf, ybuf, b, 0, &l);
             }
             sum += evaluate(md, &se).loss;
-            md->o = keep_o, md->oc = keep_oc;
+            md->opt = keep_o;
         }
-        optim_free(&inner), optim_free(&inner_c);
+        optim_free(&inner);
         split_free(&st), split_free(&se);
         free(idx);
-        memcpy(m->params, keep_m, m->n_params * sizeof(float));
-        if (trainable) memcpy(md->c.params, keep_c, md->c.n_params * sizeof(float));
-        if (!ok) goto fail;
+        memcpy(md->params, keep, np * sizeof(float));
+        if (!ok) {
+            free(keep);
+            return NAN;
+        }
     }
-    free(keep_m), free(keep_c);
+    free(keep);
     return sum / n_tasks;
-fail:
-    free(keep_m), free(keep_c);
-    return NAN;
 }
 
 /* Per-layer geometry of the FC head at one stage: angle W vs feedback (fa only), erank. */
@@ -297,14 +217,15 @@ static void layer_metrics(const Mlp *m, double out[N_LAYER_METRICS][MLP_MAX_LAYE
     }
 }
 
+/* Every tensor at a stage: the params buffer, then the fixed one (r->tensors' layout). */
 static void snapshot(const Model *md, JobResult *r, int stage) {
     if (!((r->snap_mask >> stage) & 1)) return;
     int k = 0;
     for (int s = 0; s < stage; s++) k += (r->snap_mask >> s) & 1;
-    float *dst = r->snaps + (size_t)k * (size_t)(r->n_conv + r->n_params + r->n_fb);
-    if (r->n_conv) memcpy(dst, md->c.params, md->c.n_params * sizeof(float));
-    memcpy(dst + r->n_conv, md->m.params, md->m.n_params * sizeof(float));
-    if (md->m.n_fb) memcpy(dst + r->n_conv + r->n_params, md->m.fb, md->m.n_fb * sizeof(float));
+    size_t np = (size_t)md->tensors.n_params, nf = (size_t)md->tensors.n_fixed;
+    float *dst = r->snaps + (size_t)k * (np + nf);
+    memcpy(dst, md->params, np * sizeof(float));
+    memcpy(dst + np, md->fixed, nf * sizeof(float));
 }
 
 static int snap_mask_of(const char *list, int has_noise) {
@@ -321,10 +242,10 @@ static int snap_mask_of(const char *list, int has_noise) {
     return mask;
 }
 
-/* Replaces the images of *s by the frozen CNN's features (computed once per image). */
+/* Replaces the images of *s by the frozen front-end's features (computed once per image). */
 static int cache_features(Model *md, Split *s) {
     Split f = {0};
-    int fd = md->c.feat_dim, B = md->m.max_batch;
+    int fd = md->feat_dim, B = md->max_batch;
     f.n = s->n, f.d = fd, f.n_classes = s->n_classes, f.features = 1;
     f.x = malloc((size_t)s->n * fd * sizeof(float) + 1);
     f.y = malloc((size_t)s->n + 1);
@@ -334,7 +255,7 @@ static int cache_features(Model *md, Split *s) {
     }
     for (int i = 0; i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
-        cnn_forward(&md->c, s->x + (size_t)i * s->d, b, f.x + (size_t)i * fd);
+        md->kind->features(md, s->x + (size_t)i * s->d, b, f.x + (size_t)i * fd);
     }
     memcpy(f.y, s->y, (size_t)s->n);
     split_free(s);
@@ -377,21 +298,16 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         snprintf(r->message, sizeof r->message, "%s", err);
         goto done;
     }
-    Mlp *m = &md.m;
+    const Mlp *m = md.kind->head(&md);
     int B = spec->batch_size;
     if (spec->time_limit > 0) md.deadline = now_s() + spec->time_limit;
     r->n_layers = m->n_layers;
-    r->rule = m->rule;
     for (int i = 0; i <= m->n_layers; i++) r->sizes[i] = m->sizes[i];
-    r->need_dinput = m->need_dinput;
-    if (md.has_cnn) {
-        r->n_conv = (int64_t)md.c.n_params;
-        r->conv_shape[0] = md.c.N, r->conv_shape[1] = md.c.C, r->conv_shape[2] = md.c.K;
-    }
-    int has_noise = !strcmp(spec->rule, "fa_noise") && spec->noise_epochs > 0;
+    int has_noise = md.rule->noise_phase && spec->noise_epochs > 0;
     r->snap_mask = snap_mask_of(spec->snapshots, has_noise);
-    r->n_params = (int64_t)m->n_params, r->n_fb = (int64_t)m->n_fb;
-    size_t snap_floats = (size_t)job_result_n_snaps(r) * (size_t)(r->n_conv + r->n_params + r->n_fb);
+    r->tensors = md.tensors;
+    r->n_params = md.tensors.n_params, r->n_fixed = md.tensors.n_fixed;
+    size_t snap_floats = (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
     if (snap_floats && !(r->snaps = malloc(snap_floats * sizeof(float)))) goto oom;
     int E = spec->epochs;
     r->n_epochs = E;
@@ -400,7 +316,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
 
     /* training features are reused every epoch; test features are computed when evaluated
      * (caching them would cost n_test x feat_dim floats per job for one or few passes) */
-    if (md.cached && cache_features(&md, &tr)) goto oom;
+    if (md.feat_dim > 0 && spec->cache_features && cache_features(&md, &tr)) goto oom;
     /* a batch of data rows (images or cached features) or of noise images */
     int img = train->c * train->h * train->w;
     perm = malloc((size_t)(n_tr > 0 ? n_tr : 1) * sizeof(int));
@@ -421,7 +337,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     if (has_noise) {
         Rng nr;
         rng_seed(&nr, (uint64_t)spec->seed, RNG_STREAM_NOISE);
-        md.o.lr = md.oc.lr = (float)spec->noise_lr;
+        md.opt.lr = (float)spec->noise_lr;
         for (int e = 0; e < spec->noise_epochs && !md.stop; e++)
             r->m.noise_loss = noise_epoch(&md, spec->noise_examples, spec->noise_std, &nr, xbuf, ybuf);
         if (md.stop) goto stopped;
@@ -430,11 +346,8 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
             snprintf(r->message, sizeof r->message, "noise-phase loss became %g", r->m.noise_loss);
             goto done;
         }
-        if (spec->noise_adam_reset) {
-            optim_reset(&md.o);
-            if (md.oc.m) optim_reset(&md.oc);
-        }
-        md.o.lr = md.oc.lr = (float)spec->lr;
+        if (spec->noise_adam_reset) optim_reset(&md.opt);
+        md.opt.lr = (float)spec->lr;
         layer_metrics(m, r->layer[STAGE_AFTER_NOISE]);
         snapshot(&md, r, STAGE_AFTER_NOISE);
         r->m.meta_loss[STAGE_AFTER_NOISE] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);

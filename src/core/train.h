@@ -5,23 +5,9 @@
 #ifndef SYNSWEEP_TRAIN_H
 #define SYNSWEEP_TRAIN_H
 
-#include "cnn.h"
 #include "data.h"
 #include "job.h"
-#include "mlp.h"
-#include "optim.h"
-
-/* A network: an optional CNN front-end and the FC head, with their optimizers. */
-typedef struct Model {
-    Mlp m;
-    Cnn c;
-    int has_cnn;     /* model: cnn */
-    int cached;      /* frozen conv: the training split is turned into features once */
-    Optim o, oc;     /* FC head; conv kernels when trained */
-    float *feat;     /* has_cnn: (max_batch, feat_dim) */
-    double deadline; /* CLOCK_MONOTONIC seconds after which training stops; 0 = none */
-    int stop;        /* 0, or STATUS_TIMEOUT / STATUS_CANCELLED once training was stopped */
-} Model;
+#include "model.h"
 
 /**
  * While *flag is non-zero, a running train_job stops after its current minibatch and
@@ -29,20 +15,12 @@ typedef struct Model {
  */
 void train_set_cancel_flag(const volatile int *flag);
 
-/**
- * Builds the model of spec for images (C, H, W) with n_classes outputs, initialised from
- * spec's distributions and seed. @return 0, or -1 with the reason in err (model freed).
- */
-int model_build(Model *md, const JobSpec *spec, int C, int H, int W, int n_classes, char *err,
-                size_t errlen);
-void model_free(Model *md);
-
 typedef struct EvalStats {
     double loss, acc;
     double p_true_mean, p_true_std, p_max_mean;
 } EvalStats;
 
-/** Loss, accuracy and readout statistics on all rows of s (images, or features if cached). */
+/** Loss, accuracy and readout statistics on all rows of s (images, or features if s->features). */
 EvalStats evaluate(Model *md, const Split *s);
 
 /**

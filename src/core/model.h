@@ -1,0 +1,112 @@
+/*
+ * model: the one interface every model kind implements, and the tables that name the
+ * kinds, the training rules and the optimisers. A model kind is one file (model_mlp.c,
+ * model_cnn.c, ...) and one row of MODEL_KINDS; the job driver (train.c) only calls rows.
+ * Unknown names are an error everywhere (model_build), never a default.
+ *
+ * Memory (llm.c's malloc_and_point_parameters): the kind declares its tensors in
+ * md->tensors (tensors_add); model_alloc makes one trainable buffer (params), its
+ * gradients (grads) and one fixed buffer (frozen conv, feedback matrices); the kind points
+ * its layers into them. One optimiser steps the whole params buffer.
+ */
+#ifndef SYNSWEEP_MODEL_H
+#define SYNSWEEP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+#include "mlp.h"
+#include "optim.h"
+#include "tensor.h"
+
+/* phases a kind supports (ModelKind.phases) */
+enum { PHASE_SUPERVISED = 1, PHASE_NOISE = 2, PHASE_SLEEP = 4, PHASE_UNSUPERVISED = 8 };
+
+/* A training rule: the feedback of the backward pass, and the phases it adds. */
+typedef struct RuleDef {
+    const char *name;
+    FeedbackRule feedback;
+    int noise_phase;   /* random-noise pretraining before data (Cheon et al.) */
+    const char *help;
+} RuleDef;
+
+typedef struct OptimDef {
+    const char *name;
+    OptKind kind;
+} OptimDef;
+
+typedef struct ModelKind ModelKind;
+
+typedef struct Model {
+    const ModelKind *kind;
+    const RuleDef *rule;
+    TensorList tensors;
+    float *params, *grads;   /* (tensors.n_params) trainable tensors and their gradients */
+    float *fixed;            /* (tensors.n_fixed) fixed tensors */
+    Optim opt;               /* over params */
+    int in_dim;              /* floats of one input image (C*H*W) */
+    int feat_dim;            /* > 0: a frozen front-end maps an image to feat_dim features */
+    int n_classes, max_batch;
+    void *impl;              /* the kind's own state (kind->impl_size bytes, zeroed) */
+    double deadline;         /* CLOCK_MONOTONIC seconds after which training stops; 0 = none */
+    int stop;                /* 0, or STATUS_TIMEOUT / STATUS_CANCELLED once training stopped */
+} Model;
+
+struct ModelKind {
+    const char *name;
+    const char *help;
+    unsigned phases;         /* PHASE_* it supports */
+    size_t impl_size;
+    /**
+     * Declares the tensors (tensors_add), calls model_alloc, points its layers into the
+     * buffers and initialises them from spec and its seed. Sets in_dim, feat_dim.
+     * @return 0, or -1 with err (the driver calls free).
+     */
+    int (*build)(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen);
+    void (*free)(Model *md);
+    /**
+     * Forward pass of B <= max_batch rows of x: images (features = 0), or rows that
+     * kind->features made (features = 1). Keeps what backward needs. @return the mean
+     * cross-entropy; adds argmax hits to *correct if not NULL.
+     */
+    double (*forward)(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct);
+    /** After forward on the same rows: accumulates (+=) grads through the rule's feedback. */
+    void (*backward)(Model *md, const float *x, const uint8_t *y, int B, int features);
+    /** Frozen front-end (feat_dim > 0): feat (B, feat_dim) of images x. NULL if none. */
+    void (*features)(Model *md, const float *x, int B, float *feat);
+    /** The FC head (widths, weights, feedback, last activations and probabilities). */
+    const Mlp *(*head)(const Model *md);
+};
+
+extern const ModelKind *const MODEL_KINDS[];
+extern const RuleDef RULES[];
+extern const OptimDef OPTIMS[];
+
+/** The row called name, or NULL. */
+const ModelKind *model_kind_find(const char *name);
+const RuleDef *rule_find(const char *name);
+const OptimDef *optim_find(const char *name);
+
+/**
+ * Builds the model of spec for (C, H, W) images and n_classes outputs: looks up its kind,
+ * rule and optimiser (an unknown name is an error), builds and initialises it, creates the
+ * optimiser. @return 0, or -1 with the reason in err (md freed).
+ */
+int model_build(Model *md, const JobSpec *spec, int C, int H, int W, int n_classes, char *err,
+                size_t errlen);
+void model_free(Model *md);
+/** For kinds: allocates params, grads and fixed as md->tensors sizes them. @return 0 or -1. */
+int model_alloc(Model *md);
+/** Trainable or fixed buffer address of tensor t. */
+float *model_tensor(const Model *md, const Tensor *t);
+/** Zeroes grads. */
+void model_zero_grad(Model *md);
+/**
+ * The FC head's tensors as a kind records them: W<l> (O, I), b<l> (O) trainable, and the
+ * rule's feedback matrices B<l> (fa: (O, I); dfa: (classes, O_l)) and Bin fixed, with the
+ * offsets m's pointers have into md's buffers. @return 0 or -1 (list full).
+ */
+int model_add_head_tensors(Model *md, const Mlp *m);
+
+#endif
