@@ -74,6 +74,18 @@ expect 0 "2 jobs: 2 ok" "$bin" status "$t/res.h5"
 # an output directory that does not exist
 expect 1 "cannot create the results file" "$bin" run "$t/good.yaml" -o "$t/no/such/dir.h5"
 
+# a results file of format 1 (written by synsweep 0.1; tests/data/format1.h5): status, merge
+# and --resume refuse it, naming the format, and leave it unchanged
+here=$(cd "$(dirname "$0")" && pwd)
+cp "$here/data/format1.h5" "$t/f1.h5"
+f1sum=$(sha256sum "$t/f1.h5")
+expect 1 "f1.h5: results file format 1 .*reads format 2 only" "$bin" status "$t/f1.h5"
+expect 1 "f1.h5: results file format 1" "$bin" merge "$t/merged.h5" "$t/f1.h5"
+printf 'name: format1\nfixed:\n  dataset: mnist\n  hidden: [4]\n  train_per_class: 1\n  test_size: 10\n  epochs: 1\n  snapshots: [final]\ngrid:\n  seed: [0, 1]\n' >"$t/f1.yaml"
+expect 1 "f1.h5: results file format 1" "$bin" run "$t/f1.yaml" -o "$t/f1.h5" --resume
+[ "$(sha256sum "$t/f1.h5")" = "$f1sum" ] && ok || bad "the format-1 file changed"
+[ -e "$t/merged.h5" ] && bad "a refused merge left merged.h5" || ok
+
 [ "$(sha256sum "$t/res.h5")" = "$sum" ] && ok || bad "the existing results file changed"
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,24 +1,25 @@
 /*
- * results.c: HDF5 writer and reader of the results file. Every H5* return is checked
- * (< 0 is failure). String columns are fixed-length, NUL-terminated ASCII, which numpy
- * reads as clean bytes (`S` dtype).
+ * results.c: the results table of the results file: its rows, curves and per-layer
+ * metrics, checkpoints, resume and merge. The snapshots are snapstore.c's; the HDF5 calls
+ * h5util.c's. String columns are fixed-length, NUL-terminated ASCII, which numpy reads as
+ * clean bytes (`S` dtype).
  *
- * State in memory: one JobRow per job, the curves and per-layer metrics, and for each job
- * with snapshots where they are (a part file of ours, or a file we read them from). A
- * checkpoint writes the snapshots received since the last one into a new part file, then
- * the whole main file to FILE.tmp, fsync, rename over FILE, fsync of the directory.
+ * State in memory: one JobRow per job, the curves and per-layer metrics, and the snapshot
+ * store. A checkpoint writes the snapshots received since the last one into a new part
+ * file, then the whole main file to FILE.tmp, fsync, rename over FILE, fsync of the
+ * directory.
  */
 #include "results.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <hdf5.h>
+#include "h5util.h"
+#include "snapstore.h"
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,16 +39,8 @@ typedef struct JobRow {
     char message[256];
 } JobRow;
 
-/* Where a job's snapshot group lives: file src[k], object prefix + "job_NNNNNN". */
-typedef struct SnapSource {
-    char path[1100];   /* as opened by us */
-    char prefix[16];   /* object path of job N: prefix + "job_NNNNNN" */
-    char link[1100];   /* as written in an external link (relative to the main file's directory) */
-    int ours;          /* a part file of this results file: link to it; else copy it to a part */
-} SnapSource;
-
 struct ResultsFile {
-    char path[1024], tmp[1100], parts_dir[1100], parts_rel[1100];
+    char path[1024], tmp[1100];
     char *yaml, sweep_path[1024], sweep_name[64], axes[1024], created[32];
     long n_jobs, n_done;
     int max_epochs, max_layers;
@@ -55,12 +48,7 @@ struct ResultsFile {
     float *curves;   /* (N_CURVES, n_jobs, max_epochs) */
     double *layers;  /* (N_STAGES, N_LAYER_METRICS, n_jobs, max_layers) */
     int32_t *sizes;  /* (n_jobs, max_layers + 1) */
-    int32_t *snap;   /* (n_jobs) index into src + 1, 0 = none */
-    SnapSource *src;
-    int n_src, cap_src;
-    int next_part;
-    JobResult *buf;  /* snapshots received since the last checkpoint (copies) */
-    int n_buf, cap_buf;
+    SnapStore st;    /* where each job's snapshots are */
     hid_t row_type;
     int lock_fd;     /* FILE.lock, held (fcntl write lock) while this process writes FILE */
 };
@@ -75,16 +63,6 @@ struct ResultsFile {
 
 /* ---------------------------------------------------------------- types and helpers */
 
-static hid_t str_type(size_t n) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    if (H5Tset_size(t, n) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
 static int insert(hid_t ct, const char *name, size_t off, hid_t t, int close_t) {
     int rc = H5Tinsert(ct, name, off, t) < 0 ? -1 : 0;
     if (close_t) H5Tclose(t);
@@ -95,7 +73,7 @@ static int insert_param(hid_t ct, const ParamDef *d) {
     size_t off = HOFFSET(JobRow, spec) + d->offset;
     if (d->kind == PK_INT || d->kind == PK_BOOL) return insert(ct, d->name, off, H5T_NATIVE_INT32, 0);
     if (d->kind == PK_REAL) return insert(ct, d->name, off, H5T_NATIVE_DOUBLE, 0);
-    return insert(ct, d->name, off, str_type(d->size), 1);
+    return insert(ct, d->name, off, h5_str_type(d->size), 1);
 }
 
 /* The compound type of a row: job_id, status, grid axes, other parameters, metrics, bookkeeping. */
@@ -104,7 +82,7 @@ static hid_t make_row_type(const Sweep *sw) {
     if (ct < 0) return -1;
     int bad = 0;
     bad |= insert(ct, "job_id", HOFFSET(JobRow, job_id), H5T_NATIVE_INT32, 0);
-    bad |= insert(ct, "status", HOFFSET(JobRow, status), str_type(16), 1);
+    bad |= insert(ct, "status", HOFFSET(JobRow, status), h5_str_type(16), 1);
     for (int a = 0; a < sw->n_axes; a++) bad |= insert_param(ct, param_find(sw->axes[a].key));
     for (int i = 0; i < N_PARAMS; i++)
         if (sweep_axis(sw, PARAMS[i].name) < 0) bad |= insert_param(ct, &PARAMS[i]);
@@ -115,133 +93,13 @@ static hid_t make_row_type(const Sweep *sw) {
     bad |= insert(ct, "n_params", HOFFSET(JobRow, n_params), H5T_NATIVE_INT64, 0);
     bad |= insert(ct, "seconds", HOFFSET(JobRow, seconds), H5T_NATIVE_DOUBLE, 0);
     bad |= insert(ct, "rank", HOFFSET(JobRow, rank), H5T_NATIVE_INT32, 0);
-    bad |= insert(ct, "host", HOFFSET(JobRow, host), str_type(64), 1);
-    bad |= insert(ct, "message", HOFFSET(JobRow, message), str_type(256), 1);
+    bad |= insert(ct, "host", HOFFSET(JobRow, host), h5_str_type(64), 1);
+    bad |= insert(ct, "message", HOFFSET(JobRow, message), h5_str_type(256), 1);
     if (bad) {
         H5Tclose(ct);
         return -1;
     }
     return ct;
-}
-
-static int attr_str(hid_t loc, const char *name, const char *value) {
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
-    int rc = -1;
-    if (t < 0 || sp < 0) goto done;
-    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) goto done;
-    if ((a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
-    rc = H5Awrite(a, t, &value) < 0 ? -1 : 0;
-done:
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    return rc;
-}
-
-static int attr_i64(hid_t loc, const char *name, int64_t v) {
-    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
-    int rc = -1;
-    if (sp < 0) return -1;
-    a = H5Acreate2(loc, name, H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a >= 0) rc = H5Awrite(a, H5T_NATIVE_INT64, &v) < 0 ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
-/* A string attribute read into a new malloc'ed buffer, or NULL. */
-static char *read_attr_str(hid_t loc, const char *name) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = -1, ft = -1;
-    char *out = NULL;
-    if (a < 0) return NULL;
-    if ((ft = H5Aget_type(a)) < 0 || H5Tget_class(ft) != H5T_STRING) goto done;
-    if ((t = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
-        goto done;
-    char *v = NULL;
-    if (H5Tis_variable_str(ft) > 0 && H5Aread(a, t, &v) >= 0 && v) {
-        out = strdup(v);
-        H5free_memory(v);
-    }
-done:
-    if (t >= 0) H5Tclose(t);
-    if (ft >= 0) H5Tclose(ft);
-    H5Aclose(a);
-    return out;
-}
-
-static int read_attr_i64(hid_t loc, const char *name, int64_t *v) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int rc = H5Aread(a, H5T_NATIVE_INT64, v) < 0 ? -1 : 0;
-    H5Aclose(a);
-    return rc;
-}
-
-/*
- * Creates loc/name (rank <= 4, dims, chunked as given, shuffled, deflated at level; with
- * unlimited maximum dims if asked) and writes buf into it unless it is empty.
- */
-static int write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
-                         const hsize_t *chunk, int unlimited, int level, const void *buf) {
-    hsize_t maxd[4] = {H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED};
-    hid_t sp = H5Screate_simple(rank, dims, unlimited ? maxd : NULL), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
-    int rc = -1, empty = 0;
-    for (int i = 0; i < rank; i++) empty |= dims[i] == 0;
-    if (sp < 0 || pl < 0) goto done;
-    if (H5Pset_chunk(pl, rank, chunk) < 0 || H5Pset_shuffle(pl) < 0 || H5Pset_deflate(pl, (unsigned)level) < 0)
-        goto done;
-    if ((d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, pl, H5P_DEFAULT)) < 0) goto done;
-    rc = empty ? 0 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
-done:
-    if (d >= 0) H5Dclose(d);
-    if (pl >= 0) H5Pclose(pl);
-    if (sp >= 0) H5Sclose(sp);
-    return rc;
-}
-
-/* A per-job table of rank 1 or 2: rows chunked by 1024 (columns by 4096), extendable, fast
- * compression (it is rewritten at every checkpoint). */
-static int write_dset(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
-                      const void *buf) {
-    hsize_t chunk[2];
-    chunk[0] = dims[0] < 1 ? 1 : dims[0] > 1024 ? 1024 : dims[0];
-    if (rank == 2) chunk[1] = dims[1] < 1 ? 1 : dims[1] > 4096 ? 4096 : dims[1];
-    return write_chunked(loc, name, type, rank, dims, chunk, 1, 1, buf);
-}
-
-/* Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
-static int read_dset(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf) {
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), sp = -1;
-    int rc = -1;
-    if (d < 0) return -1;
-    hsize_t dims[2] = {0, 0};
-    if ((sp = H5Dget_space(d)) < 0) goto done;
-    int rank = H5Sget_simple_extent_dims(sp, dims, NULL);
-    if (rank != (cols ? 2 : 1) || dims[0] != rows || (cols && dims[1] != cols)) goto done;
-    rc = (rows == 0 || (cols == 0 && rank == 2)) ? 0
-         : H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
-done:
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(d);
-    return rc;
-}
-
-/* One snapshot array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */
-static int write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims) {
-    hsize_t chunk[4], rest = 1;
-    for (int i = 0; i < rank; i++) chunk[i] = dims[i];
-    for (int i = 1; i < rank; i++) rest *= chunk[i];
-    while (chunk[0] > 1 && chunk[0] * rest > (1u << 20)) chunk[0] /= 2;
-    return write_chunked(loc, name, H5T_NATIVE_FLOAT, rank, dims, chunk, 0, 4, x);
-}
-
-/* fsync a file or directory by path. */
-static int sync_path(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -289,9 +147,8 @@ static void free_state(ResultsFile *f) {
         close(f->lock_fd);
     }
     if (f->row_type >= 0) H5Tclose(f->row_type);
-    for (int i = 0; i < f->n_buf; i++) job_result_free(&f->buf[i]);
-    free(f->buf), free(f->yaml), free(f->rows), free(f->curves), free(f->layers), free(f->sizes);
-    free(f->snap), free(f->src);
+    snapstore_free(&f->st);
+    free(f->yaml), free(f->rows), free(f->curves), free(f->layers), free(f->sizes);
     free(f);
 }
 
@@ -306,11 +163,6 @@ static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size
     f->row_type = -1;
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
-    snprintf(f->parts_dir, sizeof f->parts_dir, "%s.parts", path);
-    char copy[1024];
-    snprintf(copy, sizeof copy, "%s", path);
-    snprintf(f->parts_rel, sizeof f->parts_rel, "%s.parts", basename(copy));
-    f->next_part = 1;
     f->n_jobs = sw->n_jobs;
     f->max_epochs = sw->max_epochs;
     f->yaml = strdup(sw->yaml);
@@ -334,8 +186,7 @@ static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size
     f->curves = malloc(N_CURVES * n * (E ? E : 1) * sizeof(float));
     f->layers = malloc((size_t)N_STAGES * N_LAYER_METRICS * n * Lm * sizeof(double));
     f->sizes = calloc(n * (Lm + 1), sizeof(int32_t));
-    f->snap = calloc(n, sizeof(int32_t));
-    if (!f->yaml || !f->rows || !f->curves || !f->layers || !f->sizes || !f->snap) {
+    if (!f->yaml || !f->rows || !f->curves || !f->layers || !f->sizes || snapstore_init(&f->st, path, f->n_jobs)) {
         snprintf(err, errlen, "%s: out of memory for %zu job rows", path, n);
         goto fail;
     }
@@ -361,23 +212,6 @@ fail:
     return NULL;
 }
 
-static int add_source(ResultsFile *f, const char *path, const char *prefix, const char *link, int ours) {
-    for (int i = 0; i < f->n_src; i++)
-        if (!strcmp(f->src[i].path, path) && !strcmp(f->src[i].prefix, prefix)) return i + 1;
-    if (f->n_src == f->cap_src) {
-        int cap = f->cap_src ? 2 * f->cap_src : 16;
-        SnapSource *ns = realloc(f->src, (size_t)cap * sizeof(SnapSource));
-        if (!ns) return -1;
-        f->src = ns, f->cap_src = cap;
-    }
-    SnapSource *s = &f->src[f->n_src++];
-    snprintf(s->path, sizeof s->path, "%s", path);
-    snprintf(s->prefix, sizeof s->prefix, "%s", prefix);
-    snprintf(s->link, sizeof s->link, "%s", link);
-    s->ours = ours;
-    return f->n_src;
-}
-
 int results_job_done(const ResultsFile *f, long id) {
     return strcmp(f->rows[id].status, status_name(STATUS_PENDING)) != 0;
 }
@@ -386,106 +220,6 @@ long results_n_done(const ResultsFile *f) { return f->n_done; }
 
 /* ---------------------------------------------------------------- snapshots */
 
-/* Writes the snapshot groups of r under loc (job_NNNNNN/<stage>/<tensor>), one dataset per
- * tensor of r's list with its name and shape, and attribute `trainable`. */
-static int write_snapshot_group(hid_t loc, const JobResult *r, char *err, size_t errlen,
-                                const char *path) {
-    hid_t gj = -1, gs = -1, d = -1;
-    char name[64];
-    snprintf(name, sizeof name, "job_%06d", r->job_id);
-    if ((gj = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 || attr_i64(gj, "job_id", r->job_id))
-        goto h5fail;
-    int k = 0;
-    for (int s = 0; s < N_STAGES; s++) {
-        if (!((r->snap_mask >> s) & 1)) continue;
-        const float *base = r->snaps + (size_t)k++ * (size_t)(r->n_params + r->n_fixed);
-        if ((gs = H5Gcreate2(gj, STAGE_NAMES[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto h5fail;
-        for (int i = 0; i < r->tensors.n; i++) {
-            const Tensor *t = &r->tensors.t[i];
-            hsize_t dims[TENSOR_MAX_DIMS];
-            for (int j = 0; j < t->ndim; j++) dims[j] = (hsize_t)t->shape[j];
-            const float *x = base + (t->fixed ? r->n_params : 0) + t->offset;
-            if (write_array(gs, t->name, x, t->ndim, dims) || (d = H5Dopen2(gs, t->name, H5P_DEFAULT)) < 0 ||
-                attr_i64(d, "trainable", !t->fixed))
-                goto h5fail;
-            H5Dclose(d);
-            d = -1;
-        }
-        H5Gclose(gs);
-        gs = -1;
-    }
-    H5Gclose(gj);
-    return 0;
-h5fail:
-    snprintf(err, errlen, "%s: HDF5 failed to write the snapshots of job %d", path, r->job_id);
-    if (d >= 0) H5Dclose(d);
-    if (gs >= 0) H5Gclose(gs);
-    if (gj >= 0) H5Gclose(gj);
-    return -1;
-}
-
-/* Copies object src_obj of file src into loc as name (data copied as stored). */
-static int copy_object(const char *src, const char *src_obj, hid_t loc, const char *name) {
-    hid_t sf = H5Fopen(src, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (sf < 0) return -1;
-    int rc = H5Ocopy(sf, src_obj, loc, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
-    H5Fclose(sf);
-    return rc;
-}
-
-/*
- * A new part file holding the buffered snapshots, plus those of jobs whose snapshots still
- * live in a file that is not ours (they are copied in); written, closed and fsync'ed.
- */
-static int write_part(ResultsFile *f, char *err, size_t errlen) {
-    int foreign = 0;
-    for (long id = 0; id < f->n_jobs; id++)
-        if (f->snap[id] && !f->src[f->snap[id] - 1].ours) foreign++;
-    if (f->n_buf == 0 && foreign == 0) return 0;
-    if (mkdir(f->parts_dir, 0777) && errno != EEXIST) {
-        snprintf(err, errlen, "%s: cannot create the snapshot directory (%s)", f->parts_dir, strerror(errno));
-        return -1;
-    }
-    char path[1200], link[1200];
-    snprintf(path, sizeof path, "%s/part-%06d.h5", f->parts_dir, f->next_part);
-    snprintf(link, sizeof link, "%s/part-%06d.h5", f->parts_rel, f->next_part);
-    unlink(path); /* an orphan of an interrupted checkpoint: nothing links to it */
-    hid_t pf = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
-    if (pf < 0) {
-        snprintf(err, errlen, "%s: cannot create the snapshot part file", path);
-        return -1;
-    }
-    int k = add_source(f, path, "/", link, 1);
-    if (k < 0) goto fail;
-    for (int i = 0; i < f->n_buf; i++) {
-        if (write_snapshot_group(pf, &f->buf[i], err, errlen, path)) goto fail;
-        f->snap[f->buf[i].job_id] = k;
-    }
-    for (long id = 0; id < f->n_jobs; id++) {
-        if (!f->snap[id] || f->src[f->snap[id] - 1].ours) continue;
-        const SnapSource *s = &f->src[f->snap[id] - 1];
-        char obj[64], name[32];
-        snprintf(obj, sizeof obj, "%sjob_%06ld", s->prefix, id);
-        snprintf(name, sizeof name, "job_%06ld", id);
-        if (copy_object(s->path, obj, pf, name)) {
-            snprintf(err, errlen, "%s: cannot copy the snapshots of job %ld from %s", path, id, s->path);
-            goto fail;
-        }
-        f->snap[id] = k;
-    }
-    if (H5Fclose(pf) < 0 || sync_path(path)) {
-        snprintf(err, errlen, "%s: cannot close or sync the snapshot part file", path);
-        return -1;
-    }
-    for (int i = 0; i < f->n_buf; i++) job_result_free(&f->buf[i]);
-    f->n_buf = 0;
-    f->next_part++;
-    return 0;
-fail:
-    H5Fclose(pf);
-    return -1;
-}
-
 /* ---------------------------------------------------------------- the main file */
 
 /* Writes the whole state to FILE.tmp and renames it over FILE; with consolidate, the
@@ -493,7 +227,6 @@ fail:
 static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen) {
     size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
     hid_t file = -1, g = -1, gs = -1;
-    char name[128];
     unlink(f->tmp);
     if ((file = H5Fcreate(f->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
         snprintf(err, errlen, "%s: cannot create the results file (does its directory exist "
@@ -504,47 +237,36 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     time_t t = time(NULL);
     strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
     int complete = f->n_done == f->n_jobs && consolidate;
-    H5TRY(attr_str(file, "synsweep_version", SYNSWEEP_VERSION), "write attributes");
-    H5TRY(attr_i64(file, "format_version", FORMAT_VERSION), "write attributes");
-    H5TRY(attr_str(file, "sweep_yaml", f->yaml), "write attributes");
-    H5TRY(attr_str(file, "sweep_path", f->sweep_path), "write attributes");
-    H5TRY(attr_str(file, "sweep_name", f->sweep_name), "write attributes");
-    H5TRY(attr_str(file, "created", f->created), "write attributes");
-    H5TRY(attr_str(file, "checkpoint", now), "write attributes");
-    H5TRY(attr_str(file, "axes", f->axes), "write attributes");
-    H5TRY(attr_i64(file, "n_jobs", f->n_jobs), "write attributes");
-    H5TRY(attr_i64(file, "n_done", f->n_done), "write attributes");
-    H5TRY(attr_i64(file, "complete", complete), "write attributes");
+    H5TRY(h5_attr_str(file, "synsweep_version", SYNSWEEP_VERSION), "write attributes");
+    H5TRY(h5_attr_i64(file, "format_version", FORMAT_VERSION), "write attributes");
+    H5TRY(h5_attr_str(file, "sweep_yaml", f->yaml), "write attributes");
+    H5TRY(h5_attr_str(file, "sweep_path", f->sweep_path), "write attributes");
+    H5TRY(h5_attr_str(file, "sweep_name", f->sweep_name), "write attributes");
+    H5TRY(h5_attr_str(file, "created", f->created), "write attributes");
+    H5TRY(h5_attr_str(file, "checkpoint", now), "write attributes");
+    H5TRY(h5_attr_str(file, "axes", f->axes), "write attributes");
+    H5TRY(h5_attr_i64(file, "n_jobs", f->n_jobs), "write attributes");
+    H5TRY(h5_attr_i64(file, "n_done", f->n_done), "write attributes");
+    H5TRY(h5_attr_i64(file, "complete", complete), "write attributes");
 
     hsize_t d1[1] = {n}, d2[2] = {n, E}, dl[2] = {n, Lm}, ds[2] = {n, Lm + 1};
-    H5TRY(write_dset(file, "results", f->row_type, 1, d1, f->rows), "write /results");
+    H5TRY(h5_write_table(file, "results", f->row_type, 1, d1, f->rows), "write /results");
     H5TRY(g = H5Gcreate2(file, "curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /curves");
     for (int c = 0; c < N_CURVES; c++)
-        H5TRY(write_dset(g, CURVE_NAMES[c], H5T_NATIVE_FLOAT, 2, d2, f->curves + (size_t)c * n * E), "write a curve");
+        H5TRY(h5_write_table(g, CURVE_NAMES[c], H5T_NATIVE_FLOAT, 2, d2, f->curves + (size_t)c * n * E), "write a curve");
     H5Gclose(g);
     H5TRY(g = H5Gcreate2(file, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /layers");
-    H5TRY(write_dset(g, "sizes", H5T_NATIVE_INT32, 2, ds, f->sizes), "write /layers/sizes");
+    H5TRY(h5_write_table(g, "sizes", H5T_NATIVE_INT32, 2, ds, f->sizes), "write /layers/sizes");
     for (int s = 0; s < N_STAGES; s++) {
         H5TRY(gs = H5Gcreate2(g, STAGE_NAMES[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create a stage group");
         for (int k = 0; k < N_LAYER_METRICS; k++)
-            H5TRY(write_dset(gs, LAYER_METRIC_NAMES[k], H5T_NATIVE_DOUBLE, 2, dl,
+            H5TRY(h5_write_table(gs, LAYER_METRIC_NAMES[k], H5T_NATIVE_DOUBLE, 2, dl,
                              f->layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm), "write layer metrics");
         H5Gclose(gs);
         gs = -1;
     }
     H5Gclose(g);
-    H5TRY(g = H5Gcreate2(file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /snapshots");
-    for (long id = 0; id < f->n_jobs; id++) {
-        if (!f->snap[id]) continue;
-        const SnapSource *s = &f->src[f->snap[id] - 1];
-        snprintf(name, sizeof name, "job_%06ld", id);
-        char obj[64];
-        snprintf(obj, sizeof obj, "%sjob_%06ld", s->prefix, id);
-        if (consolidate) H5TRY(copy_object(s->path, obj, g, name), "copy snapshots into the results file");
-        else H5TRY(H5Lcreate_external(s->link, obj, g, name, H5P_DEFAULT, H5P_DEFAULT), "link snapshots");
-    }
-    H5Gclose(g);
-    g = -1;
+    H5TRY(snapstore_write_links(&f->st, file, consolidate), consolidate ? "copy snapshots into the results file" : "link snapshots");
     if (H5Fclose(file) < 0) {
         file = -1;
         snprintf(err, errlen, "%s: HDF5 failed to close", f->tmp);
@@ -567,7 +289,7 @@ fail:
 }
 
 int results_checkpoint(ResultsFile *f, char *err, size_t errlen) {
-    if (write_part(f, err, errlen)) return -1;
+    if (snapstore_write_part(&f->st, err, errlen)) return -1;
     return write_main(f, 0, err, errlen);
 }
 
@@ -588,56 +310,6 @@ ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t
 
 /* ---------------------------------------------------------------- reading a file back */
 
-typedef struct LinkScan {
-    ResultsFile *f;
-    const char *main_path;
-    int bad;
-} LinkScan;
-
-/* For each /snapshots/job_NNNNNN of the file being read: where its snapshots are. */
-static herr_t scan_snapshot(hid_t g, const char *name, const H5L_info_t *info, void *op) {
-    LinkScan *sc = op;
-    long id;
-    if (sscanf(name, "job_%ld", &id) != 1 || id < 0 || id >= sc->f->n_jobs) return 0;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", sc->main_path);
-    char *d = dirname(dir);
-    int k;
-    if (info->type == H5L_TYPE_EXTERNAL) {
-        char val[2048];
-        const char *file = NULL, *obj = NULL;
-        unsigned flags;
-        if (info->u.val_size > sizeof val || H5Lget_val(g, name, val, sizeof val, H5P_DEFAULT) < 0 ||
-            H5Lunpack_elink_val(val, info->u.val_size, &flags, &file, &obj) < 0) {
-            sc->bad = 1;
-            return -1;
-        }
-        char full[2200];
-        if (file[0] == '/') snprintf(full, sizeof full, "%s", file);
-        else snprintf(full, sizeof full, "%s/%s", d, file);
-        /* a part file of this results file stays linked; any other is copied on the next checkpoint */
-        const char *slash = strrchr(file, '/');
-        int ours = slash && !strncmp(file, sc->f->parts_rel, (size_t)(slash - file)) &&
-                   strlen(sc->f->parts_rel) == (size_t)(slash - file);
-        /* the link's target object is "/job_NNNNNN" in the part file */
-        const char *oslash = strrchr(obj, '/');
-        char prefix[16];
-        snprintf(prefix, sizeof prefix, "%.*s", oslash ? (int)(oslash - obj + 1) : 0, obj);
-        k = add_source(sc->f, full, prefix, file, ours);
-        int part;
-        if (ours && slash && sscanf(slash + 1, "part-%d.h5", &part) == 1 && part >= sc->f->next_part)
-            sc->f->next_part = part + 1;
-    } else {
-        k = add_source(sc->f, sc->main_path, "/snapshots/", "", 0);
-    }
-    if (k < 0) {
-        sc->bad = 1;
-        return -1;
-    }
-    sc->f->snap[id] = k;
-    return 0;
-}
-
 /* Loads the state of results file path (of sweep sw) into f, which new_state made. */
 static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char *err, size_t errlen) {
     size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
@@ -649,8 +321,13 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         return -1;
     }
     int64_t fv = 0, nj = 0;
-    if (read_attr_i64(file, "format_version", &fv) || fv != FORMAT_VERSION || read_attr_i64(file, "n_jobs", &nj) ||
-        nj != f->n_jobs) {
+    if (h5_read_attr_i64(file, "format_version", &fv) == 0 && fv == 1) {
+        snprintf(err, errlen, "%s: results file format 1 (synsweep 0.1); this synsweep reads format %d only. "
+                 "Its tables still open with h5py (docs/FORMAT.md); to continue the sweep, rerun it into a new file",
+                 path, FORMAT_VERSION);
+        goto fail;
+    }
+    if (fv != FORMAT_VERSION || h5_read_attr_i64(file, "n_jobs", &nj) || nj != f->n_jobs) {
         snprintf(err, errlen, "%s: not a synsweep results file of format %d for %ld jobs", path, FORMAT_VERSION, f->n_jobs);
         goto fail;
     }
@@ -658,7 +335,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (read_dset(file, "results", f->row_type, n, 0, rows)) {
+    if (h5_read_table(file, "results", f->row_type, n, 0, rows)) {
         snprintf(err, errlen, "%s: cannot read /results", path);
         goto fail;
     }
@@ -668,13 +345,13 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     int bad = !curves || !layers || !sizes;
     for (int c = 0; !bad && c < N_CURVES; c++) {
         snprintf(name, sizeof name, "curves/%s", CURVE_NAMES[c]);
-        bad = read_dset(file, name, H5T_NATIVE_FLOAT, n, E, curves + (size_t)c * n * E) != 0;
+        bad = h5_read_table(file, name, H5T_NATIVE_FLOAT, n, E, curves + (size_t)c * n * E) != 0;
     }
-    bad = bad || read_dset(file, "layers/sizes", H5T_NATIVE_INT32, n, Lm + 1, sizes);
+    bad = bad || h5_read_table(file, "layers/sizes", H5T_NATIVE_INT32, n, Lm + 1, sizes);
     for (int s = 0; !bad && s < N_STAGES; s++)
         for (int k = 0; !bad && k < N_LAYER_METRICS; k++) {
             snprintf(name, sizeof name, "layers/%s/%s", STAGE_NAMES[s], LAYER_METRIC_NAMES[k]);
-            bad = read_dset(file, name, H5T_NATIVE_DOUBLE, n, Lm, layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm) != 0;
+            bad = h5_read_table(file, name, H5T_NATIVE_DOUBLE, n, Lm, layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm) != 0;
         }
     if (bad) {
         free(curves), free(layers), free(sizes);
@@ -699,14 +376,10 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     }
     free(curves), free(layers), free(sizes);
     if (keep_snapshots) {
-        LinkScan sc = {f, path, 0};
-        if ((g = H5Gopen2(file, "snapshots", H5P_DEFAULT)) < 0 ||
-            H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, scan_snapshot, &sc) < 0 || sc.bad) {
+        if (snapstore_scan(&f->st, file, path)) {
             snprintf(err, errlen, "%s: cannot read /snapshots", path);
             goto fail;
         }
-        H5Gclose(g);
-        g = -1;
     }
     free(rows);
     H5Fclose(file);
@@ -726,7 +399,7 @@ static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: not a readable HDF5 file", path);
         return -1;
     }
-    char *yaml = read_attr_str(file, "sweep_yaml");
+    char *yaml = h5_read_attr_str(file, "sweep_yaml");
     H5Fclose(file);
     if (!yaml) {
         snprintf(err, errlen, "%s: has no sweep_yaml attribute; not a synsweep results file", path);
@@ -832,26 +505,16 @@ int results_merge(const char *out, const char *const *inputs, int n_inputs, char
                 memcpy(f->layers + (sk * n + id) * Lm, in->layers + (sk * n + id) * Lm, Lm * sizeof(double));
             memcpy(f->sizes + id * (Lm + 1), in->sizes + id * (Lm + 1), (Lm + 1) * sizeof(int32_t));
             f->n_done++;
-            if (in->snap[id]) {
-                /* copied from where the input keeps them (its main file or its parts) */
-                const SnapSource *s = &in->src[in->snap[id] - 1];
-                int k = add_source(f, s->path, s->prefix, "", 0);
-                if (k < 0) goto done;
-                f->snap[id] = k;
-            }
+            if (snapstore_take(&f->st, id, &in->st)) goto done;
         }
         free_state(in);
         in = NULL;
     }
     /* everything is copied in: through a part file of ours, then consolidated */
-    if (write_part(f, err, errlen) || write_main(f, 1, err, errlen)) goto done;
+    if (snapstore_write_part(&f->st, err, errlen) || write_main(f, 1, err, errlen)) goto done;
     rc = 0;
 done:
-    if (f && f->n_src) {
-        for (int i = 0; i < f->n_src; i++)
-            if (f->src[i].ours) unlink(f->src[i].path);
-        rmdir(f->parts_dir);
-    }
+    if (f && f->st.n_src) snapstore_remove_parts(&f->st);
     free_state(in);
     free_state(f);
     sweep_free(&sw);
@@ -870,21 +533,7 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
         snprintf(err, errlen, "%s: job %d reported twice", f->path, r->job_id);
         return -1;
     }
-    if (r->snaps && r->snap_mask) {
-        if (f->n_buf == f->cap_buf) {
-            int cap = f->cap_buf ? 2 * f->cap_buf : 16;
-            JobResult *nb = realloc(f->buf, (size_t)cap * sizeof(JobResult));
-            if (!nb) goto oom;
-            f->buf = nb, f->cap_buf = cap;
-        }
-        JobResult *c = &f->buf[f->n_buf];
-        *c = *r;
-        c->curves = NULL;
-        size_t ns = (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
-        if (!(c->snaps = malloc(ns * sizeof(float)))) goto oom;
-        memcpy(c->snaps, r->snaps, ns * sizeof(float));
-        f->n_buf++;
-    }
+    if (r->snaps && r->snap_mask && snapstore_add(&f->st, r)) goto oom;
     row->spec = *spec;
     snprintf(row->status, sizeof row->status, "%s", status_name(r->status));
     row->m = r->m;
@@ -914,12 +563,8 @@ int results_close(ResultsFile *f, char *err, size_t errlen) {
     int rc;
     if (f->n_done == f->n_jobs) {
         /* final: snapshots copied in, then the part files go */
-        rc = write_part(f, err, errlen) || write_main(f, 1, err, errlen) ? -1 : 0;
-        if (rc == 0) {
-            for (int i = 0; i < f->n_src; i++)
-                if (f->src[i].ours) unlink(f->src[i].path);
-            rmdir(f->parts_dir);
-        }
+        rc = snapstore_write_part(&f->st, err, errlen) || write_main(f, 1, err, errlen) ? -1 : 0;
+        if (rc == 0) snapstore_remove_parts(&f->st);
     } else {
         rc = results_checkpoint(f, err, errlen);
     }

@@ -1,0 +1,147 @@
+/* h5util.c: see h5util.h. */
+#include "h5util.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+hid_t h5_str_type(size_t n) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, n) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+int h5_attr_str(hid_t loc, const char *name, const char *value) {
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
+    int rc = -1;
+    if (t < 0 || sp < 0) goto done;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) goto done;
+    if ((a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
+    rc = H5Awrite(a, t, &value) < 0 ? -1 : 0;
+done:
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+int h5_attr_i64(hid_t loc, const char *name, int64_t v) {
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+    int rc = -1;
+    if (sp < 0) return -1;
+    a = H5Acreate2(loc, name, H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0) rc = H5Awrite(a, H5T_NATIVE_INT64, &v) < 0 ? -1 : 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+/* A string attribute read into a new malloc'ed buffer, or NULL. */
+char *h5_read_attr_str(hid_t loc, const char *name) {
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = -1, ft = -1;
+    char *out = NULL;
+    if (a < 0) return NULL;
+    if ((ft = H5Aget_type(a)) < 0 || H5Tget_class(ft) != H5T_STRING) goto done;
+    if ((t = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
+        goto done;
+    char *v = NULL;
+    if (H5Tis_variable_str(ft) > 0 && H5Aread(a, t, &v) >= 0 && v) {
+        out = strdup(v);
+        H5free_memory(v);
+    }
+done:
+    if (t >= 0) H5Tclose(t);
+    if (ft >= 0) H5Tclose(ft);
+    H5Aclose(a);
+    return out;
+}
+
+int h5_read_attr_i64(hid_t loc, const char *name, int64_t *v) {
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    int rc = H5Aread(a, H5T_NATIVE_INT64, v) < 0 ? -1 : 0;
+    H5Aclose(a);
+    return rc;
+}
+
+/*
+ * Creates loc/name (rank <= 4, dims, chunked as given, shuffled, deflated at level; with
+ * unlimited maximum dims if asked) and writes buf into it unless it is empty.
+ */
+int h5_write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                         const hsize_t *chunk, int unlimited, int level, const void *buf) {
+    hsize_t maxd[4] = {H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED};
+    hid_t sp = H5Screate_simple(rank, dims, unlimited ? maxd : NULL), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    int rc = -1, empty = 0;
+    for (int i = 0; i < rank; i++) empty |= dims[i] == 0;
+    if (sp < 0 || pl < 0) goto done;
+    if (H5Pset_chunk(pl, rank, chunk) < 0 || H5Pset_shuffle(pl) < 0 || H5Pset_deflate(pl, (unsigned)level) < 0)
+        goto done;
+    if ((d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, pl, H5P_DEFAULT)) < 0) goto done;
+    rc = empty ? 0 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+done:
+    if (d >= 0) H5Dclose(d);
+    if (pl >= 0) H5Pclose(pl);
+    if (sp >= 0) H5Sclose(sp);
+    return rc;
+}
+
+/* A per-job table of rank 1 or 2: rows chunked by 1024 (columns by 4096), extendable, fast
+ * compression (it is rewritten at every checkpoint). */
+int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                      const void *buf) {
+    hsize_t chunk[2];
+    chunk[0] = dims[0] < 1 ? 1 : dims[0] > 1024 ? 1024 : dims[0];
+    if (rank == 2) chunk[1] = dims[1] < 1 ? 1 : dims[1] > 4096 ? 4096 : dims[1];
+    return h5_write_chunked(loc, name, type, rank, dims, chunk, 1, 1, buf);
+}
+
+/* Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
+int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf) {
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), sp = -1;
+    int rc = -1;
+    if (d < 0) return -1;
+    hsize_t dims[2] = {0, 0};
+    if ((sp = H5Dget_space(d)) < 0) goto done;
+    int rank = H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (rank != (cols ? 2 : 1) || dims[0] != rows || (cols && dims[1] != cols)) goto done;
+    rc = (rows == 0 || (cols == 0 && rank == 2)) ? 0
+         : H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+done:
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return rc;
+}
+
+/* One snapshot array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */
+int h5_write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims) {
+    hsize_t chunk[4], rest = 1;
+    for (int i = 0; i < rank; i++) chunk[i] = dims[i];
+    for (int i = 1; i < rank; i++) rest *= chunk[i];
+    while (chunk[0] > 1 && chunk[0] * rest > (1u << 20)) chunk[0] /= 2;
+    return h5_write_chunked(loc, name, H5T_NATIVE_FLOAT, rank, dims, chunk, 0, 4, x);
+}
+
+/* fsync a file or directory by path. */
+int sync_path(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Copies object src_obj of file src into loc as name (data copied as stored). */
+int h5_copy_object(const char *src, const char *src_obj, hid_t loc, const char *name) {
+    hid_t sf = H5Fopen(src, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (sf < 0) return -1;
+    int rc = H5Ocopy(sf, src_obj, loc, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
+    H5Fclose(sf);
+    return rc;
+}
+

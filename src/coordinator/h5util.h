@@ -1,0 +1,38 @@
+/*
+ * h5util: the HDF5 calls the results file is made of, each checked (< 0 is failure):
+ * string types and attributes, chunked + shuffled + deflated datasets, reading a dataset
+ * of a known shape, copying an object between files, fsync by path.
+ */
+#ifndef SYNSWEEP_H5UTIL_H
+#define SYNSWEEP_H5UTIL_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+/** A fixed-length, NUL-terminated string type of n bytes (close it), or < 0. */
+hid_t h5_str_type(size_t n);
+/** Writes a UTF-8 variable-length string attribute. @return 0 or -1. */
+int h5_attr_str(hid_t loc, const char *name, const char *value);
+int h5_attr_i64(hid_t loc, const char *name, int64_t v);
+/** A string attribute read into a new malloc'ed buffer, or NULL. */
+char *h5_read_attr_str(hid_t loc, const char *name);
+int h5_read_attr_i64(hid_t loc, const char *name, int64_t *v);
+/**
+ * Creates loc/name (rank <= 4, dims, chunked as given, shuffled, deflated at level; with
+ * unlimited maximum dims if asked) and writes buf into it unless it is empty.
+ */
+int h5_write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                     const hsize_t *chunk, int unlimited, int level, const void *buf);
+/** A per-job table of rank 1 or 2: rows chunked by 1024 (columns by 4096), extendable, fast
+ * compression (it is rewritten at every checkpoint). */
+int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf);
+/** Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
+int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf);
+/** One float array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */
+int h5_write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims);
+/** Copies object src_obj of file src into loc as name (data copied as stored). */
+int h5_copy_object(const char *src, const char *src_obj, hid_t loc, const char *name);
+/** fsync a file or directory by path. */
+int sync_path(const char *path);
+
+#endif

@@ -1,0 +1,278 @@
+/* snapstore.c: see snapstore.h. */
+#include "snapstore.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h5util.h"
+
+/* A new string: a followed by b (NULL out of memory). */
+static char *cat2(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (s) memcpy(s, a, na), memcpy(s + na, b, nb + 1);
+    return s;
+}
+
+int snapstore_init(SnapStore *st, const char *path, long n_jobs) {
+    memset(st, 0, sizeof *st);
+    st->n_jobs = n_jobs;
+    st->next_part = 1;
+    const char *slash = strrchr(path, '/');
+    st->parts_dir = cat2(path, ".parts");
+    st->parts_rel = cat2(slash ? slash + 1 : path, ".parts");
+    st->snap = calloc((size_t)(n_jobs > 0 ? n_jobs : 1), sizeof(int32_t));
+    if (!st->parts_dir || !st->parts_rel || !st->snap) {
+        snapstore_free(st);
+        return -1;
+    }
+    return 0;
+}
+
+void snapstore_free(SnapStore *st) {
+    for (int i = 0; i < st->n_buf; i++) job_result_free(&st->buf[i]);
+    for (int i = 0; i < st->n_src; i++) free(st->src[i].path), free(st->src[i].link);
+    free(st->buf), free(st->src), free(st->snap), free(st->parts_dir), free(st->parts_rel);
+    memset(st, 0, sizeof *st);
+}
+
+static int add_source(SnapStore *f, const char *path, const char *prefix, const char *link, int ours) {
+    for (int i = 0; i < f->n_src; i++)
+        if (!strcmp(f->src[i].path, path) && !strcmp(f->src[i].prefix, prefix)) return i + 1;
+    if (f->n_src == f->cap_src) {
+        int cap = f->cap_src ? 2 * f->cap_src : 16;
+        SnapSource *ns = realloc(f->src, (size_t)cap * sizeof(SnapSource));
+        if (!ns) return -1;
+        f->src = ns, f->cap_src = cap;
+    }
+    SnapSource *s = &f->src[f->n_src++];
+    s->path = strdup(path), s->link = strdup(link);
+    snprintf(s->prefix, sizeof s->prefix, "%s", prefix);
+    s->ours = ours;
+    if (!s->path || !s->link) {
+        free(s->path), free(s->link);
+        f->n_src--;
+        return -1;
+    }
+    return f->n_src;
+}
+
+/* Writes the snapshot groups of r under loc (job_NNNNNN/<stage>/<tensor>), one dataset per
+ * tensor of r's list with its name and shape, and attribute `trainable`. */
+static int write_snapshot_group(hid_t loc, const JobResult *r, char *err, size_t errlen,
+                                const char *path) {
+    hid_t gj = -1, gs = -1, d = -1;
+    char name[64];
+    snprintf(name, sizeof name, "job_%06d", r->job_id);
+    if ((gj = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 || h5_attr_i64(gj, "job_id", r->job_id))
+        goto h5fail;
+    int k = 0;
+    for (int s = 0; s < N_STAGES; s++) {
+        if (!((r->snap_mask >> s) & 1)) continue;
+        const float *base = r->snaps + (size_t)k++ * (size_t)(r->n_params + r->n_fixed);
+        if ((gs = H5Gcreate2(gj, STAGE_NAMES[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto h5fail;
+        for (int i = 0; i < r->tensors.n; i++) {
+            const Tensor *t = &r->tensors.t[i];
+            hsize_t dims[TENSOR_MAX_DIMS];
+            for (int j = 0; j < t->ndim; j++) dims[j] = (hsize_t)t->shape[j];
+            const float *x = base + (t->fixed ? r->n_params : 0) + t->offset;
+            if (h5_write_array(gs, t->name, x, t->ndim, dims) || (d = H5Dopen2(gs, t->name, H5P_DEFAULT)) < 0 ||
+                h5_attr_i64(d, "trainable", !t->fixed))
+                goto h5fail;
+            H5Dclose(d);
+            d = -1;
+        }
+        H5Gclose(gs);
+        gs = -1;
+    }
+    H5Gclose(gj);
+    return 0;
+h5fail:
+    snprintf(err, errlen, "%s: HDF5 failed to write the snapshots of job %d", path, r->job_id);
+    if (d >= 0) H5Dclose(d);
+    if (gs >= 0) H5Gclose(gs);
+    if (gj >= 0) H5Gclose(gj);
+    return -1;
+}
+
+/*
+ * A new part file holding the buffered snapshots, plus those of jobs whose snapshots still
+ * live in a file that is not ours (they are copied in); written, closed and fsync'ed.
+ */
+int snapstore_write_part(SnapStore *f, char *err, size_t errlen) {
+    int foreign = 0;
+    for (long id = 0; id < f->n_jobs; id++)
+        if (f->snap[id] && !f->src[f->snap[id] - 1].ours) foreign++;
+    if (f->n_buf == 0 && foreign == 0) return 0;
+    if (mkdir(f->parts_dir, 0777) && errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create the snapshot directory (%s)", f->parts_dir, strerror(errno));
+        return -1;
+    }
+    char leaf[32];
+    snprintf(leaf, sizeof leaf, "/part-%06d.h5", f->next_part);
+    char *path = cat2(f->parts_dir, leaf), *link = cat2(f->parts_rel, leaf);
+    if (!path || !link) {
+        free(path), free(link);
+        snprintf(err, errlen, "%s: out of memory", f->parts_dir);
+        return -1;
+    }
+    unlink(path); /* an orphan of an interrupted checkpoint: nothing links to it */
+    hid_t pf = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    if (pf < 0) {
+        snprintf(err, errlen, "%s: cannot create the snapshot part file", path);
+        free(path), free(link);
+        return -1;
+    }
+    int k = add_source(f, path, "/", link, 1);
+    if (k < 0) goto fail;
+    for (int i = 0; i < f->n_buf; i++) {
+        if (write_snapshot_group(pf, &f->buf[i], err, errlen, path)) goto fail;
+        f->snap[f->buf[i].job_id] = k;
+    }
+    for (long id = 0; id < f->n_jobs; id++) {
+        if (!f->snap[id] || f->src[f->snap[id] - 1].ours) continue;
+        const SnapSource *s = &f->src[f->snap[id] - 1];
+        char obj[64], name[32];
+        snprintf(obj, sizeof obj, "%sjob_%06ld", s->prefix, id);
+        snprintf(name, sizeof name, "job_%06ld", id);
+        if (h5_copy_object(s->path, obj, pf, name)) {
+            snprintf(err, errlen, "%s: cannot copy the snapshots of job %ld from %s", path, id, s->path);
+            goto fail;
+        }
+        f->snap[id] = k;
+    }
+    if (H5Fclose(pf) < 0 || sync_path(path)) {
+        snprintf(err, errlen, "%s: cannot close or sync the snapshot part file (%s)", path, strerror(errno));
+        free(path), free(link);
+        return -1;
+    }
+    for (int i = 0; i < f->n_buf; i++) job_result_free(&f->buf[i]);
+    f->n_buf = 0;
+    f->next_part++;
+    free(path), free(link);
+    return 0;
+fail:
+    H5Fclose(pf);
+    free(path), free(link);
+    return -1;
+}
+
+typedef struct LinkScan {
+    SnapStore *f;
+    const char *main_path;
+    int bad;
+} LinkScan;
+
+/* For each /snapshots/job_NNNNNN of the file being read: where its snapshots are. */
+static herr_t scan_snapshot(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+    LinkScan *sc = op;
+    long id;
+    if (sscanf(name, "job_%ld", &id) != 1 || id < 0 || id >= sc->f->n_jobs) return 0;
+    int k;
+    if (info->type == H5L_TYPE_EXTERNAL) {
+        char val[2048];
+        const char *file = NULL, *obj = NULL;
+        unsigned flags;
+        if (info->u.val_size > sizeof val || H5Lget_val(g, name, val, sizeof val, H5P_DEFAULT) < 0 ||
+            H5Lunpack_elink_val(val, info->u.val_size, &flags, &file, &obj) < 0) {
+            sc->bad = 1;
+            return -1;
+        }
+        /* relative links are relative to the main file's directory */
+        const char *ms = strrchr(sc->main_path, '/');
+        size_t nd = ms ? (size_t)(ms - sc->main_path + 1) : 0;
+        char *full = malloc(nd + strlen(file) + 1);
+        if (!full) {
+            sc->bad = 1;
+            return -1;
+        }
+        if (file[0] == '/') strcpy(full, file);
+        else memcpy(full, sc->main_path, nd), strcpy(full + nd, file);
+        /* a part file of this results file stays linked; any other is copied on the next checkpoint */
+        const char *slash = strrchr(file, '/');
+        int ours = slash && !strncmp(file, sc->f->parts_rel, (size_t)(slash - file)) &&
+                   strlen(sc->f->parts_rel) == (size_t)(slash - file);
+        /* the link's target object is "/job_NNNNNN" in the part file */
+        const char *oslash = strrchr(obj, '/');
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "%.*s", oslash ? (int)(oslash - obj + 1) : 0, obj);
+        k = add_source(sc->f, full, prefix, file, ours);
+        free(full);
+        int part;
+        if (ours && slash && sscanf(slash + 1, "part-%d.h5", &part) == 1 && part >= sc->f->next_part)
+            sc->f->next_part = part + 1;
+    } else {
+        k = add_source(sc->f, sc->main_path, "/snapshots/", "", 0);
+    }
+    if (k < 0) {
+        sc->bad = 1;
+        return -1;
+    }
+    sc->f->snap[id] = k;
+    return 0;
+}
+
+
+int snapstore_scan(SnapStore *st, hid_t file, const char *main_path) {
+    LinkScan sc = {st, main_path, 0};
+    hid_t g = H5Gopen2(file, "snapshots", H5P_DEFAULT);
+    if (g < 0) return -1;
+    int rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, scan_snapshot, &sc) < 0 || sc.bad ? -1 : 0;
+    H5Gclose(g);
+    return rc;
+}
+
+int snapstore_add(SnapStore *st, const JobResult *r) {
+    if (st->n_buf == st->cap_buf) {
+        int cap = st->cap_buf ? 2 * st->cap_buf : 16;
+        JobResult *nb = realloc(st->buf, (size_t)cap * sizeof(JobResult));
+        if (!nb) return -1;
+        st->buf = nb, st->cap_buf = cap;
+    }
+    JobResult *c = &st->buf[st->n_buf];
+    *c = *r;
+    c->curves = NULL;
+    size_t ns = (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
+    if (!(c->snaps = malloc(ns * sizeof(float)))) return -1;
+    memcpy(c->snaps, r->snaps, ns * sizeof(float));
+    st->n_buf++;
+    return 0;
+}
+
+int snapstore_write_links(const SnapStore *st, hid_t file, int consolidate) {
+    hid_t g = H5Gcreate2(file, "snapshots", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    for (long id = 0; id < st->n_jobs; id++) {
+        if (!st->snap[id]) continue;
+        const SnapSource *s = &st->src[st->snap[id] - 1];
+        char name[32], obj[64];
+        snprintf(name, sizeof name, "job_%06ld", id);
+        snprintf(obj, sizeof obj, "%sjob_%06ld", s->prefix, id);
+        if (consolidate ? h5_copy_object(s->path, obj, g, name)
+                        : H5Lcreate_external(s->link, obj, g, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+            H5Gclose(g);
+            return -1;
+        }
+    }
+    return H5Gclose(g) < 0 ? -1 : 0;
+}
+
+int snapstore_take(SnapStore *st, long id, const SnapStore *src) {
+    if (!src->snap[id]) return 0;
+    /* copied from where the input keeps them (its main file or its parts) */
+    const SnapSource *s = &src->src[src->snap[id] - 1];
+    int k = add_source(st, s->path, s->prefix, "", 0);
+    if (k < 0) return -1;
+    st->snap[id] = k;
+    return 0;
+}
+
+void snapstore_remove_parts(SnapStore *st) {
+    for (int i = 0; i < st->n_src; i++)
+        if (st->src[i].ours) unlink(st->src[i].path);
+    rmdir(st->parts_dir);
+}
