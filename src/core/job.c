@@ -9,6 +9,7 @@
 
 #include "data.h"
 #include "dist.h"
+#include "model.h"
 
 #define F(field) offsetof(JobSpec, field), sizeof(((JobSpec *)0)->field)
 
@@ -324,6 +325,11 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
 }
 
 int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
+    if (!model_kind_find(s->model) || !rule_find(s->rule) || !optim_find(s->optimizer)) {
+        snprintf(err, errlen, "unknown %s '%s'", !model_kind_find(s->model) ? "model" : !rule_find(s->rule) ? "rule" : "optimizer",
+                 !model_kind_find(s->model) ? s->model : !rule_find(s->rule) ? s->rule : s->optimizer);
+        return -1;
+    }
     if (s->dataset[0] == 0) {
         snprintf(err, errlen, "dataset: not set");
         return -1;
