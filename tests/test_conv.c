@@ -110,21 +110,61 @@ static void test_pool(Rng *r) {
     adaptive_avgpool_forward(pa, xa, 3, 9, 7, 4);
     adaptive_avgpool_backward(dxa, ga, 3, 9, 7, 4);
     CHECK(fabs(dot(pa, ga, 48) - dot(xa, dxa, 189)) < 1e-4, "adaptive pool: <P x, g> = <x, P^T g>");
+    /* adaptive max pooling: each output is the maximum of its cell (brute force), and the
+     * gradient goes to exactly that element */
+    int am[3 * 4 * 4], worst = 0;
+    adaptive_maxpool_forward(pa, am, xa, 3, 9, 7, 4);
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int y0 = i * 9 / 4, y1 = ((i + 1) * 9 + 3) / 4, x0 = j * 7 / 4, x1 = ((j + 1) * 7 + 3) / 4;
+                float mx = -1e30f;
+                for (int y = y0; y < y1; y++)
+                    for (int xx = x0; xx < x1; xx++) mx = fmaxf(mx, xa[(c * 9 + y) * 7 + xx]);
+                worst |= pa[(c * 4 + i) * 4 + j] != mx || xa[am[(c * 4 + i) * 4 + j]] != mx;
+            }
+    CHECK(!worst, "adaptive max pool 9x7 -> 4x4 takes each cell's maximum");
+    memset(dxa, 0, sizeof dxa);
+    adaptive_maxpool_backward(dxa, ga, am, 3, 4);
+    CHECK(fabs(dot(pa, ga, 48) - dot(xa, dxa, 189)) < 1e-4, "adaptive max pool: <P x, g> = <x, P^T g>");
 }
 
-/* Whole trainable CNN + FC head: loss along random directions of conv and FC parameters. */
+/* init: pytorch is nn.Linear's default: weights and biases U(+-1/sqrt(fan_in)) */
+static void test_pytorch_init(void) {
+    int sizes[3] = {400, 300, 10};
+    Mlp m;
+    mlp_create(&m, sizes, 3, RULE_BP, 1, 0);
+    DistParams d;
+    dist_defaults(&d, "pytorch", 1.0);
+    CHECK(mlp_init(&m, &d, &d, 5) == 0, "pytorch init fills the layers");
+    double bound = 1.0 / sqrt(400.0), mx = 0, s2 = 0, bmx = 0;
+    size_t n = 300 * 400;
+    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(m.W[0][i])), s2 += (double)m.W[0][i] * m.W[0][i];
+    for (int o = 0; o < 300; o++) bmx = fmax(bmx, fabs(m.b[0][o]));
+    /* U(-a, a) has variance a^2/3; with 120,000 draws the sample variance is within 1% */
+    CHECK(mx <= bound && mx > 0.99 * bound && fabs(s2 / n / (bound * bound / 3) - 1) < 0.01,
+          "W0 in +-1/sqrt(400), variance a^2/3 (max %g, var ratio %g)", mx, s2 / n / (bound * bound / 3));
+    CHECK(bmx <= bound && bmx > 0.9 * bound, "b0 drawn in +-1/sqrt(fan_in) too (max %g)", bmx);
+    mlp_free(&m);
+}
+
+/* Whole trainable CNN + FC head: loss along random directions of conv and FC parameters,
+ * flattened or adaptive-pooled (average or max), with or without conv biases. */
 static void test_cnn_grad(Rng *r) {
-    for (int adapt = 0; adapt <= 2; adapt += 2) {
+    const int cfg[][3] = {{0, 0, 1}, {2, 0, 1}, {2, 1, 1}, {3, 1, 0}, {0, 0, 0}}; /* adapt, max, bias */
+    for (int k = 0; k < 5; k++) {
+        int adapt = cfg[k][0], amax = cfg[k][1], bias = cfg[k][2];
         Cnn c;
         Mlp m;
         int B = 3, C = 2, H = 10, W = 10;
-        CHECK(cnn_create(&c, C, H, W, 4, 3, 1, adapt, 1, B) == 0, "cnn create");
+        CHECK(cnn_create_in(&c, C, H, W, 4, 3, 1, adapt, amax, bias, 1, B, NULL, NULL) == 0, "cnn create");
+        CHECK(c.n_params == (size_t)(4 * 18 + (bias ? 4 : 0)), "conv parameters with bias %d: %zu", bias, c.n_params);
         int sizes[3] = {c.feat_dim, 6, 5};
         CHECK(mlp_create(&m, sizes, 3, RULE_BP, B, 1) == 0, "head create");
         DistParams d;
         dist_defaults(&d, "normal", 0.5);
         cnn_init(&c, &d, 1), mlp_init(&m, &d, &d, 2);
-        fill(c.bc, (size_t)c.N, r, 0.3);
+        if (bias) fill(c.bc, (size_t)c.N, r, 0.3);
         float x[3 * 200], feat[3 * 400];
         uint8_t y[3] = {1, 4, 0};
         fill(x, sizeof x / 4, r, 1);
@@ -137,7 +177,8 @@ static void test_cnn_grad(Rng *r) {
         float *v = malloc(n * 4), *p0c = malloc(c.n_params * 4), *p0m = malloc(m.n_params * 4);
         fill(v, n, r, 1);
         memcpy(p0c, c.params, c.n_params * 4), memcpy(p0m, m.params, m.n_params * 4);
-        double ana = dot(c.grads, v, c.n_params) + dot(m.grads, v + c.n_params, m.n_params), h = 1e-3, l[2];
+        /* max pooling has kinks: a smaller step keeps every winner */
+        double ana = dot(c.grads, v, c.n_params) + dot(m.grads, v + c.n_params, m.n_params), h = amax ? 1e-4 : 1e-3, l[2];
         for (int s = 0; s < 2; s++) {
             double sg = s ? -h : h;
             for (size_t i = 0; i < c.n_params; i++) c.params[i] = p0c[i] + (float)(sg * v[i]);
@@ -146,7 +187,8 @@ static void test_cnn_grad(Rng *r) {
             l[s] = mlp_forward(&m, feat, y, B, NULL);
         }
         double num = (l[0] - l[1]) / (2 * h);
-        CHECK(fabs(ana - num) / fmax(fabs(ana) + fabs(num), 1e-12) < 5e-3, "cnn+fc (adapt %d) directional: %g vs %g", adapt, ana, num);
+        CHECK(fabs(ana - num) / fmax(fabs(ana) + fabs(num), 1e-12) < 5e-3, "cnn+fc (adapt %d, max %d, bias %d) directional: %g vs %g",
+              adapt, amax, bias, ana, num);
         free(v), free(p0c), free(p0m);
         cnn_free(&c), mlp_free(&m);
     }
@@ -218,6 +260,7 @@ int main(void) {
     rng_seed(&r, 9, 0);
     test_conv(&r);
     test_pool(&r);
+    test_pytorch_init();
     test_cnn_grad(&r);
     test_cache();
     return test_report("test_conv");

@@ -138,6 +138,10 @@ static const Golden JOBS[] = {
     {"cnn_trained_bp", {{"model", "cnn"}, {"conv_dist", "trained"}, {"rule", "bp"}}},
     {"cnn_pool_dfa", {{"model", "cnn"}, {"conv_dist", "lognormal"}, {"fc_pool", "2"}, {"rule", "dfa"}}},
     {"cnn_trained_fa_noise", {{"model", "cnn"}, {"conv_dist", "trained"}, {"rule", "fa_noise"}}},
+    {"cnn_torch_maxpool_nobias", {{"model", "cnn"}, {"conv_dist", "pytorch"}, {"init", "pytorch"}, {"fc_pool", "2"},
+                                  {"fc_pool_mode", "max"}, {"conv_bias", "false"}, {"rule", "bp"}}},
+    {"cnn_trained_maxpool_nobias", {{"model", "cnn"}, {"conv_dist", "trained"}, {"fc_pool", "3"}, {"fc_pool_mode", "max"},
+                                    {"conv_bias", "false"}, {"rule", "fa"}}},
 };
 #define N_GOLDEN ((int)(sizeof JOBS / sizeof JOBS[0]))
 #define G_EPOCHS 3

@@ -1,5 +1,6 @@
 #include "cnn.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,26 +9,27 @@
 
 void cnn_free(Cnn *c) {
     if (c->owns) free(c->params), free(c->grads);
-    free(c->arg), free(c->pooled);
+    free(c->arg), free(c->aarg), free(c->pooled), free(c->zero_b), free(c->dzero_b);
     free(c->col), free(c->convbuf), free(c->dpool), free(c->dconv), free(c->pooltmp);
     memset(c, 0, sizeof(*c));
 }
 
-int cnn_declare(TensorList *tl, int C, int N, int K, int trainable) {
+int cnn_declare(TensorList *tl, int C, int N, int K, int bias, int trainable) {
     int w[4] = {N, C, K, K};
-    return tensors_add(tl, "conv_W", 4, w, !trainable) < 0 || tensors_add(tl, "conv_b", 1, w, !trainable) < 0
+    return tensors_add(tl, "conv_W", 4, w, !trainable) < 0 || (bias && tensors_add(tl, "conv_b", 1, w, !trainable) < 0)
            ? -1 : 0;
 }
 
 int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
                int max_batch) {
-    return cnn_create_in(c, C, H, W, N, K, pad, adapt, trainable, max_batch, NULL, NULL);
+    return cnn_create_in(c, C, H, W, N, K, pad, adapt, 0, 1, trainable, max_batch, NULL, NULL);
 }
 
-int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
-                  int max_batch, float *params, float *grads) {
+int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int adapt_max, int bias,
+                  int trainable, int max_batch, float *params, float *grads) {
     memset(c, 0, sizeof(*c));
     c->C = C, c->H = H, c->W = W, c->N = N, c->K = K, c->pad = pad, c->adapt = adapt;
+    c->adapt_max = adapt && adapt_max, c->bias = bias;
     c->trainable = trainable, c->max_batch = max_batch;
     c->OH = conv_out_size(H, K, pad), c->OW = conv_out_size(W, K, pad);
     c->PH = c->OH / 2, c->PW = c->OW / 2;
@@ -36,7 +38,7 @@ int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt,
         return -1;
     c->feat_dim = N * (adapt ? adapt * adapt : c->PH * c->PW);
     size_t ckk = (size_t)C * K * K, P = (size_t)c->OH * c->OW, pooled = (size_t)N * c->PH * c->PW;
-    c->n_params = (size_t)N * ckk + N;
+    c->n_params = (size_t)N * ckk + (bias ? N : 0);
     c->owns = params == NULL;
     c->params = c->owns ? calloc(c->n_params, sizeof(float)) : params;
     c->grads = c->owns ? calloc(c->n_params, sizeof(float)) : grads;
@@ -50,9 +52,12 @@ int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt,
         c->dpool = malloc(pooled * sizeof(float));
         c->dconv = malloc((size_t)N * P * sizeof(float));
         if (!c->arg || !c->pooled || !c->dpool || !c->dconv) goto fail;
+        if (c->adapt_max && !(c->aarg = malloc((size_t)max_batch * c->feat_dim * sizeof(int)))) goto fail;
     }
-    c->Wc = c->params, c->bc = c->params + (size_t)N * ckk;
-    if (c->grads) c->dWc = c->grads, c->dbc = c->grads + (size_t)N * ckk;
+    if (!bias && (!(c->zero_b = calloc((size_t)N, sizeof(float))) || !(c->dzero_b = calloc((size_t)N, sizeof(float)))))
+        goto fail;
+    c->Wc = c->params, c->bc = bias ? c->params + (size_t)N * ckk : c->zero_b;
+    if (c->grads) c->dWc = c->grads, c->dbc = bias ? c->grads + (size_t)N * ckk : c->dzero_b;
     return 0;
 fail:
     cnn_free(c);
@@ -63,7 +68,12 @@ int cnn_init(Cnn *c, const DistParams *d, uint64_t seed) {
     Rng r;
     rng_seed(&r, seed, RNG_STREAM_CONV);
     memset(c->bc, 0, (size_t)c->N * sizeof(float));
-    return dist_fill(d, c->Wc, c->N, c->C * c->K * c->K, &r);
+    int ckk = c->C * c->K * c->K;
+    if (dist_fill(d, c->Wc, c->N, ckk, &r)) return -1;
+    /* PyTorch's nn.Conv2d also draws its bias, U(+-1/sqrt(fan_in)), after the weights */
+    if (c->bias && !strcmp(d->name, "pytorch"))
+        for (int n = 0; n < c->N; n++) c->bc[n] = (float)(d->scale / sqrt((double)ckk) * (2.0 * rng_uniform(&r) - 1.0));
+    return 0;
 }
 
 void cnn_zero_grad(Cnn *c) { memset(c->grads, 0, c->n_params * sizeof(float)); }
@@ -79,7 +89,10 @@ void cnn_forward(Cnn *c, const float *x, int B, float *feat) {
         maxpool2_forward(p, arg, c->convbuf, c->N, c->OH, c->OW);
         for (size_t i = 0; i < pooled; i++) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
         float *f = feat + (size_t)b * c->feat_dim;
-        if (c->adapt) adaptive_avgpool_forward(f, p, c->N, c->PH, c->PW, c->adapt);
+        if (c->adapt_max)
+            adaptive_maxpool_forward(f, c->trainable ? c->aarg + (size_t)b * c->feat_dim : NULL, p, c->N, c->PH,
+                                     c->PW, c->adapt);
+        else if (c->adapt) adaptive_avgpool_forward(f, p, c->N, c->PH, c->PW, c->adapt);
         else memcpy(f, p, pooled * sizeof(float));
     }
 }
@@ -91,7 +104,8 @@ void cnn_backward(Cnn *c, const float *x, const float *dfeat, int B) {
         const float *df = dfeat + (size_t)b * c->feat_dim, *p = c->pooled + (size_t)b * pooled;
         if (c->adapt) {
             memset(c->dpool, 0, pooled * sizeof(float));
-            adaptive_avgpool_backward(c->dpool, df, c->N, c->PH, c->PW, c->adapt);
+            if (c->adapt_max) adaptive_maxpool_backward(c->dpool, df, c->aarg + (size_t)b * c->feat_dim, c->N, c->adapt);
+            else adaptive_avgpool_backward(c->dpool, df, c->N, c->PH, c->PW, c->adapt);
         } else {
             memcpy(c->dpool, df, pooled * sizeof(float));
         }

@@ -18,16 +18,20 @@ typedef struct Cnn {
     int C, H, W;        /* input planes */
     int N, K, pad;      /* kernels, kernel side, zero padding */
     int OH, OW, PH, PW; /* conv output; after the max-pool */
-    int adapt;          /* 0: flatten the pooled maps; n > 0: adaptive average pool to n x n */
+    int adapt;          /* 0: flatten the pooled maps; n > 0: adaptive pool to n x n ... */
+    int adapt_max;      /* ... taking the maximum of each cell (else the average) */
+    int bias;           /* the conv has biases (else bc is a zero vector, not a parameter) */
     int feat_dim;
     int trainable;
     int owns;           /* params and grads are this Cnn's (cnn_create) */
-    size_t n_params;    /* N*C*K*K + N */
+    size_t n_params;    /* N*C*K*K (+ N with bias) */
     float *params, *grads;
     float *Wc, *bc;     /* (N, C*K*K), (N) */
     float *dWc, *dbc;
     int max_batch;
     int *arg;           /* trainable: (max_batch, N*PH*PW) max-pool winners */
+    int *aarg;          /* trainable with adapt_max: (max_batch, feat_dim) adaptive-max winners */
+    float *zero_b, *dzero_b; /* without bias: (N) zeros, and a sink for their gradient */
     float *pooled;      /* trainable: (max_batch, N*PH*PW) after ReLU */
     float *col, *convbuf, *dpool, *dconv, *pooltmp; /* per-image scratch */
 } Cnn;
@@ -39,13 +43,14 @@ typedef struct Cnn {
 int cnn_create(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
                int max_batch);
 /**
- * As cnn_create, with params (n_params floats: kernels, then biases) and grads (NULL when
- * frozen) in the caller's buffers, as cnn_declare lists them; not freed by cnn_free.
+ * As cnn_create, with biases or none, adaptive max or average pooling, and params
+ * (n_params floats: kernels, then biases) and grads (NULL when frozen) in the caller's
+ * buffers as cnn_declare lists them (not freed by cnn_free); params NULL: its own buffers.
  */
-int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int trainable,
-                  int max_batch, float *params, float *grads);
-/** Appends conv_W (N, C, K, K) and conv_b (N) to tl: trainable, or fixed when frozen. */
-int cnn_declare(TensorList *tl, int C, int N, int K, int trainable);
+int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt, int adapt_max, int bias,
+                  int trainable, int max_batch, float *params, float *grads);
+/** Appends conv_W (N, C, K, K) [and conv_b (N)] to tl: trainable, or fixed when frozen. */
+int cnn_declare(TensorList *tl, int C, int N, int K, int bias, int trainable);
 void cnn_free(Cnn *c);
 /** Draws the kernels from d (its own stream of seed), biases 0. @return 0 or -1 (see dist_fill). */
 int cnn_init(Cnn *c, const DistParams *d, uint64_t seed);

@@ -140,6 +140,26 @@ void adaptive_avgpool_forward(float *out, const float *x, int C, int H, int W, i
             }
 }
 
+void adaptive_maxpool_forward(float *out, int *arg, const float *x, int C, int H, int W, int n) {
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                int y0 = cell_lo(i, H, n), y1 = cell_hi(i, H, n), x0 = cell_lo(j, W, n), x1 = cell_hi(j, W, n);
+                int bi = (c * H + y0) * W + x0;
+                for (int y = y0; y < y1; y++)
+                    for (int xx = x0; xx < x1; xx++) {
+                        int k = (c * H + y) * W + xx;
+                        if (x[k] > x[bi]) bi = k; /* the first maximum, as PyTorch */
+                    }
+                out[(c * n + i) * n + j] = x[bi];
+                if (arg) arg[(c * n + i) * n + j] = bi;
+            }
+}
+
+void adaptive_maxpool_backward(float *dx, const float *dout, const int *arg, int C, int n) {
+    for (int i = 0; i < C * n * n; i++) dx[arg[i]] += dout[i];
+}
+
 void adaptive_avgpool_backward(float *dx, const float *dout, int C, int H, int W, int n) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++)

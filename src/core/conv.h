@@ -43,5 +43,12 @@ void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int 
 void adaptive_avgpool_forward(float *out, const float *x, int C, int H, int W, int n);
 /** dx (C, H, W) += dout spread evenly over each cell. */
 void adaptive_avgpool_backward(float *dx, const float *dout, int C, int H, int W, int n);
+/**
+ * out (C, n, n) <- the maximum of each cell of x (C, H, W) (the cells of adaptive pooling);
+ * arg (may be NULL) <- the index into x of each maximum (the first, if tied).
+ */
+void adaptive_maxpool_forward(float *out, int *arg, const float *x, int C, int H, int W, int n);
+/** dx[arg[i]] += dout[i] for the C * n * n outputs of adaptive_maxpool_forward. */
+void adaptive_maxpool_backward(float *dx, const float *dout, const int *arg, int C, int n);
 
 #endif

@@ -89,8 +89,11 @@ int dist_fill(const DistParams *p, float *w, int O, int I, Rng *r) {
     size_t n = (size_t)O * I;
     const char *name = p->name;
     double scale = p->scale;
-    if (!strcmp(name, "uniform")) {
-        for (size_t i = 0; i < n; i++) w[i] = (float)(scale * (2.0 * rng_uniform(r) - 1.0));
+    if (!strcmp(name, "uniform") || !strcmp(name, "pytorch")) {
+        /* pytorch: nn.Linear's and nn.Conv2d's default, U(-1/sqrt(I), 1/sqrt(I)) (kaiming_uniform
+         * with a = sqrt(5)) */
+        double bound = scale * (!strcmp(name, "pytorch") ? 1.0 / sqrt((double)I) : 1.0);
+        for (size_t i = 0; i < n; i++) w[i] = (float)(bound * (2.0 * rng_uniform(r) - 1.0));
         return 0;
     }
     if (!strcmp(name, "truncated_normal")) {

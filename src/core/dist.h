@@ -10,7 +10,7 @@
 #include "rng.h"
 
 /** Names accepted by dist_fill, '|'-separated (for validation and --help). */
-#define DIST_NAMES "normal|lognormal|center_surround|truncated_normal|uniform|kaiming|xavier"
+#define DIST_NAMES "normal|lognormal|center_surround|truncated_normal|uniform|kaiming|xavier|pytorch"
 
 enum { SIGN_POSITIVE = 0, SIGN_RANDOM = 1, SIGN_DALE = 2 };
 
@@ -32,6 +32,7 @@ void dist_defaults(DistParams *p, const char *name, double scale);
  * Fills w (O, I) with draws from p (row o = one output unit / kernel):
  *   normal           N(0, scale)
  *   uniform          U(-scale, scale)
+ *   pytorch          U(-scale/sqrt(I), scale/sqrt(I)): PyTorch's nn.Linear / nn.Conv2d default
  *   kaiming          N(0, scale * sqrt(2/I))        xavier  N(0, scale * sqrt(2/(I+O)))
  *   truncated_normal N(0, scale), redrawn until |x| <= trunc * scale
  *   lognormal        scale * exp(N(mu, sigma2)), then the sign rule

@@ -44,7 +44,9 @@ typedef struct JobSpec {
     double conv_scale;
     int32_t conv_kernels, conv_size;
     char conv_padding[8];  /* valid | same */
-    int32_t fc_pool;       /* 0: flatten; n: adaptive average pool to n x n */
+    int32_t fc_pool;       /* 0: flatten; n: adaptive pool to n x n */
+    char fc_pool_mode[8];  /* avg | max */
+    int32_t conv_bias;
     int32_t cache_features;
     /* distribution parameters (dist.h) */
     char meta_tasks[48];   /* datasets of the meta-loss, canonical "mnist,kmnist"; "" = off */

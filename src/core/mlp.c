@@ -169,6 +169,10 @@ int mlp_init(Mlp *m, const DistParams *init, const DistParams *fb, uint64_t seed
         int O = m->sizes[l + 1], I = m->sizes[l];
         if (dist_fill(init, m->W[l], O, I, &ri)) return -1;
         memset(m->b[l], 0, (size_t)O * sizeof(float));
+        /* PyTorch's nn.Linear also draws its bias, U(+-1/sqrt(fan_in)), after the weights */
+        if (!strcmp(init->name, "pytorch"))
+            for (int o = 0; o < O; o++)
+                m->b[l][o] = (float)(init->scale / sqrt((double)I) * (2.0 * rng_uniform(&ri) - 1.0));
         /* F_l is drawn with the fan-in of the matrix it stands in for */
         if (m->rule == RULE_FA && m->F[l] && dist_fill(fb, m->F[l], O, I, &rf)) return -1;
         if (m->rule == RULE_DFA && m->F[l] && dist_fill(fb, m->F[l], C, O, &rf)) return -1;

@@ -30,6 +30,7 @@ static int cnn_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, c
     /* shapes first (a scratch Cnn tells whether the kernels fit), then the buffers */
     Cnn probe;
     int feat_dim = 0;
+    int bias = spec->conv_bias, amax = !strcmp(spec->fc_pool_mode, "max");
     if (cnn_create(&probe, C, H, W, N, K, pad, spec->fc_pool, 0, 1) == 0) {
         feat_dim = probe.feat_dim;
         cnn_free(&probe);
@@ -38,13 +39,13 @@ static int cnn_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, c
                  spec->conv_padding, spec->fc_pool, H, W);
         return -1;
     }
-    if (cnn_declare(&md->tensors, C, N, K, trained)) {
+    if (cnn_declare(&md->tensors, C, N, K, bias, trained)) {
         snprintf(err, errlen, "too many tensors");
         return -1;
     }
     if (model_head_build(md, &cm->m, spec, feat_dim, trained, err, errlen)) return -1;
     const Tensor *tw = tensors_find(&md->tensors, "conv_W");
-    if (cnn_create_in(&cm->c, C, H, W, N, K, pad, spec->fc_pool, trained, md->max_batch, model_tensor(md, tw),
+    if (cnn_create_in(&cm->c, C, H, W, N, K, pad, spec->fc_pool, amax, bias, trained, md->max_batch, model_tensor(md, tw),
                       trained ? md->grads + tw->offset : NULL) ||
         !(cm->feat = malloc((size_t)md->max_batch * feat_dim * sizeof(float)))) {
         snprintf(err, errlen, "out of memory building the model");
