@@ -95,10 +95,29 @@ done:
  * compression (it is rewritten at every checkpoint). */
 int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
                       const void *buf) {
-    hsize_t chunk[2];
+    hsize_t chunk[4], rest = 1;
+    for (int i = 1; i < rank; i++) chunk[i] = dims[i] < 1 ? 1 : dims[i] > 4096 ? 4096 : dims[i], rest *= chunk[i];
     chunk[0] = dims[0] < 1 ? 1 : dims[0] > 1024 ? 1024 : dims[0];
-    if (rank == 2) chunk[1] = dims[1] < 1 ? 1 : dims[1] > 4096 ? 4096 : dims[1];
+    while (chunk[0] > 1 && chunk[0] * rest > (1u << 20)) chunk[0] /= 2;
     return h5_write_chunked(loc, name, type, rank, dims, chunk, 1, 1, buf);
+}
+
+int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *want, void *buf) {
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), sp = -1;
+    int rc = -1, empty = 0;
+    if (d < 0) return -1;
+    hsize_t dims[4] = {0, 0, 0, 0};
+    if ((sp = H5Dget_space(d)) < 0 || H5Sget_simple_extent_ndims(sp) != rank || rank > 4) goto done;
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] != want[i]) goto done;
+        empty |= dims[i] == 0;
+    }
+    rc = empty ? 0 : H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+done:
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return rc;
 }
 
 /* Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */

@@ -23,11 +23,13 @@ int h5_read_attr_i64(hid_t loc, const char *name, int64_t *v);
  */
 int h5_write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
                      const hsize_t *chunk, int unlimited, int level, const void *buf);
-/** A per-job table of rank 1 or 2: rows chunked by 1024 (columns by 4096), extendable, fast
- * compression (it is rewritten at every checkpoint). */
+/** A per-job table of rank 1 to 4: rows chunked by 1024 (other dimensions by 4096, chunks of
+ * at most 2^20 values), extendable, fast compression (it is rewritten at every checkpoint). */
 int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf);
 /** Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
 int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf);
+/** Reads loc/name, whose shape must be want (rank dims), into buf. @return 0 or -1. */
+int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *want, void *buf);
 /** One float array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */
 int h5_write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims);
 /** Copies object src_obj of file src into loc as name (data copied as stored). */

@@ -43,11 +43,13 @@ struct ResultsFile {
     char path[1024], tmp[1100];
     char *yaml, sweep_path[1024], sweep_name[64], axes[1024], created[32];
     long n_jobs, n_done;
-    int max_epochs, max_layers;
+    int max_epochs, max_layers, max_noise;
     JobRow *rows;
     float *curves;   /* (N_CURVES, n_jobs, max_epochs) */
     double *layers;  /* (N_STAGES, N_LAYER_METRICS, n_jobs, max_layers) */
     int32_t *sizes;  /* (n_jobs, max_layers + 1) */
+    float *angle;    /* (n_jobs, max_epochs, max_layers) angle per layer after each epoch */
+    float *noise;    /* (n_jobs, max_noise, NOISE_COLS) the noise-phase curve */
     SnapStore st;    /* where each job's snapshots are */
     hid_t row_type;
     int lock_fd;     /* FILE.lock, held (fcntl write lock) while this process writes FILE */
@@ -148,8 +150,40 @@ static void free_state(ResultsFile *f) {
     }
     if (f->row_type >= 0) H5Tclose(f->row_type);
     snapstore_free(&f->st);
-    free(f->yaml), free(f->rows), free(f->curves), free(f->layers), free(f->sizes);
+    free(f->yaml), free(f->rows), free(f->curves), free(f->layers), free(f->sizes), free(f->angle), free(f->noise);
     free(f);
+}
+
+/* Allocates f's per-job arrays for its n_jobs, max_epochs, max_layers and max_noise, every
+ * value NaN (sizes 0). @return 0 or -1. */
+static int alloc_arrays(ResultsFile *f) {
+    size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers, P = (size_t)f->max_noise;
+    size_t nc = N_CURVES * n * E, nl = (size_t)N_STAGES * N_LAYER_METRICS * n * Lm, na = n * E * Lm,
+           nn = n * P * NOISE_COLS;
+    f->curves = malloc((nc ? nc : 1) * sizeof(float));
+    f->layers = malloc((nl ? nl : 1) * sizeof(double));
+    f->sizes = calloc(n * (Lm + 1) + 1, sizeof(int32_t));
+    f->angle = malloc((na ? na : 1) * sizeof(float));
+    f->noise = malloc((nn ? nn : 1) * sizeof(float));
+    if (!f->curves || !f->layers || !f->sizes || !f->angle || !f->noise) return -1;
+    for (size_t i = 0; i < nc; i++) f->curves[i] = NAN;
+    for (size_t i = 0; i < nl; i++) f->layers[i] = NAN;
+    for (size_t i = 0; i < na; i++) f->angle[i] = NAN;
+    for (size_t i = 0; i < nn; i++) f->noise[i] = NAN;
+    return 0;
+}
+
+/* Job id's row, curves and layer data from src (same dimensions) into f. */
+static void copy_job(ResultsFile *f, const ResultsFile *src, size_t id) {
+    size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers, P = (size_t)f->max_noise;
+    f->rows[id] = src->rows[id];
+    for (int c = 0; c < N_CURVES; c++)
+        memcpy(f->curves + ((size_t)c * n + id) * E, src->curves + ((size_t)c * n + id) * E, E * sizeof(float));
+    for (size_t sk = 0; sk < (size_t)N_STAGES * N_LAYER_METRICS; sk++)
+        memcpy(f->layers + (sk * n + id) * Lm, src->layers + (sk * n + id) * Lm, Lm * sizeof(double));
+    memcpy(f->sizes + id * (Lm + 1), src->sizes + id * (Lm + 1), (Lm + 1) * sizeof(int32_t));
+    memcpy(f->angle + id * E * Lm, src->angle + id * E * Lm, E * Lm * sizeof(float));
+    memcpy(f->noise + id * P * NOISE_COLS, src->noise + id * P * NOISE_COLS, P * NOISE_COLS * sizeof(float));
 }
 
 /* The in-memory state of sweep sw for path, every job pending. */
@@ -178,20 +212,16 @@ static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size
         JobSpec s;
         int h[MLP_MAX_LAYERS];
         sweep_job(sw, id, &s);
-        int L = jobspec_hidden(&s, h) + 1;
+        int L = jobspec_hidden(&s, h) + 1, P = jobspec_noise_points(&s);
         if (L > f->max_layers) f->max_layers = L;
+        if (P > f->max_noise) f->max_noise = P;
     }
-    size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
+    size_t n = (size_t)f->n_jobs;
     f->rows = calloc(n, sizeof(JobRow));
-    f->curves = malloc(N_CURVES * n * (E ? E : 1) * sizeof(float));
-    f->layers = malloc((size_t)N_STAGES * N_LAYER_METRICS * n * Lm * sizeof(double));
-    f->sizes = calloc(n * (Lm + 1), sizeof(int32_t));
-    if (!f->yaml || !f->rows || !f->curves || !f->layers || !f->sizes || snapstore_init(&f->st, path, f->n_jobs)) {
+    if (!f->yaml || !f->rows || alloc_arrays(f) || snapstore_init(&f->st, path, f->n_jobs)) {
         snprintf(err, errlen, "%s: out of memory for %zu job rows", path, n);
         goto fail;
     }
-    for (size_t i = 0; i < N_CURVES * n * E; i++) f->curves[i] = NAN;
-    for (size_t i = 0; i < (size_t)N_STAGES * N_LAYER_METRICS * n * Lm; i++) f->layers[i] = NAN;
     for (long id = 0; id < sw->n_jobs; id++) {
         JobRow *row = &f->rows[id];
         row->job_id = (int32_t)id;
@@ -249,7 +279,8 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5TRY(h5_attr_i64(file, "n_done", f->n_done), "write attributes");
     H5TRY(h5_attr_i64(file, "complete", complete), "write attributes");
 
-    hsize_t d1[1] = {n}, d2[2] = {n, E}, dl[2] = {n, Lm}, ds[2] = {n, Lm + 1};
+    hsize_t d1[1] = {n}, d2[2] = {n, E}, dl[2] = {n, Lm}, ds[2] = {n, Lm + 1}, da[3] = {n, E, Lm},
+            dn[3] = {n, (hsize_t)f->max_noise, NOISE_COLS};
     H5TRY(h5_write_table(file, "results", f->row_type, 1, d1, f->rows), "write /results");
     H5TRY(g = H5Gcreate2(file, "curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /curves");
     for (int c = 0; c < N_CURVES; c++)
@@ -257,6 +288,7 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5Gclose(g);
     H5TRY(g = H5Gcreate2(file, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /layers");
     H5TRY(h5_write_table(g, "sizes", H5T_NATIVE_INT32, 2, ds, f->sizes), "write /layers/sizes");
+    H5TRY(h5_write_table(g, "angle_curve", H5T_NATIVE_FLOAT, 3, da, f->angle), "write /layers/angle_curve");
     for (int s = 0; s < N_STAGES; s++) {
         H5TRY(gs = H5Gcreate2(g, STAGE_NAMES[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create a stage group");
         for (int k = 0; k < N_LAYER_METRICS; k++)
@@ -266,6 +298,11 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
         gs = -1;
     }
     H5Gclose(g);
+    H5TRY(h5_write_table(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, f->noise), "write /noise_curve");
+    H5TRY(g = H5Dopen2(file, "noise_curve", H5P_DEFAULT), "open /noise_curve");
+    H5TRY(h5_attr_str(g, "columns", NOISE_COLUMNS), "write /noise_curve columns");
+    H5Dclose(g);
+    g = -1;
     H5TRY(snapstore_write_links(&f->st, file, consolidate), consolidate ? "copy snapshots into the results file" : "link snapshots");
     if (H5Fclose(file) < 0) {
         file = -1;
@@ -313,9 +350,10 @@ ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t
 /* Loads the state of results file path (of sweep sw) into f, which new_state made. */
 static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char *err, size_t errlen) {
     size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), g = -1;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     char name[128];
     JobRow *rows = NULL;
+    ResultsFile *in = NULL;
     if (file < 0) {
         snprintf(err, errlen, "%s: not a readable HDF5 file", path);
         return -1;
@@ -339,54 +377,55 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         snprintf(err, errlen, "%s: cannot read /results", path);
         goto fail;
     }
-    float *curves = malloc(N_CURVES * n * (E ? E : 1) * sizeof(float));
-    double *layers = malloc((size_t)N_STAGES * N_LAYER_METRICS * n * (Lm ? Lm : 1) * sizeof(double));
-    int32_t *sizes = malloc(n * (Lm + 1) * sizeof(int32_t));
-    int bad = !curves || !layers || !sizes;
+    /* everything into a scratch state of the same dimensions, then the finished jobs */
+    in = calloc(1, sizeof *in);
+    if (!in) goto oom;
+    in->n_jobs = f->n_jobs, in->max_epochs = f->max_epochs, in->max_layers = f->max_layers, in->max_noise = f->max_noise;
+    in->rows = rows, rows = NULL;
+    if (alloc_arrays(in)) goto oom;
+    hsize_t da[3] = {n, E, Lm}, dn[3] = {n, (hsize_t)f->max_noise, NOISE_COLS};
+    int bad = 0;
     for (int c = 0; !bad && c < N_CURVES; c++) {
         snprintf(name, sizeof name, "curves/%s", CURVE_NAMES[c]);
-        bad = h5_read_table(file, name, H5T_NATIVE_FLOAT, n, E, curves + (size_t)c * n * E) != 0;
+        bad = h5_read_table(file, name, H5T_NATIVE_FLOAT, n, E, in->curves + (size_t)c * n * E) != 0;
     }
-    bad = bad || h5_read_table(file, "layers/sizes", H5T_NATIVE_INT32, n, Lm + 1, sizes);
+    bad = bad || h5_read_table(file, "layers/sizes", H5T_NATIVE_INT32, n, Lm + 1, in->sizes);
     for (int s = 0; !bad && s < N_STAGES; s++)
         for (int k = 0; !bad && k < N_LAYER_METRICS; k++) {
             snprintf(name, sizeof name, "layers/%s/%s", STAGE_NAMES[s], LAYER_METRIC_NAMES[k]);
-            bad = h5_read_table(file, name, H5T_NATIVE_DOUBLE, n, Lm, layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm) != 0;
+            bad = h5_read_table(file, name, H5T_NATIVE_DOUBLE, n, Lm, in->layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm) != 0;
         }
+    bad = bad || h5_read_nd(file, "layers/angle_curve", H5T_NATIVE_FLOAT, 3, da, in->angle) ||
+          h5_read_nd(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, in->noise);
     if (bad) {
-        free(curves), free(layers), free(sizes);
         snprintf(err, errlen, "%s: curves or layer datasets missing or of the wrong shape", path);
         goto fail;
     }
     /* take every finished job */
     for (size_t id = 0; id < n; id++) {
-        if (rows[id].job_id != (int32_t)id || status_parse(rows[id].status) < 0) {
-            free(curves), free(layers), free(sizes);
-            snprintf(err, errlen, "%s: row %zu is damaged (job id %d, status '%.15s')", path, id, rows[id].job_id, rows[id].status);
+        const JobRow *row = &in->rows[id];
+        if (row->job_id != (int32_t)id || status_parse(row->status) < 0) {
+            snprintf(err, errlen, "%s: row %zu is damaged (job id %d, status '%.15s')", path, id, row->job_id, row->status);
             goto fail;
         }
-        if (status_parse(rows[id].status) == STATUS_PENDING) continue;
-        f->rows[id] = rows[id];
-        for (int c = 0; c < N_CURVES; c++)
-            memcpy(f->curves + ((size_t)c * n + id) * E, curves + ((size_t)c * n + id) * E, E * sizeof(float));
-        for (size_t sk = 0; sk < (size_t)N_STAGES * N_LAYER_METRICS; sk++)
-            memcpy(f->layers + (sk * n + id) * Lm, layers + (sk * n + id) * Lm, Lm * sizeof(double));
-        memcpy(f->sizes + id * (Lm + 1), sizes + id * (Lm + 1), (Lm + 1) * sizeof(int32_t));
+        if (status_parse(row->status) == STATUS_PENDING) continue;
+        copy_job(f, in, id);
         f->n_done++;
     }
-    free(curves), free(layers), free(sizes);
     if (keep_snapshots) {
         if (snapstore_scan(&f->st, file, path)) {
             snprintf(err, errlen, "%s: cannot read /snapshots", path);
             goto fail;
         }
     }
-    free(rows);
+    free_state(in);
     H5Fclose(file);
     return 0;
+oom:
+    snprintf(err, errlen, "%s: out of memory reading it", path);
 fail:
     free(rows);
-    if (g >= 0) H5Gclose(g);
+    free_state(in);
     H5Fclose(file);
     return -1;
 }
@@ -497,13 +536,7 @@ int results_merge(const char *out, const char *const *inputs, int n_inputs, char
                 snprintf(err, errlen, "job %ld has a result in two inputs (the second: %s)", id, inputs[i]);
                 goto done;
             }
-            size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
-            f->rows[id] = in->rows[id];
-            for (int c = 0; c < N_CURVES; c++)
-                memcpy(f->curves + ((size_t)c * n + id) * E, in->curves + ((size_t)c * n + id) * E, E * sizeof(float));
-            for (size_t sk = 0; sk < (size_t)N_STAGES * N_LAYER_METRICS; sk++)
-                memcpy(f->layers + (sk * n + id) * Lm, in->layers + (sk * n + id) * Lm, Lm * sizeof(double));
-            memcpy(f->sizes + id * (Lm + 1), in->sizes + id * (Lm + 1), (Lm + 1) * sizeof(int32_t));
+            copy_job(f, in, (size_t)id);
             f->n_done++;
             if (snapstore_take(&f->st, id, &in->st)) goto done;
         }
@@ -552,6 +585,12 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
                 f->layers[(((size_t)s * N_LAYER_METRICS + k) * n + r->job_id) * Lm + l] = r->layer[s][k][l];
     for (int l = 0; l <= r->n_layers && l <= f->max_layers; l++)
         f->sizes[(size_t)r->job_id * (Lm + 1) + l] = r->sizes[l];
+    for (int e = 0; r->angle_curve && e < ne; e++)
+        for (int l = 0; l < r->n_layers && l < f->max_layers; l++)
+            f->angle[((size_t)r->job_id * E + e) * Lm + l] = r->angle_curve[(size_t)e * MLP_MAX_LAYERS + l];
+    for (int k = 0; r->noise_curve && k < r->n_noise_points && k < f->max_noise; k++)
+        memcpy(f->noise + ((size_t)r->job_id * f->max_noise + k) * NOISE_COLS, r->noise_curve + (size_t)k * NOISE_COLS,
+               NOISE_COLS * sizeof(float));
     f->n_done++;
     return 0;
 oom:

@@ -235,7 +235,7 @@ int snapstore_add(SnapStore *st, const JobResult *r) {
     }
     JobResult *c = &st->buf[st->n_buf];
     *c = *r;
-    c->curves = NULL;
+    c->curves = c->angle_curve = c->noise_curve = NULL; /* only the snapshots are kept */
     size_t ns = (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
     if (!(c->snaps = malloc(ns * sizeof(float)))) return -1;
     memcpy(c->snaps, r->snaps, ns * sizeof(float));

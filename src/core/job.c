@@ -58,6 +58,8 @@ const ParamDef PARAMS[] = {
     {"noise_epochs", PK_INT, F(noise_epochs), "1", NULL, 0, 1000000, "fa_noise: noise epochs"},
     {"noise_lr", PK_REAL, F(noise_lr), "1e-4", NULL, 0, 1e3, "fa_noise: learning rate of the noise phase"},
     {"noise_std", PK_REAL, F(noise_std), "1", NULL, 0, 1e6, "fa_noise: std of the noise pixels"},
+    {"noise_curve_points", PK_INT, F(noise_curve_points), "20", NULL, 0, 10000,
+     "fa_noise: points of the noise-phase curve (examples, loss, angle per layer), evenly spaced in batches"},
     {"noise_adam_reset", PK_BOOL, F(noise_adam_reset), "true", NULL, 0, 0,
      "fa_noise: reset the optimizer state after the noise phase"},
     {"snapshots", PK_CHOICELIST, F(snapshots), "final", "init|after_noise|final", 0, 0,
@@ -118,6 +120,14 @@ const MetricDef METRICS[] = {
     MN("meta_loss_init", meta_loss[STAGE_INIT], "meta-loss at init"),
     MN("meta_loss_after_noise", meta_loss[STAGE_AFTER_NOISE], "meta-loss after the noise phase (fa_noise)"),
     MN("meta_loss_final", meta_loss[STAGE_FINAL], "meta-loss at the end"),
+    MN("test_loss_init", stage_test_loss[STAGE_INIT], "test loss of the untrained network"),
+    MN("test_acc_init", stage_test_acc[STAGE_INIT], "test accuracy of the untrained network"),
+    MN("readout_p_true_mean_init", stage_p_true_mean[STAGE_INIT], "readout_p_true_mean of the untrained network"),
+    MN("readout_p_max_mean_init", stage_p_max_mean[STAGE_INIT], "readout_p_max_mean of the untrained network"),
+    MN("test_loss_after_noise", stage_test_loss[STAGE_AFTER_NOISE], "test loss after the noise phase (fa_noise)"),
+    MN("test_acc_after_noise", stage_test_acc[STAGE_AFTER_NOISE], "test accuracy after the noise phase (fa_noise)"),
+    MN("readout_p_true_mean_after_noise", stage_p_true_mean[STAGE_AFTER_NOISE], "readout_p_true_mean after the noise phase"),
+    MN("readout_p_max_mean_after_noise", stage_p_max_mean[STAGE_AFTER_NOISE], "readout_p_max_mean after the noise phase"),
 };
 const int N_METRICS = (int)(sizeof(METRICS) / sizeof(METRICS[0]));
 
@@ -306,6 +316,13 @@ void jobspec_defaults(JobSpec *s) {
     }
 }
 
+int jobspec_noise_points(const JobSpec *s) {
+    const RuleDef *rd = rule_find(s->rule);
+    if (!rd || !rd->noise_phase || s->noise_epochs <= 0 || s->batch_size <= 0) return 0;
+    long batches = (long)s->noise_epochs * ((s->noise_examples + s->batch_size - 1) / s->batch_size);
+    return (int)(s->noise_curve_points < batches ? s->noise_curve_points : batches);
+}
+
 int jobspec_hidden(const JobSpec *s, int *h) {
     int n = 0;
     for (const char *p = s->hidden; *p && n < MLP_MAX_LAYERS;) {
@@ -382,9 +399,8 @@ void job_result_init(JobResult *r, int job_id) {
 }
 
 void job_result_free(JobResult *r) {
-    free(r->curves);
-    free(r->snaps);
-    r->curves = r->snaps = NULL;
+    free(r->curves), free(r->angle_curve), free(r->noise_curve), free(r->snaps);
+    r->curves = r->angle_curve = r->noise_curve = r->snaps = NULL;
 }
 
 int job_result_n_snaps(const JobResult *r) {
@@ -393,50 +409,67 @@ int job_result_n_snaps(const JobResult *r) {
     return n;
 }
 
-static size_t n_curve_floats(const JobResult *r) { return (size_t)N_CURVES * (size_t)r->n_epochs; }
+/* curves, angle_curve and noise_curve travel as one block */
+static size_t n_curve_floats(const JobResult *r) {
+    return (size_t)(N_CURVES + MLP_MAX_LAYERS) * (size_t)r->n_epochs + (size_t)NOISE_COLS * (size_t)r->n_noise_points;
+}
 static size_t n_snap_floats(const JobResult *r) {
     return (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
 }
 
+/* What travels: the epoch curves if curves is set (then angle_curve is too), the noise
+ * curve if set, the snapshots if set. */
+static JobResult packed_header(const JobResult *r) {
+    JobResult h = *r;
+    h.n_epochs = r->curves ? r->n_epochs : 0;
+    h.n_noise_points = r->noise_curve ? r->n_noise_points : 0;
+    h.snap_mask = r->snaps ? r->snap_mask : 0;
+    h.curves = h.angle_curve = h.noise_curve = h.snaps = NULL;
+    return h;
+}
+
 size_t job_result_packed_size(const JobResult *r) {
-    return sizeof(JobResult) + (r->curves ? n_curve_floats(r) : 0) * sizeof(float) +
-           (r->snaps ? n_snap_floats(r) : 0) * sizeof(float);
+    JobResult h = packed_header(r);
+    return sizeof(JobResult) + (n_curve_floats(&h) + n_snap_floats(&h)) * sizeof(float);
 }
 
 void job_result_pack(const JobResult *r, void *buf) {
-    JobResult h = *r;
+    JobResult h = packed_header(r);
     char *p = buf;
-    h.n_epochs = r->curves ? r->n_epochs : 0;
-    h.snap_mask = r->snaps ? r->snap_mask : 0;
-    h.curves = h.snaps = NULL;
     memcpy(p, &h, sizeof h);
     p += sizeof h;
-    size_t nc = n_curve_floats(&h) * sizeof(float), ns = n_snap_floats(&h) * sizeof(float);
-    if (nc) memcpy(p, r->curves, nc);
-    if (ns) memcpy(p + nc, r->snaps, ns);
+    size_t nc = (size_t)N_CURVES * h.n_epochs, na = (size_t)MLP_MAX_LAYERS * h.n_epochs,
+           nn = (size_t)NOISE_COLS * h.n_noise_points, ns = n_snap_floats(&h);
+    if (nc) memcpy(p, r->curves, nc * sizeof(float)), p += nc * sizeof(float);
+    if (na) memcpy(p, r->angle_curve, na * sizeof(float)), p += na * sizeof(float);
+    if (nn) memcpy(p, r->noise_curve, nn * sizeof(float)), p += nn * sizeof(float);
+    if (ns) memcpy(p, r->snaps, ns * sizeof(float));
 }
 
 int job_result_unpack(const void *buf, size_t n, JobResult *r) {
     memset(r, 0, sizeof(*r));
     if (n < sizeof(JobResult)) return -1;
     memcpy(r, buf, sizeof(JobResult));
-    r->curves = r->snaps = NULL;
-    if (r->n_epochs < 0 || r->n_params < 0 || r->n_fixed < 0 || r->snap_mask < 0 ||
+    r->curves = r->angle_curve = r->noise_curve = r->snaps = NULL;
+    if (r->n_epochs < 0 || r->n_noise_points < 0 || r->n_params < 0 || r->n_fixed < 0 || r->snap_mask < 0 ||
         r->snap_mask >= (1 << N_STAGES) || r->n_layers < 0 || r->n_layers > MLP_MAX_LAYERS)
         return -1;
     /* snapshots are written from the tensor list: it must describe the buffers exactly */
     if (r->snap_mask && (tensors_check(&r->tensors) || r->tensors.n_params != r->n_params ||
                          r->tensors.n_fixed != r->n_fixed))
         return -1;
-    size_t nc = n_curve_floats(r) * sizeof(float), ns = n_snap_floats(r) * sizeof(float);
-    if (n != sizeof(JobResult) + nc + ns) return -1;
+    size_t nc = (size_t)N_CURVES * r->n_epochs, na = (size_t)MLP_MAX_LAYERS * r->n_epochs,
+           nn = (size_t)NOISE_COLS * r->n_noise_points, ns = n_snap_floats(r);
+    if (n != sizeof(JobResult) + (n_curve_floats(r) + ns) * sizeof(float)) return -1;
     const char *p = (const char *)buf + sizeof(JobResult);
-    if (nc && !(r->curves = malloc(nc))) return -1;
-    if (ns && !(r->snaps = malloc(ns))) {
+    if ((nc && !(r->curves = malloc(nc * sizeof(float)))) || (na && !(r->angle_curve = malloc(na * sizeof(float)))) ||
+        (nn && !(r->noise_curve = malloc(nn * sizeof(float)))) || (ns && !(r->snaps = malloc(ns * sizeof(float))))) {
         job_result_free(r);
         return -1;
     }
-    if (nc) memcpy(r->curves, p, nc);
-    if (ns) memcpy(r->snaps, p + nc, ns);
+    if (nc) memcpy(r->curves, p, nc * sizeof(float)), p += nc * sizeof(float);
+    if (na) memcpy(r->angle_curve, p, na * sizeof(float)), p += na * sizeof(float);
+    if (nn) memcpy(r->noise_curve, p, nn * sizeof(float)), p += nn * sizeof(float);
+    if (ns) memcpy(r->snaps, p, ns * sizeof(float));
     return 0;
 }

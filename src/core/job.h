@@ -38,6 +38,7 @@ typedef struct JobSpec {
     int32_t noise_adam_reset;
     char snapshots[48];    /* canonical "init,final" */
     int32_t eval_train, eval_every;
+    int32_t noise_curve_points;
     double time_limit;     /* seconds of training before the job stops as timeout; 0 = none */
     /* cnn */
     char conv_dist[24];    /* a distribution name, or "trained" */
@@ -85,6 +86,8 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
 void jobspec_get(const JobSpec *s, const ParamDef *d, char *buf, size_t n);
 /** Checks combinations of fields. @return 0, or -1 with the reason in err. */
 int jobspec_check(const JobSpec *s, char *err, size_t errlen);
+/** Points of the noise-phase curve job s records (0 without a noise phase). */
+int jobspec_noise_points(const JobSpec *s);
 /** Hidden sizes of s into h[MLP_MAX_LAYERS]; returns their count. */
 int jobspec_hidden(const JobSpec *s, int *h);
 /** The distribution `name` times `scale` with s's distribution parameters; k: kernel side. */
@@ -110,6 +113,11 @@ extern const char *const STAGE_NAMES[N_STAGES];
 enum { CURVE_TRAIN_LOSS, CURVE_TRAIN_ACC, CURVE_TEST_LOSS, CURVE_TEST_ACC, N_CURVES };
 extern const char *const CURVE_NAMES[N_CURVES];
 
+/* noise-phase curve columns: examples seen, mean loss since the last point, then the angle
+ * of each layer (MLP_MAX_LAYERS columns) */
+enum { NC_EXAMPLES, NC_LOSS, NC_ANGLE0, NOISE_COLS = NC_ANGLE0 + MLP_MAX_LAYERS };
+#define NOISE_COLUMNS "examples,loss,angle_0,angle_1,angle_2,angle_3,angle_4,angle_5,angle_6,angle_7"
+
 /* per-layer metrics, per stage */
 enum { LM_ANGLE, LM_ANGLE_NEURON_MEAN, LM_ANGLE_NEURON_STD, LM_ERANK, LM_GRAM_ERANK, N_LAYER_METRICS };
 extern const char *const LAYER_METRIC_NAMES[N_LAYER_METRICS];
@@ -123,6 +131,9 @@ typedef struct JobMetrics {
     double top_angle_init, top_angle_final; /* whole-matrix angle of the last layer (fa only) */
     double dead_fraction;              /* hidden FC units silent on every training example */
     double meta_loss[N_STAGES];        /* mean test loss over meta_tasks after meta_steps steps */
+    /* the test-set readout at the stages before the final one (final: the columns above) */
+    double stage_test_loss[N_STAGES], stage_test_acc[N_STAGES];
+    double stage_p_true_mean[N_STAGES], stage_p_max_mean[N_STAGES];
 } JobMetrics;
 
 typedef struct MetricDef {
@@ -144,6 +155,10 @@ typedef struct JobResult {
     double layer[N_STAGES][N_LAYER_METRICS][MLP_MAX_LAYERS]; /* NaN where not defined */
     int32_t n_epochs;
     float *curves;                  /* (N_CURVES, n_epochs), NaN after divergence */
+    float *angle_curve;             /* (n_epochs, MLP_MAX_LAYERS): angle W_l vs B_l after each
+                                       epoch, degrees; NaN where a layer has no FA feedback */
+    int32_t n_noise_points;
+    float *noise_curve;             /* (n_noise_points, NOISE_COLS) along the noise phase */
     int32_t snap_mask;              /* bit s set: stage s saved */
     int64_t n_params, n_fixed;      /* floats of the model's trainable and fixed buffers */
     TensorList tensors;             /* the model's named tensors: the snapshots' layout */

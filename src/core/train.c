@@ -111,7 +111,24 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
     return n_batches ? loss / n_batches : NAN;
 }
 
-double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf) {
+void layer_angles(const Mlp *m, float out[MLP_MAX_LAYERS]) {
+    for (int l = 0; l < MLP_MAX_LAYERS; l++)
+        out[l] = l < m->n_layers && m->rule == RULE_FA && m->F[l]
+                 ? (float)angle_deg(m->W[l], m->F[l], (size_t)m->sizes[l + 1] * m->sizes[l]) : NAN;
+}
+
+/* After each noise batch: a curve point when its batch count is reached. */
+static void noise_curve_step(NoiseCurve *nc, const Model *md, double loss, int b) {
+    nc->batches++, nc->examples += b, nc->loss_sum += loss, nc->loss_n++;
+    if (nc->next >= nc->n_points || nc->batches < nc->at[nc->next]) return;
+    float *row = nc->out + (size_t)nc->next++ * NOISE_COLS;
+    row[NC_EXAMPLES] = (float)nc->examples;
+    row[NC_LOSS] = (float)(nc->loss_sum / nc->loss_n);
+    layer_angles(md->kind->head(md), row + NC_ANGLE0);
+    nc->loss_sum = 0.0, nc->loss_n = 0;
+}
+
+double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf, NoiseCurve *nc) {
     int d = md->in_dim, C = md->n_classes, B = md->max_batch, n_batches = 0;
     double loss = 0.0;
     for (long i = 0; i < n_examples; i += B, n_batches++) {
@@ -119,7 +136,9 @@ double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, 
         for (size_t k = 0; k < (size_t)b * d; k++) xbuf[k] = (float)(std * rng_normal(r));
         for (int k = 0; k < b; k++) ybuf[k] = (uint8_t)rng_below(r, (uint32_t)C);
         /* noise images pass through the whole model: a front-end sees pixels, not features */
+        double before = loss;
         train_step(md, xbuf, ybuf, b, 0, &loss);
+        if (nc) noise_curve_step(nc, md, loss - before, b);
         if (should_stop(md)) {
             n_batches++;
             break;
@@ -204,6 +223,13 @@ static double meta_loss(Model *md, const JobSpec *spec, Scaling sc, const TaskDa
     return sum / n_tasks;
 }
 
+/* The test-set readout at a stage before the final one. */
+static void stage_readout(Model *md, const Split *te, JobMetrics *m, int stage) {
+    EvalStats e = evaluate(md, te);
+    m->stage_test_loss[stage] = e.loss, m->stage_test_acc[stage] = e.acc;
+    m->stage_p_true_mean[stage] = e.p_true_mean, m->stage_p_max_mean[stage] = e.p_max_mean;
+}
+
 /* Per-layer geometry of the FC head at one stage: angle W vs feedback (fa only), erank. */
 static void layer_metrics(const Mlp *m, double out[N_LAYER_METRICS][MLP_MAX_LAYERS]) {
     for (int l = 0; l < m->n_layers; l++) {
@@ -270,6 +296,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     int *idx = NULL, *perm = NULL;
     float *xbuf = NULL;
     uint8_t *ybuf = NULL;
+    long *noise_at = NULL;
     char err[256];
     r->status = STATUS_FAILED;
 
@@ -313,6 +340,21 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     r->n_epochs = E;
     if (E > 0 && !(r->curves = malloc((size_t)N_CURVES * E * sizeof(float)))) goto oom;
     for (size_t i = 0; i < (size_t)N_CURVES * E; i++) r->curves[i] = NAN;
+    if (E > 0 && !(r->angle_curve = malloc((size_t)MLP_MAX_LAYERS * E * sizeof(float)))) goto oom;
+    for (size_t i = 0; i < (size_t)MLP_MAX_LAYERS * E; i++) r->angle_curve[i] = NAN;
+    /* the noise curve: points after evenly spaced batch counts of the whole noise phase */
+    long noise_batches = has_noise ? (long)spec->noise_epochs * ((spec->noise_examples + B - 1) / B) : 0;
+    NoiseCurve nc = {0};
+    nc.n_points = jobspec_noise_points(spec);
+    if (nc.n_points > 0) {
+        r->n_noise_points = nc.n_points;
+        if (!(r->noise_curve = malloc((size_t)NOISE_COLS * nc.n_points * sizeof(float))) ||
+            !(noise_at = malloc((size_t)nc.n_points * sizeof(long))))
+            goto oom;
+        for (size_t i = 0; i < (size_t)NOISE_COLS * nc.n_points; i++) r->noise_curve[i] = NAN;
+        for (int k = 0; k < nc.n_points; k++) noise_at[k] = ((long)(k + 1) * noise_batches + nc.n_points - 1) / nc.n_points;
+        nc.at = noise_at, nc.out = r->noise_curve;
+    }
 
     /* training features are reused every epoch; test features are computed when evaluated
      * (caching them would cost n_test x feat_dim floats per job for one or few passes) */
@@ -331,6 +373,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
             goto done;
         }
     layer_metrics(m, r->layer[STAGE_INIT]);
+    stage_readout(&md, &te, &r->m, STAGE_INIT);
     snapshot(&md, r, STAGE_INIT);
     r->m.meta_loss[STAGE_INIT] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);
 
@@ -339,7 +382,8 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         rng_seed(&nr, (uint64_t)spec->seed, RNG_STREAM_NOISE);
         md.opt.lr = (float)spec->noise_lr;
         for (int e = 0; e < spec->noise_epochs && !md.stop; e++)
-            r->m.noise_loss = noise_epoch(&md, spec->noise_examples, spec->noise_std, &nr, xbuf, ybuf);
+            r->m.noise_loss = noise_epoch(&md, spec->noise_examples, spec->noise_std, &nr, xbuf, ybuf,
+                                          nc.n_points ? &nc : NULL);
         if (md.stop) goto stopped;
         if (!isfinite(r->m.noise_loss)) {
             r->status = STATUS_DIVERGED;
@@ -349,6 +393,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         if (spec->noise_adam_reset) optim_reset(&md.opt);
         md.opt.lr = (float)spec->lr;
         layer_metrics(m, r->layer[STAGE_AFTER_NOISE]);
+        stage_readout(&md, &te, &r->m, STAGE_AFTER_NOISE);
         snapshot(&md, r, STAGE_AFTER_NOISE);
         r->m.meta_loss[STAGE_AFTER_NOISE] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);
     }
@@ -365,6 +410,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
             snprintf(r->message, sizeof r->message, "training loss became %g in epoch %d", l, e + 1);
             goto done;
         }
+        layer_angles(m, r->angle_curve + (size_t)e * MLP_MAX_LAYERS);
         /* the last epoch's point is the final evaluation below */
         if (e == E - 1 || spec->eval_every == 0 || (e + 1) % spec->eval_every != 0) continue;
         if (spec->eval_train) {
@@ -440,7 +486,7 @@ done:
         r->snaps = NULL;
         r->snap_mask = 0;
     }
-    free(idx), free(perm), free(xbuf), free(ybuf);
+    free(idx), free(perm), free(xbuf), free(ybuf), free(noise_at);
     split_free(&tr), split_free(&te);
     model_free(&md);
     return r->status;

@@ -31,12 +31,29 @@ EvalStats evaluate(Model *md, const Split *s);
  */
 double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf);
 
+/*
+ * Where the noise phase records its curve: after batch at[k] (counted over all noise epochs),
+ * row k of out (NOISE_COLS floats: examples seen, mean loss since the last point, the angle
+ * of each layer). Rows not reached stay as they are.
+ */
+typedef struct NoiseCurve {
+    int n_points, next;
+    long batches, examples;   /* done so far */
+    double loss_sum;          /* since the last point */
+    long loss_n;
+    const long *at;           /* (n_points) batch counts, increasing */
+    float *out;               /* (n_points, NOISE_COLS) */
+} NoiseCurve;
+
+/** The angle between W_l and the feedback B_l of every FA layer, degrees (NaN elsewhere). */
+void layer_angles(const Mlp *m, float out[MLP_MAX_LAYERS]);
+
 /**
  * Random-noise pretraining (Cheon et al. 2024, Algorithm 1): n_examples fresh images of
  * N(0, std) pixels with uniform random labels, in minibatches. xbuf holds max_batch images.
- * @return mean minibatch loss.
+ * nc (may be NULL) records the curve. @return mean minibatch loss.
  */
-double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf);
+double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf, NoiseCurve *nc);
 
 /* The data of one meta-loss task (spec->meta_tasks, in order). */
 typedef struct TaskData {
