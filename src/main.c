@@ -97,8 +97,9 @@ static void train_usage(void) {
            "parameters (default):\n");
     for (int i = 0; i < N_PARAMS; i++) {
         const ParamDef *d = &PARAMS[i];
-        printf("  --%-18s %s (%s%s%s%s)\n", d->name, d->help, d->def[0] ? d->def : "\"\"",
-               d->choices ? "; " : "", d->choices ? "one of " : "", d->choices ? d->choices : "");
+        printf("  --%-18s %s (%s%s%s%s%s%s)\n", d->name, d->help, d->def[0] ? d->def : "\"\"",
+               d->choices ? "; " : "", d->choices ? "one of " : "", d->choices ? d->choices : "",
+               d->applies ? "; applies where " : "", d->applies ? d->applies : "");
     }
     printf("\nexit status: 0 ok or diverged, 1 failed or bad data, 2 bad command line.\n");
 }
