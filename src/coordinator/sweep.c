@@ -255,7 +255,7 @@ static void grid_load_free(GridLoad *g) {
 }
 
 /* Reads one mapping of parameter: [values] into bl (values parsed and canonical). */
-static int load_block(yaml_document_t *doc, yaml_node_t *map, const char *where, BlockLoad *bl,
+static int load_block(yaml_document_t *doc, yaml_node_t *map, const char *where, int in_block, BlockLoad *bl,
                       const Sweep *sw, long *n_jobs, const char *path, char *err, size_t errlen) {
     bl->node = map;
     *n_jobs = 1;
@@ -280,11 +280,13 @@ static int load_block(yaml_document_t *doc, yaml_node_t *map, const char *where,
                 ERR_AT(k, "%s: '%s' is given twice", where, key);
                 return -1;
             }
-        if (v->type != YAML_SEQUENCE_NODE) {
+        /* in a list of blocks a scalar is one value: {model: cnn, conv_dist: [normal, trained]} */
+        int one = v->type == YAML_SCALAR_NODE && in_block;
+        if (v->type != YAML_SEQUENCE_NODE && !one) {
             ERR_AT(v, "%s: '%s' needs a list of values, e.g. %s: [a, b]; single values go under fixed:", where, key, key);
             return -1;
         }
-        int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+        int n = one ? 1 : (int)(v->data.sequence.items.top - v->data.sequence.items.start);
         if (n == 0) {
             ERR_AT(v, "%s: '%s' has an empty list; give at least one value", where, key);
             return -1;
@@ -302,7 +304,7 @@ static int load_block(yaml_document_t *doc, yaml_node_t *map, const char *where,
             return -1;
         }
         for (int i = 0; i < n; i++) {
-            yaml_node_t *item = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+            yaml_node_t *item = one ? v : yaml_document_get_node(doc, v->data.sequence.items.start[i]);
             char text[512], canon[512];
             if (node_text(doc, item, is_list_kind(d), text, sizeof text, path, key, err, errlen))
                 return -1;
@@ -381,6 +383,7 @@ static int build_axis(yaml_document_t *doc, GridLoad *g, Sweep *sw, int a, const
                 KeyLoad *kl = &g->blocks[e[i].block].keys[e[i].key];
                 yaml_node_t *item = yaml_document_get_node(doc, kl->list->data.sequence.items.start[e[i].item]);
                 yaml_node_t *prev = yaml_document_get_node(doc, kl->list->data.sequence.items.start[e[i - 1].item]);
+                /* (a scalar key has one value, so kl->list is a sequence here) */
                 ERR_AT(item, "grid: '%s' has the value '%s' twice (also at line %zu, column %zu); "
                        "each job must run once", ax->key, e[i].canon, prev->start_mark.line + 1,
                        prev->start_mark.column + 1);
@@ -445,7 +448,7 @@ static int load_grid(yaml_document_t *doc, yaml_node_t *grid, Sweep *sw, GridLoa
         long nb;
         g->n_blocks = sw->n_blocks = b + 1;
         SweepBlock *sb = &sw->blocks[b];
-        if (load_block(doc, map, where, &g->blocks[b], sw, &nb, path, err, errlen)) return -1;
+        if (load_block(doc, map, where, grid->type == YAML_SEQUENCE_NODE, &g->blocks[b], sw, &nb, path, err, errlen)) return -1;
         if (sw->n_jobs > SWEEP_MAX_JOBS - nb) {
             ERR_AT(map, "grid: more than %ld jobs", SWEEP_MAX_JOBS);
             return -1;
