@@ -5,6 +5,7 @@
  * file:line:column and a message saying what was expected (the axis and the value, model or
  * rule where one is to blame).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,131 @@ static void test_refusals(void) {
     expect_error(deep, 3, "YAML error");
 }
 
+/* Every `applies` condition names a parameter and values it can take. */
+static void test_applies_table(void) {
+    int n_cond = 0;
+    for (int i = 0; i < N_PARAMS; i++)
+        for (const char *p = PARAMS[i].applies; p && *p;) {
+            char cond[256], *eq, e[300];
+            size_t len = strcspn(p, ";");
+            snprintf(cond, sizeof cond, "%.*s", (int)len, p);
+            p += len + (p[len] == ';');
+            eq = strchr(cond, '=');
+            CHECK(eq && (*eq = 0, param_find(cond)), "%s: condition '%s' names no parameter", PARAMS[i].name, cond);
+            if (!eq || !param_find(cond)) continue;
+            CHECK(param_is_selector(param_find(cond)), "%s is a selector", cond);
+            for (char *v = strtok(eq + 1, "|"); v; v = strtok(NULL, "|")) {
+                JobSpec s;
+                jobspec_defaults(&s);
+                CHECK(jobspec_set(&s, cond, v, e, sizeof e) == 0, "%s: %s=%s: %s", PARAMS[i].name, cond, v, e);
+                n_cond++;
+            }
+        }
+    CHECK(n_cond > 20, "conditions checked: %d", n_cond);
+    JobSpec s;
+    jobspec_defaults(&s);
+    CHECK(!param_applies(param_find("conv_kernels"), &s) && param_excluded_by(param_find("conv_kernels"), &s) == param_find("model"),
+          "mlp ignores conv_kernels, because of model");
+    CHECK(param_applies(param_find("lr"), &s) && param_applies(param_find("beta1"), &s) && !param_applies(param_find("momentum"), &s),
+          "adam: lr and beta1 apply, momentum not");
+    char e[300];
+    jobspec_set(&s, "model", "cnn", e, sizeof e);
+    CHECK(param_applies(param_find("conv_kernels"), &s) && !param_applies(param_find("cs_sigma_center"), &s), "cnn, normal conv");
+    jobspec_set(&s, "conv_dist", "center_surround", e, sizeof e);
+    CHECK(param_applies(param_find("cs_sigma_center"), &s), "cnn, center_surround conv");
+}
+
+/* The job with every parameter it ignores at its default: equal ones train identically. */
+static void canonical(const JobSpec *s, JobSpec *c) {
+    JobSpec def;
+    jobspec_defaults(&def);
+    *c = *s;
+    for (int i = 0; i < N_PARAMS; i++)
+        if (!param_applies(&PARAMS[i], s)) memcpy((char *)c + PARAMS[i].offset, (char *)&def + PARAMS[i].offset, PARAMS[i].size);
+}
+
+/*
+ * Random block grids against brute force: a sweep loads if and only if its jobs, expanded
+ * naively, are distinct after canonical(); then the jobs and their order are the naive ones.
+ */
+static void test_random_grids(void) {
+    static const char *keys[] = {"model", "rule", "conv_kernels", "noise_lr", "seed", "optimizer", "momentum"};
+    static const char *vals[][3] = {{"mlp", "cnn", "mlp"}, {"bp", "fa", "fa_noise"}, {"8", "16", "8"},
+                                    {"0.1", "1e-1", "0.2"}, {"0", "1", "2"}, {"adam", "sgd", "sgd"},
+                                    {"0.5", "0.9", "0.5"}};
+    enum { NK = 7, MAXJ = 4096 };
+    uint64_t r = 88172645463325252ULL;
+    int n_loaded = 0, n_refused = 0;
+    JobSpec *naive = malloc(MAXJ * sizeof(JobSpec)), *canon = malloc(MAXJ * sizeof(JobSpec));
+    for (int trial = 0; trial < 400; trial++) {
+        char yaml[2048] = "grid:\n";
+        int n_blocks = 1 + (int)((r = r * 6364136223846793005ULL + 1442695040888963407ULL) >> 62) % 3;
+        long nj = 0;
+        for (int b = 0; b < n_blocks; b++) {
+            strcat(yaml, "  - {");
+            int key_vals[NK][3], n_vals[NK], order[NK], n_used = 0;
+            for (int k = 0; k < NK; k++) {
+                r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+                n_vals[k] = (int)(r >> 40) % 4 == 0 ? 1 + (int)(r >> 50) % 2 : 0;
+                for (int i = 0; i < n_vals[k]; i++) key_vals[k][i] = (int)((r >> (20 + 3 * i)) % 3);
+                if (n_vals[k]) order[n_used++] = k;
+            }
+            for (int u = 0; u < n_used; u++) {
+                int k = order[u];
+                char item[64];
+                snprintf(item, sizeof item, "%s%s: [", u ? ", " : "", keys[k]);
+                strcat(yaml, item);
+                for (int i = 0; i < n_vals[k]; i++) {
+                    strcat(yaml, i ? ", " : "");
+                    strcat(yaml, vals[k][key_vals[k][i]]);
+                }
+                strcat(yaml, "]");
+            }
+            strcat(yaml, "}\n");
+            /* naive expansion of the block, last key fastest */
+            long nb = 1;
+            for (int u = 0; u < n_used; u++) nb *= n_vals[order[u]];
+            for (long id = 0; id < nb; id++) {
+                JobSpec *s = &naive[nj++];
+                char e[300];
+                jobspec_defaults(s);
+                jobspec_set(s, "data_dir", "/data", e, sizeof e);
+                long rem = id;
+                for (int u = n_used - 1; u >= 0; u--) {
+                    int k = order[u];
+                    jobspec_set(s, keys[k], vals[k][key_vals[k][rem % n_vals[k]]], e, sizeof e);
+                    rem /= n_vals[k];
+                }
+                canonical(s, &canon[nj - 1]);
+            }
+        }
+        int distinct = 1;
+        for (long a = 0; a < nj && distinct; a++)
+            for (long b = a + 1; b < nj; b++)
+                if (!memcmp(&canon[a], &canon[b], sizeof(JobSpec))) distinct = 0;
+        Sweep sw;
+        char err[1024];
+        int rc = sweep_load_text(yaml, strlen(yaml), "random", "/data", &sw, err, sizeof err);
+        CHECK((rc == 0) == distinct, "loads (%d) iff the jobs are distinct (%d): %s\n%s", rc == 0, distinct,
+              rc ? err : "", yaml);
+        if (rc) {
+            n_refused++;
+            continue;
+        }
+        n_loaded++;
+        int same = sw.n_jobs == nj;
+        for (long id = 0; id < nj && same; id++) {
+            JobSpec j;
+            sweep_job(&sw, id, &j);
+            same = !memcmp(&j, &naive[id], sizeof j);
+        }
+        CHECK(same, "jobs and order are the naive expansion's\n%s", yaml);
+        sweep_free(&sw);
+    }
+    CHECK(n_loaded > 50 && n_refused > 50, "both outcomes exercised: %d loaded, %d refused", n_loaded, n_refused);
+    free(naive), free(canon);
+}
+
 /* Loading a 10^8-job grid checks axes, not jobs (it took 25 s when it checked every job). */
 static void test_big_grid(void) {
     size_t cap = 200000, len = 0;
@@ -281,10 +407,12 @@ int main(void) {
     CHECK(sweep_load("/nonexistent/s.yaml", NULL, &sw, err, sizeof err) == -1 && strstr(err, "cannot read"), "missing file: %s", err);
     write_yaml("fixed:\n  train_size: 10\n  train_per_class: 5\n");
     CHECK(sweep_load(path, NULL, &sw, err, sizeof err) == -1 && strstr(err, "job 0"), "invalid combination: %s", err);
+    test_applies_table();
     test_golden_order();
     test_blocks();
     test_refusals();
     test_big_grid();
+    test_random_grids();
     unlink(path);
     return test_report("test_sweep");
 }
