@@ -49,7 +49,7 @@ static const char *RUN_USAGE =
     "  --resume                  continue FILE: keep finished jobs, run the rest (starts FILE\n"
     "                            if it does not exist); refused if FILE is of another sweep\n"
     "  --retry-failed            with --resume: also rerun diverged, failed and timeout jobs\n"
-    "  --shard I/N               run only the jobs whose id %% N == I (job arrays; then merge)\n"
+    "  --shard I/N               run only the jobs whose id % N == I (job arrays; then merge)\n"
     "  --data-dir DIR            dataset root (beats data_dir: and $SYNSWEEP_DATA)\n"
     "  --no-local-worker         rank 0 only coordinates (by default it also trains, in a\n"
     "                            second thread; turn this off for very many ranks)\n"
@@ -97,8 +97,9 @@ static void train_usage(void) {
            "parameters (default):\n");
     for (int i = 0; i < N_PARAMS; i++) {
         const ParamDef *d = &PARAMS[i];
-        printf("  --%-18s %s (%s%s%s%s)\n", d->name, d->help, d->def[0] ? d->def : "\"\"",
-               d->choices ? "; " : "", d->choices ? "one of " : "", d->choices ? d->choices : "");
+        printf("  --%-18s %s (%s%s%s%s%s%s)\n", d->name, d->help, d->def[0] ? d->def : "\"\"",
+               d->choices ? "; " : "", d->choices ? "one of " : "", d->choices ? d->choices : "",
+               d->applies ? "; applies where " : "", d->applies ? d->applies : "");
     }
     printf("\nexit status: 0 ok or diverged, 1 failed or bad data, 2 bad command line.\n");
 }
@@ -256,19 +257,29 @@ static int cmd_expand(int argc, char **argv) {
         fprintf(stderr, "synsweep: %s\n", err);
         return 1;
     }
+    /* rows as they come: nothing here depends on the number of jobs */
+    int width[SWEEP_MAX_AXES];
     printf("%8s", "job_id");
-    for (int a = 0; a < sw.n_axes; a++) printf("  %-14s", sw.axes[a].key);
+    for (int a = 0; a < sw.n_axes; a++) {
+        width[a] = sweep_axis_width(&sw, a);
+        printf("  %-*s", width[a], sw.axes[a].key);
+    }
     printf("\n");
     for (long id = 0; id < sw.n_jobs && (max_rows < 0 || id < max_rows); id++) {
-        long rem = id;
-        int digit[SWEEP_MAX_AXES];
-        for (int a = sw.n_axes - 1; a >= 0; a--) digit[a] = (int)(rem % sw.axes[a].n), rem /= sw.axes[a].n;
+        const char *vals[SWEEP_MAX_AXES];
+        sweep_job_values(&sw, id, vals);
         printf("%8ld", id);
-        for (int a = 0; a < sw.n_axes; a++) printf("  %-14s", sw.axes[a].values[digit[a]]);
+        for (int a = 0; a < sw.n_axes; a++) printf("  %-*s", width[a], vals[a]);
         printf("\n");
     }
     printf("%ld jobs", sw.n_jobs);
-    for (int a = 0; a < sw.n_axes; a++) printf("%s%d %s", a ? " x " : " = ", sw.axes[a].n, sw.axes[a].key);
+    for (int b = 0; b < sw.n_blocks; b++) {
+        const SweepBlock *sb = &sw.blocks[b];
+        printf("%s%s", b ? " + " : " = ", sw.n_blocks > 1 ? "(" : "");
+        for (int k = 0; k < sb->n_keys; k++) printf("%s%d %s", k ? " x " : "", sb->n[k], sw.axes[sb->axis[k]].key);
+        if (sb->n_keys == 0) printf("1");
+        printf("%s", sw.n_blocks > 1 ? ")" : "");
+    }
     printf("\n");
     sweep_free(&sw);
     return 0;

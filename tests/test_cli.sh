@@ -85,6 +85,28 @@ printf 'name: format1\nfixed:\n  dataset: mnist\n  hidden: [4]\n  train_per_clas
 expect 1 "f1.h5: results file format 1" "$bin" run "$t/f1.yaml" -o "$t/f1.h5" --resume
 [ "$(sha256sum "$t/f1.h5")" = "$f1sum" ] && ok || bad "the format-1 file changed"
 [ -e "$t/merged.h5" ] && bad "a refused merge left merged.h5" || ok
+# no job twice: each refusal names the axis and the value, model or rule, before anything runs
+printf 'fixed:\n  epochs: 1\ngrid:\n  seed: [0, 0, 1]\n' >"$t/repeat.yaml"
+expect 1 "repeat.yaml:4:13: grid: 'seed' has the value '0' twice" "$bin" run "$t/repeat.yaml" -o "$t/res.h5"
+expect 1 "repeat.yaml:4:13: grid: 'seed' has the value '0' twice" "$bin" expand "$t/repeat.yaml"
+printf 'grid:\n  model: [mlp, cnn]\n  conv_kernels: [8, 16]\n' >"$t/ignored.yaml"
+expect 1 "ignored.yaml:3:3: grid: 'conv_kernels' has 2 values, but the jobs with model: mlp ignore it" "$bin" run "$t/ignored.yaml" -o "$t/res.h5"
+printf 'grid:\n  - {model: mlp, rule: [bp, fa]}\n  - {rule: [fa, dfa]}\n' >"$t/twice.yaml"
+expect 1 "twice.yaml:3:5: grid block 2 gives job 2, which block 1 \(line 2\) gives as job 1 \(model: mlp, rule: fa\)" "$bin" expand "$t/twice.yaml"
+# a list of mappings: the union of their products, streamed by expand
+printf 'fixed:\n  epochs: 1\ngrid:\n  - {model: mlp, rule: [bp, fa]}\n  - {model: cnn, conv_dist: [normal, center_surround]}\n' >"$t/blocks.yaml"
+expect 0 "^4 jobs = \(1 model x 2 rule\) \+ \(1 model x 2 conv_dist\)" "$bin" expand "$t/blocks.yaml"
+grep -qE '^ +3  cnn +bp +center_surround *$' "$t/out" && ok || bad "expand row 3 of blocks.yaml: $(cat "$t/out")"
+expect 0 "^4 jobs" "$bin" expand "$t/blocks.yaml" --max-rows 1
+[ "$(grep -cE '^ +[0-9]+  ' "$t/out")" = 1 ] && ok || bad "--max-rows 1 printed $(cat "$t/out")"
+# nesting depth
+{ printf 'fixed:\n  hidden: '; for i in $(seq 1000); do printf '['; done; for i in $(seq 1000); do printf ']'; done; echo; } >"$t/deep.yaml"
+expect 1 "deep.yaml:2:73: nested deeper than 64 levels" "$bin" expand "$t/deep.yaml"
+# help texts are printed as written (no printf escapes such as %%)
+for c in run expand status merge train; do
+  "$bin" $c --help >"$t/help" 2>&1
+  grep -q '%%' "$t/help" && bad "$c --help prints %%" || ok
+done
 
 [ "$(sha256sum "$t/res.h5")" = "$sum" ] && ok || bad "the existing results file changed"
 echo "test_cli: $pass passed, $fail failed"

@@ -219,21 +219,25 @@ static int cmp_first_id(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Mean +- std of test accuracy for each combination of the non-seed axes, in job order. */
+/*
+ * Mean +- sample standard deviation (n - 1) of test accuracy over the jobs of each
+ * combination of the non-seed axes (typically the seeds), groups in job order.
+ */
 static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     long n = sw->n_jobs;
     Keyed *k = calloc((size_t)n, sizeof(Keyed)), *g = calloc((size_t)n, sizeof(Keyed));
     long *start = calloc((size_t)n + 1, sizeof(long));
+    int width[SWEEP_MAX_AXES];
+    for (int a = 0; a < sw->n_axes; a++) width[a] = sweep_axis_width(sw, a);
     if (!k || !g || !start) goto done;
     for (long id = 0; id < n; id++) {
-        char key[1024] = "";
-        long rem = id;
-        int digit[SWEEP_MAX_AXES];
-        for (int a = sw->n_axes - 1; a >= 0; a--) digit[a] = (int)(rem % sw->axes[a].n), rem /= sw->axes[a].n;
+        char key[2048] = "";
+        const char *vals[SWEEP_MAX_AXES];
+        sweep_job_values(sw, id, vals);
         for (int a = 0; a < sw->n_axes; a++) {
             if (!strcmp(sw->axes[a].key, "seed")) continue;
-            char cell[64];
-            snprintf(cell, sizeof cell, "%-14.14s ", sw->axes[a].values[digit[a]]);
+            char cell[600];
+            snprintf(cell, sizeof cell, "%-*s ", width[a], vals[a]);
             strncat(key, cell, sizeof key - strlen(key) - 1);
         }
         k[id].key = strdup(key);
@@ -254,26 +258,31 @@ static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     qsort(g, (size_t)n_groups, sizeof(Keyed), cmp_first_id);
     printf("\n");
     for (int a = 0; a < sw->n_axes; a++)
-        if (strcmp(sw->axes[a].key, "seed")) printf("%-14.14s ", sw->axes[a].key);
+        if (strcmp(sw->axes[a].key, "seed")) printf("%-*s ", width[a], sw->axes[a].key);
     printf("%5s %5s  %-17s %9s\n", "jobs", "ok", "test_acc mean+-sd", "sec/job");
     /* sec/job is over the jobs that ran */
     long shown = n_groups < 40 ? n_groups : 40;
     for (long gi = 0; gi < shown; gi++) {
         long st = g[gi].id % (n + 1), en = st;
         while (en < n && !strcmp(k[en].key, k[st].key)) en++;
-        double sum = 0, sq = 0, sec = 0;
+        double sum = 0, sec = 0;
         int ok = 0, ran = 0;
         for (long i = st; i < en; i++) {
             long id = k[i].id;
             if (s->status[id] != STATUS_PENDING && isfinite(s->sec[id])) sec += s->sec[id], ran++;
             if (s->status[id] != STATUS_OK) continue;
-            ok++, sum += s->acc[id], sq += s->acc[id] * s->acc[id];
+            ok++, sum += s->acc[id];
         }
-        double mean = ok ? sum / ok : NAN, sd = ok ? sqrt(fmax(sq / ok - mean * mean, 0)) : NAN;
-        printf("%s%5ld %5d  %7.4f +- %-7.4f %9.2f\n", k[st].key, en - st, ok, mean, sd,
-               ran ? sec / ran : NAN);
+        double mean = ok ? sum / ok : NAN, ss = 0;
+        for (long i = st; i < en; i++)
+            if (s->status[k[i].id] == STATUS_OK) ss += (s->acc[k[i].id] - mean) * (s->acc[k[i].id] - mean);
+        printf("%s%5ld %5d  %7.4f", k[st].key, en - st, ok, mean);
+        if (ok >= 2) printf(" +- %-7.4f", sqrt(ss / (ok - 1)));
+        else printf("    %-7s", "");
+        printf(" %9.2f\n", ran ? sec / ran : NAN);
     }
     if (n_groups > shown) printf("... %ld more groups\n", n_groups - shown);
+    printf("sd: sample standard deviation (n - 1) over the ok jobs of a row; none shown below 2\n");
     printf("results: %s\n", path);
 done:
     if (k)

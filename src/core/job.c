@@ -1,5 +1,6 @@
 #include "job.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -14,89 +15,89 @@
 #define F(field) offsetof(JobSpec, field), sizeof(((JobSpec *)0)->field)
 
 const ParamDef PARAMS[] = {
-    {"dataset", PK_CHOICE, F(dataset), "mnist", DATASET_NAMES, 0, 0, "dataset to train and test on"},
+    {"dataset", PK_CHOICE, F(dataset), "mnist", DATASET_NAMES, 0, 0, "dataset to train and test on", NULL},
     {"ood", PK_CHOICE, F(ood), "none", "none|translate|rotate|scale|usps", 0, 0,
-     "out-of-distribution test set: the dataset's test images transformed, or USPS in MNIST's frame"},
-    {"ood_dx", PK_REAL, F(ood_dx), "0", NULL, -28, 28, "translate: pixels right"},
-    {"ood_dy", PK_REAL, F(ood_dy), "0", NULL, -28, 28, "translate: pixels down"},
-    {"ood_degrees", PK_REAL, F(ood_degrees), "0", NULL, -360, 360, "rotate: degrees counter-clockwise"},
-    {"ood_scale", PK_REAL, F(ood_scale), "1", NULL, 0.1, 10, "scale: zoom factor about the centre"},
+     "out-of-distribution test set: the dataset's test images transformed, or USPS in MNIST's frame", NULL},
+    {"ood_dx", PK_REAL, F(ood_dx), "0", NULL, -28, 28, "translate: pixels right", "ood=translate"},
+    {"ood_dy", PK_REAL, F(ood_dy), "0", NULL, -28, 28, "translate: pixels down", "ood=translate"},
+    {"ood_degrees", PK_REAL, F(ood_degrees), "0", NULL, -360, 360, "rotate: degrees counter-clockwise", "ood=rotate"},
+    {"ood_scale", PK_REAL, F(ood_scale), "1", NULL, 0.1, 10, "scale: zoom factor about the centre", "ood=scale"},
     {"data_dir", PK_STR, F(data_dir), "", NULL, 0, 0,
-     "dataset root (else --data-dir, then $SYNSWEEP_DATA, then ./data)"},
-    {"seed", PK_INT, F(seed), "0", NULL, 0, 2147483647, "seed of every random draw of the job"},
+     "dataset root (else --data-dir, then $SYNSWEEP_DATA, then ./data)", NULL},
+    {"seed", PK_INT, F(seed), "0", NULL, 0, 2147483647, "seed of every random draw of the job", NULL},
     {"model", PK_CHOICE, F(model), "mlp", "mlp|cnn", 0, 0,
-     "mlp, or cnn: conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers"},
+     "mlp, or cnn: conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers", NULL},
     {"hidden", PK_INTLIST, F(hidden), "100", NULL, 1, 100000,
-     "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset"},
+     "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset", NULL},
     {"rule", PK_CHOICE, F(rule), "bp", "bp|fa|fa_noise|dfa", 0, 0,
-     "training rule: backprop, feedback alignment, FA after noise pretraining, direct FA"},
-    {"optimizer", PK_CHOICE, F(optimizer), "adam", "adam|sgd", 0, 0, "optimizer"},
-    {"lr", PK_REAL, F(lr), "1e-4", NULL, 0, 1e3, "learning rate"},
-    {"beta1", PK_REAL, F(beta1), "0.9", NULL, 0, 0.999999, "Adam beta1"},
-    {"beta2", PK_REAL, F(beta2), "0.999", NULL, 0, 0.99999999, "Adam beta2"},
-    {"eps", PK_REAL, F(eps), "1e-8", NULL, 0, 1, "Adam epsilon"},
-    {"momentum", PK_REAL, F(momentum), "0.9", NULL, 0, 0.999999, "SGD momentum"},
-    {"weight_decay", PK_REAL, F(weight_decay), "0", NULL, 0, 1e3, "L2 weight decay added to the gradient"},
-    {"batch_size", PK_INT, F(batch_size), "64", NULL, 1, 1000000, "minibatch size"},
-    {"epochs", PK_INT, F(epochs), "100", NULL, 0, 1000000, "passes over the training data"},
+     "training rule: backprop, feedback alignment, FA after noise pretraining, direct FA", NULL},
+    {"optimizer", PK_CHOICE, F(optimizer), "adam", "adam|sgd", 0, 0, "optimizer", NULL},
+    {"lr", PK_REAL, F(lr), "1e-4", NULL, 0, 1e3, "learning rate", NULL},
+    {"beta1", PK_REAL, F(beta1), "0.9", NULL, 0, 0.999999, "Adam beta1", "optimizer=adam"},
+    {"beta2", PK_REAL, F(beta2), "0.999", NULL, 0, 0.99999999, "Adam beta2", "optimizer=adam"},
+    {"eps", PK_REAL, F(eps), "1e-8", NULL, 0, 1, "Adam epsilon", "optimizer=adam"},
+    {"momentum", PK_REAL, F(momentum), "0.9", NULL, 0, 0.999999, "SGD momentum", "optimizer=sgd"},
+    {"weight_decay", PK_REAL, F(weight_decay), "0", NULL, 0, 1e3, "L2 weight decay added to the gradient", NULL},
+    {"batch_size", PK_INT, F(batch_size), "64", NULL, 1, 1000000, "minibatch size", NULL},
+    {"epochs", PK_INT, F(epochs), "100", NULL, 0, 1000000, "passes over the training data", NULL},
     {"train_per_class", PK_INT, F(train_per_class), "0", NULL, 0, 100000000,
-     "training examples per class drawn by the seed (0: use train_size)"},
+     "training examples per class drawn by the seed (0: use train_size)", NULL},
     {"train_size", PK_INT, F(train_size), "0", NULL, 0, 100000000,
-     "training examples drawn by the seed when train_per_class is 0 (0: all)"},
+     "training examples drawn by the seed when train_per_class is 0 (0: all)", NULL},
     {"test_size", PK_INT, F(test_size), "0", NULL, 0, 100000000,
-     "first N test examples (0: the whole test split)"},
+     "first N test examples (0: the whole test split)", NULL},
     {"preprocess", PK_CHOICE, F(preprocess), "unit", "unit|standardize", 0, 0,
-     "pixel scaling: x/255, or standardised with the training subset's mean and std"},
+     "pixel scaling: x/255, or standardised with the training subset's mean and std", NULL},
     {"init", PK_CHOICE, F(init), "kaiming", DIST_NAMES, 0, 0,
-     "distribution of the initial FC weights (pytorch: nn.Linear's default, which draws the biases too)"},
-    {"init_scale", PK_REAL, F(init_scale), "1", NULL, 0, 1e6, "multiplier of the initial weights"},
+     "distribution of the initial FC weights (pytorch: nn.Linear's default, which draws the biases too)", NULL},
+    {"init_scale", PK_REAL, F(init_scale), "1", NULL, 0, 1e6, "multiplier of the initial weights", NULL},
     {"feedback", PK_CHOICE, F(feedback), "kaiming", DIST_NAMES, 0, 0,
-     "distribution of the FA/DFA feedback matrices"},
-    {"feedback_scale", PK_REAL, F(feedback_scale), "1", NULL, 0, 1e6, "multiplier of the feedback matrices"},
+     "distribution of the FA/DFA feedback matrices", "rule=fa|fa_noise|dfa"},
+    {"feedback_scale", PK_REAL, F(feedback_scale), "1", NULL, 0, 1e6, "multiplier of the feedback matrices", "rule=fa|fa_noise|dfa"},
     {"noise_examples", PK_INT, F(noise_examples), "60000", NULL, 1, 1000000000,
-     "fa_noise: noise examples per noise epoch (fresh N(0, noise_std) inputs, uniform labels)"},
-    {"noise_epochs", PK_INT, F(noise_epochs), "1", NULL, 0, 1000000, "fa_noise: noise epochs"},
-    {"noise_lr", PK_REAL, F(noise_lr), "1e-4", NULL, 0, 1e3, "fa_noise: learning rate of the noise phase"},
-    {"noise_std", PK_REAL, F(noise_std), "1", NULL, 0, 1e6, "fa_noise: std of the noise pixels"},
+     "fa_noise: noise examples per noise epoch (fresh N(0, noise_std) inputs, uniform labels)", "rule=fa_noise"},
+    {"noise_epochs", PK_INT, F(noise_epochs), "1", NULL, 0, 1000000, "fa_noise: noise epochs", "rule=fa_noise"},
+    {"noise_lr", PK_REAL, F(noise_lr), "1e-4", NULL, 0, 1e3, "fa_noise: learning rate of the noise phase", "rule=fa_noise"},
+    {"noise_std", PK_REAL, F(noise_std), "1", NULL, 0, 1e6, "fa_noise: std of the noise pixels", "rule=fa_noise"},
     {"noise_curve_points", PK_INT, F(noise_curve_points), "20", NULL, 0, 10000,
-     "fa_noise: points of the noise-phase curve (examples, loss, angle per layer), evenly spaced in batches"},
+     "fa_noise: points of the noise-phase curve (examples, loss, angle per layer), evenly spaced in batches", "rule=fa_noise"},
     {"noise_adam_reset", PK_BOOL, F(noise_adam_reset), "true", NULL, 0, 0,
-     "fa_noise: reset the optimizer state after the noise phase"},
+     "fa_noise: reset the optimizer state after the noise phase", "rule=fa_noise"},
     {"snapshots", PK_CHOICELIST, F(snapshots), "final", "init|after_noise|final", 0, 0,
-     "stages at which W and B of every layer are saved ([] for none)"},
+     "stages at which W and B of every layer are saved ([] for none)", NULL},
     {"eval_train", PK_BOOL, F(eval_train), "true", NULL, 0, 0,
-     "evaluate loss and accuracy on the training subset at every evaluation"},
+     "evaluate loss and accuracy on the training subset at every evaluation", NULL},
     {"eval_every", PK_INT, F(eval_every), "1", NULL, 0, 1000000,
-     "epochs between evaluations for the curves (0: only after the last epoch)"},
+     "epochs between evaluations for the curves (0: only after the last epoch)", NULL},
     {"time_limit", PK_REAL, F(time_limit), "0", NULL, 0, 1e9,
-     "seconds a job may train before it stops with status timeout (0: no limit)"},
+     "seconds a job may train before it stops with status timeout (0: no limit)", NULL},
     {"conv_dist", PK_CHOICE, F(conv_dist), "normal", DIST_NAMES "|trained", 0, 0,
-     "cnn: distribution of the frozen conv kernels, or trained (kaiming init, learned by the rule)"},
-    {"conv_scale", PK_REAL, F(conv_scale), "1", NULL, 0, 1e6, "cnn: scale of the conv distribution"},
-    {"conv_kernels", PK_INT, F(conv_kernels), "64", NULL, 1, 4096, "cnn: number of conv kernels"},
-    {"conv_size", PK_INT, F(conv_size), "5", NULL, 1, 31, "cnn: kernel side"},
-    {"conv_padding", PK_CHOICE, F(conv_padding), "valid", "valid|same", 0, 0, "cnn: conv padding (same: (k-1)/2)"},
+     "cnn: distribution of the frozen conv kernels, or trained (kaiming init, learned by the rule)", "model=cnn"},
+    {"conv_scale", PK_REAL, F(conv_scale), "1", NULL, 0, 1e6, "cnn: scale of the conv distribution", "model=cnn"},
+    {"conv_kernels", PK_INT, F(conv_kernels), "64", NULL, 1, 4096, "cnn: number of conv kernels", "model=cnn"},
+    {"conv_size", PK_INT, F(conv_size), "5", NULL, 1, 31, "cnn: kernel side", "model=cnn"},
+    {"conv_padding", PK_CHOICE, F(conv_padding), "valid", "valid|same", 0, 0, "cnn: conv padding (same: (k-1)/2)", "model=cnn"},
     {"fc_pool", PK_INT, F(fc_pool), "0", NULL, 0, 64,
-     "cnn: 0 flattens every pooled feature; n adaptive-pools each map to n x n (4: 64 x 16 = 1024)"},
+     "cnn: 0 flattens every pooled feature; n adaptive-pools each map to n x n (4: 64 x 16 = 1024)", "model=cnn"},
     {"fc_pool_mode", PK_CHOICE, F(fc_pool_mode), "avg", "avg|max", 0, 0,
-     "cnn: what fc_pool takes of each cell: the average, or the maximum (PyTorch's AdaptiveMaxPool2d)"},
-    {"conv_bias", PK_BOOL, F(conv_bias), "true", NULL, 0, 0, "cnn: the conv layer has a bias per kernel"},
+     "cnn: what fc_pool takes of each cell: the average, or the maximum (PyTorch's AdaptiveMaxPool2d)", "model=cnn"},
+    {"conv_bias", PK_BOOL, F(conv_bias), "true", NULL, 0, 0, "cnn: the conv layer has a bias per kernel", "model=cnn"},
     {"cache_features", PK_BOOL, F(cache_features), "true", NULL, 0, 0,
-     "cnn with frozen conv: compute each image's features once (same numbers, faster)"},
+     "cnn with frozen conv: compute each image's features once (same numbers, faster)", "model=cnn"},
     {"meta_tasks", PK_CHOICELIST, F(meta_tasks), "", "mnist|fashion_mnist|kmnist", 0, 0,
-     "datasets of the meta-loss (e.g. [mnist, fashion_mnist, kmnist]; [] = not measured)"},
-    {"meta_steps", PK_INT, F(meta_steps), "10", NULL, 1, 100000, "meta-loss: inner Adam steps per task"},
-    {"meta_lr", PK_REAL, F(meta_lr), "1e-3", NULL, 0, 1e3, "meta-loss: inner learning rate"},
+     "datasets of the meta-loss (e.g. [mnist, fashion_mnist, kmnist]; [] = not measured)", NULL},
+    {"meta_steps", PK_INT, F(meta_steps), "10", NULL, 1, 100000, "meta-loss: inner Adam steps per task", NULL},
+    {"meta_lr", PK_REAL, F(meta_lr), "1e-3", NULL, 0, 1e3, "meta-loss: inner learning rate", NULL},
     {"meta_test_size", PK_INT, F(meta_test_size), "1000", NULL, 1, 100000000,
-     "meta-loss: first N test examples of each task on which the loss is measured"},
-    {"lognormal_mu", PK_REAL, F(lognormal_mu), "-0.702", NULL, -100, 100, "lognormal: mean of log w"},
-    {"lognormal_sigma2", PK_REAL, F(lognormal_sigma2), "0.9355", NULL, 0, 100, "lognormal: variance of log w"},
+     "meta-loss: first N test examples of each task on which the loss is measured", NULL},
+    {"lognormal_mu", PK_REAL, F(lognormal_mu), "-0.702", NULL, -100, 100, "lognormal: mean of log w", NULL},
+    {"lognormal_sigma2", PK_REAL, F(lognormal_sigma2), "0.9355", NULL, 0, 100, "lognormal: variance of log w", NULL},
     {"lognormal_sign", PK_CHOICE, F(lognormal_sign), "positive", "positive|random|dale", 0, 0,
-     "lognormal: all positive, random signs (p = 0.5), or Dale (a sign per presynaptic unit)"},
-    {"dale_inhibitory", PK_REAL, F(dale_inhibitory), "0.2", NULL, 0, 1, "lognormal dale: inhibitory fraction"},
-    {"cs_sigma_center", PK_REAL, F(cs_sigma_center), "1", NULL, 1e-3, 1e3, "center_surround: s_c (pixels)"},
-    {"cs_sigma_surround", PK_REAL, F(cs_sigma_surround), "2", NULL, 1e-3, 1e3, "center_surround: s_s (pixels)"},
-    {"truncation", PK_REAL, F(truncation), "2", NULL, 0.1, 100, "truncated_normal: cut at this many scales"},
+     "lognormal: all positive, random signs (p = 0.5), or Dale (a sign per presynaptic unit)", NULL},
+    {"dale_inhibitory", PK_REAL, F(dale_inhibitory), "0.2", NULL, 0, 1, "lognormal dale: inhibitory fraction", "lognormal_sign=dale"},
+    {"cs_sigma_center", PK_REAL, F(cs_sigma_center), "1", NULL, 1e-3, 1e3, "center_surround: s_c (pixels)", "model=cnn;conv_dist=center_surround"},
+    {"cs_sigma_surround", PK_REAL, F(cs_sigma_surround), "2", NULL, 1e-3, 1e3, "center_surround: s_s (pixels)", "model=cnn;conv_dist=center_surround"},
+    {"truncation", PK_REAL, F(truncation), "2", NULL, 0.1, 100, "truncated_normal: cut at this many scales", NULL},
 };
 const int N_PARAMS = (int)(sizeof(PARAMS) / sizeof(PARAMS[0]));
 
@@ -152,6 +153,43 @@ static int in_choices(const char *word, const char *choices) {
         if (!bar) break;
         p = bar + 1;
     }
+    return 0;
+}
+
+/* Condition `cond` ("key=v1|v2", up to ';' or the end) on s: 1 holds, 0 fails; *key set. */
+static int cond_holds(const char *cond, size_t len, const JobSpec *s, const ParamDef **key) {
+    const char *eq = memchr(cond, '=', len);
+    assert(eq); /* PARAMS is written that way */
+    char name[32], choices[256], value[512];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - cond), cond);
+    snprintf(choices, sizeof choices, "%.*s", (int)(len - (size_t)(eq + 1 - cond)), eq + 1);
+    *key = param_find(name);
+    assert(*key);
+    jobspec_get(s, *key, value, sizeof value);
+    return in_choices(value, choices);
+}
+
+const ParamDef *param_excluded_by(const ParamDef *d, const JobSpec *s) {
+    for (const char *p = d->applies; p && *p;) {
+        size_t len = strcspn(p, ";");
+        const ParamDef *key;
+        if (!cond_holds(p, len, s, &key)) return key;
+        p += len + (p[len] == ';');
+    }
+    return NULL;
+}
+
+int param_applies(const ParamDef *d, const JobSpec *s) { return param_excluded_by(d, s) == NULL; }
+
+int param_is_selector(const ParamDef *d) {
+    size_t n = strlen(d->name);
+    for (int i = 0; i < N_PARAMS; i++)
+        for (const char *p = PARAMS[i].applies; p && *p;) {
+            size_t len = strcspn(p, "=");
+            if (len == n && !strncmp(p, d->name, n)) return 1;
+            p += strcspn(p, ";");
+            p += *p == ';';
+        }
     return 0;
 }
 
@@ -344,6 +382,8 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
     out->trunc = s->truncation;
     out->k = k;
 }
+
+const char *const JOBSPEC_CHECK_READS = "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood";
 
 int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     if (!model_kind_find(s->model) || !rule_find(s->rule) || !optim_find(s->optimizer)) {

@@ -68,6 +68,9 @@ typedef struct ParamDef {
     const char *choices;   /* '|'-separated, for PK_CHOICE and PK_CHOICELIST */
     double lo, hi;         /* inclusive range, for PK_INT, PK_REAL and list items */
     const char *help;
+    /* where the parameter has an effect: NULL everywhere, else conditions "key=v1|v2"
+       joined by ';' (all must hold), e.g. "model=cnn", "rule=fa|fa_noise|dfa" */
+    const char *applies;
 } ParamDef;
 
 extern const ParamDef PARAMS[];
@@ -75,6 +78,20 @@ extern const int N_PARAMS;
 
 /** The ParamDef called name, or NULL. */
 const ParamDef *param_find(const char *name);
+/**
+ * Whether d has an effect on job s (its `applies` conditions hold for s's values).
+ * @return 1 if so, 0 if s ignores it.
+ */
+int param_applies(const ParamDef *d, const JobSpec *s);
+/** The parameter whose value in s makes s ignore d (the first failed condition), or NULL. */
+const ParamDef *param_excluded_by(const ParamDef *d, const JobSpec *s);
+/** Whether some parameter's `applies` names d as a key (its value decides applicability). */
+int param_is_selector(const ParamDef *d);
+/**
+ * The parameters jobspec_check reads, '|'-separated. The sweep loader checks every
+ * combination of these (and of the selectors) instead of every job; keep it in step.
+ */
+extern const char *const JOBSPEC_CHECK_READS;
 /** Sets every field to its default. */
 void jobspec_defaults(JobSpec *s);
 /**
