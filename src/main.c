@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "blas.h"
 #include "comm.h"
@@ -379,6 +381,14 @@ static int cmd_run(int argc, char **argv) {
     int rank = comm_rank(), ok = 1;
     Sweep sw;
     char err[1024], keys_buf[4096] = "", *keys = keys_buf;
+    /* results are bit-identical across ranks only if every rank runs the same kernels */
+    if (comm_same_text("OpenBLAS kernels", blas_kernel(), err, sizeof err)) {
+        if (rank == 0)
+            fprintf(stderr, "synsweep: %s; refusing a mixed run (set OPENBLAS_CORETYPE to the "
+                    "same core type for every rank)\n", err);
+        comm_finalize();
+        return 1;
+    }
     memset(&sw, 0, sizeof sw);
     if (rank == 0) {
         if (out == defout) mkdir("results", 0777); /* the default directory; an error shows below */
@@ -424,8 +434,82 @@ static int cmd_run(int argc, char **argv) {
     return rc;
 }
 
+/* ---- the OpenBLAS kernel ----
+ * Chosen before MPI and before any product. OpenBLAS reads OPENBLAS_CORETYPE once, when
+ * it loads, so changing the kernel means re-executing this program (same pid and
+ * arguments: mpirun and SLURM do not notice). An explicit OPENBLAS_CORETYPE is the user's:
+ * kept, and a failed check then stops. Otherwise, when the library's own choice is weaker
+ * than what the CPU supports (Debian's 0.3.21 takes CPUs it does not know for Prescott),
+ * the best one is set; and when the kernel in use fails blas_check, the next weaker one.
+ * SYNSWEEP_BLAS_AUTO marks the value as ours. Each re-execution goes from unset to set or
+ * strictly down the ladder, so it cannot loop; SYNSWEEP_BLAS_EXECS bounds it anyway.
+ * SYNSWEEP_BLAS_CHECK_FAIL (for tests): comma-separated kernels whose check is made to
+ * fail, or "all". */
+
+static void blas_reexec(char **argv, const char *kernel) {
+    const char *n = getenv("SYNSWEEP_BLAS_EXECS");
+    int execs = n ? atoi(n) : 0;
+    if (execs >= 8) {
+        fprintf(stderr, "synsweep: not re-executing again for OPENBLAS_CORETYPE=%s (%d times already)\n", kernel, execs);
+        return;
+    }
+    char buf[16];
+    snprintf(buf, sizeof buf, "%d", execs + 1);
+    setenv("SYNSWEEP_BLAS_EXECS", buf, 1);
+    setenv("OPENBLAS_CORETYPE", kernel, 1);
+    setenv("SYNSWEEP_BLAS_AUTO", kernel, 1);
+    fflush(NULL);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "synsweep: cannot re-execute with OPENBLAS_CORETYPE=%s: %s\n", kernel, strerror(errno));
+}
+
+static int check_forced_to_fail(const char *kernel) {
+    const char *v = getenv("SYNSWEEP_BLAS_CHECK_FAIL");
+    if (!v || !*v) return 0;
+    if (!strcasecmp(v, "all")) return 1;
+    size_t n = strlen(kernel);
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncasecmp(p, kernel, n)) return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+/** @return 0 to go on with the kernel in use, -1 to stop (message printed). */
+static int blas_choose(char **argv) {
+    const char *set = getenv("OPENBLAS_CORETYPE"), *ours = getenv("SYNSWEEP_BLAS_AUTO");
+    int explicit = set && *set && !(ours && !strcasecmp(set, ours));
+    const char *kernel = blas_kernel(), *best = blas_cpu_best(99);
+    int level = blas_kernel_level(kernel);
+    if ((!set || !*set) && best && level >= 0 && level < blas_kernel_level(best))
+        blas_reexec(argv, best); /* returns only if that failed: go on with the library's */
+    char err[512];
+    if (!blas_check(check_forced_to_fail(kernel), err, sizeof err)) return 0;
+    if (explicit) {
+        fprintf(stderr, "synsweep: %s\nsynsweep: OPENBLAS_CORETYPE=%s is set explicitly, so it is "
+                "kept: set another core type, or unset it to let synsweep choose.\n", err, set);
+        return -1;
+    }
+    const char *next = blas_cpu_best(level < 0 ? 99 : level);
+    if (next) {
+        fprintf(stderr, "synsweep: %s\nsynsweep: falling back to OpenBLAS kernel %s\n", err, next);
+        blas_reexec(argv, next);
+    }
+    fprintf(stderr, "synsweep: %s\nsynsweep: no weaker OpenBLAS kernel left to try; stopping "
+            "(set OPENBLAS_CORETYPE to one that works here).\n", err);
+    return -1;
+}
+
+static void print_version(void) {
+    int t = blas_threads();
+    printf("synsweep %s (%s, kernel %s, %d thread%s)\n", SYNSWEEP_VERSION, blas_library(),
+           blas_kernel(), t, t == 1 ? "" : "s");
+}
+
 int main(int argc, char **argv) {
-    blas_single_thread();
+    blas_single_thread(); /* first: the check runs the products as the jobs will */
+    if (blas_choose(argv)) return 1;
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         if (argc >= 3 && !strcmp(argv[1], "help")) {
             char *h[] = {"--help"};
@@ -439,13 +523,13 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-        printf("synsweep %s\n", SYNSWEEP_VERSION);
+        print_version();
         return 0;
     }
     /* --version anywhere on the line, as --help */
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--version")) {
-            printf("synsweep %s\n", SYNSWEEP_VERSION);
+            print_version();
             return 0;
         }
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);

@@ -2,7 +2,7 @@
  * Core invariants: RNG and distributions, metrics on known matrices, Adam's first step,
  * IDX loader round trip and rejection of bad files, seeded subsets, job spec parsing,
  * result packing, and training on a separable fixture (loss falls, bit-identical reruns,
- * FA angle ~90 deg untrained, lowered by noise pretraining).
+ * FA angle ~90 deg untrained, lowered by noise pretraining), and the BLAS start-up check.
  */
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "data.h"
 #include "dist.h"
 #include "fixture.h"
@@ -298,6 +299,30 @@ static void test_alignment(void) {
     raw_split_free(&tr), raw_split_free(&te);
 }
 
+/* The kernel in use passes the start-up check, a forced failure is reported with the
+ * product it was on, and the fallback ladder goes strictly down to nothing. */
+static void test_blas_check(void) {
+    char err[512] = "";
+    CHECK(blas_check(0, err, sizeof err) == 0, "kernel %s passes: %s", blas_kernel(), err);
+    CHECK(blas_check(1, err, sizeof err) == -1 && contains(err, blas_kernel()) && contains(err, "sgemm("),
+          "forced failure: %s", err);
+    CHECK(blas_kernel_level("SkylakeX") > blas_kernel_level("haswell") &&
+              blas_kernel_level("Haswell") > blas_kernel_level("Sandybridge") &&
+              blas_kernel_level("Sandybridge") > blas_kernel_level("Prescott") &&
+              blas_kernel_level("Cooperlake") > blas_kernel_level("SkylakeX") &&
+              blas_kernel_level("Excavator") == -1,
+          "kernel levels ordered");
+    int steps = 0, prev = 99;
+    for (const char *k = blas_cpu_best(99); k; k = blas_cpu_best(blas_kernel_level(k)), steps++) {
+        CHECK(blas_kernel_level(k) >= 0 && blas_kernel_level(k) < prev, "ladder step %s below %d", k, prev);
+        prev = blas_kernel_level(k);
+        if (steps > 8) break;
+    }
+#if defined(__x86_64__)
+    CHECK(steps >= 1 && prev == 0, "ladder ends at Prescott after %d steps", steps);
+#endif
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/synsweep_test_core_%d", (int)getpid());
     CHECK(fixture_make_mnist(tmpdir, 400, 200, 12, 1) == 0, "fixture");
@@ -305,6 +330,7 @@ int main(void) {
     test_metrics();
     test_adam();
     test_idx();
+    test_blas_check();
     test_jobspec();
     RawSplit tr, te;
     char err[256];

@@ -125,6 +125,22 @@ int comm_size(void) {
 
 void comm_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 
+int comm_same_text(const char *what, const char *value, char *err, size_t errlen) {
+    char mine[64] = "", *all = NULL;
+    snprintf(mine, sizeof mine, "%s", value);
+    int rank = comm_rank(), size = comm_size(), ok = 1;
+    if (rank == 0 && !(all = malloc((size_t)size * sizeof mine))) comm_abort(1);
+    MPI_Gather(mine, sizeof mine, MPI_CHAR, all, sizeof mine, MPI_CHAR, 0, MPI_COMM_WORLD);
+    for (int r = 1; rank == 0 && r < size && ok; r++)
+        if (strcmp(all + (size_t)r * sizeof mine, mine)) {
+            snprintf(err, errlen, "ranks run different %s: rank 0 %s, rank %d %s", what, mine, r,
+                     all + (size_t)r * sizeof mine);
+            ok = 0;
+        }
+    free(all);
+    return comm_bcast_int(ok) ? 0 : -1;
+}
+
 int comm_bcast_int(int ok) {
     MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return ok;

@@ -18,6 +18,11 @@ int comm_size(void);
 void comm_abort(int code);
 /** Rank 0's value of ok, on every rank (collective). */
 int comm_bcast_int(int ok);
+/**
+ * Whether every rank passes the same value (up to 63 characters) of what (collective).
+ * @return 0 on every rank, or -1 on every rank, with err on rank 0 naming two that differ.
+ */
+int comm_same_text(const char *what, const char *value, char *err, size_t errlen);
 /** Rank 0's text on every rank (collective): *text is malloc'ed on the others; free it. */
 int comm_bcast_text(char **text);
 /**

@@ -1,9 +1,11 @@
 /*
- * blas: the one route to matrix products (row-major cblas_sgemm), plus a naive
- * loop reference used only by tests.
+ * blas: the one route to matrix products (row-major cblas_sgemm), a naive loop
+ * reference, and which OpenBLAS kernel runs (with a check that it computes right).
  */
 #ifndef SYNSWEEP_BLAS_H
 #define SYNSWEEP_BLAS_H
+
+#include <stddef.h>
 
 /**
  * C (M,N) <- alpha * op(A) * op(B) + beta * C, row-major.
@@ -14,7 +16,44 @@ void sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, con
 /** Same contract as sgemm, computed by plain loops in double. For tests. */
 void sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                  const float *B, float beta, float *C);
-/** Restricts OpenBLAS to one thread (a worker owns one core). */
+/**
+ * One OpenBLAS thread (a worker owns one core), unless the user set OPENBLAS_NUM_THREADS,
+ * which OpenBLAS then follows itself.
+ */
 void blas_single_thread(void);
+
+/* ---- which OpenBLAS kernel runs, and whether it computes right ----
+ * OpenBLAS picks its kernels (its "core type") once, when the library loads, from
+ * OPENBLAS_CORETYPE or else its own CPU detection; a process must re-execute itself to
+ * change them. main.c does that (before MPI and before any product); these functions are
+ * the policy-free parts. */
+
+/** The OpenBLAS core type in use, e.g. "SkylakeX" (record it with results). */
+const char *blas_kernel(void);
+/** Threads OpenBLAS uses per call. */
+int blas_threads(void);
+/** The BLAS library and version, e.g. "OpenBLAS 0.3.21". */
+const char *blas_library(void);
+/**
+ * Rank of a core type's single-precision kernels: 5 AVX-512 with BF16 (Cooperlake,
+ * SapphireRapids), 4 AVX-512 (SkylakeX), 3 AVX2+FMA (Haswell, Zen), 2 AVX (Sandybridge),
+ * 1 Nehalem, 0 the SSE3 generic ones (Prescott, Core2, ...); -1 for names it does not know
+ * (e.g. AMD's Bulldozer family, or other architectures): trust the library's choice then.
+ */
+int blas_kernel_level(const char *name);
+/**
+ * The best core type this CPU (and its OS) supports among the ones blas_kernel_level
+ * ranks, strictly below level `below` (pass 99 for the best overall): "SkylakeX" needs
+ * avx512f, dq, cd, bw and vl; "Haswell" avx2 and fma; "Sandybridge" avx; "Prescott" any
+ * x86-64. NULL if none (or not x86-64).
+ */
+const char *blas_cpu_best(int below);
+/**
+ * Checks sgemm of the kernel in use against the naive double loop on the products the
+ * jobs compute (MLP and conv layer shapes, all four transpose pairs, odd sizes, beta 0
+ * and 1); a few tens of milliseconds. force_fail makes it report a failure (tests).
+ * @return 0, or -1 with err naming the first wrong product.
+ */
+int blas_check(int force_fail, char *err, size_t errlen);
 
 #endif
