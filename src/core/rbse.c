@@ -109,11 +109,13 @@ void rbse_prepare(Rbse *m) {
         for (int i = 0; i < V; i++) {
             size_t k = (size_t)j * V + i;
             float a = m->a[k], w = m->w[k], aw = a + w;
-            /* softplus(x) = max(x, 0) + log1p(exp(-|x|)); the max parts differ by exactly w
-             * in double when a, a + w >= 0, so weff = w bit for bit once p rounds to 1 */
+            /* softplus(x) = max(x, 0) + log(1 + exp(-|x|)); the max parts differ by exactly
+             * w in double when a, a + w >= 0, and the logs cancel once 1 + e rounds to 1, so
+             * weff = w bit for bit when p rounds to 1 (one logf: glibc's log1pf is slow) */
             float e0 = expf(-fabsf(a)), e1 = expf(-fabsf(aw));
-            double d = fmax((double)a + (double)w, 0.0) - fmax((double)a, 0.0);
-            m->weff[k] = (float)(d + (double)log1pf(e1) - (double)log1pf(e0));
+            double awd = (double)a + (double)w;
+            double d = (awd > 0 ? awd : 0.0) - (a > 0 ? (double)a : 0.0);
+            m->weff[k] = (float)(d + (double)logf((1.0f + e1) / (1.0f + e0)));
             float p0 = a >= 0 ? 1.0f / (1.0f + e0) : e0 / (1.0f + e0);
             float p1 = aw >= 0 ? 1.0f / (1.0f + e1) : e1 / (1.0f + e1);
             m->p1[k] = p1;
@@ -121,13 +123,16 @@ void rbse_prepare(Rbse *m) {
             m->t0[k] = thr_of(p0);
             m->t1[k] = thr_of(p1);
         }
-    for (int i = 0; i < V; i++)
-        for (int j = 0; j < H; j++) {
-            size_t k = (size_t)j * V + i, kt = (size_t)i * H + j;
-            m->wT[kt] = m->w[k];
-            m->t0T[kt] = m->t0[k];
-            m->t1T[kt] = m->t1[k];
-        }
+    enum { TILE = 32 }; /* transposes in cache-sized tiles */
+    for (int j0 = 0; j0 < H; j0 += TILE)
+        for (int i0 = 0; i0 < V; i0 += TILE)
+            for (int i = i0; i < V && i < i0 + TILE; i++)
+                for (int j = j0; j < H && j < j0 + TILE; j++) {
+                    size_t k = (size_t)j * V + i, kt = (size_t)i * H + j;
+                    m->wT[kt] = m->w[k];
+                    m->t0T[kt] = m->t0[k];
+                    m->t1T[kt] = m->t1[k];
+                }
 }
 
 /* ---- explicit masks: reference loops ---- */
