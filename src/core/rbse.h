@@ -35,6 +35,8 @@ enum { RBSE_STREAM_UNITS = 16, RBSE_STREAM_MASKS = 17 };
 typedef struct Rbse {
     int n_v, n_h;   /* V, H */
     int rbm;        /* 1: plain RBM, every m_ji = 1 (a unused, may be NULL) */
+    int h_tables;   /* 1 (rbse_create's default): rbse_prepare also builds the w^T tables that
+                     * rbse_h_step needs (CD-k with k > 1, features); 0 saves that time for CD-1 */
     float *w;       /* (H, V) synaptic weights, caller-owned */
     float *a;       /* (H, V) release logits, p = sigmoid(a), caller-owned */
     float *b;       /* (V) visible biases, caller-owned */
@@ -62,7 +64,7 @@ void rbse_free(Rbse *m);
  */
 #define RBSE_A_ALWAYS 40.0f /* sigmoid(40) rounds to 1 in float: thr = 2^24, always released */
 void rbse_init_params(Rbse *m, float p_init, float w_std, Rng *r);
-/** Recomputes weff, p1, dp, t0, t1 and the transposes from w and a (RBM: nothing). */
+/** Recomputes weff, p1, dp, t0, t1 and (if h_tables) the transposes from w and a (RBM: nothing). */
 void rbse_prepare(Rbse *m);
 
 /* ---- conditionals, explicit masks (reference; loops, no fusion) ---- */
@@ -83,7 +85,7 @@ void rbse_v_given_hm(const Rbse *m, int B, const float *h, const uint8_t *masks,
 /**
  * hprob (B, H) <- P(h = 1 | v, m) for m ~ P(m | v, h_old) drawn with `key`; masks are never
  * stored. h_old NULL means all zero, i.e. m ~ Bernoulli(sigmoid(a)), the idle release.
- * RBM: sigmoid(c + W v) by sgemm (key, h_old unused). v, h_old are 0/1.
+ * RBM: sigmoid(c + W v) by sgemm (key, h_old unused). v, h_old are 0/1. RBSE: needs h_tables.
  */
 void rbse_h_step(const Rbse *m, int B, const float *v, const float *h_old, uint64_t key,
                  float *hprob);
@@ -116,7 +118,7 @@ typedef struct RbseChain {
     float *vp;       /* (n, V) visible probabilities */
     float *hp;       /* (n, H) hidden probabilities of intermediate steps */
     float *g;        /* (H, V) <v h> difference */
-    double t[RBSE_N_TIMES]; /* seconds spent in rbse_grad's phases, accumulated (RBSE_T_*) */
+    double t[RBSE_N_TIMES]; /* CPU seconds (this thread) in rbse_grad's phases, accumulated */
 } RbseChain;
 
 /** @return 0, or -1 out of memory (ch freed). Streams: (seed, RBSE_STREAM_UNITS / _MASKS). */
