@@ -1,0 +1,141 @@
+/*
+ * bench_rbse: seconds per CD-k epoch of the RBSE and of the plain RBM on one thread, with a
+ * breakdown. Default: 784 visible x 500 hidden, batch 100, CD-1, the first 10,000 MNIST
+ * training images binarised at 0.5, SGD (lr 0.05, momentum 0.5, weight decay 1e-4),
+ * initial release probability 0.5. Prints the median of REPS epochs after one warm-up epoch,
+ * in CPU seconds of the one thread (wall time on a shared machine counts other jobs).
+ *
+ *   bench_rbse [--n 10000] [--hidden 500] [--batch 100] [--k 1] [--reps 3] [--data-dir DIR]
+ *
+ * Mask sampling is fused with the masked products (rbse.c), so its time is inside the
+ * "masks + v|h,m" and "masks + h|v,m" lines; for CD-1 the per-synapse figure divides the
+ * first by the synapses it visited (rows with h_j = 1 only).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blas.h"
+#include "data.h"
+#include "optim.h"
+#include "rbse.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); /* CPU time: steady on a shared machine */
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct Run {
+    double epoch, prepare, optim, t[RBSE_N_TIMES], vsyn;
+} Run;
+
+static int cmp_run(const void *a, const void *b) {
+    double x = ((const Run *)a)->epoch, y = ((const Run *)b)->epoch;
+    return (x > y) - (x < y);
+}
+
+/* One epoch over x (n, V) in batches; returns timings. */
+static Run epoch(Rbse *m, RbseChain *ch, Optim *o, float *params, float *grads, const float *x,
+                 int n, int V, int H, int B, int k) {
+    Run r = {0};
+    memset(ch->t, 0, sizeof ch->t);
+    size_t nw = (size_t)H * V, off_b = m->rbm ? nw : 2 * nw;
+    double t0 = now_s();
+    for (int s = 0; s + B <= n; s += B) {
+        const float *v0 = x + (size_t)s * V;
+        memset(grads, 0, (off_b + V + H) * sizeof(float));
+        rbse_grad(m, ch, B, v0, k, 0, grads, m->rbm ? NULL : grads + nw, grads + off_b,
+                  grads + off_b + V);
+        if (k == 1) /* synapses the fused v-step visited: B x (rows with h_j = 1) x V */
+            for (int q = 0; q < B * H; q++) r.vsyn += (double)ch->h[q] * V;
+        double t1 = now_s();
+        optim_step(o, params, grads);
+        double t2 = now_s();
+        rbse_prepare(m);
+        r.optim += t2 - t1, r.prepare += now_s() - t2;
+    }
+    r.epoch = now_s() - t0;
+    memcpy(r.t, ch->t, sizeof r.t);
+    return r;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = getenv("SYNSWEEP_DATA");
+    int n = 10000, H = 500, B = 100, k = 1, reps = 3;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--hidden")) H = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) B = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--k")) k = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--data-dir")) dir = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: bench_rbse [--n N] [--hidden H] [--batch B] [--k K] [--reps R] [--data-dir DIR]\n");
+            return 2;
+        }
+    }
+    blas_single_thread();
+    RawSplit raw;
+    char err[512];
+    if (!dir || dataset_load(dir, "mnist", "train", &raw, err, sizeof err)) {
+        fprintf(stderr, "bench_rbse: %s\n", dir ? err : "set SYNSWEEP_DATA or --data-dir");
+        return 1;
+    }
+    int V = raw.c * raw.h * raw.w;
+    if (n > raw.n) n = raw.n;
+    float *x = malloc((size_t)n * V * sizeof(float));
+    for (size_t q = 0; q < (size_t)n * V; q++) x[q] = raw.x[q] / 255.0f;
+    rbse_binarize(x, (long)n * V, 0.5f, NULL, x);
+    double on = 0;
+    for (size_t q = 0; q < (size_t)n * V; q++) on += x[q];
+    printf("bench_rbse: %d x %d, batch %d, CD-%d, %d binarised MNIST images (%.1f%% pixels on), median of %d epochs\n",
+           V, H, B, k, n, 100.0 * on / ((double)n * V), reps);
+
+    size_t nw = (size_t)H * V, np = 2 * nw + V + H;
+    float *params = malloc(np * sizeof(float)), *grads = malloc(np * sizeof(float));
+    Run *runs = malloc((size_t)reps * sizeof(Run));
+    for (int rbm = 0; rbm <= 1; rbm++) {
+        Rbse m;
+        RbseChain ch;
+        Optim o;
+        size_t off_b = rbm ? nw : 2 * nw, n_par = off_b + V + H;
+        if (rbse_create(&m, V, H, rbm, params, rbm ? NULL : params + nw, params + off_b,
+                        params + off_b + V) ||
+            rbse_chain_create(&ch, &m, B, 1) ||
+            optim_create(&o, OPT_SGD, n_par, 0.05f, 0.9f, 0.999f, 1e-8f, 0.5f, 1e-4f)) {
+            fprintf(stderr, "bench_rbse: out of memory\n");
+            return 1;
+        }
+        Rng r;
+        rng_seed(&r, 1, RNG_STREAM_INIT);
+        m.h_tables = k > 1; /* CD-1 never runs the masked h-step */
+        rbse_init_params(&m, 0.5f, 0.01f, &r);
+        epoch(&m, &ch, &o, params, grads, x, n, V, H, B, k); /* warm-up */
+        for (int q = 0; q < reps; q++) runs[q] = epoch(&m, &ch, &o, params, grads, x, n, V, H, B, k);
+        qsort(runs, (size_t)reps, sizeof(Run), cmp_run);
+        Run *md = &runs[reps / 2];
+        double ce, mse = rbse_recon_error(&m, &ch, B, x, &ce);
+        printf("%s: epoch %.3f s (%d batches)\n", rbm ? "RBM " : "RBSE", md->epoch, n / B);
+        printf("  h|v data (m summed out, sgemm)   %.3f s\n", md->t[RBSE_T_HDATA]);
+        printf("  %-32s %.3f s\n", rbm ? "v|h (sgemm) + v draws" : "masks + v|h,m (fused) + v draws",
+               md->t[RBSE_T_VSTEP]);
+        if (!rbm && k == 1)
+            printf("    %.2f ns per visited synapse (%.0f%% of B x H x V visited)\n",
+                   1e9 * md->t[RBSE_T_VSTEP] / md->vsyn, 100.0 * md->vsyn / ((double)(n / B) * B * H * V));
+        if (k > 1)
+            printf("  %-32s %.3f s\n", rbm ? "h|v (sgemm) + h draws" : "masks + h|v,m (fused) + h draws",
+                   md->t[RBSE_T_HSTEP]);
+        printf("  h|v model (sgemm)                %.3f s\n", md->t[RBSE_T_HMODEL]);
+        printf("  gradient (2 sgemm + elementwise) %.3f s\n", md->t[RBSE_T_GRAD]);
+        printf("  SGD step                         %.3f s\n", md->optim);
+        if (!rbm) printf("  prepare (weff, p, thresholds)    %.3f s\n", md->prepare);
+        printf("  after: recon MSE %.4f, cross-entropy %.4f, mean release %.3f\n", mse, ce,
+               rbse_mean_release(&m));
+        rbse_chain_free(&ch), rbse_free(&m), optim_free(&o);
+    }
+    free(runs), free(params), free(grads), free(x);
+    raw_split_free(&raw);
+    return 0;
+}
