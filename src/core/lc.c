@@ -12,104 +12,142 @@ size_t lc_weight_count(int C, int H, int W, int O, int K) {
 }
 
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
-    return (size_t)H * W * B * O + 2 * (size_t)B * C * K * K;
+    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
+    return 2 * xt + (size_t)H * W * B * O + 2 * (size_t)C * K * K * B;
 }
 
-/* cols (B, C*K*K) <- the patches of x (B, C, H, W) under output position (y, xo), zero outside */
-static void gather_patches(float *cols, const float *x, int B, int C, int H, int W, int K, int y,
+/* xt (C, H+2pad, W+2pad, B) <- x (B, C, H, W) batch-last, zero in the padding */
+static void to_batch_last(float *xt, const float *x, int B, int C, int H, int W, int pad) {
+    int Hp = H + 2 * pad, Wp = W + 2 * pad;
+    memset(xt, 0, (size_t)C * Hp * Wp * B * sizeof(float));
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
+            for (int xo = 0; xo < W; xo++) {
+                float *dst = xt + (((size_t)c * Hp + y + pad) * Wp + xo + pad) * B;
+                const float *src = x + ((size_t)c * H + y) * W + xo;
+                for (int n = 0; n < B; n++) dst[n] = src[(size_t)n * C * H * W];
+            }
+}
+
+/* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B) */
+static void add_from_batch_last(float *dx, const float *dxt, int B, int C, int H, int W, int pad) {
+    int Hp = H + 2 * pad, Wp = W + 2 * pad;
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
+            for (int xo = 0; xo < W; xo++) {
+                const float *src = dxt + (((size_t)c * Hp + y + pad) * Wp + xo + pad) * B;
+                float *dst = dx + ((size_t)c * H + y) * W + xo;
+                for (int n = 0; n < B; n++) dst[(size_t)n * C * H * W] += src[n];
+            }
+}
+
+/*
+ * colst (C*K*K, B) <- the patches under output position (y, xo), read from the padded
+ * batch-last input xt: every row is B contiguous floats.
+ */
+static void gather_patches(float *colst, const float *xt, int B, int C, int H, int W, int K, int y,
                            int xo) {
-    int pad = (K - 1) / 2, KK = K * K, CKK = C * KK, x0 = xo - pad;
-    int inside = x0 >= 0 && x0 + K <= W;
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            const float *xc = x + ((size_t)b * C + c) * H * W;
-            float *dst = cols + (size_t)b * CKK + c * KK;
-            for (int ky = 0; ky < K; ky++, dst += K) {
-                int iy = y + ky - pad;
-                if (iy < 0 || iy >= H) {
-                    memset(dst, 0, (size_t)K * sizeof(float));
-                    continue;
-                }
-                const float *row = xc + (size_t)iy * W;
-                if (inside) memcpy(dst, row + x0, (size_t)K * sizeof(float));
-                else
-                    for (int kx = 0; kx < K; kx++) {
-                        int ix = x0 + kx;
-                        dst[kx] = (ix < 0 || ix >= W) ? 0.0f : row[ix];
-                    }
-            }
+    int pad = (K - 1) / 2, Hp = H + 2 * pad, Wp = W + 2 * pad;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++) {
+            const float *src = xt + (((size_t)c * Hp + y + ky) * Wp + xo) * B;
+            float *dst = colst + (size_t)(c * K + ky) * K * B;
+            memcpy(dst, src, (size_t)K * B * sizeof(float)); /* kx = 0..K-1 are adjacent */
         }
 }
 
-/* dx (B, C, H, W) += dcols (B, C*K*K) summed back to the pixels under position (y, xo) */
-static void scatter_patches(float *dx, const float *dcols, int B, int C, int H, int W, int K,
+/* dxt (C, H+2pad, W+2pad, B) += dcolst (C*K*K, B) summed back to the pixels under (y, xo) */
+static void scatter_patches(float *dxt, const float *dcolst, int B, int C, int H, int W, int K,
                             int y, int xo) {
-    int pad = (K - 1) / 2, KK = K * K, CKK = C * KK, x0 = xo - pad;
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            float *dxc = dx + ((size_t)b * C + c) * H * W;
-            const float *src = dcols + (size_t)b * CKK + c * KK;
-            for (int ky = 0; ky < K; ky++, src += K) {
-                int iy = y + ky - pad;
-                if (iy < 0 || iy >= H) continue;
-                float *row = dxc + (size_t)iy * W;
-                for (int kx = 0; kx < K; kx++) {
-                    int ix = x0 + kx;
-                    if (ix >= 0 && ix < W) row[ix] += src[kx];
-                }
-            }
+    int pad = (K - 1) / 2, Hp = H + 2 * pad, Wp = W + 2 * pad, KB = K * B;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++) {
+            float *dst = dxt + (((size_t)c * Hp + y + ky) * Wp + xo) * B;
+            const float *src = dcolst + (size_t)(c * K + ky) * KB;
+            for (int i = 0; i < KB; i++) dst[i] += src[i];
         }
+}
+
+/* dst[j * ldd + i] <- src[i * lds + j] for i < rows, j < cols: a transpose in L1-sized tiles */
+static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
+    enum { T = 16 };
+    for (int i0 = 0; i0 < rows; i0 += T)
+        for (int j0 = 0; j0 < cols; j0 += T) {
+            int i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
+            for (int j = j0; j < j1; j++)
+                for (int i = i0; i < i1; i++) dst[j * ldd + i] = src[i * lds + j];
+        }
+}
+
+/*
+ * Scratch layout of lc_forward / lc_backward: xt and dxt (C, H+2pad, W+2pad, B), zt (P, O, B),
+ * colst and dcolst (C*K*K, B).
+ */
+typedef struct LcScratch {
+    float *xt, *dxt, *zt, *colst, *dcolst;
+} LcScratch;
+
+static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int K) {
+    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
+    LcScratch r;
+    r.xt = s, r.dxt = s + xt, r.zt = s + 2 * xt;
+    r.colst = r.zt + (size_t)H * W * B * O, r.dcolst = r.colst + (size_t)C * K * K * B;
+    return r;
 }
 
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                 int C, int H, int W, int O, int K) {
     assert(K % 2 == 1);
     int P = H * W, CKK = C * K * K;
-    float *zt = scratch;                      /* (P, B, O) */
-    float *cols = scratch + (size_t)P * B * O; /* (B, CKK) */
+    LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
+    to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
     for (int p = 0; p < P; p++) {
-        gather_patches(cols, x, B, C, H, W, K, p / W, p % W);
-        /* z_p (B, O) <- cols * W_p^T */
-        sgemm(0, 1, B, O, CKK, 1.0f, cols, Wt + (size_t)p * O * CKK, 0.0f, zt + (size_t)p * B * O);
+        gather_patches(s.colst, s.xt, B, C, H, W, K, p / W, p % W);
+        /* z_p (O, B) <- W_p * colst */
+        sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, s.zt + (size_t)p * O * B);
     }
-    /* out (B, O, P) <- z (P, B, O) transposed, + b */
-    for (int n = 0; n < B; n++)
-        for (int o = 0; o < O; o++) {
-            float bo = b ? b[o] : 0.0f, *dst = out + ((size_t)n * O + o) * P;
-            const float *src = zt + (size_t)n * O + o;
-            for (int p = 0; p < P; p++) dst[p] = src[(size_t)p * B * O] + bo;
-        }
+    /* out (B, O, P) <- z (P, O, B) transposed, + b */
+    for (int o = 0; o < O; o++)
+        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B);
+    if (b)
+        for (int n = 0; n < B; n++)
+            for (int o = 0; o < O; o++) {
+                float *dst = out + ((size_t)n * O + o) * P;
+                for (int p = 0; p < P; p++) dst[p] += b[o];
+            }
 }
 
 void lc_backward(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
                  float *scratch, int B, int C, int H, int W, int O, int K) {
     assert(K % 2 == 1);
-    int P = H * W, CKK = C * K * K;
-    float *dt = scratch;                       /* (P, B, O) */
-    float *cols = scratch + (size_t)P * B * O; /* (B, CKK) */
-    float *dcols = cols + (size_t)B * CKK;     /* (B, CKK) */
-    /* dt (P, B, O) <- dout (B, O, P) transposed; db += sums of dout */
-    for (int n = 0; n < B; n++)
-        for (int o = 0; o < O; o++) {
-            const float *src = dout + ((size_t)n * O + o) * P;
-            float *dst = dt + (size_t)n * O + o, s = 0.0f;
-            for (int p = 0; p < P; p++) {
-                dst[(size_t)p * B * O] = src[p];
-                s += src[p];
+    int P = H * W, CKK = C * K * K, pad = (K - 1) / 2;
+    LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
+    /* dt (P, O, B) <- dout (B, O, P) transposed; db += sums of dout */
+    float *dt = s.zt;
+    for (int o = 0; o < O; o++)
+        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P);
+    if (db)
+        for (int n = 0; n < B; n++)
+            for (int o = 0; o < O; o++) {
+                const float *src = dout + ((size_t)n * O + o) * P;
+                float sum = 0.0f;
+                for (int p = 0; p < P; p++) sum += src[p];
+                db[o] += sum;
             }
-            if (db) db[o] += s;
-        }
+    to_batch_last(s.xt, x, B, C, H, W, pad);
+    if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
     for (int p = 0; p < P; p++) {
-        const float *dtp = dt + (size_t)p * B * O;
-        gather_patches(cols, x, B, C, H, W, K, p / W, p % W);
-        /* dW_p (O, CKK) += dt_p^T * cols */
-        sgemm(1, 0, O, CKK, B, 1.0f, dtp, cols, 1.0f, dW + (size_t)p * O * CKK);
+        const float *dtp = dt + (size_t)p * O * B;
+        gather_patches(s.colst, s.xt, B, C, H, W, K, p / W, p % W);
+        /* dW_p (O, CKK) += dt_p * colst^T */
+        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 1.0f, dW + (size_t)p * O * CKK);
         if (dx) {
-            /* dcols (B, CKK) <- dt_p * F_p, then back to the pixels */
-            sgemm(0, 0, B, CKK, O, 1.0f, dtp, F + (size_t)p * O * CKK, 0.0f, dcols);
-            scatter_patches(dx, dcols, B, C, H, W, K, p / W, p % W);
+            /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
+            sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
+            scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, p / W, p % W);
         }
     }
+    if (dx) add_from_batch_last(dx, s.dxt, B, C, H, W, pad);
 }
 
 /* x[n][c][y + ky - pad][xo + kx - pad], 0 outside the map */

@@ -31,12 +31,16 @@ enum { LC_SHARE_GRID = 0, LC_SHARE_MAP = 1 };
 
 /** Floats in Wt: H*W*O*C*K*K. */
 size_t lc_weight_count(int C, int H, int W, int O, int K);
-/** Floats of scratch lc_forward and lc_backward need for a batch of B: H*W*B*O + 2*B*C*K*K. */
+/**
+ * Floats of scratch lc_forward and lc_backward need for a batch of B:
+ * 2*C*(H+K-1)*(W+K-1)*B + H*W*B*O + 2*C*K*K*B.
+ */
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
 
 /**
  * out (B, O, H, W) <- LC(x) + b. Wt (H*W, O, C*K*K); b (O) or NULL for no bias.
- * Per position: the patches of the batch (B, C*K*K) gathered, then one GEMM.
+ * The input is made batch-last and zero-padded once; then per position its patches
+ * (C*K*K, B) are gathered by contiguous copies and one GEMM gives (B, O).
  * scratch: lc_scratch_floats(B, ...) floats.
  */
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
