@@ -13,7 +13,36 @@ size_t lc_weight_count(int C, int H, int W, int O, int K) {
 
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
     size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
-    return 2 * xt + (size_t)H * W * B * O + 2 * (size_t)C * K * K * B;
+    size_t ckk = (size_t)C * K * K;
+    return 2 * xt + (size_t)H * W * B * O + ckk * B + ckk * (B > O ? B : O);
+}
+
+/*
+ * dst[j * ldd + i] <- src[i * lds + j] (or += when add) for i < rows, j < cols: a transpose
+ * in L1-sized tiles.
+ */
+static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols,
+                      int add) {
+    enum { T = 16 };
+    for (int i0 = 0; i0 < rows; i0 += T)
+        for (int j0 = 0; j0 < cols; j0 += T) {
+            int i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
+            for (int j = j0; j < j1; j++)
+                for (int i = i0; i < i1; i++)
+                    dst[j * ldd + i] = (add ? dst[j * ldd + i] : 0.0f) + src[i * lds + j];
+        }
+}
+
+/* sum of v[0..n) in 8 independent lanes (vectorisable, no -ffast-math needed) */
+static float sum_floats(const float *v, int n) {
+    float lane[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lane[l] += v[i + l];
+    float s = 0.0f;
+    for (; i < n; i++) s += v[i];
+    for (int l = 0; l < 8; l++) s += lane[l];
+    return s;
 }
 
 /* xt (C, H+2pad, W+2pad, B) <- x (B, C, H, W) batch-last, zero in the padding */
@@ -21,24 +50,18 @@ static void to_batch_last(float *xt, const float *x, int B, int C, int H, int W,
     int Hp = H + 2 * pad, Wp = W + 2 * pad;
     memset(xt, 0, (size_t)C * Hp * Wp * B * sizeof(float));
     for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++)
-            for (int xo = 0; xo < W; xo++) {
-                float *dst = xt + (((size_t)c * Hp + y + pad) * Wp + xo + pad) * B;
-                const float *src = x + ((size_t)c * H + y) * W + xo;
-                for (int n = 0; n < B; n++) dst[n] = src[(size_t)n * C * H * W];
-            }
+        for (int y = 0; y < H; y++) /* row (c, y): (B, W) -> (W, B) */
+            transpose(xt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B,
+                      x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W, 0);
 }
 
 /* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B) */
 static void add_from_batch_last(float *dx, const float *dxt, int B, int C, int H, int W, int pad) {
     int Hp = H + 2 * pad, Wp = W + 2 * pad;
     for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++)
-            for (int xo = 0; xo < W; xo++) {
-                const float *src = dxt + (((size_t)c * Hp + y + pad) * Wp + xo + pad) * B;
-                float *dst = dx + ((size_t)c * H + y) * W + xo;
-                for (int n = 0; n < B; n++) dst[(size_t)n * C * H * W] += src[n];
-            }
+        for (int y = 0; y < H; y++) /* row (c, y): (W, B) -> (B, W), added */
+            transpose(dx + ((size_t)c * H + y) * W, (size_t)C * H * W,
+                      dxt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B, W, B, 1);
 }
 
 /*
@@ -68,20 +91,9 @@ static void scatter_patches(float *dxt, const float *dcolst, int B, int C, int H
         }
 }
 
-/* dst[j * ldd + i] <- src[i * lds + j] for i < rows, j < cols: a transpose in L1-sized tiles */
-static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
-    enum { T = 16 };
-    for (int i0 = 0; i0 < rows; i0 += T)
-        for (int j0 = 0; j0 < cols; j0 += T) {
-            int i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
-            for (int j = j0; j < j1; j++)
-                for (int i = i0; i < i1; i++) dst[j * ldd + i] = src[i * lds + j];
-        }
-}
-
 /*
  * Scratch layout of lc_forward / lc_backward: xt and dxt (C, H+2pad, W+2pad, B), zt (P, O, B),
- * colst and dcolst (C*K*K, B).
+ * colst (C*K*K, B) and dcolst (C*K*K, max(B, O)).
  */
 typedef struct LcScratch {
     float *xt, *dxt, *zt, *colst, *dcolst;
@@ -108,7 +120,7 @@ void lc_forward(float *out, const float *x, const float *Wt, const float *b, flo
     }
     /* out (B, O, P) <- z (P, O, B) transposed, + b */
     for (int o = 0; o < O; o++)
-        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B);
+        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B, 0);
     if (b)
         for (int n = 0; n < B; n++)
             for (int o = 0; o < O; o++) {
@@ -125,22 +137,20 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
     /* dt (P, O, B) <- dout (B, O, P) transposed; db += sums of dout */
     float *dt = s.zt;
     for (int o = 0; o < O; o++)
-        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P);
+        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P, 0);
     if (db)
         for (int n = 0; n < B; n++)
-            for (int o = 0; o < O; o++) {
-                const float *src = dout + ((size_t)n * O + o) * P;
-                float sum = 0.0f;
-                for (int p = 0; p < P; p++) sum += src[p];
-                db[o] += sum;
-            }
+            for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
     to_batch_last(s.xt, x, B, C, H, W, pad);
     if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
     for (int p = 0; p < P; p++) {
         const float *dtp = dt + (size_t)p * O * B;
         gather_patches(s.colst, s.xt, B, C, H, W, K, p / W, p % W);
-        /* dW_p (O, CKK) += dt_p * colst^T */
-        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 1.0f, dW + (size_t)p * O * CKK);
+        /* dW_p (O, CKK) += dt_p * colst^T, through dcolst: OpenBLAS's small-matrix kernels
+           take beta = 0 only, and the general path costs more than the extra add */
+        float *dWp = dW + (size_t)p * O * CKK;
+        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 0.0f, s.dcolst);
+        for (size_t i = 0; i < (size_t)O * CKK; i++) dWp[i] += s.dcolst[i];
         if (dx) {
             /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
             sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
