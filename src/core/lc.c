@@ -1,0 +1,392 @@
+#include "lc.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "blas.h"
+#include "dist.h"
+
+size_t lc_weight_count(int C, int H, int W, int O, int K) {
+    return (size_t)H * W * O * C * K * K;
+}
+
+size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
+    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
+    size_t ckk = (size_t)C * K * K;
+    return 2 * xt + (size_t)H * W * B * O + ckk * B + ckk * (B > O ? B : O);
+}
+
+/*
+ * dst[j * ldd + i] <- src[i * lds + j] (or += when add) for i < rows, j < cols: a transpose
+ * in L1-sized tiles.
+ */
+static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols,
+                      int add) {
+    enum { T = 16 };
+    for (int i0 = 0; i0 < rows; i0 += T)
+        for (int j0 = 0; j0 < cols; j0 += T) {
+            int i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
+            for (int j = j0; j < j1; j++)
+                for (int i = i0; i < i1; i++)
+                    dst[j * ldd + i] = (add ? dst[j * ldd + i] : 0.0f) + src[i * lds + j];
+        }
+}
+
+/* sum of v[0..n) in 8 independent lanes (vectorisable, no -ffast-math needed) */
+static float sum_floats(const float *v, int n) {
+    float lane[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lane[l] += v[i + l];
+    float s = 0.0f;
+    for (; i < n; i++) s += v[i];
+    for (int l = 0; l < 8; l++) s += lane[l];
+    return s;
+}
+
+/* xt (C, H+2pad, W+2pad, B) <- x (B, C, H, W) batch-last, zero in the padding */
+static void to_batch_last(float *xt, const float *x, int B, int C, int H, int W, int pad) {
+    int Hp = H + 2 * pad, Wp = W + 2 * pad;
+    memset(xt, 0, (size_t)C * Hp * Wp * B * sizeof(float));
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++) /* row (c, y): (B, W) -> (W, B) */
+            transpose(xt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B,
+                      x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W, 0);
+}
+
+/* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B) */
+static void add_from_batch_last(float *dx, const float *dxt, int B, int C, int H, int W, int pad) {
+    int Hp = H + 2 * pad, Wp = W + 2 * pad;
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++) /* row (c, y): (W, B) -> (B, W), added */
+            transpose(dx + ((size_t)c * H + y) * W, (size_t)C * H * W,
+                      dxt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B, W, B, 1);
+}
+
+/*
+ * colst (C*K*K, B) <- the patches under output position (y, xo), read from the padded
+ * batch-last input xt: every row is B contiguous floats.
+ */
+static void gather_patches(float *colst, const float *xt, int B, int C, int H, int W, int K, int y,
+                           int xo) {
+    int pad = (K - 1) / 2, Hp = H + 2 * pad, Wp = W + 2 * pad;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++) {
+            const float *src = xt + (((size_t)c * Hp + y + ky) * Wp + xo) * B;
+            float *dst = colst + (size_t)(c * K + ky) * K * B;
+            memcpy(dst, src, (size_t)K * B * sizeof(float)); /* kx = 0..K-1 are adjacent */
+        }
+}
+
+/* dxt (C, H+2pad, W+2pad, B) += dcolst (C*K*K, B) summed back to the pixels under (y, xo) */
+static void scatter_patches(float *dxt, const float *dcolst, int B, int C, int H, int W, int K,
+                            int y, int xo) {
+    int pad = (K - 1) / 2, Hp = H + 2 * pad, Wp = W + 2 * pad, KB = K * B;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++) {
+            float *dst = dxt + (((size_t)c * Hp + y + ky) * Wp + xo) * B;
+            const float *src = dcolst + (size_t)(c * K + ky) * KB;
+            for (int i = 0; i < KB; i++) dst[i] += src[i];
+        }
+}
+
+/*
+ * Scratch layout of lc_forward / lc_backward: xt and dxt (C, H+2pad, W+2pad, B), zt (P, O, B),
+ * colst (C*K*K, B) and dcolst (C*K*K, max(B, O)).
+ */
+typedef struct LcScratch {
+    float *xt, *dxt, *zt, *colst, *dcolst;
+} LcScratch;
+
+static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int K) {
+    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
+    LcScratch r;
+    r.xt = s, r.dxt = s + xt, r.zt = s + 2 * xt;
+    r.colst = r.zt + (size_t)H * W * B * O, r.dcolst = r.colst + (size_t)C * K * K * B;
+    return r;
+}
+
+void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                int C, int H, int W, int O, int K) {
+    assert(K % 2 == 1);
+    int P = H * W, CKK = C * K * K;
+    LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
+    to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
+    for (int p = 0; p < P; p++) {
+        gather_patches(s.colst, s.xt, B, C, H, W, K, p / W, p % W);
+        /* z_p (O, B) <- W_p * colst */
+        sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, s.zt + (size_t)p * O * B);
+    }
+    /* out (B, O, P) <- z (P, O, B) transposed, + b */
+    for (int o = 0; o < O; o++)
+        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B, 0);
+    if (b)
+        for (int n = 0; n < B; n++)
+            for (int o = 0; o < O; o++) {
+                float *dst = out + ((size_t)n * O + o) * P;
+                for (int p = 0; p < P; p++) dst[p] += b[o];
+            }
+}
+
+void lc_backward(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                 float *scratch, int B, int C, int H, int W, int O, int K) {
+    assert(K % 2 == 1);
+    int P = H * W, CKK = C * K * K, pad = (K - 1) / 2;
+    LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
+    /* dt (P, O, B) <- dout (B, O, P) transposed; db += sums of dout */
+    float *dt = s.zt;
+    for (int o = 0; o < O; o++)
+        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P, 0);
+    if (db)
+        for (int n = 0; n < B; n++)
+            for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
+    to_batch_last(s.xt, x, B, C, H, W, pad);
+    if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
+    for (int p = 0; p < P; p++) {
+        const float *dtp = dt + (size_t)p * O * B;
+        gather_patches(s.colst, s.xt, B, C, H, W, K, p / W, p % W);
+        /* dW_p (O, CKK) += dt_p * colst^T, through dcolst: OpenBLAS's small-matrix kernels
+           take beta = 0 only, and the general path costs more than the extra add */
+        float *dWp = dW + (size_t)p * O * CKK;
+        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 0.0f, s.dcolst);
+        for (size_t i = 0; i < (size_t)O * CKK; i++) dWp[i] += s.dcolst[i];
+        if (dx) {
+            /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
+            sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
+            scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, p / W, p % W);
+        }
+    }
+    if (dx) add_from_batch_last(dx, s.dxt, B, C, H, W, pad);
+}
+
+/* x[n][c][y + ky - pad][xo + kx - pad], 0 outside the map */
+static double pixel(const float *x, int n, int c, int y, int xo, int C, int H, int W) {
+    return (y < 0 || y >= H || xo < 0 || xo >= W) ? 0.0 : x[(((size_t)n * C + c) * H + y) * W + xo];
+}
+
+void lc_forward_naive(float *out, const float *x, const float *Wt, const float *b, int B, int C,
+                      int H, int W, int O, int K) {
+    int pad = (K - 1) / 2, CKK = C * K * K;
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < O; o++)
+            for (int y = 0; y < H; y++)
+                for (int xo = 0; xo < W; xo++) {
+                    const float *w = Wt + ((size_t)(y * W + xo) * O + o) * CKK;
+                    double s = b ? b[o] : 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++)
+                                s += w[(c * K + ky) * K + kx] *
+                                     pixel(x, n, c, y + ky - pad, xo + kx - pad, C, H, W);
+                    out[(((size_t)n * O + o) * H + y) * W + xo] = (float)s;
+                }
+}
+
+void lc_backward_naive(float *dx, float *dW, float *db, const float *dout, const float *x,
+                       const float *F, int B, int C, int H, int W, int O, int K) {
+    int pad = (K - 1) / 2, CKK = C * K * K, P = H * W;
+    for (int p = 0; p < P; p++)
+        for (int o = 0; o < O; o++)
+            for (int c = 0; c < C; c++)
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) {
+                        int y = p / W, xo = p % W;
+                        double s = 0.0;
+                        for (int n = 0; n < B; n++)
+                            s += dout[((size_t)n * O + o) * P + p] *
+                                 pixel(x, n, c, y + ky - pad, xo + kx - pad, C, H, W);
+                        dW[((size_t)p * O + o) * CKK + (c * K + ky) * K + kx] += (float)s;
+                    }
+    if (db)
+        for (int o = 0; o < O; o++) {
+            double s = 0.0;
+            for (int n = 0; n < B; n++)
+                for (int p = 0; p < P; p++) s += dout[((size_t)n * O + o) * P + p];
+            db[o] += (float)s;
+        }
+    if (!dx) return;
+    /* dx[n][c][iy][ix] = sum over (p, o, ky, kx) with p + k - pad = i of dout[n][o][p] F_p */
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++)
+            for (int iy = 0; iy < H; iy++)
+                for (int ix = 0; ix < W; ix++) {
+                    double s = 0.0;
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++) {
+                            int y = iy - ky + pad, xo = ix - kx + pad;
+                            if (y < 0 || y >= H || xo < 0 || xo >= W) continue;
+                            for (int o = 0; o < O; o++)
+                                s += (double)dout[((size_t)n * O + o) * P + y * W + xo] *
+                                     F[((size_t)(y * W + xo) * O + o) * CKK + (c * K + ky) * K + kx];
+                        }
+                    dx[(((size_t)n * C + c) * H + iy) * W + ix] += (float)s;
+                }
+}
+
+void lc_init(float *Wt, float *b, int C, int H, int W, int O, int K, double eps, Rng *r) {
+    int P = H * W, CKK = C * K * K;
+    size_t n = (size_t)O * CKK;
+    double std = sqrt(2.0 / ((double)O * K * K)); /* Kaiming normal, ReLU gain, fan-out */
+    DistParams d;
+    if (eps < 0) {
+        dist_defaults(&d, "normal", std);
+        for (int p = 0; p < P; p++) dist_fill(&d, Wt + (size_t)p * n, O, CKK, r);
+    } else {
+        /* the shared kernel s lives in position 0's slot until every other position is made */
+        double a = std / sqrt(1.0 + eps * eps);
+        dist_defaults(&d, "normal", 1.0);
+        dist_fill(&d, Wt, O, CKK, r);
+        dist_defaults(&d, "normal", eps);
+        for (int p = P - 1; p >= 1; p--) {
+            float *w = Wt + (size_t)p * n;
+            dist_fill(&d, w, O, CKK, r);
+            for (size_t i = 0; i < n; i++) w[i] = (float)(a * ((double)Wt[i] + w[i]));
+        }
+        for (size_t i = 0; i < n; i++) Wt[i] = (float)(a * (Wt[i] + eps * rng_normal(r)));
+    }
+    if (b) {
+        dist_defaults(&d, "uniform", 1.0 / sqrt((double)CKK));
+        dist_fill(&d, b, 1, O, r);
+    }
+}
+
+/*
+ * Sharing groups within the rectangle [lo, hiy) x [lo, hix) of positions: GRID has K*K
+ * groups, group g = (gy, gx) holding y = lo + gy + jK, x = lo + gx + iK; MAP has one.
+ */
+typedef struct Groups {
+    int n_groups, step, lo, hiy, hix;
+} Groups;
+
+static Groups groups_make(int share, int K, int lo, int hiy, int hix) {
+    Groups g = {share == LC_SHARE_MAP ? 1 : K * K, share == LC_SHARE_MAP ? 1 : K, lo, hiy, hix};
+    return g;
+}
+static int count_from(int start, int len, int step) { return start < len ? (len - start + step - 1) / step : 0; }
+static int group_gy(const Groups *g, int i) { return i / g->step; }
+static int group_gx(const Groups *g, int i) { return i % g->step; }
+static int group_size(const Groups *g, int i) {
+    return count_from(group_gy(g, i), g->hiy - g->lo, g->step) *
+           count_from(group_gx(g, i), g->hix - g->lo, g->step);
+}
+/* position index (y * W + x) of member m of group i */
+static int group_member(const Groups *g, int i, int m, int W) {
+    int nx = count_from(group_gx(g, i), g->hix - g->lo, g->step);
+    int y = g->lo + group_gy(g, i) + (m / nx) * g->step, x = g->lo + group_gx(g, i) + (m % nx) * g->step;
+    return y * W + x;
+}
+
+void lc_share_instant(float *Wt, int C, int H, int W, int O, int K, int share) {
+    size_t n = (size_t)O * C * K * K;
+    Groups g = groups_make(share, K, 0, H, W);
+    for (int i = 0; i < g.n_groups; i++) {
+        int nm = group_size(&g, i);
+        if (nm < 2) continue;
+        for (size_t e = 0; e < n; e++) {
+            double s = 0.0;
+            for (int m = 0; m < nm; m++) s += Wt[(size_t)group_member(&g, i, m, W) * n + e];
+            float mean = (float)(s / nm);
+            for (int m = 0; m < nm; m++) Wt[(size_t)group_member(&g, i, m, W) * n + e] = mean;
+        }
+    }
+}
+
+size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int batch) {
+    int pad = (K - 1) / 2, CKK = C * K * K;
+    if (H - 2 * pad < 1 || W - 2 * pad < 1) return 0;
+    Groups g = groups_make(share, K, pad, H - pad, W - pad);
+    size_t np = (size_t)(H - 2 * pad) * (W - 2 * pad);
+    /* Wg and W0g (np, O, CKK); patches and X (batch, CKK); Z (batch, nmax*O); mean (O) */
+    return 2 * np * O * CKK + 2 * (size_t)batch * CKK + (size_t)batch * group_size(&g, 0) * O + O;
+}
+
+void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
+                      int T, float lr, float gamma, int batch, Rng *r) {
+    int pad = (K - 1) / 2, KK = K * K, CKK = C * KK;
+    if (H - 2 * pad < 1 || W - 2 * pad < 1) return;
+    Groups g = groups_make(share, K, pad, H - pad, W - pad);
+    size_t n = (size_t)O * CKK, np = (size_t)(H - 2 * pad) * (W - 2 * pad);
+    float *Wg = scratch;                       /* (np, O, CKK), grouped: group 0's members first */
+    float *W0g = Wg + np * n;                  /* the same at the start of the sleep */
+    float *patch = W0g + np * n;               /* (batch, C, K, K) */
+    float *X = patch + (size_t)batch * CKK;    /* (batch, CKK): what one group sees */
+    float *Z = X + (size_t)batch * CKK;        /* (batch, members * O) */
+    float *mean = Z + (size_t)batch * group_size(&g, 0) * O; /* (O) */
+    float *wg = Wg;
+    for (int i = 0; i < g.n_groups; i++)
+        for (int m = 0; m < group_size(&g, i); m++, wg += n)
+            memcpy(wg, Wt + (size_t)group_member(&g, i, m, W) * n, n * sizeof(float));
+    memcpy(W0g, Wg, np * n * sizeof(float));
+
+    for (int t = 0; t < T; t++) {
+        for (size_t j = 0; j < (size_t)batch * CKK; j++) patch[j] = (float)rng_normal(r);
+        size_t off = 0;
+        for (int i = 0; i < g.n_groups; i++) {
+            int nm = group_size(&g, i), gy = group_gy(&g, i), gx = group_gx(&g, i);
+            int N = nm * O;
+            float *w = Wg + off * n, *w0 = W0g + off * n;
+            off += (size_t)nm;
+            if (nm < 2) continue; /* r = 0 and W = W0: nothing moves */
+            /* the tile seen under a member: patch rows and columns shifted by (gy, gx) */
+            const float *Xg = patch;
+            if (gy || gx) {
+                for (int b = 0; b < batch; b++)
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++)
+                                X[(size_t)b * CKK + c * KK + ky * K + kx] =
+                                    patch[(size_t)b * CKK + c * KK + ((gy + ky) % K) * K + (gx + kx) % K];
+                Xg = X;
+            }
+            /* Z (batch, nm*O) <- Xg * Wg^T: every member's outputs */
+            sgemm(0, 1, batch, N, CKK, 1.0f, Xg, w, 0.0f, Z);
+            /* r <- z minus its mean over the group's members */
+            for (int b = 0; b < batch; b++) {
+                float *zb = Z + (size_t)b * N;
+                for (int o = 0; o < O; o++) mean[o] = 0.0f;
+                for (int m = 0; m < nm; m++)
+                    for (int o = 0; o < O; o++) mean[o] += zb[m * O + o];
+                for (int o = 0; o < O; o++) mean[o] /= (float)nm;
+                for (int m = 0; m < nm; m++)
+                    for (int o = 0; o < O; o++) zb[m * O + o] -= mean[o];
+            }
+            /* W <- W - lr gamma (W - W0) - (lr / batch) r^T Xg */
+            for (size_t j = 0; j < (size_t)N * CKK; j++) w[j] -= lr * gamma * (w[j] - w0[j]);
+            sgemm(1, 0, N, CKK, batch, -lr / (float)batch, Z, Xg, 1.0f, w);
+        }
+    }
+    wg = Wg;
+    for (int i = 0; i < g.n_groups; i++)
+        for (int m = 0; m < group_size(&g, i); m++, wg += n)
+            memcpy(Wt + (size_t)group_member(&g, i, m, W) * n, wg, n * sizeof(float));
+}
+
+void lc_snr(const float *Wt, int C, int H, int W, int O, int K, double *snr_paper,
+            double *snr_code) {
+    int pad = (K - 1) / 2;
+    size_t n = (size_t)O * C * K * K;
+    int Np = (H - 2 * pad) * (W - 2 * pad);
+    double sp = 0.0, sc = 0.0;
+    if (H - 2 * pad < 1 || W - 2 * pad < 1 || Np < 2) {
+        if (snr_paper) *snr_paper = NAN;
+        if (snr_code) *snr_code = NAN;
+        return;
+    }
+    for (size_t e = 0; e < n; e++) {
+        double m = 0.0, ss = 0.0;
+        for (int y = pad; y < H - pad; y++)
+            for (int x = pad; x < W - pad; x++) m += Wt[(size_t)(y * W + x) * n + e];
+        m /= Np;
+        for (int y = pad; y < H - pad; y++)
+            for (int x = pad; x < W - pad; x++) {
+                double d = Wt[(size_t)(y * W + x) * n + e] - m;
+                ss += d * d;
+            }
+        double var = ss / Np, sd = sqrt(ss / (Np - 1));
+        sp += m * m / (var == 0.0 ? 1e-40 : var);
+        sc += fabs(m) / (sd == 0.0 ? 1e-20 : sd);
+    }
+    if (snr_paper) *snr_paper = sp / (double)n;
+    if (snr_code) *snr_code = sc / (double)n;
+}

@@ -1,0 +1,108 @@
+/*
+ * lc: a locally connected 2-D layer (Pogodin et al., NeurIPS 2021; SCIENCE.md section 4) and
+ * its sleep phase (dynamic weight sharing). Like a stride-1 conv layer with zero padding
+ * (K-1)/2, K odd, but every output position p = (y, x) has its own kernel (O, C*K*K).
+ *
+ *   x (B, C, H, W) -> out (B, O, H, W);  Wt (H*W, O, C*K*K);  b (O), one bias per output
+ *   channel shared by all positions, as the authors' LocallyConnected2d has it.
+ *
+ * A kernel's column index is c*K*K + ky*K + kx, as in conv.h, so with every position's
+ * kernel equal to a conv kernel (O, C*K*K) the layer computes that conv. Sharing groups:
+ * LC_SHARE_GRID (the default, the authors' choice) groups positions at stride K in each
+ * direction; LC_SHARE_MAP groups the whole map. Leaves out: stride > 1, channel groups,
+ * even K, the network around the layer.
+ */
+#ifndef SYNSWEEP_LC_H
+#define SYNSWEEP_LC_H
+
+#include <stddef.h>
+
+#include "rng.h"
+
+/*
+ * LC_SHARE_GRID: positions i, i+K, i+2K, ... in each direction share (the authors' code: its
+ *   sleep tiles one K x K patch over the image with period K, so exactly these positions see
+ *   the same input). Default: it is what the authors ran, and it is the only grouping the
+ *   tiled-patch Hebbian sleep can realise with a real image.
+ * LC_SHARE_MAP: all positions share (the slides' idealised model: every neuron of the map
+ *   sees the same patch, which the dynamic sleep then presents to each position directly).
+ */
+enum { LC_SHARE_GRID = 0, LC_SHARE_MAP = 1 };
+
+/** Floats in Wt: H*W*O*C*K*K. */
+size_t lc_weight_count(int C, int H, int W, int O, int K);
+/**
+ * Floats of scratch lc_forward and lc_backward need for a batch of B:
+ * 2*C*(H+K-1)*(W+K-1)*B + H*W*B*O + C*K*K*(B + max(B, O)).
+ */
+size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
+
+/**
+ * out (B, O, H, W) <- LC(x) + b. Wt (H*W, O, C*K*K); b (O) or NULL for no bias.
+ * The input is made batch-last and zero-padded once; then per position its patches
+ * (C*K*K, B) are gathered by contiguous copies and one GEMM gives (B, O).
+ * scratch: lc_scratch_floats(B, ...) floats.
+ */
+void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                int C, int H, int W, int O, int K);
+/**
+ * dW (H*W, O, C*K*K) += dL/dW; db (O) += dL/db unless NULL; dx (B, C, H, W) += the input
+ * gradient through the feedback tensor F (layout of Wt; F = Wt is backprop, a fixed random
+ * tensor is feedback alignment) unless dx is NULL. dout (B, O, H, W) = dL/dout.
+ * scratch: lc_scratch_floats(B, ...) floats.
+ */
+void lc_backward(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                 float *scratch, int B, int C, int H, int W, int O, int K);
+/** Same contract as lc_forward by direct loops in double (no BLAS, no scratch). For tests. */
+void lc_forward_naive(float *out, const float *x, const float *Wt, const float *b, int B, int C,
+                      int H, int W, int O, int K);
+/** Same contract as lc_backward by direct loops in double. For tests. */
+void lc_backward_naive(float *dx, float *dW, float *db, const float *dout, const float *x,
+                       const float *F, int B, int C, int H, int W, int O, int K);
+
+/**
+ * Initial weights as the authors' code draws them. std = sqrt(2 / (O*K*K)) (Kaiming normal,
+ * ReLU gain, fan-out). eps < 0: an independent N(0, std) draw per position. eps >= 0: one
+ * shared kernel s (O, C*K*K) ~ N(0, 1) plus per-position noise n ~ N(0, 1):
+ * W_p = std / sqrt(1 + eps^2) * (s + eps * n_p). b (O), unless NULL: U(-1/sqrt(CKK), 1/sqrt(CKK))
+ * as PyTorch's conv bias. Draws only from r. No allocation.
+ */
+void lc_init(float *Wt, float *b, int C, int H, int W, int O, int K, double eps, Rng *r);
+
+/**
+ * Instant sharing: each position's kernel <- the mean kernel of its group. Groups cover the
+ * whole map, border positions included, as the authors' share_weights_instantly does
+ * (grid groups: y = y0 mod K and x = x0 mod K).
+ */
+void lc_share_instant(float *Wt, int C, int H, int W, int O, int K, int share);
+
+/** Floats of scratch lc_sleep_dynamic needs. 0 when the map has no non-padded position. */
+size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int batch);
+/**
+ * Dynamic sharing (the sleep): W0 <- Wt, then T iterations of
+ *   draw `batch` patches P_n (C, K, K) ~ N(0, 1); tile each over the input with period K
+ *   (GRID) or show it to every position (MAP); z = LC(x) without bias (a per-channel bias
+ *   cancels in the next step); r_p = z_p - mean of z over p's group;
+ *   dW_p = mean_n r_p x_p^T + gamma (W_p - W0_p);  W_p -= lr dW_p.
+ * Only non-padded positions (y, x in [(K-1)/2, H-(K-1)/2)) take part; groups are formed
+ * among them (GRID: y - (K-1)/2 = gy mod K, likewise x, the positions that see the same
+ * tile). Border positions see zero padding; the authors' code makes each its own group, so
+ * their kernels never move; here they are left untouched. Cost per iteration: two GEMMs per
+ * group (batch x C*K*K x members*O). scratch: lc_sleep_scratch_floats(...) floats.
+ */
+void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
+                      int T, float lr, float gamma, int batch, Rng *r);
+
+/**
+ * SNR of the weights over the non-padded positions, per element e = (o, c, ky, kx):
+ * mean_p and spread of W_p[e], averaged over the O*C*K*K elements.
+ *   snr_paper: mean_e m_e^2 / v_e, v_e the variance over positions (1/N; the paper's Eq. 6)
+ *   snr_code:  mean_e |m_e| / s_e, s_e the unbiased standard deviation (1/(N-1); the
+ *              authors' compute_non_padded_weight_average_snr)
+ * A zero spread is replaced by 1e-20 (std) or 1e-40 (variance), as the authors' tol does.
+ * With fewer than 2 non-padded positions both are NaN. Either pointer may be NULL.
+ */
+void lc_snr(const float *Wt, int C, int H, int W, int O, int K, double *snr_paper,
+            double *snr_code);
+
+#endif

@@ -1,0 +1,435 @@
+/*
+ * Locally connected layer and its sleep (src/core/lc.h): forward/backward against naive
+ * loops and central finite differences; equal kernels == the conv layer; init statistics;
+ * instant sharing; one dynamic sleep step against an independent construction (tiled image,
+ * naive LC, naive groups); convergence to the fixed point w* = (C + gamma I)^-1
+ * (C mean(w0) + gamma w0) with C = I; both SNR_w definitions on known values; SNR_w rises
+ * with sleep and not with plain training.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "lc.h"
+#include "rng.h"
+#include "testutil.h"
+
+static void fill(float *x, size_t n, Rng *r, double s) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(s * rng_normal(r));
+}
+
+/* max |a - b| / (1 + max |b|) */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double md = 0.0, mb = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        md = fmax(md, fabs((double)a[i] - b[i]));
+        mb = fmax(mb, fabs((double)b[i]));
+    }
+    return md / (1.0 + mb);
+}
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+static float *alloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+
+/* forward and backward == the naive loops (feedback F != W, accumulation onto nonzero grads) */
+static void test_naive(Rng *r) {
+    int shapes[][6] = {/* B C H W O K */ {3, 2, 5, 6, 4, 3}, {2, 3, 4, 4, 2, 1}, {2, 2, 7, 5, 3, 5},
+                       {1, 1, 3, 3, 1, 3}, {4, 3, 6, 6, 5, 3}};
+    for (int t = 0; t < 5; t++) {
+        int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
+            K = shapes[t][5];
+        size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;
+        float *x = alloc(nx), *Wt = alloc(nw), *F = alloc(nw), *b = alloc(O), *o1 = alloc(no),
+              *o2 = alloc(no), *g = alloc(no), *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+        float *dW1 = alloc(nw), *dW2 = alloc(nw), *db1 = alloc(O), *db2 = alloc(O), *dx1 = alloc(nx),
+              *dx2 = alloc(nx);
+        fill(x, nx, r, 1), fill(Wt, nw, r, 0.5), fill(F, nw, r, 0.5), fill(b, O, r, 1), fill(g, no, r, 1);
+        lc_forward(o1, x, Wt, b, s, B, C, H, W, O, K);
+        lc_forward_naive(o2, x, Wt, b, B, C, H, W, O, K);
+        double d = rel_diff(o1, o2, no);
+        CHECK(d < 1e-5, "shape %d: forward differs from naive by %g", t, d);
+        lc_forward(o1, x, Wt, NULL, s, B, C, H, W, O, K);
+        lc_forward_naive(o2, x, Wt, NULL, B, C, H, W, O, K);
+        CHECK(rel_diff(o1, o2, no) < 1e-5, "shape %d: forward without bias", t);
+        fill(dW1, nw, r, 1), fill(db1, O, r, 1), fill(dx1, nx, r, 1);
+        memcpy(dW2, dW1, nw * 4), memcpy(db2, db1, O * 4), memcpy(dx2, dx1, nx * 4);
+        lc_backward(dx1, dW1, db1, g, x, F, s, B, C, H, W, O, K);
+        lc_backward_naive(dx2, dW2, db2, g, x, F, B, C, H, W, O, K);
+        CHECK(rel_diff(dW1, dW2, nw) < 1e-5, "shape %d: dW differs from naive by %g", t, rel_diff(dW1, dW2, nw));
+        CHECK(rel_diff(db1, db2, O) < 1e-5, "shape %d: db differs from naive", t);
+        CHECK(rel_diff(dx1, dx2, nx) < 1e-5, "shape %d: dx differs from naive by %g", t, rel_diff(dx1, dx2, nx));
+        /* NULL dx and db: dW alone, same values */
+        memcpy(dW2, dW1, nw * 4);
+        lc_backward(NULL, dW1, NULL, g, x, F, s, B, C, H, W, O, K);
+        lc_backward_naive(NULL, dW2, NULL, g, x, F, B, C, H, W, O, K);
+        CHECK(rel_diff(dW1, dW2, nw) < 1e-5, "shape %d: dW alone", t);
+        /* the feedback tensor is what dx uses: F = W and F != W give different dx */
+        memset(dx1, 0, nx * 4), memset(dx2, 0, nx * 4);
+        lc_backward(dx1, dW1, db1, g, x, F, s, B, C, H, W, O, K);
+        lc_backward(dx2, dW1, db1, g, x, Wt, s, B, C, H, W, O, K);
+        CHECK(rel_diff(dx1, dx2, nx) > 1e-2, "shape %d: dx ignores the feedback tensor", t);
+        free(x), free(Wt), free(F), free(b), free(o1), free(o2), free(g), free(s);
+        free(dW1), free(dW2), free(db1), free(db2), free(dx1), free(dx2);
+    }
+}
+
+/* L = sum tanh(out) * g in double: nonlinear in the parameters */
+static double lc_loss(const float *x, const float *Wt, const float *b, const float *g, float *out,
+                      float *s, int B, int C, int H, int W, int O, int K) {
+    lc_forward(out, x, Wt, b, s, B, C, H, W, O, K);
+    double L = 0.0;
+    for (size_t i = 0; i < (size_t)B * O * H * W; i++) L += tanh((double)out[i]) * g[i];
+    return L;
+}
+
+/* backprop (F = W) against central differences along random directions, for W, b and x */
+static void test_fd(Rng *r) {
+    int B = 2, C = 2, H = 5, W = 4, O = 3, K = 3;
+    size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;
+    size_t n_all = nw + O + nx;
+    float *p = alloc(n_all), *grad = alloc(n_all), *v = alloc(n_all), *p0 = alloc(n_all);
+    float *out = alloc(no), *g = alloc(no), *dout = alloc(no), *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+    float *Wt = p, *b = p + nw, *x = p + nw + O; /* one buffer: W, b, x */
+    fill(Wt, nw, r, 0.4), fill(b, O, r, 0.3), fill(x, nx, r, 1.0), fill(g, no, r, 1.0);
+    lc_loss(x, Wt, b, g, out, s, B, C, H, W, O, K);
+    for (size_t i = 0; i < no; i++) dout[i] = (float)(g[i] * (1.0 - tanh(out[i]) * tanh(out[i])));
+    lc_backward(grad + nw + O, grad, grad + nw, dout, x, Wt, s, B, C, H, W, O, K);
+    memcpy(p0, p, n_all * 4);
+    size_t ranges[3][2] = {{0, nw}, {nw, nw + O}, {nw + O, n_all}};
+    const char *names[3] = {"W", "b", "x"};
+    for (int k = 0; k < 3; k++)
+        for (int rep = 0; rep < 3; rep++) {
+            memset(v, 0, n_all * 4);
+            fill(v + ranges[k][0], ranges[k][1] - ranges[k][0], r, 1.0);
+            double h = 2e-3, ana = dot(grad, v, n_all);
+            for (size_t i = 0; i < n_all; i++) p[i] = p0[i] + (float)(h * v[i]);
+            double lp = lc_loss(x, Wt, b, g, out, s, B, C, H, W, O, K);
+            for (size_t i = 0; i < n_all; i++) p[i] = p0[i] - (float)(h * v[i]);
+            double lm = lc_loss(x, Wt, b, g, out, s, B, C, H, W, O, K);
+            memcpy(p, p0, n_all * 4);
+            /* relative to the gradient's size along v (|ana| can be small by cancellation) */
+            double num = (lp - lm) / (2 * h), rel = fabs(ana - num) / fmax(fabs(ana) + fabs(num), 1.0);
+            CHECK(rel < 2e-3, "d%s: analytic %g vs finite differences %g (rel %g)", names[k], ana, num, rel);
+        }
+    free(p), free(grad), free(v), free(p0), free(out), free(g), free(dout), free(s);
+}
+
+/* every position's kernel = one conv kernel: LC == conv2d (padding same), forward and backward */
+static void test_conv_equal(Rng *r) {
+    int B = 3, C = 2, H = 6, W = 5, O = 4;
+    for (int K = 1; K <= 5; K += 2) {
+        int pad = (K - 1) / 2, CKK = C * K * K, P = H * W;
+        size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * P;
+        float *Wc = alloc((size_t)O * CKK), *b = alloc(O), *Wt = alloc(nw), *x = alloc(nx);
+        float *o1 = alloc(no), *o2 = alloc(no), *g = alloc(no), *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+        float *col = alloc((size_t)CKK * P), *dcol = alloc((size_t)CKK * P);
+        float *dW = alloc(nw), *dWc = alloc((size_t)O * CKK), *dWsum = alloc((size_t)O * CKK);
+        float *db1 = alloc(O), *db2 = alloc(O), *dx1 = alloc(nx), *dx2 = alloc(nx);
+        fill(Wc, (size_t)O * CKK, r, 0.5), fill(b, O, r, 1), fill(x, nx, r, 1), fill(g, no, r, 1);
+        for (int p = 0; p < P; p++) memcpy(Wt + (size_t)p * O * CKK, Wc, (size_t)O * CKK * 4);
+        lc_forward(o1, x, Wt, b, s, B, C, H, W, O, K);
+        for (int n = 0; n < B; n++)
+            conv2d_forward(o2 + (size_t)n * O * P, x + (size_t)n * C * P, Wc, b, col, C, H, W, O, K, pad);
+        CHECK(rel_diff(o1, o2, no) < 1e-5, "K=%d: LC with equal kernels != conv (%g)", K, rel_diff(o1, o2, no));
+        lc_backward(dx1, dW, db1, g, x, Wt, s, B, C, H, W, O, K);
+        for (int n = 0; n < B; n++)
+            conv2d_backward(dx2 + (size_t)n * C * P, dWc, db2, g + (size_t)n * O * P, x + (size_t)n * C * P,
+                            Wc, col, dcol, C, H, W, O, K, pad);
+        for (int p = 0; p < P; p++)
+            for (int i = 0; i < O * CKK; i++) dWsum[i] += dW[(size_t)p * O * CKK + i];
+        CHECK(rel_diff(dx1, dx2, nx) < 1e-5, "K=%d: dx != conv dx", K);
+        CHECK(rel_diff(db1, db2, O) < 1e-5, "K=%d: db != conv db", K);
+        CHECK(rel_diff(dWsum, dWc, (size_t)O * CKK) < 1e-5, "K=%d: sum over positions of dW != conv dW", K);
+        free(Wc), free(b), free(Wt), free(x), free(o1), free(o2), free(g), free(s), free(col), free(dcol);
+        free(dW), free(dWc), free(dWsum), free(db1), free(db2), free(dx1), free(dx2);
+    }
+}
+
+/* sample std of all weights; and the mean correlation of each position's kernel with position 0's */
+static void init_stats(const float *Wt, int P, size_t n, double *sd, double *corr) {
+    double ss = 0.0, c = 0.0;
+    for (size_t i = 0; i < (size_t)P * n; i++) ss += (double)Wt[i] * Wt[i];
+    for (int p = 1; p < P; p++)
+        c += dot(Wt, Wt + (size_t)p * n, n) / sqrt(dot(Wt, Wt, n) * dot(Wt + (size_t)p * n, Wt + (size_t)p * n, n));
+    *sd = sqrt(ss / ((double)P * n));
+    *corr = c / (P - 1);
+}
+
+static void test_init(void) {
+    int C = 4, H = 6, W = 6, O = 8, K = 3, P = H * W;
+    size_t n = (size_t)O * C * K * K, nw = lc_weight_count(C, H, W, O, K);
+    float *Wt = alloc(nw), b[8];
+    double want = sqrt(2.0 / (O * K * K)), sd, corr;
+    Rng r;
+    rng_seed(&r, 5, RNG_STREAM_INIT);
+    lc_init(Wt, b, C, H, W, O, K, -1.0, &r);
+    init_stats(Wt, P, n, &sd, &corr);
+    CHECK(fabs(sd / want - 1) < 0.03, "independent init: std %g, want %g (fan-out Kaiming)", sd, want);
+    CHECK(fabs(corr) < 0.05, "independent init: kernels correlated (%g)", corr);
+    double bmax = 0.0;
+    for (int o = 0; o < O; o++) bmax = fmax(bmax, fabs(b[o]));
+    CHECK(bmax <= 1.0 / sqrt(C * K * K) && bmax > 0.0, "bias outside U(-1/sqrt(CKK), 1/sqrt(CKK)): %g", bmax);
+    lc_init(Wt, NULL, C, H, W, O, K, 0.0, &r);
+    init_stats(Wt, P, n, &sd, &corr);
+    CHECK(corr == 1.0 || fabs(corr - 1.0) < 1e-12, "eps = 0: kernels not all equal (corr %g)", corr);
+    CHECK(fabs(sd / want - 1) < 0.15, "eps = 0: std %g, want %g", sd, want);
+    lc_init(Wt, NULL, C, H, W, O, K, 0.5, &r);
+    init_stats(Wt, P, n, &sd, &corr);
+    /* corr(s + eps n1, s + eps n2) = 1 / (1 + eps^2) = 0.8 */
+    CHECK(fabs(corr - 0.8) < 0.05, "eps = 0.5: kernel correlation %g, want 0.8", corr);
+    CHECK(fabs(sd / want - 1) < 0.15, "eps = 0.5: std %g, want %g", sd, want);
+    free(Wt);
+}
+
+/* group of position (y, x) among positions from lo, independently of lc.c */
+static int group_of(int y, int x, int K, int share, int lo) {
+    return share == LC_SHARE_MAP ? 0 : ((y - lo) % K) * K + (x - lo) % K;
+}
+
+static void test_instant(Rng *r) {
+    int C = 2, H = 7, W = 8, O = 3, K = 3, P = H * W;
+    size_t n = (size_t)O * C * K * K, nw = lc_weight_count(C, H, W, O, K);
+    float *Wt = alloc(nw), *W0 = alloc(nw);
+    for (int share = 0; share < 2; share++) {
+        fill(W0, nw, r, 1.0);
+        memcpy(Wt, W0, nw * 4);
+        lc_share_instant(Wt, C, H, W, O, K, share);
+        int bad_eq = 0, bad_mean = 0, distinct = 0;
+        for (int p = 0; p < P; p++) {
+            int gp = group_of(p / W, p % W, K, share, 0);
+            for (size_t e = 0; e < n; e++) {
+                double s = 0.0;
+                int cnt = 0;
+                for (int q = 0; q < P; q++)
+                    if (group_of(q / W, q % W, K, share, 0) == gp) {
+                        s += W0[(size_t)q * n + e], cnt++;
+                        if (Wt[(size_t)q * n + e] != Wt[(size_t)p * n + e]) bad_eq++;
+                    } else if (Wt[(size_t)q * n + e] != Wt[(size_t)p * n + e]) distinct++;
+                if (fabs(Wt[(size_t)p * n + e] - s / cnt) > 1e-5) bad_mean++;
+            }
+        }
+        CHECK(bad_eq == 0, "share %d: %d weights differ within a group after instant sharing", share, bad_eq);
+        CHECK(bad_mean == 0, "share %d: %d weights are not their group's mean", share, bad_mean);
+        CHECK(share == LC_SHARE_MAP || distinct > 0, "grid: all groups became equal");
+    }
+    free(Wt), free(W0);
+}
+
+/*
+ * One dynamic step (T = 1) == the update built independently: tile each patch over an image
+ * with period K, z = naive LC without bias, subtract the mean over the positions of the same
+ * group (non-padded only), dW = mean x z^T + gamma (W - W0) (= 0 at T = 1).
+ */
+static void test_sleep_step(Rng *r) {
+    int C = 2, H = 8, W = 7, O = 3, K = 3, pad = 1, bs = 5, P = H * W, CKK = C * K * K;
+    size_t n = (size_t)O * CKK, nw = lc_weight_count(C, H, W, O, K), nx = (size_t)bs * C * P;
+    float *W0 = alloc(nw), *Wt = alloc(nw), *want = alloc(nw);
+    float *s = alloc(lc_sleep_scratch_floats(C, H, W, O, K, LC_SHARE_MAP, bs)); /* the larger */
+    float *patch = alloc((size_t)bs * CKK), *img = alloc(nx), *z = alloc((size_t)bs * O * P);
+    float lr = 0.3f;
+    for (int share = 0; share < 2; share++) {
+        fill(W0, nw, r, 1.0);
+        memcpy(Wt, W0, nw * 4), memcpy(want, W0, nw * 4);
+        Rng r1 = *r, r2 = *r;
+        lc_sleep_dynamic(Wt, s, C, H, W, O, K, share, 1, lr, 1e-3f, bs, &r1);
+        for (int i = 0; i < bs * CKK; i++) patch[i] = (float)rng_normal(&r2);
+        CHECK(memcmp(&r1, &r2, sizeof r1) == 0, "share %d: sleep drew other than batch*CKK normals", share);
+        /* GRID: tiled image; MAP: each position's window is the patch itself (built below) */
+        for (int b = 0; b < bs; b++)
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    for (int x = 0; x < W; x++)
+                        img[(((size_t)b * C + c) * H + y) * W + x] = patch[(size_t)b * CKK + c * K * K + (y % K) * K + x % K];
+        lc_forward_naive(z, img, W0, NULL, bs, C, H, W, O, K);
+        for (int p = 0; p < P; p++) {
+            int y = p / W, x = p % W;
+            if (y < pad || y >= H - pad || x < pad || x >= W - pad) continue;
+            for (int o = 0; o < O; o++)
+                for (int j = 0; j < CKK; j++) {
+                    double acc = 0.0;
+                    for (int b = 0; b < bs; b++) {
+                        double zp, zm = 0.0, xj;
+                        int cnt = 0, c = j / (K * K), ky = j / K % K, kx = j % K;
+                        if (share == LC_SHARE_GRID) {
+                            xj = img[(((size_t)b * C + c) * H + y + ky - pad) * W + x + kx - pad];
+                            zp = z[((size_t)b * O + o) * P + p];
+                            for (int q = 0; q < P; q++) {
+                                int qy = q / W, qx = q % W;
+                                if (qy < pad || qy >= H - pad || qx < pad || qx >= W - pad) continue;
+                                if (group_of(qy, qx, K, share, pad) != group_of(y, x, K, share, pad)) continue;
+                                zm += z[((size_t)b * O + o) * P + q], cnt++;
+                            }
+                        } else { /* every non-padded position sees the patch: z_q = W_q . patch */
+                            xj = patch[(size_t)b * CKK + j];
+                            zp = dot(W0 + ((size_t)p * O + o) * CKK, patch + (size_t)b * CKK, CKK);
+                            for (int q = 0; q < P; q++) {
+                                int qy = q / W, qx = q % W;
+                                if (qy < pad || qy >= H - pad || qx < pad || qx >= W - pad) continue;
+                                zm += dot(W0 + ((size_t)q * O + o) * CKK, patch + (size_t)b * CKK, CKK), cnt++;
+                            }
+                        }
+                        acc += xj * (zp - zm / cnt);
+                    }
+                    want[((size_t)p * O + o) * CKK + j] -= (float)(lr * acc / bs);
+                }
+        }
+        double d = rel_diff(Wt, want, nw);
+        CHECK(d < 1e-5, "share %d: one sleep step differs from the tiled-image construction by %g", share, d);
+        double moved = rel_diff(Wt, W0, nw);
+        CHECK(moved > 1e-2, "share %d: sleep step did not move the weights (%g)", share, moved);
+    }
+    free(W0), free(Wt), free(want), free(s), free(patch), free(img), free(z);
+    (void)n;
+}
+
+/*
+ * Convergence: with C = I (N(0,1) patches) the fixed point is w*_p = (mean_g w0 + gamma w0_p)
+ * / (1 + gamma), mean_g over p's group of non-padded positions; borders keep w0.
+ * Returns ||W - w*|| / ||w0 - w*|| over non-padded positions, and checks the rest.
+ */
+static double sleep_vs_fixed_point(Rng *r, int share, int T, float lr, float gamma, int bs,
+                                   int C, int H, int W, int O, int K, double *mean_err) {
+    int pad = (K - 1) / 2, P = H * W;
+    size_t n = (size_t)O * C * K * K, nw = lc_weight_count(C, H, W, O, K);
+    float *W0 = alloc(nw), *Wt = alloc(nw), *s = alloc(lc_sleep_scratch_floats(C, H, W, O, K, share, bs));
+    double num = 0.0, den = 0.0, merr = 0.0;
+    int border_moved = 0;
+    lc_init(W0, NULL, C, H, W, O, K, -1.0, r);
+    memcpy(Wt, W0, nw * 4);
+    lc_sleep_dynamic(Wt, s, C, H, W, O, K, share, T, lr, gamma, bs, r);
+    for (int p = 0; p < P; p++) {
+        int y = p / W, x = p % W;
+        if (y < pad || y >= H - pad || x < pad || x >= W - pad) {
+            border_moved += memcmp(Wt + (size_t)p * n, W0 + (size_t)p * n, n * 4) != 0;
+            continue;
+        }
+        for (size_t e = 0; e < n; e++) {
+            double m0 = 0.0, m = 0.0;
+            int cnt = 0;
+            for (int q = 0; q < P; q++) {
+                int qy = q / W, qx = q % W;
+                if (qy < pad || qy >= H - pad || qx < pad || qx >= W - pad ||
+                    group_of(qy, qx, K, share, pad) != group_of(y, x, K, share, pad))
+                    continue;
+                m0 += W0[(size_t)q * n + e], m += Wt[(size_t)q * n + e], cnt++;
+            }
+            m0 /= cnt, m /= cnt;
+            double w0 = W0[(size_t)p * n + e], ws = (m0 + gamma * w0) / (1.0 + gamma), w = Wt[(size_t)p * n + e];
+            num += (w - ws) * (w - ws), den += (w0 - ws) * (w0 - ws);
+            merr = fmax(merr, fabs(m - m0));
+        }
+    }
+    CHECK(border_moved == 0, "share %d: %d border kernels moved", share, border_moved);
+    *mean_err = merr;
+    free(W0), free(Wt), free(s);
+    return sqrt(num / den);
+}
+
+static void test_sleep_converges(Rng *r) {
+    for (int share = 0; share < 2; share++) {
+        double merr;
+        /* gamma = 0.5: w* = (mean + 0.5 w0) / 1.5, far from both w0 and the mean */
+        double e = sleep_vs_fixed_point(r, share, 300, 0.1f, 0.5f, 2048, 2, 8, 8, 3, 3, &merr), e1 = e;
+        CHECK(e < 0.03, "share %d, gamma 0.5: ||W - w*|| / ||w0 - w*|| = %g", share, e);
+        CHECK(merr < 1e-4, "share %d: the group mean moved by %g", share, merr);
+        /* the authors' defaults, small gamma: kernels go to their group's mean */
+        e = sleep_vs_fixed_point(r, share, 100, 0.1f, 1e-5f, 128, 2, 9, 9, 3, 3, &merr);
+        CHECK(e < 1e-3, "share %d, gamma 1e-5: ||W - mean|| / ||w0 - mean|| = %g", share, e);
+        CHECK(merr < 1e-4, "share %d: the group mean moved by %g", share, merr);
+        printf("share %d: ||W - w*|| / ||w0 - w*|| = %.3g (gamma 0.5), %.3g (gamma 1e-5)\n", share, e1, e);
+    }
+    /* lr = 0: nothing moves */
+    double merr, e = sleep_vs_fixed_point(r, 0, 20, 0.0f, 0.5f, 16, 1, 6, 6, 2, 3, &merr);
+    CHECK(fabs(e - 1.0) < 1e-6, "lr 0: weights moved (%g)", e);
+}
+
+static void test_snr(Rng *r) {
+    /* known values: non-padded element e alternates m_e +- s_e; borders hold 1e3 (excluded) */
+    int C = 1, H = 6, W = 6, O = 2, K = 3, pad = 1, P = H * W;
+    size_t n = (size_t)O * C * K * K, nw = lc_weight_count(C, H, W, O, K);
+    float *Wt = alloc(nw);
+    double want_p = 0.0, want_c = 0.0, Np = 16;
+    for (size_t e = 0; e < n; e++) {
+        double m = 0.5 + 0.1 * (double)e, sd = 0.2 + 0.05 * (double)e;
+        int k = 0;
+        for (int p = 0; p < P; p++) {
+            int y = p / W, x = p % W;
+            int inside = y >= pad && y < H - pad && x >= pad && x < W - pad;
+            Wt[(size_t)p * n + e] = inside ? (float)(m + ((k++ % 2) ? sd : -sd)) : 1e3f;
+        }
+        want_p += m * m / (sd * sd);
+        want_c += m / (sd * sqrt(Np / (Np - 1)));
+    }
+    want_p /= (double)n, want_c /= (double)n;
+    double sp, sc;
+    lc_snr(Wt, C, H, W, O, K, &sp, &sc);
+    CHECK(fabs(sp / want_p - 1) < 1e-5, "paper SNR %g, want %g", sp, want_p);
+    CHECK(fabs(sc / want_c - 1) < 1e-5, "code SNR %g, want %g", sc, want_c);
+    free(Wt);
+
+    /* SNR rises with sleep (both definitions), not with plain training */
+    int B = 8;
+    C = 3, H = 10, W = 10, O = 4;
+    P = H * W;
+    nw = lc_weight_count(C, H, W, O, K);
+    size_t nx = (size_t)B * C * P, no = (size_t)B * O * P;
+    float *x = alloc(nx), *t = alloc(no), *out = alloc(no), *dW = alloc(nw), *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+    float *ss = alloc(lc_sleep_scratch_floats(C, H, W, O, K, LC_SHARE_MAP, 128));
+    Wt = alloc(nw);
+    lc_init(Wt, NULL, C, H, W, O, K, -1.0, r);
+    double p0, c0, p1, c1;
+    lc_snr(Wt, C, H, W, O, K, &p0, &c0);
+    for (int it = 0; it < 50; it++) { /* SGD on 0.5 ||LC(x) - t||^2 / B, fresh random data */
+        fill(x, nx, r, 1.0), fill(t, no, r, 1.0);
+        lc_forward(out, x, Wt, NULL, s, B, C, H, W, O, K);
+        for (size_t i = 0; i < no; i++) out[i] = (out[i] - t[i]) / B;
+        memset(dW, 0, nw * 4);
+        lc_backward(NULL, dW, NULL, out, x, Wt, s, B, C, H, W, O, K);
+        for (size_t i = 0; i < nw; i++) Wt[i] -= 0.05f * dW[i];
+    }
+    lc_snr(Wt, C, H, W, O, K, &p1, &c1);
+    CHECK(p1 < 2 * p0 && c1 < 2 * c0, "SNR rose without sleep: paper %g -> %g, code %g -> %g", p0, p1, c0, c1);
+    CHECK(p0 < 0.2 && c0 < 0.5, "SNR of independent draws is high: %g %g", p0, c0);
+    /*
+     * Grid groups converge to their own means, so over the whole map SNR_w rises by about the
+     * members per group (paper's definition: 1 + n_members * mean^2 / var at best); whole-map
+     * sharing sends it up by orders of magnitude.
+     */
+    float *Wb = alloc(nw);
+    memcpy(Wb, Wt, nw * 4);
+    for (int share = 0; share < 2; share++) {
+        memcpy(Wt, Wb, nw * 4);
+        lc_sleep_dynamic(Wt, ss, C, H, W, O, K, share, 100, 0.1f, 1e-5f, 128, r);
+        lc_snr(Wt, C, H, W, O, K, &p1, &c1);
+        printf("SNR_w paper %.3g -> %.3g, code %.3g -> %.3g after one dynamic sleep (%s)\n", p0, p1, c0, c1,
+               share ? "map" : "grid");
+        double f = share ? 100 : 3; /* grid: 8x8 non-padded positions, about 7 per group */
+        CHECK(p1 > f * p0 && c1 > sqrt(f) * c0, "share %d: SNR did not rise with sleep: paper %g -> %g, code %g -> %g",
+              share, p0, p1, c0, c1);
+    }
+    free(Wb);
+    lc_share_instant(Wt, C, H, W, O, K, LC_SHARE_MAP);
+    lc_snr(Wt, C, H, W, O, K, &p1, &c1);
+    CHECK(p1 > 1e20 && c1 > 1e10, "whole-map instant sharing: SNR %g %g not at the tolerance's ceiling", p1, c1);
+    free(Wt), free(x), free(t), free(out), free(dW), free(s), free(ss);
+}
+
+int main(void) {
+    Rng r;
+    rng_seed(&r, 2021, 0);
+    test_naive(&r);
+    test_fd(&r);
+    test_conv_equal(&r);
+    test_init();
+    test_instant(&r);
+    test_sleep_step(&r);
+    test_sleep_converges(&r);
+    test_snr(&r);
+    return test_report("lc");
+}
