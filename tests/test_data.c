@@ -13,6 +13,7 @@
 #include "data.h"
 #include "job.h"
 #include "testutil.h"
+#include "worker.h"
 #include "train.h"
 
 static char dir[128];
@@ -168,6 +169,28 @@ static void test_real(const char *data) {
           "cifar10 cnn job: %s (features %d)", r.message, r.sizes[0]);
     job_result_free(&r);
     raw_split_free(&tr), raw_split_free(&te);
+    /* SVHN here has no test split: test_split heldout tests on the training split's records the
+     * seed did not draw (1,083 - 10 x 10 of them, or the first test_size), and the worker serves
+     * the training split alone; test_split test fails, naming the missing split */
+    JobSpec h;
+    jobspec_defaults(&h);
+    const char *hk[][2] = {{"dataset", "svhn"}, {"data_dir", data}, {"model", "cnn"}, {"conv_kernels", "8"}, {"hidden", "16"},
+                           {"train_per_class", "10"}, {"epochs", "2"}, {"test_split", "heldout"}};
+    for (size_t i = 0; i < sizeof hk / sizeof hk[0]; i++) jobspec_set(&h, hk[i][0], hk[i][1], err, sizeof err);
+    worker_run(&h, 0, 0, &r);
+    CHECK(r.status == STATUS_OK && r.n_train == 100 && r.n_test == 1083 - 100, "svhn heldout: %s, %d train, %d test",
+          r.message, r.n_train, r.n_test);
+    job_result_free(&r);
+    jobspec_set(&h, "test_size", "300", err, sizeof err);
+    worker_run(&h, 0, 0, &r);
+    CHECK(r.status == STATUS_OK && r.n_test == 300, "svhn heldout test_size 300: %d", r.n_test);
+    job_result_free(&r);
+    jobspec_set(&h, "test_split", "test", err, sizeof err);
+    CHECK(worker_spec_check(&h, err, sizeof err) == -1 && has(err, "svhn/test.bin"), "svhn test split refused: %s", err);
+    worker_run(&h, 0, 0, &r);
+    CHECK(r.status == STATUS_FAILED && has(r.message, "no test split"), "svhn test job fails: %s", r.message);
+    job_result_free(&r);
+    worker_cache_clear();
 }
 
 int main(void) {

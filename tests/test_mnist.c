@@ -43,6 +43,7 @@ int main(void) {
         jobspec_set(&s, "epochs", "20", err, sizeof err);
         jobspec_set(&s, "lr", "1e-3", err, sizeof err);
         jobspec_set(&s, "noise_lr", "1e-3", err, sizeof err);
+        jobspec_set(&s, "noise_examples", "60000", err, sizeof err); /* the demo's budget */
         JobResult r;
         worker_run(&s, k, 0, &r);
         printf("%-8s test_acc %.4f  train_acc %.4f  auc %.4f  top angle %.1f -> %.1f  (%.2f s)\n",

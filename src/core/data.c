@@ -287,7 +287,7 @@ int dataset_load(const char *data_dir, const char *name, const char *split, RawS
         int rc = cifar_load(paths, n, out, err, errlen);
         if (rc && !train && !strcmp(name, "svhn") && access(p[0], F_OK) != 0)
             snprintf(err, errlen, "%s: not found; this data directory has no SVHN test split "
-                     "(svhn/train.bin only), so svhn cannot be a dataset here", p[0]);
+                     "(svhn/train.bin only): use test_split: heldout", p[0]);
         return rc;
     }
     if (!strcmp(name, "usps")) {

@@ -46,6 +46,9 @@ const ParamDef PARAMS[] = {
      "training examples drawn by the seed when train_per_class is 0 (0: all)", NULL},
     {"test_size", PK_INT, F(test_size), "0", NULL, 0, 100000000,
      "first N test examples (0: the whole test split)", NULL},
+    {"test_split", PK_CHOICE, F(test_split), "test", "test|heldout", 0, 0,
+     "test on the dataset's test split, or on the training split's records the seed did not draw for training "
+     "(first test_size of them; for datasets without a test split, e.g. svhn here)", NULL},
     {"preprocess", PK_CHOICE, F(preprocess), "unit", "unit|standardize", 0, 0,
      "pixel scaling: x/255, or standardised with the training subset's mean and std", NULL},
     {"init", PK_CHOICE, F(init), "kaiming", DIST_NAMES, 0, 0,
@@ -54,7 +57,7 @@ const ParamDef PARAMS[] = {
     {"feedback", PK_CHOICE, F(feedback), "kaiming", DIST_NAMES, 0, 0,
      "distribution of the FA/DFA feedback matrices", "rule=fa|fa_noise|dfa"},
     {"feedback_scale", PK_REAL, F(feedback_scale), "1", NULL, 0, 1e6, "multiplier of the feedback matrices", "rule=fa|fa_noise|dfa"},
-    {"noise_examples", PK_INT, F(noise_examples), "60000", NULL, 1, 1000000000,
+    {"noise_examples", PK_INT, F(noise_examples), "640000", NULL, 1, 1000000000,
      "fa_noise: noise examples per noise epoch (fresh N(0, noise_std) inputs, uniform labels)", "rule=fa_noise"},
     {"noise_epochs", PK_INT, F(noise_epochs), "1", NULL, 0, 1000000, "fa_noise: noise epochs", "rule=fa_noise"},
     {"noise_lr", PK_REAL, F(noise_lr), "1e-4", NULL, 0, 1e3, "fa_noise: learning rate of the noise phase", "rule=fa_noise"},
@@ -383,7 +386,7 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
     out->k = k;
 }
 
-const char *const JOBSPEC_CHECK_READS = "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood";
+const char *const JOBSPEC_CHECK_READS = "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood|test_split";
 
 int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     if (!model_kind_find(s->model) || !rule_find(s->rule) || !optim_find(s->optimizer)) {
@@ -401,6 +404,10 @@ int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     }
     if (!strcmp(s->init, "center_surround") || !strcmp(s->feedback, "center_surround")) {
         snprintf(err, errlen, "center_surround draws conv kernels; use it for conv_dist, not init or feedback");
+        return -1;
+    }
+    if (strcmp(s->ood, "none") && !strcmp(s->test_split, "heldout")) {
+        snprintf(err, errlen, "ood: an out-of-distribution test set replaces the test split; use test_split: test");
         return -1;
     }
     if (!strcmp(s->ood, "usps") && strcmp(s->dataset, "mnist") && strcmp(s->dataset, "fashion_mnist") &&

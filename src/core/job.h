@@ -28,6 +28,7 @@ typedef struct JobSpec {
     double lr, beta1, beta2, eps, momentum, weight_decay;
     int32_t batch_size, epochs;
     int32_t train_per_class, train_size, test_size;
+    char test_split[8];    /* test | heldout */
     char preprocess[16];
     char init[24];
     double init_scale;

@@ -293,7 +293,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
               const TaskData *tasks, int n_tasks, JobResult *r) {
     Model md = {0};
     Split tr = {0}, te = {0};
-    int *idx = NULL, *perm = NULL;
+    int *idx = NULL, *perm = NULL, *held = NULL;
     float *xbuf = NULL;
     uint8_t *ybuf = NULL;
     long *noise_at = NULL;
@@ -302,6 +302,13 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
 
     if (jobspec_check(spec, err, sizeof err)) {
         snprintf(r->message, sizeof r->message, "%s", err);
+        goto done;
+    }
+    int heldout = !strcmp(spec->test_split, "heldout");
+    if (heldout) test = train; /* the test rows are the training split's undrawn records */
+    if (!heldout && test->n == 0) {
+        snprintf(r->message, sizeof r->message, "%s has no test split here (test_split: heldout tests on the "
+                 "training split's records not drawn for training)", spec->dataset);
         goto done;
     }
     if (train->h != test->h || train->w != test->w || train->c != test->c) {
@@ -318,7 +325,22 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     }
     Scaling sc = scaling_fit(train, idx, n_tr, strcmp(spec->preprocess, "standardize") == 0);
     int n_te = spec->test_size > 0 && spec->test_size < test->n ? spec->test_size : test->n;
-    if (split_make(&tr, train, idx, n_tr, sc) || split_make(&te, test, NULL, n_te, sc)) goto oom;
+    if (heldout) {
+        /* the first test_size of the records the seed did not draw (idx is sorted) */
+        if (!(held = malloc((size_t)(train->n - n_tr + 1) * sizeof(int)))) goto oom;
+        int k = 0, j = 0;
+        for (int i = 0; i < train->n; i++) {
+            if (j < n_tr && idx[j] == i) j++;
+            else held[k++] = i;
+        }
+        n_te = spec->test_size > 0 && spec->test_size < k ? spec->test_size : k;
+        if (n_te == 0) {
+            snprintf(r->message, sizeof r->message, "test_split heldout: every record of %s's training split is drawn "
+                     "for training", spec->dataset);
+            goto done;
+        }
+    }
+    if (split_make(&tr, train, idx, n_tr, sc) || split_make(&te, test, held, n_te, sc)) goto oom;
     r->n_train = n_tr, r->n_test = n_te;
 
     if (model_build(&md, spec, train->c, train->h, train->w, train->n_classes, err, sizeof err)) {
@@ -486,7 +508,7 @@ done:
         r->snaps = NULL;
         r->snap_mask = 0;
     }
-    free(idx), free(perm), free(xbuf), free(ybuf), free(noise_at);
+    free(idx), free(perm), free(xbuf), free(ybuf), free(noise_at), free(held);
     split_free(&tr), split_free(&te);
     model_free(&md);
     return r->status;

@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,7 +12,8 @@
 
 typedef struct CacheEntry {
     char key[320];
-    RawSplit train, test;
+    RawSplit train, test;   /* test.n == 0 when the test split could not be loaded: */
+    char test_err[256];     /* why (jobs that test on it fail with this) */
     long last_use;
     int view;      /* train/test point into memory the cache does not own */
 } CacheEntry;
@@ -45,9 +47,17 @@ static CacheEntry *cache_get(const char *data_dir, const char *name, char *err, 
     }
     entry_clear(slot);
     if (dataset_load(data_dir, name, "train", &slot->train, err, errlen)) return NULL;
-    if (dataset_load(data_dir, name, "test", &slot->test, err, errlen)) {
-        raw_split_free(&slot->train);
-        return NULL;
+    if (dataset_load(data_dir, name, "test", &slot->test, slot->test_err, sizeof slot->test_err)) {
+        /* the training split alone still serves test_split: heldout (svhn here) */
+        RawSplit *t = &slot->test;
+        memset(t, 0, sizeof *t);
+        t->c = slot->train.c, t->h = slot->train.h, t->w = slot->train.w, t->n_classes = slot->train.n_classes;
+        t->x = malloc(1), t->y = malloc(1);
+        if (!t->x || !t->y) {
+            raw_split_free(&slot->train), raw_split_free(t);
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
     }
     if (slot->train.h != slot->test.h || slot->train.w != slot->test.w) {
         snprintf(err, errlen, "%s/%s: train images are %dx%d but test images are %dx%d",
@@ -93,6 +103,11 @@ int worker_data_check(const char *data_dir, const char *name, char *err, size_t 
 
 int worker_spec_check(const JobSpec *s, char *err, size_t errlen) {
     if (worker_data_check(s->data_dir, s->dataset, err, errlen)) return -1;
+    const CacheEntry *e = cache_find(s->data_dir, s->dataset);
+    if (strcmp(s->test_split, "heldout") && e && e->test.n == 0) {
+        snprintf(err, errlen, "%s", e->test_err[0] ? e->test_err : "the test split is empty");
+        return -1;
+    }
     if (!strcmp(s->ood, "usps") && worker_data_check(s->data_dir, "usps", err, errlen)) return -1;
     for (const char *p = s->meta_tasks; *p;) {
         char name[32];
