@@ -50,6 +50,9 @@ struct ResultsFile {
     int32_t *sizes;  /* (n_jobs, max_layers + 1) */
     float *angle;    /* (n_jobs, max_epochs, max_layers) angle per layer after each epoch */
     float *noise;    /* (n_jobs, max_noise, NOISE_COLS) the noise-phase curve */
+    int n_mc, max_mepochs;
+    int mc_ids[N_MODEL_CURVES]; /* the model curves some job of the sweep records */
+    float *mcurves;  /* (n_mc, n_jobs, max_mepochs) */
     SnapStore st;    /* where each job's snapshots are */
     hid_t row_type;
     int lock_fd;     /* FILE.lock, held (fcntl write lock) while this process writes FILE */
@@ -151,6 +154,7 @@ static void free_state(ResultsFile *f) {
     if (f->row_type >= 0) H5Tclose(f->row_type);
     snapstore_free(&f->st);
     free(f->yaml), free(f->rows), free(f->curves), free(f->layers), free(f->sizes), free(f->angle), free(f->noise);
+    free(f->mcurves);
     free(f);
 }
 
@@ -159,13 +163,15 @@ static void free_state(ResultsFile *f) {
 static int alloc_arrays(ResultsFile *f) {
     size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers, P = (size_t)f->max_noise;
     size_t nc = N_CURVES * n * E, nl = (size_t)N_STAGES * N_LAYER_METRICS * n * Lm, na = n * E * Lm,
-           nn = n * P * NOISE_COLS;
+           nn = n * P * NOISE_COLS, nm = (size_t)f->n_mc * n * (size_t)f->max_mepochs;
     f->curves = malloc((nc ? nc : 1) * sizeof(float));
     f->layers = malloc((nl ? nl : 1) * sizeof(double));
     f->sizes = calloc(n * (Lm + 1) + 1, sizeof(int32_t));
     f->angle = malloc((na ? na : 1) * sizeof(float));
     f->noise = malloc((nn ? nn : 1) * sizeof(float));
-    if (!f->curves || !f->layers || !f->sizes || !f->angle || !f->noise) return -1;
+    f->mcurves = malloc((nm ? nm : 1) * sizeof(float));
+    if (!f->curves || !f->layers || !f->sizes || !f->angle || !f->noise || !f->mcurves) return -1;
+    for (size_t i = 0; i < nm; i++) f->mcurves[i] = NAN;
     for (size_t i = 0; i < nc; i++) f->curves[i] = NAN;
     for (size_t i = 0; i < nl; i++) f->layers[i] = NAN;
     for (size_t i = 0; i < na; i++) f->angle[i] = NAN;
@@ -184,6 +190,9 @@ static void copy_job(ResultsFile *f, const ResultsFile *src, size_t id) {
     memcpy(f->sizes + id * (Lm + 1), src->sizes + id * (Lm + 1), (Lm + 1) * sizeof(int32_t));
     memcpy(f->angle + id * E * Lm, src->angle + id * E * Lm, E * Lm * sizeof(float));
     memcpy(f->noise + id * P * NOISE_COLS, src->noise + id * P * NOISE_COLS, P * NOISE_COLS * sizeof(float));
+    size_t Em = (size_t)f->max_mepochs;
+    for (int c = 0; c < f->n_mc; c++)
+        memcpy(f->mcurves + ((size_t)c * n + id) * Em, src->mcurves + ((size_t)c * n + id) * Em, Em * sizeof(float));
 }
 
 /* The in-memory state of sweep sw for path, every job pending. */
@@ -208,14 +217,19 @@ static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size
     }
     time_t t = time(NULL);
     strftime(f->created, sizeof f->created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    uint64_t mc_used = 0;
     for (long id = 0; id < sw->n_jobs; id++) {
         JobSpec s;
         int h[MLP_MAX_LAYERS];
         sweep_job(sw, id, &s);
-        int L = jobspec_hidden(&s, h) + 1, P = jobspec_noise_points(&s);
+        int L = jobspec_hidden(&s, h) + 1, P = jobspec_noise_points(&s), Em = 0;
         if (L > f->max_layers) f->max_layers = L;
         if (P > f->max_noise) f->max_noise = P;
+        mc_used |= jobspec_model_curves(&s, &Em);
+        if (Em > f->max_mepochs) f->max_mepochs = Em;
     }
+    for (int k = 0; f->max_mepochs > 0 && k < N_MODEL_CURVES; k++)
+        if ((mc_used >> k) & 1) f->mc_ids[f->n_mc++] = k;
     size_t n = (size_t)f->n_jobs;
     f->rows = calloc(n, sizeof(JobRow));
     if (!f->yaml || !f->rows || alloc_arrays(f) || snapstore_init(&f->st, path, f->n_jobs)) {
@@ -298,6 +312,13 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
         gs = -1;
     }
     H5Gclose(g);
+    H5TRY(g = H5Gcreate2(file, "model_curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /model_curves");
+    hsize_t dm[2] = {n, (hsize_t)f->max_mepochs};
+    for (int c = 0; c < f->n_mc; c++)
+        H5TRY(h5_write_table(g, MODEL_CURVE_NAMES[f->mc_ids[c]], H5T_NATIVE_FLOAT, 2, dm,
+                             f->mcurves + (size_t)c * n * f->max_mepochs), "write a model curve");
+    H5Gclose(g);
+    g = -1;
     H5TRY(h5_write_table(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, f->noise), "write /noise_curve");
     H5TRY(g = H5Dopen2(file, "noise_curve", H5P_DEFAULT), "open /noise_curve");
     H5TRY(h5_attr_str(g, "columns", NOISE_COLUMNS), "write /noise_curve columns");
@@ -381,6 +402,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     in = calloc(1, sizeof *in);
     if (!in) goto oom;
     in->n_jobs = f->n_jobs, in->max_epochs = f->max_epochs, in->max_layers = f->max_layers, in->max_noise = f->max_noise;
+    in->n_mc = f->n_mc, in->max_mepochs = f->max_mepochs;
     in->rows = rows, rows = NULL;
     if (alloc_arrays(in)) goto oom;
     hsize_t da[3] = {n, E, Lm}, dn[3] = {n, (hsize_t)f->max_noise, NOISE_COLS};
@@ -397,6 +419,11 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         }
     bad = bad || h5_read_nd(file, "layers/angle_curve", H5T_NATIVE_FLOAT, 3, da, in->angle) ||
           h5_read_nd(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, in->noise);
+    for (int c = 0; !bad && c < f->n_mc; c++) {
+        snprintf(name, sizeof name, "model_curves/%s", MODEL_CURVE_NAMES[f->mc_ids[c]]);
+        bad = h5_read_table(file, name, H5T_NATIVE_FLOAT, n, (hsize_t)f->max_mepochs,
+                            in->mcurves + (size_t)c * n * f->max_mepochs) != 0;
+    }
     if (bad) {
         snprintf(err, errlen, "%s: curves or layer datasets missing or of the wrong shape", path);
         goto fail;
@@ -588,6 +615,9 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
     for (int e = 0; r->angle_curve && e < ne; e++)
         for (int l = 0; l < r->n_layers && l < f->max_layers; l++)
             f->angle[((size_t)r->job_id * E + e) * Lm + l] = r->angle_curve[(size_t)e * MLP_MAX_LAYERS + l];
+    for (int c = 0; r->mcurves && c < f->n_mc; c++)
+        for (int e = 0; e < r->n_mepochs && e < f->max_mepochs; e++)
+            f->mcurves[((size_t)c * n + r->job_id) * f->max_mepochs + e] = r->mcurves[(size_t)e * N_MODEL_CURVES + f->mc_ids[c]];
     for (int k = 0; r->noise_curve && k < r->n_noise_points && k < f->max_noise; k++)
         memcpy(f->noise + ((size_t)r->job_id * f->max_noise + k) * NOISE_COLS, r->noise_curve + (size_t)k * NOISE_COLS,
                NOISE_COLS * sizeof(float));

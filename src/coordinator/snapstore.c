@@ -81,7 +81,7 @@ static int write_snapshot_group(hid_t loc, const JobResult *r, char *err, size_t
             for (int j = 0; j < t->ndim; j++) dims[j] = (hsize_t)t->shape[j];
             const float *x = base + (t->fixed ? r->n_params : 0) + t->offset;
             if (h5_write_array(gs, t->name, x, t->ndim, dims) || (d = H5Dopen2(gs, t->name, H5P_DEFAULT)) < 0 ||
-                h5_attr_i64(d, "trainable", !t->fixed))
+                h5_attr_i64(d, "trainable", t->learned))
                 goto h5fail;
             H5Dclose(d);
             d = -1;
@@ -235,7 +235,7 @@ int snapstore_add(SnapStore *st, const JobResult *r) {
     }
     JobResult *c = &st->buf[st->n_buf];
     *c = *r;
-    c->curves = c->angle_curve = c->noise_curve = NULL; /* only the snapshots are kept */
+    c->curves = c->angle_curve = c->noise_curve = c->mcurves = NULL; /* only the snapshots are kept */
     size_t ns = (size_t)job_result_n_snaps(r) * (size_t)(r->n_params + r->n_fixed);
     if (!(c->snaps = malloc(ns * sizeof(float)))) return -1;
     memcpy(c->snaps, r->snaps, ns * sizeof(float));

@@ -104,6 +104,8 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
 void jobspec_get(const JobSpec *s, const ParamDef *d, char *buf, size_t n);
 /** Checks combinations of fields. @return 0, or -1 with the reason in err. */
 int jobspec_check(const JobSpec *s, char *err, size_t errlen);
+/** The model curves job s records (bit k: MODEL_CURVE_NAMES[k]) and their length in *len. */
+uint64_t jobspec_model_curves(const JobSpec *s, int *len);
 /** Points of the noise-phase curve job s records (0 without a noise phase). */
 int jobspec_noise_points(const JobSpec *s);
 /** Hidden sizes of s into h[MLP_MAX_LAYERS]; returns their count. */
@@ -136,6 +138,20 @@ extern const char *const CURVE_NAMES[N_CURVES];
 enum { NC_EXAMPLES, NC_LOSS, NC_ANGLE0, NOISE_COLS = NC_ANGLE0 + MLP_MAX_LAYERS };
 #define NOISE_COLUMNS "examples,loss,angle_0,angle_1,angle_2,angle_3,angle_4,angle_5,angle_6,angle_7"
 
+/* Per-epoch curves of model kinds with phases of their own, one registry for all kinds so
+ * that a column means the same in every job: the RBSE/RBM contrastive-divergence epochs
+ * (reconstruction error, mean release probability, release-probability histogram, the
+ * correlation of |w| and p) and the locally connected layers' weight SNR per LC layer
+ * (both definitions). A job records those its kind produces (ModelKind.curves). */
+#define RELEASE_BINS 20
+#define LC_MAX_LAYERS 4
+enum {
+    MC_RECON_ERROR, MC_RECON_CE, MC_MEAN_RELEASE, MC_W_P_CORR, MC_RELEASE_HIST0,
+    MC_SNR_PAPER0 = MC_RELEASE_HIST0 + RELEASE_BINS, MC_SNR_CODE0 = MC_SNR_PAPER0 + LC_MAX_LAYERS,
+    N_MODEL_CURVES = MC_SNR_CODE0 + LC_MAX_LAYERS
+};
+extern const char *const MODEL_CURVE_NAMES[N_MODEL_CURVES];
+
 /* per-layer metrics, per stage */
 enum { LM_ANGLE, LM_ANGLE_NEURON_MEAN, LM_ANGLE_NEURON_STD, LM_ERANK, LM_GRAM_ERANK, N_LAYER_METRICS };
 extern const char *const LAYER_METRIC_NAMES[N_LAYER_METRICS];
@@ -152,6 +168,10 @@ typedef struct JobMetrics {
     /* the test-set readout at the stages before the final one (final: the columns above) */
     double stage_test_loss[N_STAGES], stage_test_acc[N_STAGES];
     double stage_p_true_mean[N_STAGES], stage_p_max_mean[N_STAGES];
+    /* model kinds' own (NaN elsewhere) */
+    double test_acc_pred_mean, test_loss_pred_mean; /* rbse: averaging the S predictions */
+    double recon_error, mean_release, w_p_corr;      /* rbse/rbm after contrastive divergence */
+    double snr_paper, snr_code, n_sleeps;            /* lc: weight SNR (mean over LC layers) */
 } JobMetrics;
 
 typedef struct MetricDef {
@@ -177,6 +197,9 @@ typedef struct JobResult {
                                        epoch, degrees; NaN where a layer has no FA feedback */
     int32_t n_noise_points;
     float *noise_curve;             /* (n_noise_points, NOISE_COLS) along the noise phase */
+    int32_t n_mepochs;
+    float *mcurves;                 /* (n_mepochs, N_MODEL_CURVES) the kind's own curves, NaN
+                                       where it has none */
     int32_t snap_mask;              /* bit s set: stage s saved */
     int64_t n_params, n_fixed;      /* floats of the model's trainable and fixed buffers */
     TensorList tensors;             /* the model's named tensors: the snapshots' layout */

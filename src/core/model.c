@@ -80,7 +80,7 @@ int model_build(Model *md, const JobSpec *spec, int C, int H, int W, int n_class
         md->kind = NULL;
         return -1;
     }
-    md->n_classes = n_classes, md->max_batch = spec->batch_size;
+    md->n_classes = n_classes, md->max_batch = spec->batch_size, md->feat_rows = 1;
     if (!(md->impl = calloc(1, md->kind->impl_size))) goto oom;
     if (md->kind->build(md, spec, C, H, W, err, errlen)) goto fail;
     if (optim_create(&md->opt, od->kind, (size_t)md->tensors.n_params, (float)spec->lr, (float)spec->beta1,

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data.h"
 #include "job.h"
 #include "mlp.h"
 #include "optim.h"
@@ -47,6 +48,9 @@ typedef struct Model {
     Optim opt;               /* over params */
     int in_dim;              /* floats of one input image (C*H*W) */
     int feat_dim;            /* > 0: a frozen front-end maps an image to feat_dim features */
+    int feat_rows;           /* feature rows per image (1; S stochastic samples for rbse) */
+    int features_required;   /* the head trains on features by method, not as a speed-up */
+    long step;               /* optimiser steps of the data phase so far */
     int n_classes, max_batch;
     void *impl;              /* the kind's own state (kind->impl_size bytes, zeroed) */
     double deadline;         /* CLOCK_MONOTONIC seconds after which training stops; 0 = none */
@@ -77,6 +81,26 @@ struct ModelKind {
     void (*features)(Model *md, const float *x, int B, float *feat);
     /** The FC head (widths, weights, feedback, last activations and probabilities). */
     const Mlp *(*head)(const Model *md);
+
+    /* optional phases and hooks (NULL: none) */
+    /**
+     * The model curves a job records (bit k: MODEL_CURVE_NAMES[k]) and their length (*len
+     * points); called on specs, before any model exists.
+     */
+    uint64_t (*curves)(const JobSpec *spec, int *len);
+    /**
+     * An unsupervised phase before the supervised one (PHASE_UNSUPERVISED), on the whole
+     * training split (the kind draws what it uses by spec->seed); fills r->mcurves if it has
+     * curves. @return 0, or -1 with err (the job fails), or a JobStatus > 0 to stop with.
+     */
+    int (*pretrain)(Model *md, const JobSpec *spec, const RawSplit *train, JobResult *r, char *err,
+                    size_t errlen);
+    /** After every optimiser step of the data phase (md->step counts them): e.g. a sleep. */
+    void (*after_step)(Model *md);
+    /** After every data epoch e (0-based): the kind's curves and state. */
+    void (*epoch_end)(Model *md, int e, JobResult *r);
+    /** After the final evaluation: the kind's own final metrics on the test split. */
+    void (*final_metrics)(Model *md, const Split *test, JobMetrics *m);
 };
 
 extern const ModelKind *const MODEL_KINDS[];

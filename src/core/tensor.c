@@ -21,11 +21,16 @@ int64_t tensors_add(TensorList *tl, const char *name, int ndim, const int *shape
         t->shape[i] = shape[i];
     }
     t->fixed = fixed ? 1 : 0;
+    t->learned = !t->fixed;
     int64_t *end = fixed ? &tl->n_fixed : &tl->n_params;
     t->offset = *end;
     *end += tensor_numel(t);
     tl->n++;
     return t->offset;
+}
+
+void tensors_mark_learned(TensorList *tl) {
+    if (tl->n > 0) tl->t[tl->n - 1].learned = 1;
 }
 
 const Tensor *tensors_find(const TensorList *tl, const char *name) {
@@ -41,7 +46,9 @@ int tensors_check(const TensorList *tl) {
     for (int i = 0; i < tl->n; i++) {
         const Tensor *t = &tl->t[i];
         if (memchr(t->name, 0, sizeof t->name) == NULL || t->name[0] == 0) return -1;
-        if (t->ndim < 1 || t->ndim > TENSOR_MAX_DIMS || (t->fixed != 0 && t->fixed != 1)) return -1;
+        if (t->ndim < 1 || t->ndim > TENSOR_MAX_DIMS || (t->fixed != 0 && t->fixed != 1) ||
+            (t->learned != 0 && t->learned != 1) || (!t->fixed && !t->learned))
+            return -1;
         int64_t numel = 1;
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 1) return -1;

@@ -19,6 +19,8 @@ typedef struct Tensor {
     int32_t ndim;
     int32_t shape[TENSOR_MAX_DIMS];
     int32_t fixed;         /* 0: trainable, in the params buffer; 1: fixed, in the fixed buffer */
+    int32_t learned;       /* its values are learned (by the optimiser, or by a model's own phase,
+                              e.g. an RBM's contrastive divergence); 0: drawn once and kept */
     int64_t offset;        /* floats from the start of its buffer */
 } Tensor;
 
@@ -35,6 +37,9 @@ int64_t tensor_numel(const Tensor *t);
  * @return its offset in floats, or -1 if the list is full or the shape is bad.
  */
 int64_t tensors_add(TensorList *tl, const char *name, int ndim, const int *shape, int fixed);
+/** Marks the last tensor added as learned by a phase of its own although it is fixed for the
+ * optimiser (it lives in the fixed buffer). */
+void tensors_mark_learned(TensorList *tl);
 /** The tensor called name, or NULL. */
 const Tensor *tensors_find(const TensorList *tl, const char *name);
 /**

@@ -103,6 +103,8 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
             ybuf[r] = s->y[perm[i + r]];
         }
         train_step(md, xbuf, ybuf, b, s->features, &loss);
+        md->step++;
+        if (md->kind->after_step) md->kind->after_step(md);
         if (should_stop(md)) {
             n_batches++;
             break;
@@ -272,18 +274,19 @@ static int snap_mask_of(const char *list, int has_noise) {
 static int cache_features(Model *md, Split *s) {
     Split f = {0};
     int fd = md->feat_dim, B = md->max_batch;
-    f.n = s->n, f.d = fd, f.n_classes = s->n_classes, f.features = 1;
-    f.x = malloc((size_t)s->n * fd * sizeof(float) + 1);
-    f.y = malloc((size_t)s->n + 1);
+    int R = md->feat_rows; /* rows per image */
+    f.n = s->n * R, f.d = fd, f.n_classes = s->n_classes, f.features = 1;
+    f.x = malloc((size_t)f.n * fd * sizeof(float) + 1);
+    f.y = malloc((size_t)f.n + 1);
     if (!f.x || !f.y) {
         split_free(&f);
         return -1;
     }
     for (int i = 0; i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
-        md->kind->features(md, s->x + (size_t)i * s->d, b, f.x + (size_t)i * fd);
+        md->kind->features(md, s->x + (size_t)i * s->d, b, f.x + (size_t)i * R * fd);
     }
-    memcpy(f.y, s->y, (size_t)s->n);
+    for (int i = 0; i < s->n; i++) memset(f.y + (size_t)i * R, s->y[i], (size_t)R);
     split_free(s);
     *s = f;
     return 0;
@@ -378,9 +381,32 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         nc.at = noise_at, nc.out = r->noise_curve;
     }
 
+    /* the kind's own curves, and its unsupervised phase (before the features are cached) */
+    int n_mep = 0;
+    if (jobspec_model_curves(spec, &n_mep) && n_mep > 0) {
+        if (!(r->mcurves = malloc((size_t)N_MODEL_CURVES * n_mep * sizeof(float)))) goto oom;
+        for (size_t i = 0; i < (size_t)N_MODEL_CURVES * n_mep; i++) r->mcurves[i] = NAN;
+        r->n_mepochs = n_mep;
+    }
+    if (md.kind->pretrain) {
+        int st = md.kind->pretrain(&md, spec, train, r, err, sizeof err);
+        if (st == -1) {
+            snprintf(r->message, sizeof r->message, "%s", err);
+            goto done;
+        }
+        if (md.stop || st == STATUS_CANCELLED || st == STATUS_TIMEOUT) {
+            if (!md.stop) md.stop = st;
+            goto stopped;
+        }
+        if (st > 0) {
+            r->status = st;
+            snprintf(r->message, sizeof r->message, "%s", err);
+            goto done;
+        }
+    }
     /* training features are reused every epoch; test features are computed when evaluated
      * (caching them would cost n_test x feat_dim floats per job for one or few passes) */
-    if (md.feat_dim > 0 && spec->cache_features && cache_features(&md, &tr)) goto oom;
+    if (md.feat_dim > 0 && (spec->cache_features || md.features_required) && cache_features(&md, &tr)) goto oom;
     /* a batch of data rows (images or cached features) or of noise images */
     int img = train->c * train->h * train->w;
     perm = malloc((size_t)(n_tr > 0 ? n_tr : 1) * sizeof(int));
@@ -433,6 +459,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
             goto done;
         }
         layer_angles(m, r->angle_curve + (size_t)e * MLP_MAX_LAYERS);
+        if (md.kind->epoch_end) md.kind->epoch_end(&md, e, r);
         /* the last epoch's point is the final evaluation below */
         if (e == E - 1 || spec->eval_every == 0 || (e + 1) % spec->eval_every != 0) continue;
         if (spec->eval_train) {
@@ -486,6 +513,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         goto done;
     }
     layer_metrics(m, r->layer[STAGE_FINAL]);
+    if (md.kind->final_metrics) md.kind->final_metrics(&md, &te, &r->m);
     snapshot(&md, r, STAGE_FINAL);
     r->m.meta_loss[STAGE_FINAL] = meta_loss(&md, spec, sc, tasks, n_tasks, xbuf, ybuf);
     r->m.top_angle_init = r->layer[STAGE_INIT][LM_ANGLE][m->n_layers - 1];
