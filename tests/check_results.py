@@ -67,6 +67,17 @@ def check_one(path, sweep_text):
             fail(f"{path}: job {i} layer sizes {sizes[i]} vs hidden {hidden}")
         if not np.isfinite(er[i, :L]).all():
             fail(f"{path}: job {i} final erank not finite")
+        # per-stage readout and the angle curve (format 2)
+        if not np.isfinite(df.test_acc_init[i]):
+            fail(f"{path}: job {i} has no test_acc_init")
+        has_noise = df.rule[i] == b"fa_noise"
+        if np.isfinite(df.test_acc_after_noise[i]) != has_noise:
+            fail(f"{path}: job {i} test_acc_after_noise present {not has_noise}")
+        E_i = int(df.epochs[i])
+        ac = f["layers/angle_curve"][i, E_i - 1, :L]
+        fin = f["layers/final/angle"][i, :L]
+        if not np.allclose(ac, fin, rtol=0, atol=1e-4, equal_nan=True):
+            fail(f"{path}: job {i} angle after the last epoch {ac} != final angle {fin}")
         snaps = df.snapshots[i].decode()
         g = f.get(f"snapshots/job_{i:06d}")
         want = [s for s in snaps.split(",") if s and (s != "after_noise" or df.rule[i] == b"fa_noise")]
