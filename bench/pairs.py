@@ -11,7 +11,7 @@ bench/gemm_rate under the kernel `synsweep --version` names.
 
 Jobs: karimi_frozen and karimi_trained are sweeps/karimi_mnist.yaml's job (its fixed:
 parameters, the first value of every other grid axis: fc_pool 0, seed 0) with conv_dist
-normal and trained; cheon_fa and cheon_fa_noise are the Cheon FA job, MLP [784, 100, 10]
+normal and trained (frozen: both sides compute the training and test features once); cheon_fa and cheon_fa_noise are the Cheon FA job, MLP [784, 100, 10]
 on all 60,000 images, 20 epochs, batch 64, Adam lr 1e-4, evaluated every epoch (the
 default eval_every 1), without and with the noise phase as sweeps/demo.yaml defines it
 (60,000 noise examples, one noise epoch; noise_lr = lr as in the demo).
@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,8 @@ def gemm_calls(p, n_train_split=60000, n_test=10000):
     n_tr = 10 * p["train_per_class"] if p.get("train_per_class") else n_train_split
     ev = p["eval_every"]
     n_evals = (E - 1) // ev + 1 if ev else 1  # the final evaluation is one of them
+    # the test readouts before training: at init, and after the noise phase
+    n_readouts = 1 + (p["rule"] == "fa_noise")
     calls = {}
 
     def add(shape, n):
@@ -97,15 +100,16 @@ def gemm_calls(p, n_train_split=60000, n_test=10000):
         sizes = [k * (side // 2) ** 2] + p["hidden"] + [10]
         conv_fwd, conv_bwd = (k, side * side, s * s), (k, s * s, side * side)
         trained = p["conv_dist"] == "trained"
-        train_imgs, eval_tr, eval_te = n_tr * E, n_tr * n_evals, n_test * n_evals
-        # frozen: training features once (cached); trained: every step and every evaluation
-        add((0, 0) + conv_fwd, (train_imgs + eval_tr if trained else n_tr) + eval_te)
+        train_imgs, eval_tr, eval_te = n_tr * E, n_tr * n_evals, n_test * (n_evals + n_readouts)
+        # frozen: training and test features once (cached: n_test x features fit the default
+        # cache_budget_mb); trained: every step and every evaluation
+        add((0, 0) + conv_fwd, train_imgs + eval_tr + eval_te if trained else n_tr + n_test)
         if trained:
             add((0, 1) + conv_bwd, train_imgs)
     else:
         sizes = [784] + p["hidden"] + [10]
         train_imgs = n_tr * E + (p.get("noise_examples", 0) if p["rule"] == "fa_noise" else 0)
-        eval_tr, eval_te = n_tr * n_evals, n_test * n_evals
+        eval_tr, eval_te = n_tr * n_evals, n_test * (n_evals + n_readouts)
         trained = False
     for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         add((0, 1, B, o, i), (train_imgs + eval_tr + eval_te) / B)  # forward
@@ -117,10 +121,17 @@ def gemm_calls(p, n_train_split=60000, n_test=10000):
     return calls
 
 
+CPU = []  # CPU seconds of each run, in order
+
+
 def run(cmd):
-    t = time.perf_counter()
+    """Wall seconds (the figure compared) and CPU seconds (user + system: what a busy shared
+    machine disturbs less) of one whole process, and its JSON output."""
+    t, ru = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, env=PLAIN_ENV, capture_output=True, text=True, cwd="/tmp")
     dt = time.perf_counter() - t
+    ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime)
     if r.returncode:
         sys.exit(f"pairs.py: {' '.join(cmd)} failed ({r.returncode}): {r.stderr[-2000:]}")
     return dt, json.loads(r.stdout[r.stdout.index("{"):])
@@ -167,23 +178,26 @@ def main():
         cmd_s = [syn, "train", "--data-dir", data] + synsweep_args(p)
         cmd_t = ["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_job.py"), "--data-dir", data] + torch_args(p)
         print(f"\n== {name}: {' '.join(cmd_s[1:])}\n   {' '.join(cmd_t[1:])}", flush=True)
-        ts, tt, tj, ratios = [], [], [], []
+        ts, tt, tj, ratios, cpu_ratios = [], [], [], [], []
         for i in range(pairs):
             first_s = i % 2 == 0
             r1 = run(cmd_s if first_s else cmd_t)
             r2 = run(cmd_t if first_s else cmd_s)
             (s_dt, s_js), (t_dt, t_js) = (r1, r2) if first_s else (r2, r1)
+            s_cpu, t_cpu = (CPU[-2], CPU[-1]) if first_s else (CPU[-1], CPU[-2])
+            cpu_ratios.append(t_cpu / s_cpu)
             ts.append(s_dt), tt.append(t_dt), tj.append(t_js["job_s"]), ratios.append(t_dt / s_dt)
             print(f"   pair {i + 1}: synsweep {s_dt:.2f} s (test_acc {s_js['metrics']['test_acc']:.4f}), "
                   f"pytorch {t_dt:.2f} s (job {t_js['job_s']:.2f} s, test_acc {t_js['test_acc']:.4f}), "
-                  f"ratio {t_dt / s_dt:.2f}", flush=True)
+                  f"ratio {t_dt / s_dt:.2f}; CPU s {s_cpu:.2f} vs {t_cpu:.2f}, ratio {t_cpu / s_cpu:.2f}", flush=True)
         rows.append((name, statistics.median(ts), statistics.median(tt), statistics.median(tj),
-                     statistics.median(ratios), min(ratios), max(ratios), gflop, floor))
+                     statistics.median(ratios), min(ratios), max(ratios), gflop, floor,
+                     statistics.median(cpu_ratios)))
 
-    print(f"\n| job | synsweep s | PyTorch s (job only) | PyTorch/synsweep, median [range] | GEMM GFLOP | GEMM floor s | synsweep/floor |")
-    print("|---|---|---|---|---|---|---|")
-    for n, s, t, j, r, lo, hi, gf, fl in rows:
-        print(f"| {n} | {s:.2f} | {t:.2f} ({j:.2f}) | {r:.2f}x [{lo:.2f}-{hi:.2f}] | {gf:.1f} | {fl:.2f} | {s / fl:.1f}x |")
+    print(f"\n| job | synsweep s | PyTorch s (job only) | PyTorch/synsweep, median [range] | same in CPU s | GEMM GFLOP | GEMM floor s | synsweep/floor |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, s, t, j, r, lo, hi, gf, fl, cr in rows:
+        print(f"| {n} | {s:.2f} | {t:.2f} ({j:.2f}) | {r:.2f}x [{lo:.2f}-{hi:.2f}] | {cr:.2f}x | {gf:.1f} | {fl:.2f} | {s / fl:.1f}x |")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 

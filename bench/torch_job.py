@@ -7,19 +7,19 @@ same parameters to both). Jobs:
 
   cnn: conv K x S x S (valid) -> 2x2 max-pool -> ReLU -> flatten -> FC hidden -> ReLU ->
        FC 10. Frozen conv (--conv-dist normal: N(0, 1) kernels, requires_grad=False): the
-       training subset's features are computed once under torch.no_grad(), as synsweep
-       caches them; test features at each evaluation, as synsweep computes them. Trained
-       conv (--conv-dist trained): Kaiming init, learned with the rest.
+       features of the training subset and of the test set are computed once under
+       torch.no_grad(), as synsweep caches them (its cache_features, and cache_budget_mb
+       for the test set). Trained conv (--conv-dist trained): Kaiming init, learned with
+       the rest.
   mlp: MLP, backprop or feedback alignment (a custom autograd Function whose backward uses
        the fixed random B in place of W); --noise-examples > 0 first trains on N(0, 1)
        noise images with uniform labels (fresh each batch), then resets Adam.
 
 Evaluation: every --eval-every epochs and after the last, loss and accuracy on the
-training subset and the test set (under no_grad, in batches of --batch: faster than
-1000 here, 4.0 s against 7.4 s per 10,000 test images through the frozen conv); at the end also the
+training subset and the test set (under no_grad, in batches of --batch, as synsweep); at the end also the
 dead hidden units on the training set, the effective rank of the hidden activations' Gram
 matrix on the test set, the effective rank of every weight matrix and, for FA, the angle
-between W and B (both also at init and after noise), and readout statistics. Prints one
+between W and B and the test readout (all three also at init and after noise), and readout statistics. Prints one
 JSON line: seconds after imports and data loading, and the final metrics.
 """
 import argparse
@@ -132,9 +132,10 @@ def main():
         return h
 
     frozen = conv is not None and not conv[0].requires_grad
-    if frozen:  # the training subset's features once, as synsweep caches them
+    if frozen:  # the training and test features once, as synsweep caches them
         with torch.no_grad():
             ftr = torch.cat([front(xtr[i:i + 1000]) for i in range(0, len(xtr), 1000)])
+            xte = torch.cat([front(xte[i:i + 1000]) for i in range(0, len(xte), 1000)])
         train_in, forward_train = ftr, head
     else:
         train_in, forward_train = xtr, (lambda x: head(front(x)))
@@ -155,7 +156,18 @@ def main():
     def layer_metrics():
         return {"erank": [erank(w) for w in ws], "angle": [angle(w, b) for w, b in zip(ws, fbs)] if fbs else []}
 
-    out = {"init": layer_metrics()}
+    def readout():  # the test readout of a stage before the last, as synsweep's stage_readout
+        pt, pm = [], []
+
+        def probe(z, y, hid):
+            p = F.softmax(z, 1)
+            pt.append(p.gather(1, y[:, None]).flatten())
+            pm.append(p.max(1).values)
+        tel, tea = evaluate(xte, yte, frozen, probe)
+        return {"test_loss": tel, "test_acc": tea, "readout_p_true_mean": float(torch.cat(pt).mean()),
+                "readout_p_max_mean": float(torch.cat(pm).mean())}
+
+    out = {"init": {**layer_metrics(), **readout()}}
     opt = torch.optim.Adam(params, lr=a.noise_lr if a.noise_examples else a.lr)
     if a.noise_examples:
         nl = 0.0
@@ -168,7 +180,7 @@ def main():
             opt.step()
             nl += float(loss) * b
         out["noise_loss"] = nl / a.noise_examples
-        out["after_noise"] = layer_metrics()
+        out["after_noise"] = {**layer_metrics(), **readout()}
         opt = torch.optim.Adam(params, lr=a.lr)  # reset, as noise_adam_reset
     curves, auc, n_eval = [], 0.0, 0
     for e in range(a.epochs):
@@ -182,7 +194,7 @@ def main():
         if e == a.epochs - 1 or a.eval_every == 0 or (e + 1) % a.eval_every:
             continue
         trl, tra = evaluate(train_in, ytr, frozen)
-        tel, tea = evaluate(xte, yte)
+        tel, tea = evaluate(xte, yte, frozen)
         curves.append([e + 1, trl, tra, tel, tea])
         auc, n_eval = auc + tea, n_eval + 1
 
@@ -203,7 +215,7 @@ def main():
         p_max.append(p.max(1).values)
 
     trl, tra = evaluate(train_in, ytr, frozen, on_train)
-    tel, tea = evaluate(xte, yte, False, on_test)
+    tel, tea = evaluate(xte, yte, frozen, on_test)
     auc, n_eval = auc + tea, n_eval + 1
     pt = torch.cat(p_true)
     out.update({"final": layer_metrics(), "gram_erank": [erank(G) for G in gram],

@@ -2,8 +2,8 @@
  * Conv layers: im2col + sgemm equals the naive loops; conv, max-pool and adaptive pooling
  * gradients against finite differences (or the adjoint identity, for the linear pooling);
  * the whole CNN + FC head against finite differences; FA with B = W equals backprop
- * through a trained conv; and a frozen-conv job gives bit-identical results with and
- * without the feature cache.
+ * through a trained conv; features do not depend on the batch; and a frozen-conv job
+ * gives bit-identical results with and without the feature caches (training, test).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -216,6 +216,65 @@ static void test_cnn_grad(Rng *r) {
     cnn_free(&c1), cnn_free(&c2), mlp_free(&bp), mlp_free(&fa);
 }
 
+/*
+ * Batch invariance: an image's features (and, trained, its max-pool winners) are the same
+ * floats whatever batch it comes in, wherever in it, and however many images share a conv
+ * GEMM; frozen features also equal per-image conv2d_forward (bias in every output), then
+ * maxpool2_forward, then ReLU, bit for bit (the fused pool adds the bias after the max).
+ */
+static void test_batch_invariance(Rng *r) {
+    int cases[][5] = {{14, 8, 5, 0, 0}, {14, 8, 5, 2, 0}, {13, 6, 3, 0, 3}, {28, 16, 5, 0, 0}};
+    enum { NB = 13 };
+    for (int t = 0; t < 4; t++)
+        for (int trained = 0; trained < 2; trained++) {
+            int S = cases[t][0], N = cases[t][1], K = cases[t][2], pad = cases[t][3], ad = cases[t][4];
+            Cnn c;
+            CHECK(cnn_create(&c, 1, S, S, N, K, pad, ad, trained, NB) == 0, "create");
+            DistParams d;
+            dist_defaults(&d, "normal", 1.0);
+            cnn_init(&c, &d, 5);
+            fill(c.bc, (size_t)N, r, 0.5);
+            size_t in = (size_t)S * S, F = (size_t)c.feat_dim, pooled = (size_t)N * c.PH * c.PW;
+            float *x = malloc(NB * in * 4), *ref = malloc(NB * F * 4), *f = malloc(NB * F * 4);
+            int *arg = malloc(NB * pooled * sizeof(int));
+            fill(x, NB * in, r, 1);
+            for (size_t i = 0; i < NB * in; i += 3) x[i] = 0.0f; /* zeros, as MNIST backgrounds */
+            for (int i = 0; i < NB; i++) { /* each image alone */
+                cnn_forward(&c, x + i * in, 1, ref + i * F);
+                if (trained) memcpy(arg + i * pooled, c.arg, pooled * sizeof(int));
+            }
+            if (!trained && !ad) {
+                float *conv = malloc((size_t)N * c.OH * c.OW * 4), *col = malloc((size_t)K * K * c.OH * c.OW * 4);
+                float *p = malloc(pooled * 4);
+                int same = 1;
+                for (int i = 0; i < NB; i++) {
+                    conv2d_forward(conv, x + i * in, c.Wc, c.bc, col, 1, S, S, N, K, pad);
+                    maxpool2_forward(p, NULL, conv, N, c.OH, c.OW);
+                    relu_forward(p, pooled);
+                    same &= !memcmp(p, ref + i * F, pooled * 4);
+                }
+                CHECK(same, "case %d: fused pool-bias-ReLU features equal conv + bias, pool, ReLU bit for bit", t);
+                free(conv), free(col), free(p);
+            }
+            int chunks[] = {1, 2, 5, NB};
+            for (int k = 0; k < 4; k++) {
+                CHECK(cnn_set_chunk(&c, chunks[k]) == 0, "chunk");
+                /* the whole batch, then the images split 4 + 9 (other positions, other GEMM widths) */
+                int same = 1;
+                cnn_forward(&c, x, NB, f);
+                same &= !memcmp(f, ref, NB * F * 4);
+                if (trained) same &= !memcmp(c.arg, arg, NB * pooled * sizeof(int));
+                cnn_forward(&c, x + 4 * in, NB - 4, f);
+                same &= !memcmp(f, ref + 4 * F, (NB - 4) * F * 4);
+                if (trained) same &= !memcmp(c.arg, arg + 4 * pooled, (NB - 4) * pooled * sizeof(int));
+                CHECK(same, "case %d trained=%d chunk %d: features bit-identical to each image alone", t, trained,
+                      chunks[k]);
+            }
+            free(x), free(ref), free(f), free(arg);
+            cnn_free(&c);
+        }
+}
+
 /* A frozen-conv job: features cached once == features computed every step, bit for bit. */
 static void test_cache(void) {
     char dir[128], err[256];
@@ -226,15 +285,17 @@ static void test_cache(void) {
     dataset_load(dir, "mnist", "test", &te, err, sizeof err);
     const char *dists[] = {"normal", "lognormal", "center_surround"};
     for (int k = 0; k < 3; k++) {
-        JobResult r[2];
-        for (int cached = 0; cached < 2; cached++) {
+        JobResult r[3];
+        /* 0: nothing cached; 1: training and test features; 2: training features only */
+        for (int cached = 0; cached < 3; cached++) {
             JobSpec s;
             jobspec_defaults(&s);
             const char *kv[][2] = {{"model", "cnn"}, {"conv_dist", dists[k]}, {"conv_kernels", "8"},
                                    {"hidden", "16"}, {"epochs", "3"}, {"batch_size", "16"}, {"lr", "1e-3"},
                                    {"rule", "fa_noise"}, {"noise_examples", "64"},
                                    {"snapshots", "init,after_noise,final"},
-                                   {"cache_features", cached ? "true" : "false"}};
+                                   {"cache_features", cached ? "true" : "false"},
+                                   {"cache_budget_mb", cached == 2 ? "0" : "1"}};
             for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) jobspec_set(&s, kv[i][0], kv[i][1], err, sizeof err);
             job_result_init(&r[cached], 0);
             CHECK(train_job(&s, &tr, &te, NULL, 0, &r[cached]) == STATUS_OK, "%s cached=%d: %s", dists[k], cached, r[cached].message);
@@ -242,12 +303,13 @@ static void test_cache(void) {
         size_t ns = (size_t)job_result_n_snaps(&r[0]) * (size_t)(r[0].n_params + r[0].n_fixed);
         const Tensor *cw = tensors_find(&r[0].tensors, "conv_W"), *cb = tensors_find(&r[0].tensors, "conv_b");
         CHECK(cw && cb && tensor_numel(cw) == 8 * 25 && tensor_numel(cb) == 8 && ns > 0, "conv kernels are in the snapshots");
-        CHECK(!memcmp(&r[0].m, &r[1].m, sizeof r[0].m) &&
-                  !memcmp(r[0].curves, r[1].curves, (size_t)N_CURVES * r[0].n_epochs * 4) &&
-                  !memcmp(r[0].snaps, r[1].snaps, ns * 4),
-              "%s: cached and uncached features give bit-identical results (test acc %g vs %g)",
-              dists[k], r[0].m.test_acc, r[1].m.test_acc);
-        job_result_free(&r[0]), job_result_free(&r[1]);
+        for (int c = 1; c < 3; c++)
+            CHECK(!memcmp(&r[0].m, &r[c].m, sizeof r[0].m) &&
+                      !memcmp(r[0].curves, r[c].curves, (size_t)N_CURVES * r[0].n_epochs * 4) &&
+                      !memcmp(r[0].snaps, r[c].snaps, ns * 4),
+                  "%s: features cached (%s) and uncached give bit-identical results (test acc %g vs %g)",
+                  dists[k], c == 1 ? "train and test" : "train", r[0].m.test_acc, r[c].m.test_acc);
+        job_result_free(&r[0]), job_result_free(&r[1]), job_result_free(&r[2]);
     }
     raw_split_free(&tr), raw_split_free(&te);
     char cmd[200];
@@ -262,6 +324,7 @@ int main(void) {
     test_pool(&r);
     test_pytorch_init();
     test_cnn_grad(&r);
+    test_batch_invariance(&r);
     test_cache();
     return test_report("test_conv");
 }

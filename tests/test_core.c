@@ -16,6 +16,7 @@
 #include "fixture.h"
 #include "job.h"
 #include "metrics.h"
+#include "mlp.h"
 #include "optim.h"
 #include "rng.h"
 #include "testutil.h"
@@ -86,6 +87,42 @@ static void test_adam(void) {
     optim_step(&o, q, h); /* v = 1, then 1.5: q = 1 - 0.1 - 0.15 */
     CHECK(fabsf(q[0] - 0.75f) < 1e-6, "sgd momentum: %g", q[0]);
     optim_free(&o);
+}
+
+/*
+ * The fused step: mlp_backward stepping each layer right after its gradient (m->opt) ends
+ * with the same parameters, bit for bit, as backward then one optim_step over the buffer,
+ * for every rule (backprop must use W before its update) and both optimisers.
+ */
+static void test_fused_step(void) {
+    int sizes[4] = {7, 6, 5, 3};
+    uint8_t y[9] = {0, 1, 2, 2, 1, 0, 0, 2, 1};
+    FeedbackRule rules[3] = {RULE_BP, RULE_FA, RULE_DFA};
+    for (int ri = 0; ri < 3; ri++)
+        for (int ok = 0; ok < 2; ok++) {
+            Mlp a, b;
+            Optim oa, ob;
+            DistParams d;
+            dist_defaults(&d, "kaiming", 1.0);
+            mlp_create(&a, sizes, 4, rules[ri], 9, 1), mlp_create(&b, sizes, 4, rules[ri], 9, 1);
+            mlp_init(&a, &d, &d, 3), mlp_init(&b, &d, &d, 3);
+            optim_create(&oa, ok ? OPT_SGD : OPT_ADAM, a.n_params, 0.05f, 0.9f, 0.999f, 1e-8f, 0.9f, 0.01f);
+            optim_create(&ob, ok ? OPT_SGD : OPT_ADAM, b.n_params, 0.05f, 0.9f, 0.999f, 1e-8f, 0.9f, 0.01f);
+            b.opt = &ob;
+            float x[9 * 7];
+            Rng r;
+            rng_seed(&r, 4, 0);
+            for (int i = 0; i < 9 * 7; i++) x[i] = (float)rng_normal(&r);
+            for (int step = 0; step < 4; step++) {
+                mlp_forward(&a, x, y, 9, NULL), mlp_zero_grad(&a), mlp_backward(&a, y, 9);
+                optim_step(&oa, a.params, a.grads);
+                mlp_forward(&b, x, y, 9, NULL), mlp_zero_grad(&b), optim_begin(&ob), mlp_backward(&b, y, 9);
+            }
+            CHECK(!memcmp(a.params, b.params, a.n_params * sizeof(float)) &&
+                      !memcmp(a.dinp, b.dinp, 9 * 7 * sizeof(float)),
+                  "rule %d %s: fused per-layer step equals backward then optim_step", ri, ok ? "sgd" : "adam");
+            mlp_free(&a), mlp_free(&b), optim_free(&oa), optim_free(&ob);
+        }
 }
 
 static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
@@ -329,6 +366,7 @@ int main(void) {
     test_rng_dist();
     test_metrics();
     test_adam();
+    test_fused_step();
     test_idx();
     test_blas_check();
     test_jobspec();

@@ -29,11 +29,13 @@ typedef struct Cnn {
     float *Wc, *bc;     /* (N, C*K*K), (N) */
     float *dWc, *dbc;
     int max_batch;
+    int chunk;          /* images per conv GEMM in cnn_forward (may be lowered, not raised) */
     int *arg;           /* trainable: (max_batch, N*PH*PW) max-pool winners */
     int *aarg;          /* trainable with adapt_max: (max_batch, feat_dim) adaptive-max winners */
     float *zero_b, *dzero_b; /* without bias: (N) zeros, and a sink for their gradient */
     float *pooled;      /* trainable: (max_batch, N*PH*PW) after ReLU */
-    float *col, *convbuf, *dpool, *dconv, *pooltmp; /* per-image scratch */
+    float *col, *convbuf;  /* (C*K*K, chunk*OH*OW), (N, chunk*OH*OW): a chunk's patches, conv outputs */
+    float *dpool, *dconv, *pooltmp; /* per-image scratch */
 } Cnn;
 
 /**
@@ -52,6 +54,8 @@ int cnn_create_in(Cnn *c, int C, int H, int W, int N, int K, int pad, int adapt,
 /** Appends conv_W (N, C, K, K) [and conv_b (N)] to tl: trainable, or fixed when frozen. */
 int cnn_declare(TensorList *tl, int C, int N, int K, int bias, int trainable);
 void cnn_free(Cnn *c);
+/** Images per conv GEMM from now on (features do not depend on it). @return 0 or -1 (out of memory; unchanged). */
+int cnn_set_chunk(Cnn *c, int chunk);
 /** Draws the kernels from d (its own stream of seed), biases 0. @return 0 or -1 (see dist_fill). */
 int cnn_init(Cnn *c, const DistParams *d, uint64_t seed);
 /** feat (B, feat_dim) <- features of x (B, C*H*W); keeps what backward needs if trainable. */

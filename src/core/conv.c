@@ -8,19 +8,29 @@
 int conv_out_size(int n, int k, int pad) { return n + 2 * pad - k + 1; }
 
 void im2col(float *col, const float *x, int C, int H, int W, int K, int pad) {
+    im2col_ld(col, (size_t)conv_out_size(H, K, pad) * conv_out_size(W, K, pad), x, C, H, W, K, pad);
+}
+
+void im2col_ld(float *col, size_t ld, const float *x, int C, int H, int W, int K, int pad) {
     int OH = conv_out_size(H, K, pad), OW = conv_out_size(W, K, pad);
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                float *dst = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
+                float *dst = col + (size_t)((c * K + ky) * K + kx) * ld;
+                /* output columns [lo, hi) read inside the row; the rest are padding */
+                int lo = pad - kx > 0 ? pad - kx : 0, hi = W + pad - kx < OW ? W + pad - kx : OW;
+                if (hi < lo) hi = lo;
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy + ky - pad;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int ix = ox + kx - pad;
-                        dst[oy * OW + ox] = (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                                                ? 0.0f
-                                                : x[((size_t)c * H + iy) * W + ix];
+                    float *d = dst + (size_t)oy * OW;
+                    if (iy < 0 || iy >= H) {
+                        memset(d, 0, (size_t)OW * sizeof(float));
+                        continue;
                     }
+                    const float *srow = x + ((size_t)c * H + iy) * W + kx - pad;
+                    for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+                    for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
                 }
             }
 }
@@ -123,6 +133,43 @@ void maxpool2_forward(float *out, int *arg, const float *x, int C, int H, int W)
 void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int H, int W) {
     int n = C * (H / 2) * (W / 2);
     for (int i = 0; i < n; i++) dx[arg[i]] += dout[i];
+}
+
+void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, const float *b, int C, int H,
+                           int W) {
+    int PH = H / 2, PW = W / 2;
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * ldx;
+        float bc = b ? b[c] : 0.0f;
+        for (int py = 0; py < PH; py++) {
+            const float *r0 = xc + (size_t)2 * py * W, *r1 = r0 + W;
+            float *o = out + ((size_t)c * PH + py) * PW;
+            if (!arg) {
+                /* max(a_i) + b = max(a_i + b): rounding is monotone, so adding b after the
+                 * max gives the same floats as adding it to every conv output */
+                for (int px = 0; px < PW; px++) {
+                    float u = r0[2 * px] > r0[2 * px + 1] ? r0[2 * px] : r0[2 * px + 1];
+                    float v = r1[2 * px] > r1[2 * px + 1] ? r1[2 * px] : r1[2 * px + 1];
+                    float m = (u > v ? u : v) + bc;
+                    o[px] = m > 0.0f ? m : 0.0f;
+                }
+                continue;
+            }
+            int *a = arg + ((size_t)c * PH + py) * PW;
+            for (int px = 0; px < PW; px++) {
+                float best = -FLT_MAX;
+                int bi = 0;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        float v = (dy ? r1 : r0)[2 * px + dx];
+                        if (v > best) best = v, bi = (c * H + 2 * py + dy) * W + 2 * px + dx;
+                    }
+                best += bc;
+                o[px] = best > 0.0f ? best : 0.0f;
+                a[px] = bi;
+            }
+        }
+    }
 }
 
 static int cell_lo(int i, int len, int n) { return i * len / n; }

@@ -1,16 +1,22 @@
 /*
- * conv: image layers on one image at a time, (C, H, W) row-major planes. Processing per
- * image keeps every result independent of the batch it came in. Each kernel has a naive
- * loop version for tests.
+ * conv: image layers on (C, H, W) row-major planes. A batched forward puts several images'
+ * im2col patches side by side (im2col_ld) so that one GEMM convolves them all; each output
+ * element is still the dot product of one kernel with one patch, whose floats do not
+ * depend on the other columns (tests/test_conv.c checks that features are bit-identical
+ * whatever batch an image comes in). Each kernel has a naive loop version for tests.
  */
 #ifndef SYNSWEEP_CONV_H
 #define SYNSWEEP_CONV_H
+
+#include <stddef.h>
 
 /** Output side of a stride-1 convolution: n + 2 pad - k + 1. */
 int conv_out_size(int n, int k, int pad);
 
 /** col (C*K*K, OH*OW) <- patches of x (C, H, W), zero outside. */
 void im2col(float *col, const float *x, int C, int H, int W, int K, int pad);
+/** As im2col, with row r of col at col + r * ld (ld >= OH*OW): images side by side. */
+void im2col_ld(float *col, size_t ld, const float *x, int C, int H, int W, int K, int pad);
 /** dx (C, H, W) += the patches in dcol (C*K*K, OH*OW) summed back to their pixels. */
 void col2im(float *dx, const float *dcol, int C, int H, int W, int K, int pad);
 
@@ -35,6 +41,15 @@ void conv2d_forward_naive(float *out, const float *x, const float *Wt, const flo
 void maxpool2_forward(float *out, int *arg, const float *x, int C, int H, int W);
 /** dx (C, H, W) += dout routed to the winners recorded in arg. */
 void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int H, int W);
+/**
+ * Fused 2x2 max-pool, bias and ReLU: out (C, H/2, W/2) <- max(0, max-pool(x) + b), with
+ * plane c of x at x + c * ldx (ldx >= H*W: one image of a batched conv output) and b (C)
+ * or NULL (none). The same floats as maxpool2_forward then ReLU on x + b. arg (may be
+ * NULL) gets each winner's index in a contiguous (C, H, W) image: the first maximum of x,
+ * so pass b NULL (the bias already in x) where the winners must be those of x + b.
+ */
+void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, const float *b, int C, int H,
+                           int W);
 
 /**
  * out (C, n, n) <- average over the cells of an n x n partition of each plane (PyTorch's

@@ -87,6 +87,10 @@ const ParamDef PARAMS[] = {
     {"conv_bias", PK_BOOL, F(conv_bias), "true", NULL, 0, 0, "cnn: the conv layer has a bias per kernel", "model=cnn"},
     {"cache_features", PK_BOOL, F(cache_features), "true", NULL, 0, 0,
      "cnn with frozen conv: compute each image's features once (same numbers, faster)", "model=cnn"},
+    {"cache_budget_mb", PK_INT, F(cache_budget_mb), "1024", NULL, 0, 1000000,
+     "cnn with frozen conv and cache_features: also keep the test features when they take at most this many MiB "
+     "(n_test x feature floats: 352 MiB for 10,000 MNIST images through 64 5x5 kernels, 39 MiB with fc_pool 4; 0: never)",
+     "model=cnn"},
     {"meta_tasks", PK_CHOICELIST, F(meta_tasks), "", "mnist|fashion_mnist|kmnist", 0, 0,
      "datasets of the meta-loss (e.g. [mnist, fashion_mnist, kmnist]; [] = not measured)", NULL},
     {"meta_steps", PK_INT, F(meta_steps), "10", NULL, 1, 100000, "meta-loss: inner Adam steps per task", NULL},

@@ -50,6 +50,7 @@ typedef struct JobSpec {
     char fc_pool_mode[8];  /* avg | max */
     int32_t conv_bias;
     int32_t cache_features;
+    int32_t cache_budget_mb; /* test features cached when they take at most this many MiB */
     /* distribution parameters (dist.h) */
     char meta_tasks[48];   /* datasets of the meta-loss, canonical "mnist,kmnist"; "" = off */
     int32_t meta_steps, meta_test_size;

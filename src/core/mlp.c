@@ -193,6 +193,13 @@ double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *c
     return softmax_ce_forward(m->probs, m->act[L], labels, B, m->sizes[L], correct);
 }
 
+/* The fused optimiser step of layer l (W_l and b_l are adjacent in params). */
+static void layer_step(Mlp *m, int l) {
+    if (!m->opt) return;
+    size_t off = (size_t)(m->W[l] - m->params), n = (size_t)m->sizes[l + 1] * (m->sizes[l] + 1);
+    optim_update(m->opt, m->W[l], m->dW[l], m->opt_off + off, n);
+}
+
 void mlp_backward(Mlp *m, const uint8_t *labels, int B) {
     int L = m->n_layers, C = m->sizes[L];
     float *d = m->d0, *dnext = m->d1;
@@ -202,12 +209,14 @@ void mlp_backward(Mlp *m, const uint8_t *labels, int B) {
         memcpy(e, d, (size_t)B * C * sizeof(float));
         dense_backward(NULL, m->dW[L - 1], m->db[L - 1], e, m->act[L - 1], NULL, B,
                        m->sizes[L - 1], C);
+        layer_step(m, L - 1);
         for (int l = L - 2; l >= 0; l--) {
             int O = m->sizes[l + 1];
             /* delta_l <- (e * F_l) .* relu'(act[l+1]) */
             sgemm(0, 0, B, O, C, 1.0f, e, m->F[l], 0.0f, m->d0);
             relu_backward(m->d0, m->act[l + 1], (size_t)B * O);
             dense_backward(NULL, m->dW[l], m->db[l], m->d0, m->act[l], NULL, B, m->sizes[l], O);
+            layer_step(m, l);
         }
         /* dinput <- e * Fin */
         if (m->need_dinput) sgemm(0, 0, B, m->sizes[0], C, 1.0f, e, m->Fin, 0.0f, m->dinp);
@@ -219,6 +228,8 @@ void mlp_backward(Mlp *m, const uint8_t *labels, int B) {
         /* a delta for the input only when a trainable layer sits below */
         float *dprev = l > 0 ? dnext : m->need_dinput ? m->dinp : NULL;
         dense_backward(dprev, m->dW[l], m->db[l], d, m->act[l], F, B, I, O);
+        /* after dprev: backprop's feedback is this layer's W */
+        layer_step(m, l);
         if (l > 0) {
             relu_backward(dnext, m->act[l], (size_t)B * I);
             float *t = d;

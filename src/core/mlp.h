@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dist.h"
+#include "optim.h"
 #include "rng.h"
 #include "tensor.h"
 
@@ -68,6 +69,8 @@ typedef struct Mlp {
     float *act[MLP_MAX_LAYERS + 1];  /* act[0] = input (borrowed); act[l+1] (B, sizes[l+1]) */
     float *probs;                    /* (B, C) */
     float *d0, *d1;                  /* (B, max size) scratch for deltas */
+    Optim *opt;                      /* if set, mlp_backward steps each layer with it (after optim_begin) */
+    size_t opt_off;                  /* params[0]'s index in opt's parameter buffer */
 } Mlp;
 
 /**
@@ -99,7 +102,11 @@ void mlp_free(Mlp *m);
 int mlp_init(Mlp *m, const DistParams *init, const DistParams *fb, uint64_t seed);
 /** Forward pass of B <= max_batch rows of x (B, sizes[0]); fills act[] and probs. Returns mean CE. */
 double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *correct);
-/** Backward pass after mlp_forward on the same batch: accumulates into grads using the rule. */
+/**
+ * Backward pass after mlp_forward on the same batch: accumulates into grads using the rule.
+ * With m->opt set, also applies the optimiser's current step (optim_update) to each
+ * layer's W and b as soon as their gradients are complete, while they are in cache.
+ */
 void mlp_backward(Mlp *m, const uint8_t *labels, int B);
 void mlp_zero_grad(Mlp *m);
 

@@ -46,6 +46,7 @@ typedef struct Model {
     float *params, *grads;   /* (tensors.n_params) trainable tensors and their gradients */
     float *fixed;            /* (tensors.n_fixed) fixed tensors */
     Optim opt;               /* over params */
+    int fused_step;          /* 1: kind->backward applies opt's step to every parameter itself */
     int in_dim;              /* floats of one input image (C*H*W) */
     int feat_dim;            /* > 0: a frozen front-end maps an image to feat_dim features */
     int feat_rows;           /* feature rows per image (1; S stochastic samples for rbse) */
@@ -75,7 +76,11 @@ struct ModelKind {
      * cross-entropy; adds argmax hits to *correct if not NULL.
      */
     double (*forward)(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct);
-    /** After forward on the same rows: accumulates (+=) grads through the rule's feedback. */
+    /**
+     * After forward on the same rows: accumulates (+=) grads through the rule's feedback;
+     * with md->fused_step, also optim_update's every parameter once (the driver has called
+     * optim_begin).
+     */
     void (*backward)(Model *md, const float *x, const uint8_t *y, int B, int features);
     /** Frozen front-end (feat_dim > 0): feat (B, feat_dim) of images x. NULL if none. */
     void (*features)(Model *md, const float *x, int B, float *feat);

@@ -58,6 +58,8 @@ static int cnn_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, c
         return -1;
     }
     md->feat_dim = trained ? 0 : feat_dim;
+    /* the head steps its layers in mlp_backward, cnn_kind_backward the kernels */
+    cm->m.opt = &md->opt, cm->m.opt_off = (size_t)(cm->m.params - md->params), md->fused_step = 1;
     return 0;
 }
 
@@ -82,6 +84,9 @@ static void cnn_kind_backward(Model *md, const float *x, const uint8_t *y, int B
     mlp_backward(&cm->m, y, B);
     /* a trained conv never sees cached features */
     if (cm->c.trainable && !features) cnn_backward(&cm->c, x, cm->m.dinp, B);
+    /* the head stepped its layers; the trained kernels are the rest of the buffer */
+    if (cm->c.trainable)
+        optim_update(&md->opt, cm->c.params, cm->c.grads, (size_t)(cm->c.params - md->params), cm->c.n_params);
 }
 
 static void cnn_kind_features(Model *md, const float *x, int B, float *feat) {

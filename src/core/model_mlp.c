@@ -44,7 +44,11 @@ static Mlp *mlp_of(const Model *md) { return (Mlp *)md->impl; }
 
 static int mlp_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen) {
     md->in_dim = C * H * W;
-    return model_head_build(md, mlp_of(md), spec, md->in_dim, 0, err, errlen);
+    Mlp *m = mlp_of(md);
+    if (model_head_build(md, m, spec, md->in_dim, 0, err, errlen)) return -1;
+    /* the Mlp steps its layers in mlp_backward (md->opt is created after build) */
+    m->opt = &md->opt, m->opt_off = 0, md->fused_step = 1;
+    return 0;
 }
 
 static void mlp_kind_free(Model *md) { mlp_free(mlp_of(md)); }

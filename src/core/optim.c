@@ -39,12 +39,16 @@ void optim_reset(Optim *o) {
 #define MULTIVERSION
 #endif
 
-MULTIVERSION
-void optim_step(Optim *o, float *restrict p, const float *restrict g) {
-    size_t n = o->n;
-    float *restrict m = o->m, *restrict v = o->v;
-    float lr = o->lr, wd = o->weight_decay;
+void optim_begin(Optim *o) {
     o->t++;
+    o->c1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)o->t)));
+    o->c2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)o->t)));
+}
+
+MULTIVERSION
+void optim_update(Optim *o, float *restrict p, const float *restrict g, size_t off, size_t n) {
+    float *restrict m = o->m + off, *restrict v = o->v ? o->v + off : NULL;
+    float lr = o->lr, wd = o->weight_decay;
     if (o->kind == OPT_SGD) {
         /* v <- mu v + (g + wd p);  p <- p - lr v  (PyTorch's SGD convention) */
         float mu = o->momentum;
@@ -56,13 +60,16 @@ void optim_step(Optim *o, float *restrict p, const float *restrict g) {
     }
     /* Adam, Kingma & Ba 2015, Algorithm 1, with L2 weight decay added to g:
      * m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  p <- p - lr mhat / (sqrt(vhat) + eps) */
-    float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-    float c1 = (float)(1.0 / (1.0 - pow(b1, (double)o->t)));
-    float c2 = (float)(1.0 / (1.0 - pow(b2, (double)o->t)));
+    float b1 = o->beta1, b2 = o->beta2, eps = o->eps, c1 = o->c1, c2 = o->c2;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
         m[i] = b1 * m[i] + (1.0f - b1) * gi;
         v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
         p[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
     }
+}
+
+void optim_step(Optim *o, float *p, const float *g) {
+    optim_begin(o);
+    optim_update(o, p, g, 0, o->n);
 }

@@ -13,6 +13,7 @@ typedef struct Optim {
     OptKind kind;
     float lr, beta1, beta2, eps, momentum, weight_decay;
     long t;     /* steps taken (Adam bias correction) */
+    float c1, c2; /* this step's Adam bias corrections 1/(1 - beta^t) (optim_begin) */
     size_t n;
     float *m, *v; /* Adam moments; SGD uses m as its velocity */
 } Optim;
@@ -25,5 +26,13 @@ void optim_free(Optim *o);
 void optim_reset(Optim *o);
 /** One update of params (n) from grads (n). Grads are read, not modified. */
 void optim_step(Optim *o, float *params, const float *grads);
+/**
+ * A step in parts (bit-identical to optim_step): optim_begin, then optim_update over every
+ * parameter exactly once, in any order and pieces, e.g. each layer right after its
+ * gradient is complete, while it is in cache.
+ */
+void optim_begin(Optim *o);
+/** This step's update of params [off, off + n): p and g point at element off. */
+void optim_update(Optim *o, float *p, const float *g, size_t off, size_t n);
 
 #endif

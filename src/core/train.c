@@ -83,8 +83,9 @@ EvalStats evaluate(Model *md, const Split *s) { return evaluate_probe(md, s, NUL
 static void train_step(Model *md, const float *x, const uint8_t *y, int b, int features, double *loss) {
     *loss += md->kind->forward(md, x, y, b, features, NULL);
     model_zero_grad(md);
+    optim_begin(&md->opt);
     md->kind->backward(md, x, y, b, features);
-    optim_step(&md->opt, md->params, md->grads);
+    if (!md->fused_step) optim_update(&md->opt, md->params, md->grads, 0, md->opt.n);
 }
 
 double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf) {
@@ -404,9 +405,14 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
             goto done;
         }
     }
-    /* training features are reused every epoch; test features are computed when evaluated
-     * (caching them would cost n_test x feat_dim floats per job for one or few passes) */
-    if (md.feat_dim > 0 && (spec->cache_features || md.features_required) && cache_features(&md, &tr)) goto oom;
+    /* training features are reused every epoch, test features at every evaluation (kept
+     * when their n_test x feat_dim floats fit cache_budget_mb; not when an image has several
+     * feature rows, whose evaluation combines them) */
+    if (md.feat_dim > 0 && (spec->cache_features || md.features_required) &&
+        (cache_features(&md, &tr) ||
+         (md.feat_rows == 1 && spec->cache_features &&
+          (double)n_te * md.feat_dim * sizeof(float) <= spec->cache_budget_mb * 1048576.0 && cache_features(&md, &te))))
+        goto oom;
     /* a batch of data rows (images or cached features) or of noise images */
     int img = train->c * train->h * train->w;
     perm = malloc((size_t)(n_tr > 0 ? n_tr : 1) * sizeof(int));
