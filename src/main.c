@@ -223,10 +223,12 @@ static int cmd_train(int argc, char **argv) {
         }
         if (jobspec_set(&spec, key, val, err, sizeof err)) return usage_error("train: %s", err);
     }
-    if (data_dir) jobspec_set(&spec, "data_dir", data_dir, err, sizeof err);
+    if (data_dir && jobspec_set(&spec, "data_dir", data_dir, err, sizeof err))
+        return usage_error("train: --data-dir %s", err);
     if (!spec.data_dir[0]) {
         const char *env = getenv("SYNSWEEP_DATA");
-        jobspec_set(&spec, "data_dir", env && *env ? env : "data", err, sizeof err);
+        if (jobspec_set(&spec, "data_dir", env && *env ? env : "data", err, sizeof err))
+            return usage_error("train: $SYNSWEEP_DATA: %s", err);
     }
     if (jobspec_check(&spec, err, sizeof err)) return usage_error("train: %s", err);
     JobResult r;
@@ -331,7 +333,16 @@ static void report_memory(int rank) {
     fprintf(stderr, "[synsweep] memory rank %d: rss %ld kB pss %ld kB\n", rank, rss, pss);
 }
 
+static int run_main(int argc, char **argv, char **defout_p);
+
 static int cmd_run(int argc, char **argv) {
+    char *defout = NULL;
+    int rc = run_main(argc, argv, &defout);
+    free(defout);
+    return rc;
+}
+
+static int run_main(int argc, char **argv, char **defout_p) {
     const char *path = NULL, *data_dir = NULL, *out = NULL;
     RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1};
     for (int i = 0; i < argc; i++) {
@@ -367,12 +378,14 @@ static int cmd_run(int argc, char **argv) {
     }
     if (!path) return usage_error("run: %s", "needs a sweep file (synsweep run --help)");
     if (o.retry_failed && !o.resume) return usage_error("run: %s", "--retry-failed goes with --resume");
-    char defout[1100];
+    char *defout = NULL; /* allocated: no path is ever cut */
     if (!out) {
         const char *base = strrchr(path, '/');
         base = base ? base + 1 : path;
         size_t len = strcspn(base, ".");
-        snprintf(defout, sizeof defout, "results/%.*s.h5", (int)len, base);
+        if (!(defout = malloc(len + 12))) return usage_error("run: %s", "out of memory");
+        snprintf(defout, len + 12, "results/%.*s.h5", (int)len, base);
+        *defout_p = defout;
         out = defout;
     }
     o.out_path = out;
@@ -390,6 +403,11 @@ static int cmd_run(int argc, char **argv) {
         return 1;
     }
     memset(&sw, 0, sizeof sw);
+    /* provenance: every rank's host, the MPI library (collective) */
+    char *hosts = comm_hosts(), mpi[256];
+    comm_library_version(mpi, sizeof mpi);
+    if (rank == 0) results_set_run_info(hosts, mpi);
+    free(hosts);
     if (rank == 0) {
         if (out == defout) mkdir("results", 0777); /* the default directory; an error shows below */
         if (sweep_load(path, data_dir, &sw, err, sizeof err) ||

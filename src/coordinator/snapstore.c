@@ -10,21 +10,13 @@
 
 #include "h5util.h"
 
-/* A new string: a followed by b (NULL out of memory). */
-static char *cat2(const char *a, const char *b) {
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 1);
-    if (s) memcpy(s, a, na), memcpy(s + na, b, nb + 1);
-    return s;
-}
-
 int snapstore_init(SnapStore *st, const char *path, long n_jobs) {
     memset(st, 0, sizeof *st);
     st->n_jobs = n_jobs;
     st->next_part = 1;
     const char *slash = strrchr(path, '/');
-    st->parts_dir = cat2(path, ".parts");
-    st->parts_rel = cat2(slash ? slash + 1 : path, ".parts");
+    st->parts_dir = str_cat(path, ".parts");
+    st->parts_rel = str_cat(slash ? slash + 1 : path, ".parts");
     st->snap = calloc((size_t)(n_jobs > 0 ? n_jobs : 1), sizeof(int32_t));
     if (!st->parts_dir || !st->parts_rel || !st->snap) {
         snapstore_free(st);
@@ -114,7 +106,7 @@ int snapstore_write_part(SnapStore *f, char *err, size_t errlen) {
     }
     char leaf[32];
     snprintf(leaf, sizeof leaf, "/part-%06d.h5", f->next_part);
-    char *path = cat2(f->parts_dir, leaf), *link = cat2(f->parts_rel, leaf);
+    char *path = str_cat(f->parts_dir, leaf), *link = str_cat(f->parts_rel, leaf);
     if (!path || !link) {
         free(path), free(link);
         snprintf(err, errlen, "%s: out of memory", f->parts_dir);
