@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include "blas.h"
 #include "build_info.h"
+#include "data.h"
 #include "h5util.h"
 #include "lockfile.h"
 #include "snapstore.h"
@@ -356,8 +357,10 @@ fail:
 }
 
 int results_checkpoint(ResultsFile *f, char *err, size_t errlen) {
-    if (snapstore_write_part(&f->st, err, errlen)) return -1;
-    return write_main(f, 0, err, errlen);
+    if (!f->dirty && f->st.n_buf == 0) return 0;
+    if (snapstore_write_part(&f->st, err, errlen) || write_main(f, 0, err, errlen)) return -1;
+    f->dirty = 0;
+    return 0;
 }
 
 ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t errlen) {
@@ -368,6 +371,7 @@ ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t
     }
     ResultsFile *f = new_state(path, sw, err, errlen);
     if (!f) return NULL;
+    f->dirty = 1;
     if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || results_checkpoint(f, err, errlen)) {
         free_state(f);
         return NULL;
@@ -386,6 +390,15 @@ static void terminate_strings(JobRow *r) {
         const ParamDef *d = &PARAMS[i];
         if (d->kind != PK_INT && d->kind != PK_BOOL && d->kind != PK_REAL) ((char *)&r->spec)[d->offset + d->size - 1] = 0;
     }
+}
+
+/* Job id is to run (again). */
+static void set_pending(ResultsFile *f, size_t id) {
+    JobRow *row = &f->rows[id];
+    if (!results_job_done(f, (long)id)) return;
+    snprintf(row->status, sizeof row->status, "%s", status_name(STATUS_PENDING));
+    row->message[0] = 0;
+    f->n_done--;
 }
 
 /* Loads the state of results file path (of sweep sw) into f, which new_state made. */
@@ -471,6 +484,26 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
             snprintf(err, errlen, "%s: cannot read /snapshots", path);
             goto fail;
         }
+        /* snapshot files that are gone: before anything is trained. Resume reruns those jobs
+         * (results are deterministic), merge refuses */
+        int32_t *lost = calloc(n ? n : 1, sizeof(int32_t));
+        char first[512];
+        if (!lost) goto oom;
+        long n_lost = snapstore_drop_missing(&f->st, lost, first, sizeof first);
+        if (n_lost && keep_snapshots == 2) {
+            snprintf(err, errlen, "%s: the snapshots of %ld jobs are gone (%s is missing or unreadable); "
+                     "resume it with --resume to rerun those jobs, then merge", path, n_lost, first);
+            free(lost);
+            goto fail;
+        }
+        if (n_lost) {
+            fprintf(stderr, "[synsweep] %s: the snapshots of %ld finished jobs are gone (%s is missing or "
+                    "unreadable): those jobs are run again (their results are deterministic)\n", path, n_lost, first);
+            for (size_t id = 0; id < n; id++)
+                if (lost[id]) set_pending(f, id);
+            f->dirty = 1;
+        }
+        free(lost);
     }
     free_state(in);
     H5Fclose(file);
@@ -487,6 +520,7 @@ fail:
 /* The sweep stored in results file path (its sweep_yaml attribute). */
 static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (file_check_regular(path, NULL, err, errlen)) return -1;
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
         snprintf(err, errlen, "%s: not a readable HDF5 file", path);
@@ -547,11 +581,11 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
         for (long id = 0; id < f->n_jobs; id++) {
             int st = status_parse(f->rows[id].status);
             if (st != STATUS_DIVERGED && st != STATUS_FAILED && st != STATUS_TIMEOUT) continue;
-            JobRow *row = &f->rows[id];
-            snprintf(row->status, sizeof row->status, "%s", status_name(STATUS_PENDING));
-            row->message[0] = 0;
-            f->n_done--;
+            set_pending(f, (size_t)id);
+            f->dirty = 1;
         }
+    /* a complete file with nothing to rerun is left as it is, byte for byte */
+    if (!f->on_disk_complete) f->dirty = 1;
     /* jobs still pending take their spec from this sweep (data_dir may have changed) */
     for (long id = 0; id < f->n_jobs; id++)
         if (!results_job_done(f, id)) sweep_job(sw, id, &f->rows[id].spec);
@@ -583,7 +617,7 @@ int results_merge(const char *out, const char *const *inputs, int n_inputs, char
             snprintf(err, errlen, "%s and %s come from different sweeps: %s", inputs[0], inputs[i], e);
             goto done;
         }
-        if (!(in = new_state(inputs[i], &sw, err, errlen)) || load_file(in, inputs[i], 1, err, errlen)) goto done;
+        if (!(in = new_state(inputs[i], &sw, err, errlen)) || load_file(in, inputs[i], 2, err, errlen)) goto done;
         for (long id = 0; id < f->n_jobs; id++) {
             if (!results_job_done(in, id)) continue;
             if (results_job_done(f, id)) {
@@ -646,6 +680,7 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
         memcpy(f->noise + ((size_t)r->job_id * f->max_noise + k) * NOISE_COLS, r->noise_curve + (size_t)k * NOISE_COLS,
                NOISE_COLS * sizeof(float));
     f->n_done++;
+    f->dirty = 1;
     return 0;
 oom:
     snprintf(err, errlen, "%s: out of memory buffering snapshots", f->path);
@@ -654,7 +689,9 @@ oom:
 
 int results_close(ResultsFile *f, char *err, size_t errlen) {
     int rc;
-    if (f->n_done == f->n_jobs) {
+    if (f->n_done == f->n_jobs && f->on_disk_complete && !f->dirty) {
+        rc = 0; /* complete on disk already: never rewritten */
+    } else if (f->n_done == f->n_jobs) {
         /* final: snapshots copied in, then the part files go */
         rc = snapstore_write_part(&f->st, err, errlen) || write_main(f, 1, err, errlen) ? -1 : 0;
         if (rc == 0) snapstore_remove_parts(&f->st);

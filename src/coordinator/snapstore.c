@@ -218,6 +218,20 @@ int snapstore_scan(SnapStore *st, hid_t file, const char *main_path) {
     return rc;
 }
 
+long snapstore_drop_missing(SnapStore *st, int32_t *lost, char *first, size_t firstlen) {
+    long n = 0;
+    if (firstlen) first[0] = 0;
+    for (int i = 0; i < st->n_src; i++) {
+        struct stat sb;
+        int ok = stat(st->src[i].path, &sb) == 0 && S_ISREG(sb.st_mode) && access(st->src[i].path, R_OK) == 0;
+        if (ok) continue;
+        if (firstlen && !first[0]) snprintf(first, firstlen, "%s", st->src[i].path);
+        for (long id = 0; id < st->n_jobs; id++)
+            if (st->snap[id] == i + 1) st->snap[id] = 0, lost[id] = 1, n++;
+    }
+    return n;
+}
+
 int snapstore_add(SnapStore *st, const JobResult *r) {
     if (st->n_buf == st->cap_buf) {
         int cap = st->cap_buf ? 2 * st->cap_buf : 16;

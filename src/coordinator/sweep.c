@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
+
+#include "data.h"
 
 #define ERR_AT(node, ...)                                                                 \
     do {                                                                                  \
@@ -643,6 +646,10 @@ static int check_depth(const char *text, size_t len, const char *path, char *err
 int sweep_load(const char *path, const char *data_dir_override, Sweep *sw, char *err,
                size_t errlen) {
     size_t len;
+    if (access(path, F_OK) == 0 && file_check_regular(path, NULL, err, errlen)) {
+        memset(sw, 0, sizeof(*sw));
+        return -1; /* a FIFO would block the read forever */
+    }
     char *text = read_file(path, &len);
     if (!text) {
         memset(sw, 0, sizeof(*sw));
