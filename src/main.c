@@ -15,6 +15,7 @@
 #include "comm.h"
 #include "coordinator.h"
 #include "job.h"
+#include "memest.h"
 #include "results.h"
 #include "sweep.h"
 #include "worker.h"
@@ -57,6 +58,8 @@ static const char *RUN_USAGE =
     "                            second thread; turn this off for very many ranks)\n"
     "  --checkpoint-every N      checkpoint after every N results (default 1000)\n"
     "  --checkpoint-seconds S    ... or every S seconds, whichever comes first (default 30)\n"
+    "  --memory-budget GB        refuse a sweep with a job estimated to need more (default:\n"
+    "                            half of this machine's memory)\n"
     "  --progress SECONDS        progress-line period when stderr is not a terminal (default 10)\n"
     "  -q, --quiet               no progress and no summary table\n"
     "  -h, --help                this text\n"
@@ -95,6 +98,8 @@ static void train_usage(void) {
            "Runs one job on this process (no MPI) and prints its result as JSON on stdout.\n"
            "Every KEY is a job parameter, also usable under fixed: and grid: in a sweep.\n"
            "Lists are written comma-separated: --hidden 100,100.\n"
+           "--memory-budget GB refuses a job estimated to need more (default: half of this\n"
+           "machine's memory).\n"
            "\n"
            "parameters (default):\n");
     for (int i = 0; i < N_PARAMS; i++) {
@@ -198,6 +203,7 @@ static int cmd_train(int argc, char **argv) {
     jobspec_defaults(&spec);
     const char *data_dir = NULL;
     char err[512];
+    size_t budget = memory_budget_default();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -221,6 +227,12 @@ static int cmd_train(int argc, char **argv) {
             data_dir = val;
             continue;
         }
+        if (!strcmp(key, "memory_budget")) {
+            double x;
+            if (parse_double(val, &x) || x <= 0) return usage_error("train: --memory-budget takes gigabytes > 0, got '%s'", val);
+            budget = (size_t)(x * 1e9);
+            continue;
+        }
         if (jobspec_set(&spec, key, val, err, sizeof err)) return usage_error("train: %s", err);
     }
     if (data_dir && jobspec_set(&spec, "data_dir", data_dir, err, sizeof err))
@@ -231,6 +243,17 @@ static int cmd_train(int argc, char **argv) {
             return usage_error("train: $SYNSWEEP_DATA: %s", err);
     }
     if (jobspec_check(&spec, err, sizeof err)) return usage_error("train: %s", err);
+    int C, H, W, ntr, nte;
+    if (dataset_shape(spec.dataset, &C, &H, &W) == 0) {
+        jobspec_example_counts(&spec, &ntr, &nte);
+        size_t est = jobspec_memory_estimate(&spec, C, H, W, ntr, nte);
+        if (est > budget) {
+            fprintf(stderr, "synsweep train: the job (model %s, hidden [%s]) is estimated to need %.1f GB, over the "
+                    "memory budget of %.1f GB (--memory-budget GB; default half of this machine's memory)\n",
+                    spec.model, spec.hidden, est / 1e9, budget / 1e9);
+            return 1;
+        }
+    }
     JobResult r;
     worker_run(&spec, 0, 0, &r);
     print_result_json(&spec, &r);
@@ -344,7 +367,7 @@ static int cmd_run(int argc, char **argv) {
 
 static int run_main(int argc, char **argv, char **defout_p) {
     const char *path = NULL, *data_dir = NULL, *out = NULL;
-    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1};
+    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1, 0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -371,6 +394,9 @@ static int run_main(int argc, char **argv, char **defout_p) {
         } else if (!strcmp(a, "--checkpoint-every") && has) {
             if (parse_double(argv[++i], &x) || x < 1) return usage_error("run: --checkpoint-every takes a count >= 1, got '%s'", argv[i]);
             o.checkpoint_every = (long)x;
+        } else if (!strcmp(a, "--memory-budget") && has) {
+            if (parse_double(argv[++i], &x) || x <= 0) return usage_error("run: --memory-budget takes gigabytes > 0, got '%s'", argv[i]);
+            o.memory_budget = (size_t)(x * 1e9);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = 1;
         else if (a[0] == '-') return usage_error("run: unknown option or missing value: '%s'", a);
         else if (!path) path = a;
