@@ -62,6 +62,26 @@ static int host_list_add(char **list, const char *items) {
     return 0;
 }
 
+/* The system's reason when an HDF5 call failed for want of space or an I/O error, or "". */
+static const char *io_cause(void) {
+    static char buf[96];
+    int e = errno;
+    if (e != ENOSPC && e != EDQUOT && e != EFBIG && e != EIO && e != EROFS) return "";
+    snprintf(buf, sizeof buf, " (%s)", strerror(e));
+    return buf;
+}
+
+/*
+ * Before any other HDF5 call. HDF5's exit handler closes the files still open, and a file
+ * whose close failed (disk full) makes it crash (H5F__close_cb): the files we fail to write
+ * are removed anyway, so the library is not asked to clean up at exit.
+ */
+static void h5_init(void) {
+    static int done;
+    if (!done) H5dont_atexit(), done = 1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
 static void utc_now(char *buf, size_t n) {
     time_t t = time(NULL);
     struct tm tm;
@@ -103,7 +123,7 @@ struct ResultsFile {
 #define H5TRY(expr, what)                                                          \
     do {                                                                           \
         if ((expr) < 0) {                                                          \
-            snprintf(err, errlen, "%s: HDF5 failed to %s", f->path, what);         \
+            snprintf(err, errlen, "%s: HDF5 failed to %s%s", f->path, what, io_cause()); \
             goto fail;                                                             \
         }                                                                          \
     } while (0)
@@ -195,7 +215,7 @@ static void copy_job(ResultsFile *f, const ResultsFile *src, size_t id) {
 
 /* The in-memory state of sweep sw for path, every job pending. */
 static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size_t errlen) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init();
     ResultsFile *f = calloc(1, sizeof(*f));
     if (!f) {
         snprintf(err, errlen, "out of memory");
@@ -277,8 +297,8 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     hid_t file = -1, g = -1, gs = -1;
     unlink(f->tmp);
     if ((file = H5Fcreate(f->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
-        snprintf(err, errlen, "%s: cannot create the results file (does its directory exist "
-                 "and is it writable?)", f->tmp);
+        snprintf(err, errlen, "%s: cannot create the results file%s (does its directory exist "
+                 "and is it writable?)", f->tmp, io_cause());
         return -1;
     }
     char now[32];
@@ -336,7 +356,7 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5TRY(snapstore_write_links(&f->st, file, consolidate), consolidate ? "copy snapshots into the results file" : "link snapshots");
     if (H5Fclose(file) < 0) {
         file = -1;
-        snprintf(err, errlen, "%s: HDF5 failed to close", f->tmp);
+        snprintf(err, errlen, "%s: HDF5 failed to close%s", f->tmp, io_cause());
         goto fail;
     }
     file = -1;
@@ -519,7 +539,7 @@ fail:
 
 /* The sweep stored in results file path (its sweep_yaml attribute). */
 static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init();
     if (file_check_regular(path, NULL, err, errlen)) return -1;
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {

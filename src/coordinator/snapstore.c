@@ -84,7 +84,8 @@ static int write_snapshot_group(hid_t loc, const JobResult *r, char *err, size_t
     H5Gclose(gj);
     return 0;
 h5fail:
-    snprintf(err, errlen, "%s: HDF5 failed to write the snapshots of job %d", path, r->job_id);
+    snprintf(err, errlen, "%s: HDF5 failed to write the snapshots of job %d%s", path, r->job_id,
+             errno == ENOSPC || errno == EDQUOT ? " (No space left on device)" : "");
     if (d >= 0) H5Dclose(d);
     if (gs >= 0) H5Gclose(gs);
     if (gj >= 0) H5Gclose(gj);
