@@ -15,6 +15,7 @@
 #include "comm.h"
 #include "coordinator.h"
 #include "job.h"
+#include "memest.h"
 #include "results.h"
 #include "sweep.h"
 #include "worker.h"
@@ -57,6 +58,8 @@ static const char *RUN_USAGE =
     "                            second thread; turn this off for very many ranks)\n"
     "  --checkpoint-every N      checkpoint after every N results (default 1000)\n"
     "  --checkpoint-seconds S    ... or every S seconds, whichever comes first (default 30)\n"
+    "  --memory-budget GB        refuse a sweep with a job estimated to need more (default:\n"
+    "                            half of this machine's memory)\n"
     "  --progress SECONDS        progress-line period when stderr is not a terminal (default 10)\n"
     "  -q, --quiet               no progress and no summary table\n"
     "  -h, --help                this text\n"
@@ -95,6 +98,8 @@ static void train_usage(void) {
            "Runs one job on this process (no MPI) and prints its result as JSON on stdout.\n"
            "Every KEY is a job parameter, also usable under fixed: and grid: in a sweep.\n"
            "Lists are written comma-separated: --hidden 100,100.\n"
+           "--memory-budget GB refuses a job estimated to need more (default: half of this\n"
+           "machine's memory).\n"
            "\n"
            "parameters (default):\n");
     for (int i = 0; i < N_PARAMS; i++) {
@@ -198,6 +203,7 @@ static int cmd_train(int argc, char **argv) {
     jobspec_defaults(&spec);
     const char *data_dir = NULL;
     char err[512];
+    size_t budget = memory_budget_default();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -221,14 +227,33 @@ static int cmd_train(int argc, char **argv) {
             data_dir = val;
             continue;
         }
+        if (!strcmp(key, "memory_budget")) {
+            double x;
+            if (parse_double(val, &x) || x <= 0) return usage_error("train: --memory-budget takes gigabytes > 0, got '%s'", val);
+            budget = (size_t)(x * 1e9);
+            continue;
+        }
         if (jobspec_set(&spec, key, val, err, sizeof err)) return usage_error("train: %s", err);
     }
-    if (data_dir) jobspec_set(&spec, "data_dir", data_dir, err, sizeof err);
+    if (data_dir && jobspec_set(&spec, "data_dir", data_dir, err, sizeof err))
+        return usage_error("train: --data-dir %s", err);
     if (!spec.data_dir[0]) {
         const char *env = getenv("SYNSWEEP_DATA");
-        jobspec_set(&spec, "data_dir", env && *env ? env : "data", err, sizeof err);
+        if (jobspec_set(&spec, "data_dir", env && *env ? env : "data", err, sizeof err))
+            return usage_error("train: $SYNSWEEP_DATA: %s", err);
     }
     if (jobspec_check(&spec, err, sizeof err)) return usage_error("train: %s", err);
+    int C, H, W, ntr, nte;
+    if (dataset_shape(spec.dataset, &C, &H, &W) == 0) {
+        jobspec_example_counts(&spec, &ntr, &nte);
+        size_t est = jobspec_memory_estimate(&spec, C, H, W, ntr, nte);
+        if (est > budget) {
+            fprintf(stderr, "synsweep train: the job (model %s, hidden [%s]) is estimated to need %.1f GB, over the "
+                    "memory budget of %.1f GB (--memory-budget GB; default half of this machine's memory)\n",
+                    spec.model, spec.hidden, est / 1e9, budget / 1e9);
+            return 1;
+        }
+    }
     JobResult r;
     worker_run(&spec, 0, 0, &r);
     print_result_json(&spec, &r);
@@ -331,9 +356,18 @@ static void report_memory(int rank) {
     fprintf(stderr, "[synsweep] memory rank %d: rss %ld kB pss %ld kB\n", rank, rss, pss);
 }
 
+static int run_main(int argc, char **argv, char **defout_p);
+
 static int cmd_run(int argc, char **argv) {
+    char *defout = NULL;
+    int rc = run_main(argc, argv, &defout);
+    free(defout);
+    return rc;
+}
+
+static int run_main(int argc, char **argv, char **defout_p) {
     const char *path = NULL, *data_dir = NULL, *out = NULL;
-    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1};
+    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1, 0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -360,6 +394,9 @@ static int cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--checkpoint-every") && has) {
             if (parse_double(argv[++i], &x) || x < 1) return usage_error("run: --checkpoint-every takes a count >= 1, got '%s'", argv[i]);
             o.checkpoint_every = (long)x;
+        } else if (!strcmp(a, "--memory-budget") && has) {
+            if (parse_double(argv[++i], &x) || x <= 0) return usage_error("run: --memory-budget takes gigabytes > 0, got '%s'", argv[i]);
+            o.memory_budget = (size_t)(x * 1e9);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = 1;
         else if (a[0] == '-') return usage_error("run: unknown option or missing value: '%s'", a);
         else if (!path) path = a;
@@ -367,12 +404,14 @@ static int cmd_run(int argc, char **argv) {
     }
     if (!path) return usage_error("run: %s", "needs a sweep file (synsweep run --help)");
     if (o.retry_failed && !o.resume) return usage_error("run: %s", "--retry-failed goes with --resume");
-    char defout[1100];
+    char *defout = NULL; /* allocated: no path is ever cut */
     if (!out) {
         const char *base = strrchr(path, '/');
         base = base ? base + 1 : path;
         size_t len = strcspn(base, ".");
-        snprintf(defout, sizeof defout, "results/%.*s.h5", (int)len, base);
+        if (!(defout = malloc(len + 12))) return usage_error("run: %s", "out of memory");
+        snprintf(defout, len + 12, "results/%.*s.h5", (int)len, base);
+        *defout_p = defout;
         out = defout;
     }
     o.out_path = out;
@@ -390,6 +429,11 @@ static int cmd_run(int argc, char **argv) {
         return 1;
     }
     memset(&sw, 0, sizeof sw);
+    /* provenance: every rank's host, the MPI library (collective) */
+    char *hosts = comm_hosts(), mpi[256];
+    comm_library_version(mpi, sizeof mpi);
+    if (rank == 0) results_set_run_info(hosts, mpi);
+    free(hosts);
     if (rank == 0) {
         if (out == defout) mkdir("results", 0777); /* the default directory; an error shows below */
         if (sweep_load(path, data_dir, &sw, err, sizeof err) ||

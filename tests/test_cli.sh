@@ -69,7 +69,7 @@ expect 1 "cut/mnist/train-images-idx3-ubyte.gz: (truncated|corrupt)" "$bin" run 
 expect 1 "train-images-idx3-ubyte.gz: (truncated|corrupt)" "$bin" train --data-dir "$t/cut"
 # status of something that is not a results file, and of a missing file
 expect 1 "good.yaml: not a readable HDF5 file" "$bin" status "$t/good.yaml"
-expect 1 "nope.h5: not a readable HDF5 file" "$bin" status "$t/nope.h5"
+expect 1 "nope.h5: cannot open \(No such file or directory\)" "$bin" status "$t/nope.h5"
 expect 0 "2 jobs: 2 ok" "$bin" status "$t/res.h5"
 # an output directory that does not exist
 expect 1 "cannot create the results file" "$bin" run "$t/good.yaml" -o "$t/no/such/dir.h5"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "worker.h"
 
@@ -139,6 +140,35 @@ int comm_same_text(const char *what, const char *value, char *err, size_t errlen
         }
     free(all);
     return comm_bcast_int(ok) ? 0 : -1;
+}
+
+char *comm_hosts(void) {
+    char mine[256] = "", *all = NULL, *out = NULL;
+    gethostname(mine, sizeof mine - 1);
+    int rank = comm_rank(), size = comm_size();
+    if (rank == 0 && !(all = malloc((size_t)size * sizeof mine))) comm_abort(1);
+    MPI_Gather(mine, sizeof mine, MPI_CHAR, all, sizeof mine, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank != 0) return NULL;
+    /* each name once, in rank order */
+    if ((out = calloc((size_t)size, sizeof mine + 1)))
+        for (int r = 0; r < size; r++) {
+            const char *h = all + (size_t)r * sizeof mine;
+            int seen = 0;
+            for (int q = 0; q < r && !seen; q++) seen = !strcmp(h, all + (size_t)q * sizeof mine);
+            if (!seen) strcat(strcat(out, out[0] ? "," : ""), h);
+        }
+    free(all);
+    return out;
+}
+
+void comm_library_version(char *buf, size_t n) {
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(v, &len);
+    v[len < MPI_MAX_LIBRARY_VERSION_STRING ? len : MPI_MAX_LIBRARY_VERSION_STRING - 1] = 0;
+    size_t k = strcspn(v, "\n,"); /* the first line, up to its first comma */
+    while (k > 0 && (v[k - 1] == ' ' || v[k - 1] == '\r')) k--;
+    snprintf(buf, n, "%.*s", (int)k, v);
 }
 
 int comm_bcast_int(int ok) {

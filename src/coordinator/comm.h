@@ -18,6 +18,11 @@ int comm_size(void);
 void comm_abort(int code);
 /** Rank 0's value of ok, on every rank (collective). */
 int comm_bcast_int(int ok);
+/** Collective: on rank 0 the host names of every rank, each once, comma-separated (malloc'ed;
+ * NULL out of memory); NULL on the other ranks. */
+char *comm_hosts(void);
+/** The MPI library and its version, one line (MPI_Get_library_version). */
+void comm_library_version(char *buf, size_t n);
 /**
  * Whether every rank passes the same value (up to 63 characters) of what (collective).
  * @return 0 on every rank, or -1 on every rank, with err on rank 0 naming two that differ.

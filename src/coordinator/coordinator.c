@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "memest.h"
 #include "results.h"
 #include "train.h"
 #include "worker.h"
@@ -68,9 +69,22 @@ int coordinator_check(const Sweep *sw, const RunOptions *o, char *keys, size_t k
     keys[0] = 0;
     /* each dataset a job reads: its own, USPS for ood: usps, its meta tasks */
     char last[400] = "";
+    size_t budget = o->memory_budget ? o->memory_budget : memory_budget_default();
     for (long id = 0; id < sw->n_jobs; id++) {
         JobSpec s;
         sweep_job(sw, id, &s);
+        /* the memory a job will take, before anything is allocated for it */
+        int C, H, W, ntr, nte;
+        if (dataset_shape(s.dataset, &C, &H, &W) == 0) {
+            jobspec_example_counts(&s, &ntr, &nte);
+            size_t est = jobspec_memory_estimate(&s, C, H, W, ntr, nte);
+            if (est > budget) {
+                snprintf(err, errlen, "job %ld (model %s, hidden [%s]) is estimated to need %.1f GB, over the "
+                         "memory budget of %.1f GB (--memory-budget GB; default half of this machine's memory)",
+                         id, s.model, s.hidden, est / 1e9, budget / 1e9);
+                return -1;
+            }
+        }
         char sig[400];
         snprintf(sig, sizeof sig, "%s|%s|%s|%s", s.data_dir, s.dataset, s.ood, s.meta_tasks);
         if (!strcmp(sig, last)) continue; /* most neighbours read the same data */

@@ -2,6 +2,7 @@
 #include "h5util.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,12 +103,21 @@ int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsiz
     return h5_write_chunked(loc, name, type, rank, dims, chunk, 1, 1, buf);
 }
 
+/* The stored type of dataset d is of mem's class and size (reading converts no representation). */
+static int same_kind(hid_t d, hid_t mem) {
+    hid_t ft = H5Dget_type(d);
+    if (ft < 0) return 0;
+    int ok = H5Tget_class(ft) == H5Tget_class(mem) && H5Tget_size(ft) == H5Tget_size(mem);
+    H5Tclose(ft);
+    return ok;
+}
+
 int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *want, void *buf) {
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), sp = -1;
     int rc = -1, empty = 0;
     if (d < 0) return -1;
     hsize_t dims[4] = {0, 0, 0, 0};
-    if ((sp = H5Dget_space(d)) < 0 || H5Sget_simple_extent_ndims(sp) != rank || rank > 4) goto done;
+    if (!same_kind(d, type) || (sp = H5Dget_space(d)) < 0 || H5Sget_simple_extent_ndims(sp) != rank || rank > 4) goto done;
     H5Sget_simple_extent_dims(sp, dims, NULL);
     for (int i = 0; i < rank; i++) {
         if (dims[i] != want[i]) goto done;
@@ -120,15 +130,70 @@ done:
     return rc;
 }
 
+static const char *class_name(H5T_class_t c) {
+    switch (c) {
+    case H5T_INTEGER: return "an integer";
+    case H5T_FLOAT: return "a float";
+    case H5T_STRING: return "a string";
+    case H5T_COMPOUND: return "a compound";
+    default: return "of another kind";
+    }
+}
+
+int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t whylen) {
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), ft = -1;
+    int rc = -1;
+    if (d < 0) {
+        snprintf(why, whylen, "has no dataset /%s", name);
+        return -1;
+    }
+    if ((ft = H5Dget_type(d)) < 0 || H5Tget_class(ft) != H5T_COMPOUND) {
+        snprintf(why, whylen, "/%s is not a table of rows (compound type)", name);
+        goto done;
+    }
+    int nw = H5Tget_nmembers(want), nf = H5Tget_nmembers(ft);
+    for (int i = 0; i < nw; i++) {
+        char *mn = H5Tget_member_name(want, (unsigned)i);
+        if (!mn) goto done;
+        int k = H5Tget_member_index(ft, mn);
+        hid_t wt = H5Tget_member_type(want, (unsigned)i), mt = k >= 0 ? H5Tget_member_type(ft, (unsigned)k) : -1;
+        int bad = k < 0 ? 1 : mt < 0 || wt < 0 ? 2 : H5Tget_class(mt) != H5Tget_class(wt) || H5Tget_size(mt) != H5Tget_size(wt) ? 3 : 0;
+        if (bad == 1) snprintf(why, whylen, "/%s has no column '%s'", name, mn);
+        else if (bad) snprintf(why, whylen, "/%s: column '%s' is %s of %zu bytes, expected %s of %zu bytes", name, mn,
+                               mt < 0 ? "unreadable" : class_name(H5Tget_class(mt)), mt < 0 ? 0 : H5Tget_size(mt),
+                               class_name(H5Tget_class(wt)), H5Tget_size(wt));
+        if (mt >= 0) H5Tclose(mt);
+        if (wt >= 0) H5Tclose(wt);
+        H5free_memory(mn);
+        if (bad) goto done;
+    }
+    for (int i = 0; nf != nw && i < nf; i++) {
+        char *mn = H5Tget_member_name(ft, (unsigned)i);
+        int unexpected = mn && H5Tget_member_index(want, mn) < 0;
+        if (unexpected) snprintf(why, whylen, "/%s has an unexpected column '%s'", name, mn);
+        if (mn) H5free_memory(mn);
+        if (unexpected) goto done;
+    }
+    if (nf != nw || H5Tequal(ft, want) <= 0) {
+        snprintf(why, whylen, "/%s: its row layout (column order or offsets) differs from this synsweep's", name);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (ft >= 0) H5Tclose(ft);
+    H5Dclose(d);
+    return rc;
+}
+
 /* Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
 int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf) {
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), sp = -1;
     int rc = -1;
     if (d < 0) return -1;
     hsize_t dims[2] = {0, 0};
-    if ((sp = H5Dget_space(d)) < 0) goto done;
+    if ((sp = H5Dget_space(d)) < 0 || H5Sget_simple_extent_ndims(sp) != (cols ? 2 : 1)) goto done;
     int rank = H5Sget_simple_extent_dims(sp, dims, NULL);
-    if (rank != (cols ? 2 : 1) || dims[0] != rows || (cols && dims[1] != cols)) goto done;
+    if (rank != (cols ? 2 : 1) || (!same_kind(d, type) && H5Tget_class(type) != H5T_COMPOUND) || dims[0] != rows || (cols && dims[1] != cols)) goto done;
     rc = (rows == 0 || (cols == 0 && rank == 2)) ? 0
          : H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
 done:
@@ -144,6 +209,13 @@ int h5_write_array(hid_t loc, const char *name, const float *x, int rank, const 
     for (int i = 1; i < rank; i++) rest *= chunk[i];
     while (chunk[0] > 1 && chunk[0] * rest > (1u << 20)) chunk[0] /= 2;
     return h5_write_chunked(loc, name, H5T_NATIVE_FLOAT, rank, dims, chunk, 0, 4, x);
+}
+
+char *str_cat(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (s) memcpy(s, a, na), memcpy(s + na, b, nb + 1);
+    return s;
 }
 
 /* fsync a file or directory by path. */

@@ -26,6 +26,12 @@ int h5_write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hs
 /** A per-job table of rank 1 to 4: rows chunked by 1024 (other dimensions by 4096, chunks of
  * at most 2^20 values), extendable, fast compression (it is rewritten at every checkpoint). */
 int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf);
+/**
+ * Whether dataset loc/name stores rows of exactly the compound type want (the same columns,
+ * types and layout, so that reading converts nothing). @return 0, or -1 with why (naming the
+ * first missing, unexpected or mistyped column) in why.
+ */
+int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t whylen);
 /** Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
 int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf);
 /** Reads loc/name, whose shape must be want (rank dims), into buf. @return 0 or -1. */
@@ -34,6 +40,8 @@ int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t 
 int h5_write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims);
 /** Copies object src_obj of file src into loc as name (data copied as stored). */
 int h5_copy_object(const char *src, const char *src_obj, hid_t loc, const char *name);
+/** A new string: a followed by b (NULL out of memory). */
+char *str_cat(const char *a, const char *b);
 /** fsync a file or directory by path. */
 int sync_path(const char *path);
 

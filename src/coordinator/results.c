@@ -13,7 +13,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include "blas.h"
+#include "build_info.h"
+#include "data.h"
 #include "h5util.h"
+#include "lockfile.h"
 #include "snapstore.h"
 #include <libgen.h>
 #include <math.h>
@@ -25,6 +29,64 @@
 
 
 #define FORMAT_VERSION 2
+
+/* provenance of this run (results_set_run_info) */
+static char *g_hosts, g_mpi[256];
+
+void results_set_run_info(const char *hosts, const char *mpi_library) {
+    free(g_hosts);
+    g_hosts = hosts ? strdup(hosts) : NULL;
+    snprintf(g_mpi, sizeof g_mpi, "%s", mpi_library ? mpi_library : "");
+}
+
+/* Adds each comma-separated name of items to the list *list that is not in it. @return 0 or -1. */
+static int host_list_add(char **list, const char *items) {
+    for (const char *p = items; *p;) {
+        size_t len = strcspn(p, ",");
+        int seen = 0;
+        for (const char *q = *list ? *list : ""; *q && !seen;) {
+            size_t lq = strcspn(q, ",");
+            seen = lq == len && !strncmp(p, q, len);
+            q += lq + (q[lq] == ',');
+        }
+        if (!seen && len) {
+            size_t old = *list ? strlen(*list) : 0;
+            char *n = realloc(*list, old + len + 2);
+            if (!n) return -1;
+            if (old) n[old++] = ',';
+            memcpy(n + old, p, len), n[old + len] = 0;
+            *list = n;
+        }
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+/* The system's reason when an HDF5 call failed for want of space or an I/O error, or "". */
+static const char *io_cause(void) {
+    static char buf[96];
+    int e = errno;
+    if (e != ENOSPC && e != EDQUOT && e != EFBIG && e != EIO && e != EROFS) return "";
+    snprintf(buf, sizeof buf, " (%s)", strerror(e));
+    return buf;
+}
+
+/*
+ * Before any other HDF5 call. HDF5's exit handler closes the files still open, and a file
+ * whose close failed (disk full) makes it crash (H5F__close_cb): the files we fail to write
+ * are removed anyway, so the library is not asked to clean up at exit.
+ */
+static void h5_init(void) {
+    static int done;
+    if (!done) H5dont_atexit(), done = 1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void utc_now(char *buf, size_t n) {
+    time_t t = time(NULL);
+    struct tm tm;
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
 
 typedef struct JobRow {
     int32_t job_id;
@@ -40,8 +102,11 @@ typedef struct JobRow {
 } JobRow;
 
 struct ResultsFile {
-    char path[1024], tmp[1100];
-    char *yaml, sweep_path[1024], sweep_name[64], axes[1024], created[32];
+    char *path, *tmp, *lock, *sweep_path; /* FILE, FILE.tmp, FILE.lock (allocated: no path is ever cut) */
+    char *yaml, sweep_name[64], axes[1024], created[32], started[32];
+    char *hosts;     /* provenance: every host that wrote this file, comma-separated */
+    int dirty;       /* the state differs from the file on disk */
+    int on_disk_complete; /* the file read back is complete (consolidated): never rewritten */
     long n_jobs, n_done;
     int max_epochs, max_layers, max_noise;
     JobRow *rows;
@@ -55,13 +120,13 @@ struct ResultsFile {
     float *mcurves;  /* (n_mc, n_jobs, max_mepochs) */
     SnapStore st;    /* where each job's snapshots are */
     hid_t row_type;
-    int lock_fd;     /* FILE.lock, held (fcntl write lock) while this process writes FILE */
+    int lock_fd;     /* FILE.lock, held (lockfile.c) while this process writes FILE */
 };
 
 #define H5TRY(expr, what)                                                          \
     do {                                                                           \
         if ((expr) < 0) {                                                          \
-            snprintf(err, errlen, "%s: HDF5 failed to %s", f->path, what);         \
+            snprintf(err, errlen, "%s: HDF5 failed to %s%s", f->path, what, io_cause()); \
             goto fail;                                                             \
         }                                                                          \
     } while (0)
@@ -109,50 +174,12 @@ static hid_t make_row_type(const Sweep *sw) {
 
 /* ---------------------------------------------------------------- state */
 
-/*
- * One writer per results file: an fcntl lock on FILE.lock (advisory, works over NFS), held
- * until the handle is freed. @return the descriptor, or -1 with err naming the holder.
- */
-static int take_lock(const char *path, char *err, size_t errlen) {
-    char lp[1100];
-    snprintf(lp, sizeof lp, "%s.lock", path);
-    int fd = open(lp, O_RDWR | O_CREAT, 0666);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create the results file or its lock %s (%s): does its directory "
-                 "exist and is it writable?", path, lp, strerror(errno));
-        return -1;
-    }
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(fd, F_SETLK, &fl) < 0) {
-        char who[128] = "";
-        ssize_t k = read(fd, who, sizeof who - 1);
-        who[k > 0 ? k : 0] = 0;
-        who[strcspn(who, "\n")] = 0;
-        snprintf(err, errlen, "%s: another synsweep is writing it (%s); wait for it or stop it first",
-                 path, who[0] ? who : "lock held");
-        close(fd);
-        return -1;
-    }
-    char me[160], host[64] = "";
-    gethostname(host, sizeof host - 1);
-    int n = snprintf(me, sizeof me, "pid %d on %s\n", (int)getpid(), host);
-    if (ftruncate(fd, 0) == 0 && pwrite(fd, me, (size_t)n, 0) == n) { /* best effort: who holds it */ }
-    return fd;
-}
-
 static void free_state(ResultsFile *f) {
     if (!f) return;
-    if (f->lock_fd > 0) {
-        char lp[1100];
-        snprintf(lp, sizeof lp, "%s.lock", f->path);
-        unlink(lp);
-        close(f->lock_fd);
-    }
+    if (f->lock_fd > 0) lockfile_release(f->lock_fd, f->lock);
     if (f->row_type >= 0) H5Tclose(f->row_type);
     snapstore_free(&f->st);
+    free(f->path), free(f->tmp), free(f->lock), free(f->sweep_path), free(f->hosts);
     free(f->yaml), free(f->rows), free(f->curves), free(f->layers), free(f->sizes), free(f->angle), free(f->noise);
     free(f->mcurves);
     free(f);
@@ -197,26 +224,37 @@ static void copy_job(ResultsFile *f, const ResultsFile *src, size_t id) {
 
 /* The in-memory state of sweep sw for path, every job pending. */
 static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size_t errlen) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init();
     ResultsFile *f = calloc(1, sizeof(*f));
     if (!f) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     f->row_type = -1;
-    snprintf(f->path, sizeof f->path, "%s", path);
-    snprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
+    f->path = strdup(path);
+    f->tmp = str_cat(path, ".tmp");
+    f->lock = str_cat(path, ".lock");
+    if (!f->path || !f->tmp || !f->lock) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     f->n_jobs = sw->n_jobs;
     f->max_epochs = sw->max_epochs;
     f->yaml = strdup(sw->yaml);
-    snprintf(f->sweep_path, sizeof f->sweep_path, "%s", sw->path);
+    f->sweep_path = strdup(sw->path ? sw->path : "");
     snprintf(f->sweep_name, sizeof f->sweep_name, "%s", sw->name);
     for (int a = 0; a < sw->n_axes; a++) {
         if (a) strncat(f->axes, ",", sizeof f->axes - strlen(f->axes) - 1);
         strncat(f->axes, sw->axes[a].key, sizeof f->axes - strlen(f->axes) - 1);
     }
-    time_t t = time(NULL);
-    strftime(f->created, sizeof f->created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    utc_now(f->created, sizeof f->created);
+    memcpy(f->started, f->created, sizeof f->started);
+    char me[256] = "";
+    gethostname(me, sizeof me - 1);
+    if (host_list_add(&f->hosts, g_hosts ? g_hosts : me)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     uint64_t mc_used = 0;
     for (long id = 0; id < sw->n_jobs; id++) {
         JobSpec s;
@@ -232,7 +270,7 @@ static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size
         if ((mc_used >> k) & 1) f->mc_ids[f->n_mc++] = k;
     size_t n = (size_t)f->n_jobs;
     f->rows = calloc(n, sizeof(JobRow));
-    if (!f->yaml || !f->rows || alloc_arrays(f) || snapstore_init(&f->st, path, f->n_jobs)) {
+    if (!f->yaml || !f->sweep_path || !f->rows || alloc_arrays(f) || snapstore_init(&f->st, path, f->n_jobs)) {
         snprintf(err, errlen, "%s: out of memory for %zu job rows", path, n);
         goto fail;
     }
@@ -273,14 +311,14 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     hid_t file = -1, g = -1, gs = -1;
     unlink(f->tmp);
     if ((file = H5Fcreate(f->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
-        snprintf(err, errlen, "%s: cannot create the results file (does its directory exist "
-                 "and is it writable?)", f->tmp);
+        snprintf(err, errlen, "%s: cannot create the results file%s (does its directory exist "
+                 "and is it writable?)", f->tmp, io_cause());
         return -1;
     }
     char now[32];
-    time_t t = time(NULL);
-    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    utc_now(now, sizeof now);
     int complete = f->n_done == f->n_jobs && consolidate;
+    const char *slurm = getenv("SLURM_JOB_ID");
     H5TRY(h5_attr_str(file, "synsweep_version", SYNSWEEP_VERSION), "write attributes");
     H5TRY(h5_attr_i64(file, "format_version", FORMAT_VERSION), "write attributes");
     H5TRY(h5_attr_str(file, "sweep_yaml", f->yaml), "write attributes");
@@ -292,6 +330,18 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5TRY(h5_attr_i64(file, "n_jobs", f->n_jobs), "write attributes");
     H5TRY(h5_attr_i64(file, "n_done", f->n_done), "write attributes");
     H5TRY(h5_attr_i64(file, "complete", complete), "write attributes");
+    /* provenance (docs/FORMAT.md) */
+    H5TRY(h5_attr_str(file, "git_commit", SYNSWEEP_GIT_COMMIT), "write attributes");
+    H5TRY(h5_attr_i64(file, "git_dirty", SYNSWEEP_GIT_DIRTY), "write attributes");
+    H5TRY(h5_attr_str(file, "compiler", SYNSWEEP_COMPILER), "write attributes");
+    H5TRY(h5_attr_str(file, "cflags", SYNSWEEP_CFLAGS), "write attributes");
+    H5TRY(h5_attr_str(file, "blas_library", blas_library()), "write attributes");
+    H5TRY(h5_attr_str(file, "blas_kernel", blas_kernel()), "write attributes");
+    H5TRY(h5_attr_str(file, "mpi_library", g_mpi), "write attributes");
+    H5TRY(h5_attr_str(file, "hosts", f->hosts ? f->hosts : ""), "write attributes");
+    H5TRY(h5_attr_str(file, "slurm_job_id", slurm ? slurm : ""), "write attributes");
+    H5TRY(h5_attr_str(file, "started", f->started), "write attributes");
+    H5TRY(h5_attr_str(file, "finished", complete ? now : ""), "write attributes");
 
     hsize_t d1[1] = {n}, d2[2] = {n, E}, dl[2] = {n, Lm}, ds[2] = {n, Lm + 1}, da[3] = {n, E, Lm},
             dn[3] = {n, (hsize_t)f->max_noise, NOISE_COLS};
@@ -327,16 +377,17 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5TRY(snapstore_write_links(&f->st, file, consolidate), consolidate ? "copy snapshots into the results file" : "link snapshots");
     if (H5Fclose(file) < 0) {
         file = -1;
-        snprintf(err, errlen, "%s: HDF5 failed to close", f->tmp);
+        snprintf(err, errlen, "%s: HDF5 failed to close%s", f->tmp, io_cause());
         goto fail;
     }
     file = -1;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", f->path);
-    if (sync_path(f->tmp) || rename(f->tmp, f->path) || sync_path(dirname(dir))) {
+    char *dir = strdup(f->path);
+    if (!dir || sync_path(f->tmp) || rename(f->tmp, f->path) || sync_path(dirname(dir))) {
         snprintf(err, errlen, "%s: cannot sync and rename the new checkpoint into place (%s)", f->path, strerror(errno));
+        free(dir);
         goto fail;
     }
+    free(dir);
     return 0;
 fail:
     if (gs >= 0) H5Gclose(gs);
@@ -347,8 +398,10 @@ fail:
 }
 
 int results_checkpoint(ResultsFile *f, char *err, size_t errlen) {
-    if (snapstore_write_part(&f->st, err, errlen)) return -1;
-    return write_main(f, 0, err, errlen);
+    if (!f->dirty && f->st.n_buf == 0) return 0;
+    if (snapstore_write_part(&f->st, err, errlen) || write_main(f, 0, err, errlen)) return -1;
+    f->dirty = 0;
+    return 0;
 }
 
 ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t errlen) {
@@ -359,7 +412,8 @@ ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t
     }
     ResultsFile *f = new_state(path, sw, err, errlen);
     if (!f) return NULL;
-    if ((f->lock_fd = take_lock(path, err, errlen)) < 0 || results_checkpoint(f, err, errlen)) {
+    f->dirty = 1;
+    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || results_checkpoint(f, err, errlen)) {
         free_state(f);
         return NULL;
     }
@@ -367,6 +421,26 @@ ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t
 }
 
 /* ---------------------------------------------------------------- reading a file back */
+
+/* Every string of a row read back raw ends inside its field. */
+static void terminate_strings(JobRow *r) {
+    r->status[sizeof r->status - 1] = 0;
+    r->host[sizeof r->host - 1] = 0;
+    r->message[sizeof r->message - 1] = 0;
+    for (int i = 0; i < N_PARAMS; i++) {
+        const ParamDef *d = &PARAMS[i];
+        if (d->kind != PK_INT && d->kind != PK_BOOL && d->kind != PK_REAL) ((char *)&r->spec)[d->offset + d->size - 1] = 0;
+    }
+}
+
+/* Job id is to run (again). */
+static void set_pending(ResultsFile *f, size_t id) {
+    JobRow *row = &f->rows[id];
+    if (!results_job_done(f, (long)id)) return;
+    snprintf(row->status, sizeof row->status, "%s", status_name(STATUS_PENDING));
+    row->message[0] = 0;
+    f->n_done--;
+}
 
 /* Loads the state of results file path (of sweep sw) into f, which new_state made. */
 static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char *err, size_t errlen) {
@@ -390,14 +464,27 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         snprintf(err, errlen, "%s: not a synsweep results file of format %d for %ld jobs", path, FORMAT_VERSION, f->n_jobs);
         goto fail;
     }
+    /* the structure first: a missing or retyped column would read as zeros */
+    char why[400];
+    if (h5_check_compound(file, "results", f->row_type, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, why);
+        goto fail;
+    }
     if (!(rows = calloc(n, sizeof(JobRow)))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     if (h5_read_table(file, "results", f->row_type, n, 0, rows)) {
-        snprintf(err, errlen, "%s: cannot read /results", path);
+        snprintf(err, errlen, "%s: cannot read /results (damaged, or not %ld rows)", path, f->n_jobs);
         goto fail;
     }
+    for (size_t id = 0; id < n; id++) terminate_strings(&rows[id]);
+    char *created = h5_read_attr_str(file, "created"), *hosts = h5_read_attr_str(file, "hosts");
+    if (created) snprintf(f->created, sizeof f->created, "%s", created);
+    if (hosts && hosts[0]) host_list_add(&f->hosts, hosts);
+    free(created), free(hosts);
+    int64_t complete = 0;
+    f->on_disk_complete = h5_read_attr_i64(file, "complete", &complete) == 0 && complete == 1;
     /* everything into a scratch state of the same dimensions, then the finished jobs */
     in = calloc(1, sizeof *in);
     if (!in) goto oom;
@@ -444,6 +531,26 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
             snprintf(err, errlen, "%s: cannot read /snapshots", path);
             goto fail;
         }
+        /* snapshot files that are gone: before anything is trained. Resume reruns those jobs
+         * (results are deterministic), merge refuses */
+        int32_t *lost = calloc(n ? n : 1, sizeof(int32_t));
+        char first[512];
+        if (!lost) goto oom;
+        long n_lost = snapstore_drop_missing(&f->st, lost, first, sizeof first);
+        if (n_lost && keep_snapshots == 2) {
+            snprintf(err, errlen, "%s: the snapshots of %ld jobs are gone (%s is missing or unreadable); "
+                     "resume it with --resume to rerun those jobs, then merge", path, n_lost, first);
+            free(lost);
+            goto fail;
+        }
+        if (n_lost) {
+            fprintf(stderr, "[synsweep] %s: the snapshots of %ld finished jobs are gone (%s is missing or "
+                    "unreadable): those jobs are run again (their results are deterministic)\n", path, n_lost, first);
+            for (size_t id = 0; id < n; id++)
+                if (lost[id]) set_pending(f, id);
+            f->dirty = 1;
+        }
+        free(lost);
     }
     free_state(in);
     H5Fclose(file);
@@ -459,7 +566,8 @@ fail:
 
 /* The sweep stored in results file path (its sweep_yaml attribute). */
 static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init();
+    if (file_check_regular(path, NULL, err, errlen)) return -1;
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
         snprintf(err, errlen, "%s: not a readable HDF5 file", path);
@@ -471,10 +579,10 @@ static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: has no sweep_yaml attribute; not a synsweep results file", path);
         return -1;
     }
-    char label[1100], e[900];
-    snprintf(label, sizeof label, "%s (sweep stored in it)", path);
-    int rc = sweep_load_text(yaml, strlen(yaml), label, "", sw, e, sizeof e);
-    free(yaml);
+    char e[900], *label = str_cat(path, " (sweep stored in it)");
+    int rc = label ? sweep_load_text(yaml, strlen(yaml), label, "", sw, e, sizeof e) : -1;
+    if (!label) snprintf(e, sizeof e, "out of memory");
+    free(yaml), free(label);
     if (rc) snprintf(err, errlen, "%s", e);
     return rc;
 }
@@ -512,7 +620,7 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
     }
     ResultsFile *f = new_state(path, sw, err, errlen);
     if (!f) return NULL;
-    if ((f->lock_fd = take_lock(path, err, errlen)) < 0 || load_file(f, path, 1, err, errlen)) {
+    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || load_file(f, path, 1, err, errlen)) {
         free_state(f);
         return NULL;
     }
@@ -520,11 +628,11 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
         for (long id = 0; id < f->n_jobs; id++) {
             int st = status_parse(f->rows[id].status);
             if (st != STATUS_DIVERGED && st != STATUS_FAILED && st != STATUS_TIMEOUT) continue;
-            JobRow *row = &f->rows[id];
-            snprintf(row->status, sizeof row->status, "%s", status_name(STATUS_PENDING));
-            row->message[0] = 0;
-            f->n_done--;
+            set_pending(f, (size_t)id);
+            f->dirty = 1;
         }
+    /* a complete file with nothing to rerun is left as it is, byte for byte */
+    if (!f->on_disk_complete) f->dirty = 1;
     /* jobs still pending take their spec from this sweep (data_dir may have changed) */
     for (long id = 0; id < f->n_jobs; id++)
         if (!results_job_done(f, id)) sweep_job(sw, id, &f->rows[id].spec);
@@ -556,7 +664,7 @@ int results_merge(const char *out, const char *const *inputs, int n_inputs, char
             snprintf(err, errlen, "%s and %s come from different sweeps: %s", inputs[0], inputs[i], e);
             goto done;
         }
-        if (!(in = new_state(inputs[i], &sw, err, errlen)) || load_file(in, inputs[i], 1, err, errlen)) goto done;
+        if (!(in = new_state(inputs[i], &sw, err, errlen)) || load_file(in, inputs[i], 2, err, errlen)) goto done;
         for (long id = 0; id < f->n_jobs; id++) {
             if (!results_job_done(in, id)) continue;
             if (results_job_done(f, id)) {
@@ -622,6 +730,7 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
         memcpy(f->noise + ((size_t)r->job_id * f->max_noise + k) * NOISE_COLS, r->noise_curve + (size_t)k * NOISE_COLS,
                NOISE_COLS * sizeof(float));
     f->n_done++;
+    f->dirty = 1;
     return 0;
 oom:
     snprintf(err, errlen, "%s: out of memory buffering snapshots", f->path);
@@ -630,7 +739,9 @@ oom:
 
 int results_close(ResultsFile *f, char *err, size_t errlen) {
     int rc;
-    if (f->n_done == f->n_jobs) {
+    if (f->n_done == f->n_jobs && f->on_disk_complete && !f->dirty) {
+        rc = 0; /* complete on disk already: never rewritten */
+    } else if (f->n_done == f->n_jobs) {
         /* final: snapshots copied in, then the part files go */
         rc = snapstore_write_part(&f->st, err, errlen) || write_main(f, 1, err, errlen) ? -1 : 0;
         if (rc == 0) snapstore_remove_parts(&f->st);

@@ -17,6 +17,12 @@
 typedef struct ResultsFile ResultsFile;
 
 /**
+ * Provenance of this run for the files it writes (root attributes hosts and mpi_library):
+ * every rank's host, comma-separated (NULL: this host), and the MPI library ("" without MPI).
+ */
+void results_set_run_info(const char *hosts, const char *mpi_library);
+
+/**
  * Starts the results of sweep sw at path and writes the first checkpoint (every job
  * pending). @return the handle, or NULL with err if path exists or cannot be written;
  * on NULL nothing is left at path.

@@ -10,21 +10,13 @@
 
 #include "h5util.h"
 
-/* A new string: a followed by b (NULL out of memory). */
-static char *cat2(const char *a, const char *b) {
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 1);
-    if (s) memcpy(s, a, na), memcpy(s + na, b, nb + 1);
-    return s;
-}
-
 int snapstore_init(SnapStore *st, const char *path, long n_jobs) {
     memset(st, 0, sizeof *st);
     st->n_jobs = n_jobs;
     st->next_part = 1;
     const char *slash = strrchr(path, '/');
-    st->parts_dir = cat2(path, ".parts");
-    st->parts_rel = cat2(slash ? slash + 1 : path, ".parts");
+    st->parts_dir = str_cat(path, ".parts");
+    st->parts_rel = str_cat(slash ? slash + 1 : path, ".parts");
     st->snap = calloc((size_t)(n_jobs > 0 ? n_jobs : 1), sizeof(int32_t));
     if (!st->parts_dir || !st->parts_rel || !st->snap) {
         snapstore_free(st);
@@ -92,7 +84,8 @@ static int write_snapshot_group(hid_t loc, const JobResult *r, char *err, size_t
     H5Gclose(gj);
     return 0;
 h5fail:
-    snprintf(err, errlen, "%s: HDF5 failed to write the snapshots of job %d", path, r->job_id);
+    snprintf(err, errlen, "%s: HDF5 failed to write the snapshots of job %d%s", path, r->job_id,
+             errno == ENOSPC || errno == EDQUOT ? " (No space left on device)" : "");
     if (d >= 0) H5Dclose(d);
     if (gs >= 0) H5Gclose(gs);
     if (gj >= 0) H5Gclose(gj);
@@ -114,7 +107,7 @@ int snapstore_write_part(SnapStore *f, char *err, size_t errlen) {
     }
     char leaf[32];
     snprintf(leaf, sizeof leaf, "/part-%06d.h5", f->next_part);
-    char *path = cat2(f->parts_dir, leaf), *link = cat2(f->parts_rel, leaf);
+    char *path = str_cat(f->parts_dir, leaf), *link = str_cat(f->parts_rel, leaf);
     if (!path || !link) {
         free(path), free(link);
         snprintf(err, errlen, "%s: out of memory", f->parts_dir);
@@ -224,6 +217,20 @@ int snapstore_scan(SnapStore *st, hid_t file, const char *main_path) {
     int rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, scan_snapshot, &sc) < 0 || sc.bad ? -1 : 0;
     H5Gclose(g);
     return rc;
+}
+
+long snapstore_drop_missing(SnapStore *st, int32_t *lost, char *first, size_t firstlen) {
+    long n = 0;
+    if (firstlen) first[0] = 0;
+    for (int i = 0; i < st->n_src; i++) {
+        struct stat sb;
+        int ok = stat(st->src[i].path, &sb) == 0 && S_ISREG(sb.st_mode) && access(st->src[i].path, R_OK) == 0;
+        if (ok) continue;
+        if (firstlen && !first[0]) snprintf(first, firstlen, "%s", st->src[i].path);
+        for (long id = 0; id < st->n_jobs; id++)
+            if (st->snap[id] == i + 1) st->snap[id] = 0, lost[id] = 1, n++;
+    }
+    return n;
 }
 
 int snapstore_add(SnapStore *st, const JobResult *r) {

@@ -50,6 +50,12 @@ int snapstore_write_part(SnapStore *st, char *err, size_t errlen);
 int snapstore_write_links(const SnapStore *st, hid_t file, int consolidate);
 /** Records where the snapshots of a file read from main_path are (its /snapshots). @return 0 or -1. */
 int snapstore_scan(SnapStore *st, hid_t file, const char *main_path);
+/**
+ * Forgets the snapshots of every job whose file is gone or unreadable (FILE.parts/ lost, or FILE
+ * moved without it), setting lost[id] = 1 for each. first gets the first such file.
+ * @return the number of jobs.
+ */
+long snapstore_drop_missing(SnapStore *st, int32_t *lost, char *first, size_t firstlen);
 /** Job id's snapshots are where src has them (merging). @return 0 or -1. */
 int snapstore_take(SnapStore *st, long id, const SnapStore *src);
 /** Deletes this store's part files and FILE.parts (after consolidation, or a failed merge). */

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
+
+#include "data.h"
 
 #define ERR_AT(node, ...)                                                                 \
     do {                                                                                  \
@@ -86,6 +89,7 @@ static int set_at(JobSpec *s, yaml_node_t *at, const char *key, const char *text
 
 void sweep_free(Sweep *sw) {
     free(sw->yaml);
+    free(sw->path);
     for (int a = 0; a < sw->n_axes; a++) {
         for (int i = 0; i < sw->axes[a].n; i++) free(sw->axes[a].values[i]);
         free(sw->axes[a].values);
@@ -642,6 +646,10 @@ static int check_depth(const char *text, size_t len, const char *path, char *err
 int sweep_load(const char *path, const char *data_dir_override, Sweep *sw, char *err,
                size_t errlen) {
     size_t len;
+    if (access(path, F_OK) == 0 && file_check_regular(path, NULL, err, errlen)) {
+        memset(sw, 0, sizeof(*sw));
+        return -1; /* a FIFO would block the read forever */
+    }
     char *text = read_file(path, &len);
     if (!text) {
         memset(sw, 0, sizeof(*sw));
@@ -703,7 +711,10 @@ int sweep_same_jobs(const Sweep *a, const Sweep *b, char *diff, size_t n) {
 int sweep_load_text(const char *text, size_t len, const char *path, const char *data_dir_override,
                     Sweep *sw, char *err, size_t errlen) {
     memset(sw, 0, sizeof(*sw));
-    snprintf(sw->path, sizeof sw->path, "%s", path);
+    if (!(sw->path = strdup(path))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     jobspec_defaults(&sw->base);
     sw->n_jobs = 1;
     yaml_parser_t parser;
@@ -786,8 +797,12 @@ int sweep_load_text(const char *text, size_t len, const char *path, const char *
             }
     /* where the data lives */
     char e[300];
-    if (data_dir_override && *data_dir_override)
-        jobspec_set(&sw->base, "data_dir", data_dir_override, e, sizeof e);
+    if (data_dir_override && *data_dir_override) {
+        if (jobspec_set(&sw->base, "data_dir", data_dir_override, e, sizeof e)) {
+            snprintf(err, errlen, "--data-dir: %s", e);
+            goto fail;
+        }
+    }
     else if (!sw->base.data_dir[0]) {
         const char *env = getenv("SYNSWEEP_DATA");
         if (jobspec_set(&sw->base, "data_dir", env && *env ? env : "data", e, sizeof e)) {

@@ -41,7 +41,7 @@ typedef struct SweepBlock {
 } SweepBlock;
 
 typedef struct Sweep {
-    char path[1024];
+    char *path;            /* the sweep file (allocated) */
     char name[64];
     char *yaml;      /* the file's text, stored with the results */
     JobSpec base;    /* defaults + fixed: */

@@ -5,10 +5,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "rng.h"
+
+int file_check_regular(const char *path, long long *size, char *err, size_t errlen) {
+    struct stat sb;
+    if (stat(path, &sb)) {
+        snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file (%s); refusing to read it", path,
+                 S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISDIR(sb.st_mode) ? "a directory" :
+                 S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : S_ISSOCK(sb.st_mode) ? "a socket" : "special");
+        return -1;
+    }
+    if (size) *size = (long long)sb.st_size;
+    return 0;
+}
 
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -18,6 +35,8 @@ static uint32_t be32(const unsigned char *p) {
 static int idx_read(const char *path, uint32_t magic, int n_dims, uint32_t *dims, uint8_t **data,
                     size_t *n_bytes, char *err, size_t errlen) {
     *data = NULL;
+    long long fsize;
+    if (file_check_regular(path, &fsize, err, errlen)) return -1;
     gzFile f = gzopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
@@ -46,6 +65,14 @@ static int idx_read(const char *path, uint32_t magic, int n_dims, uint32_t *dims
     }
     if (total > ((size_t)1 << 34)) {
         snprintf(err, errlen, "%s: IDX header claims %zu bytes, too large", path, total);
+        goto fail;
+    }
+    /* what the file can honestly hold: its own size uncompressed, at most deflate's maximum
+     * ratio (1032:1) compressed; a header claiming more is refused before anything is read */
+    size_t honest = gzdirect(f) ? (size_t)fsize : (size_t)fsize * 1032u + 65536u;
+    if (total > honest) {
+        snprintf(err, errlen, "%s: IDX header claims %zu bytes, more than this %lld-byte file can hold%s", path,
+                 total, fsize, gzdirect(f) ? "" : " compressed (deflate expands at most 1032:1)");
         goto fail;
     }
     /* grow the buffer as data arrives (up to what the header promises), so that a header
@@ -143,6 +170,7 @@ int cifar_load(const char *const *paths, int n_paths, RawSplit *out, char *err, 
     memset(out, 0, sizeof(*out));
     long sizes[8], total = 0;
     for (int i = 0; i < n_paths; i++) {
+        if (file_check_regular(paths[i], NULL, err, errlen)) return -1;
         FILE *f = fopen(paths[i], "rb");
         if (!f) {
             snprintf(err, errlen, "%s: cannot open (%s)", paths[i], strerror(errno));
@@ -200,6 +228,7 @@ fail:
 
 int usps_load(const char *path, RawSplit *out, char *err, size_t errlen) {
     memset(out, 0, sizeof(*out));
+    if (file_check_regular(path, NULL, err, errlen)) return -1;
     gzFile f = gzopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
@@ -308,15 +337,11 @@ int dataset_load(const char *data_dir, const char *name, const char *split, RawS
     snprintf(ip, sizeof p[0], "%s/%s/%s-images-idx3-ubyte.gz", data_dir, sub, pre);
     snprintf(lp, sizeof p[1], "%s/%s/%s-labels-idx1-ubyte.gz", data_dir, sub, pre);
     /* accept the uncompressed official names too */
-    FILE *probe = fopen(ip, "rb");
-    if (probe) fclose(probe);
-    else {
+    struct stat sb;
+    if (stat(ip, &sb) != 0) {
         snprintf(p[2], sizeof p[2], "%s/%s/%s-images-idx3-ubyte", data_dir, sub, pre);
         snprintf(p[3], sizeof p[3], "%s/%s/%s-labels-idx1-ubyte", data_dir, sub, pre);
-        if ((probe = fopen(p[2], "rb"))) {
-            fclose(probe);
-            ip = p[2], lp = p[3];
-        }
+        if (stat(p[2], &sb) == 0) ip = p[2], lp = p[3];
     }
     return idx_load(ip, lp, out, err, errlen);
 }

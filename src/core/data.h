@@ -28,6 +28,10 @@ typedef struct Split {
     uint8_t *y;        /* (n) */
 } Split;
 
+/** path is a regular file (not a FIFO, device or directory, which would block or mislead a
+ * reader); its size into *size (may be NULL). @return 0, or -1 with err. */
+int file_check_regular(const char *path, long long *size, char *err, size_t errlen);
+
 /**
  * Reads an IDX image file and its label file (each gzipped or raw).
  * @return 0; or -1 with a message naming the file in err (out left zeroed).

@@ -1,0 +1,80 @@
+/* memest.c: see memest.h. The estimate counts, in 4-byte floats: the FC head's weights,
+ * feedback matrices, gradients, two optimizer moments and each snapshot stage; activations,
+ * pre-activations and deltas of a minibatch; the examples as bytes and as the float split
+ * (or cached conv features). It is an estimate: allocator slack and BLAS buffers come on top. */
+#include "memest.h"
+
+#include <string.h>
+#include <unistd.h>
+
+typedef size_t (*MemFn)(const JobSpec *s, int C, int H, int W, int n_train, int n_test);
+
+/* FC head with input F: parameter arrays and minibatch activations (bytes). */
+static size_t fc_bytes(const JobSpec *s, size_t F, size_t n_snaps) {
+    int h[MLP_MAX_LAYERS];
+    int nh = jobspec_hidden(s, h);
+    size_t prev = F, params = 0, widths = F;
+    for (int l = 0; l <= nh; l++) {
+        size_t out = l < nh ? (size_t)(h[l] > 0 ? h[l] : 0) : 10;
+        params += prev * out + out;
+        widths += out;
+        prev = out;
+    }
+    size_t batch = (size_t)(s->batch_size > 0 ? s->batch_size : 1);
+    /* W, B, dW, dB (accumulated), two optimizer moments, snapshots */
+    return 4 * (params * (6 + n_snaps) + 3 * batch * widths);
+}
+
+static size_t n_snapshot_stages(const JobSpec *s) {
+    size_t n = 0;
+    for (const char *p = s->snapshots; *p; p++) n += *p == ',';
+    return s->snapshots[0] ? n + 1 : 0;
+}
+
+static size_t mlp_bytes(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+    size_t F = (size_t)C * H * W, n = (size_t)n_train + (size_t)n_test;
+    return fc_bytes(s, F, n_snapshot_stages(s)) + n * F * 5; /* bytes + floats of each example */
+}
+
+static size_t cnn_bytes(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+    size_t K = (size_t)(s->conv_kernels > 0 ? s->conv_kernels : 1), k = (size_t)(s->conv_size > 0 ? s->conv_size : 1);
+    int same = !strcmp(s->conv_padding, "same");
+    size_t Ho = same ? (size_t)H : (size_t)H >= k ? (size_t)H - k + 1 : 1, Wo = same ? (size_t)W : (size_t)W >= k ? (size_t)W - k + 1 : 1;
+    size_t conv_out = K * Ho * Wo, F = s->fc_pool > 0 ? K * (size_t)s->fc_pool * (size_t)s->fc_pool : conv_out;
+    size_t n = (size_t)n_train + (size_t)n_test, batch = (size_t)(s->batch_size > 0 ? s->batch_size : 1);
+    size_t conv = 4 * (K * (size_t)C * k * k * 6 + batch * (conv_out * 3 + (size_t)C * H * W * k * k)); /* im2col */
+    size_t feats = s->cache_features ? 4 * n * F : 0;
+    return fc_bytes(s, F, n_snapshot_stages(s)) + conv + feats + n * (size_t)C * H * W * 5;
+}
+
+/* one row per model kind */
+static const struct {
+    const char *model;
+    MemFn fn;
+} MODEL_MEMORY[] = {
+    {"mlp", mlp_bytes},
+    {"cnn", cnn_bytes},
+};
+
+size_t jobspec_memory_estimate(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+    for (size_t i = 0; i < sizeof MODEL_MEMORY / sizeof MODEL_MEMORY[0]; i++)
+        if (!strcmp(s->model, MODEL_MEMORY[i].model)) return MODEL_MEMORY[i].fn(s, C, H, W, n_train, n_test);
+    return mlp_bytes(s, C, H, W, n_train, n_test); /* a model without a row: its FC head at least */
+}
+
+int dataset_shape(const char *name, int *C, int *H, int *W) {
+    if (!strcmp(name, "cifar10") || !strcmp(name, "svhn")) return *C = 3, *H = 32, *W = 32, 0;
+    if (!strcmp(name, "mnist") || !strcmp(name, "fashion_mnist") || !strcmp(name, "kmnist") || !strcmp(name, "usps"))
+        return *C = 1, *H = 28, *W = 28, 0;
+    return -1;
+}
+
+void jobspec_example_counts(const JobSpec *s, int *n_train, int *n_test) {
+    *n_train = s->train_size > 0 ? s->train_size : s->train_per_class > 0 ? 10 * s->train_per_class : 60000;
+    *n_test = s->test_size > 0 ? s->test_size : 10000;
+}
+
+size_t memory_budget_default(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : (size_t)8 << 30;
+}

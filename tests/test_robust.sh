@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Issue 12's catalogue: data loss, crashes, hangs and resources. Every case asserts the exit
+# status, the message, and that no existing file changed (sha256 before and after).
+#   test_robust.sh SYNSWEEP MAKE_FIXTURE H5_DROP_COLUMN
+set -uo pipefail
+bin=$1 fixture_bin=$2 drop=$3
+t=$(mktemp -d)
+cleanup() { mountpoint -q "$t/full" 2>/dev/null && umount "$t/full"; rm -rf "$t"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# expect CODE PATTERN CMD...: exit status CODE (under a 60 s timeout: a hang fails) and PATTERN
+expect() {
+  local code=$1 pat=$2; shift 2
+  timeout 60 "$@" >"$t/out" 2>"$t/err"; local rc=$?
+  if [ $rc -ne "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 600 "$t/err")"; return; fi
+  if [ -n "$pat" ] && ! grep -qE -- "$pat" "$t/err" "$t/out"; then bad "$* -> output lacks /$pat/: $(head -c 600 "$t/err")"; return; fi
+  ok
+}
+same() { [ "$(sha256sum <"$1")" = "$2" ] && ok || bad "$1 changed ($3)"; }
+
+"$fixture_bin" "$t/data" 200 100 8 || { echo "cannot write fixture"; exit 1; }
+export SYNSWEEP_DATA="$t/data"
+cat >"$t/s.yaml" <<'Y'
+fixed:
+  epochs: 1
+  hidden: [8]
+  snapshots: [final]
+grid:
+  seed: [0, 1, 2, 3]
+Y
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/good.h5" -q
+
+# 1. a column missing from /results: status, resume and merge refuse, naming it
+for col in test_acc lr; do
+  cp "$t/good.h5" "$t/drop.h5" && "$drop" "$t/drop.h5" $col || { bad "cannot drop $col"; continue; }
+  s=$(sha256sum <"$t/drop.h5")
+  expect 1 "drop.h5: /results has no column '$col'" "$bin" status "$t/drop.h5"
+  expect 1 "has no column '$col'" "$bin" run "$t/s.yaml" -o "$t/drop.h5" --resume
+  expect 1 "has no column '$col'" "$bin" merge "$t/m.h5" "$t/drop.h5"
+  same "$t/drop.h5" "$s" "dropped $col"
+  [ -e "$t/m.h5" ] && bad "refused merge left m.h5" || ok
+done
+
+# 2. long paths are never cut: an -o path of 1100+ characters writes exactly that file, and
+# the file named by its first 1023 characters is untouched
+long="$t"; while [ ${#long} -lt 1100 ]; do long="$long/$(printf 'd%.0s' {1..200})"; done
+mkdir -p "$long"
+out="$long/results.h5"
+prefix=${out:0:1023}
+mkdir -p "$(dirname "$prefix")"; echo decoy >"$prefix"; s=$(sha256sum <"$prefix")
+expect 0 "" "$bin" run "$t/s.yaml" -o "$out" -q
+[ -f "$out" ] && ok || bad "the long -o file was not written"
+same "$prefix" "$s" "truncated -o prefix"
+expect 0 "4 jobs: 4 ok" "$bin" status "$out"
+expect 2 "data_dir: longer than 255" "$bin" train --data-dir "$long"
+
+# 3. the snapshot store lost: resume reruns the jobs whose snapshots are gone, before anything
+# else; merge refuses at once
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/sh0.h5" --shard 0/2 -q
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/sh1.h5" --shard 1/2 -q
+[ -d "$t/sh0.h5.parts" ] && ok || bad "shard file has no .parts"
+mv "$t/sh0.h5.parts" "$t/away.parts"; s=$(sha256sum <"$t/sh0.h5")
+expect 1 "snapshots of 2 jobs are gone" "$bin" merge "$t/m.h5" "$t/sh0.h5" "$t/sh1.h5"
+same "$t/sh0.h5" "$s" "merge with lost parts"
+expect 0 "snapshots of 2 finished jobs are gone.*run again" "$bin" run "$t/s.yaml" -o "$t/sh0.h5" --shard 0/2 --resume
+expect 0 "merged 2 files" "$bin" merge "$t/m.h5" "$t/sh0.h5" "$t/sh1.h5"
+expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$t/m.h5"
+# moved without its store: the same
+mkdir "$t/mv" && cp "$t/sh1.h5" "$t/mv/moved.h5"
+expect 0 "snapshots of 2 finished jobs are gone" "$bin" run "$t/s.yaml" -o "$t/mv/moved.h5" --shard 1/2 --resume -q
+
+# a complete file is never rewritten; resume keeps created
+s=$(sha256sum <"$t/good.h5")
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/good.h5" --resume -q
+same "$t/good.h5" "$s" "resume of a complete file"
+
+# 4. disk full (needs root for a small tmpfs): a clear error, no crash, the last checkpoint
+# valid, and --resume completes once there is space
+mkdir -p "$t/full"
+if mount -t tmpfs -o size=400k tmpfs "$t/full" 2>/dev/null; then
+  cat >"$t/big.yaml" <<'Y'
+fixed:
+  epochs: 1
+  hidden: [100]
+  snapshots: [init, final]
+grid:
+  seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+Y
+  expect 1 "No space left on device" "$bin" run "$t/big.yaml" -o "$t/full/r.h5" --checkpoint-every 2 -q
+  expect 0 "16 jobs" "$bin" status "$t/full/r.h5"
+  mkdir "$t/freed" && cp -a "$t/full/." "$t/freed/" && umount "$t/full"
+  expect 0 "" "$bin" run "$t/big.yaml" -o "$t/freed/r.h5" --resume -q
+  expect 0 "16 jobs: 16 ok.*complete" "$bin" status "$t/freed/r.h5"
+else
+  echo "robust: disk-full cases skipped (cannot mount a tmpfs: not root)"
+fi
+
+# 5. corrupted results files: status never crashes (exit 0 or 1), whatever byte is changed
+python3 - "$t/good.h5" "$t/mut" <<'P'
+import random, sys, os
+src, out = sys.argv[1], sys.argv[2]
+data = bytearray(open(src, "rb").read()); os.makedirs(out, exist_ok=True)
+rng = random.Random(12)
+for i in range(150):
+    d = bytearray(data)
+    for _ in range(rng.choice([1, 1, 2, 8])):
+        d[rng.randrange(len(d))] = rng.randrange(256)
+    open(f"{out}/m{i:03d}.h5", "wb").write(d)
+P
+crashes=0
+for m in "$t"/mut/*.h5; do
+  timeout 60 "$bin" status "$m" >/dev/null 2>&1; rc=$?
+  [ $rc -le 1 ] || { crashes=$((crashes + 1)); echo "status $m -> exit $rc"; cp "$m" /tmp/robust-crash.h5; }
+done
+[ $crashes -eq 0 ] && ok || bad "$crashes of 150 byte-mutated files crashed status"
+
+# 6. special files in place of data, sweep or results file: refused at once, no hang
+cp -r "$t/data" "$t/fifo"; rm "$t/fifo/mnist/train-images-idx3-ubyte.gz"; mkfifo "$t/fifo/mnist/train-images-idx3-ubyte.gz"
+expect 1 "train-images-idx3-ubyte.gz: not a regular file \(a FIFO\)" "$bin" run "$t/s.yaml" -o "$t/ff.h5" --data-dir "$t/fifo"
+expect 1 "not a regular file \(a FIFO\)" "$bin" train --data-dir "$t/fifo"
+mkfifo "$t/sweep.fifo" "$t/res.fifo"
+expect 1 "sweep.fifo: not a regular file" "$bin" expand "$t/sweep.fifo"
+expect 1 "res.fifo: not a regular file" "$bin" status "$t/res.fifo"
+
+# 7. memory: a job estimated over the budget is refused before anything is allocated; a
+# data header claiming more than its file can hold is refused before it is decompressed
+printf 'fixed:\n  hidden: [30000, 30000]\n  epochs: 1\n' >"$t/huge.yaml"
+expect 1 "job 0 \(model mlp, hidden \[30000,30000\]\) is estimated to need [0-9.]+ GB, over the memory budget of 8.0 GB" \
+  "$bin" run "$t/huge.yaml" -o "$t/huge.h5" --memory-budget 8
+[ -e "$t/huge.h5" ] && bad "refused run left huge.h5" || ok
+expect 1 "estimated to need" "$bin" train --hidden 30000,30000 --memory-budget 8
+cp -r "$t/data" "$t/bomb"
+python3 - "$t/bomb/mnist/train-images-idx3-ubyte.gz" <<'P'
+import gzip, struct, sys
+# header: 2,000,000 images of 28x28 (1.5 GB), then 4 MB of zeros: a small gzip bomb
+with gzip.open(sys.argv[1], "wb") as g:
+    g.write(struct.pack(">IIII", 0x803, 2000000, 28, 28)); g.write(bytes(4 << 20))
+P
+expect 1 "IDX header claims 1568000000 bytes, more than this [0-9]+-byte file can hold" \
+  "$bin" run "$t/s.yaml" -o "$t/bomb.h5" --data-dir "$t/bomb"
+
+# 8. YAML nesting depth: a clear error, quickly
+python3 -c "print('fixed:\n  x: ' + '['*100000 + ']'*100000)" >"$t/deep.yaml"
+expect 1 "deep.yaml.*(deep|depth)" "$bin" expand "$t/deep.yaml"
+
+echo "robust: $pass passed, $fail failed"
+[ $fail -eq 0 ]
