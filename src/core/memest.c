@@ -4,10 +4,11 @@
  * (or cached conv features). It is an estimate: allocator slack and BLAS buffers come on top. */
 #include "memest.h"
 
+#include "model.h"
+
 #include <string.h>
 #include <unistd.h>
 
-typedef size_t (*MemFn)(const JobSpec *s, int C, int H, int W, int n_train, int n_test);
 
 /* FC head with input F: parameter arrays and minibatch activations (bytes). */
 static size_t fc_bytes(const JobSpec *s, size_t F, size_t n_snaps) {
@@ -31,12 +32,12 @@ static size_t n_snapshot_stages(const JobSpec *s) {
     return s->snapshots[0] ? n + 1 : 0;
 }
 
-static size_t mlp_bytes(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+size_t memest_mlp(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     size_t F = (size_t)C * H * W, n = (size_t)n_train + (size_t)n_test;
     return fc_bytes(s, F, n_snapshot_stages(s)) + n * F * 5; /* bytes + floats of each example */
 }
 
-static size_t cnn_bytes(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+size_t memest_cnn(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     size_t K = (size_t)(s->conv_kernels > 0 ? s->conv_kernels : 1), k = (size_t)(s->conv_size > 0 ? s->conv_size : 1);
     int same = !strcmp(s->conv_padding, "same");
     size_t Ho = same ? (size_t)H : (size_t)H >= k ? (size_t)H - k + 1 : 1, Wo = same ? (size_t)W : (size_t)W >= k ? (size_t)W - k + 1 : 1;
@@ -47,19 +48,10 @@ static size_t cnn_bytes(const JobSpec *s, int C, int H, int W, int n_train, int 
     return fc_bytes(s, F, n_snapshot_stages(s)) + conv + feats + n * (size_t)C * H * W * 5;
 }
 
-/* one row per model kind */
-static const struct {
-    const char *model;
-    MemFn fn;
-} MODEL_MEMORY[] = {
-    {"mlp", mlp_bytes},
-    {"cnn", cnn_bytes},
-};
-
 size_t jobspec_memory_estimate(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
-    for (size_t i = 0; i < sizeof MODEL_MEMORY / sizeof MODEL_MEMORY[0]; i++)
-        if (!strcmp(s->model, MODEL_MEMORY[i].model)) return MODEL_MEMORY[i].fn(s, C, H, W, n_train, n_test);
-    return mlp_bytes(s, C, H, W, n_train, n_test); /* a model without a row: its FC head at least */
+    /* the model kind's row says (ModelKind.memory); a kind without one: its FC head at least */
+    const ModelKind *k = model_kind_find(s->model);
+    return k && k->memory ? k->memory(s, C, H, W, n_train, n_test) : memest_mlp(s, C, H, W, n_train, n_test);
 }
 
 int dataset_shape(const char *name, int *C, int *H, int *W) {

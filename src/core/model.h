@@ -86,6 +86,9 @@ struct ModelKind {
     void (*features)(Model *md, const float *x, int B, float *feat);
     /** The FC head (widths, weights, feedback, last activations and probabilities). */
     const Mlp *(*head)(const Model *md);
+    /** Bytes a job is estimated to need (memest.h), before anything is built; NULL: the
+     * FC head's estimate. */
+    size_t (*memory)(const JobSpec *spec, int C, int H, int W, int n_train, int n_test);
 
     /* optional phases and hooks (NULL: none) */
     /**

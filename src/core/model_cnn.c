@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cnn.h"
+#include "memest.h"
 #include "model.h"
 
 int model_head_build(Model *md, Mlp *m, const JobSpec *spec, int in_dim, int need_dinput, char *err,
@@ -106,4 +107,5 @@ const ModelKind MODEL_CNN = {
     .backward = cnn_kind_backward,
     .features = cnn_kind_features,
     .head = cnn_kind_head,
+    .memory = memest_cnn,
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "memest.h"
 #include "model.h"
 
 /* Shared with model_cnn.c: the FC head of in_dim inputs, declared, pointed and initialised. */
@@ -76,4 +77,5 @@ const ModelKind MODEL_MLP = {
     .backward = mlp_kind_backward,
     .features = NULL,
     .head = mlp_kind_head,
+    .memory = memest_mlp,
 };
