@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""lc_study.py RESULTS.h5 [OUTDIR]: the LC / dynamic weight sharing study (sweeps/lc_sleep.yaml,
+"""lc_study.py RESULTS.h5 [MORE.h5 ...] [-o OUTDIR]: the LC / dynamic weight sharing study (sweeps/lc_sleep.yaml,
 Pogodin et al. 2021, SCIENCE.md section 4) from its results file alone.
 
+Several results files (e.g. sweeps/lc_sleep.yaml and its follow-up lc_sleep_lr.yaml) are
+read as one table (the learning rate joins the condition when it varies).
 Prints a Markdown table per dataset: one row per condition (model, sleep, sleep_every),
 final test accuracy, AUC of the test-accuracy curve, final train accuracy and SNR_w (both
 definitions, mean over LC layers) as mean +- sample std over seeds (n = seeds), and the
@@ -20,23 +22,39 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def load(path):
-    f = h5py.File(path, "r")
-    df = pd.DataFrame(f["results"][:])
-    for c in df.columns:
-        if df[c].dtype == object:
-            df[c] = df[c].str.decode("utf-8")
+def pad(a, E):
+    return np.pad(a, ((0, 0), (0, E - a.shape[1])), constant_values=np.nan) if a.shape[1] < E else a
+
+
+def load(paths):
+    dfs, accs, snrs = [], [], []
+    for path in paths:
+        f = h5py.File(path, "r")
+        d = pd.DataFrame(f["results"][:])
+        for c in d.columns:
+            if d[c].dtype == object:
+                d[c] = d[c].str.decode("utf-8")
+        d["file"] = os.path.basename(path)
+        dfs.append(d)
+        accs.append(f["curves/test_acc"][:])
+        mc = f["model_curves"] if "model_curves" in f else {}
+        snrs.append({k: mc[k][:] for k in mc if k.startswith("snr_")})
+    df = pd.concat(dfs, ignore_index=True)
+    E = max(a.shape[1] for a in accs)
+    curves = {"test_acc": np.concatenate([pad(a, E) for a in accs])}
+    snr = {}
+    for k in sorted(set().union(*snrs)):
+        snr[k] = np.concatenate([pad(s[k], E) if k in s else np.full((len(d), E), np.nan)
+                                 for s, d in zip(snrs, dfs)])
     if "sleep" not in df:
         df["sleep"] = "none"
     if "sleep_every" not in df:
         df["sleep_every"] = 0
+    lr = [f", lr {x:g}" if df.lr.nunique() > 1 else "" for x in df.lr]
     df["condition"] = [
-        "conv (lc_conv)" if m == "lc_conv" else
-        "LC, no sharing" if s == "none" else f"LC, {s} every {int(e)}"
-        for m, s, e in zip(df.model, df.sleep, df.sleep_every)]
-    curves = {"test_acc": f["curves/test_acc"][:]}
-    mc = f["model_curves"] if "model_curves" in f else {}
-    snr = {k: mc[k][:] for k in mc if k.startswith("snr_")}
+        ("conv (lc_conv)" if m == "lc_conv" else
+         "LC, no sharing" if s == "none" else f"LC, {s} every {int(e)}") + r
+        for m, s, e, r in zip(df.model, df.sleep, df.sleep_every, lr)]
     return df, curves, snr
 
 
@@ -50,24 +68,31 @@ def ms(x):
 
 
 def main():
-    path = sys.argv[1]
-    out = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(path))
-    df, curves, snr = load(path)
+    args = sys.argv[1:]
+    out = None
+    if "-o" in args:
+        i = args.index("-o")
+        out = args[i + 1]
+        del args[i:i + 2]
+    out = out or os.path.dirname(os.path.abspath(args[0]))
+    df, curves, snr = load(args)
     ok = df.status == "ok"
-    print(f"{path}: {len(df)} jobs, {int(ok.sum())} ok, wall per job {df.seconds.mean():.0f} s "
-          f"(sum {df.seconds.sum():.0f} s)")
+    for fn, g in df.groupby("file", sort=False):
+        print(f"{fn}: {len(g)} jobs, {int((g.status == 'ok').sum())} ok, mean job time {g.seconds.mean():.0f} s "
+              f"(sum {g.seconds.sum():.0f} s)")
     order = lambda c: (0 if c.startswith("conv") else 1 if "no sharing" in c else 2, c)  # noqa: E731
     for ds, d in df[ok].groupby("dataset"):
         conds = sorted(d.condition.unique(), key=order)
-        base = d[d.model == "lc_conv"].test_acc.mean()
+        # the conv job of the same seed (same training subset): a paired difference
+        conv = d[d.model == "lc_conv"].set_index("seed").test_acc
         print(f"\n### {ds}: train {int(d.n_train.iloc[0])}, test {int(d.n_test.iloc[0])}, "
               f"epochs {int(d.epochs.iloc[0])}, seeds {sorted(d.seed.unique().tolist())}\n")
-        print("| condition | n | test acc | test acc - conv | AUC test acc | train acc | snr_paper | snr_code "
+        print("| condition | n | test acc | test acc - conv (paired by seed) | AUC test acc | train acc | snr_paper | snr_code "
               "| sleeps | s/job |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for c in conds:
             g = d[d.condition == c]
-            print(f"| {c} | {len(g)} | {ms(g.test_acc)} | {ms(g.test_acc - base)} | {ms(g.auc_test_acc)} | "
+            print(f"| {c} | {len(g)} | {ms(g.test_acc)} | {ms(g.test_acc.values - conv.reindex(g.seed).values)} | {ms(g.auc_test_acc)} | "
                   f"{ms(g.train_acc)} | {ms(g.snr_paper)} | {ms(g.snr_code)} | {ms(g.n_sleeps)} | "
                   f"{g.seconds.mean():.0f} |")
         # figures: accuracy and SNR curves (mean over seeds, band = +- sample std)
