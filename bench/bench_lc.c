@@ -6,7 +6,9 @@
  * K = 3; batch 32. Prints the median over --reps timed runs as JSON.
  *
  *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--reps 20] [--sleep-reps 3]
- *            [--share grid|map]
+ *            [--share grid|map] [--dump FILE]
+ * --dump FILE writes the last forward+backward's operands and results (int32 B C O H K, then
+ * float32 x, Wt, b, dout, out, dx, dW, db in lc.h's layouts) for bench/check_torch_lc.py.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@ static double median(double *v, int n) {
 
 int main(int argc, char **argv) {
     int B = 32, C = 32, O = 32, H = 16, K = 3, reps = 20, sleep_reps = 3, share = LC_SHARE_GRID;
+    const char *dump = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         int *dst = !strcmp(argv[i], "--B")            ? &B
                    : !strcmp(argv[i], "--C")          ? &C
@@ -47,9 +50,10 @@ int main(int argc, char **argv) {
         if (dst) *dst = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--share") && !strcmp(argv[i + 1], "map")) share = LC_SHARE_MAP;
         else if (!strcmp(argv[i], "--share") && !strcmp(argv[i + 1], "grid")) share = LC_SHARE_GRID;
+        else if (!strcmp(argv[i], "--dump")) dump = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_lc [--B n] [--C n] [--O n] [--H n] [--K odd] [--reps n] "
-                            "[--sleep-reps n] [--share grid|map]\n");
+                            "[--sleep-reps n] [--share grid|map] [--dump FILE]\n");
             return 2;
         }
     }
@@ -85,6 +89,18 @@ int main(int argc, char **argv) {
         sum += out[0] + dx[0] + dW[0];
     }
     double fb = median(t, reps), sl = 0.0;
+    if (dump) {
+        FILE *fp = fopen(dump, "wb");
+        int hdr[5] = {B, C, O, H, K};
+        const float *arr[8] = {x, Wt, b, g, out, dx, dW, db};
+        size_t len[8] = {nx, nw, (size_t)O, no, no, nx, nw, (size_t)O};
+        int ok = fp && fwrite(hdr, sizeof hdr, 1, fp) == 1;
+        for (int k = 0; ok && k < 8; k++) ok = fwrite(arr[k], sizeof(float), len[k], fp) == len[k];
+        if (!fp || fclose(fp) || !ok) {
+            fprintf(stderr, "bench_lc: cannot write %s\n", dump);
+            return 1;
+        }
+    }
     for (int rep = 0; rep < sleep_reps; rep++) {
         double t0 = now_s();
         lc_sleep_dynamic(Wt, ss, C, H, W, O, K, share, 100, 0.1f, 1e-5f, 128, &r);

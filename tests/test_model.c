@@ -142,6 +142,14 @@ static const Golden JOBS[] = {
                                   {"fc_pool_mode", "max"}, {"conv_bias", "false"}, {"rule", "bp"}}},
     {"cnn_trained_maxpool_nobias", {{"model", "cnn"}, {"conv_dist", "trained"}, {"fc_pool", "3"}, {"fc_pool_mode", "max"},
                                     {"conv_bias", "false"}, {"rule", "fa"}}},
+    {"lc_bp_instant", {{"model", "lc"}, {"lc_channels", "4,4"}, {"lc_size", "3"}, {"sleep", "instant"},
+                       {"sleep_every", "3"}, {"rule", "bp"}}},
+    {"lc_fa_dynamic_map", {{"model", "lc"}, {"lc_channels", "4"}, {"sleep", "dynamic"}, {"sleep_share", "map"},
+                           {"sleep_every", "4"}, {"sleep_steps", "5"}, {"sleep_batch", "16"}, {"rule", "fa"}}},
+    {"lc_conv_fa_nopool", {{"model", "lc_conv"}, {"lc_channels", "4,4"}, {"lc_size", "3"}, {"lc_pool", "none"},
+                           {"rule", "fa"}}},
+    {"lc_shared_init_bp", {{"model", "lc"}, {"lc_channels", "4,6"}, {"lc_init", "shared"}, {"lc_init_eps", "0.1"},
+                           {"rule", "bp"}}},
 };
 #define N_GOLDEN ((int)(sizeof JOBS / sizeof JOBS[0]))
 #define G_EPOCHS 3

@@ -25,8 +25,10 @@ const ParamDef PARAMS[] = {
     {"data_dir", PK_STR, F(data_dir), "", NULL, 0, 0,
      "dataset root (else --data-dir, then $SYNSWEEP_DATA, then ./data)", NULL},
     {"seed", PK_INT, F(seed), "0", NULL, 0, 2147483647, "seed of every random draw of the job", NULL},
-    {"model", PK_CHOICE, F(model), "mlp", "mlp|cnn", 0, 0,
-     "mlp, or cnn: conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers", NULL},
+    {"model", PK_CHOICE, F(model), "mlp", "mlp|cnn|lc|lc_conv", 0, 0,
+     "mlp; cnn: conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers; lc: locally connected "
+     "layers (-> ReLU -> 2x2 max-pool each) -> the hidden FC layers, with sleep (Pogodin et al.); lc_conv: the "
+     "same network with conv layers", NULL},
     {"hidden", PK_INTLIST, F(hidden), "100", NULL, 1, 100000,
      "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset", NULL},
     {"rule", PK_CHOICE, F(rule), "bp", "bp|fa|fa_noise|dfa", 0, 0,
@@ -91,6 +93,32 @@ const ParamDef PARAMS[] = {
      "cnn with frozen conv and cache_features: also keep the test features when they take at most this many MiB "
      "(n_test x feature floats: 352 MiB for 10,000 MNIST images through 64 5x5 kernels, 39 MiB with fc_pool 4; 0: never)",
      "model=cnn"},
+    {"lc_channels", PK_INTLIST, F(lc_channels), "32,32", NULL, 1, 4096,
+     "lc, lc_conv: output channels of each LC (conv) layer, e.g. [32, 32]; depth = its length (1 to 4)", "model=lc|lc_conv"},
+    {"lc_size", PK_INT, F(lc_size), "5", NULL, 1, 31, "lc, lc_conv: kernel side (odd; zero padding (k-1)/2, stride 1)",
+     "model=lc|lc_conv"},
+    {"lc_pool", PK_CHOICE, F(lc_pool), "max", "max|none", 0, 0,
+     "lc, lc_conv: after each layer's ReLU a 2x2 max-pool (stride 2), or none", "model=lc|lc_conv"},
+    {"lc_init", PK_CHOICE, F(lc_init), "independent", "independent|shared", 0, 0,
+     "lc: initial kernels, an independent Kaiming (fan-out) draw per position (the authors'), or one shared kernel "
+     "plus lc_init_eps times noise", "model=lc"},
+    {"lc_init_eps", PK_REAL, F(lc_init_eps), "0", NULL, 0, 1e6,
+     "lc, lc_init shared: relative noise per position (W_p = std (s + eps n_p) / sqrt(1 + eps^2))", "model=lc;lc_init=shared"},
+    {"sleep", PK_CHOICE, F(sleep), "none", "none|instant|dynamic", 0, 0,
+     "lc: weight sharing every sleep_every steps: none; instant (each kernel <- its group's mean); dynamic (the "
+     "Hebbian sleep on tiled noise patches)", "model=lc"},
+    {"sleep_every", PK_INT, F(sleep_every), "10", NULL, 1, 100000000, "lc: optimiser steps between sleeps",
+     "model=lc;sleep=instant|dynamic"},
+    {"sleep_share", PK_CHOICE, F(sleep_share), "grid", "grid|map", 0, 0,
+     "lc: sharing groups, positions at stride lc_size in each direction (the authors') or the whole map",
+     "model=lc;sleep=instant|dynamic"},
+    {"sleep_steps", PK_INT, F(sleep_steps), "100", NULL, 1, 1000000, "lc, dynamic sleep: Hebbian iterations T per sleep",
+     "model=lc;sleep=dynamic"},
+    {"sleep_lr", PK_REAL, F(sleep_lr), "0.1", NULL, 0, 1e3, "lc, dynamic sleep: learning rate", "model=lc;sleep=dynamic"},
+    {"sleep_gamma", PK_REAL, F(sleep_gamma), "1e-5", NULL, 0, 1e3,
+     "lc, dynamic sleep: pull gamma (W - W0) toward the weights at the start of the sleep", "model=lc;sleep=dynamic"},
+    {"sleep_batch", PK_INT, F(sleep_batch), "128", NULL, 1, 1000000, "lc, dynamic sleep: noise patches per iteration",
+     "model=lc;sleep=dynamic"},
     {"meta_tasks", PK_CHOICELIST, F(meta_tasks), "", "mnist|fashion_mnist|kmnist", 0, 0,
      "datasets of the meta-loss (e.g. [mnist, fashion_mnist, kmnist]; [] = not measured)", NULL},
     {"meta_steps", PK_INT, F(meta_steps), "10", NULL, 1, 100000, "meta-loss: inner Adam steps per task", NULL},
@@ -324,8 +352,10 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
                     return -2;
                 }
                 snprintf(item, sizeof item, "%ld", x);
-                if (++n_items > MLP_MAX_LAYERS - 1) {
-                    snprintf(err, errlen, "%s: at most %d hidden layers", key, MLP_MAX_LAYERS - 1);
+                int max_items = !strcmp(d->name, "lc_channels") ? LC_MAX_LAYERS : MLP_MAX_LAYERS - 1;
+                if (++n_items > max_items) {
+                    snprintf(err, errlen, "%s: at most %d %slayers", key, max_items,
+                             max_items == LC_MAX_LAYERS ? "" : "hidden ");
                     return -2;
                 }
             } else if (!in_choices(item, d->choices)) {
@@ -390,9 +420,11 @@ int jobspec_noise_points(const JobSpec *s) {
     return (int)(s->noise_curve_points < batches ? s->noise_curve_points : batches);
 }
 
-int jobspec_hidden(const JobSpec *s, int *h) {
+int jobspec_hidden(const JobSpec *s, int *h) { return jobspec_intlist(s->hidden, h, MLP_MAX_LAYERS); }
+
+int jobspec_intlist(const char *text, int *h, int max) {
     int n = 0;
-    for (const char *p = s->hidden; *p && n < MLP_MAX_LAYERS;) {
+    for (const char *p = text; *p && n < max;) {
         h[n++] = atoi(p);
         const char *c = strchr(p, ',');
         if (!c) break;

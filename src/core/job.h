@@ -51,6 +51,16 @@ typedef struct JobSpec {
     int32_t conv_bias;
     int32_t cache_features;
     int32_t cache_budget_mb; /* test features cached when they take at most this many MiB */
+    /* lc, lc_conv */
+    char lc_channels[32];  /* output channels per layer, canonical "32,32" */
+    int32_t lc_size;       /* kernel side (odd) */
+    char lc_pool[8];       /* max | none */
+    char lc_init[12];      /* independent | shared */
+    double lc_init_eps;
+    char sleep[12];        /* none | instant | dynamic */
+    char sleep_share[8];   /* grid | map */
+    int32_t sleep_every, sleep_steps, sleep_batch;
+    double sleep_lr, sleep_gamma;
     /* distribution parameters (dist.h) */
     char meta_tasks[48];   /* datasets of the meta-loss, canonical "mnist,kmnist"; "" = off */
     int32_t meta_steps, meta_test_size;
@@ -111,6 +121,8 @@ uint64_t jobspec_model_curves(const JobSpec *s, int *len);
 int jobspec_noise_points(const JobSpec *s);
 /** Hidden sizes of s into h[MLP_MAX_LAYERS]; returns their count. */
 int jobspec_hidden(const JobSpec *s, int *h);
+/** The items of a canonical integer list ("32,32") into out[max]; returns their count. */
+int jobspec_intlist(const char *text, int *out, int max);
 /** The distribution `name` times `scale` with s's distribution parameters; k: kernel side. */
 void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistParams *out);
 

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const ModelKind MODEL_MLP, MODEL_CNN;
+extern const ModelKind MODEL_MLP, MODEL_CNN, MODEL_LC, MODEL_LC_CONV;
 
 /* One row per model kind; `synsweep train --help` lists the same names (model: choices). */
-const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, NULL};
+const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, &MODEL_LC, &MODEL_LC_CONV, NULL};
 
 const RuleDef RULES[] = {
     {"bp", RULE_BP, 0, "backprop"},
@@ -51,6 +51,15 @@ int model_alloc(Model *md) {
 
 float *model_tensor(const Model *md, const Tensor *t) {
     return (t->fixed ? md->fixed : md->params) + t->offset;
+}
+
+double model_step(Model *md, const float *x, const uint8_t *y, int B, int features) {
+    double loss = md->kind->forward(md, x, y, B, features, NULL);
+    model_zero_grad(md);
+    optim_begin(&md->opt);
+    md->kind->backward(md, x, y, B, features);
+    if (!md->fused_step) optim_update(&md->opt, md->params, md->grads, 0, md->opt.n);
+    return loss;
 }
 
 void model_zero_grad(Model *md) { memset(md->grads, 0, (size_t)md->tensors.n_params * sizeof(float)); }

@@ -132,6 +132,12 @@ void model_free(Model *md);
 int model_alloc(Model *md);
 /** Trainable or fixed buffer address of tensor t. */
 float *model_tensor(const Model *md, const Tensor *t);
+/**
+ * One optimiser step on B rows (images, or cached feature rows): forward, zero the
+ * gradients, backward, the optimiser's update (applied per layer inside backward by kinds
+ * with fused_step). @return the batch's mean loss. Tests step models through this too.
+ */
+double model_step(Model *md, const float *x, const uint8_t *y, int B, int features);
 /** Zeroes grads. */
 void model_zero_grad(Model *md);
 /**

@@ -81,11 +81,7 @@ EvalStats evaluate(Model *md, const Split *s) { return evaluate_probe(md, s, NUL
 
 /* One optimiser step on b rows (images, or features when the split holds them). */
 static void train_step(Model *md, const float *x, const uint8_t *y, int b, int features, double *loss) {
-    *loss += md->kind->forward(md, x, y, b, features, NULL);
-    model_zero_grad(md);
-    optim_begin(&md->opt);
-    md->kind->backward(md, x, y, b, features);
-    if (!md->fused_step) optim_update(&md->opt, md->params, md->grads, 0, md->opt.n);
+    *loss += model_step(md, x, y, b, features);
 }
 
 double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf) {

@@ -1,0 +1,343 @@
+/*
+ * model_lc.c: model kinds `lc` and `lc_conv` (Pogodin et al., NeurIPS 2021; SCIENCE.md
+ * section 4). The network, for lc_channels = [O_0, ..., O_{L-1}] (1 <= L <= LC_MAX_LAYERS):
+ *
+ *   x -> [layer l: K x K, stride 1, zero padding (K-1)/2, bias per channel -> ReLU
+ *         -> 2x2 max-pool (lc_pool: max) or nothing (none)] for l = 0..L-1 -> the FC head
+ *
+ * lc: each layer is locally connected (lc.h: a kernel per output position, lc_W<l>
+ * (H*W, O, C*K*K)); every sleep_every optimiser steps a sleep shares weights within groups
+ * of positions (instant: group means; dynamic: the Hebbian sleep). lc_conv: each layer is a
+ * conv layer (conv.h, conv_W<l> (O, C, K, K)) -- the lc network whose kernels are tied
+ * across positions, which computes the same (tests/test_lc_model.c).
+ *
+ * Both layers learn through the head's input gradient and the rule's feedback: bp passes the
+ * weights themselves; fa a fixed random tensor of the weights' shape (lc_B<l> / conv_B<l>,
+ * l >= 1; layer 0 needs no input gradient), drawn as the weights are drawn. dfa has no path
+ * to these layers and is refused.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "lc.h"
+#include "memest.h"
+#include "model.h"
+
+int model_head_build(Model *md, Mlp *m, const JobSpec *spec, int in_dim, int need_dinput, char *err,
+                     size_t errlen);
+
+/* rng streams of this kind (model.h's RNG_STREAM_* stop at 6) */
+enum { LC_STREAM_INIT = 0x4c4301, LC_STREAM_FEEDBACK = 0x4c4302, LC_STREAM_SLEEP = 0x4c4303 };
+
+typedef struct LcNetLayer {
+    int C, H, W, O, K;  /* input planes (C, H, W), output channels, kernel side */
+    int PH, PW;         /* output side after the pool */
+    float *Wt, *b, *dW, *db;
+    const float *F;     /* feedback: Wt (bp) or the fixed tensor (fa, layers >= 1) */
+    float *act;         /* (max_batch, O*H*W) after ReLU */
+    float *pooled;      /* (max_batch, O*PH*PW): the layer's output (= act without pooling) */
+    int *arg;           /* (max_batch, O*PH*PW) max-pool winners */
+    float *dpooled;     /* (max_batch, O*PH*PW) gradient of pooled (not for the last layer) */
+} LcNetLayer;
+
+typedef struct LcModel {
+    int conv;           /* lc_conv */
+    int L, pool;
+    LcNetLayer l[LC_MAX_LAYERS];
+    Mlp m;
+    float *scratch;     /* lc_forward/backward scratch, or conv col + dcol */
+    float *dact;        /* (max_batch, max O*H*W) */
+    int sleep;          /* 0 none, 1 instant, 2 dynamic */
+    int share, sleep_every, sleep_steps, sleep_batch;
+    float sleep_lr, sleep_gamma;
+    float *sleep_scratch;
+    Rng sleep_rng;
+    long n_sleeps;
+    double snr_paper[LC_MAX_LAYERS], snr_code[LC_MAX_LAYERS];
+} LcModel;
+
+static LcModel *lc_of(const Model *md) { return (LcModel *)md->impl; }
+
+static int lc_depth(const JobSpec *spec, int *ch) { return jobspec_intlist(spec->lc_channels, ch, LC_MAX_LAYERS); }
+
+static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen) {
+    LcModel *lm = lc_of(md);
+    int ch[LC_MAX_LAYERS], L = lc_depth(spec, ch), K = spec->lc_size;
+    lm->conv = !strcmp(spec->model, "lc_conv");
+    lm->L = L, lm->pool = !strcmp(spec->lc_pool, "max");
+    md->in_dim = C * H * W;
+    if (L < 1) {
+        snprintf(err, errlen, "%s: lc_channels needs at least one layer", spec->model);
+        return -1;
+    }
+    if (K % 2 == 0) {
+        snprintf(err, errlen, "%s: lc_size %d is even (padding (k-1)/2 keeps the map only for odd k)", spec->model, K);
+        return -1;
+    }
+    if (md->rule->feedback == RULE_DFA) {
+        snprintf(err, errlen, "%s: rule %s has no feedback path to the LC layers (use bp or fa)", spec->model,
+                 md->rule->name);
+        return -1;
+    }
+    int fa = md->rule->feedback == RULE_FA;
+    const char *pre = lm->conv ? "conv" : "lc";
+    size_t scratch = 0, dact = 0;
+    for (int i = 0; i < L; i++) {
+        LcNetLayer *ly = &lm->l[i];
+        ly->C = C, ly->H = H, ly->W = W, ly->O = ch[i], ly->K = K;
+        ly->PH = lm->pool ? H / 2 : H, ly->PW = lm->pool ? W / 2 : W;
+        if (ly->PH < 1 || ly->PW < 1) {
+            snprintf(err, errlen, "%s: layer %d's %dx%d map cannot be pooled", spec->model, i, H, W);
+            return -1;
+        }
+        int shape[4] = {H * W, ch[i], C * K * K, 0}, cshape[4] = {ch[i], C, K, K}, bshape[1] = {ch[i]};
+        char name[16];
+        snprintf(name, sizeof name, "%s_W%d", pre, i);
+        if (tensors_add(&md->tensors, name, lm->conv ? 4 : 3, lm->conv ? cshape : shape, 0) < 0) goto full;
+        snprintf(name, sizeof name, "%s_b%d", pre, i);
+        if (tensors_add(&md->tensors, name, 1, bshape, 0) < 0) goto full;
+        if (fa && i > 0) {
+            snprintf(name, sizeof name, "%s_B%d", pre, i);
+            if (tensors_add(&md->tensors, name, lm->conv ? 4 : 3, lm->conv ? cshape : shape, 1) < 0) goto full;
+        }
+        size_t s = lm->conv ? 2 * (size_t)C * K * K * H * W : lc_scratch_floats(md->max_batch, C, H, W, ch[i], K);
+        scratch = s > scratch ? s : scratch;
+        dact = (size_t)ch[i] * H * W > dact ? (size_t)ch[i] * H * W : dact;
+        C = ch[i], H = ly->PH, W = ly->PW;
+    }
+    int feat = C * H * W;
+    if (model_head_build(md, &lm->m, spec, feat, 1, err, errlen)) return -1;
+
+    /* point the layers into the buffers, allocate the activations, draw the weights */
+    Rng ri, rf;
+    rng_seed(&ri, (uint64_t)spec->seed, LC_STREAM_INIT);
+    rng_seed(&rf, (uint64_t)spec->seed, LC_STREAM_FEEDBACK);
+    int B = md->max_batch;
+    double eps = !lm->conv && !strcmp(spec->lc_init, "shared") ? spec->lc_init_eps : -1.0;
+    for (int i = 0; i < L; i++) {
+        LcNetLayer *ly = &lm->l[i];
+        char name[16];
+        snprintf(name, sizeof name, "%s_W%d", pre, i);
+        const Tensor *tw = tensors_find(&md->tensors, name);
+        snprintf(name, sizeof name, "%s_b%d", pre, i);
+        const Tensor *tb = tensors_find(&md->tensors, name);
+        ly->Wt = model_tensor(md, tw), ly->dW = md->grads + tw->offset;
+        ly->b = model_tensor(md, tb), ly->db = md->grads + tb->offset;
+        /* lc_conv: one kernel, drawn as lc draws a 1x1 map's (the same Kaiming fan-out std) */
+        int PH = lm->conv ? 1 : ly->H, PW = lm->conv ? 1 : ly->W;
+        lc_init(ly->Wt, ly->b, ly->C, PH, PW, ly->O, ly->K, eps, &ri);
+        ly->F = ly->Wt; /* bp; layer 0 computes no input gradient */
+        if (fa && i > 0) {
+            snprintf(name, sizeof name, "%s_B%d", pre, i);
+            float *Fb = model_tensor(md, tensors_find(&md->tensors, name));
+            lc_init(Fb, NULL, ly->C, PH, PW, ly->O, ly->K, -1.0, &rf);
+            ly->F = Fb;
+        }
+        size_t na = (size_t)B * ly->O * ly->H * ly->W, np = (size_t)B * ly->O * ly->PH * ly->PW;
+        if (!(ly->act = malloc(na * sizeof(float)))) goto oom;
+        if (lm->pool && (!(ly->pooled = malloc(np * sizeof(float))) || !(ly->arg = malloc(np * sizeof(int))))) goto oom;
+        if (i < L - 1 && !(ly->dpooled = malloc(np * sizeof(float)))) goto oom;
+    }
+    if (!(lm->scratch = malloc(scratch * sizeof(float))) || !(lm->dact = malloc((size_t)B * dact * sizeof(float))))
+        goto oom;
+
+    /* the sleep */
+    lm->sleep = lm->conv ? 0 : !strcmp(spec->sleep, "instant") ? 1 : !strcmp(spec->sleep, "dynamic") ? 2 : 0;
+    lm->share = !strcmp(spec->sleep_share, "map") ? LC_SHARE_MAP : LC_SHARE_GRID;
+    lm->sleep_every = spec->sleep_every, lm->sleep_steps = spec->sleep_steps, lm->sleep_batch = spec->sleep_batch;
+    lm->sleep_lr = (float)spec->sleep_lr, lm->sleep_gamma = (float)spec->sleep_gamma;
+    rng_seed(&lm->sleep_rng, (uint64_t)spec->seed, LC_STREAM_SLEEP);
+    if (lm->sleep == 2) {
+        size_t ss = 0;
+        for (int i = 0; i < L; i++) {
+            const LcNetLayer *ly = &lm->l[i];
+            size_t s = lc_sleep_scratch_floats(ly->C, ly->H, ly->W, ly->O, ly->K, lm->share, lm->sleep_batch);
+            ss = s > ss ? s : ss;
+        }
+        if (ss && !(lm->sleep_scratch = malloc(ss * sizeof(float)))) goto oom;
+    }
+    for (int i = 0; i < LC_MAX_LAYERS; i++) lm->snr_paper[i] = lm->snr_code[i] = NAN;
+    return 0;
+full:
+    snprintf(err, errlen, "too many tensors");
+    return -1;
+oom:
+    snprintf(err, errlen, "out of memory building the model");
+    return -1;
+}
+
+static void lc_kind_free(Model *md) {
+    LcModel *lm = lc_of(md);
+    for (int i = 0; i < LC_MAX_LAYERS; i++) {
+        LcNetLayer *ly = &lm->l[i];
+        free(ly->act), free(ly->pooled), free(ly->arg), free(ly->dpooled);
+    }
+    free(lm->scratch), free(lm->dact), free(lm->sleep_scratch);
+    mlp_free(&lm->m);
+}
+
+/* The output of layer i for B images (pooled, or act itself without pooling). */
+static const float *layer_out(const LcModel *lm, int i) {
+    return lm->pool ? lm->l[i].pooled : lm->l[i].act;
+}
+
+static double lc_kind_forward(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct) {
+    (void)features; /* no frozen front-end: always images */
+    LcModel *lm = lc_of(md);
+    const float *in = x;
+    for (int i = 0; i < lm->L; i++) {
+        LcNetLayer *ly = &lm->l[i];
+        int C = ly->C, H = ly->H, W = ly->W, O = ly->O, K = ly->K;
+        size_t ni = (size_t)C * H * W, no = (size_t)O * H * W, np = (size_t)O * ly->PH * ly->PW;
+        if (lm->conv)
+            for (int n = 0; n < B; n++)
+                conv2d_forward(ly->act + n * no, in + n * ni, ly->Wt, ly->b, lm->scratch, C, H, W, O, K, (K - 1) / 2);
+        else
+            lc_forward(ly->act, in, ly->Wt, ly->b, lm->scratch, B, C, H, W, O, K);
+        for (size_t j = 0; j < (size_t)B * no; j++) ly->act[j] = ly->act[j] > 0.0f ? ly->act[j] : 0.0f;
+        if (lm->pool)
+            for (int n = 0; n < B; n++) maxpool2_forward(ly->pooled + n * np, ly->arg + n * np, ly->act + n * no, O, H, W);
+        in = layer_out(lm, i);
+    }
+    return mlp_forward(&lm->m, in, y, B, correct);
+}
+
+static void lc_kind_backward(Model *md, const float *x, const uint8_t *y, int B, int features) {
+    (void)features;
+    LcModel *lm = lc_of(md);
+    mlp_backward(&lm->m, y, B);
+    for (int i = lm->L - 1; i >= 0; i--) {
+        LcNetLayer *ly = &lm->l[i];
+        int C = ly->C, H = ly->H, W = ly->W, O = ly->O, K = ly->K;
+        size_t ni = (size_t)C * H * W, no = (size_t)O * H * W, np = (size_t)O * ly->PH * ly->PW;
+        const float *g = i == lm->L - 1 ? lm->m.dinp : ly->dpooled;
+        const float *in = i == 0 ? x : layer_out(lm, i - 1);
+        float *dx = i == 0 ? NULL : lm->l[i - 1].dpooled;
+        float *dact = lm->dact;
+        if (lm->pool) {
+            memset(dact, 0, (size_t)B * no * sizeof(float));
+            for (int n = 0; n < B; n++) maxpool2_backward(dact + n * no, g + n * np, ly->arg + n * np, O, H, W);
+        } else {
+            memcpy(dact, g, (size_t)B * no * sizeof(float));
+        }
+        for (size_t j = 0; j < (size_t)B * no; j++)
+            if (!(ly->act[j] > 0.0f)) dact[j] = 0.0f;
+        if (dx) memset(dx, 0, (size_t)B * ni * sizeof(float));
+        if (lm->conv) {
+            float *col = lm->scratch, *dcol = col + (size_t)C * K * K * H * W;
+            for (int n = 0; n < B; n++)
+                conv2d_backward(dx ? dx + n * ni : NULL, ly->dW, ly->db, dact + n * no, in + n * ni, ly->F,
+                                col, dcol, C, H, W, O, K, (K - 1) / 2);
+        } else {
+            lc_backward(dx, ly->dW, ly->db, dact, in, ly->F, lm->scratch, B, C, H, W, O, K);
+        }
+    }
+}
+
+static const Mlp *lc_kind_head(const Model *md) { return &lc_of(md)->m; }
+
+/* One sleep of every LC layer. */
+static void lc_sleep(LcModel *lm) {
+    for (int i = 0; i < lm->L; i++) {
+        LcNetLayer *ly = &lm->l[i];
+        if (lm->sleep == 1) lc_share_instant(ly->Wt, ly->C, ly->H, ly->W, ly->O, ly->K, lm->share);
+        else if (lm->sleep_scratch)
+            lc_sleep_dynamic(ly->Wt, lm->sleep_scratch, ly->C, ly->H, ly->W, ly->O, ly->K, lm->share, lm->sleep_steps,
+                             lm->sleep_lr, lm->sleep_gamma, lm->sleep_batch, &lm->sleep_rng);
+    }
+    lm->n_sleeps++;
+}
+
+static void lc_kind_after_step(Model *md) {
+    LcModel *lm = lc_of(md);
+    if (lm->sleep && md->step % lm->sleep_every == 0) lc_sleep(lm);
+}
+
+static void lc_measure(LcModel *lm) {
+    for (int i = 0; i < lm->L; i++) {
+        const LcNetLayer *ly = &lm->l[i];
+        lc_snr(ly->Wt, ly->C, ly->H, ly->W, ly->O, ly->K, &lm->snr_paper[i], &lm->snr_code[i]);
+    }
+}
+
+/* lc: SNR_w of every LC layer at the end of each epoch (after the epoch's last sleep) */
+/* Bytes (memest.h): per layer the weights with gradients, two Adam moments, feedback and
+ * snapshot copies (LC: one kernel per position; conv: one), the batch's activations and the
+ * scratch; the FC head and the examples as the mlp estimate counts them. */
+static size_t lc_kind_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+    int ch[LC_MAX_LAYERS], L = lc_depth(s, ch), K = s->lc_size, lc = !strcmp(s->model, "lc");
+    size_t B = (size_t)(s->batch_size > 0 ? s->batch_size : 1), bytes = 0;
+    int c = C, h = H, w = W;
+    for (int l = 0; l < L; l++) {
+        size_t kernels = (size_t)ch[l] * c * K * K * (lc ? (size_t)h * w : 1);
+        bytes += 4 * (kernels * 8 + B * (size_t)ch[l] * h * w * 4) + 4 * lc_scratch_floats((int)B, c, h, w, ch[l], K);
+        c = ch[l];
+        if (!strcmp(s->lc_pool, "max")) h /= 2, w /= 2;
+    }
+    JobSpec head = *s;
+    return bytes + memest_mlp(&head, c, h, w, n_train, n_test) + ((size_t)n_train + n_test) * (size_t)C * H * W * 4;
+}
+
+static uint64_t lc_kind_curves(const JobSpec *spec, int *len) {
+    int ch[LC_MAX_LAYERS], L = lc_depth(spec, ch);
+    uint64_t bits = 0;
+    for (int i = 0; i < L; i++) bits |= 1ull << (MC_SNR_PAPER0 + i) | 1ull << (MC_SNR_CODE0 + i);
+    *len = bits ? spec->epochs : 0;
+    return bits;
+}
+
+static void lc_kind_epoch_end(Model *md, int e, JobResult *r) {
+    LcModel *lm = lc_of(md);
+    lc_measure(lm);
+    if (!r->mcurves || e >= r->n_mepochs) return;
+    float *row = r->mcurves + (size_t)e * N_MODEL_CURVES;
+    for (int i = 0; i < lm->L; i++) {
+        row[MC_SNR_PAPER0 + i] = (float)lm->snr_paper[i];
+        row[MC_SNR_CODE0 + i] = (float)lm->snr_code[i];
+    }
+}
+
+static void lc_kind_final_metrics(Model *md, const Split *test, JobMetrics *m) {
+    (void)test;
+    LcModel *lm = lc_of(md);
+    lc_measure(lm);
+    double sp = 0.0, sc = 0.0;
+    for (int i = 0; i < lm->L; i++) sp += lm->snr_paper[i], sc += lm->snr_code[i];
+    m->snr_paper = sp / lm->L, m->snr_code = sc / lm->L;
+    m->n_sleeps = (double)lm->n_sleeps;
+}
+
+const ModelKind MODEL_LC = {
+    .name = "lc",
+    .help = "locally connected layers (-> ReLU -> 2x2 max-pool) -> the hidden FC layers; sleep shares weights",
+    .phases = PHASE_SUPERVISED | PHASE_SLEEP,
+    .impl_size = sizeof(LcModel),
+    .build = lc_kind_build,
+    .free = lc_kind_free,
+    .forward = lc_kind_forward,
+    .backward = lc_kind_backward,
+    .features = NULL,
+    .head = lc_kind_head,
+    .curves = lc_kind_curves,
+    .after_step = lc_kind_after_step,
+    .epoch_end = lc_kind_epoch_end,
+    .final_metrics = lc_kind_final_metrics,
+    .memory = lc_kind_memory,
+};
+
+const ModelKind MODEL_LC_CONV = {
+    .name = "lc_conv",
+    .help = "the lc network with conv layers (kernels shared by every position)",
+    .phases = PHASE_SUPERVISED,
+    .impl_size = sizeof(LcModel),
+    .build = lc_kind_build,
+    .free = lc_kind_free,
+    .forward = lc_kind_forward,
+    .backward = lc_kind_backward,
+    .features = NULL,
+    .head = lc_kind_head,
+    .memory = lc_kind_memory,
+};
