@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const ModelKind MODEL_MLP, MODEL_CNN;
+extern const ModelKind MODEL_MLP, MODEL_CNN, MODEL_RBSE, MODEL_RBM, MODEL_PIXELS;
 
 /* One row per model kind; `synsweep train --help` lists the same names (model: choices). */
-const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, NULL};
+const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, &MODEL_RBSE, &MODEL_RBM, &MODEL_PIXELS, NULL};
 
 const RuleDef RULES[] = {
     {"bp", RULE_BP, 0, "backprop"},
