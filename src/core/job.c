@@ -121,6 +121,8 @@ const ParamDef PARAMS[] = {
      "rbse: initial release probability sigmoid(a) of every synapse (1: always released)", "model=rbse"},
     {"learn_release", PK_BOOL, F(learn_release), "true", NULL, 0, 0,
      "rbse: CD learns the release logits a (false: p stays at release_init)", "model=rbse"},
+    {"release_lr_scale", PK_REAL, F(release_lr_scale), "1", NULL, 0, 1e6,
+     "rbse: learning rate of the release logits a as a multiple of rbm_lr", "model=rbse;learn_release=true"},
     {"rbse_samples", PK_INT, F(rbse_samples), "10", NULL, 1, 10000,
      "rbse/rbm/pixels: feature rows per labelled image (rbse: S masks; rbm, pixels: S copies, or S Bernoulli "
      "binarisations), and samples averaged at test", "model=rbse|rbm|pixels"},

@@ -256,7 +256,7 @@ static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, Jo
     float *gw = g, *ga = rbse ? g + nw : NULL, *gbc = g + (rbse ? 2 * nw : nw);
     if (rbse_chain_create(&ch, m, B, rng_u64(&cs)) || rbse_chain_create(&rch, m, B, 0) ||
         optim_create(&ow, OPT_SGD, nw, lr, 0, 0, 0, mu, (float)spec->rbm_weight_decay) ||
-        (rbse && optim_create(&oa, OPT_SGD, nw, lr, 0, 0, 0, mu, 0)) ||
+        (rbse && optim_create(&oa, OPT_SGD, nw, lr * (float)spec->release_lr_scale, 0, 0, 0, mu, 0)) ||
         optim_create(&obc, OPT_SGD, (size_t)V + Hh, lr, 0, 0, 0, mu, 0))
         goto oom;
     m->h_tables = spec->cd_k > 1; /* CD-1 never runs the masked h-step */
