@@ -33,7 +33,7 @@ def check_model_curves(path, f, df, i):
             fail(f"{path}: job {i} ({df.model[i]}) but no /model_curves")
         return
     E = int(df.rbm_epochs[i]) if cd else 0
-    names = CD_CURVES + (["w_p_corr"] if df.model[i] == b"rbse" else [])
+    names = (CD_CURVES if cd else []) + (["w_p_corr"] if df.model[i] == b"rbse" else [])
     for name in CD_CURVES + ["w_p_corr"]:
         row = mc[name][i] if name in mc else None
         if row is None:
