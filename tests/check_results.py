@@ -14,11 +14,40 @@ import numpy as np
 import pandas as pd
 
 BOOKKEEPING = {"seconds", "rank", "host"}
+READOUT_KINDS = (b"rbse", b"rbm", b"pixels")
+CD_CURVES = ["recon_error", "recon_ce", "mean_release"] + [f"release_hist_{k:02d}" for k in range(20)]
 
 
 def fail(msg):
     print("check_results: FAIL:", msg)
     sys.exit(1)
+
+
+def check_model_curves(path, f, df, i):
+    """rbse/rbm: one finite point per CD epoch (w_p_corr for rbse only), the release
+    histogram summing to 1; other kinds: no CD curve points."""
+    mc = f.get("model_curves")
+    cd = df.model[i] in (b"rbse", b"rbm")
+    if mc is None:
+        if cd:
+            fail(f"{path}: job {i} ({df.model[i]}) but no /model_curves")
+        return
+    E = int(df.rbm_epochs[i]) if cd else 0
+    names = (CD_CURVES if cd else []) + (["w_p_corr"] if df.model[i] == b"rbse" else [])
+    for name in CD_CURVES + ["w_p_corr"]:
+        row = mc[name][i] if name in mc else None
+        if row is None:
+            if name in names:
+                fail(f"{path}: model_curves/{name} missing")
+            continue
+        want = np.zeros(row.shape, bool)
+        want[:E] = name in names
+        if not (np.isfinite(row) == want).all():
+            fail(f"{path}: job {i} model_curves/{name} finite at {np.isfinite(row).nonzero()[0]}, want {want.nonzero()[0]}")
+    if E:
+        hist = np.stack([mc[f"release_hist_{k:02d}"][i, :E] for k in range(20)])
+        if not np.allclose(hist.sum(axis=0), 1.0, atol=1e-5):
+            fail(f"{path}: job {i} release histogram sums {hist.sum(axis=0)}")
 
 
 def check_one(path, sweep_text):
@@ -62,7 +91,8 @@ def check_one(path, sweep_text):
     er = f["layers/final/erank"][:]
     for i in range(n):
         L = int((sizes[i] > 0).sum()) - 1
-        hidden = [int(h) for h in df.hidden[i].decode().split(",")]
+        readout = df.model[i] in READOUT_KINDS  # hidden does not apply: one softmax layer
+        hidden = [] if readout else [int(h) for h in df.hidden[i].decode().split(",")]
         if list(sizes[i, 1:L]) != hidden:
             fail(f"{path}: job {i} layer sizes {sizes[i]} vs hidden {hidden}")
         if not np.isfinite(er[i, :L]).all():
@@ -106,6 +136,19 @@ def check_one(path, sweep_text):
                 frozen = df.conv_dist[i] != b"trained"
                 if g[st]["conv_W"].attrs["trainable"] != (not frozen) or g[st]["conv_b"].shape != (shape[0],):
                     fail(f"{path}: job {i} {st}/conv_W trainable flag or conv_b shape wrong")
+            if df.model[i] in (b"rbse", b"rbm"):
+                H, V = int(df.rbm_hidden[i]), 784  # MNIST images
+                want_t = {"w": (H, V), "b": (V,), "c": (H,)}
+                if df.model[i] == b"rbse":
+                    want_t["a"] = (H, V)
+                for name, shape in want_t.items():
+                    if name not in g[st] or g[st][name].shape != shape or g[st][name].attrs["trainable"] != 1:
+                        fail(f"{path}: job {i} {st}/{name}: missing, not {shape} or not marked trainable (learned by CD)")
+                if "a" in g[st] and df.model[i] == b"rbm":
+                    fail(f"{path}: job {i}: the RBM has no release logits")
+                if sizes[i, 0] != H:
+                    fail(f"{path}: job {i}: the readout reads {sizes[i, 0]} features, want {H}")
+        check_model_curves(path, f, df, i)
     return f, df
 
 

@@ -128,7 +128,7 @@ typedef struct Golden {
 } Golden;
 
 /* Small jobs covering every model kind, rule and optimiser path (noise phase, trained and
- * frozen conv, adaptive pooling, SGD). */
+ * frozen conv, adaptive pooling, SGD; rbse, rbm with PCD-2, pixels with Bernoulli binarisation). */
 static const Golden JOBS[] = {
     {"mlp_bp", {{"rule", "bp"}}},
     {"mlp_fa", {{"rule", "fa"}, {"hidden", "40,20"}}},
@@ -150,6 +150,11 @@ static const Golden JOBS[] = {
                            {"rule", "fa"}}},
     {"lc_shared_init_bp", {{"model", "lc"}, {"lc_channels", "4,6"}, {"lc_init", "shared"}, {"lc_init_eps", "0.1"},
                            {"rule", "bp"}}},
+    {"rbse", {{"model", "rbse"}, {"rbm_train_size", "300"}, {"rbm_epochs", "2"}, {"rbm_hidden", "32"}, {"rbse_samples", "3"},
+              {"release_lr_scale", "100"}}},
+    {"rbm_pcd2", {{"model", "rbm"}, {"rbm_train_size", "300"}, {"rbm_epochs", "2"}, {"rbm_hidden", "32"}, {"cd_k", "2"},
+                  {"persistent", "true"}, {"rbm_batch_size", "20"}}},
+    {"pixels_bernoulli", {{"model", "pixels"}, {"binarize", "bernoulli"}, {"rbse_samples", "3"}}},
 };
 #define N_GOLDEN ((int)(sizeof JOBS / sizeof JOBS[0]))
 #define G_EPOCHS 3

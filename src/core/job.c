@@ -25,12 +25,13 @@ const ParamDef PARAMS[] = {
     {"data_dir", PK_STR, F(data_dir), "", NULL, 0, 0,
      "dataset root (else --data-dir, then $SYNSWEEP_DATA, then ./data)", NULL},
     {"seed", PK_INT, F(seed), "0", NULL, 0, 2147483647, "seed of every random draw of the job", NULL},
-    {"model", PK_CHOICE, F(model), "mlp", "mlp|cnn|lc|lc_conv", 0, 0,
+    {"model", PK_CHOICE, F(model), "mlp", "mlp|cnn|lc|lc_conv|rbse|rbm|pixels", 0, 0,
      "mlp; cnn: conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers; lc: locally connected "
      "layers (-> ReLU -> 2x2 max-pool each) -> the hidden FC layers, with sleep (Pogodin et al.); lc_conv: the "
-     "same network with conv layers", NULL},
+     "same network with conv layers; rbse, rbm: contrastive divergence on binarised images, then a softmax "
+     "readout of the hidden features; pixels: the same readout of the binarised pixels", NULL},
     {"hidden", PK_INTLIST, F(hidden), "100", NULL, 1, 100000,
-     "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset", NULL},
+     "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset", "model=mlp|cnn|lc|lc_conv"},
     {"rule", PK_CHOICE, F(rule), "bp", "bp|fa|fa_noise|dfa", 0, 0,
      "training rule: backprop, feedback alignment, FA after noise pretraining, direct FA", NULL},
     {"optimizer", PK_CHOICE, F(optimizer), "adam", "adam|sgd", 0, 0, "optimizer", NULL},
@@ -133,6 +134,33 @@ const ParamDef PARAMS[] = {
     {"cs_sigma_center", PK_REAL, F(cs_sigma_center), "1", NULL, 1e-3, 1e3, "center_surround: s_c (pixels)", "model=cnn;conv_dist=center_surround"},
     {"cs_sigma_surround", PK_REAL, F(cs_sigma_surround), "2", NULL, 1e-3, 1e3, "center_surround: s_s (pixels)", "model=cnn;conv_dist=center_surround"},
     {"truncation", PK_REAL, F(truncation), "2", NULL, 0.1, 100, "truncated_normal: cut at this many scales", NULL},
+    {"rbm_hidden", PK_INT, F(rbm_hidden), "500", NULL, 1, 100000, "rbse/rbm: hidden units", "model=rbse|rbm"},
+    {"rbm_train_size", PK_INT, F(rbm_train_size), "10000", NULL, 0, 100000000,
+     "rbse/rbm: training images (labels unused) drawn by the seed for contrastive divergence (0: all)", "model=rbse|rbm"},
+    {"rbm_epochs", PK_INT, F(rbm_epochs), "10", NULL, 0, 1000000, "rbse/rbm: contrastive-divergence epochs", "model=rbse|rbm"},
+    {"rbm_batch_size", PK_INT, F(rbm_batch_size), "100", NULL, 1, 1000000,
+     "rbse/rbm: CD minibatch (persistent chains); an epoch uses the full batches of a shuffled order", "model=rbse|rbm"},
+    {"cd_k", PK_INT, F(cd_k), "1", NULL, 1, 1000, "rbse/rbm: Gibbs steps per CD update (CD-k)", "model=rbse|rbm"},
+    {"persistent", PK_BOOL, F(persistent), "false", NULL, 0, 0,
+     "rbse/rbm: persistent chains (PCD-k) instead of chains restarted at the data", "model=rbse|rbm"},
+    {"rbm_lr", PK_REAL, F(rbm_lr), "0.05", NULL, 0, 1e3, "rbse/rbm: CD learning rate (SGD with momentum)", "model=rbse|rbm"},
+    {"rbm_momentum", PK_REAL, F(rbm_momentum), "0.5", NULL, 0, 0.999999, "rbse/rbm: CD momentum", "model=rbse|rbm"},
+    {"rbm_weight_decay", PK_REAL, F(rbm_weight_decay), "1e-4", NULL, 0, 1e3,
+     "rbse/rbm: L2 weight decay of the weights w (not a, b, c)", "model=rbse|rbm"},
+    {"rbm_init_std", PK_REAL, F(rbm_init_std), "0.01", NULL, 0, 100, "rbse/rbm: initial w ~ N(0, std^2)", "model=rbse|rbm"},
+    {"release_init", PK_REAL, F(release_init), "0.5", NULL, 1e-6, 1,
+     "rbse: initial release probability sigmoid(a) of every synapse (1: always released)", "model=rbse"},
+    {"learn_release", PK_BOOL, F(learn_release), "true", NULL, 0, 0,
+     "rbse: CD learns the release logits a (false: p stays at release_init)", "model=rbse"},
+    {"release_lr_scale", PK_REAL, F(release_lr_scale), "1", NULL, 0, 1e6,
+     "rbse: learning rate of the release logits a as a multiple of rbm_lr", "model=rbse;learn_release=true"},
+    {"rbse_samples", PK_INT, F(rbse_samples), "10", NULL, 1, 10000,
+     "rbse/rbm/pixels: feature rows per labelled image (rbse: S masks; rbm, pixels: S copies, or S Bernoulli "
+     "binarisations), and samples averaged at test", "model=rbse|rbm|pixels"},
+    {"binarize", PK_CHOICE, F(binarize), "threshold", "threshold|bernoulli", 0, 0,
+     "rbse/rbm/pixels: pixel x/255 -> 1 if above binarize_threshold, or with probability x/255", "model=rbse|rbm|pixels"},
+    {"binarize_threshold", PK_REAL, F(binarize_threshold), "0.5", NULL, 0, 1, "rbse/rbm/pixels: binarisation threshold",
+     "model=rbse|rbm|pixels;binarize=threshold"},
 };
 const int N_PARAMS = (int)(sizeof(PARAMS) / sizeof(PARAMS[0]));
 
@@ -444,12 +472,23 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
     out->k = k;
 }
 
-const char *const JOBSPEC_CHECK_READS = "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood|test_split";
+const char *const JOBSPEC_CHECK_READS =
+    "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood|test_split|preprocess";
 
 int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     if (!model_kind_find(s->model) || !rule_find(s->rule) || !optim_find(s->optimizer)) {
         snprintf(err, errlen, "unknown %s '%s'", !model_kind_find(s->model) ? "model" : !rule_find(s->rule) ? "rule" : "optimizer",
                  !model_kind_find(s->model) ? s->model : !rule_find(s->rule) ? s->rule : s->optimizer);
+        return -1;
+    }
+    const ModelKind *kind = model_kind_find(s->model);
+    if ((kind->phases & PHASE_READOUT) && strcmp(s->rule, "bp")) {
+        snprintf(err, errlen, "model %s: the readout is one softmax layer, which fa, dfa and fa_noise would train "
+                 "exactly as bp (no hidden layer to feed back to); use rule: bp", s->model);
+        return -1;
+    }
+    if ((kind->phases & PHASE_READOUT) && strcmp(s->preprocess, "unit")) {
+        snprintf(err, errlen, "model %s binarises pixels x/255; use preprocess: unit", s->model);
         return -1;
     }
     if (s->dataset[0] == 0) {

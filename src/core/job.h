@@ -68,6 +68,12 @@ typedef struct JobSpec {
     double lognormal_mu, lognormal_sigma2;
     char lognormal_sign[12];
     double dale_inhibitory, cs_sigma_center, cs_sigma_surround, truncation;
+    /* rbse, rbm, pixels (model_rbse.c) */
+    int32_t rbm_hidden, rbm_train_size, rbm_epochs, rbm_batch_size, cd_k, persistent;
+    double rbm_lr, rbm_momentum, rbm_weight_decay, rbm_init_std, release_init, release_lr_scale;
+    int32_t learn_release, rbse_samples;
+    char binarize[12];     /* threshold | bernoulli */
+    double binarize_threshold;
 } JobSpec;
 
 typedef enum { PK_INT, PK_REAL, PK_BOOL, PK_CHOICE, PK_STR, PK_INTLIST, PK_CHOICELIST } ParamKind;

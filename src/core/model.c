@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const ModelKind MODEL_MLP, MODEL_CNN, MODEL_LC, MODEL_LC_CONV;
+extern const ModelKind MODEL_MLP, MODEL_CNN, MODEL_LC, MODEL_LC_CONV, MODEL_RBSE, MODEL_RBM, MODEL_PIXELS;
 
 /* One row per model kind; `synsweep train --help` lists the same names (model: choices). */
-const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, &MODEL_LC, &MODEL_LC_CONV, NULL};
+const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, &MODEL_LC, &MODEL_LC_CONV, &MODEL_RBSE, &MODEL_RBM,
+                                        &MODEL_PIXELS, NULL};
 
 const RuleDef RULES[] = {
     {"bp", RULE_BP, 0, "backprop"},

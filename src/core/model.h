@@ -22,7 +22,9 @@
 #include "tensor.h"
 
 /* phases a kind supports (ModelKind.phases) */
-enum { PHASE_SUPERVISED = 1, PHASE_NOISE = 2, PHASE_SLEEP = 4, PHASE_UNSUPERVISED = 8 };
+enum { PHASE_SUPERVISED = 1, PHASE_NOISE = 2, PHASE_SLEEP = 4, PHASE_UNSUPERVISED = 8,
+       PHASE_READOUT = 16 /* the supervised phase trains a softmax readout of binarised pixels' features
+                             alone: rule bp, preprocess unit (jobspec_check) */ };
 
 /* A training rule: the feedback of the backward pass, and the phases it adds. */
 typedef struct RuleDef {

@@ -28,7 +28,7 @@ static double now_s(void) {
 }
 
 /* Checked after every minibatch: cancellation, then the job's time limit. */
-static int should_stop(Model *md) {
+int train_should_stop(Model *md) {
     if (cancel_flag && *cancel_flag) md->stop = STATUS_CANCELLED;
     else if (md->deadline > 0 && now_s() > md->deadline) md->stop = STATUS_TIMEOUT;
     return md->stop;
@@ -102,7 +102,7 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
         train_step(md, xbuf, ybuf, b, s->features, &loss);
         md->step++;
         if (md->kind->after_step) md->kind->after_step(md);
-        if (should_stop(md)) {
+        if (train_should_stop(md)) {
             n_batches++;
             break;
         }
@@ -138,7 +138,7 @@ double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, 
         double before = loss;
         train_step(md, xbuf, ybuf, b, 0, &loss);
         if (nc) noise_curve_step(nc, md, loss - before, b);
-        if (should_stop(md)) {
+        if (train_should_stop(md)) {
             n_batches++;
             break;
         }
@@ -411,7 +411,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         goto oom;
     /* a batch of data rows (images or cached features) or of noise images */
     int img = train->c * train->h * train->w;
-    perm = malloc((size_t)(n_tr > 0 ? n_tr : 1) * sizeof(int));
+    perm = malloc((size_t)(tr.n > 0 ? tr.n : 1) * sizeof(int)); /* rows: n_tr * feat_rows once cached */
     xbuf = malloc((size_t)B * (img > tr.d ? img : tr.d) * sizeof(float));
     ybuf = malloc((size_t)B);
     if (!perm || !xbuf || !ybuf) goto oom;

@@ -15,6 +15,12 @@
  */
 void train_set_cancel_flag(const volatile int *flag);
 
+/**
+ * Whether training must stop now (cancellation, then md->deadline); sets md->stop. For
+ * phases of a kind's own (pretrain) to check after each of their minibatches.
+ */
+int train_should_stop(Model *md);
+
 typedef struct EvalStats {
     double loss, acc;
     double p_true_mean, p_true_std, p_max_mean;

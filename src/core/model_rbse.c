@@ -1,0 +1,391 @@
+/*
+ * model_rbse.c: model kinds `rbse`, `rbm` and `pixels` (SCIENCE.md section 3; the
+ * numerics are rbse.c's). rbse and rbm: an unsupervised phase (kind->pretrain) learns the
+ * Boltzmann machine by CD-k / PCD-k with SGD and momentum on binarised training images; then
+ * a softmax readout (the FC head with no hidden layer, trained by the job's optimiser, lr,
+ * weight_decay, epochs, batch_size) learns from S feature rows per labelled image:
+ *   rbse: P(h | v, m_s) for S masks m_s ~ Bernoulli(sigmoid(a)) (the idle release),
+ *   rbm:  P(h | v), S copies,
+ *   pixels: the binarised pixels v, S copies (S Bernoulli binarisations if binarize: bernoulli),
+ * so every kind's readout sees the same rows and optimiser steps. Test images are read out
+ * from the mean of their S feature vectors (kind->forward: test_acc) and by the mean of the
+ * S predictions (kind->final_metrics: test_acc_pred_mean). The masks and binarisations of an
+ * evaluated image come from a stream keyed by the job's seed and the image's pixels, so an
+ * evaluation is deterministic, the same in every pass, and draws nothing from the training
+ * streams.
+ *
+ * Tensors: w (H, V), a (H, V; rbse), b (V), c (H) in the fixed buffer, marked learned (CD
+ * learns them, not the optimiser), then the head W0 (10, H or V), b0 (10).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "rbse.h"
+#include "train.h"
+
+/* streams of the job seed (rng.h uses 1..6, rbse.h 16..17) */
+enum {
+    RBSE_STREAM_INIT = 20,    /* w */
+    RBSE_STREAM_CD_DATA = 21, /* which training images, their order, Bernoulli binarisation */
+    RBSE_STREAM_CHAIN = 22,   /* seed of the CD chains */
+    RBSE_STREAM_RECON = 23,   /* the per-epoch reconstruction measurement */
+    RBSE_STREAM_FEAT = 24,    /* masks and binarisations of the labelled training images */
+    RBSE_STREAM_EVAL = 25     /* key of the evaluation streams */
+};
+#define RECON_IMAGES 1000 /* reconstruction error: the first of the CD images */
+
+int model_head_build(Model *md, Mlp *m, const JobSpec *spec, int in_dim, int need_dinput, char *err,
+                     size_t errlen);
+
+typedef struct RbseModel {
+    Mlp head;
+    Rbse rb;
+    int kind;          /* K_RBSE, K_RBM, K_PIXELS */
+    int S, bern;
+    float thr;
+    uint64_t eval_key;
+    Rng feat_rng;      /* training features (cached once by the driver) */
+    float *v;          /* (V) one binarised image */
+    float *fs;         /* (S, feat_dim) the feature rows of one image */
+    float *favg;       /* (max_batch, feat_dim) mean feature vectors of a batch */
+    double recon_error, mean_release, w_p_corr; /* after CD */
+} RbseModel;
+
+enum { K_RBSE, K_RBM, K_PIXELS };
+
+static RbseModel *rm_of(const Model *md) { return (RbseModel *)md->impl; }
+
+static void binarize_image(const RbseModel *q, const float *x, int V, Rng *r, float *out) {
+    rbse_binarize(x, V, q->thr, q->bern ? r : NULL, out);
+}
+
+/* The S feature rows of one image x (scaled x/255) into out (S, feat_dim); draws from r. */
+static void image_features(Model *md, const float *x, Rng *r, float *out) {
+    RbseModel *q = rm_of(md);
+    int V = md->in_dim, fd = md->feat_dim, S = q->S;
+    if (q->kind == K_PIXELS) {
+        for (int s = 0; s < S; s++) binarize_image(q, x, V, r, out + (size_t)s * fd);
+        return;
+    }
+    binarize_image(q, x, V, r, q->v);
+    if (q->kind == K_RBSE) {
+        rbse_features(&q->rb, 1, q->v, S, r, out);
+        return;
+    }
+    rbse_features(&q->rb, 1, q->v, 1, r, out); /* RBM: deterministic, S copies */
+    for (int s = 1; s < S; s++) memcpy(out + (size_t)s * fd, out, (size_t)fd * sizeof(float));
+}
+
+/* The evaluation stream of an image: a function of the job's seed and the pixels alone. */
+static void eval_stream(const RbseModel *q, const float *x, int V, Rng *r) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the pixels' bits */
+    for (int i = 0; i < V; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        h = (h ^ u) * 0x100000001b3ull;
+    }
+    rng_seed(r, q->eval_key ^ h, RBSE_STREAM_EVAL);
+}
+
+static int rb_build(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen) {
+    RbseModel *q = rm_of(md);
+    q->kind = !strcmp(md->kind->name, "rbse") ? K_RBSE : !strcmp(md->kind->name, "rbm") ? K_RBM : K_PIXELS;
+    int V = C * H * W, Hh = spec->rbm_hidden;
+    md->in_dim = V;
+    md->feat_dim = q->kind == K_PIXELS ? V : Hh;
+    md->feat_rows = q->S = spec->rbse_samples;
+    md->features_required = 1;
+    q->bern = !strcmp(spec->binarize, "bernoulli");
+    q->thr = (float)spec->binarize_threshold;
+    if (q->kind != K_PIXELS) {
+        int shw[2] = {Hh, V};
+        if (tensors_add(&md->tensors, "w", 2, shw, 1) < 0) goto full;
+        tensors_mark_learned(&md->tensors);
+        if (q->kind == K_RBSE) {
+            if (tensors_add(&md->tensors, "a", 2, shw, 1) < 0) goto full;
+            tensors_mark_learned(&md->tensors);
+        }
+        if (tensors_add(&md->tensors, "b", 1, &V, 1) < 0) goto full;
+        tensors_mark_learned(&md->tensors);
+        if (tensors_add(&md->tensors, "c", 1, &Hh, 1) < 0) goto full;
+        tensors_mark_learned(&md->tensors);
+    }
+    /* the readout: the FC head without hidden layers (multinomial logistic regression) */
+    JobSpec hs = *spec;
+    memset(hs.hidden, 0, sizeof hs.hidden);
+    if (model_head_build(md, &q->head, &hs, md->feat_dim, 0, err, errlen)) return -1;
+    q->v = malloc((size_t)V * sizeof(float));
+    q->fs = malloc((size_t)q->S * md->feat_dim * sizeof(float));
+    q->favg = malloc((size_t)md->max_batch * md->feat_dim * sizeof(float));
+    if (!q->v || !q->fs || !q->favg) goto oom;
+    rng_seed(&q->feat_rng, (uint64_t)spec->seed, RBSE_STREAM_FEAT);
+    Rng ek;
+    rng_seed(&ek, (uint64_t)spec->seed, RBSE_STREAM_EVAL);
+    q->eval_key = rng_u64(&ek);
+    q->recon_error = q->mean_release = q->w_p_corr = NAN;
+    if (q->kind == K_PIXELS) return 0;
+    const TensorList *tl = &md->tensors;
+    float *w = model_tensor(md, tensors_find(tl, "w")), *b = model_tensor(md, tensors_find(tl, "b"));
+    float *c = model_tensor(md, tensors_find(tl, "c"));
+    float *a = q->kind == K_RBSE ? model_tensor(md, tensors_find(tl, "a")) : NULL;
+    if (rbse_create(&q->rb, V, Hh, q->kind == K_RBM, w, a, b, c)) goto oom;
+    Rng ri;
+    rng_seed(&ri, (uint64_t)spec->seed, RBSE_STREAM_INIT);
+    rbse_init_params(&q->rb, (float)spec->release_init, (float)spec->rbm_init_std, &ri);
+    return 0;
+full:
+    snprintf(err, errlen, "too many tensors");
+    return -1;
+oom:
+    snprintf(err, errlen, "out of memory building the model");
+    return -1;
+}
+
+static void rb_free(Model *md) {
+    RbseModel *q = rm_of(md);
+    mlp_free(&q->head);
+    rbse_free(&q->rb);
+    free(q->v), free(q->fs), free(q->favg);
+    q->v = q->fs = q->favg = NULL;
+}
+
+/* Images: the mean of each image's S feature vectors, through the readout. Features: the readout. */
+static double rb_forward(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct) {
+    RbseModel *q = rm_of(md);
+    if (features) return mlp_forward(&q->head, x, y, B, correct);
+    int V = md->in_dim, fd = md->feat_dim, S = q->S;
+    for (int r = 0; r < B; r++) {
+        Rng er;
+        eval_stream(q, x + (size_t)r * V, V, &er);
+        image_features(md, x + (size_t)r * V, &er, q->fs);
+        float *o = q->favg + (size_t)r * fd;
+        for (int k = 0; k < fd; k++) {
+            double s = 0;
+            for (int t = 0; t < S; t++) s += q->fs[(size_t)t * fd + k];
+            o[k] = (float)(s / S);
+        }
+    }
+    return mlp_forward(&q->head, q->favg, y, B, correct);
+}
+
+static void rb_backward(Model *md, const float *x, const uint8_t *y, int B, int features) {
+    (void)x, (void)features; /* the readout's input is what forward gave it */
+    mlp_backward(&rm_of(md)->head, y, B);
+}
+
+/* The labelled training images' feature rows (B images -> B*S rows), from the feature stream. */
+static void rb_features(Model *md, const float *x, int B, float *feat) {
+    RbseModel *q = rm_of(md);
+    size_t rows = (size_t)q->S * md->feat_dim;
+    for (int r = 0; r < B; r++) image_features(md, x + (size_t)r * md->in_dim, &q->feat_rng, feat + r * rows);
+}
+
+static const Mlp *rb_head(const Model *md) { return &rm_of(md)->head; }
+
+static uint64_t rb_curves(const JobSpec *spec, int *len) {
+    *len = spec->rbm_epochs;
+    uint64_t bits = 1ull << MC_RECON_ERROR | 1ull << MC_RECON_CE | 1ull << MC_MEAN_RELEASE;
+    for (int k = 0; k < RELEASE_BINS; k++) bits |= 1ull << (MC_RELEASE_HIST0 + k);
+    if (!strcmp(spec->model, "rbse")) bits |= 1ull << MC_W_P_CORR; /* NaN for the RBM (p = 1) */
+    return bits;
+}
+
+/* Mean reconstruction error and cross-entropy of x (n, V) with a freshly seeded chain. */
+static double recon_pass(const Rbse *m, RbseChain *ch, uint64_t seed, const float *x, int n, double *ce) {
+    rng_seed(&ch->units, seed, RBSE_STREAM_UNITS);
+    rng_seed(&ch->masks, seed, RBSE_STREAM_MASKS);
+    double se = 0, xe = 0;
+    for (int i = 0; i < n; i += ch->n) {
+        int b = n - i < ch->n ? n - i : ch->n;
+        double c;
+        se += rbse_recon_error(m, ch, b, x + (size_t)i * m->n_v, &c) * b;
+        xe += c * b;
+    }
+    *ce = xe / n;
+    return se / n;
+}
+
+/*
+ * Contrastive divergence on rbm_train_size training images drawn by the seed: per epoch a
+ * shuffled order in full minibatches, CD-k (or PCD-k) gradients, SGD with momentum (weight
+ * decay on w only), then the epoch's curve row (reconstruction on the first RECON_IMAGES of
+ * the drawn images, release statistics).
+ */
+static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult *r, char *err,
+                       size_t errlen) {
+    RbseModel *q = rm_of(md);
+    Rbse *m = &q->rb;
+    int V = m->n_v, Hh = m->n_h, rbse = q->kind == K_RBSE, st = 0;
+    size_t nw = (size_t)Hh * V;
+    int *idx = NULL, *perm = NULL;
+    float *x = NULL, *xr = NULL, *vb = NULL, *g = NULL;
+    RbseChain ch = {0}, rch = {0};
+    Optim ow = {0}, oa = {0}, obc = {0};
+    if (train->c * train->h * train->w != V) {
+        snprintf(err, errlen, "training images have %d pixels, the model %d", train->c * train->h * train->w, V);
+        return -1;
+    }
+    Rng dr;
+    rng_seed(&dr, (uint64_t)spec->seed, RBSE_STREAM_CD_DATA);
+    if (!(idx = malloc((size_t)train->n * sizeof(int)))) goto oom;
+    int n = subset_choose(train, 0, spec->rbm_train_size, rng_u64(&dr), idx, err, errlen);
+    if (n <= 0) {
+        if (n == 0) snprintf(err, errlen, "no training images for contrastive divergence");
+        st = -1;
+        goto done;
+    }
+    int B = spec->rbm_batch_size < n ? spec->rbm_batch_size : n, nr = n < RECON_IMAGES ? n : RECON_IMAGES;
+    x = malloc((size_t)n * V * sizeof(float));
+    xr = malloc((size_t)nr * V * sizeof(float));
+    vb = malloc((size_t)B * V * sizeof(float));
+    perm = malloc((size_t)n * sizeof(int));
+    g = calloc((rbse ? 2 * nw : nw) + V + Hh, sizeof(float)); /* dw, [da], db, dc */
+    if (!x || !xr || !vb || !perm || !g) goto oom;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < V; k++) x[(size_t)i * V + k] = train->x[(size_t)idx[i] * V + k] / 255.0f;
+    rbse_binarize(x, (long)nr * V, q->thr, q->bern ? &dr : NULL, xr); /* drawn once */
+    Rng cs;
+    rng_seed(&cs, (uint64_t)spec->seed, RBSE_STREAM_CHAIN);
+    Rng rs;
+    rng_seed(&rs, (uint64_t)spec->seed, RBSE_STREAM_RECON);
+    uint64_t recon_seed = rng_u64(&rs);
+    float lr = (float)spec->rbm_lr, mu = (float)spec->rbm_momentum;
+    float *gw = g, *ga = rbse ? g + nw : NULL, *gbc = g + (rbse ? 2 * nw : nw);
+    if (rbse_chain_create(&ch, m, B, rng_u64(&cs)) || rbse_chain_create(&rch, m, B, 0) ||
+        optim_create(&ow, OPT_SGD, nw, lr, 0, 0, 0, mu, (float)spec->rbm_weight_decay) ||
+        (rbse && optim_create(&oa, OPT_SGD, nw, lr * (float)spec->release_lr_scale, 0, 0, 0, mu, 0)) ||
+        optim_create(&obc, OPT_SGD, (size_t)V + Hh, lr, 0, 0, 0, mu, 0))
+        goto oom;
+    m->h_tables = spec->cd_k > 1; /* CD-1 never runs the masked h-step */
+    rbse_prepare(m);
+    for (int e = 0; e < spec->rbm_epochs; e++) {
+        for (int i = 0; i < n; i++) perm[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)rng_below(&dr, (uint32_t)(i + 1)), t = perm[i];
+            perm[i] = perm[j], perm[j] = t;
+        }
+        for (int i = 0; i + B <= n; i += B) {
+            for (int k = 0; k < B; k++)
+                rbse_binarize(x + (size_t)perm[i + k] * V, V, q->thr, q->bern ? &dr : NULL, vb + (size_t)k * V);
+            memset(g, 0, ((rbse ? 2 * nw : nw) + V + Hh) * sizeof(float));
+            rbse_grad(m, &ch, B, vb, spec->cd_k, spec->persistent, gw, ga, gbc, gbc + V);
+            optim_step(&ow, m->w, gw);
+            if (rbse && spec->learn_release) optim_step(&oa, m->a, ga);
+            optim_step(&obc, m->b, gbc); /* b and c are adjacent: (V + H) */
+            rbse_prepare(m);
+            if (train_should_stop(md)) {
+                st = md->stop;
+                goto done;
+            }
+        }
+        double ce, mse = recon_pass(m, &rch, recon_seed, xr, nr, &ce);
+        float *row = r->mcurves ? r->mcurves + (size_t)e * N_MODEL_CURVES : NULL;
+        if (row && e < r->n_mepochs) {
+            row[MC_RECON_ERROR] = (float)mse, row[MC_RECON_CE] = (float)ce;
+            row[MC_MEAN_RELEASE] = (float)rbse_mean_release(m);
+            if (rbse) row[MC_W_P_CORR] = (float)rbse_weight_release_corr(m);
+            rbse_release_hist(m, RELEASE_BINS, row + MC_RELEASE_HIST0);
+        }
+        if (!isfinite(mse)) {
+            snprintf(err, errlen, "contrastive divergence diverged in epoch %d (reconstruction error %g)", e + 1, mse);
+            st = STATUS_DIVERGED;
+            goto done;
+        }
+    }
+    m->h_tables = 1; /* the features run the masked h-step */
+    rbse_prepare(m);
+    double ce;
+    q->recon_error = recon_pass(m, &rch, recon_seed, xr, nr, &ce);
+    q->mean_release = rbse_mean_release(m);
+    q->w_p_corr = rbse_weight_release_corr(m);
+    goto done;
+oom:
+    snprintf(err, errlen, "out of memory in contrastive divergence");
+    st = -1;
+done:
+    free(idx), free(perm), free(x), free(xr), free(vb), free(g);
+    rbse_chain_free(&ch), rbse_chain_free(&rch);
+    optim_free(&ow), optim_free(&oa), optim_free(&obc);
+    return st;
+}
+
+/* Test accuracy and loss of the mean of each image's S predictions (same masks as forward). */
+static void rb_final_metrics(Model *md, const Split *test, JobMetrics *jm) {
+    RbseModel *q = rm_of(md);
+    int V = md->in_dim, fd = md->feat_dim, S = q->S, C = md->n_classes, MB = md->max_batch;
+    double loss = 0;
+    long correct = 0;
+    double *pm = malloc((size_t)C * sizeof(double));
+    uint8_t *ys = malloc((size_t)MB);
+    if (!pm || !ys) {
+        free(pm), free(ys);
+        return;
+    }
+    for (int i = 0; i < test->n; i++) {
+        const float *xi = test->x + (size_t)i * test->d;
+        Rng er;
+        eval_stream(q, xi, V, &er);
+        image_features(md, xi, &er, q->fs);
+        for (int c = 0; c < C; c++) pm[c] = 0;
+        memset(ys, test->y[i], (size_t)MB);
+        for (int s = 0; s < S; s += MB) {
+            int b = S - s < MB ? S - s : MB;
+            mlp_forward(&q->head, q->fs + (size_t)s * fd, ys, b, NULL);
+            for (int t = 0; t < b; t++)
+                for (int c = 0; c < C; c++) pm[c] += q->head.probs[(size_t)t * C + c];
+        }
+        int best = 0;
+        for (int c = 0; c < C; c++) best = pm[c] > pm[best] ? c : best;
+        correct += best == test->y[i];
+        double pt = pm[test->y[i]] / S;
+        loss -= log(pt > 1e-30 ? pt : 1e-30);
+    }
+    free(pm), free(ys);
+    jm->test_acc_pred_mean = test->n ? (double)correct / test->n : NAN;
+    jm->test_loss_pred_mean = test->n ? loss / test->n : NAN;
+    jm->recon_error = q->recon_error, jm->mean_release = q->mean_release, jm->w_p_corr = q->w_p_corr;
+}
+
+/* Bytes (memest.h): the synapse tensors w, a with their momenta and rbse.c's derived tables
+ * (about 14 floats per synapse), the chains, the S feature rows of every labelled image and
+ * of a test batch, the readout, and the images as bytes and floats. */
+static size_t rb_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+    size_t V = (size_t)C * H * W, Hn = strcmp(s->model, "pixels") ? (size_t)s->rbm_hidden : V;
+    size_t S = (size_t)(s->rbse_samples > 0 ? s->rbse_samples : 1), B = (size_t)(s->rbm_batch_size > 0 ? s->rbm_batch_size : 1);
+    size_t n = (size_t)n_train + (size_t)n_test + (size_t)s->rbm_train_size;
+    return 4 * (Hn * V * 14 + 8 * B * (V + Hn) + S * (size_t)n_train * Hn + S * (size_t)s->batch_size * Hn + 10 * Hn * 6) +
+           n * V * 5;
+}
+
+#define RB_COMMON                                                                                            \
+    .impl_size = sizeof(RbseModel), .build = rb_build, .free = rb_free, .forward = rb_forward,                 \
+    .backward = rb_backward, .features = rb_features, .head = rb_head, .final_metrics = rb_final_metrics,     \
+    .memory = rb_memory
+
+const ModelKind MODEL_RBSE = {
+    .name = "rbse",
+    .help = "RBM with stochastic synapses (release logits a) by CD, then a softmax readout of S stochastic features",
+    .phases = PHASE_SUPERVISED | PHASE_UNSUPERVISED | PHASE_READOUT,
+    .curves = rb_curves,
+    .pretrain = rb_pretrain,
+    RB_COMMON,
+};
+
+const ModelKind MODEL_RBM = {
+    .name = "rbm",
+    .help = "plain RBM (every synapse always released) by CD, then a softmax readout of P(h | v)",
+    .phases = PHASE_SUPERVISED | PHASE_UNSUPERVISED | PHASE_READOUT,
+    .curves = rb_curves,
+    .pretrain = rb_pretrain,
+    RB_COMMON,
+};
+
+const ModelKind MODEL_PIXELS = {
+    .name = "pixels",
+    .help = "the rbse/rbm readout on the binarised pixels themselves (baseline)",
+    .phases = PHASE_SUPERVISED | PHASE_READOUT,
+    RB_COMMON,
+};

@@ -1,0 +1,183 @@
+/*
+ * The model kinds rbse, rbm and pixels end to end through train_job on real MNIST (small
+ * jobs): status ok; the CD curves present, finite, one row per CD epoch, the release
+ * histogram summing to 1 per epoch; the readout clearly above chance with 10 labelled
+ * images per class (> 3 x chance); mean-of-predictions equal to mean-of-features accuracy where the S rows
+ * are identical (rbm, pixels with a threshold); with every release probability at 1 and a
+ * not learned the RBSE learns the RBM's weights (up to float summation order: the RBSE's
+ * masked products are fused loops, the RBM's sgemm, so this is not bit for bit) and a stays
+ * exactly at its always-released value; evaluation does not touch the training streams (the
+ * learned tensors and the readout do not depend on the test set's size) and is the same on
+ * a rerun; rules other than bp and standardised pixels refused with a message.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "job.h"
+#include "model.h"
+#include "rbse.h"
+#include "testutil.h"
+#include "train.h"
+
+static RawSplit tr, te;
+
+static void spec_small(JobSpec *s, const char *model) {
+    char err[256];
+    jobspec_defaults(s);
+    const char *kv[][2] = {{"model", model},         {"rbm_train_size", "600"}, {"rbm_epochs", "3"},
+                           {"rbm_hidden", "100"},    {"rbm_batch_size", "50"},  {"rbm_lr", "0.2"},  {"train_per_class", "10"},
+                           {"test_size", "1000"},    {"rbse_samples", "4"},     {"epochs", "60"},
+                           {"lr", "1e-2"},           {"batch_size", "32"},      {"eval_every", "0"},
+                           {"release_lr_scale", "100"}, {"seed", "3"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        if (jobspec_set(s, kv[i][0], kv[i][1], err, sizeof err)) fprintf(stderr, "%s\n", err);
+}
+
+static int run(const JobSpec *s, JobResult *r) {
+    job_result_init(r, 0);
+    int st = train_job(s, &tr, &te, NULL, 0, r);
+    if (st != STATUS_OK) fprintf(stderr, "job %s: %s\n", s->model, r->message);
+    return st;
+}
+
+/* The final snapshot of tensor name (NULL if absent). */
+static const float *snap(const JobResult *r, const char *name, int64_t *n) {
+    const Tensor *t = tensors_find(&r->tensors, name);
+    if (!t || !r->snaps) return NULL;
+    int k = job_result_n_snaps(r) - 1; /* final is the last stage saved */
+    const float *base = r->snaps + (size_t)k * (r->n_params + r->n_fixed);
+    *n = tensor_numel(t);
+    return base + (t->fixed ? r->n_params : 0) + t->offset;
+}
+
+static void test_kinds(void) {
+    const char *kinds[] = {"rbse", "rbm", "pixels"};
+    for (int q = 0; q < 3; q++) {
+        JobSpec s;
+        JobResult r;
+        spec_small(&s, kinds[q]);
+        CHECK(run(&s, &r) == STATUS_OK, "%s runs", kinds[q]);
+        int cd = q < 2;
+        CHECK(r.n_mepochs == (cd ? 3 : 0) && (cd == (r.mcurves != NULL)), "%s: %d CD curve rows", kinds[q], r.n_mepochs);
+        int finite = 1, sums = 1;
+        for (int e = 0; cd && e < r.n_mepochs; e++) {
+            const float *row = r.mcurves + (size_t)e * N_MODEL_CURVES;
+            double tot = 0;
+            for (int k = 0; k < RELEASE_BINS; k++) tot += row[MC_RELEASE_HIST0 + k];
+            sums &= fabs(tot - 1.0) < 1e-5;
+            finite &= isfinite(row[MC_RECON_ERROR]) && isfinite(row[MC_RECON_CE]) && isfinite(row[MC_MEAN_RELEASE]);
+            finite &= q == 0 ? isfinite(row[MC_W_P_CORR]) : isnan(row[MC_W_P_CORR]);
+            finite &= row[MC_RECON_ERROR] > 0 && row[MC_RECON_ERROR] < 0.25;
+            if (q == 1) finite &= row[MC_MEAN_RELEASE] == 1.0f && row[MC_RELEASE_HIST0 + RELEASE_BINS - 1] == 1.0f;
+            for (int k = MC_SNR_PAPER0; k < N_MODEL_CURVES; k++) finite &= isnan(row[k]); /* not this kind's */
+        }
+        CHECK(finite, "%s: CD curves finite and in range where recorded, NaN elsewhere", kinds[q]);
+        CHECK(sums, "%s: release histogram sums to 1 in every CD epoch", kinds[q]);
+        if (cd) {
+            const float *first = r.mcurves, *last = r.mcurves + (size_t)2 * N_MODEL_CURVES;
+            CHECK(last[MC_RECON_ERROR] < first[MC_RECON_ERROR], "%s: reconstruction error falls (%g -> %g)", kinds[q],
+                  (double)first[MC_RECON_ERROR], (double)last[MC_RECON_ERROR]);
+        }
+        /* chance is 0.1 (+- 0.01 on 1000 test images) */
+        CHECK(r.m.test_acc > 0.3 && r.m.test_acc_pred_mean > 0.3, "%s: k = 10 readout above chance: %g, %g", kinds[q],
+              r.m.test_acc, r.m.test_acc_pred_mean);
+        if (q > 0)
+            CHECK(r.m.test_acc_pred_mean == r.m.test_acc && fabs(r.m.test_loss_pred_mean - r.m.test_loss) < 1e-5,
+                  "%s: identical rows: mean prediction = prediction of the mean (%g %g, %g %g)", kinds[q],
+                  r.m.test_acc_pred_mean, r.m.test_acc, r.m.test_loss_pred_mean, r.m.test_loss);
+        CHECK(cd ? isfinite(r.m.recon_error) && isfinite(r.m.mean_release) : isnan(r.m.recon_error),
+              "%s: final CD metrics", kinds[q]);
+        CHECK(q == 0 ? isfinite(r.m.w_p_corr) : isnan(r.m.w_p_corr), "%s: w_p_corr %g", kinds[q], r.m.w_p_corr);
+        const char *names[] = {"w", "a", "b", "c"};
+        int present = 1;
+        for (int k = 0; k < 4; k++) {
+            const Tensor *t = tensors_find(&r.tensors, names[k]);
+            int want = cd && (k != 1 || q == 0);
+            present &= want ? t && t->fixed && t->learned : t == NULL;
+        }
+        const Tensor *w0 = tensors_find(&r.tensors, "W0");
+        present &= w0 && !w0->fixed && w0->shape[0] == 10 && w0->shape[1] == (q == 2 ? 784 : 100) && r.n_layers == 1;
+        CHECK(present, "%s: tensors w, [a], b, c fixed and learned; the readout W0 (10, features) alone", kinds[q]);
+        printf("%s: test_acc %.4f, pred_mean %.4f, recon %.4f, mean_release %.4f, w_p_corr %.3f, %.1f s\n", kinds[q],
+               r.m.test_acc, r.m.test_acc_pred_mean, r.m.recon_error, r.m.mean_release, r.m.w_p_corr, r.seconds);
+        job_result_free(&r);
+    }
+}
+
+static void test_release_one(void) {
+    JobSpec s, sr;
+    char err[256];
+    JobResult a, b;
+    spec_small(&s, "rbse");
+    jobspec_set(&s, "release_init", "1", err, sizeof err);
+    jobspec_set(&s, "learn_release", "false", err, sizeof err);
+    spec_small(&sr, "rbm");
+    CHECK(run(&s, &a) == STATUS_OK && run(&sr, &b) == STATUS_OK, "p = 1 jobs run");
+    int64_t n1 = 0, n2 = 0, na = 0;
+    const float *w1 = snap(&a, "w", &n1), *w2 = snap(&b, "w", &n2), *al = snap(&a, "a", &na);
+    double md = 0, mw = 0;
+    for (int64_t k = 0; w1 && w2 && k < n1; k++) md = fmax(md, fabs(w1[k] - w2[k])), mw = fmax(mw, fabs(w2[k]));
+    int a_same = al != NULL;
+    for (int64_t k = 0; al && k < na; k++) a_same &= al[k] == RBSE_A_ALWAYS;
+    CHECK(w1 && w2 && n1 == n2 && md < 1e-3 * mw, "p = 1: RBSE w = RBM w up to summation order: max diff %.3g (max |w| %.3g)",
+          md, mw);
+    CHECK(a_same, "p = 1: a stays at %g exactly", (double)RBSE_A_ALWAYS);
+    CHECK(a.m.mean_release == 1.0 && fabs(a.m.recon_error - b.m.recon_error) < 1e-4,
+          "p = 1: same release and reconstruction (%g vs %g)", a.m.recon_error, b.m.recon_error);
+    CHECK(fabs(a.m.test_acc - b.m.test_acc) <= 0.01, "p = 1: readouts agree: %g vs %g", a.m.test_acc, b.m.test_acc);
+    printf("p = 1: max |w_rbse - w_rbm| = %.3g (max |w| %.3g), test_acc %.4f vs %.4f (%s)\n", md, mw, a.m.test_acc,
+           b.m.test_acc, md == 0 && a.m.test_acc == b.m.test_acc ? "bit-identical" : "not bit-identical");
+    job_result_free(&a), job_result_free(&b);
+}
+
+static void test_eval_isolated(void) {
+    JobSpec s1, s2;
+    char err[256];
+    JobResult a, b, c;
+    spec_small(&s1, "rbse");
+    s2 = s1;
+    jobspec_set(&s2, "test_size", "300", err, sizeof err);
+    CHECK(run(&s1, &a) == STATUS_OK && run(&s2, &b) == STATUS_OK && run(&s1, &c) == STATUS_OK, "jobs run");
+    int same = a.n_params == b.n_params && a.n_fixed == b.n_fixed &&
+               !memcmp(a.snaps, b.snaps, (size_t)(a.n_params + a.n_fixed) * sizeof(float));
+    CHECK(same, "learned tensors and readout do not depend on the test set (evaluation has its own streams)");
+    CHECK(a.m.test_acc == c.m.test_acc && a.m.test_loss == c.m.test_loss &&
+              a.m.test_acc_pred_mean == c.m.test_acc_pred_mean && a.m.test_loss_pred_mean == c.m.test_loss_pred_mean,
+          "a rerun evaluates bit for bit the same");
+    job_result_free(&a), job_result_free(&b), job_result_free(&c);
+}
+
+static void test_refusals(void) {
+    const char *rules[] = {"fa", "dfa", "fa_noise"};
+    char err[256];
+    for (int k = 0; k < 3; k++) {
+        JobSpec s;
+        spec_small(&s, k == 2 ? "pixels" : "rbse");
+        jobspec_set(&s, "rule", rules[k], err, sizeof err);
+        err[0] = 0;
+        CHECK(jobspec_check(&s, err, sizeof err) == -1 && strstr(err, "rule: bp"), "rule %s refused: %s", rules[k], err);
+    }
+    JobSpec s;
+    spec_small(&s, "rbm");
+    jobspec_set(&s, "preprocess", "standardize", err, sizeof err);
+    CHECK(jobspec_check(&s, err, sizeof err) == -1 && strstr(err, "preprocess: unit"), "standardize refused: %s", err);
+}
+
+int main(void) {
+    const char *dir = getenv("SYNSWEEP_DATA");
+    char err[512];
+    if (!dir || dataset_load(dir, "mnist", "train", &tr, err, sizeof err) ||
+        dataset_load(dir, "mnist", "test", &te, err, sizeof err)) {
+        CHECK(0, "needs MNIST under $SYNSWEEP_DATA");
+        return test_report("test_rbse_model");
+    }
+    test_refusals();
+    test_kinds();
+    test_release_one();
+    test_eval_isolated();
+    raw_split_free(&tr), raw_split_free(&te);
+    return test_report("test_rbse_model");
+}
