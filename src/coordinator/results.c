@@ -872,23 +872,108 @@ static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
     return rc;
 }
 
-ResultsFile *results_open(const char *path, Sweep *sw, char *err, size_t errlen) {
-    if (stored_sweep(path, sw, err, errlen)) return NULL;
-    ResultsFile *f = new_state(path, sw, err, errlen);
-    if (!f || load_file(f, path, 0, err, errlen)) {
-        free_state(f);
-        sweep_free(sw);
-        return NULL;
-    }
-    return f;
-}
-
 void results_free(ResultsFile *f) { free_state(f); }
 
-int results_job_status(const ResultsFile *f, long id) { return status_parse(f->rows[id].status); }
+typedef struct SummaryRow {
+    char status[16];
+    double acc, sec;
+} SummaryRow;
 
-double results_job_metric(const ResultsFile *f, long id, int seconds) {
-    return seconds ? f->rows[id].seconds : f->rows[id].m.test_acc;
+int results_read_summary(const char *path, Sweep *sw, int **status, double **acc, double **sec, char *err,
+                         size_t errlen) {
+    *status = NULL, *acc = *sec = NULL;
+    if (stored_sweep(path, sw, err, errlen)) return -1;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = -1, fsp = -1, msp = -1, mt = -1, rt = -1;
+    SummaryRow *buf = NULL;
+    int64_t fv = 0, nj = -1;
+    hsize_t rows = 0;
+    int rc = -1;
+    char why[400];
+    if (file < 0) {
+        snprintf(err, errlen, "%s: not a readable HDF5 file", path);
+        goto done;
+    }
+    if (h5_read_attr_i64(file, "format_version", &fv) || fv != FORMAT_VERSION || h5_read_attr_i64(file, "n_jobs", &nj)) {
+        snprintf(err, errlen, "%s: not a synsweep results file of format %d%s", path, FORMAT_VERSION,
+                 fv == 1 ? " (it is format 1, synsweep 0.1; its tables still open with h5py)" : "");
+        goto done;
+    }
+    if ((rt = make_row_type(sw)) < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, rt < 0 ? "out of memory" : why);
+        goto done;
+    }
+    /* bounded by what is stored: the stored sweep's jobs must be the rows of /results */
+    if ((d = H5Dopen2(file, "results", H5P_DEFAULT)) < 0 || (fsp = H5Dget_space(d)) < 0 ||
+        H5Sget_simple_extent_ndims(fsp) != 1 || H5Sget_simple_extent_dims(fsp, &rows, NULL) < 0) {
+        snprintf(err, errlen, "%s: cannot read /results", path);
+        goto done;
+    }
+    if ((long)rows != sw->n_jobs || nj != sw->n_jobs) {
+        snprintf(err, errlen, "%s: its stored sweep expands to %ld jobs, but n_jobs says %lld and /results holds %llu "
+                 "rows; refusing to read it (damaged or edited)", path, sw->n_jobs, (long long)nj, (unsigned long long)rows);
+        goto done;
+    }
+    /* every chunk of a chunked /results written: rows never stored would read as fill values */
+    hid_t pl = H5Dget_create_plist(d);
+    if (pl >= 0 && H5Pget_layout(pl) == H5D_CHUNKED) {
+        hsize_t ch = 1, nch = 0;
+        H5Pget_chunk(pl, 1, &ch);
+        if (H5Dget_num_chunks(d, fsp, &nch) < 0 || nch < (rows + ch - 1) / ch) {
+            snprintf(err, errlen, "%s: /results has %llu rows but only %llu of its %llu chunks are stored; refusing "
+                     "to read it (damaged)", path, (unsigned long long)rows, (unsigned long long)nch,
+                     (unsigned long long)((rows + ch - 1) / ch));
+            H5Pclose(pl);
+            goto done;
+        }
+    }
+    if (pl >= 0) H5Pclose(pl);
+    size_t n = (size_t)rows, block = 65536;
+    *status = malloc((n ? n : 1) * sizeof(int));
+    *acc = malloc((n ? n : 1) * sizeof(double));
+    *sec = malloc((n ? n : 1) * sizeof(double));
+    buf = malloc(block * sizeof(SummaryRow));
+    hid_t st16 = h5_str_type(16);
+    if ((mt = H5Tcreate(H5T_COMPOUND, sizeof(SummaryRow))) < 0 || st16 < 0 ||
+        insert(mt, "status", HOFFSET(SummaryRow, status), st16, 1) ||
+        insert(mt, "test_acc", HOFFSET(SummaryRow, acc), H5T_NATIVE_DOUBLE, 0) ||
+        insert(mt, "seconds", HOFFSET(SummaryRow, sec), H5T_NATIVE_DOUBLE, 0) || !*status || !*acc || !*sec || !buf) {
+        snprintf(err, errlen, "%s: out of memory reading it", path);
+        goto done;
+    }
+    for (size_t at = 0; at < n; at += block) {
+        hsize_t start = at, cnt = n - at < block ? n - at : block;
+        if (msp >= 0) H5Sclose(msp);
+        if ((msp = H5Screate_simple(1, &cnt, NULL)) < 0 ||
+            H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &cnt, NULL) < 0 ||
+            H5Dread(d, mt, msp, fsp, H5P_DEFAULT, buf) < 0) {
+            snprintf(err, errlen, "%s: cannot read /results (damaged)", path);
+            goto done;
+        }
+        for (size_t i = 0; i < cnt; i++) {
+            buf[i].status[15] = 0;
+            int s = status_parse(buf[i].status);
+            if (s < 0) {
+                snprintf(err, errlen, "%s: row %zu is damaged (status '%.15s')", path, at + i, buf[i].status);
+                goto done;
+            }
+            (*status)[at + i] = s, (*acc)[at + i] = buf[i].acc, (*sec)[at + i] = buf[i].sec;
+        }
+    }
+    rc = 0;
+done:
+    if (msp >= 0) H5Sclose(msp);
+    if (fsp >= 0) H5Sclose(fsp);
+    if (mt >= 0) H5Tclose(mt);
+    if (rt >= 0) H5Tclose(rt);
+    if (d >= 0) H5Dclose(d);
+    if (file >= 0) H5Fclose(file);
+    free(buf);
+    if (rc) {
+        free(*status), free(*acc), free(*sec);
+        *status = NULL, *acc = *sec = NULL;
+        sweep_free(sw);
+    }
+    return rc;
 }
 
 ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed, char *err,
