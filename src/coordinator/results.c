@@ -21,6 +21,7 @@
 #include "snapstore.h"
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,8 +544,21 @@ static uint64_t fnv64(const unsigned char *p, size_t n) {
     return h;
 }
 
+/*
+ * Fault injection for tests/test_resume.sh: SYNSWEEP_FAULT_COMMIT="K,W" SIGKILLs this process
+ * in its K-th commit, after the journal is written (W = 0) or after the data, before the
+ * statuses (W = 1). @return W at commit K, else -1.
+ */
+static int fault_point(void) {
+    static int commits;
+    const char *e = getenv("SYNSWEEP_FAULT_COMMIT");
+    int k, w;
+    commits++;
+    return e && sscanf(e, "%d,%d", &k, &w) == 2 && k == commits ? w : -1;
+}
+
 /* Applies the journal's records to fd: the data, fdatasync, the statuses, fdatasync. */
-static int journal_apply(int fd, const JournalHead *h, const unsigned char *p) {
+static int journal_apply(int fd, const JournalHead *h, const unsigned char *p, int fault) {
     for (int phase = 0; phase < 2; phase++) {
         const unsigned char *q = p;
         for (uint64_t r = 0; r < h->n_records; r++) {
@@ -554,6 +568,7 @@ static int journal_apply(int fd, const JournalHead *h, const unsigned char *p) {
             q += 16 + len;
         }
         if (fdatasync(fd)) return -1;
+        if (phase == 0 && fault == 1) raise(SIGKILL);
     }
     return 0;
 }
@@ -614,7 +629,9 @@ static int commit_rows(ResultsFile *f, char *err, size_t errlen) {
     }
     close(jfd);
     jfd = -1;
-    if (journal_apply(f->fd, &h, buf)) {
+    int fault = fault_point();
+    if (fault == 0) raise(SIGKILL);
+    if (journal_apply(f->fd, &h, buf, fault)) {
         snprintf(err, errlen, "%s: cannot commit %ld rows in place (%s); the journal keeps them", f->path,
                  f->n_fresh, strerror(errno));
         goto fail;
@@ -653,7 +670,7 @@ static int journal_redo(const ResultsFile *f, char *err, size_t errlen) {
     }
     close(jfd);
     if (whole) {
-        if ((fd = open(f->path, O_RDWR)) < 0 || journal_apply(fd, &h, buf)) {
+        if ((fd = open(f->path, O_RDWR)) < 0 || journal_apply(fd, &h, buf, -1)) {
             snprintf(err, errlen, "%s: cannot apply its journal %s (%s)", f->path, f->journal, strerror(errno));
             goto done;
         }
