@@ -31,6 +31,8 @@
 
 
 #define FORMAT_VERSION 2
+#define FORMAT1_REFUSAL "%s: results file format 1 (synsweep 0.1); this synsweep reads format %d only. " \
+    "Its tables still open with h5py (docs/FORMAT.md); to continue the sweep, rerun it into a new file"
 
 /* provenance of this run (results_set_run_info) */
 static char *g_hosts, g_mpi[256];
@@ -750,9 +752,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     }
     int64_t fv = 0, nj = 0;
     if (h5_read_attr_i64(file, "format_version", &fv) == 0 && fv == 1) {
-        snprintf(err, errlen, "%s: results file format 1 (synsweep 0.1); this synsweep reads format %d only. "
-                 "Its tables still open with h5py (docs/FORMAT.md); to continue the sweep, rerun it into a new file",
-                 path, FORMAT_VERSION);
+        snprintf(err, errlen, FORMAT1_REFUSAL, path, FORMAT_VERSION);
         goto fail;
     }
     if (fv != FORMAT_VERSION || h5_read_attr_i64(file, "n_jobs", &nj) || nj != f->n_jobs) {
@@ -910,9 +910,12 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
         snprintf(err, errlen, "%s: not a readable HDF5 file", path);
         goto done;
     }
-    if (h5_read_attr_i64(file, "format_version", &fv) || fv != FORMAT_VERSION || h5_read_attr_i64(file, "n_jobs", &nj)) {
-        snprintf(err, errlen, "%s: not a synsweep results file of format %d%s", path, FORMAT_VERSION,
-                 fv == 1 ? " (it is format 1, synsweep 0.1; its tables still open with h5py)" : "");
+    if (h5_read_attr_i64(file, "format_version", &fv) == 0 && fv == 1) {
+        snprintf(err, errlen, FORMAT1_REFUSAL, path, FORMAT_VERSION);
+        goto done;
+    }
+    if (fv != FORMAT_VERSION || h5_read_attr_i64(file, "n_jobs", &nj)) {
+        snprintf(err, errlen, "%s: not a synsweep results file of format %d", path, FORMAT_VERSION);
         goto done;
     }
     if ((rt = make_row_type(sw)) < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
