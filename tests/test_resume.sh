@@ -3,6 +3,7 @@
 #  1. SIGKILL the whole mpirun at up to 14 random moments (10 must land), --resume each time; after every kill
 #     the file opens in h5py and n_done never goes down; the final file equals an
 #     uninterrupted run's bit for bit, every job exactly once (check_results.py).
+#  1b. SIGKILL inside the in-place commit (after the journal; between data and statuses); a torn journal.
 #  2. SIGTERM: checkpoint and a non-zero exit within 10 s; resume completes it.
 #  3. --resume with a different sweep is refused, saying what differs; file unchanged.
 #  4. --retry-failed reruns only failed jobs; without it they are kept.
@@ -42,6 +43,27 @@ run "$sweep" -o "$t/k.h5" --resume -q && ok || bad "final resume failed"
 [ ! -e "$t/k.h5.parts" ] && ok || bad "part files left after completion"
 /usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" >/dev/null && ok ||
   bad "resumed file differs from the uninterrupted run: $(/usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" | tail -1)"
+
+# 1b. SIGKILL inside the in-place commit (SYNSWEEP_FAULT_COMMIT, results.c): in the 3rd commit
+#     (jobs 9-12), after its journal is written (W=0) or after the rows' data, before their
+#     statuses (W=1). The file opens, its done rows are exactly n_done (8); resume applies a
+#     whole journal (W=1) and ignores a torn one (W=0, truncated), and the final file equals the
+#     uninterrupted run's.
+done_rows() { /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); print(int((f['results']['status'] != b'pending').sum()), int(f.attrs['n_done']))" "$1"; }
+for w in 0 1; do
+  j=$t/j$w.h5
+  SYNSWEEP_FAULT_COMMIT="3,$w" run "$sweep" -o "$j" --checkpoint-every 4 -q >/dev/null 2>&1 && bad "fault $w: the run was not killed"
+  pkill -9 -f "$j" 2>/dev/null; sleep 0.2
+  [ -s "$j.journal" ] && ok || bad "fault $w: no journal left"
+  [ "$(done_rows "$j")" = "8 8" ] && ok || bad "fault $w: done rows and n_done after the kill: $(done_rows "$j")"
+  [ $w -eq 0 ] && truncate -s -10 "$j.journal"
+  run "$sweep" -o "$j" --resume 2>"$t/j.err" >/dev/null || bad "fault $w: resume failed: $(cat "$t/j.err")"
+  if [ $w -eq 1 ]; then grep -q "committed 4 rows from its journal" "$t/j.err" && ok || bad "fault 1: journal not applied: $(cat "$t/j.err")"
+  else grep -q "from its journal" "$t/j.err" && bad "fault 0: a torn journal was applied" || ok; fi
+  [ ! -e "$j.journal" ] && [ ! -e "$j.snap.h5" ] && ok || bad "fault $w: journal or snapshot index left after completion"
+  /usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$j" >/dev/null && ok ||
+    bad "fault $w: resumed file differs from the uninterrupted run"
+done
 
 # 2. SIGTERM, once a few results exist
 run_bg "$sweep" -o "$t/s.h5" --checkpoint-every 1 --progress 1000 >/dev/null 2>"$t/s.err"

@@ -145,5 +145,20 @@ expect 1 "IDX header claims 1568000000 bytes, more than this [0-9]+-byte file ca
 python3 -c "print('fixed:\n  x: ' + '['*100000 + ']'*100000)" >"$t/deep.yaml"
 expect 1 "deep.yaml.*(deep|depth)" "$bin" expand "$t/deep.yaml"
 
+# a small file whose stored sweep expands to 10^8 jobs: status reads what is stored, so it
+# refuses at once (it took minutes and would have allocated ~140 GB), and changes nothing
+cp "$t/good.h5" "$t/big.h5"
+/usr/bin/python3 - "$t/big.h5" <<'PY'
+import h5py, sys
+f = h5py.File(sys.argv[1], "r+")
+y = "fixed: {epochs: 1}\ngrid:\n  seed: [" + ",".join(map(str, range(10000))) + "]\n  batch_size: [" + ",".join(map(str, range(1, 10001))) + "]\n"
+del f.attrs["sweep_yaml"]
+f.attrs["sweep_yaml"] = y
+PY
+s=$(sha256sum <"$t/big.h5"); t0=$(date +%s.%N)
+expect 1 "expands to 100000000 jobs.*refusing" "$bin" status "$t/big.h5"
+/usr/bin/python3 -c "import sys; sys.exit(0 if $(date +%s.%N) - $t0 < 5 else 1)" && ok || bad "status of the 10^8-job file took over 5 s"
+same "$t/big.h5" "$s" "status of a 10^8-job stored sweep"
+
 echo "robust: $pass passed, $fail failed"
 [ $fail -eq 0 ]

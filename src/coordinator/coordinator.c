@@ -306,32 +306,18 @@ done:
 
 int coordinator_status(const char *path, char *err, size_t errlen) {
     Sweep sw;
-    ResultsFile *f = results_open(path, &sw, err, errlen);
-    if (!f) return -1;
+    Summary s;
+    if (results_read_summary(path, &sw, &s.status, &s.acc, &s.sec, err, errlen)) return -1;
     long n = sw.n_jobs, count[STATUS_CANCELLED + 1] = {0};
-    Summary s = {calloc((size_t)n, sizeof(int)), calloc((size_t)n, sizeof(double)),
-                 calloc((size_t)n, sizeof(double))};
-    int rc = -1;
-    if (!s.status || !s.acc || !s.sec) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    for (long id = 0; id < n; id++) {
-        s.status[id] = results_job_status(f, id);
-        s.acc[id] = results_job_metric(f, id, 0);
-        s.sec[id] = results_job_metric(f, id, 1);
+    for (long id = 0; id < n; id++)
         if (s.status[id] >= 0) count[s.status[id]]++;
-    }
     printf("%s: sweep '%s', %ld jobs: %ld ok, %ld diverged, %ld failed, %ld timeout, %ld pending%s\n", path,
            sw.name, n, count[STATUS_OK], count[STATUS_DIVERGED], count[STATUS_FAILED], count[STATUS_TIMEOUT],
            count[STATUS_PENDING], count[STATUS_PENDING] ? "" : " (complete)");
     print_summary(&sw, &s, path);
-    rc = 0;
-done:
     free(s.status), free(s.acc), free(s.sec);
-    results_free(f);
     sweep_free(&sw);
-    return rc;
+    return 0;
 }
 
 int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errlen) {

@@ -236,3 +236,24 @@ int h5_copy_object(const char *src, const char *src_obj, hid_t loc, const char *
     return rc;
 }
 
+
+int h5_write_fixed(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf,
+                   haddr_t *offset) {
+    hid_t sp = H5Screate_simple(rank, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    int rc = -1, empty = 0;
+    for (int i = 0; i < rank; i++) empty |= dims[i] == 0;
+    *offset = HADDR_UNDEF;
+    if (sp < 0 || pl < 0) goto done;
+    if (H5Pset_layout(pl, H5D_CONTIGUOUS) < 0 || H5Pset_alloc_time(pl, H5D_ALLOC_TIME_EARLY) < 0 ||
+        H5Pset_fill_time(pl, H5D_FILL_TIME_NEVER) < 0)
+        goto done;
+    if ((d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, pl, H5P_DEFAULT)) < 0) goto done;
+    if (!empty && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) goto done;
+    *offset = empty ? HADDR_UNDEF : H5Dget_offset(d);
+    rc = empty || *offset != HADDR_UNDEF ? 0 : -1;
+done:
+    if (d >= 0) H5Dclose(d);
+    if (pl >= 0) H5Pclose(pl);
+    if (sp >= 0) H5Sclose(sp);
+    return rc;
+}

@@ -27,6 +27,13 @@ int h5_write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hs
  * at most 2^20 values), extendable, fast compression (it is rewritten at every checkpoint). */
 int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf);
 /**
+ * Creates loc/name contiguous, allocated at once and uncompressed, and writes buf into it: its
+ * bytes never move, so rows can be rewritten in place without HDF5 (results.c's live file).
+ * *offset gets the data's address in the file (HADDR_UNDEF if empty). @return 0 or -1.
+ */
+int h5_write_fixed(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf,
+                   haddr_t *offset);
+/**
  * Whether dataset loc/name stores rows of exactly the compound type want (the same columns,
  * types and layout, so that reading converts nothing). @return 0, or -1 with why (naming the
  * first missing, unexpected or mistyped column) in why.

@@ -21,14 +21,18 @@
 #include "snapstore.h"
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 
 #define FORMAT_VERSION 2
+#define FORMAT1_REFUSAL "%s: results file format 1 (synsweep 0.1); this synsweep reads format %d only. " \
+    "Its tables still open with h5py (docs/FORMAT.md); to continue the sweep, rerun it into a new file"
 
 /* provenance of this run (results_set_run_info) */
 static char *g_hosts, g_mpi[256];
@@ -88,6 +92,17 @@ static void utc_now(char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 }
 
+/* A per-job dataset of the live file: row i's bytes are at off + i * row_bytes in the file and
+ * at base + i * row_bytes in memory. */
+typedef struct LiveSet {
+    haddr_t off;
+    size_t row_bytes;
+    const char *base;
+} LiveSet;
+#define LIVE_MAX (8 + N_CURVES + N_STAGES * N_LAYER_METRICS + N_MODEL_CURVES)
+/* n_done as first written into a live file, found and replaced by its value (find_n_done) */
+#define N_DONE_SENTINEL 0x7e5a11f00dc0ffeeLL
+
 typedef struct JobRow {
     int32_t job_id;
     char status[16];
@@ -121,6 +136,14 @@ struct ResultsFile {
     SnapStore st;    /* where each job's snapshots are */
     hid_t row_type;
     int lock_fd;     /* FILE.lock, held (lockfile.c) while this process writes FILE */
+    /* the live file (docs/RESILIENCE.md): rows committed in place between full writes */
+    char *journal, *index, *index_tmp; /* FILE.journal, FILE.snap.h5 (the snapshot links), its .tmp */
+    int fd;          /* FILE opened for in-place commits, -1 while there is no live file */
+    ino_t ino;       /* FILE's inode (a journal names it) */
+    haddr_t n_done_at; /* where the 8 bytes of the root attribute n_done are */
+    int n_live;
+    LiveSet live[LIVE_MAX]; /* every per-job dataset, rows first */
+    long *fresh, n_fresh, cap_fresh; /* jobs received since the last commit */
 };
 
 #define H5TRY(expr, what)                                                          \
@@ -177,6 +200,8 @@ static hid_t make_row_type(const Sweep *sw) {
 static void free_state(ResultsFile *f) {
     if (!f) return;
     if (f->lock_fd > 0) lockfile_release(f->lock_fd, f->lock);
+    if (f->fd > 0) close(f->fd);
+    free(f->journal), free(f->index), free(f->index_tmp), free(f->fresh);
     if (f->row_type >= 0) H5Tclose(f->row_type);
     snapstore_free(&f->st);
     free(f->path), free(f->tmp), free(f->lock), free(f->sweep_path), free(f->hosts);
@@ -231,10 +256,14 @@ static ResultsFile *new_state(const char *path, const Sweep *sw, char *err, size
         return NULL;
     }
     f->row_type = -1;
+    f->fd = -1;
     f->path = strdup(path);
     f->tmp = str_cat(path, ".tmp");
     f->lock = str_cat(path, ".lock");
-    if (!f->path || !f->tmp || !f->lock) {
+    f->journal = str_cat(path, ".journal");
+    f->index = str_cat(path, ".snap.h5");
+    f->index_tmp = str_cat(path, ".snap.h5.tmp");
+    if (!f->path || !f->tmp || !f->lock || !f->journal || !f->index || !f->index_tmp) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -304,11 +333,83 @@ long results_n_done(const ResultsFile *f) { return f->n_done; }
 
 /* ---------------------------------------------------------------- the main file */
 
-/* Writes the whole state to FILE.tmp and renames it over FILE; with consolidate, the
- * snapshot groups are copied in rather than linked. */
+/* One per-job dataset: chunked and deflated, or (live) contiguous, its place recorded. */
+static int put_table(ResultsFile *f, int live, hid_t loc, const char *name, hid_t type, int rank,
+                     const hsize_t *dims, const void *buf) {
+    if (!live) return h5_write_table(loc, name, type, rank, dims, buf);
+    haddr_t off;
+    size_t rb = H5Tget_size(type);
+    for (int i = 1; i < rank; i++) rb *= (size_t)dims[i];
+    if (f->n_live >= LIVE_MAX || h5_write_fixed(loc, name, type, rank, dims, buf, &off)) return -1;
+    if (off != HADDR_UNDEF && rb > 0) f->live[f->n_live++] = (LiveSet){off, rb, buf};
+    return 0;
+}
+
+static int cmp_haddr(const void *a, const void *b) {
+    const LiveSet *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/*
+ * The address of the root attribute n_done in the live file fd (written as N_DONE_SENTINEL):
+ * its one occurrence outside the datasets. An int64 attribute's value sits in the root
+ * group's object header (version 1, no checksum), so replacing these 8 bytes changes it.
+ */
+static haddr_t find_n_done(const ResultsFile *f, int fd, off_t size) {
+    LiveSet d[LIVE_MAX];
+    memcpy(d, f->live, (size_t)f->n_live * sizeof(LiveSet));
+    qsort(d, (size_t)f->n_live, sizeof(LiveSet), cmp_haddr);
+    int64_t want = N_DONE_SENTINEL;
+    haddr_t found = HADDR_UNDEF;
+    int hits = 0;
+    static unsigned char buf[1 << 20];
+    off_t start = 0;
+    for (int k = 0; k <= f->n_live; k++) {
+        off_t end = k < f->n_live ? (off_t)d[k].off : size;
+        for (off_t p = start; p + 8 <= end;) {
+            size_t want_n = (size_t)(end - p) < sizeof buf ? (size_t)(end - p) : sizeof buf;
+            ssize_t got = pread(fd, buf, want_n, p);
+            if (got < 8) return HADDR_UNDEF;
+            for (ssize_t i = 0; i + 8 <= got; i++)
+                if (!memcmp(buf + i, &want, 8)) found = (haddr_t)(p + i), hits++;
+            p += got - 7;
+            if (p + 8 > end || got < (ssize_t)want_n) break;
+        }
+        if (k < f->n_live) {
+            off_t e = (off_t)(d[k].off + d[k].row_bytes * (size_t)f->n_jobs);
+            if (e > start) start = e;
+        }
+    }
+    return hits == 1 ? found : HADDR_UNDEF;
+}
+
+/* Writes FILE.snap.h5 (the links to the snapshot part files) anew: .tmp, fsync, rename. */
+static int write_index(ResultsFile *f, char *err, size_t errlen) {
+    unlink(f->index_tmp);
+    hid_t file = H5Fcreate(f->index_tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    int bad = file < 0 || snapstore_write_links(&f->st, file, 0);
+    if (file >= 0 && H5Fclose(file) < 0) bad = 1;
+    if (bad || sync_path(f->index_tmp) || rename(f->index_tmp, f->index)) {
+        snprintf(err, errlen, "%s: cannot write the snapshot index%s", f->index, io_cause());
+        unlink(f->index_tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Writes the whole state to FILE.tmp and renames it over FILE. With consolidate, the snapshot
+ * groups are copied in and the datasets chunked and deflated: the ordinary final file.
+ * Otherwise it is the live file: datasets contiguous, so that later checkpoints commit rows in
+ * place (commit_rows), and /snapshots an external link to FILE.snap.h5.
+ */
 static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen) {
     size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
     hid_t file = -1, g = -1, gs = -1;
+    int live = !consolidate, fd = -1;
+    if (f->fd > 0) close(f->fd);
+    f->fd = -1, f->n_live = 0;
+    if (live && write_index(f, err, errlen)) return -1;
     unlink(f->tmp);
     if ((file = H5Fcreate(f->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
         snprintf(err, errlen, "%s: cannot create the results file%s (does its directory exist "
@@ -328,7 +429,7 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5TRY(h5_attr_str(file, "checkpoint", now), "write attributes");
     H5TRY(h5_attr_str(file, "axes", f->axes), "write attributes");
     H5TRY(h5_attr_i64(file, "n_jobs", f->n_jobs), "write attributes");
-    H5TRY(h5_attr_i64(file, "n_done", f->n_done), "write attributes");
+    H5TRY(h5_attr_i64(file, "n_done", live ? N_DONE_SENTINEL : f->n_done), "write attributes");
     H5TRY(h5_attr_i64(file, "complete", complete), "write attributes");
     /* provenance (docs/FORMAT.md) */
     H5TRY(h5_attr_str(file, "git_commit", SYNSWEEP_GIT_COMMIT), "write attributes");
@@ -345,18 +446,18 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
 
     hsize_t d1[1] = {n}, d2[2] = {n, E}, dl[2] = {n, Lm}, ds[2] = {n, Lm + 1}, da[3] = {n, E, Lm},
             dn[3] = {n, (hsize_t)f->max_noise, NOISE_COLS};
-    H5TRY(h5_write_table(file, "results", f->row_type, 1, d1, f->rows), "write /results");
+    H5TRY(put_table(f, live, file, "results", f->row_type, 1, d1, f->rows), "write /results");
     H5TRY(g = H5Gcreate2(file, "curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /curves");
     for (int c = 0; c < N_CURVES; c++)
-        H5TRY(h5_write_table(g, CURVE_NAMES[c], H5T_NATIVE_FLOAT, 2, d2, f->curves + (size_t)c * n * E), "write a curve");
+        H5TRY(put_table(f, live, g, CURVE_NAMES[c], H5T_NATIVE_FLOAT, 2, d2, f->curves + (size_t)c * n * E), "write a curve");
     H5Gclose(g);
     H5TRY(g = H5Gcreate2(file, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /layers");
-    H5TRY(h5_write_table(g, "sizes", H5T_NATIVE_INT32, 2, ds, f->sizes), "write /layers/sizes");
-    H5TRY(h5_write_table(g, "angle_curve", H5T_NATIVE_FLOAT, 3, da, f->angle), "write /layers/angle_curve");
+    H5TRY(put_table(f, live, g, "sizes", H5T_NATIVE_INT32, 2, ds, f->sizes), "write /layers/sizes");
+    H5TRY(put_table(f, live, g, "angle_curve", H5T_NATIVE_FLOAT, 3, da, f->angle), "write /layers/angle_curve");
     for (int s = 0; s < N_STAGES; s++) {
         H5TRY(gs = H5Gcreate2(g, STAGE_NAMES[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create a stage group");
         for (int k = 0; k < N_LAYER_METRICS; k++)
-            H5TRY(h5_write_table(gs, LAYER_METRIC_NAMES[k], H5T_NATIVE_DOUBLE, 2, dl,
+            H5TRY(put_table(f, live, gs, LAYER_METRIC_NAMES[k], H5T_NATIVE_DOUBLE, 2, dl,
                              f->layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm), "write layer metrics");
         H5Gclose(gs);
         gs = -1;
@@ -365,22 +466,49 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5TRY(g = H5Gcreate2(file, "model_curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /model_curves");
     hsize_t dm[2] = {n, (hsize_t)f->max_mepochs};
     for (int c = 0; c < f->n_mc; c++)
-        H5TRY(h5_write_table(g, MODEL_CURVE_NAMES[f->mc_ids[c]], H5T_NATIVE_FLOAT, 2, dm,
+        H5TRY(put_table(f, live, g, MODEL_CURVE_NAMES[f->mc_ids[c]], H5T_NATIVE_FLOAT, 2, dm,
                              f->mcurves + (size_t)c * n * f->max_mepochs), "write a model curve");
     H5Gclose(g);
     g = -1;
-    H5TRY(h5_write_table(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, f->noise), "write /noise_curve");
+    H5TRY(put_table(f, live, file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, f->noise), "write /noise_curve");
     H5TRY(g = H5Dopen2(file, "noise_curve", H5P_DEFAULT), "open /noise_curve");
     H5TRY(h5_attr_str(g, "columns", NOISE_COLUMNS), "write /noise_curve columns");
     H5Dclose(g);
     g = -1;
-    H5TRY(snapstore_write_links(&f->st, file, consolidate), consolidate ? "copy snapshots into the results file" : "link snapshots");
+    if (live) {
+        /* /snapshots is the group of FILE.snap.h5, which each checkpoint with new snapshots replaces */
+        char *base = strdup(f->index), *rel = base ? basename(base) : NULL;
+        int bad = !rel || H5Lcreate_external(rel, "/snapshots", file, "snapshots", H5P_DEFAULT, H5P_DEFAULT) < 0;
+        free(base);
+        H5TRY(bad ? -1 : 0, "link the snapshot index");
+    } else {
+        H5TRY(snapstore_write_links(&f->st, file, 1), "copy snapshots into the results file");
+    }
     if (H5Fclose(file) < 0) {
         file = -1;
         snprintf(err, errlen, "%s: HDF5 failed to close%s", f->tmp, io_cause());
         goto fail;
     }
     file = -1;
+    if (live) {
+        /* n_done's real value, before anyone can see the file */
+        struct stat sb;
+        int64_t v = f->n_done, back = -1;
+        if ((fd = open(f->tmp, O_RDWR)) < 0 || fstat(fd, &sb) ||
+            (f->n_done_at = find_n_done(f, fd, sb.st_size)) == HADDR_UNDEF ||
+            pwrite(fd, &v, 8, (off_t)f->n_done_at) != 8) {
+            snprintf(err, errlen, "%s: cannot place n_done in the live file%s", f->tmp, io_cause());
+            goto fail;
+        }
+        hid_t chk = H5Fopen(f->tmp, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (chk >= 0) h5_read_attr_i64(chk, "n_done", &back), H5Fclose(chk);
+        if (back != v) {
+            snprintf(err, errlen, "%s: n_done placed at byte %llu reads back as %lld", f->tmp,
+                     (unsigned long long)f->n_done_at, (long long)back);
+            goto fail;
+        }
+        f->ino = sb.st_ino;
+    }
     char *dir = strdup(f->path);
     if (!dir || sync_path(f->tmp) || rename(f->tmp, f->path) || sync_path(dirname(dir))) {
         snprintf(err, errlen, "%s: cannot sync and rename the new checkpoint into place (%s)", f->path, strerror(errno));
@@ -388,8 +516,10 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
         goto fail;
     }
     free(dir);
+    f->fd = fd; /* live: rows are committed into it from now on */
     return 0;
 fail:
+    if (fd >= 0) close(fd);
     if (gs >= 0) H5Gclose(gs);
     if (g >= 0) H5Gclose(g);
     if (file >= 0) H5Fclose(file);
@@ -397,9 +527,176 @@ fail:
     return -1;
 }
 
+/* ---------------------------------------------------------------- committing rows in place */
+
+/*
+ * FILE.journal: a header, then records (u64 offset, u64 length, bytes) of writes into FILE:
+ * n_phase1 records of data (every dataset's row, the results row still saying pending), then
+ * the status fields and n_done. Valid only if its checksum holds and ino is FILE's inode.
+ */
+typedef struct JournalHead {
+    char magic[8];
+    uint64_t ino, n_records, n_phase1, payload, sum;
+} JournalHead;
+static const char JOURNAL_MAGIC[8] = "SSJRNL1";
+
+static uint64_t fnv64(const unsigned char *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/*
+ * Fault injection for tests/test_resume.sh: SYNSWEEP_FAULT_COMMIT="K,W" SIGKILLs this process
+ * in its K-th commit, after the journal is written (W = 0) or after the data, before the
+ * statuses (W = 1). @return W at commit K, else -1.
+ */
+static int fault_point(void) {
+    static int commits;
+    const char *e = getenv("SYNSWEEP_FAULT_COMMIT");
+    int k, w;
+    commits++;
+    return e && sscanf(e, "%d,%d", &k, &w) == 2 && k == commits ? w : -1;
+}
+
+/* Applies the journal's records to fd: the data, fdatasync, the statuses, fdatasync. */
+static int journal_apply(int fd, const JournalHead *h, const unsigned char *p, int fault) {
+    for (int phase = 0; phase < 2; phase++) {
+        const unsigned char *q = p;
+        for (uint64_t r = 0; r < h->n_records; r++) {
+            uint64_t off, len;
+            memcpy(&off, q, 8), memcpy(&len, q + 8, 8);
+            if ((r < h->n_phase1) == (phase == 0) && pwrite(fd, q + 16, len, (off_t)off) != (ssize_t)len) return -1;
+            q += 16 + len;
+        }
+        if (fdatasync(fd)) return -1;
+        if (phase == 0 && fault == 1) raise(SIGKILL);
+    }
+    return 0;
+}
+
+/* Appends one record to the journal being built. */
+static unsigned char *journal_put(unsigned char *q, haddr_t off, const void *src, size_t len) {
+    uint64_t o = off, l = len;
+    memcpy(q, &o, 8), memcpy(q + 8, &l, 8), memcpy(q + 16, src, len);
+    return q + 16 + len;
+}
+
+/*
+ * Commits the rows received since the last checkpoint into the live file: the journal written
+ * and fsync'ed, then applied (data, fdatasync, statuses and n_done, fdatasync), then removed.
+ */
+static int commit_rows(ResultsFile *f, char *err, size_t errlen) {
+    if (!f->n_fresh) return 0;
+    size_t per = 0, st_off = offsetof(JobRow, status);
+    for (int k = 0; k < f->n_live; k++) per += 16 + f->live[k].row_bytes;
+    size_t total = (size_t)f->n_fresh * (per + 16 + sizeof f->rows->status) + 16 + 8;
+    unsigned char *buf = malloc(total), *q = buf;
+    int jfd = -1;
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory committing %ld rows", f->path, f->n_fresh);
+        return -1;
+    }
+    for (long i = 0; i < f->n_fresh; i++) {
+        size_t id = (size_t)f->fresh[i];
+        for (int k = 0; k < f->n_live; k++) {
+            const LiveSet *l = &f->live[k];
+            const void *src = l->base + id * l->row_bytes;
+            JobRow pend;
+            if (l->base == (const char *)f->rows) { /* the row, still pending: its status comes last */
+                pend = f->rows[id];
+                memset(pend.status, 0, sizeof pend.status);
+                snprintf(pend.status, sizeof pend.status, "%s", status_name(STATUS_PENDING));
+                src = &pend;
+            }
+            q = journal_put(q, l->off + id * l->row_bytes, src, l->row_bytes);
+        }
+    }
+    JournalHead h = {{0}, (uint64_t)f->ino, 0, 0, 0, 0};
+    memcpy(h.magic, JOURNAL_MAGIC, 8);
+    h.n_phase1 = (uint64_t)f->n_fresh * (uint64_t)f->n_live;
+    for (long i = 0; i < f->n_fresh; i++) {
+        size_t id = (size_t)f->fresh[i];
+        q = journal_put(q, f->live[0].off + id * sizeof(JobRow) + st_off, f->rows[id].status, sizeof f->rows->status);
+    }
+    int64_t nd = f->n_done;
+    q = journal_put(q, f->n_done_at, &nd, 8);
+    h.n_records = h.n_phase1 + (uint64_t)f->n_fresh + 1;
+    h.payload = (uint64_t)(q - buf);
+    h.sum = fnv64(buf, (size_t)h.payload);
+    if ((jfd = open(f->journal, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 || write(jfd, &h, sizeof h) != (ssize_t)sizeof h ||
+        write(jfd, buf, (size_t)h.payload) != (ssize_t)h.payload || fdatasync(jfd)) {
+        snprintf(err, errlen, "%s: cannot write the journal (%s)", f->journal, strerror(errno));
+        goto fail;
+    }
+    close(jfd);
+    jfd = -1;
+    int fault = fault_point();
+    if (fault == 0) raise(SIGKILL);
+    if (journal_apply(f->fd, &h, buf, fault)) {
+        snprintf(err, errlen, "%s: cannot commit %ld rows in place (%s); the journal keeps them", f->path,
+                 f->n_fresh, strerror(errno));
+        goto fail;
+    }
+    unlink(f->journal);
+    free(buf);
+    f->n_fresh = 0;
+    return 0;
+fail:
+    if (jfd >= 0) close(jfd);
+    free(buf);
+    return -1;
+}
+
+/*
+ * A journal left by a process that stopped while committing (FILE.journal): applied again to
+ * FILE if it is whole and names FILE's inode, then removed. Only the writer calls it (under the
+ * lock). @return 0, or -1 with err.
+ */
+static int journal_redo(const ResultsFile *f, char *err, size_t errlen) {
+    int jfd = open(f->journal, O_RDONLY), fd = -1, rc = -1;
+    if (jfd < 0) return 0;
+    JournalHead h;
+    struct stat js, fs;
+    unsigned char *buf = NULL;
+    int whole = fstat(jfd, &js) == 0 && read(jfd, &h, sizeof h) == (ssize_t)sizeof h &&
+                !memcmp(h.magic, JOURNAL_MAGIC, 8) && h.payload == (uint64_t)js.st_size - sizeof h &&
+                (buf = malloc(h.payload ? h.payload : 1)) && read(jfd, buf, h.payload) == (ssize_t)h.payload &&
+                fnv64(buf, h.payload) == h.sum && stat(f->path, &fs) == 0 && (uint64_t)fs.st_ino == h.ino;
+    /* every record inside the payload */
+    const unsigned char *q = buf;
+    for (uint64_t r = 0; whole && r < h.n_records; r++) {
+        uint64_t len;
+        if ((size_t)(q - buf) + 16 > h.payload) whole = 0;
+        else memcpy(&len, q + 8, 8), q += 16, whole = len <= h.payload - (uint64_t)(q - buf), q += whole ? len : 0;
+    }
+    close(jfd);
+    if (whole) {
+        if ((fd = open(f->path, O_RDWR)) < 0 || journal_apply(fd, &h, buf, -1)) {
+            snprintf(err, errlen, "%s: cannot apply its journal %s (%s)", f->path, f->journal, strerror(errno));
+            goto done;
+        }
+        fprintf(stderr, "[synsweep] %s: committed %llu rows from its journal (the last run stopped while writing them)\n",
+                f->path, (unsigned long long)(h.n_records - h.n_phase1 - 1));
+    }
+    unlink(f->journal); /* a torn journal was never applied: the file holds the checkpoint before it */
+    rc = 0;
+done:
+    if (fd >= 0) close(fd);
+    free(buf);
+    return rc;
+}
+
 int results_checkpoint(ResultsFile *f, char *err, size_t errlen) {
     if (!f->dirty && f->st.n_buf == 0) return 0;
-    if (snapstore_write_part(&f->st, err, errlen) || write_main(f, 0, err, errlen)) return -1;
+    int new_snaps = f->st.n_buf > 0;
+    if (snapstore_write_part(&f->st, err, errlen)) return -1;
+    if (f->fd < 0) {
+        if (write_main(f, 0, err, errlen)) return -1;
+        f->n_fresh = 0;
+    } else if ((new_snaps && write_index(f, err, errlen)) || commit_rows(f, err, errlen)) {
+        return -1;
+    }
     f->dirty = 0;
     return 0;
 }
@@ -455,9 +752,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     }
     int64_t fv = 0, nj = 0;
     if (h5_read_attr_i64(file, "format_version", &fv) == 0 && fv == 1) {
-        snprintf(err, errlen, "%s: results file format 1 (synsweep 0.1); this synsweep reads format %d only. "
-                 "Its tables still open with h5py (docs/FORMAT.md); to continue the sweep, rerun it into a new file",
-                 path, FORMAT_VERSION);
+        snprintf(err, errlen, FORMAT1_REFUSAL, path, FORMAT_VERSION);
         goto fail;
     }
     if (fv != FORMAT_VERSION || h5_read_attr_i64(file, "n_jobs", &nj) || nj != f->n_jobs) {
@@ -527,7 +822,10 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         f->n_done++;
     }
     if (keep_snapshots) {
-        if (snapstore_scan(&f->st, file, path)) {
+        H5L_info_t li;
+        int linked = H5Lget_info(file, "snapshots", &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL;
+        int no_index = linked && access(f->index, F_OK) != 0;
+        if (!no_index && snapstore_scan(&f->st, file, path)) {
             snprintf(err, errlen, "%s: cannot read /snapshots", path);
             goto fail;
         }
@@ -537,6 +835,10 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         char first[512];
         if (!lost) goto oom;
         long n_lost = snapstore_drop_missing(&f->st, lost, first, sizeof first);
+        /* a live file without its FILE.snap.h5: every finished job that keeps snapshots lost them */
+        for (size_t id = 0; no_index && id < n; id++)
+            if (status_parse(f->rows[id].status) == STATUS_OK && f->rows[id].spec.snapshots[0])
+                lost[id] = 1, n_lost++, snprintf(first, sizeof first, "%s", f->index);
         if (n_lost && keep_snapshots == 2) {
             snprintf(err, errlen, "%s: the snapshots of %ld jobs are gone (%s is missing or unreadable); "
                      "resume it with --resume to rerun those jobs, then merge", path, n_lost, first);
@@ -587,23 +889,111 @@ static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
     return rc;
 }
 
-ResultsFile *results_open(const char *path, Sweep *sw, char *err, size_t errlen) {
-    if (stored_sweep(path, sw, err, errlen)) return NULL;
-    ResultsFile *f = new_state(path, sw, err, errlen);
-    if (!f || load_file(f, path, 0, err, errlen)) {
-        free_state(f);
-        sweep_free(sw);
-        return NULL;
-    }
-    return f;
-}
-
 void results_free(ResultsFile *f) { free_state(f); }
 
-int results_job_status(const ResultsFile *f, long id) { return status_parse(f->rows[id].status); }
+typedef struct SummaryRow {
+    char status[16];
+    double acc, sec;
+} SummaryRow;
 
-double results_job_metric(const ResultsFile *f, long id, int seconds) {
-    return seconds ? f->rows[id].seconds : f->rows[id].m.test_acc;
+int results_read_summary(const char *path, Sweep *sw, int **status, double **acc, double **sec, char *err,
+                         size_t errlen) {
+    *status = NULL, *acc = *sec = NULL;
+    if (stored_sweep(path, sw, err, errlen)) return -1;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = -1, fsp = -1, msp = -1, mt = -1, rt = -1;
+    SummaryRow *buf = NULL;
+    int64_t fv = 0, nj = -1;
+    hsize_t rows = 0;
+    int rc = -1;
+    char why[400];
+    if (file < 0) {
+        snprintf(err, errlen, "%s: not a readable HDF5 file", path);
+        goto done;
+    }
+    if (h5_read_attr_i64(file, "format_version", &fv) == 0 && fv == 1) {
+        snprintf(err, errlen, FORMAT1_REFUSAL, path, FORMAT_VERSION);
+        goto done;
+    }
+    if (fv != FORMAT_VERSION || h5_read_attr_i64(file, "n_jobs", &nj)) {
+        snprintf(err, errlen, "%s: not a synsweep results file of format %d", path, FORMAT_VERSION);
+        goto done;
+    }
+    if ((rt = make_row_type(sw)) < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, rt < 0 ? "out of memory" : why);
+        goto done;
+    }
+    /* bounded by what is stored: the stored sweep's jobs must be the rows of /results */
+    if ((d = H5Dopen2(file, "results", H5P_DEFAULT)) < 0 || (fsp = H5Dget_space(d)) < 0 ||
+        H5Sget_simple_extent_ndims(fsp) != 1 || H5Sget_simple_extent_dims(fsp, &rows, NULL) < 0) {
+        snprintf(err, errlen, "%s: cannot read /results", path);
+        goto done;
+    }
+    if ((long)rows != sw->n_jobs || nj != sw->n_jobs) {
+        snprintf(err, errlen, "%s: its stored sweep expands to %ld jobs, but n_jobs says %lld and /results holds %llu "
+                 "rows; refusing to read it (damaged or edited)", path, sw->n_jobs, (long long)nj, (unsigned long long)rows);
+        goto done;
+    }
+    /* every chunk of a chunked /results written: rows never stored would read as fill values */
+    hid_t pl = H5Dget_create_plist(d);
+    if (pl >= 0 && H5Pget_layout(pl) == H5D_CHUNKED) {
+        hsize_t ch = 1, nch = 0;
+        H5Pget_chunk(pl, 1, &ch);
+        if (H5Dget_num_chunks(d, fsp, &nch) < 0 || nch < (rows + ch - 1) / ch) {
+            snprintf(err, errlen, "%s: /results has %llu rows but only %llu of its %llu chunks are stored; refusing "
+                     "to read it (damaged)", path, (unsigned long long)rows, (unsigned long long)nch,
+                     (unsigned long long)((rows + ch - 1) / ch));
+            H5Pclose(pl);
+            goto done;
+        }
+    }
+    if (pl >= 0) H5Pclose(pl);
+    size_t n = (size_t)rows, block = 65536;
+    *status = malloc((n ? n : 1) * sizeof(int));
+    *acc = malloc((n ? n : 1) * sizeof(double));
+    *sec = malloc((n ? n : 1) * sizeof(double));
+    buf = malloc(block * sizeof(SummaryRow));
+    hid_t st16 = h5_str_type(16);
+    if ((mt = H5Tcreate(H5T_COMPOUND, sizeof(SummaryRow))) < 0 || st16 < 0 ||
+        insert(mt, "status", HOFFSET(SummaryRow, status), st16, 1) ||
+        insert(mt, "test_acc", HOFFSET(SummaryRow, acc), H5T_NATIVE_DOUBLE, 0) ||
+        insert(mt, "seconds", HOFFSET(SummaryRow, sec), H5T_NATIVE_DOUBLE, 0) || !*status || !*acc || !*sec || !buf) {
+        snprintf(err, errlen, "%s: out of memory reading it", path);
+        goto done;
+    }
+    for (size_t at = 0; at < n; at += block) {
+        hsize_t start = at, cnt = n - at < block ? n - at : block;
+        if (msp >= 0) H5Sclose(msp);
+        if ((msp = H5Screate_simple(1, &cnt, NULL)) < 0 ||
+            H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &cnt, NULL) < 0 ||
+            H5Dread(d, mt, msp, fsp, H5P_DEFAULT, buf) < 0) {
+            snprintf(err, errlen, "%s: cannot read /results (damaged)", path);
+            goto done;
+        }
+        for (size_t i = 0; i < cnt; i++) {
+            buf[i].status[15] = 0;
+            int s = status_parse(buf[i].status);
+            if (s < 0) {
+                snprintf(err, errlen, "%s: row %zu is damaged (status '%.15s')", path, at + i, buf[i].status);
+                goto done;
+            }
+            (*status)[at + i] = s, (*acc)[at + i] = buf[i].acc, (*sec)[at + i] = buf[i].sec;
+        }
+    }
+    rc = 0;
+done:
+    if (msp >= 0) H5Sclose(msp);
+    if (fsp >= 0) H5Sclose(fsp);
+    if (mt >= 0) H5Tclose(mt);
+    if (rt >= 0) H5Tclose(rt);
+    if (d >= 0) H5Dclose(d);
+    if (file >= 0) H5Fclose(file);
+    free(buf);
+    if (rc) {
+        free(*status), free(*acc), free(*sec);
+        *status = NULL, *acc = *sec = NULL;
+        sweep_free(sw);
+    }
+    return rc;
 }
 
 ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed, char *err,
@@ -620,7 +1010,8 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
     }
     ResultsFile *f = new_state(path, sw, err, errlen);
     if (!f) return NULL;
-    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || load_file(f, path, 1, err, errlen)) {
+    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || journal_redo(f, err, errlen) ||
+        load_file(f, path, 1, err, errlen)) {
         free_state(f);
         return NULL;
     }
@@ -701,7 +1092,14 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
         snprintf(err, errlen, "%s: job %d reported twice", f->path, r->job_id);
         return -1;
     }
+    if (f->n_fresh == f->cap_fresh) {
+        long cap = f->cap_fresh ? 2 * f->cap_fresh : 1024;
+        long *nf = realloc(f->fresh, (size_t)cap * sizeof(long));
+        if (!nf) goto oom;
+        f->fresh = nf, f->cap_fresh = cap;
+    }
     if (r->snaps && r->snap_mask && snapstore_add(&f->st, r)) goto oom;
+    f->fresh[f->n_fresh++] = r->job_id;
     row->spec = *spec;
     snprintf(row->status, sizeof row->status, "%s", status_name(r->status));
     row->m = r->m;
@@ -744,7 +1142,7 @@ int results_close(ResultsFile *f, char *err, size_t errlen) {
     } else if (f->n_done == f->n_jobs) {
         /* final: snapshots copied in, then the part files go */
         rc = snapstore_write_part(&f->st, err, errlen) || write_main(f, 1, err, errlen) ? -1 : 0;
-        if (rc == 0) snapstore_remove_parts(&f->st);
+        if (rc == 0) unlink(f->index), unlink(f->journal), snapstore_remove_parts(&f->st);
     } else {
         rc = results_checkpoint(f, err, errlen);
     }

@@ -44,16 +44,15 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
 int results_merge(const char *out, const char *const *inputs, int n_inputs, char *err,
                   size_t errlen);
 
-/**
- * Reads results file path for inspection: its stored sweep into *sw (free with sweep_free)
- * and its rows. @return the handle (free with results_free), or NULL with err.
- */
-ResultsFile *results_open(const char *path, Sweep *sw, char *err, size_t errlen);
 void results_free(ResultsFile *f);
-/** Status (JobStatus) and test accuracy and seconds of job id. */
-int results_job_status(const ResultsFile *f, long id);
-double results_job_metric(const ResultsFile *f, long id, int seconds);
-
+/**
+ * What `status` shows of results file path, read in blocks of rows: its stored sweep into *sw
+ * and each job's status, test accuracy and seconds (malloc'ed arrays of sw->n_jobs). Refused
+ * unless the stored sweep's job count is the number of rows stored, so the work and memory are
+ * bounded by the file's real rows. @return 0, or -1 with err (nothing to free).
+ */
+int results_read_summary(const char *path, Sweep *sw, int **status, double **acc, double **sec, char *err,
+                         size_t errlen);
 /** Whether job id already has a result (and is not to be rerun). */
 int results_job_done(const ResultsFile *f, long id);
 /** Jobs with a result. */
