@@ -85,8 +85,14 @@ def angle_trajectories(r):
                     drew |= _band(axes[0], ex[ok], Y[:, ok], f"{label}, layer {l}", color)
                     axes[0].lines[-1].set_linestyle(["-", "--", ":", "-."][l % 4])
         if have_data:
+            # epoch 0: the weights the data phase starts from (after noise for fa_noise)
             A = r.angle_curve[ids]
-            x = np.arange(1, A.shape[1] + 1)
+            start = r.layers["init"]["angle"][ids][:, :A.shape[2]].copy() if "init" in r.layers else np.full(A[:, 0].shape, np.nan)
+            if "after_noise" in r.layers:
+                an = r.layers["after_noise"]["angle"][ids][:, :A.shape[2]]
+                start = np.where(np.isfinite(an), an, start)
+            A = np.concatenate([start[:, None, :], A], axis=1)
+            x = np.arange(0, A.shape[1])
             for l in range(A.shape[2]):
                 Y = A[:, :, l]
                 if np.isfinite(Y).any():
