@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """check_report.py NAME FILE.h5 REPORT_DIR OUT.csv OUT.tsv OUT.json [R.tsv]
       the report holds every table and figure NAME calls for, each non-empty, no failed section,
       summary means recomputed from the HDF5 file; the exports read back (pandas, json, R's

@@ -252,15 +252,21 @@ def karimi(r, out):
         return
     keys = [k for k in ("dataset", "fc_pool", "test_split") if k in ok.columns and len(r.values(k)) > 0]
     rows = []
-    for k, g in ok.groupby(keys + ["conv_dist"], sort=False):
+    for k, g_all in r.df.groupby(keys + ["conv_dist"], sort=False):  # every cell, finished or not
         d = dict(zip(keys + ["conv_dist"], k))
+        g = g_all[g_all.status == "ok"]
         m, s, n = mean_std(g.test_acc * 100)
         pm, ps = ref["table1"].get((d["dataset"], d["conv_dist"]), (np.nan, np.nan))
         d.update({"ours (%)": fmt_ms(m, s, n), "paper (%)": f"{pm:.2f} ± {ps:.2f}" if np.isfinite(pm) else "-",
                   "ours - paper": f"{m - pm:+.2f}" if np.isfinite(pm) and np.isfinite(m) else "-",
-                  "dead FC units": fmt_ms(*mean_std(g.dead_fraction)) if "dead_fraction" in g else "-", "n": n})
+                  "dead FC units": fmt_ms(*mean_std(g.dead_fraction)) if "dead_fraction" in g else "-",
+                  "n": f"{n} of {len(g_all)}"})
         rows.append(d)
-    t = pd.DataFrame(rows)
+    for (ds, cd), (pm, ps) in ref["table1"].items():
+        if ds not in set(r.df.dataset):
+            rows.append({"dataset": ds, "conv_dist": cd, "ours (%)": "not in this sweep", "paper (%)": f"{pm:.2f} ± {ps:.2f}",
+                         "ours - paper": "-", "dead FC units": "-", "n": "0"})
+    t = pd.DataFrame(rows).fillna("-")
     note = (f"Test accuracy, mean ± sample std over seeds. Paper: {ref['title']}; numbers from {ref['source']}. "
             "fc_pool 0 = reading (a) of the paper's FC input (all pooled features), 4 = reading (b) (4 x 4 x 64 = 1024).")
     if "svhn" in r.values("dataset"):
