@@ -253,7 +253,7 @@ def karimi(r, out):
     keys = [k for k in ("dataset", "fc_pool", "test_split") if k in ok.columns and len(r.values(k)) > 0]
     rows = []
     for k, g_all in r.df.groupby(keys + ["conv_dist"], sort=False):  # every cell, finished or not
-        d = dict(zip(keys + ["conv_dist"], k))
+        d = {a: str(v) for a, v in zip(keys + ["conv_dist"], k)}
         g = g_all[g_all.status == "ok"]
         m, s, n = mean_std(g.test_acc * 100)
         pm, ps = ref["table1"].get((d["dataset"], d["conv_dist"]), (np.nan, np.nan))
