@@ -1,7 +1,12 @@
 """Figures (matplotlib, Agg). Each function returns a Figure or None when there is nothing to draw."""
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
+# all-NaN columns (jobs that never reached an epoch, layers without B) are expected
+warnings.filterwarnings("ignore", message="Mean of empty slice")
+warnings.filterwarnings("ignore", message="Degrees of freedom")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -19,7 +24,7 @@ def _groups(r, keys=None):
     if not keys:
         return [("all jobs", ok.job_id.to_numpy())]
     return [(", ".join(f"{k}={v}" for k, v in zip(keys, (g if isinstance(g, tuple) else (g,)))), d.job_id.to_numpy())
-            for g, d in ok.groupby(keys, sort=False)]
+            for g, d in ok.groupby(keys[0] if len(keys) == 1 else keys, sort=False)]
 
 
 def _band(ax, x, Y, label, color=None):

@@ -36,7 +36,7 @@ def group_stats(r, cols, keys=None, scale=None):
     keys = r.varying() if keys is None else keys
     ok = r.ok
     rows = []
-    grouped = ok.groupby(keys, sort=False) if keys else [((), ok)]
+    grouped = ok.groupby(keys[0] if len(keys) == 1 else keys, sort=False) if keys else [((), ok)]
     for k, g in grouped:
         k = k if isinstance(k, tuple) else (k,)
         row = dict(zip(keys, k))
@@ -78,7 +78,7 @@ def completion(r, out):
     df = r.df
     keys = r.varying()
     rows = []
-    grouped = df.groupby(keys, sort=False) if keys else [((), df)]
+    grouped = df.groupby(keys[0] if len(keys) == 1 else keys, sort=False) if keys else [((), df)]
     for k, g in grouped:
         k = k if isinstance(k, tuple) else (k,)
         row = dict(zip(keys, k))
@@ -146,7 +146,7 @@ def layer_stage_table(r, metric, stages=("init", "after_noise", "final")):
     keys = r.varying()
     L = r.layers["init"][metric].shape[1]
     rows = []
-    grouped = ok.groupby(keys, sort=False) if keys else [((), ok)]
+    grouped = ok.groupby(keys[0] if len(keys) == 1 else keys, sort=False) if keys else [((), ok)]
     for k, g in grouped:
         k = k if isinstance(k, tuple) else (k,)
         idx = g.job_id.to_numpy()
@@ -443,7 +443,7 @@ def cheon(r, out):
     import copy
     ref = paper("cheon2024")
     part = [k for k in r.varying() if k not in CLAIM_AXES]
-    subsets = [((), r.df)] if not part else list(r.df.groupby(part, sort=False))
+    subsets = [((), r.df)] if not part else list(r.df.groupby(part[0] if len(part) == 1 else part, sort=False))
     rows = []
     for k, d in subsets:
         sub = copy.copy(r)
