@@ -3,7 +3,7 @@ number in it comes from a run (never typed in). Markers in the template:
 
     <!-- run NAME -->                 the command, ranks, wall time, CPU, host, of results/reduced/NAME.h5
     <!-- table NAME Title of table --> that table of NAME's report (Markdown)
-    <!-- figure NAME figname -->       that figure, copied to docs/results/NAME_figname.png, embedded
+    <!-- figure NAME figname -->       that figure, copied to docs/figures/NAME_figname.png, embedded
 
     python3 -m synsweep_report.resultsdoc docs/RESULTS.in.md -o docs/RESULTS.md \\
         --results results/reduced --times results/reduced/times.txt
@@ -36,7 +36,7 @@ def main(argv=None):
     ap.add_argument("--times", default="results/reduced/times.txt")
     a = ap.parse_args(argv)
     docdir = os.path.dirname(os.path.abspath(a.output))
-    figdir = os.path.join(docdir, "results")
+    figdir = os.path.join(docdir, "figures")
     os.makedirs(figdir, exist_ok=True)
     times = {}
     if os.path.exists(a.times):
@@ -82,7 +82,7 @@ def main(argv=None):
         src = os.path.join(report(name)[0], "figures", fig + ".png")
         dst = f"{name}_{fig}.png"
         shutil.copy(src, os.path.join(figdir, dst))
-        return f"![{name}: {fig}](results/{dst})"
+        return f"![{name}: {fig}](figures/{dst})"
 
     text = open(a.template).read()
     text = re.sub(r"<!-- run (\S+) -->", run, text)
