@@ -23,7 +23,8 @@ def _tables_md(md):
     out = {}
     for block in md.split("\n### ")[1:]:
         title, _, body = block.partition("\n")
-        out[title.strip()] = body.strip().split("\n## ")[0].strip()
+        body = body.split("\n## ")[0].split("\n![")[0]  # the table and its note, not the figures after it
+        out[title.strip()] = body.strip()
     return out
 
 
