@@ -5,6 +5,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
       libopenblas-dev libyaml-dev zlib1g-dev python3-h5py python3-numpy python3-pandas
+      python3-yaml python3-matplotlib        # synsweep report / export (analysis/synsweep_report)
+      chromium r-base-core                   # the report test opens the page; export read back by R
       munge slurmctld slurmd slurm-client    # the tests' one-node SLURM cluster
       clang libclang-rt-14-dev)              # the fuzz targets (libFuzzer)
 [ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)

@@ -188,6 +188,29 @@ static void test_refusals(void) {
 }
 
 /* Every `applies` condition names a parameter and values it can take. */
+/* paper: names the reproduced paper (an id, or a mapping with id:); bad forms are refused */
+static void test_paper(void) {
+    Sweep sw;
+    if (load_ok("paper: karimi2024\ngrid:\n  seed: [0, 1]\n", &sw, "paper as text")) {
+        CHECK(!strcmp(sw.paper, "karimi2024") && sw.n_jobs == 2, "paper id '%s'", sw.paper);
+        sweep_free(&sw);
+    }
+    if (load_ok("paper:\n  id: cheon2024\n  title: \"Pretraining, with noise\"\n  figures: [2b, 2c]\n"
+                "fixed:\n  epochs: 1\n", &sw, "paper as mapping")) {
+        CHECK(!strcmp(sw.paper, "cheon2024"), "paper id from the mapping '%s'", sw.paper);
+        sweep_free(&sw);
+    }
+    if (load_ok("fixed:\n  epochs: 1\n", &sw, "no paper")) {
+        CHECK(sw.paper[0] == 0, "no paper: empty id");
+        sweep_free(&sw);
+    }
+    expect_error("paper: {title: x}\n", 1, "needs an id:");
+    expect_error("paper: [a, b]\n", 1, "paper: expected an id");
+    expect_error("paper: {id: x, tables: {a: 1}}\n", 1, "paper: tables: expected text or a list");
+    expect_error("paper: \"two words\"\n", 1, "the id must be");
+    expect_error("paper: a\npaper: b\n", 2, "'paper' is given twice");
+}
+
 static void test_applies_table(void) {
     int n_cond = 0;
     for (int i = 0; i < N_PARAMS; i++)
@@ -385,6 +408,7 @@ int main(void) {
 
     expect_error("fixed:\n  epochs: [1, 2\n", 3, "YAML error");
     expect_error("fixed:\n  epochs: 1\n bad indent: 2\n", 3, "YAML error");
+    test_paper();
     expect_error("fixed:\n  epochs: 1\ngrdi:\n  seed: [1]\n", 3, "unknown top-level key 'grdi'");
     expect_error("fixed:\n  epoch: 1\n", 2, "unknown parameter 'epoch'");
     expect_error("grid:\n  seeds: [1, 2]\n", 2, "unknown parameter 'seeds'");

@@ -2,7 +2,7 @@
  * sweep.c: YAML through libyaml's document API (yaml_parser_load), so every node has a
  * mark for file:line:column messages; an event pass first refuses nesting deeper than
  * SWEEP_MAX_DEPTH (the loader's time grows with the square of the depth). Accepted
- * top-level keys: name, description, data_dir, fixed, grid.
+ * top-level keys: name, description, paper, data_dir, fixed, grid.
  */
 #include "sweep.h"
 
@@ -621,6 +621,49 @@ static int check_overlaps(const Sweep *sw, const char *path, char *err, size_t e
 }
 
 /* Nesting depth of every node, from the event stream (libyaml's loader is quadratic in it). */
+/* paper: an id (text), or a mapping with an `id:` and other keys whose values are text or
+ * lists of text (title, table, ...). Only checked here: the results file keeps the whole
+ * YAML text, from which the report reads it. */
+static int load_paper(yaml_document_t *doc, yaml_node_t *v, Sweep *sw, const char *path, char *err,
+                      size_t errlen) {
+    const char *id = NULL;
+    if (v->type == YAML_SCALAR_NODE) id = (const char *)v->data.scalar.value;
+    else if (v->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key), *x = yaml_document_get_node(doc, p->value);
+            if (k->type != YAML_SCALAR_NODE) {
+                ERR_AT(k, "paper: expected text keys");
+                return -1;
+            }
+            const char *key = (const char *)k->data.scalar.value;
+            int ok = x->type == YAML_SCALAR_NODE;
+            if (x->type == YAML_SEQUENCE_NODE) {
+                ok = 1;
+                for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top; it++)
+                    ok = ok && yaml_document_get_node(doc, *it)->type == YAML_SCALAR_NODE;
+            }
+            if (!ok) {
+                ERR_AT(x, "paper: %s: expected text or a list of text", key);
+                return -1;
+            }
+            if (!strcmp(key, "id")) id = x->type == YAML_SCALAR_NODE ? (const char *)x->data.scalar.value : "";
+        }
+        if (!id) {
+            ERR_AT(v, "paper: a mapping needs an id: (e.g. paper: {id: karimi2024, title: ...})");
+            return -1;
+        }
+    } else {
+        ERR_AT(v, "paper: expected an id or a mapping with id:, title:, ...");
+        return -1;
+    }
+    if (!*id || strlen(id) >= sizeof sw->paper || id[strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")]) {
+        ERR_AT(v, "paper: the id must be 1 to %zu letters, digits, '_', '.' or '-'", sizeof sw->paper - 1);
+        return -1;
+    }
+    snprintf(sw->paper, sizeof sw->paper, "%s", id);
+    return 0;
+}
+
 static int check_depth(const char *text, size_t len, const char *path, char *err, size_t errlen) {
     yaml_parser_t p;
     yaml_event_t ev;
@@ -748,10 +791,10 @@ int sweep_load_text(const char *text, size_t len, const char *path, const char *
         goto fail;
     }
     if (root->type != YAML_MAPPING_NODE) {
-        ERR_AT(root, "expected a mapping with keys name, description, data_dir, fixed, grid");
+        ERR_AT(root, "expected a mapping with keys name, description, paper, data_dir, fixed, grid");
         goto fail;
     }
-    yaml_node_t *fixed = NULL, *grid = NULL, *data_dir = NULL;
+    yaml_node_t *fixed = NULL, *grid = NULL, *data_dir = NULL, *paper = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(&doc, p->key), *v = yaml_document_get_node(&doc, p->value);
         const char *key = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
@@ -759,6 +802,7 @@ int sweep_load_text(const char *text, size_t len, const char *path, const char *
         if (!strcmp(key, "fixed")) slot = &fixed;
         else if (!strcmp(key, "grid")) slot = &grid;
         else if (!strcmp(key, "data_dir")) slot = &data_dir;
+        else if (!strcmp(key, "paper")) slot = &paper;
         else if (!strcmp(key, "name") || !strcmp(key, "description")) {
             if (v->type != YAML_SCALAR_NODE) {
                 ERR_AT(v, "%s: expected text", key);
@@ -767,7 +811,7 @@ int sweep_load_text(const char *text, size_t len, const char *path, const char *
             if (!strcmp(key, "name")) snprintf(sw->name, sizeof sw->name, "%s", v->data.scalar.value);
             continue;
         } else {
-            ERR_AT(k, "unknown top-level key '%s'; expected name, description, data_dir, fixed or grid", key);
+            ERR_AT(k, "unknown top-level key '%s'; expected name, description, paper, data_dir, fixed or grid", key);
             goto fail;
         }
         if (*slot) {
@@ -776,6 +820,7 @@ int sweep_load_text(const char *text, size_t len, const char *path, const char *
         }
         *slot = v;
     }
+    if (paper && load_paper(&doc, paper, sw, path, err, errlen)) goto fail;
     if (data_dir) {
         char text[300];
         if (node_text(&doc, data_dir, 0, text, sizeof text, path, "data_dir", err, errlen) ||

@@ -43,6 +43,7 @@ typedef struct SweepBlock {
 typedef struct Sweep {
     char *path;            /* the sweep file (allocated) */
     char name[64];
+    char paper[64];  /* the id of `paper:` (which paper it reproduces), or "" */
     char *yaml;      /* the file's text, stored with the results */
     JobSpec base;    /* defaults + fixed: */
     int n_axes;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# test_report.sh BIN SRC MPIEXEC [SWEEP...]: for each paper sweep of sweeps/ (default: all of
+# karimi_table1 and cheon_*), a shrunken copy (2 epochs, few examples, 1-2 seeds) runs on 2
+# real MPI ranks with real data; `synsweep report` must write every table and figure
+# (non-empty, the ones the sweep calls for) and a page that headless chromium loads with every
+# image loaded and no error shown; `synsweep export` (csv, tsv, json) must read back, with
+# pandas and R's read.csv, to the values in the HDF5 file.
+set -euo pipefail
+bin=$(readlink -f "$1") src=$(readlink -f "$2") mpiexec=$3
+shift 3
+root=$(dirname "$src")
+sweeps=("$@")
+[ ${#sweeps[@]} -eq 0 ] && sweeps=(karimi_table1 cheon_rules cheon_order cheon_trainsize cheon_depth cheon_ood cheon_tasks cheon_meta)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+export PYTHONPATH="$root/analysis"
+py=/usr/bin/python3
+fail=0
+for s in "${sweeps[@]}"; do
+  y="$out/$s.yaml"
+  common=(--set epochs=2 --set test_size=300 --keep seed=2 --name "${s}_ci")
+  case $s in
+    karimi_table1)
+      extra=(--set train_per_class=5 --set conv_kernels=8 --set eval_every=1)
+      # SVHN needs test_split: heldout (and ../shared/data has no SVHN test split); until the
+      # loader knows the parameter, the SVHN block is left out here.
+      "$bin" expand "$root/sweeps/$s.yaml" --max-rows 0 >/dev/null 2>&1 || extra+=(--drop dataset=svhn)
+      common=(--set epochs=2 --set test_size=300 --keep seed=2 --keep conv_dist=4 --name "${s}_ci") ;;
+    cheon_trainsize) extra=(--set noise_examples=640 --set eval_every=1 --keep train_size=3) ;;
+    cheon_depth) extra=(--set noise_examples=640 --set eval_every=1 --set train_size=200 --keep hidden=3) ;;
+    cheon_meta) extra=(--set train_size=200 --set meta_test_size=100 --keep noise_examples=2) ;;
+    *) extra=(--set noise_examples=640 --set train_size=200) ;;
+  esac
+  [ "$s" = cheon_meta ] && common=(--set epochs=2 --set test_size=300 --keep seed=2 --name "${s}_ci")
+  $py -m synsweep_report.shrink "$root/sweeps/$s.yaml" -o "$y" "${common[@]}" "${extra[@]}"
+  "$mpiexec" -n 2 --oversubscribe "$bin" run "$y" -o "$out/$s.h5" -q
+  "$bin" report "$out/$s.h5" -o "$out/$s.report"
+  "$bin" export "$out/$s.h5" -o "$out/$s.csv"
+  "$bin" export "$out/$s.h5" -o "$out/$s.txt" --format tsv
+  "$bin" export "$out/$s.h5" --format json > "$out/$s.json"
+  r_out=""
+  if command -v Rscript >/dev/null; then
+    Rscript "$src/read_export.R" "$out/$s.csv" "$out/$s.r.tsv"
+    r_out="$out/$s.r.tsv"
+  else
+    echo "test_report: Rscript not installed; the R read-back is skipped (scripts/setup.sh installs r-base-core)"
+  fi
+  $py "$src/check_report.py" "$s" "$out/$s.h5" "$out/$s.report" "$out/$s.csv" "$out/$s.txt" "$out/$s.json" "$r_out" || fail=1
+done
+# the page in a real browser: every image loaded (naturalWidth > 0), no error element
+for s in "${sweeps[@]}"; do
+  $py "$src/check_report.py" --browser "$out/$s.report" || fail=1
+done
+[ $fail -eq 0 ] && echo "report_export: ${#sweeps[@]} sweeps passed" || { echo "report_export: FAILED"; exit 1; }
