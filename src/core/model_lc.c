@@ -310,34 +310,25 @@ static void lc_kind_final_metrics(Model *md, const Split *test, JobMetrics *m) {
     m->n_sleeps = (double)lm->n_sleeps;
 }
 
+/* What both rows share: the network, with LC or conv layers. */
+#define LC_COMMON                                                                                        \
+    .impl_size = sizeof(LcModel), .build = lc_kind_build, .free = lc_kind_free, .forward = lc_kind_forward, \
+    .backward = lc_kind_backward, .features = NULL, .head = lc_kind_head, .memory = lc_kind_memory
+
 const ModelKind MODEL_LC = {
     .name = "lc",
     .help = "locally connected layers (-> ReLU -> 2x2 max-pool) -> the hidden FC layers; sleep shares weights",
     .phases = PHASE_SUPERVISED | PHASE_SLEEP,
-    .impl_size = sizeof(LcModel),
-    .build = lc_kind_build,
-    .free = lc_kind_free,
-    .forward = lc_kind_forward,
-    .backward = lc_kind_backward,
-    .features = NULL,
-    .head = lc_kind_head,
     .curves = lc_kind_curves,
     .after_step = lc_kind_after_step,
     .epoch_end = lc_kind_epoch_end,
     .final_metrics = lc_kind_final_metrics,
-    .memory = lc_kind_memory,
+    LC_COMMON,
 };
 
 const ModelKind MODEL_LC_CONV = {
     .name = "lc_conv",
     .help = "the lc network with conv layers (kernels shared by every position)",
     .phases = PHASE_SUPERVISED,
-    .impl_size = sizeof(LcModel),
-    .build = lc_kind_build,
-    .free = lc_kind_free,
-    .forward = lc_kind_forward,
-    .backward = lc_kind_backward,
-    .features = NULL,
-    .head = lc_kind_head,
-    .memory = lc_kind_memory,
+    LC_COMMON,
 };
