@@ -217,59 +217,61 @@ typedef struct Summary {
     double *acc, *sec;
 } Summary;
 
-typedef struct Keyed {
-    char *key;
+typedef struct Coded {
+    uint64_t code; /* the job's values of the non-seed axes, mixed radix */
     long id;
-} Keyed;
+} Coded;
 
-static int cmp_keyed(const void *a, const void *b) {
-    const Keyed *x = a, *y = b;
-    int c = strcmp(x->key, y->key);
-    return c ? c : (x->id > y->id) - (x->id < y->id);
-}
-
-static int cmp_first_id(const void *a, const void *b) {
-    const Keyed *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
+static int cmp_coded(const void *a, const void *b) {
+    const Coded *x = a, *y = b;
+    return x->code != y->code ? (x->code > y->code) - (x->code < y->code) : (x->id > y->id) - (x->id < y->id);
 }
 
 /*
  * Mean +- sample standard deviation (n - 1) of test accuracy over the jobs of each
- * combination of the non-seed axes (typically the seeds), groups in job order.
+ * combination of the non-seed axes (typically the seeds), groups in job order. Jobs are
+ * grouped by a number made of their values' indices (a job of a block without an axis takes
+ * the index of the fixed value's text), so a million jobs sort as integers; only the rows
+ * shown are formatted.
  */
 static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     long n = sw->n_jobs;
-    Keyed *k = calloc((size_t)n, sizeof(Keyed)), *g = calloc((size_t)n, sizeof(Keyed));
-    long *start = calloc((size_t)n + 1, sizeof(long));
-    int width[SWEEP_MAX_AXES];
-    for (int a = 0; a < sw->n_axes; a++) width[a] = sweep_axis_width(sw, a);
-    if (!k || !g || !start) goto done;
-    for (long id = 0; id < n; id++) {
-        char key[2048] = "";
-        const char *vals[SWEEP_MAX_AXES];
-        sweep_job_values(sw, id, vals);
-        for (int a = 0; a < sw->n_axes; a++) {
-            if (!strcmp(sw->axes[a].key, "seed")) continue;
-            char cell[600];
-            snprintf(cell, sizeof cell, "%-*s ", width[a], vals[a]);
-            strncat(key, cell, sizeof key - strlen(key) - 1);
+    int width[SWEEP_MAX_AXES], fixed_idx[SWEEP_MAX_AXES], radix[SWEEP_MAX_AXES];
+    uint64_t span = 1;
+    for (int a = 0; a < sw->n_axes; a++) {
+        const Axis *ax = &sw->axes[a];
+        width[a] = sweep_axis_width(sw, a);
+        fixed_idx[a] = ax->n;
+        for (int i = 0; ax->fixed && i < ax->n; i++)
+            if (!strcmp(ax->values[i], ax->fixed)) fixed_idx[a] = i;
+        radix[a] = strcmp(ax->key, "seed") ? ax->n + 1 : 1;
+        if (span > UINT64_MAX / (uint64_t)radix[a]) {
+            printf("\n(no summary table: too many combinations of the grid's values)\nresults: %s\n", path);
+            return;
         }
-        k[id].key = strdup(key);
-        k[id].id = id;
-        if (!k[id].key) goto done;
+        span *= (uint64_t)radix[a];
     }
-    qsort(k, (size_t)n, sizeof(Keyed), cmp_keyed);
+    Coded *c = malloc((size_t)(n > 0 ? n : 1) * sizeof(Coded));
+    long *first = malloc((size_t)(n + 1) * sizeof(long));
+    if (!c || !first) goto done;
+    for (long id = 0; id < n; id++) {
+        int idx[SWEEP_MAX_AXES];
+        sweep_job_value_index(sw, id, idx);
+        uint64_t code = 0;
+        for (int a = 0; a < sw->n_axes; a++)
+            code = code * (uint64_t)radix[a] + (uint64_t)(radix[a] == 1 ? 0 : idx[a] < 0 ? fixed_idx[a] : idx[a]);
+        c[id].code = code, c[id].id = id;
+    }
+    qsort(c, (size_t)n, sizeof(Coded), cmp_coded);
+    /* groups: runs of equal codes; first[g] = position in c of group g's first (lowest) job */
     long n_groups = 0;
     for (long i = 0; i < n; i++)
-        if (i == 0 || strcmp(k[i].key, k[i - 1].key)) {
-            start[n_groups] = i;
-            g[n_groups].key = k[i].key, g[n_groups].id = i; /* id = position in k */
-            n_groups++;
-        }
-    start[n_groups] = n;
-    /* order groups by their first job */
-    for (long i = 0; i < n_groups; i++) g[i].id = k[start[i]].id * (n + 1) + start[i];
-    qsort(g, (size_t)n_groups, sizeof(Keyed), cmp_first_id);
+        if (i == 0 || c[i].code != c[i - 1].code) first[n_groups++] = i;
+    /* order groups by their first job: sort the positions by c[pos].id */
+    Coded *order = malloc((size_t)(n_groups > 0 ? n_groups : 1) * sizeof(Coded));
+    if (!order) goto done;
+    for (long g = 0; g < n_groups; g++) order[g].code = (uint64_t)c[first[g]].id, order[g].id = first[g];
+    qsort(order, (size_t)n_groups, sizeof(Coded), cmp_coded);
     printf("\n");
     for (int a = 0; a < sw->n_axes; a++)
         if (strcmp(sw->axes[a].key, "seed")) printf("%-*s ", width[a], sw->axes[a].key);
@@ -277,20 +279,24 @@ static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     /* sec/job is over the jobs that ran */
     long shown = n_groups < 40 ? n_groups : 40;
     for (long gi = 0; gi < shown; gi++) {
-        long st = g[gi].id % (n + 1), en = st;
-        while (en < n && !strcmp(k[en].key, k[st].key)) en++;
+        long st = order[gi].id, en = st;
+        while (en < n && c[en].code == c[st].code) en++;
         double sum = 0, sec = 0;
         int ok = 0, ran = 0;
         for (long i = st; i < en; i++) {
-            long id = k[i].id;
+            long id = c[i].id;
             if (s->status[id] != STATUS_PENDING && isfinite(s->sec[id])) sec += s->sec[id], ran++;
             if (s->status[id] != STATUS_OK) continue;
             ok++, sum += s->acc[id];
         }
         double mean = ok ? sum / ok : NAN, ss = 0;
         for (long i = st; i < en; i++)
-            if (s->status[k[i].id] == STATUS_OK) ss += (s->acc[k[i].id] - mean) * (s->acc[k[i].id] - mean);
-        printf("%s%5ld %5d  %7.4f", k[st].key, en - st, ok, mean);
+            if (s->status[c[i].id] == STATUS_OK) ss += (s->acc[c[i].id] - mean) * (s->acc[c[i].id] - mean);
+        const char *vals[SWEEP_MAX_AXES];
+        sweep_job_values(sw, c[st].id, vals);
+        for (int a = 0; a < sw->n_axes; a++)
+            if (strcmp(sw->axes[a].key, "seed")) printf("%-*s ", width[a], vals[a]);
+        printf("%5ld %5d  %7.4f", en - st, ok, mean);
         if (ok >= 2) printf(" +- %-7.4f", sqrt(ss / (ok - 1)));
         else printf("    %-7s", "");
         printf(" %9.2f\n", ran ? sec / ran : NAN);
@@ -298,10 +304,9 @@ static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     if (n_groups > shown) printf("... %ld more groups\n", n_groups - shown);
     printf("sd: sample standard deviation (n - 1) over the ok jobs of a row; none shown below 2\n");
     printf("results: %s\n", path);
+    free(order);
 done:
-    if (k)
-        for (long id = 0; id < n; id++) free(k[id].key);
-    free(k), free(g), free(start);
+    free(c), free(first);
 }
 
 int coordinator_status(const char *path, char *err, size_t errlen) {

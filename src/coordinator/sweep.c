@@ -163,6 +163,16 @@ void sweep_job_values(const Sweep *sw, long id, const char **vals) {
     for (int k = 0; k < b->n_keys; k++) vals[b->axis[k]] = sw->axes[b->axis[k]].values[b->value[k][digit[k]]];
 }
 
+void sweep_job_value_index(const Sweep *sw, long id, int *idx) {
+    for (int a = 0; a < sw->n_axes; a++) idx[a] = -1;
+    if (sw->n_blocks == 0) return;
+    long local;
+    const SweepBlock *b = block_of(sw, id, &local);
+    int digit[SWEEP_MAX_AXES];
+    block_digits(b, local, digit);
+    for (int k = 0; k < b->n_keys; k++) idx[b->axis[k]] = b->value[k][digit[k]];
+}
+
 int sweep_axis_width(const Sweep *sw, int a) {
     const Axis *ax = &sw->axes[a];
     size_t w = strlen(ax->key);

@@ -79,6 +79,9 @@ void sweep_job(const Sweep *sw, long id, JobSpec *out);
  * the block's value, or the axis' fixed value where the job's block lacks the key).
  */
 void sweep_job_values(const Sweep *sw, long id, const char **vals);
+/** The index into axes[a].values of job id's value of every axis a, or -1 where its block
+ * lacks the axis (the job takes axes[a].fixed). */
+void sweep_job_value_index(const Sweep *sw, long id, int *idx);
 /** Characters that axis a's key and every value of it (and its fixed value) fit in. */
 int sweep_axis_width(const Sweep *sw, int a);
 /** Index of axis `key`, or -1. */
