@@ -57,4 +57,26 @@ done
 for s in "${sweeps[@]}"; do
   $py "$src/check_report.py" --browser "$out/$s.report" || fail=1
 done
+# resultsdoc: a "## " section whose results file exists is filled from it; with --previous, one
+# whose file is gone is copied from the previous page (and without --previous it fails)
+if [ -f "$out/lc_sleep.h5" ]; then
+  rd="$out/resultsdoc"
+  mkdir -p "$rd/res" "$rd/doc"
+  cp "$out/lc_sleep.h5" "$rd/res/lc_sleep.h5"
+  printf '# T\n\nintro\n\n## A\n\n<!-- table lc_sleep LC: accuracy by model and sleep settings -->\n\n## B\n\n<!-- run gone -->\n' > "$rd/t.md"
+  printf 'old head\n\n## A\n\nold A\n\n## B\n\nold B kept\n' > "$rd/prev.md"
+  if $py -m synsweep_report.resultsdoc "$rd/t.md" -o "$rd/doc/R.md" --results "$rd/res" --times /dev/null 2>/dev/null; then
+    echo "FAIL: resultsdoc without --previous accepted a missing results file"; fail=1
+  fi
+  $py -m synsweep_report.resultsdoc "$rd/t.md" -o "$rd/doc/R.md" --results "$rd/res" --times /dev/null --previous "$rd/prev.md"
+  $py - "$rd/doc/R.md" <<'PY' || fail=1
+import sys
+t = open(sys.argv[1]).read()
+head, a, b = t.split("\n## ")
+assert "intro" in head and "old head" not in head, head
+assert a.startswith("A\n") and "| conv (lc_conv) | 2 |" in a and "old A" not in a, a
+assert b == "B\n\nold B kept\n", repr(b)
+print("resultsdoc --previous: ok")
+PY
+fi
 [ $fail -eq 0 ] && echo "report_export: ${#sweeps[@]} sweeps passed" || { echo "report_export: FAILED"; exit 1; }
