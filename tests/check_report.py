@@ -31,6 +31,13 @@ EXPECT = {
     "cheon_ood": (["ood_bars"], ["Claims tested by this sweep"]),
     "cheon_tasks": (["tasks_auc_test_acc"], ["Claims tested by this sweep"]),
     "cheon_meta": (["meta_loss"], ["Meta-loss (nats)", "Claims tested by this sweep"]),
+    "rbse_oneshot": (["rbse_release_hist", "rbse_w_vs_p"],
+                     ["RBSE: test accuracy by model and k", "RBSE: paired differences of test_acc (same seed and k)",
+                      "RBSE: release probabilities over CD epochs", "RBSE: p by |w| decile (final snapshot, first CD run)",
+                      "The paper's claims vs ours"]),
+    "lc_sleep": (["lc_acc_cifar10", "lc_snr_cifar10"],
+                 ["LC: accuracy by model and sleep settings", "LC: SNR_w (paper) per epoch, cifar10",
+                  "The paper's claims vs ours"]),
 }
 ALWAYS = ["Provenance", "Completion matrix (jobs per grid cell by status)", "Summary"]
 failures = []
@@ -157,9 +164,47 @@ def check_report(name, h5, rep, exports):
         text = f"{x.mean():.2f}" + (f" ± {x.std(ddof=1):.2f}" if len(x) > 1 else "")
         check(len(x) == int(row["n"]) and row["test_acc"].startswith(text),
               f"{name}: summary row {dict(row[keys])}: '{row['test_acc']}' vs recomputed '{text}' (n={len(x)})")
+    if name in ("rbse_oneshot", "lc_sleep"):
+        check_study(name, h5, ok, tables)
     if name == "cheon_rules":
         check(want.hidden.str.contains(",").any(), "cheon_rules: no value with a comma to test the quoting")
     check_exports(h5, *exports)
+
+
+VERDICTS = {"agrees", "disagrees", "same direction, |t| < 2", "n/a"}
+
+
+def check_study(name, h5, ok, tables):
+    """The RBSE / LC tables recomputed from the HDF5 file: accuracies per model and k (per
+    condition), the release curve's mean p per CD epoch; the claims table has a verdict per claim."""
+    if name == "rbse_oneshot":
+        t = tables["RBSE: test accuracy by model and k"]
+        check(len(t) == len(ok.groupby(["model", "train_per_class"])), f"{name}: accuracy rows")
+        for _, row in t.iterrows():
+            g = ok[(ok.model == row["model"]) & (ok.train_per_class == int(row["k"]))]
+            want = f"{g.test_acc.mean():.4f} ± {g.test_acc.std(ddof=1):.4f}"
+            check(row["test_acc"] == want and int(row["n"]) == len(g), f"{name}: {row['model']} k={row['k']}: "
+                  f"'{row['test_acc']}' vs recomputed '{want}'")
+        with h5py.File(h5, "r") as f:
+            mr = f["model_curves/mean_release"][:]
+        rb = ok[ok.model == "rbse"].drop_duplicates("seed").job_id.to_numpy()
+        rel = tables["RBSE: release probabilities over CD epochs"]
+        want = np.nanmean(mr[rb], axis=0)
+        want = want[np.isfinite(want)]
+        check(len(rel) == len(want) > 0 and all(abs(float(a) - b) < 1e-4 for a, b in zip(rel["mean p"], want)),
+              f"{name}: release mean p {list(rel['mean p'])} vs {want}")
+        check(0.5 - 1e-9 <= want[0] < 1, f"{name}: mean p after CD epoch 1 {want[0]}")
+    else:
+        t = tables["LC: accuracy by model and sleep settings"]
+        check(len(t) == len(ok.groupby(["model", "sleep", "sleep_every"], dropna=False)), f"{name}: {len(t)} condition rows")
+        conv = t[t.condition.str.startswith("conv")]
+        g = ok[ok.model == "lc_conv"]
+        check(len(conv) == 1 and conv["test acc"].iloc[0].startswith(f"{g.test_acc.mean():.4g} +- "),
+              f"{name}: conv row {list(conv['test acc'])} vs {g.test_acc.mean():.4g}")
+        check(set(tables["LC: SNR_w (paper) per epoch, cifar10"].condition) ==
+              set(t.condition[~t.condition.str.startswith("conv")]), f"{name}: SNR rows are not the LC conditions")
+    c = tables["The paper's claims vs ours"]
+    check(len(c) >= 2 and all(v in VERDICTS for v in c.verdict), f"{name}: claims {list(c.verdict)}")
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_report.sh BIN SRC MPIEXEC [SWEEP...]: for each paper sweep of sweeps/ (default: all of
-# karimi_table1 and cheon_*), a shrunken copy (2 epochs, few examples, 1-2 seeds) runs on 2
+# karimi_table1, cheon_*, rbse_oneshot and lc_sleep), a shrunken copy (2 epochs, few examples, 1-2 seeds) runs on 2
 # real MPI ranks with real data; `synsweep report` must write every table and figure
 # (non-empty, the ones the sweep calls for) and a page that headless chromium loads with every
 # image loaded and no error shown; `synsweep export` (csv, tsv, json) must read back, with
@@ -10,7 +10,7 @@ bin=$(readlink -f "$1") src=$(readlink -f "$2") mpiexec=$3
 shift 3
 root=$(dirname "$src")
 sweeps=("$@")
-[ ${#sweeps[@]} -eq 0 ] && sweeps=(karimi_table1 cheon_rules cheon_order cheon_trainsize cheon_depth cheon_ood cheon_tasks cheon_meta)
+[ ${#sweeps[@]} -eq 0 ] && sweeps=(karimi_table1 cheon_rules cheon_order cheon_trainsize cheon_depth cheon_ood cheon_tasks cheon_meta rbse_oneshot lc_sleep)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export PYTHONPATH="$root/analysis"
@@ -29,6 +29,12 @@ for s in "${sweeps[@]}"; do
     cheon_trainsize) extra=(--set noise_examples=640 --set eval_every=1 --keep train_size=3) ;;
     cheon_depth) extra=(--set noise_examples=640 --set eval_every=1 --set train_size=200 --keep hidden=3) ;;
     cheon_meta) extra=(--set train_size=200 --set meta_test_size=100 --keep noise_examples=2) ;;
+    # 6 jobs (rbse, rbm, pixels x 2 seeds, k = 1): 2 CD epochs of 32 hidden units on 300 images
+    rbse_oneshot) extra=(--set rbm_train_size=300 --set rbm_epochs=2 --set rbm_hidden=32 --set rbse_samples=4 \
+                         --keep train_per_class=1) ;;
+    # 10 jobs (conv, LC, LC with instant / dynamic sleep x 2 seeds): 10 steps an epoch, so
+    # instant (every 10) and dynamic every 16 sleep, dynamic every 47 does not
+    lc_sleep) extra=(--set train_size=640 --set "lc_channels=[4, 4]" --set "hidden=[16]" --set sleep_steps=10) ;;
     *) extra=(--set noise_examples=640 --set train_size=200) ;;
   esac
   [ "$s" = cheon_meta ] && common=(--set epochs=2 --set test_size=300 --keep seed=2 --name "${s}_ci")
@@ -51,4 +57,26 @@ done
 for s in "${sweeps[@]}"; do
   $py "$src/check_report.py" --browser "$out/$s.report" || fail=1
 done
+# resultsdoc: a "## " section whose results file exists is filled from it; with --previous, one
+# whose file is gone is copied from the previous page (and without --previous it fails)
+if [ -f "$out/lc_sleep.h5" ]; then
+  rd="$out/resultsdoc"
+  mkdir -p "$rd/res" "$rd/doc"
+  cp "$out/lc_sleep.h5" "$rd/res/lc_sleep.h5"
+  printf '# T\n\nintro\n\n## A\n\n<!-- table lc_sleep LC: accuracy by model and sleep settings -->\n\n## B\n\n<!-- run gone -->\n' > "$rd/t.md"
+  printf 'old head\n\n## A\n\nold A\n\n## B\n\nold B kept\n' > "$rd/prev.md"
+  if $py -m synsweep_report.resultsdoc "$rd/t.md" -o "$rd/doc/R.md" --results "$rd/res" --times /dev/null 2>/dev/null; then
+    echo "FAIL: resultsdoc without --previous accepted a missing results file"; fail=1
+  fi
+  $py -m synsweep_report.resultsdoc "$rd/t.md" -o "$rd/doc/R.md" --results "$rd/res" --times /dev/null --previous "$rd/prev.md"
+  $py - "$rd/doc/R.md" <<'PY' || fail=1
+import sys
+t = open(sys.argv[1]).read()
+head, a, b = t.split("\n## ")
+assert "intro" in head and "old head" not in head, head
+assert a.startswith("A\n") and "| conv (lc_conv) | 2 |" in a and "old A" not in a, a
+assert b == "B\n\nold B kept\n", repr(b)
+print("resultsdoc --previous: ok")
+PY
+fi
 [ $fail -eq 0 ] && echo "report_export: ${#sweeps[@]} sweeps passed" || { echo "report_export: FAILED"; exit 1; }

@@ -26,6 +26,7 @@ def _text(v):
 
 class Results:
     """attrs (dict, decoded), df (/results, str columns), curves {name: (jobs, epochs)},
+    model_curves {name: (jobs, epochs)}, snapshot(job, stage, name),
     layers {stage: {metric: (jobs, layers)}}, sizes, angle_curve (jobs, epochs, layers) or
     None, noise_curve (jobs, points, cols) or None with noise_columns, sweep (parsed YAML),
     paper (dict with id, or None), axes (grid keys), groups (axes minus seed)."""
@@ -49,6 +50,9 @@ class Results:
                 self.noise_curve = f["noise_curve"][:].astype(float)
                 self.noise_columns = _text(f["noise_curve"].attrs.get("columns", b"")).split(",")
             self.snapshot_jobs = sorted(f["snapshots"].keys()) if "snapshots" in f else []
+            # per-model curves (jobs, epochs): rbse release_hist_*, mean_release, w_p_corr; lc snr_*
+            self.model_curves = ({k: f["model_curves"][k][:].astype(float) for k in f["model_curves"]}
+                                 if "model_curves" in f else {})
         for c in self.df.columns:
             if self.df[c].dtype == object:
                 self.df[c] = self.df[c].map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
@@ -81,6 +85,11 @@ class Results:
 
     def label(self, row, keys):
         return ", ".join(f"{k}={row[k]}" for k in keys) if keys else "all jobs"
+
+    def snapshot(self, job, stage, name):
+        """One tensor of a job's snapshot (/snapshots/job_NNNNNN/STAGE/NAME), read on demand."""
+        with h5py.File(self.path, "r") as f:
+            return f[f"snapshots/job_{int(job):06d}/{stage}/{name}"][:]
 
     def paper_id(self):
         return self.paper["id"] if self.paper else None

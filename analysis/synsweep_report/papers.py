@@ -60,6 +60,34 @@ PAPERS = {
              "pretraining", "source": "004 line 48 (Fig. 5c)"},
         ],
     },
+    "alshedivat2015": {
+        "title": "Al-Shedivat, Neftci, Cauwenberghs: Neural Generative Models with Stochastic Synapses "
+                 "Capture Richer Representations (poster; RBSE)",
+        "source": "papers/002_cbc27f5c1a7ad7a0.txt; SCIENCE.md section 3",
+        # The poster states its results without numbers: these are the claims.
+        "claims": [
+            {"id": "oneshot_better", "text": "a logistic readout of RBSE (stochastic) features generalises better "
+             "than one of deterministic RBM features in one-shot MNIST (1 labelled image per class)",
+             "source": "002 lines 87, 94; SCIENCE.md section 3"},
+            {"id": "release_evolves", "text": "the release probabilities evolve over the course of training",
+             "source": "002 line 83; SCIENCE.md section 3"},
+            {"id": "strongest_reliable", "text": "the strongest synapses become the most reliable (p rises with |w|)",
+             "source": "002 lines 83, 93; SCIENCE.md section 3"},
+        ],
+    },
+    "pogodin2021": {
+        "title": "Pogodin, Mehta, Lillicrap, Latham: Towards Biologically Plausible Convolutional Networks "
+                 "(NeurIPS 2021; LC layers, dynamic weight sharing)",
+        "source": "papers/003_7ec5c47d8aeb5f05.txt; SCIENCE.md section 4",
+        "claims": [
+            {"id": "lc_behind_conv", "text": "an LC network without weight sharing falls behind the conv "
+             "network of the same shape", "source": "003 lines 43-45; SCIENCE.md section 4"},
+            {"id": "sharing_closer", "text": "with weight sharing (instant, or the Hebbian sleep) the LC "
+             "network approaches conv accuracy (above LC without sharing)", "source": "003 lines 63-69; SCIENCE.md section 4"},
+            {"id": "snr_rises", "text": "with sharing the kernels converge across positions: SNR_w higher than "
+             "without sharing", "source": "003 lines 69, 97-102 (Eq. 6, Fig. 4); SCIENCE.md section 4"},
+        ],
+    },
 }
 
 

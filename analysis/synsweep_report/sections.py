@@ -13,7 +13,7 @@ import pandas as pd
 
 from .data import STATUSES, PROVENANCE_KEYS, mean_std, fmt_ms
 from .papers import paper
-from . import plots
+from . import plots, studies
 
 SECTIONS = []
 FA_RULES = {"fa", "fa_noise", "dfa"}
@@ -458,3 +458,141 @@ def cheon(r, out):
               "in the text conversion; claims are compared by direction (agrees: Welch or paired t over seeds with "
               "|t| >= 2), numbers where a source gives one. Settings that differ from the paper are in the sweep's "
               "text (provenance).")
+
+
+# ---------------------------------------------------------------- RBSE and LC studies (shared code: studies.py)
+
+def _claims_table(out, ref, rows, note):
+    out.table("The paper's claims vs ours", pd.DataFrame(rows, columns=["claim", "source", "paper", "ours", "verdict"]),
+              f"{ref['title']}; {ref['source']}. {note}")
+
+
+def _verdict(t, right):
+    """'agrees' (right sign, |t| >= 2), 'same direction, |t| < 2' or 'disagrees'"""
+    if not np.isfinite(t):
+        return "n/a"
+    return ("agrees" if abs(t) >= 2 else "same direction, |t| < 2") if right else "disagrees"
+
+
+def _rbse(r):
+    return bool(set(r.values("model")) & set(studies.RBSE_KINDS))
+
+
+@section("RBSE one-shot study: rbse vs rbm vs pixels", applies=_rbse, order=62)
+def rbse(r, out):
+    ok = r.ok
+    if not len(ok) or "train_per_class" not in ok:
+        out.text("<p>No finished job.</p>", "No finished job.")
+        return
+    out.table("RBSE: test accuracy by model and k", studies.rbse_accuracy(ok, sep="±"),
+              "k = labelled images per class (train_per_class); mean ± sample std (n - 1) over seeds. test_acc: "
+              "readout of the mean of each test image's S feature vectors; test_acc_pred_mean: mean of the S "
+              "predictions (rbm and pixels: S identical rows).")
+    d = studies.rbse_paired_table(ok, sep="±")
+    if len(d):
+        out.table("RBSE: paired differences of test_acc (same seed and k)", d,
+                  "Same seed: same labelled images, and for rbm the same CD images, initial w and chains.")
+    if "mean_release" not in r.model_curves or not len(studies.rbse_cd_runs(r.df)):
+        return
+    hist, mean_rel, corr, nruns = studies.rbse_release(r.model_curves, r.df)
+    t = studies.rbse_release_table(hist, mean_rel, corr)
+    out.table("RBSE: release probabilities over CD epochs", t.round(4),
+              f"Mean over the {nruns} RBSE CD runs (one per seed; the jobs of a seed with other k share it): "
+              "/model_curves/mean_release, w_p_corr, release_hist_00..19.")
+    out.figure("rbse_release_hist", studies.rbse_release_figure(hist, mean_rel, corr, nruns),
+               "Left: release-probability histogram after each CD epoch; right: mean p and corr(|w|, p) per CD epoch.")
+    jobs = [j for j in studies.rbse_cd_runs(r.df) if f"job_{int(j):06d}" in r.snapshot_jobs]
+    corrs = None
+    if jobs:
+        corrs, bins, fig = studies.rbse_w_vs_p(r.df[r.df.job_id.isin(jobs)], lambda i, n: r.snapshot(i, "final", n))
+        out.table("RBSE: p by |w| decile (final snapshot, first CD run)", bins.round(4),
+                  f"corr(|w|, p) over the {len(corrs)} CD runs' final snapshots: "
+                  f"{fmt_ms(*mean_std(corrs), digits=4)} (recomputed from the snapshots' w and a).")
+        out.figure("rbse_w_vs_p", fig, "|w| against p = sigmoid(a) over the synapses of one RBSE job's final "
+                   "snapshot (2-D histogram), with the mean p per |w| decile.")
+    if r.paper_id() != "alshedivat2015":
+        return
+    ref, rows = paper("alshedivat2015"), []
+    for c in ref["claims"]:
+        ours, v = "not measured by this sweep", "n/a"
+        if c["id"] == "oneshot_better":
+            ds = [(k, d_) for k, o, d_ in studies.rbse_paired(ok) if o == "rbm"]
+            k1 = [d_ for k, d_ in ds if k == 1]
+            if k1:
+                d_ = k1[0]
+                ours = (f"k = 1: rbse - rbm {fmt_ms(*mean_std(d_ * 100))} points (paired by seed), rbse better "
+                        f"on {int((d_ > 0).sum())} of {len(d_)} seeds")
+                v = _verdict(studies.paired_t(d_), d_.mean() > 0)
+        elif c["id"] == "release_evolves" and len(mean_rel):
+            p0 = float(r.values("release_init")[0]) if "release_init" in r.df else 0.5
+            ours = (f"mean p {p0:g} at init -> {mean_rel[0]:.4f} after CD epoch 1 -> "
+                    f"{mean_rel[-1]:.4f} after epoch {len(mean_rel)}; fraction p >= 0.6: {t['fraction p >= 0.6'].iloc[-1]:.4f}")
+            v = "agrees" if abs(mean_rel[-1] - p0) > 1e-3 and t["fraction p >= 0.6"].iloc[-1] > 0 else "disagrees"
+        elif c["id"] == "strongest_reliable" and corrs is not None:
+            ours = f"corr(|w|, p) {fmt_ms(*mean_std(corrs), digits=4)} over {len(corrs)} CD runs; mean p by |w| decile " \
+                   f"{bins['mean p'].iloc[0]:.4f} (lowest) -> {bins['mean p'].iloc[-1]:.4f} (highest)"
+            v = "agrees" if (corrs > 0).all() and bins["mean p"].iloc[-1] > bins["mean p"].iloc[0] else "disagrees"
+        rows.append({"claim": c["text"], "source": c["source"], "paper": "direction only (no numbers)",
+                     "ours": ours, "verdict": v})
+    _claims_table(out, ref, rows, "agrees: the poster's direction with |t| >= 2 over seeds (paired), or, for the "
+                  "release probabilities, in every CD run; settings that differ from the poster's are in the sweep's text.")
+
+
+def _lc(r):
+    return bool(set(r.values("model")) & set(studies.LC_KINDS))
+
+
+@section("LC study: conv vs LC with and without weight sharing", applies=_lc, order=63)
+def lc(r, out):
+    df = studies.lc_conditions(r.ok)
+    if not len(df):
+        out.text("<p>No finished job.</p>", "No finished job.")
+        return
+    snr = {k: v for k, v in r.model_curves.items() if k.startswith("snr_")}
+    rows = []
+    for ds, d in df.groupby("dataset", sort=False):
+        t = studies.lc_table(d)
+        t.insert(0, "dataset", ds)
+        rows.append(t)
+        if "test_acc" in r.curves:
+            out.figure(f"lc_acc_{ds}", studies.lc_acc_figure(d, r.curves["test_acc"], ds),
+                       f"{ds}: test accuracy per epoch by condition (mean over seeds, band ± sample std).")
+        fig = studies.lc_snr_figure(d, snr, ds)
+        if fig is not None:
+            out.figure(f"lc_snr_{ds}", fig, f"{ds}: SNR_w per epoch and LC layer (/model_curves/snr_paper_<l>, "
+                       "snr_code_<l>; mean over seeds, log scale).")
+            out.table(f"LC: SNR_w (paper) per epoch, {ds}", studies.lc_snr_table(d, snr),
+                      "mean over seeds of (mean over positions)^2 / (variance over positions), at the end of each epoch.")
+    out.table("LC: accuracy by model and sleep settings", pd.concat(rows, ignore_index=True).fillna("-"),
+              "mean +- sample std over seeds; 'test acc - conv' is paired: each job minus the lc_conv job of the same "
+              "seed; snr_paper / snr_code: mean over the LC layers at the end; sleeps: sleep phases run.")
+    if r.paper_id() != "pogodin2021":
+        return
+    ref, rows = paper("pogodin2021"), []
+    for c in ref["claims"]:
+        parts, vs = [], []
+        for ds, d in df.groupby("dataset", sort=False):
+            conv = d[d.model == "lc_conv"].set_index("seed").test_acc
+            none = d[d.condition.str.startswith("LC, no sharing")]
+            shared = d[(d.model == "lc") & ~d.condition.str.startswith("LC, no sharing")]
+            if "n_sleeps" in shared:  # a sharing condition whose sleep never ran (sleep_every > steps) shares nothing
+                shared = shared[shared.n_sleeps > 0]
+            if c["id"] == "lc_behind_conv" and len(none) and len(conv):
+                x = none.test_acc.values - conv.reindex(none.seed).values
+                parts.append(f"{ds}: LC - conv {fmt_ms(*mean_std(x * 100))} points (paired by seed)")
+                vs.append(_verdict(studies.paired_t(x), np.nanmean(x) < 0))
+            elif c["id"] in ("sharing_closer", "snr_rises") and len(none) and len(shared):
+                col = "test_acc" if c["id"] == "sharing_closer" else "snr_paper"
+                if col not in d:
+                    continue
+                base = none.groupby("seed")[col].mean()
+                for cond, g in shared.groupby("condition", sort=False):
+                    x = g[col].values - base.reindex(g.seed).values
+                    unit = " points" if col == "test_acc" else ""
+                    parts.append(f"{ds}, {cond}: {fmt_ms(*mean_std(x * (100 if col == 'test_acc' else 1)), digits=3)}{unit} vs no sharing")
+                    vs.append(_verdict(studies.paired_t(x), np.nanmean(x) > 0))
+        if parts:
+            rows.append({"claim": c["text"], "source": c["source"], "paper": "direction only (no numbers)",
+                         "ours": "; ".join(parts), "verdict": _all(vs)})
+    _claims_table(out, ref, rows, "Differences paired by seed (same training subset); agrees: the paper's direction "
+                  "with |t| >= 2 over seeds; the sweep's settings (smaller than the paper's) are in its text.")

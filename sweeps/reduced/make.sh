@@ -7,8 +7,10 @@ cd "$(dirname "$0")/../.."
 s="/usr/bin/python3 -m synsweep_report.shrink"
 export PYTHONPATH="$PWD/analysis${PYTHONPATH:+:$PYTHONPATH}"
 r=sweeps/reduced
-# until test_split: heldout exists, Table 1 without its SVHN block
+# Table 1 without its SVHN block (run before test_split: heldout existed), and the SVHN block
+# alone with the same settings (run later)
 $s sweeps/karimi_table1.yaml -o $r/karimi_table1.yaml --name karimi_table1_r --drop dataset=svhn
+$s sweeps/karimi_table1.yaml -o $r/karimi_table1_svhn.yaml --name karimi_table1_svhn --drop dataset=mnist --drop dataset=cifar10
 $s sweeps/cheon_rules.yaml -o $r/cheon_rules.yaml --name cheon_rules_r --set epochs=20 --set train_size=10000
 $s sweeps/cheon_order.yaml -o $r/cheon_order.yaml --name cheon_order_r --set epochs=20 --set train_size=10000
 $s sweeps/cheon_trainsize.yaml -o $r/cheon_trainsize.yaml --name cheon_trainsize_r --set epochs=100 --set eval_every=5 \
