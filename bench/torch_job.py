@@ -30,6 +30,12 @@ import os
 import time
 
 T_START = time.perf_counter()
+# One thread, really: Debian's PyTorch does its matrix products in OpenBLAS, whose threads
+# torch.set_num_threads does not govern (measured: 2 cores busy, CPU time twice the wall
+# time); a user who wants one thread sets these before numpy and torch load.
+import os  # noqa: E402
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = "1"
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
