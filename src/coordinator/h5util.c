@@ -1,7 +1,9 @@
 /* h5util.c: see h5util.h. */
 #include "h5util.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,58 @@ int h5_attr_i64(hid_t loc, const char *name, int64_t v) {
     return rc;
 }
 
+/*
+ * H5Aread of variable-length string a (memory type t), run in a child process: HDF5 1.10
+ * crashes (H5HG_read) on a variable-length string whose global heap a damaged file
+ * corrupts, found by fuzzing. The child reads it and writes it to a pipe; a crash there
+ * makes the attribute unreadable, not the program dead. @return the string (malloc'ed), or
+ * NULL.
+ */
+static char *read_vlen_isolated(hid_t a, hid_t t) {
+    int fd[2];
+    if (pipe(fd)) return NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        char *v = NULL;
+        int ok = H5Aread(a, t, &v) >= 0 && v;
+        for (size_t off = 0, n = ok ? strlen(v) : 0; ok && off < n;) {
+            ssize_t w = write(fd[1], v + off, n - off);
+            if (w <= 0) ok = 0;
+            else off += (size_t)w;
+        }
+        _exit(ok ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    for (ssize_t r = 1; buf && r > 0;) {
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+            if (!buf) break;
+        }
+        r = read(fd[0], buf + len, cap - len - 1);
+        if (r > 0) len += (size_t)r;
+    }
+    close(fd[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!buf || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
 /* A string attribute read into a new malloc'ed buffer, or NULL. */
 char *h5_read_attr_str(hid_t loc, const char *name) {
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = -1, ft = -1;
@@ -50,11 +104,7 @@ char *h5_read_attr_str(hid_t loc, const char *name) {
     if ((ft = H5Aget_type(a)) < 0 || H5Tget_class(ft) != H5T_STRING) goto done;
     if ((t = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
         goto done;
-    char *v = NULL;
-    if (H5Tis_variable_str(ft) > 0 && H5Aread(a, t, &v) >= 0 && v) {
-        out = strdup(v);
-        H5free_memory(v);
-    }
+    if (H5Tis_variable_str(ft) > 0) out = read_vlen_isolated(a, t);
 done:
     if (t >= 0) H5Tclose(t);
     if (ft >= 0) H5Tclose(ft);

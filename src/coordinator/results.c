@@ -885,8 +885,29 @@ static int stored_sweep(const char *path, Sweep *sw, char *err, size_t errlen) {
     int rc = label ? sweep_load_text(yaml, strlen(yaml), label, "", sw, e, sizeof e) : -1;
     if (!label) snprintf(e, sizeof e, "out of memory");
     free(yaml), free(label);
-    if (rc) snprintf(err, errlen, "%s", e);
-    return rc;
+    if (rc) {
+        snprintf(err, errlen, "%s", e);
+        return rc;
+    }
+    /* bounded by what is stored: a damaged or edited file whose sweep expands to more jobs
+     * than it holds rows is refused before anything is allocated per job */
+    int64_t nj = -1;
+    hsize_t rows = 0;
+    hid_t d = -1, sp = -1;
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int ok = file >= 0 && h5_read_attr_i64(file, "n_jobs", &nj) == 0 && (d = H5Dopen2(file, "results", H5P_DEFAULT)) >= 0 &&
+             (sp = H5Dget_space(d)) >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+             H5Sget_simple_extent_dims(sp, &rows, NULL) >= 0;
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    if (file >= 0) H5Fclose(file);
+    if (ok && ((long)rows != sw->n_jobs || nj != sw->n_jobs)) {
+        snprintf(err, errlen, "%s: its stored sweep expands to %ld jobs, but n_jobs says %lld and /results holds %llu "
+                 "rows; refusing to read it (damaged or edited)", path, sw->n_jobs, (long long)nj, (unsigned long long)rows);
+        sweep_free(sw);
+        return -1;
+    }
+    return 0;
 }
 
 void results_free(ResultsFile *f) { free_state(f); }
