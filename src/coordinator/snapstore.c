@@ -1,6 +1,7 @@
 /* snapstore.c: see snapstore.h. */
 #include "snapstore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,5 +282,18 @@ int snapstore_take(SnapStore *st, long id, const SnapStore *src) {
 void snapstore_remove_parts(SnapStore *st) {
     for (int i = 0; i < st->n_src; i++)
         if (st->src[i].ours) unlink(st->src[i].path);
+    /* and the orphans: part files a killed checkpoint wrote but never linked (FILE.parts is
+     * this results file's own directory; after consolidation nothing in it is needed) */
+    DIR *d = opendir(st->parts_dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n < 9 || strncmp(e->d_name, "part-", 5) || strcmp(e->d_name + n - 3, ".h5")) continue;
+        char *p = malloc(strlen(st->parts_dir) + n + 2);
+        if (!p) break;
+        sprintf(p, "%s/%s", st->parts_dir, e->d_name);
+        unlink(p);
+        free(p);
+    }
+    if (d) closedir(d);
     rmdir(st->parts_dir);
 }
