@@ -530,5 +530,28 @@ int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s
 void split_free(Split *s) {
     free(s->x);
     free(s->y);
+    if (s->sp) free(s->sp->start), free(s->sp->idx), free(s->sp->val), free(s->sp);
     memset(s, 0, sizeof(*s));
+}
+
+int split_sparsify(Split *s) {
+    size_t n = (size_t)s->n * s->d, nz = 0;
+    for (size_t i = 0; i < n; i++) nz += s->x[i] != 0.0f;
+    if (n == 0 || (double)nz > SPARSE_MAX_DENSITY * (double)n) return 0;
+    SparseRows *sp = calloc(1, sizeof(*sp));
+    if (!sp || !(sp->start = malloc(((size_t)s->n + 1) * sizeof(int64_t))) ||
+        !(sp->idx = malloc((nz ? nz : 1) * sizeof(int32_t))) || !(sp->val = malloc((nz ? nz : 1) * sizeof(float)))) {
+        if (sp) free(sp->start), free(sp->idx), free(sp->val), free(sp);
+        return -1;
+    }
+    int64_t k = 0;
+    for (int r = 0; r < s->n; r++) {
+        const float *x = s->x + (size_t)r * s->d;
+        sp->start[r] = k;
+        for (int j = 0; j < s->d; j++)
+            if (x[j] != 0.0f) sp->idx[k] = j, sp->val[k++] = x[j];
+    }
+    sp->start[s->n] = k;
+    s->sp = sp;
+    return 0;
 }

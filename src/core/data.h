@@ -21,12 +21,25 @@ typedef struct RawSplit {
     uint8_t *y;        /* (n) labels in [0, n_classes) */
 } RawSplit;
 
+/* The nonzero entries of a Split's rows (compressed sparse rows, columns ascending). */
+typedef struct SparseRows {
+    int64_t *start;    /* (n + 1) row r's entries are [start[r], start[r+1]) */
+    int32_t *idx;      /* column of each entry */
+    float *val;        /* its value */
+} SparseRows;
+
 typedef struct Split {
     int n, d, n_classes;
     int features;      /* rows are a frozen CNN's features, not images */
     float *x;          /* (n, d) */
     uint8_t *y;        /* (n) */
+    SparseRows *sp;    /* x's nonzeros when split_sparsify found x sparse, or NULL */
 } Split;
+
+/** Inputs with at most this fraction of nonzero values are kept as SparseRows too: a first
+ * layer then multiplies by the nonzeros alone (mlp.h). A constant, so that which arithmetic
+ * a job uses depends only on its data. */
+#define SPARSE_MAX_DENSITY 0.35
 
 /** path is a regular file (not a FIFO, device or directory, which would block or mislead a
  * reader); its size into *size (may be NULL). @return 0, or -1 with err. */
@@ -93,5 +106,8 @@ int usps_to_mnist_frame(const RawSplit *in, RawSplit *out, char *err, size_t err
 /** out <- float copy of raw rows idx[0..n) scaled by s. @return 0 or -1 (out of memory). */
 int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s);
 void split_free(Split *s);
+/** Builds s->sp when at most SPARSE_MAX_DENSITY of s->x is nonzero (else leaves it NULL).
+ * @return 0, or -1 out of memory. */
+int split_sparsify(Split *s);
 
 #endif

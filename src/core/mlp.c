@@ -23,7 +23,7 @@ void dense_forward(float *out, const float *inp, const float *W, const float *b,
 void dense_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
                     const float *F, int B, int I, int O) {
     /* dW <- dout^T * inp + dW */
-    sgemm(1, 0, O, I, B, 1.0f, dout, inp, 1.0f, dW);
+    if (dW) sgemm(1, 0, O, I, B, 1.0f, dout, inp, 1.0f, dW);
     for (int r = 0; r < B; r++) {
         const float *d = dout + (size_t)r * O;
         for (int o = 0; o < O; o++) db[o] += d[o];
@@ -81,6 +81,8 @@ void mlp_free(Mlp *m) {
     free(m->d0);
     free(m->d1);
     free(m->dinp);
+    free(m->wt), free(m->bpad), free(m->dwt), free(m->dpad), free(m->csc_start), free(m->csc_row);
+    free(m->csc_val);
     memset(m, 0, sizeof(*m));
 }
 
@@ -183,14 +185,48 @@ int mlp_init(Mlp *m, const DistParams *init, const DistParams *fb, uint64_t seed
 
 void mlp_zero_grad(Mlp *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
+/* The sparse path's buffers, made at its first use. @return 0, or -1 out of memory. */
+static int sparse_buffers(Mlp *m) {
+    if (m->wt) return 0;
+    size_t I = (size_t)m->sizes[0], Op = (size_t)sparse_width(m->sizes[1]), B = (size_t)m->max_batch;
+    m->wt = malloc(I * Op * sizeof(float));
+    m->bpad = malloc(Op * sizeof(float));
+    m->dwt = malloc(I * Op * sizeof(float));
+    m->dpad = malloc(B * Op * sizeof(float));
+    m->csc_start = malloc((I + 1) * sizeof(int));
+    m->csc_row = malloc(B * I * sizeof(int));
+    m->csc_val = malloc(B * I * sizeof(float));
+    if (m->wt && m->bpad && m->dwt && m->dpad && m->csc_start && m->csc_row && m->csc_val) return 0;
+    free(m->wt), free(m->bpad), free(m->dwt), free(m->dpad), free(m->csc_start), free(m->csc_row);
+    free(m->csc_val);
+    m->wt = m->bpad = m->dwt = m->dpad = m->csc_val = NULL, m->csc_start = m->csc_row = NULL;
+    return -1;
+}
+
 double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *correct) {
     int L = m->n_layers;
     m->act[0] = (float *)x;
+    if (m->in.sp && sparse_buffers(m)) return NAN; /* out of memory: the job stops as diverged */
     for (int l = 0; l < L; l++) {
-        dense_forward(m->act[l + 1], m->act[l], m->W[l], m->b[l], B, m->sizes[l], m->sizes[l + 1]);
+        if (l == 0 && m->in.sp) {
+            if (m->in.rows || m->in.row0 == 0) sparse_transpose(m->wt, m->bpad, m->W[0], m->b[0], m->sizes[1], m->sizes[0]);
+            sparse_forward(m->act[1], &m->in, m->wt, m->bpad, B, m->sizes[1]);
+        } else
+            dense_forward(m->act[l + 1], m->act[l], m->W[l], m->b[l], B, m->sizes[l], m->sizes[l + 1]);
         if (l < L - 1) relu_forward(m->act[l + 1], (size_t)B * m->sizes[l + 1]);
     }
     return softmax_ce_forward(m->probs, m->act[L], labels, B, m->sizes[L], correct);
+}
+
+/* dense_backward of layer l, by the nonzeros of the input rows when layer 0 has them. */
+static void layer_backward(Mlp *m, int l, float *dinp, const float *dout, const float *F, int B) {
+    int I = m->sizes[l], O = m->sizes[l + 1];
+    if (l > 0 || !m->in.sp) {
+        dense_backward(dinp, m->dW[l], m->db[l], dout, m->act[l], F, B, I, O);
+        return;
+    }
+    sparse_grad_w(m->dW[0], dout, &m->in, B, I, O, m->csc_start, m->csc_row, m->csc_val, m->dwt, m->dpad);
+    dense_backward(dinp, NULL, m->db[0], dout, NULL, F, B, I, O);
 }
 
 /* The fused optimiser step of layer l (W_l and b_l are adjacent in params). */
@@ -207,15 +243,14 @@ void mlp_backward(Mlp *m, const uint8_t *labels, int B) {
     if (m->rule == RULE_DFA) {
         float *e = m->d1; /* keep the output error; each hidden delta is built in d0 */
         memcpy(e, d, (size_t)B * C * sizeof(float));
-        dense_backward(NULL, m->dW[L - 1], m->db[L - 1], e, m->act[L - 1], NULL, B,
-                       m->sizes[L - 1], C);
+        layer_backward(m, L - 1, NULL, e, NULL, B);
         layer_step(m, L - 1);
         for (int l = L - 2; l >= 0; l--) {
             int O = m->sizes[l + 1];
             /* delta_l <- (e * F_l) .* relu'(act[l+1]) */
             sgemm(0, 0, B, O, C, 1.0f, e, m->F[l], 0.0f, m->d0);
             relu_backward(m->d0, m->act[l + 1], (size_t)B * O);
-            dense_backward(NULL, m->dW[l], m->db[l], m->d0, m->act[l], NULL, B, m->sizes[l], O);
+            layer_backward(m, l, NULL, m->d0, NULL, B);
             layer_step(m, l);
         }
         /* dinput <- e * Fin */
@@ -223,11 +258,11 @@ void mlp_backward(Mlp *m, const uint8_t *labels, int B) {
         return;
     }
     for (int l = L - 1; l >= 0; l--) {
-        int I = m->sizes[l], O = m->sizes[l + 1];
+        int I = m->sizes[l];
         const float *F = m->rule == RULE_BP ? m->W[l] : m->F[l];
         /* a delta for the input only when a trainable layer sits below */
         float *dprev = l > 0 ? dnext : m->need_dinput ? m->dinp : NULL;
-        dense_backward(dprev, m->dW[l], m->db[l], d, m->act[l], F, B, I, O);
+        layer_backward(m, l, dprev, d, F, B);
         /* after dprev: backprop's feedback is this layer's W */
         layer_step(m, l);
         if (l > 0) {

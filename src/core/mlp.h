@@ -15,6 +15,7 @@
 
 #include "dist.h"
 #include "optim.h"
+#include "sparse.h"
 #include "rng.h"
 #include "tensor.h"
 
@@ -28,7 +29,7 @@ typedef enum { RULE_BP = 0, RULE_FA = 1, RULE_DFA = 2 } FeedbackRule;
 void dense_forward(float *out, const float *inp, const float *W, const float *b, int B, int I,
                    int O);
 /**
- * dW (O,I) += dout^T * inp;  db (O) += colsum(dout);  if dinp: dinp (B,I) <- dout * F,
+ * dW (O,I) += dout^T * inp (dW NULL: skipped);  db (O) += colsum(dout);  if dinp: dinp (B,I) <- dout * F,
  * where F (O,I) is the feedback matrix (F = W for backprop).
  */
 void dense_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
@@ -69,6 +70,15 @@ typedef struct Mlp {
     float *act[MLP_MAX_LAYERS + 1];  /* act[0] = input (borrowed); act[l+1] (B, sizes[l+1]) */
     float *probs;                    /* (B, C) */
     float *d0, *d1;                  /* (B, max size) scratch for deltas */
+    /* Sparse input (sparse.h): when in.sp is set, mlp_forward and mlp_backward take the
+     * batch's rows from it (the x they are given is not read) and layer 0 multiplies by
+     * the nonzeros; the caller sets in before each call and clears it after. in.rows NULL
+     * marks an evaluation pass, in row order from row 0, during which W_0 does not change:
+     * W_0^T is made at its first batch and at every training batch. */
+    SparseBatch in;
+    float *wt, *bpad;                /* sparse_transpose of W_0 and b_0, or NULL until needed */
+    int *csc_start, *csc_row;        /* sparse_grad_w's scratch */
+    float *csc_val, *dwt, *dpad;
     Optim *opt;                      /* if set, mlp_backward steps each layer with it (after optim_begin) */
     size_t opt_off;                  /* params[0]'s index in opt's parameter buffer */
 } Mlp;

@@ -19,6 +19,7 @@
 #include "job.h"
 #include "mlp.h"
 #include "optim.h"
+#include "sparse.h"
 #include "tensor.h"
 
 /* phases a kind supports (ModelKind.phases) */
@@ -53,6 +54,10 @@ typedef struct Model {
     int feat_dim;            /* > 0: a frozen front-end maps an image to feat_dim features */
     int feat_rows;           /* feature rows per image (1; S stochastic samples for rbse) */
     int features_required;   /* the head trains on features by method, not as a speed-up */
+    int sparse_input;        /* the kind's forward/backward take image rows as SparseRows (in) */
+    SparseBatch in;          /* set by the driver around forward and backward when the split
+                                has SparseRows and the kind takes them (x is then not read);
+                                in.sp NULL otherwise */
     long step;               /* optimiser steps of the data phase so far */
     int n_classes, max_batch;
     void *impl;              /* the kind's own state (kind->impl_size bytes, zeroed) */

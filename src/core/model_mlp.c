@@ -49,6 +49,7 @@ static int mlp_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, c
     if (model_head_build(md, m, spec, md->in_dim, 0, err, errlen)) return -1;
     /* the Mlp steps its layers in mlp_backward (md->opt is created after build) */
     m->opt = &md->opt, m->opt_off = 0, md->fused_step = 1;
+    md->sparse_input = 1; /* layer 0 by the nonzeros of sparse images (sparse.h) */
     return 0;
 }
 
@@ -56,11 +57,13 @@ static void mlp_kind_free(Model *md) { mlp_free(mlp_of(md)); }
 
 static double mlp_kind_forward(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct) {
     (void)features;
+    mlp_of(md)->in = md->in;
     return mlp_forward(mlp_of(md), x, y, B, correct);
 }
 
 static void mlp_kind_backward(Model *md, const float *x, const uint8_t *y, int B, int features) {
     (void)x, (void)features;
+    mlp_of(md)->in = md->in;
     mlp_backward(mlp_of(md), y, B);
 }
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clones.h"
+
 int optim_create(Optim *o, OptKind kind, size_t n, float lr, float beta1, float beta2, float eps,
                  float momentum, float weight_decay) {
     memset(o, 0, sizeof(*o));
@@ -30,21 +32,13 @@ void optim_reset(Optim *o) {
     if (o->v) memset(o->v, 0, o->n * sizeof(float));
 }
 
-/* One loop over all parameters: built for AVX-512, AVX2 and baseline x86-64 and picked at
- * load time. Every clone does the same IEEE operations in the same order (strict C11: no
- * FMA contraction), so results are bit-identical whichever runs. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MULTIVERSION __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
-#else
-#define MULTIVERSION
-#endif
-
 void optim_begin(Optim *o) {
     o->t++;
     o->c1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)o->t)));
     o->c2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)o->t)));
 }
 
+/* One loop over the parameters, cloned per instruction set (clones.h). */
 MULTIVERSION
 void optim_update(Optim *o, float *restrict p, const float *restrict g, size_t off, size_t n) {
     float *restrict m = o->m + off, *restrict v = o->v ? o->v + off : NULL;

@@ -18,15 +18,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "clones.h"
 #include <time.h>
 
 #include "blas.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MULTIVERSION __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
-#else
-#define MULTIVERSION
-#endif
 
 #define THR_ONE 16777216.0 /* 2^24: thresholds and uniforms have 24 bits */
 

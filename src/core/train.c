@@ -48,7 +48,9 @@ static EvalStats evaluate_probe(Model *md, const Split *s, Probe *pr) {
     double loss = 0.0, pt = 0.0, pt2 = 0.0, pm = 0.0;
     for (int i = 0; i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
+        if (s->sp && md->sparse_input) md->in = (SparseBatch){s->sp, NULL, i};
         loss += md->kind->forward(md, s->x + (size_t)i * s->d, s->y + i, b, s->features, &correct) * b;
+        md->in.sp = NULL;
         for (int r = 0; r < b; r++) {
             const float *p = m->probs + (size_t)r * C;
             double t = p[s->y[i + r]], mx = p[0];
@@ -95,11 +97,15 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
     double loss = 0.0;
     for (int i = 0; i < n; i += B, n_batches++) {
         int b = n - i < B ? n - i : B;
+        /* sparse rows are read where they are; other rows are gathered */
+        int sparse = s->sp && md->sparse_input;
         for (int r = 0; r < b; r++) {
-            memcpy(xbuf + (size_t)r * d, s->x + (size_t)perm[i + r] * d, (size_t)d * sizeof(float));
+            if (!sparse) memcpy(xbuf + (size_t)r * d, s->x + (size_t)perm[i + r] * d, (size_t)d * sizeof(float));
             ybuf[r] = s->y[perm[i + r]];
         }
+        if (sparse) md->in = (SparseBatch){s->sp, perm + i, 0};
         train_step(md, xbuf, ybuf, b, s->features, &loss);
+        md->in.sp = NULL;
         md->step++;
         if (md->kind->after_step) md->kind->after_step(md);
         if (train_should_stop(md)) {
@@ -347,6 +353,8 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         snprintf(r->message, sizeof r->message, "%s", err);
         goto done;
     }
+    /* images that are mostly zeros are kept as their nonzeros too, for kinds that use them */
+    if (md.sparse_input && (split_sparsify(&tr) || split_sparsify(&te))) goto oom;
     const Mlp *m = md.kind->head(&md);
     int B = spec->batch_size;
     if (spec->time_limit > 0) md.deadline = now_s() + spec->time_limit;
