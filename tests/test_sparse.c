@@ -86,7 +86,7 @@ static void test_kernels(void) {
             float *dWw = malloc((size_t)O * I * sizeof(float));
             memcpy(dWw, dW, (size_t)O * I * sizeof(float));
             int *start = malloc((size_t)(I + 1) * sizeof(int)), *row = malloc((size_t)B * I * sizeof(int));
-            float *val = malloc((size_t)B * I * sizeof(float)), *dWT = malloc((size_t)I * Op * sizeof(float));
+            float *val = malloc((size_t)B * I * sizeof(float)), *dWT = malloc((size_t)SPARSE_COLS * Op * sizeof(float));
             float *dpad = malloc((size_t)B * Op * sizeof(float));
             sparse_grad_w(dW, dout, &xb, B, I, O, start, row, val, dWT, dpad);
             maxrel = 0;

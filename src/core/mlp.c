@@ -191,7 +191,7 @@ static int sparse_buffers(Mlp *m) {
     size_t I = (size_t)m->sizes[0], Op = (size_t)sparse_width(m->sizes[1]), B = (size_t)m->max_batch;
     m->wt = malloc(I * Op * sizeof(float));
     m->bpad = malloc(Op * sizeof(float));
-    m->dwt = malloc(I * Op * sizeof(float));
+    m->dwt = malloc(SPARSE_COLS * Op * sizeof(float));
     m->dpad = malloc(B * Op * sizeof(float));
     m->csc_start = malloc((I + 1) * sizeof(int));
     m->csc_row = malloc(B * I * sizeof(int));

@@ -8,43 +8,49 @@
 static inline int64_t batch_row(const SparseBatch *x, int r) { return x->rows ? x->rows[r] : (int64_t)x->row0 + r; }
 
 /* dst (C,R; row stride ld) <- src (R,C; row stride ls)^T, or += with add: moves (and adds)
- * floats only, so every version gives the same bits. 8x8 tiles in AVX registers where the
- * CPU has AVX, one float at a time elsewhere and at the edges. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-__attribute__((target("avx"))) static void tile8_avx(float *dst, size_t ld, const float *src, size_t ls, int add) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ls);
+ * floats only, so every clone gives the same bits. 8x8 tiles as three rounds of two-vector
+ * shuffles (unpack, shuffle, lane swap), one float at a time at the edges. */
+#if defined(__GNUC__) && !defined(__clang__)
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+#define SHUF(a, b, ...) __builtin_shuffle(a, b, (v8i){__VA_ARGS__})
+static inline __attribute__((always_inline)) void tile8(float *dst, size_t ld, const float *src, size_t ls, int add) {
+    v8f r[8], t[8];
+    for (int i = 0; i < 8; i++) memcpy(&r[i], src + i * ls, sizeof r[i]);
     for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        t[i] = SHUF(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = SHUF(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
     }
     for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+        r[i] = SHUF(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        r[i + 1] = SHUF(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        r[i + 2] = SHUF(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        r[i + 3] = SHUF(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
     }
     for (int i = 0; i < 4; i++) {
-        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
-        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+        t[i] = SHUF(r[i], r[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        t[i + 4] = SHUF(r[i], r[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
     }
     for (int i = 0; i < 8; i++) {
         float *d = dst + i * ld;
-        _mm256_storeu_ps(d, add ? _mm256_add_ps(_mm256_loadu_ps(d), t[i]) : t[i]);
+        if (add) {
+            v8f o;
+            memcpy(&o, d, sizeof o);
+            t[i] = o + t[i];
+        }
+        memcpy(d, &t[i], sizeof t[i]);
     }
 }
 #define HAVE_TILE8 1
 #endif
 
+MULTIVERSION
 static void transpose_tiles(float *dst, size_t ld, const float *src, size_t ls, int R, int C, int add) {
     int R8 = 0, C8 = 0;
 #ifdef HAVE_TILE8
-    if (__builtin_cpu_supports("avx")) {
-        R8 = R / 8 * 8, C8 = C / 8 * 8;
-        for (int r0 = 0; r0 < R8; r0 += 8)
-            for (int c0 = 0; c0 < C8; c0 += 8) tile8_avx(dst + (size_t)c0 * ld + r0, ld, src + (size_t)r0 * ls + c0, ls, add);
-    }
+    R8 = R / 8 * 8, C8 = C / 8 * 8;
+    for (int r0 = 0; r0 < R8; r0 += 8)
+        for (int c0 = 0; c0 < C8; c0 += 8) tile8(dst + (size_t)c0 * ld + r0, ld, src + (size_t)r0 * ls + c0, ls, add);
 #endif
     for (int r = 0; r < R; r++)
         for (int c = r < R8 ? C8 : 0; c < C; c++) {
@@ -130,21 +136,24 @@ void sparse_grad_w(float *dW, const float *dout, const SparseBatch *x, int B, in
     }
     for (int k = I; k > 0; k--) start[k] = start[k - 1]; /* back to the first entry of each column */
     start[0] = 0;
-    for (int k = 0; k < I; k++) {
-        float *g = dWT + (size_t)k * Op;
-        if (start[k] == start[k + 1]) {
-            memset(g, 0, (size_t)Op * sizeof(float));
-            continue;
-        }
-        for (int o = 0; o < Op; o += BLOCKS(o, Op)) {
-            switch (BLOCKS(o, Op)) {
-                GRAD_BLOCK(128) GRAD_BLOCK(112) GRAD_BLOCK(96) GRAD_BLOCK(80)
-                GRAD_BLOCK(64) GRAD_BLOCK(48) GRAD_BLOCK(32) GRAD_BLOCK(16)
+    /* SPARSE_COLS columns at a time into dWT, then added to dW transposed while in cache */
+    for (int k0 = 0; k0 < I; k0 += SPARSE_COLS) {
+        int nk = I - k0 < SPARSE_COLS ? I - k0 : SPARSE_COLS;
+        for (int k = k0; k < k0 + nk; k++) {
+            float *g = dWT + (size_t)(k - k0) * Op;
+            if (start[k] == start[k + 1]) {
+                memset(g, 0, (size_t)Op * sizeof(float));
+                continue;
+            }
+            for (int o = 0; o < Op; o += BLOCKS(o, Op)) {
+                switch (BLOCKS(o, Op)) {
+                    GRAD_BLOCK(128) GRAD_BLOCK(112) GRAD_BLOCK(96) GRAD_BLOCK(80)
+                    GRAD_BLOCK(64) GRAD_BLOCK(48) GRAD_BLOCK(32) GRAD_BLOCK(16)
+                }
             }
         }
+        transpose_tiles(dW + k0, I, dWT, Op, nk, O, 1); /* dW[:, k0..k0+nk) += dWT^T */
     }
-    /* dW += dWT^T */
-    transpose_tiles(dW, I, dWT, Op, I, O, 1);
 }
 
 long sparse_batch_nnz(const SparseBatch *x, int B) {

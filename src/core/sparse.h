@@ -25,9 +25,12 @@ int sparse_width(int O);
 void sparse_transpose(float *WT, float *bpad, const float *W, const float *b, int O, int I);
 /** out (B,O) <- x (B,I) * W^T + b for the batch's rows, from sparse_transpose's WT and bpad. */
 void sparse_forward(float *out, const SparseBatch *x, const float *WT, const float *bpad, int B, int O);
+/* Columns of the weight gradient made at a time (then added to dW transposed) */
+#define SPARSE_COLS 16
+
 /**
- * dW (O,I) += dout^T * x for the batch's rows. Scratch: start (I + 1), row and val
- * (the batch's nonzeros: B x I at most), dWT (I, sparse_width(O)), dpad (B, sparse_width(O)).
+ * dW (O,I) += dout^T * x for the batch's rows. Scratch: start (I + 1), row and val (the
+ * batch's nonzeros: B x I at most), dWT (SPARSE_COLS, sparse_width(O)), dpad (B, sparse_width(O)).
  */
 void sparse_grad_w(float *dW, const float *dout, const SparseBatch *x, int B, int I, int O, int *start,
                    int *row, float *val, float *dWT, float *dpad);
