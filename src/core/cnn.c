@@ -99,7 +99,7 @@ void cnn_zero_grad(Cnn *c) { memset(c->grads, 0, c->n_params * sizeof(float)); }
 void cnn_forward(Cnn *c, const float *x, int B, float *feat) {
     size_t in = (size_t)c->C * c->H * c->W, pooled = (size_t)c->N * c->PH * c->PW;
     size_t P = (size_t)c->OH * c->OW;
-    int ckk = c->C * c->K * c->K;
+    int ckk = c->C * c->K * c->K, keep = c->trainable && !c->no_grad;
     for (int b0 = 0; b0 < B; b0 += c->chunk) {
         int nb = B - b0 < c->chunk ? B - b0 : c->chunk;
         size_t ld = (size_t)nb * P;
@@ -116,12 +116,13 @@ void cnn_forward(Cnn *c, const float *x, int B, float *feat) {
         for (int j = 0; j < nb; j++) {
             int b = b0 + j;
             float *f = feat + (size_t)b * c->feat_dim;
-            /* frozen without adaptive pooling: straight into the features */
-            float *p = c->trainable ? c->pooled + (size_t)b * pooled : c->adapt ? c->pooltmp : f;
-            maxpool2_relu_forward(p, c->trainable ? c->arg + (size_t)b * pooled : NULL, c->convbuf + (size_t)j * P,
+            /* nothing kept (frozen, or evaluation) and no adaptive pooling: straight into
+             * the features, the max-pool without its winners (the same maxima) */
+            float *p = keep ? c->pooled + (size_t)b * pooled : c->adapt ? c->pooltmp : f;
+            maxpool2_relu_forward(p, keep ? c->arg + (size_t)b * pooled : NULL, c->convbuf + (size_t)j * P,
                                   ld, c->trainable ? NULL : c->bc, c->N, c->OH, c->OW);
             if (c->adapt_max)
-                adaptive_maxpool_forward(f, c->trainable ? c->aarg + (size_t)b * c->feat_dim : NULL, p, c->N, c->PH,
+                adaptive_maxpool_forward(f, keep ? c->aarg + (size_t)b * c->feat_dim : NULL, p, c->N, c->PH,
                                          c->PW, c->adapt);
             else if (c->adapt) adaptive_avgpool_forward(f, p, c->N, c->PH, c->PW, c->adapt);
             else if (p != f) memcpy(f, p, pooled * sizeof(float));

@@ -69,10 +69,15 @@ void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const f
     im2col(col, x, C, H, W, K, pad);
     /* dW <- dout * col^T + dW */
     sgemm(0, 1, N, CKK, P, 1.0f, dout, col, 1.0f, dW);
-    for (int n = 0; n < N; n++) {
-        float s = 0.0f;
-        for (int p = 0; p < P; p++) s += dout[(size_t)n * P + p];
-        db[n] += s;
+    /* db[n] += sum_p dout[n][p], each sum in order p = 0, 1, ...: eight kernels' sums
+     * side by side (independent chains instead of one add's latency per element) */
+    for (int n0 = 0; n0 < N; n0 += 8) {
+        int nn = N - n0 < 8 ? N - n0 : 8;
+        float s[8] = {0.0f};
+        const float *d = dout + (size_t)n0 * P;
+        for (int p = 0; p < P; p++)
+            for (int j = 0; j < nn; j++) s[j] += d[(size_t)j * P + p];
+        for (int j = 0; j < nn; j++) db[n0 + j] += s[j];
     }
     if (dx) {
         /* dcol <- W^T * dout, then back to pixels */
@@ -156,17 +161,20 @@ void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, con
                 continue;
             }
             int *a = arg + ((size_t)c * PH + py) * PW;
+            int i0 = (c * H + 2 * py) * W; /* index of r0[0] in the image */
+            /* the first maximum of the four in reading order, as compare-and-select
+             * (no branch: the loop vectorises) */
             for (int px = 0; px < PW; px++) {
                 float best = -FLT_MAX;
                 int bi = 0;
-                for (int dy = 0; dy < 2; dy++)
-                    for (int dx = 0; dx < 2; dx++) {
-                        float v = (dy ? r1 : r0)[2 * px + dx];
-                        if (v > best) best = v, bi = (c * H + 2 * py + dy) * W + 2 * px + dx;
-                    }
+                float v00 = r0[2 * px], v01 = r0[2 * px + 1], v10 = r1[2 * px], v11 = r1[2 * px + 1];
+                bi = v00 > best ? 0 : bi, best = v00 > best ? v00 : best;
+                bi = v01 > best ? 1 : bi, best = v01 > best ? v01 : best;
+                bi = v10 > best ? W : bi, best = v10 > best ? v10 : best;
+                bi = v11 > best ? W + 1 : bi, best = v11 > best ? v11 : best;
                 best += bc;
                 o[px] = best > 0.0f ? best : 0.0f;
-                a[px] = bi;
+                a[px] = i0 + 2 * px + bi;
             }
         }
     }

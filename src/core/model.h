@@ -53,6 +53,7 @@ typedef struct Model {
     int feat_dim;            /* > 0: a frozen front-end maps an image to feat_dim features */
     int feat_rows;           /* feature rows per image (1; S stochastic samples for rbse) */
     int features_required;   /* the head trains on features by method, not as a speed-up */
+    int no_grad;             /* 1 while evaluating: no backward follows forward, which may keep nothing for it */
     long step;               /* optimiser steps of the data phase so far */
     int n_classes, max_batch;
     void *impl;              /* the kind's own state (kind->impl_size bytes, zeroed) */
