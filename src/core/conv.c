@@ -1,6 +1,7 @@
 #include "conv.h"
 
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "blas.h"
@@ -71,13 +72,18 @@ void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const f
     sgemm(0, 1, N, CKK, P, 1.0f, dout, col, 1.0f, dW);
     /* db[n] += sum_p dout[n][p], each sum in order p = 0, 1, ...: eight kernels' sums
      * side by side (independent chains instead of one add's latency per element) */
-    for (int n0 = 0; n0 < N; n0 += 8) {
-        int nn = N - n0 < 8 ? N - n0 : 8;
+    int n = 0;
+    for (; n + 8 <= N; n += 8) {
         float s[8] = {0.0f};
-        const float *d = dout + (size_t)n0 * P;
+        const float *d = dout + (size_t)n * P;
         for (int p = 0; p < P; p++)
-            for (int j = 0; j < nn; j++) s[j] += d[(size_t)j * P + p];
-        for (int j = 0; j < nn; j++) db[n0 + j] += s[j];
+            for (int j = 0; j < 8; j++) s[j] += d[(size_t)j * P + p];
+        for (int j = 0; j < 8; j++) db[n + j] += s[j];
+    }
+    for (; n < N; n++) {
+        float s = 0.0f;
+        for (int p = 0; p < P; p++) s += dout[(size_t)n * P + p];
+        db[n] += s;
     }
     if (dx) {
         /* dcol <- W^T * dout, then back to pixels */
@@ -162,16 +168,16 @@ void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, con
             }
             int *a = arg + ((size_t)c * PH + py) * PW;
             int i0 = (c * H + 2 * py) * W; /* index of r0[0] in the image */
-            /* the first maximum of the four in reading order, as compare-and-select
-             * (no branch: the loop vectorises) */
+            /* the first maximum of the four in reading order, as compare-and-select:
+             * isgreater is > without the invalid-operation trap on NaN, which lets the
+             * compiler turn the selects into vector blends (with > it keeps branches) */
             for (int px = 0; px < PW; px++) {
-                float best = -FLT_MAX;
-                int bi = 0;
                 float v00 = r0[2 * px], v01 = r0[2 * px + 1], v10 = r1[2 * px], v11 = r1[2 * px + 1];
-                bi = v00 > best ? 0 : bi, best = v00 > best ? v00 : best;
-                bi = v01 > best ? 1 : bi, best = v01 > best ? v01 : best;
-                bi = v10 > best ? W : bi, best = v10 > best ? v10 : best;
-                bi = v11 > best ? W + 1 : bi, best = v11 > best ? v11 : best;
+                float best = isgreater(v00, -FLT_MAX) ? v00 : -FLT_MAX;
+                int bi = 0, g;
+                g = isgreater(v01, best), bi = g ? 1 : bi, best = g ? v01 : best;
+                g = isgreater(v10, best), bi = g ? W : bi, best = g ? v10 : best;
+                g = isgreater(v11, best), bi = g ? W + 1 : bi, best = g ? v11 : best;
                 best += bc;
                 o[px] = best > 0.0f ? best : 0.0f;
                 a[px] = i0 + 2 * px + bi;
