@@ -106,13 +106,15 @@ void cnn_forward(Cnn *c, const float *x, int B, float *feat) {
         /* col (CKK, nb*P): image j's patches in columns [j*P, (j+1)*P) */
         for (int j = 0; j < nb; j++)
             im2col_ld(c->col + (size_t)j * P, ld, x + (size_t)(b0 + j) * in, c->C, c->H, c->W, c->K, c->pad);
-        /* trained: the bias in every output, as conv2d_forward (the max-pool winners are
-         * those of conv + bias); frozen: added after the max-pool (same floats, 1/4 the adds) */
-        if (c->trainable)
+        /* keeping the winners (training): the bias in every output, as conv2d_forward (the
+         * max-pool winners are those of conv + bias); else (frozen, evaluation) added after
+         * the max-pool: the same floats (the GEMM's beta 1 rounds W * col + b once, and
+         * rounding is monotone), 1/4 the adds */
+        if (keep)
             for (int n = 0; n < c->N; n++)
                 for (size_t p = 0; p < ld; p++) c->convbuf[(size_t)n * ld + p] = c->bc[n];
         /* convbuf (N, nb*P) <- W * col [+ convbuf] */
-        sgemm(0, 0, c->N, (int)ld, ckk, 1.0f, c->Wc, c->col, c->trainable ? 1.0f : 0.0f, c->convbuf);
+        sgemm(0, 0, c->N, (int)ld, ckk, 1.0f, c->Wc, c->col, keep ? 1.0f : 0.0f, c->convbuf);
         for (int j = 0; j < nb; j++) {
             int b = b0 + j;
             float *f = feat + (size_t)b * c->feat_dim;
@@ -120,7 +122,7 @@ void cnn_forward(Cnn *c, const float *x, int B, float *feat) {
              * the features, the max-pool without its winners (the same maxima) */
             float *p = keep ? c->pooled + (size_t)b * pooled : c->adapt ? c->pooltmp : f;
             maxpool2_relu_forward(p, keep ? c->arg + (size_t)b * pooled : NULL, c->convbuf + (size_t)j * P,
-                                  ld, c->trainable ? NULL : c->bc, c->N, c->OH, c->OW);
+                                  ld, keep ? NULL : c->bc, c->N, c->OH, c->OW);
             if (c->adapt_max)
                 adaptive_maxpool_forward(f, keep ? c->aarg + (size_t)b * c->feat_dim : NULL, p, c->N, c->PH,
                                          c->PW, c->adapt);
