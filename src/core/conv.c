@@ -30,7 +30,8 @@ void im2col_ld(float *col, size_t ld, const float *x, int C, int H, int W, int K
                     }
                     const float *srow = x + ((size_t)c * H + iy) * W + kx - pad;
                     for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
-                    memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+                    /* a loop, not memcpy: rows are short (24 floats for MNIST's 5x5 kernels) */
+                    for (int ox = lo; ox < hi; ox++) d[ox] = srow[ox];
                     for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
                 }
             }
@@ -74,11 +75,14 @@ void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const f
      * side by side (independent chains instead of one add's latency per element) */
     int n = 0;
     for (; n + 8 <= N; n += 8) {
-        float s[8] = {0.0f};
         const float *d = dout + (size_t)n * P;
-        for (int p = 0; p < P; p++)
-            for (int j = 0; j < 8; j++) s[j] += d[(size_t)j * P + p];
-        for (int j = 0; j < 8; j++) db[n + j] += s[j];
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+        for (int p = 0; p < P; p++) {
+            s0 += d[p], s1 += d[P + p], s2 += d[2 * P + p], s3 += d[3 * P + p];
+            s4 += d[4 * P + p], s5 += d[5 * P + p], s6 += d[6 * P + p], s7 += d[7 * P + p];
+        }
+        db[n] += s0, db[n + 1] += s1, db[n + 2] += s2, db[n + 3] += s3;
+        db[n + 4] += s4, db[n + 5] += s5, db[n + 6] += s6, db[n + 7] += s7;
     }
     for (; n < N; n++) {
         float s = 0.0f;
