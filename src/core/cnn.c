@@ -136,17 +136,16 @@ void cnn_backward(Cnn *c, const float *x, const float *dfeat, int B) {
     size_t in = (size_t)c->C * c->H * c->W, pooled = (size_t)c->N * c->PH * c->PW;
     size_t P = (size_t)c->OH * c->OW;
     for (int b = 0; b < B; b++) {
-        const float *df = dfeat + (size_t)b * c->feat_dim, *p = c->pooled + (size_t)b * pooled;
+        const float *df = dfeat + (size_t)b * c->feat_dim;
         if (c->adapt) {
             memset(c->dpool, 0, pooled * sizeof(float));
             if (c->adapt_max) adaptive_maxpool_backward(c->dpool, df, c->aarg + (size_t)b * c->feat_dim, c->N, c->adapt);
             else adaptive_avgpool_backward(c->dpool, df, c->N, c->PH, c->PW, c->adapt);
-        } else {
-            memcpy(c->dpool, df, pooled * sizeof(float));
+            df = c->dpool;
         }
-        for (size_t i = 0; i < pooled; i++) c->dpool[i] = p[i] > 0.0f ? c->dpool[i] : 0.0f;
         memset(c->dconv, 0, (size_t)c->N * P * sizeof(float));
-        maxpool2_backward(c->dconv, c->dpool, c->arg + (size_t)b * pooled, c->N, c->OH, c->OW);
+        maxpool2_relu_backward(c->dconv, df, c->pooled + (size_t)b * pooled, c->arg + (size_t)b * pooled, c->N, c->OH,
+                               c->OW);
         conv2d_backward(NULL, c->dWc, c->dbc, c->dconv, x + (size_t)b * in, c->Wc, c->col, NULL,
                         c->C, c->H, c->W, c->N, c->K, c->pad);
     }

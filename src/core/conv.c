@@ -150,6 +150,11 @@ void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int 
     for (int i = 0; i < n; i++) dx[arg[i]] += dout[i];
 }
 
+void maxpool2_relu_backward(float *dx, const float *dout, const float *out, const int *arg, int C, int H, int W) {
+    int n = C * (H / 2) * (W / 2);
+    for (int i = 0; i < n; i++) dx[arg[i]] += out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
 void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, const float *b, int C, int H,
                            int W) {
     int PH = H / 2, PW = W / 2;
