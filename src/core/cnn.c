@@ -99,29 +99,32 @@ void cnn_zero_grad(Cnn *c) { memset(c->grads, 0, c->n_params * sizeof(float)); }
 void cnn_forward(Cnn *c, const float *x, int B, float *feat) {
     size_t in = (size_t)c->C * c->H * c->W, pooled = (size_t)c->N * c->PH * c->PW;
     size_t P = (size_t)c->OH * c->OW;
-    int ckk = c->C * c->K * c->K;
+    int ckk = c->C * c->K * c->K, keep = c->trainable && !c->no_grad;
     for (int b0 = 0; b0 < B; b0 += c->chunk) {
         int nb = B - b0 < c->chunk ? B - b0 : c->chunk;
         size_t ld = (size_t)nb * P;
         /* col (CKK, nb*P): image j's patches in columns [j*P, (j+1)*P) */
         for (int j = 0; j < nb; j++)
             im2col_ld(c->col + (size_t)j * P, ld, x + (size_t)(b0 + j) * in, c->C, c->H, c->W, c->K, c->pad);
-        /* trained: the bias in every output, as conv2d_forward (the max-pool winners are
-         * those of conv + bias); frozen: added after the max-pool (same floats, 1/4 the adds) */
-        if (c->trainable)
+        /* keeping the winners (training): the bias in every output, as conv2d_forward (the
+         * max-pool winners are those of conv + bias); else (frozen, evaluation) added after
+         * the max-pool: the same floats (the GEMM's beta 1 rounds W * col + b once, and
+         * rounding is monotone), 1/4 the adds */
+        if (keep)
             for (int n = 0; n < c->N; n++)
                 for (size_t p = 0; p < ld; p++) c->convbuf[(size_t)n * ld + p] = c->bc[n];
         /* convbuf (N, nb*P) <- W * col [+ convbuf] */
-        sgemm(0, 0, c->N, (int)ld, ckk, 1.0f, c->Wc, c->col, c->trainable ? 1.0f : 0.0f, c->convbuf);
+        sgemm(0, 0, c->N, (int)ld, ckk, 1.0f, c->Wc, c->col, keep ? 1.0f : 0.0f, c->convbuf);
         for (int j = 0; j < nb; j++) {
             int b = b0 + j;
             float *f = feat + (size_t)b * c->feat_dim;
-            /* frozen without adaptive pooling: straight into the features */
-            float *p = c->trainable ? c->pooled + (size_t)b * pooled : c->adapt ? c->pooltmp : f;
-            maxpool2_relu_forward(p, c->trainable ? c->arg + (size_t)b * pooled : NULL, c->convbuf + (size_t)j * P,
-                                  ld, c->trainable ? NULL : c->bc, c->N, c->OH, c->OW);
+            /* nothing kept (frozen, or evaluation) and no adaptive pooling: straight into
+             * the features, the max-pool without its winners (the same maxima) */
+            float *p = keep ? c->pooled + (size_t)b * pooled : c->adapt ? c->pooltmp : f;
+            maxpool2_relu_forward(p, keep ? c->arg + (size_t)b * pooled : NULL, c->convbuf + (size_t)j * P,
+                                  ld, keep ? NULL : c->bc, c->N, c->OH, c->OW);
             if (c->adapt_max)
-                adaptive_maxpool_forward(f, c->trainable ? c->aarg + (size_t)b * c->feat_dim : NULL, p, c->N, c->PH,
+                adaptive_maxpool_forward(f, keep ? c->aarg + (size_t)b * c->feat_dim : NULL, p, c->N, c->PH,
                                          c->PW, c->adapt);
             else if (c->adapt) adaptive_avgpool_forward(f, p, c->N, c->PH, c->PW, c->adapt);
             else if (p != f) memcpy(f, p, pooled * sizeof(float));
@@ -133,17 +136,16 @@ void cnn_backward(Cnn *c, const float *x, const float *dfeat, int B) {
     size_t in = (size_t)c->C * c->H * c->W, pooled = (size_t)c->N * c->PH * c->PW;
     size_t P = (size_t)c->OH * c->OW;
     for (int b = 0; b < B; b++) {
-        const float *df = dfeat + (size_t)b * c->feat_dim, *p = c->pooled + (size_t)b * pooled;
+        const float *df = dfeat + (size_t)b * c->feat_dim;
         if (c->adapt) {
             memset(c->dpool, 0, pooled * sizeof(float));
             if (c->adapt_max) adaptive_maxpool_backward(c->dpool, df, c->aarg + (size_t)b * c->feat_dim, c->N, c->adapt);
             else adaptive_avgpool_backward(c->dpool, df, c->N, c->PH, c->PW, c->adapt);
-        } else {
-            memcpy(c->dpool, df, pooled * sizeof(float));
+            df = c->dpool;
         }
-        for (size_t i = 0; i < pooled; i++) c->dpool[i] = p[i] > 0.0f ? c->dpool[i] : 0.0f;
         memset(c->dconv, 0, (size_t)c->N * P * sizeof(float));
-        maxpool2_backward(c->dconv, c->dpool, c->arg + (size_t)b * pooled, c->N, c->OH, c->OW);
+        maxpool2_relu_backward(c->dconv, df, c->pooled + (size_t)b * pooled, c->arg + (size_t)b * pooled, c->N, c->OH,
+                               c->OW);
         conv2d_backward(NULL, c->dWc, c->dbc, c->dconv, x + (size_t)b * in, c->Wc, c->col, NULL,
                         c->C, c->H, c->W, c->N, c->K, c->pad);
     }

@@ -23,6 +23,7 @@ typedef struct Cnn {
     int bias;           /* the conv has biases (else bc is a zero vector, not a parameter) */
     int feat_dim;
     int trainable;
+    int no_grad;        /* trainable: cnn_forward keeps nothing for cnn_backward (evaluation) */
     int owns;           /* params and grads are this Cnn's (cnn_create) */
     size_t n_params;    /* N*C*K*K (+ N with bias) */
     float *params, *grads;
@@ -58,7 +59,10 @@ void cnn_free(Cnn *c);
 int cnn_set_chunk(Cnn *c, int chunk);
 /** Draws the kernels from d (its own stream of seed), biases 0. @return 0 or -1 (see dist_fill). */
 int cnn_init(Cnn *c, const DistParams *d, uint64_t seed);
-/** feat (B, feat_dim) <- features of x (B, C*H*W); keeps what backward needs if trainable. */
+/**
+ * feat (B, feat_dim) <- features of x (B, C*H*W); keeps what backward needs if trainable and
+ * not no_grad. The features are the same floats either way.
+ */
 void cnn_forward(Cnn *c, const float *x, int B, float *feat);
 /** After cnn_forward on the same x: accumulates dWc, dbc from dfeat (B, feat_dim). */
 void cnn_backward(Cnn *c, const float *x, const float *dfeat, int B);

@@ -1,6 +1,7 @@
 #include "conv.h"
 
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "blas.h"
@@ -29,7 +30,8 @@ void im2col_ld(float *col, size_t ld, const float *x, int C, int H, int W, int K
                     }
                     const float *srow = x + ((size_t)c * H + iy) * W + kx - pad;
                     for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
-                    memcpy(d + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+                    /* a loop, not memcpy: rows are short (24 floats for MNIST's 5x5 kernels) */
+                    for (int ox = lo; ox < hi; ox++) d[ox] = srow[ox];
                     for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
                 }
             }
@@ -69,7 +71,20 @@ void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const f
     im2col(col, x, C, H, W, K, pad);
     /* dW <- dout * col^T + dW */
     sgemm(0, 1, N, CKK, P, 1.0f, dout, col, 1.0f, dW);
-    for (int n = 0; n < N; n++) {
+    /* db[n] += sum_p dout[n][p], each sum in order p = 0, 1, ...: eight kernels' sums
+     * side by side (independent chains instead of one add's latency per element) */
+    int n = 0;
+    for (; n + 8 <= N; n += 8) {
+        const float *d = dout + (size_t)n * P;
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+        for (int p = 0; p < P; p++) {
+            s0 += d[p], s1 += d[P + p], s2 += d[2 * P + p], s3 += d[3 * P + p];
+            s4 += d[4 * P + p], s5 += d[5 * P + p], s6 += d[6 * P + p], s7 += d[7 * P + p];
+        }
+        db[n] += s0, db[n + 1] += s1, db[n + 2] += s2, db[n + 3] += s3;
+        db[n + 4] += s4, db[n + 5] += s5, db[n + 6] += s6, db[n + 7] += s7;
+    }
+    for (; n < N; n++) {
         float s = 0.0f;
         for (int p = 0; p < P; p++) s += dout[(size_t)n * P + p];
         db[n] += s;
@@ -135,6 +150,11 @@ void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int 
     for (int i = 0; i < n; i++) dx[arg[i]] += dout[i];
 }
 
+void maxpool2_relu_backward(float *dx, const float *dout, const float *out, const int *arg, int C, int H, int W) {
+    int n = C * (H / 2) * (W / 2);
+    for (int i = 0; i < n; i++) dx[arg[i]] += out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
 void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, const float *b, int C, int H,
                            int W) {
     int PH = H / 2, PW = W / 2;
@@ -156,17 +176,20 @@ void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, con
                 continue;
             }
             int *a = arg + ((size_t)c * PH + py) * PW;
+            int i0 = (c * H + 2 * py) * W; /* index of r0[0] in the image */
+            /* the first maximum of the four in reading order, as compare-and-select:
+             * isgreater is > without the invalid-operation trap on NaN, which lets the
+             * compiler turn the selects into vector blends (with > it keeps branches) */
             for (int px = 0; px < PW; px++) {
-                float best = -FLT_MAX;
-                int bi = 0;
-                for (int dy = 0; dy < 2; dy++)
-                    for (int dx = 0; dx < 2; dx++) {
-                        float v = (dy ? r1 : r0)[2 * px + dx];
-                        if (v > best) best = v, bi = (c * H + 2 * py + dy) * W + 2 * px + dx;
-                    }
+                float v00 = r0[2 * px], v01 = r0[2 * px + 1], v10 = r1[2 * px], v11 = r1[2 * px + 1];
+                float best = isgreater(v00, -FLT_MAX) ? v00 : -FLT_MAX;
+                int bi = 0, g;
+                g = isgreater(v01, best), bi = g ? 1 : bi, best = g ? v01 : best;
+                g = isgreater(v10, best), bi = g ? W : bi, best = g ? v10 : best;
+                g = isgreater(v11, best), bi = g ? W + 1 : bi, best = g ? v11 : best;
                 best += bc;
                 o[px] = best > 0.0f ? best : 0.0f;
-                a[px] = bi;
+                a[px] = i0 + 2 * px + bi;
             }
         }
     }

@@ -50,6 +50,12 @@ void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int 
  */
 void maxpool2_relu_forward(float *out, int *arg, const float *x, size_t ldx, const float *b, int C, int H,
                            int W);
+/**
+ * Backward of maxpool2_relu_forward (bias NULL) through the ReLU and the max-pool: dx (C, H, W)
+ * += dout where out (its output) > 0, routed to the winners in arg; maxpool2_backward of the
+ * masked dout in one pass.
+ */
+void maxpool2_relu_backward(float *dx, const float *dout, const float *out, const int *arg, int C, int H, int W);
 
 /**
  * out (C, n, n) <- average over the cells of an n x n partition of each plane (PyTorch's

@@ -58,6 +58,7 @@ typedef struct Model {
     SparseBatch in;          /* set by the driver around forward and backward when the split
                                 has SparseRows and the kind takes them (x is then not read);
                                 in.sp NULL otherwise */
+    int no_grad;             /* 1 while evaluating: no backward follows forward, which may keep nothing for it */
     long step;               /* optimiser steps of the data phase so far */
     int n_classes, max_batch;
     void *impl;              /* the kind's own state (kind->impl_size bytes, zeroed) */

@@ -74,6 +74,7 @@ static void cnn_kind_free(Model *md) {
 static double cnn_kind_forward(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct) {
     CnnModel *cm = cnn_of(md);
     if (!features) {
+        cm->c.no_grad = md->no_grad;
         cnn_forward(&cm->c, x, B, cm->feat);
         x = cm->feat;
     }

@@ -46,6 +46,7 @@ static EvalStats evaluate_probe(Model *md, const Split *s, Probe *pr) {
     int C = s->n_classes, B = md->max_batch, L = m->n_layers;
     long correct = 0;
     double loss = 0.0, pt = 0.0, pt2 = 0.0, pm = 0.0;
+    md->no_grad = 1;
     for (int i = 0; i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
         if (s->sp && md->sparse_input) md->in = (SparseBatch){s->sp, NULL, i};
@@ -70,6 +71,7 @@ static EvalStats evaluate_probe(Model *md, const Split *s, Probe *pr) {
             }
         }
     }
+    md->no_grad = 0;
     double n = s->n ? s->n : NAN;
     e.loss = loss / n;
     e.acc = correct / n;
