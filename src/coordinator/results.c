@@ -920,8 +920,8 @@ typedef struct SummaryRow {
 
 /*
  * The columns status reads, taken from a finished file's /results chunks without HDF5's
- * filter pipeline. HDF5 inflates a chunk, then un-shuffles all of it (byte by byte, 1.4 kB
- * per row): most of the time of reading 10^6 rows. Here a chunk is read as stored
+ * filter pipeline. HDF5 inflates a chunk, then un-shuffles all of it byte by byte (whole
+ * rows, 1.8 kB each in bench/coordinator_scale.sh): most of the time of reading 10^6 rows. Here a chunk is read as stored
  * (H5Dread_chunk), inflated with its checksum verified (as HDF5 does), and only the byte
  * planes of the wanted columns are gathered: after the shuffle filter, byte j of row i is at
  * j * rows_per_chunk + i. Only the pipeline written by h5_write_chunked (shuffle of the row
@@ -959,7 +959,7 @@ static int chunk_cols_init(hid_t d, hid_t rt, ChunkCols *c) {
         if (ok) c->off[k] = H5Tget_member_offset(rt, (unsigned)i), c->len[k] = H5Tget_size(mt), H5Tclose(mt);
     }
     ok = ok && c->len[0] == sizeof(((SummaryRow *)0)->status) && c->len[1] == sizeof(double) &&
-         c->len[2] == sizeof(double) && c->rows <= ((size_t)1 << 30) / c->row_bytes &&
+         c->len[2] == sizeof(double) && c->rows <= ((size_t)1 << 26) / c->row_bytes && /* ours: 2 MB */
          (c->raw = malloc(c->rows * c->row_bytes));
     return ok;
 }
