@@ -116,6 +116,43 @@ for m in "$t"/mut/*.h5; do
 done
 [ $crashes -eq 0 ] && ok || bad "$crashes of 150 byte-mutated files crashed status"
 
+# 5b. status reads a finished file's /results chunks itself (results.c, chunk_cols_read): its
+# summary is the one HDF5 gives from the same rows with the filters removed (h5repack -f NONE),
+# for a complete file of two chunks (the second partial; every group spans both); a chunk whose
+# checksum is wrong is refused, as HDF5 refuses it
+if command -v h5repack >/dev/null; then
+  { echo "fixed: {epochs: 0, hidden: [4], snapshots: [], eval_train: false}"; echo "grid:"
+    echo "  seed: [$(seq -s, 0 29)]"; echo "  init_scale: [$(seq -s, 1 40)]"; } >"$t/c.yaml"
+  mkdir -p "$t/chunked" "$t/plain"
+  expect 0 "" "$bin" run "$t/c.yaml" -o "$t/chunked/full.h5" -q
+  h5repack -f NONE "$t/chunked/full.h5" "$t/plain/full.h5" || bad "h5repack full.h5"
+  "$bin" status "$t/chunked/full.h5" | sed "s|$t/chunked/||" >"$t/st_chunked"
+  "$bin" status "$t/plain/full.h5" | sed "s|$t/plain/||" >"$t/st_plain"
+  cmp -s "$t/st_chunked" "$t/st_plain" && grep -q "1200 jobs: 1200 ok" "$t/st_chunked" && ok ||
+    bad "status of a finished file differs from HDF5's read of it: $(diff "$t/st_chunked" "$t/st_plain" | head -5)"
+  # the last byte of the first chunk's zlib stream (its Adler-32) changed
+  python3 - "$t/chunked/full.h5" "$t/crc.h5" <<'P' || bad "no deflate stream of 1024 rows found"
+import sys, zlib
+b = bytearray(open(sys.argv[1], "rb").read())
+i = 0
+while (i := b.find(b"\x78\x01", i)) >= 0:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(bytes(b[i:i + (1 << 21)]))
+    except zlib.error:
+        out = b""
+    if d.eof and len(out) % 1024 == 0 and len(out) >= 1024 * 1000:
+        b[i + len(b[i:i + (1 << 21)]) - len(d.unused_data) - 1] ^= 1
+        open(sys.argv[2], "wb").write(b)
+        sys.exit(0)
+    i += 1
+sys.exit(1)
+P
+  expect 1 "crc.h5: cannot read /results \(damaged\)" "$bin" status "$t/crc.h5"
+else
+  echo "robust: status against h5repack skipped (no h5repack)"
+fi
+
 # 6. special files in place of data, sweep or results file: refused at once, no hang
 cp -r "$t/data" "$t/fifo"; rm "$t/fifo/mnist/train-images-idx3-ubyte.gz"; mkfifo "$t/fifo/mnist/train-images-idx3-ubyte.gz"
 expect 1 "train-images-idx3-ubyte.gz: not a regular file \(a FIFO\)" "$bin" run "$t/s.yaml" -o "$t/ff.h5" --data-dir "$t/fifo"

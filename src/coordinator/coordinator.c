@@ -222,17 +222,28 @@ typedef struct Coded {
     long id;
 } Coded;
 
-static int cmp_coded(const void *a, const void *b) {
-    const Coded *x = a, *y = b;
-    return x->code != y->code ? (x->code > y->code) - (x->code < y->code) : (x->id > y->id) - (x->id < y->id);
+/* Sorts c[0..n) by code, keeping the order of equal codes (LSD radix sort, 16 bits a pass,
+ * as many passes as codes below span need), through tmp (n entries). @return 0 or -1 (memory). */
+static int coded_sort(Coded *c, Coded *tmp, long n, uint64_t span) {
+    long *count = malloc(65537 * sizeof(long));
+    if (!count) return -1;
+    for (int shift = 0; shift < 64 && (span - 1) >> shift; shift += 16) {
+        memset(count, 0, 65537 * sizeof(long));
+        for (long i = 0; i < n; i++) count[(c[i].code >> shift & 0xffff) + 1]++;
+        for (int d = 0; d < 65536; d++) count[d + 1] += count[d];
+        for (long i = 0; i < n; i++) tmp[count[c[i].code >> shift & 0xffff]++] = c[i];
+        memcpy(c, tmp, (size_t)n * sizeof(Coded));
+    }
+    free(count);
+    return 0;
 }
 
 /*
  * Mean +- sample standard deviation (n - 1) of test accuracy over the jobs of each
  * combination of the non-seed axes (typically the seeds), groups in job order. Jobs are
  * grouped by a number made of their values' indices (a job of a block without an axis takes
- * the index of the fixed value's text), so a million jobs sort as integers; only the rows
- * shown are formatted.
+ * the index of the fixed value's text), radix-sorted, so a million jobs group in O(n); only
+ * the rows shown are formatted.
  */
 static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     long n = sw->n_jobs;
@@ -251,9 +262,10 @@ static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
         }
         span *= (uint64_t)radix[a];
     }
-    Coded *c = malloc((size_t)(n > 0 ? n : 1) * sizeof(Coded));
-    long *first = malloc((size_t)(n + 1) * sizeof(long));
-    if (!c || !first) goto done;
+    size_t nn = (size_t)(n > 0 ? n : 1);
+    Coded *c = malloc(nn * sizeof(Coded)), *tmp = malloc(nn * sizeof(Coded));
+    long *first = malloc(nn * sizeof(long)), order[40];
+    if (!c || !tmp || !first) goto done;
     for (long id = 0; id < n; id++) {
         int idx[SWEEP_MAX_AXES];
         sweep_job_value_index(sw, id, idx);
@@ -262,24 +274,23 @@ static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
             code = code * (uint64_t)radix[a] + (uint64_t)(radix[a] == 1 ? 0 : idx[a] < 0 ? fixed_idx[a] : idx[a]);
         c[id].code = code, c[id].id = id;
     }
-    qsort(c, (size_t)n, sizeof(Coded), cmp_coded);
-    /* groups: runs of equal codes; first[g] = position in c of group g's first (lowest) job */
+    if (coded_sort(c, tmp, n, span)) goto done; /* ids ascending within a group */
+    /* groups: runs of equal codes; first[id] = position in c of the group whose lowest job is id, or -1 */
     long n_groups = 0;
+    for (long id = 0; id < n; id++) first[id] = -1;
     for (long i = 0; i < n; i++)
-        if (i == 0 || c[i].code != c[i - 1].code) first[n_groups++] = i;
-    /* order groups by their first job: sort the positions by c[pos].id */
-    Coded *order = malloc((size_t)(n_groups > 0 ? n_groups : 1) * sizeof(Coded));
-    if (!order) goto done;
-    for (long g = 0; g < n_groups; g++) order[g].code = (uint64_t)c[first[g]].id, order[g].id = first[g];
-    qsort(order, (size_t)n_groups, sizeof(Coded), cmp_coded);
+        if (i == 0 || c[i].code != c[i - 1].code) first[c[i].id] = i, n_groups++;
+    /* the groups shown, ordered by their first job */
+    long shown = 0;
+    for (long id = 0; id < n && shown < 40; id++)
+        if (first[id] >= 0) order[shown++] = first[id];
     printf("\n");
     for (int a = 0; a < sw->n_axes; a++)
         if (strcmp(sw->axes[a].key, "seed")) printf("%-*s ", width[a], sw->axes[a].key);
     printf("%5s %5s  %-17s %9s\n", "jobs", "ok", "test_acc mean+-sd", "sec/job");
     /* sec/job is over the jobs that ran */
-    long shown = n_groups < 40 ? n_groups : 40;
     for (long gi = 0; gi < shown; gi++) {
-        long st = order[gi].id, en = st;
+        long st = order[gi], en = st;
         while (en < n && c[en].code == c[st].code) en++;
         double sum = 0, sec = 0;
         int ok = 0, ran = 0;
@@ -304,9 +315,8 @@ static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
     if (n_groups > shown) printf("... %ld more groups\n", n_groups - shown);
     printf("sd: sample standard deviation (n - 1) over the ok jobs of a row; none shown below 2\n");
     printf("results: %s\n", path);
-    free(order);
 done:
-    free(c), free(first);
+    free(c), free(tmp), free(first);
 }
 
 int coordinator_status(const char *path, char *err, size_t errlen) {
