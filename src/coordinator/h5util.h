@@ -41,6 +41,11 @@ int h5_write_fixed(hid_t loc, const char *name, hid_t type, int rank, const hsiz
 int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t whylen);
 /** Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
 int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf);
+/** A filtered dataset d has synsweep's pipeline (shuffle, deflate) or part of it, and every
+ * stored chunk inflates to exactly its chunk's bytes (HDF5 1.10 overruns a buffer on a short
+ * one). @return 0 (unfiltered or sound), or -1. */
+int h5_check_chunks(hid_t d);
+
 /** Reads loc/name, whose shape must be want (rank dims), into buf. @return 0 or -1. */
 int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *want, void *buf);
 /** One float array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */

@@ -808,7 +808,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
                             in->mcurves + (size_t)c * n * f->max_mepochs) != 0;
     }
     if (bad) {
-        snprintf(err, errlen, "%s: curves or layer datasets missing or of the wrong shape", path);
+        snprintf(err, errlen, "%s: curves or layer datasets missing, of the wrong shape or damaged", path);
         goto fail;
     }
     /* take every finished job */
@@ -1007,7 +1007,7 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = -1, fsp = -1, msp = -1, mt = -1, rt = -1;
     SummaryRow *buf = NULL;
     ChunkCols cc = {0};
-    int fast = 0;
+    int fast = 0, checked = 0;
     int64_t fv = 0, nj = -1;
     hsize_t rows = 0;
     int rc = -1;
@@ -1072,6 +1072,11 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
         hsize_t start = at, cnt = n - at < block ? n - at : block;
         int got = fast && chunk_cols_read(d, &cc, start, (size_t)cnt, buf) == 0;
         if (!got && msp >= 0) H5Sclose(msp), msp = -1;
+        /* before HDF5 reads a chunk: every chunk whole (h5_check_chunks), once */
+        if (!got && !checked++ && h5_check_chunks(d)) {
+            snprintf(err, errlen, "%s: /results has a damaged chunk; refusing to read it", path);
+            goto done;
+        }
         if (!got && ((msp = H5Screate_simple(1, &cnt, NULL)) < 0 ||
                      H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &cnt, NULL) < 0 ||
                      H5Dread(d, mt, msp, fsp, H5P_DEFAULT, buf) < 0)) {
