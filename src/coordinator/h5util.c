@@ -55,7 +55,7 @@ int h5_attr_i64(hid_t loc, const char *name, int64_t v) {
  * makes the attribute unreadable, not the program dead. @return the string (malloc'ed), or
  * NULL.
  */
-#define ATTR_READ_S 10.0             /* seconds a string attribute may take to read */
+double h5_attr_read_seconds = 10.0;
 #define ATTR_READ_MAX ((size_t)1 << 26) /* bytes it may have */
 
 static char *read_vlen_isolated(hid_t a, hid_t t) {
@@ -79,7 +79,7 @@ static char *read_vlen_isolated(hid_t a, hid_t t) {
         _exit(ok ? 0 : 1);
     }
     close(fd[1]);
-    /* a damaged file can also send HDF5 into an endless loop: the child gets ATTR_READ_S
+    /* a damaged file can also send HDF5 into an endless loop: the child gets h5_attr_read_seconds
      * seconds and ATTR_READ_MAX bytes, then it is killed and the attribute is unreadable */
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
@@ -94,7 +94,7 @@ static char *read_vlen_isolated(hid_t a, hid_t t) {
         }
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        double left = ATTR_READ_S - (double)(t.tv_sec - t0.tv_sec) - (t.tv_nsec - t0.tv_nsec) * 1e-9;
+        double left = h5_attr_read_seconds - (double)(t.tv_sec - t0.tv_sec) - (t.tv_nsec - t0.tv_nsec) * 1e-9;
         struct pollfd p = {fd[0], POLLIN, 0};
         int ready = left > 0 ? poll(&p, 1, (int)(left * 1000) + 1) : 0;
         if (ready < 0 && errno == EINTR) continue;
