@@ -42,7 +42,10 @@ int h5_write_fixed(hid_t loc, const char *name, hid_t type, int rank, const hsiz
  * first missing, unexpected or mistyped column) in why.
  */
 int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t whylen);
-/** Reads loc/name (whose shape must be rows x cols, cols 0 for rank 1) into buf. */
+/** cols of h5_read_table for a rank-1 dataset of rows values */
+#define H5_RANK1 ((hsize_t)-1)
+/** Reads loc/name (whose shape must be rows x cols, cols 0 allowed; or rows, with cols
+ * H5_RANK1) into buf. */
 int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf);
 /** A filtered dataset d has synsweep's pipeline (shuffle, deflate) or part of it, and every
  * stored chunk inflates to exactly its chunk's bytes (HDF5 1.10 overruns a buffer on a short

@@ -770,7 +770,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (h5_read_table(file, "results", f->row_type, n, 0, rows)) {
+    if (h5_read_table(file, "results", f->row_type, n, H5_RANK1, rows)) {
         snprintf(err, errlen, "%s: cannot read /results (damaged, or not %ld rows)", path, f->n_jobs);
         goto fail;
     }
@@ -1042,12 +1042,11 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
     /* every chunk of a chunked /results written: rows never stored would read as fill values */
     hid_t pl = H5Dget_create_plist(d);
     if (pl >= 0 && H5Pget_layout(pl) == H5D_CHUNKED) {
-        hsize_t ch = 1, nch = 0;
-        H5Pget_chunk(pl, 1, &ch);
-        if (H5Dget_num_chunks(d, fsp, &nch) < 0 || nch < (rows + ch - 1) / ch) {
+        hsize_t ch = 0, nch = 0;
+        if (H5Pget_chunk(pl, 1, &ch) != 1 || ch == 0 || H5Dget_num_chunks(d, fsp, &nch) < 0 || nch < (rows + ch - 1) / ch) {
             snprintf(err, errlen, "%s: /results has %llu rows but only %llu of its %llu chunks are stored; refusing "
                      "to read it (damaged)", path, (unsigned long long)rows, (unsigned long long)nch,
-                     (unsigned long long)((rows + ch - 1) / ch));
+                     (unsigned long long)(ch ? (rows + ch - 1) / ch : 0));
             H5Pclose(pl);
             goto done;
         }

@@ -37,9 +37,11 @@ size_t memest_mlp(const JobSpec *s, int C, int H, int W, int n_train, int n_test
     /* sparse inputs (sparse.h): each nonzero as (column, value), and layer 0's transposed
      * weights and gradient, padded, with the batch's nonzeros by column */
     int h[MLP_MAX_LAYERS];
-    size_t h0 = jobspec_hidden(s, h) > 0 && h[0] > 0 ? (size_t)h[0] : 10;
+    size_t h0 = jobspec_hidden(s, h) > 0 && h[0] > 0 ? (size_t)h[0] : 64; /* (no hidden layer: the classes) */
     size_t batch = (size_t)(s->batch_size > 0 ? s->batch_size : 1);
-    size_t sparse = (size_t)((double)n * F * SPARSE_MAX_DENSITY * 8) + 4 * (2 * F * (h0 + 16) + 2 * batch * F);
+    /* (counted for one-channel images scaled to [0, 1], the ones sparse enough: MNIST, KMNIST) */
+    size_t sparse = C == 1 && !strcmp(s->preprocess, "unit")
+                    ? (size_t)((double)n * F * SPARSE_MAX_DENSITY * 8) + 4 * (F * (h0 + 16) + 2 * batch * F) : 0;
     return fc_bytes(s, F, n_snapshot_stages(s)) + n * F * 5 + sparse; /* bytes + floats of each example */
 }
 

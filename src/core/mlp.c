@@ -5,6 +5,7 @@
  */
 #include "mlp.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,17 +186,18 @@ int mlp_init(Mlp *m, const DistParams *init, const DistParams *fb, uint64_t seed
 
 void mlp_zero_grad(Mlp *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
-/* The sparse path's buffers, made at its first use. @return 0, or -1 out of memory. */
-static int sparse_buffers(Mlp *m) {
+int mlp_sparse_prepare(Mlp *m, long max_batch_nnz) {
     if (m->wt) return 0;
     size_t I = (size_t)m->sizes[0], Op = (size_t)sparse_width(m->sizes[1]), B = (size_t)m->max_batch;
+    size_t nz = max_batch_nnz > 0 ? (size_t)max_batch_nnz : 1;
+    if (max_batch_nnz > INT_MAX) return -1; /* sparse_grad_w counts a batch's nonzeros in int */
     m->wt = malloc(I * Op * sizeof(float));
     m->bpad = malloc(Op * sizeof(float));
     m->dwt = malloc(SPARSE_COLS * Op * sizeof(float));
     m->dpad = malloc(B * Op * sizeof(float));
     m->csc_start = malloc((I + 1) * sizeof(int));
-    m->csc_row = malloc(B * I * sizeof(int));
-    m->csc_val = malloc(B * I * sizeof(float));
+    m->csc_row = malloc(nz * sizeof(int));
+    m->csc_val = malloc(nz * sizeof(float));
     if (m->wt && m->bpad && m->dwt && m->dpad && m->csc_start && m->csc_row && m->csc_val) return 0;
     free(m->wt), free(m->bpad), free(m->dwt), free(m->dpad), free(m->csc_start), free(m->csc_row);
     free(m->csc_val);
@@ -206,10 +208,13 @@ static int sparse_buffers(Mlp *m) {
 double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *correct) {
     int L = m->n_layers;
     m->act[0] = (float *)x;
-    if (m->in.sp && sparse_buffers(m)) return NAN; /* out of memory: the job stops as diverged */
+    /* the driver prepares the buffers (mlp_sparse_prepare); a caller that did not gets them
+     * for the worst batch here */
+    int made = m->in.sp && !m->wt;
+    if (made && mlp_sparse_prepare(m, (long)m->max_batch * m->sizes[0])) return NAN;
     for (int l = 0; l < L; l++) {
         if (l == 0 && m->in.sp) {
-            if (m->in.rows || m->in.row0 == 0) sparse_transpose(m->wt, m->bpad, m->W[0], m->b[0], m->sizes[1], m->sizes[0]);
+            if (made || m->in.rows || m->in.row0 == 0) sparse_transpose(m->wt, m->bpad, m->W[0], m->b[0], m->sizes[1], m->sizes[0]);
             sparse_forward(m->act[1], &m->in, m->wt, m->bpad, B, m->sizes[1]);
         } else
             dense_forward(m->act[l + 1], m->act[l], m->W[l], m->b[l], B, m->sizes[l], m->sizes[l + 1]);
@@ -225,6 +230,7 @@ static void layer_backward(Mlp *m, int l, float *dinp, const float *dout, const 
         dense_backward(dinp, m->dW[l], m->db[l], dout, m->act[l], F, B, I, O);
         return;
     }
+    if (!m->wt) return; /* no buffers: mlp_forward returned NaN for this batch */
     sparse_grad_w(m->dW[0], dout, &m->in, B, I, O, m->csc_start, m->csc_row, m->csc_val, m->dwt, m->dpad);
     dense_backward(dinp, NULL, m->db[0], dout, NULL, F, B, I, O);
 }

@@ -119,5 +119,8 @@ double mlp_forward(Mlp *m, const float *x, const uint8_t *labels, int B, long *c
  */
 void mlp_backward(Mlp *m, const uint8_t *labels, int B);
 void mlp_zero_grad(Mlp *m);
+/** The sparse path's buffers, for batches of at most max_batch_nnz nonzeros (max_batch
+ * times the most nonzeros of a row). @return 0, or -1 out of memory. */
+int mlp_sparse_prepare(Mlp *m, long max_batch_nnz);
 
 #endif

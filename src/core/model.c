@@ -63,6 +63,11 @@ double model_step(Model *md, const float *x, const uint8_t *y, int B, int featur
     return loss;
 }
 
+int model_sparse_prepare(Model *md, long max_batch_nnz) {
+    /* the kinds that take sparse rows (mlp) take them in their head's first layer */
+    return md->sparse_input ? mlp_sparse_prepare((Mlp *)md->kind->head(md), max_batch_nnz) : 0;
+}
+
 void model_zero_grad(Model *md) { memset(md->grads, 0, (size_t)md->tensors.n_params * sizeof(float)); }
 
 void model_free(Model *md) {

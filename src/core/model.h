@@ -136,6 +136,9 @@ const OptimDef *optim_find(const char *name);
 int model_build(Model *md, const JobSpec *spec, int C, int H, int W, int n_classes, char *err,
                 size_t errlen);
 void model_free(Model *md);
+/** Before batches of sparse rows (md->sparse_input and a split with SparseRows): buffers for
+ * batches of at most max_batch_nnz nonzeros. @return 0, or -1 out of memory. */
+int model_sparse_prepare(Model *md, long max_batch_nnz);
 /** For kinds: allocates params, grads and fixed as md->tensors sizes them. @return 0 or -1. */
 int model_alloc(Model *md);
 /** Trainable or fixed buffer address of tensor t. */

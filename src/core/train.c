@@ -357,6 +357,15 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     }
     /* images that are mostly zeros are kept as their nonzeros too, for kinds that use them */
     if (md.sparse_input && (split_sparsify(&tr) || split_sparsify(&te))) goto oom;
+    if (tr.sp || te.sp) {
+        long most = 0; /* nonzeros of the fullest row */
+        for (int k = 0; k < 2; k++) {
+            const Split *sp = k ? &te : &tr;
+            for (int i = 0; sp->sp && i < sp->n; i++)
+                if (sp->sp->start[i + 1] - sp->sp->start[i] > most) most = (long)(sp->sp->start[i + 1] - sp->sp->start[i]);
+        }
+        if (model_sparse_prepare(&md, most * spec->batch_size)) goto oom;
+    }
     const Mlp *m = md.kind->head(&md);
     int B = spec->batch_size;
     if (spec->time_limit > 0) md.deadline = now_s() + spec->time_limit;
