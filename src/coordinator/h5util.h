@@ -17,7 +17,7 @@ int h5_attr_i64(hid_t loc, const char *name, int64_t v);
 /** A string attribute read into a new malloc'ed buffer, or NULL (also when HDF5 took more
  * than h5_attr_read_seconds on it: a damaged file can make it loop forever). */
 char *h5_read_attr_str(hid_t loc, const char *name);
-/** Seconds a string attribute's read may take (10; the fuzz target sets 1). */
+/** Seconds a string attribute's read may take (10; the fuzz target sets 0.25). */
 extern double h5_attr_read_seconds;
 int h5_read_attr_i64(hid_t loc, const char *name, int64_t *v);
 /**
