@@ -501,8 +501,12 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
             snprintf(err, errlen, "%s: cannot place n_done in the live file%s", f->tmp, io_cause());
             goto fail;
         }
-        hid_t chk = H5Fopen(f->tmp, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (chk >= 0) h5_read_attr_i64(chk, "n_done", &back), H5Fclose(chk);
+        /* read back in this process (the file is the one just written: no forked reader,
+         * which would fork an MPI rank during the run) */
+        hid_t chk = H5Fopen(f->tmp, H5F_ACC_RDONLY, H5P_DEFAULT), a = chk >= 0 ? H5Aopen(chk, "n_done", H5P_DEFAULT) : -1;
+        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &back) < 0) back = -1;
+        if (a >= 0) H5Aclose(a);
+        if (chk >= 0) H5Fclose(chk);
         if (back != v) {
             snprintf(err, errlen, "%s: n_done placed at byte %llu reads back as %lld", f->tmp,
                      (unsigned long long)f->n_done_at, (long long)back);
