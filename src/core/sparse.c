@@ -156,15 +156,6 @@ void sparse_grad_w(float *dW, const float *dout, const SparseBatch *x, int B, in
     }
 }
 
-long sparse_batch_nnz(const SparseBatch *x, int B) {
-    long n = 0;
-    for (int r = 0; r < B; r++) {
-        int64_t q = batch_row(x, r);
-        n += (long)(x->sp->start[q + 1] - x->sp->start[q]);
-    }
-    return n;
-}
-
 void sparse_transpose(float *WT, float *bpad, const float *W, const float *b, int O, int I) {
     int Op = sparse_width(O);
     transpose_tiles(WT, Op, W, I, O, I, 0);

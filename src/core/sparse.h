@@ -34,7 +34,5 @@ void sparse_forward(float *out, const SparseBatch *x, const float *WT, const flo
  */
 void sparse_grad_w(float *dW, const float *dout, const SparseBatch *x, int B, int I, int O, int *start,
                    int *row, float *val, float *dWT, float *dpad);
-/** Nonzeros of the batch's rows (the scratch sparse_grad_w needs). */
-long sparse_batch_nnz(const SparseBatch *x, int B);
 
 #endif
