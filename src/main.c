@@ -232,7 +232,7 @@ static int cmd_train(int argc, char **argv) {
         if (!strcmp(key, "memory_budget")) {
             double x;
             if (parse_double(val, &x) || x <= 0) return usage_error("train: --memory-budget takes gigabytes > 0, got '%s'", val);
-            budget = (size_t)(x * 1e9);
+            budget = x * 1e9 < 1.0 ? 1 : (size_t)(x * 1e9); /* 0 would mean the default */
             continue;
         }
         if (jobspec_set(&spec, key, val, err, sizeof err)) return usage_error("train: %s", err);
@@ -245,16 +245,11 @@ static int cmd_train(int argc, char **argv) {
             return usage_error("train: $SYNSWEEP_DATA: %s", err);
     }
     if (jobspec_check(&spec, err, sizeof err)) return usage_error("train: %s", err);
-    int C, H, W, ntr, nte;
-    if (dataset_shape(spec.dataset, &C, &H, &W) == 0) {
-        jobspec_example_counts(&spec, &ntr, &nte);
-        size_t est = jobspec_memory_estimate(&spec, C, H, W, ntr, nte);
-        if (est > budget) {
-            fprintf(stderr, "synsweep train: the job (model %s, hidden [%s]) is estimated to need %.1f GB, over the "
-                    "memory budget of %.1f GB (--memory-budget GB; default half of this machine's memory)\n",
-                    spec.model, spec.hidden, est / 1e9, budget / 1e9);
-            return 1;
-        }
+    /* the data first (a bad file is named), then whether the job can run here */
+    if (worker_data_check(spec.data_dir, spec.dataset, err, sizeof err) == 0 &&
+        jobspec_fits(&spec, worker_cached(spec.data_dir, spec.dataset, 0), budget, err, sizeof err)) {
+        fprintf(stderr, "synsweep train: the job %s\n", err);
+        return 1;
     }
     JobResult r;
     worker_run(&spec, 0, 0, &r);
@@ -510,7 +505,7 @@ static int run_main(int argc, char **argv, char **defout_p) {
             o.checkpoint_every = (long)x;
         } else if (!strcmp(a, "--memory-budget") && has) {
             if (parse_double(argv[++i], &x) || x <= 0) return usage_error("run: --memory-budget takes gigabytes > 0, got '%s'", argv[i]);
-            o.memory_budget = (size_t)(x * 1e9);
+            o.memory_budget = x * 1e9 < 1.0 ? 1 : (size_t)(x * 1e9); /* 0 means the default */
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = 1;
         else if (a[0] == '-') return usage_error("run: unknown option or missing value: '%s'", a);
         else if (!path) path = a;

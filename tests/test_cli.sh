@@ -108,6 +108,32 @@ for c in run expand status merge train; do
   grep -q '%%' "$t/help" && bad "$c --help prints %%" || ok
 done
 
+# issue 16 (items 4, 9, 10): weights that became NaN are a divergence, whatever the loss says
+# (a dynamic sleep with a huge rate; a ReLU maps NaN inputs to 0, so the loss stays finite)
+expect 0 '"status": "diverged"' "$bin" train --model lc --lc-channels 4 --lc-size 3 --hidden 8 --sleep dynamic --sleep-every 1 \
+  --sleep-lr 100 --train-per-class 20 --test-size 50 --epochs 1
+grep -q '"message": "tensor lc_W0 has non-finite values in epoch 1"' "$t/out" && ok || bad "NaN weights: $(grep message "$t/out")"
+# a damaged test split is named, not called absent
+cp -r "$t/data" "$t/badtest"
+printf 'garbage' | gzip >"$t/badtest/mnist/t10k-images-idx3-ubyte.gz"
+expect 1 "t10k-images-idx3-ubyte.gz" "$bin" train --data-dir "$t/badtest"
+grep -q "no test split" "$t/err" && bad "a damaged test split was called absent: $(cat "$t/err")" || ok
+# an impossible subset is refused as such, before its memory estimate
+expect 1 "train_per_class = 100000000, but class [0-9] of mnist has only [0-9]+ training examples" \
+  "$bin" train --train-per-class 1e8
+printf 'fixed:\n  train_per_class: 100000000\ngrid:\n  seed: [0]\n' >"$t/huge.yaml"
+expect 1 "job 0 train_per_class = 100000000, but class [0-9] of mnist has only" \
+  "$bin" run "$t/huge.yaml" -o "$t/huge.h5"
+# a tiny memory budget is printed in a unit that shows it
+expect 1 "over the memory budget of 100 kB" "$bin" train --memory-budget 0.0001
+expect 1 "over the memory budget of 1 B" "$bin" run "$t/good.yaml" -o "$t/tiny.h5" --memory-budget 1e-30
+[ -e "$t/tiny.h5" ] && bad "a refused run left tiny.h5" || ok
+# a USPS value that is not a number in [-1, 1] (nan) names the file, line and field
+mkdir -p "$t/uspsnan/usps"
+printf '3 %s\n' "$(printf -- '-1 %.0s' $(seq 255)) nan" | gzip >"$t/uspsnan/usps/zip.train.gz"
+cp "$t/uspsnan/usps/zip.train.gz" "$t/uspsnan/usps/zip.test.gz"
+expect 1 "zip.train.gz:1: value 256 is missing or outside \[-1, 1\]" "$bin" train --dataset usps --data-dir "$t/uspsnan"
+
 [ "$(sha256sum "$t/res.h5")" = "$sum" ] && ok || bad "the existing results file changed"
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -73,30 +73,25 @@ int coordinator_check(const Sweep *sw, const RunOptions *o, char *keys, size_t k
     for (long id = 0; id < sw->n_jobs; id++) {
         JobSpec s;
         sweep_job(sw, id, &s);
-        /* the memory a job will take, before anything is allocated for it */
-        int C, H, W, ntr, nte;
-        if (dataset_shape(s.dataset, &C, &H, &W) == 0) {
-            jobspec_example_counts(&s, &ntr, &nte);
-            size_t est = jobspec_memory_estimate(&s, C, H, W, ntr, nte);
-            if (est > budget) {
-                snprintf(err, errlen, "job %ld (model %s, hidden [%s]) is estimated to need %.1f GB, over the "
-                         "memory budget of %.1f GB (--memory-budget GB; default half of this machine's memory)",
-                         id, s.model, s.hidden, est / 1e9, budget / 1e9);
-                return -1;
-            }
-        }
         char sig[400];
         snprintf(sig, sizeof sig, "%s|%s|%s|%s", s.data_dir, s.dataset, s.ood, s.meta_tasks);
-        if (!strcmp(sig, last)) continue; /* most neighbours read the same data */
-        memcpy(last, sig, sizeof last);
-        if (need_dataset(s.data_dir, s.dataset, id, keys, keys_len, err, errlen)) return -1;
-        if (!strcmp(s.ood, "usps") && need_dataset(s.data_dir, "usps", id, keys, keys_len, err, errlen)) return -1;
-        for (const char *p = s.meta_tasks; *p;) {
-            char name[32];
-            size_t len = strcspn(p, ",");
-            snprintf(name, sizeof name, "%.*s", (int)len, p);
-            if (need_dataset(s.data_dir, name, id, keys, keys_len, err, errlen)) return -1;
-            p += len + (p[len] == ',');
+        if (strcmp(sig, last)) { /* most neighbours read the same data */
+            memcpy(last, sig, sizeof last);
+            if (need_dataset(s.data_dir, s.dataset, id, keys, keys_len, err, errlen)) return -1;
+            if (!strcmp(s.ood, "usps") && need_dataset(s.data_dir, "usps", id, keys, keys_len, err, errlen)) return -1;
+            for (const char *p = s.meta_tasks; *p;) {
+                char name[32];
+                size_t len = strcspn(p, ",");
+                snprintf(name, sizeof name, "%.*s", (int)len, p);
+                if (need_dataset(s.data_dir, name, id, keys, keys_len, err, errlen)) return -1;
+                p += len + (p[len] == ',');
+            }
+        }
+        /* the subset it draws, then the memory it will take, before anything is allocated for it */
+        char e[400];
+        if (jobspec_fits(&s, worker_cached(s.data_dir, s.dataset, 0), budget, e, sizeof e)) {
+            snprintf(err, errlen, "job %ld %s", id, e);
+            return -1;
         }
     }
     return 0;

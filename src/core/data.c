@@ -260,7 +260,7 @@ int usps_load(const char *path, RawSplit *out, char *err, size_t errlen) {
         for (int j = 0; j < 256; j++) {
             p = end;
             double v = strtod(p, &end);
-            if (end == p || v < -1.0001 || v > 1.0001) {
+            if (end == p || !(v >= -1.0001 && v <= 1.0001)) { /* NaN fails both */
                 snprintf(err, errlen, "%s:%d: value %d is missing or outside [-1, 1]", path, line_no, j + 1);
                 goto fail;
             }
@@ -431,6 +431,15 @@ int usps_to_mnist_frame(const RawSplit *in, RawSplit *out, char *err, size_t err
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
+}
+
+int raw_smallest_class(const RawSplit *raw, int *count) {
+    int counts[256] = {0}, best = 0;
+    for (int i = 0; i < raw->n; i++) counts[raw->y[i]]++;
+    for (int c = 1; c < raw->n_classes && c < 256; c++)
+        if (counts[c] < counts[best]) best = c;
+    *count = raw->n_classes > 0 ? counts[best] : 0;
+    return best;
 }
 
 int subset_choose(const RawSplit *raw, int per_class, int total, uint64_t seed, int *idx,

@@ -59,6 +59,8 @@ int dataset_load(const char *data_dir, const char *name, const char *split, RawS
                  char *err, size_t errlen);
 void raw_split_free(RawSplit *s);
 
+/** The class with the fewest rows of raw (the first of equals), its count in *count. */
+int raw_smallest_class(const RawSplit *raw, int *count);
 /**
  * Chooses training rows: k per class when per_class > 0, else `total` random rows
  * (all rows when total is 0 or >= n), drawn from `seed`. Indices come back sorted.

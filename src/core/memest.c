@@ -6,6 +6,7 @@
 
 #include "model.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -77,4 +78,36 @@ void jobspec_example_counts(const JobSpec *s, int *n_train, int *n_test) {
 size_t memory_budget_default(void) {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     return pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : (size_t)8 << 30;
+}
+
+void memest_format(size_t bytes, char *out, size_t n) {
+    static const char *unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1000.0 && u < 5) v /= 1000.0, u++;
+    if (u == 0) snprintf(out, n, "%zu B", bytes);
+    else snprintf(out, n, "%.*f %s", v < 10.0 ? 2 : v < 100.0 ? 1 : 0, v, unit[u]);
+}
+
+int jobspec_fits(const JobSpec *s, const RawSplit *train, size_t budget, char *err, size_t errlen) {
+    int small;
+    if (train && s->train_per_class > 0) {
+        int c = raw_smallest_class(train, &small);
+        if (s->train_per_class > small) {
+            snprintf(err, errlen, "train_per_class = %d, but class %d of %s has only %d training examples",
+                     s->train_per_class, c, s->dataset, small);
+            return -1;
+        }
+    }
+    int C, H, W, ntr, nte;
+    if (dataset_shape(s->dataset, &C, &H, &W)) return 0; /* unknown here: the worker refuses it */
+    jobspec_example_counts(s, &ntr, &nte);
+    if (train && ntr > train->n) ntr = train->n; /* train_size past the split takes it all */
+    size_t est = jobspec_memory_estimate(s, C, H, W, ntr, nte);
+    if (est <= budget) return 0;
+    char e[32], b[32];
+    memest_format(est, e, sizeof e), memest_format(budget, b, sizeof b);
+    snprintf(err, errlen, "(model %s, hidden [%s]) is estimated to need %s, over the memory budget of %s "
+             "(--memory-budget GB; default half of this machine's memory)", s->model, s->hidden, e, b);
+    return -1;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "data.h"
 #include "job.h"
 
 /** Bytes job s is estimated to need with images C x H x W, n_train and n_test examples. */
@@ -20,6 +21,16 @@ size_t memest_cnn(const JobSpec *s, int C, int H, int W, int n_train, int n_test
 int dataset_shape(const char *name, int *C, int *H, int *W);
 /** Training and test examples job s uses (upper bounds when it takes "all"). */
 void jobspec_example_counts(const JobSpec *s, int *n_train, int *n_test);
+/**
+ * Whether job s can run here, checked before anything is allocated for it: with its training
+ * split train (NULL if not loaded), that train_per_class fits the smallest class (the reason
+ * a huge train_per_class fails, before its memory); then that its estimate fits budget bytes.
+ * @return 0, or -1 with err ("train_per_class = ..., but class c has only ...", or
+ * "(model m, hidden [h]) is estimated to need 3.2 GB, over the memory budget of 100 kB ...").
+ */
+int jobspec_fits(const JobSpec *s, const RawSplit *train, size_t budget, char *err, size_t errlen);
+/** bytes as text with a unit a reader takes in at once: "512 B", "3.4 kB", "12.5 MB", "3.2 GB". */
+void memest_format(size_t bytes, char *out, size_t n);
 /** The default budget per job: half of this machine's physical memory (bytes). */
 size_t memory_budget_default(void);
 

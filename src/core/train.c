@@ -261,6 +261,36 @@ static void snapshot(const Model *md, JobResult *r, int stage) {
     memcpy(dst + np, md->fixed, nf * sizeof(float));
 }
 
+/*
+ * The first learned tensor (trained by the optimiser or by a phase of the kind's own) holding
+ * a NaN or an infinity, or NULL. The loss alone does not show divergence: a ReLU turns a NaN
+ * input into 0, so a network whose weights are partly NaN can still report a finite loss
+ * (issue 16: an LC dynamic sleep left 57,600 of 78,400 weights NaN at test_acc 0.15). A
+ * non-finite weight stays non-finite under every later step (w - lr g, Adam, averaging), so a
+ * check after each phase and each epoch sees any step's.
+ */
+static const char *nonfinite_tensor(const Model *md) {
+    for (int k = 0; k < md->tensors.n; k++) {
+        const Tensor *t = &md->tensors.t[k];
+        if (!t->learned) continue;
+        const float *v = (t->fixed ? md->fixed : md->params) + t->offset;
+        int64_t n = tensor_numel(t);
+        float acc = 0.0f; /* x * 0 is NaN exactly when x is NaN or infinite */
+        for (int64_t i = 0; i < n; i++) acc += v[i] * 0.0f;
+        if (acc != 0.0f) return t->name;
+    }
+    return NULL;
+}
+
+/* Marks r diverged, naming the tensor and when, if a learned tensor is non-finite. */
+static int weights_diverged(const Model *md, JobResult *r, const char *when) {
+    const char *name = nonfinite_tensor(md);
+    if (!name) return 0;
+    r->status = STATUS_DIVERGED;
+    snprintf(r->message, sizeof r->message, "tensor %s has non-finite values %s", name, when);
+    return 1;
+}
+
 static int snap_mask_of(const char *list, int has_noise) {
     int mask = 0;
     for (int s = 0; s < N_STAGES; s++) {
@@ -419,6 +449,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
             snprintf(r->message, sizeof r->message, "%s", err);
             goto done;
         }
+        if (weights_diverged(&md, r, "after the unsupervised phase")) goto done;
     }
     /* training features are reused every epoch, test features at every evaluation (kept
      * when their n_test x feat_dim floats fit cache_budget_mb; not when an image has several
@@ -459,6 +490,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
             snprintf(r->message, sizeof r->message, "noise-phase loss became %g", r->m.noise_loss);
             goto done;
         }
+        if (weights_diverged(&md, r, "after the noise phase")) goto done;
         if (spec->noise_adam_reset) optim_reset(&md.opt);
         md.opt.lr = (float)spec->lr;
         layer_metrics(m, r->layer[STAGE_AFTER_NOISE]);
@@ -481,6 +513,9 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
         }
         layer_angles(m, r->angle_curve + (size_t)e * MLP_MAX_LAYERS);
         if (md.kind->epoch_end) md.kind->epoch_end(&md, e, r);
+        char when[32];
+        snprintf(when, sizeof when, "in epoch %d", e + 1);
+        if (weights_diverged(&md, r, when)) goto done;
         /* the last epoch's point is the final evaluation below */
         if (e == E - 1 || spec->eval_every == 0 || (e + 1) % spec->eval_every != 0) continue;
         if (spec->eval_train) {

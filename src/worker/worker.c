@@ -129,6 +129,11 @@ void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r) {
     RawSplit ood = {0};
     CacheEntry *e = cache_get(spec->data_dir, spec->dataset, err, sizeof err);
     const RawSplit *test = e ? &e->test : NULL;
+    if (e && e->test.n == 0 && e->test_err[0] && strcmp(spec->test_split, "heldout") && !strcmp(spec->ood, "none")) {
+        /* the test split did not load: say why (a damaged file, a missing one), not only that it is absent */
+        snprintf(err, sizeof err, "%s", e->test_err);
+        test = NULL;
+    }
     if (e && strcmp(spec->ood, "none") != 0) {
         /* the out-of-distribution test set replaces the test split */
         if (!strcmp(spec->ood, "usps")) {
