@@ -7,6 +7,7 @@
 
 #include "data.h"
 #include "job.h"
+#include "measure.h"
 #include "model.h"
 
 /**
@@ -20,14 +21,6 @@ void train_set_cancel_flag(const volatile int *flag);
  * phases of a kind's own (pretrain) to check after each of their minibatches.
  */
 int train_should_stop(Model *md);
-
-typedef struct EvalStats {
-    double loss, acc;
-    double p_true_mean, p_true_std, p_max_mean;
-} EvalStats;
-
-/** Loss, accuracy and readout statistics on all rows of s (images, or features if s->features). */
-EvalStats evaluate(Model *md, const Split *s);
 
 /**
  * One pass over s in a seeded random order, minibatches of max_batch (the last may be
@@ -51,20 +44,12 @@ typedef struct NoiseCurve {
     float *out;               /* (n_points, NOISE_COLS) */
 } NoiseCurve;
 
-/** The angle between W_l and the feedback B_l of every FA layer, degrees (NaN elsewhere). */
-void layer_angles(const Mlp *m, float out[MLP_MAX_LAYERS]);
-
 /**
  * Random-noise pretraining (Cheon et al. 2024, Algorithm 1): n_examples fresh images of
  * N(0, std) pixels with uniform random labels, in minibatches. xbuf holds max_batch images.
  * nc (may be NULL) records the curve. @return mean minibatch loss.
  */
 double noise_epoch(Model *md, long n_examples, double std, Rng *r, float *xbuf, uint8_t *ybuf, NoiseCurve *nc);
-
-/* The data of one meta-loss task (spec->meta_tasks, in order). */
-typedef struct TaskData {
-    const RawSplit *train, *test;
-} TaskData;
 
 /**
  * Runs spec on train/test (whole raw splits; the subset is chosen here) into r, which must be

@@ -1,5 +1,5 @@
 """Bit-identity of two results files (old format 1 vs new format 2): every common column of
-/results, every curve, every layer metric, every snapshot tensor (matched by name; format 1
+/results, every curve (/curves, /model_curves, /noise_curve), every layer metric, every snapshot tensor (matched by name; format 1
 stored biases as (1, n), format 2 as (n,))."""
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
@@ -13,9 +13,12 @@ for c in common:
     same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y)
     if not same:
         print("results column differs:", c); diff += 1
-for g in ["curves"]:
-    for k in a[g]:
-        if not np.array_equal(a[g][k][:], b[g][k][:], equal_nan=True): print("curve differs", k); diff += 1
+for g in ["curves", "model_curves"]:
+    assert set(a.get(g, {})) == set(b.get(g, {})), g
+    for k in a.get(g, {}):
+        if not np.array_equal(a[g][k][:], b[g][k][:], equal_nan=True): print("curve differs", g, k); diff += 1
+if "noise_curve" in a or "noise_curve" in b:
+    if not np.array_equal(a["noise_curve"][:], b["noise_curve"][:], equal_nan=True): print("noise_curve differs"); diff += 1
 def walk(f, name, out):
     f[name].visititems(lambda n, o: out.update({n: o[:]}) if isinstance(o, h5py.Dataset) else None)
 la, lb = {}, {}
