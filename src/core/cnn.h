@@ -1,5 +1,5 @@
 /*
- * cnn: the convolutional front-end of Karimi et al. (SCIENCE.md section 1):
+ * cnn: the convolutional front-end of Karimi et al. (docs/SCIENCE.md section 1):
  *   conv (N kernels, K x K, stride 1, pad) -> 2x2 max-pool, stride 2 -> ReLU
  *   -> [adaptive average pool to n x n] -> flatten = features for the FC head (an Mlp).
  * The kernels are either drawn once and frozen (then each image's features never change

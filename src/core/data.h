@@ -89,7 +89,7 @@ int cifar_load(const char *const *paths, int n_paths, RawSplit *out, char *err, 
  */
 int usps_load(const char *path, RawSplit *out, char *err, size_t errlen);
 
-/** Out-of-distribution variants of a test split (SCIENCE.md section 2). */
+/** Out-of-distribution variants of a test split (docs/SCIENCE.md section 2). */
 typedef struct OodParams {
     char kind[12];      /* none | translate | rotate | scale | usps */
     double dx, dy, degrees, scale;

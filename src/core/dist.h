@@ -1,5 +1,5 @@
 /*
- * dist: named synaptic weight distributions (SCIENCE.md section 1), used for conv kernels,
+ * dist: named synaptic weight distributions (docs/SCIENCE.md section 1), used for conv kernels,
  * initial FC weights and FA feedback matrices. Every draw goes through the caller's Rng.
  */
 #ifndef SYNSWEEP_DIST_H
@@ -25,7 +25,7 @@ typedef struct DistParams {
     double trunc;      /* truncated_normal: keep |x| <= trunc * scale */
 } DistParams;
 
-/** Sets the defaults of SCIENCE.md (mu -0.702, sigma2 0.9355, positive, 0.2, 1, 2, trunc 2). */
+/** Sets the defaults of docs/SCIENCE.md (mu -0.702, sigma2 0.9355, positive, 0.2, 1, 2, trunc 2). */
 void dist_defaults(DistParams *p, const char *name, double scale);
 
 /**

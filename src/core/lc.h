@@ -1,5 +1,5 @@
 /*
- * lc: a locally connected 2-D layer (Pogodin et al., NeurIPS 2021; SCIENCE.md section 4) and
+ * lc: a locally connected 2-D layer (Pogodin et al., NeurIPS 2021; docs/SCIENCE.md section 4) and
  * its sleep phase (dynamic weight sharing). Like a stride-1 conv layer with zero padding
  * (K-1)/2, K odd, but every output position p = (y, x) has its own kernel (O, C*K*K).
  *

@@ -61,7 +61,7 @@ void layer_angles(const Mlp *m, float out[MLP_MAX_LAYERS]) {
 }
 
 /*
- * Gram-matrix effective rank of each hidden layer's features (SCIENCE.md section 2) from the
+ * Gram-matrix effective rank of each hidden layer's features (docs/SCIENCE.md section 2) from the
  * summed A^T A of an evaluation pass: G_jk = <a_j, a_k> / (|a_j| |a_k|) over the layer's
  * units j, k (a_j = unit j's outputs on every row), silent units left out; out[l] for weight
  * layer l's output.
@@ -87,7 +87,7 @@ void gram_eranks(const Mlp *m, float *const *gram, double out[MLP_MAX_LAYERS]) {
 }
 
 /*
- * Meta-loss (SCIENCE.md section 2): for each task, from the current weights, meta_steps
+ * Meta-loss (docs/SCIENCE.md section 2): for each task, from the current weights, meta_steps
  * Adam steps at meta_lr on minibatches of the task's training split (drawn by the seed),
  * then the loss on its first meta_test_size test images; the mean over tasks. The weights
  * and the optimiser's state are restored afterwards. Images get the job's scaling.

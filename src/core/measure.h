@@ -2,7 +2,7 @@
  * measure: what a job measures of its model, apart from training it: evaluation passes with
  * the readout statistics (and, in the final passes, dead units and Gram matrices of the
  * hidden features), the FC head's geometry at a stage (W-B angles, effective ranks), the
- * Gram-matrix effective ranks, the meta-loss (SCIENCE.md section 2), and whether a learned
+ * Gram-matrix effective ranks, the meta-loss (docs/SCIENCE.md section 2), and whether a learned
  * tensor has become non-finite. Pure computation, as train.c.
  */
 #ifndef SYNSWEEP_MEASURE_H

@@ -1,5 +1,5 @@
 /*
- * metrics: weight-geometry measures of SCIENCE.md section 2.
+ * metrics: weight-geometry measures of docs/SCIENCE.md section 2.
  */
 #ifndef SYNSWEEP_METRICS_H
 #define SYNSWEEP_METRICS_H

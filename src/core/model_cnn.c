@@ -1,5 +1,5 @@
 /*
- * model_cnn.c: model kind `cnn` (Karimi et al., SCIENCE.md section 1): conv -> 2x2 max-pool
+ * model_cnn.c: model kind `cnn` (Karimi et al., docs/SCIENCE.md section 1): conv -> 2x2 max-pool
  * -> ReLU -> [adaptive pool] -> the FC head. Kernels drawn from conv_dist and frozen (a
  * fixed tensor; each image's features can be computed once), or trained (conv_dist:
  * trained; Kaiming init, learned through the head's input gradient under the job's rule).

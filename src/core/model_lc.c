@@ -1,5 +1,5 @@
 /*
- * model_lc.c: model kinds `lc` and `lc_conv` (Pogodin et al., NeurIPS 2021; SCIENCE.md
+ * model_lc.c: model kinds `lc` and `lc_conv` (Pogodin et al., NeurIPS 2021; docs/SCIENCE.md
  * section 4). The network, for lc_channels = [O_0, ..., O_{L-1}] (1 <= L <= LC_MAX_LAYERS):
  *
  *   x -> [layer l: K x K, stride 1, zero padding (K-1)/2, bias per channel -> ReLU

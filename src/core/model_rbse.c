@@ -1,5 +1,5 @@
 /*
- * model_rbse.c: model kinds `rbse`, `rbm` and `pixels` (SCIENCE.md section 3; the
+ * model_rbse.c: model kinds `rbse`, `rbm` and `pixels` (docs/SCIENCE.md section 3; the
  * numerics are rbse.c's). rbse and rbm: an unsupervised phase (kind->pretrain) learns the
  * Boltzmann machine by CD-k / PCD-k with SGD and momentum on binarised training images; then
  * a softmax readout (the FC head with no hidden layer, trained by the job's optimiser, lr,

@@ -1,6 +1,6 @@
 /*
  * rbse: the restricted Boltzmann stochastic ensemble (Al-Shedivat, Neftci & Cauwenberghs,
- * arXiv:1412.7272; SCIENCE.md section 3) and, as its m = 1 special case, the plain RBM.
+ * arXiv:1412.7272; docs/SCIENCE.md section 3) and, as its m = 1 special case, the plain RBM.
  *
  * One Boltzmann machine over binary v (V), h (H) and release variables m (H, V):
  *   E(v, h, m) = -sum_ji v_i m_ji w_ji h_j - b.v - c.h - sum_ji a_ji m_ji
