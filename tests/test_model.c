@@ -124,38 +124,43 @@ static void test_tensors(void) {
 
 typedef struct Golden {
     const char *name;
-    const char *kv[8][2];
+    const char *kv[10][2];
 } Golden;
 
 /* Small jobs covering every model kind, rule and optimiser path (noise phase, trained and
- * frozen conv, adaptive pooling, SGD; rbse, rbm with PCD-2, pixels with Bernoulli binarisation). */
+ * frozen conv, adaptive pooling, SGD; rbse, rbm with PCD-2, pixels with Bernoulli binarisation),
+ * each set (learning rate, conv scale, CD budget) so that it learns: a freeze of a model that
+ * no longer learns fails MIN_GOLDEN_ACC as well as the bits. */
 static const Golden JOBS[] = {
     {"mlp_bp", {{"rule", "bp"}}},
-    {"mlp_fa", {{"rule", "fa"}, {"hidden", "40,20"}}},
+    {"mlp_fa", {{"rule", "fa"}, {"hidden", "40,20"}, {"lr", "5e-3"}}},
     {"mlp_fa_noise", {{"rule", "fa_noise"}}},
     {"mlp_dfa_sgd", {{"rule", "dfa"}, {"optimizer", "sgd"}, {"lr", "0.01"}, {"hidden", "40,20"}}},
-    {"cnn_frozen_fa", {{"model", "cnn"}, {"conv_dist", "normal"}, {"rule", "fa"}}},
+    {"cnn_frozen_fa", {{"model", "cnn"}, {"conv_dist", "normal"}, {"rule", "fa"}, {"lr", "5e-3"}}},
     {"cnn_trained_bp", {{"model", "cnn"}, {"conv_dist", "trained"}, {"rule", "bp"}}},
-    {"cnn_pool_dfa", {{"model", "cnn"}, {"conv_dist", "lognormal"}, {"fc_pool", "2"}, {"rule", "dfa"}}},
+    {"cnn_pool_dfa", {{"model", "cnn"}, {"conv_dist", "lognormal"}, {"conv_scale", "0.05"}, {"fc_pool", "4"},
+                      {"rule", "dfa"}, {"lr", "1e-2"}}},
     {"cnn_trained_fa_noise", {{"model", "cnn"}, {"conv_dist", "trained"}, {"rule", "fa_noise"}}},
     {"cnn_torch_maxpool_nobias", {{"model", "cnn"}, {"conv_dist", "pytorch"}, {"init", "pytorch"}, {"fc_pool", "2"},
-                                  {"fc_pool_mode", "max"}, {"conv_bias", "false"}, {"rule", "bp"}}},
+                                  {"fc_pool_mode", "max"}, {"conv_bias", "false"}, {"rule", "bp"}, {"lr", "1e-2"}}},
     {"cnn_trained_maxpool_nobias", {{"model", "cnn"}, {"conv_dist", "trained"}, {"fc_pool", "3"}, {"fc_pool_mode", "max"},
-                                    {"conv_bias", "false"}, {"rule", "fa"}}},
+                                    {"conv_bias", "false"}, {"rule", "fa"}, {"lr", "5e-3"}}},
     {"lc_bp_instant", {{"model", "lc"}, {"lc_channels", "4,4"}, {"lc_size", "3"}, {"sleep", "instant"},
-                       {"sleep_every", "3"}, {"rule", "bp"}}},
+                       {"sleep_every", "3"}, {"rule", "bp"}, {"lr", "1e-2"}}},
     {"lc_fa_dynamic_map", {{"model", "lc"}, {"lc_channels", "4"}, {"sleep", "dynamic"}, {"sleep_share", "map"},
-                           {"sleep_every", "4"}, {"sleep_steps", "5"}, {"sleep_batch", "16"}, {"rule", "fa"}}},
+                           {"sleep_every", "4"}, {"sleep_steps", "5"}, {"sleep_batch", "16"}, {"rule", "fa"}, {"lr", "1e-2"}}},
     {"lc_conv_fa_nopool", {{"model", "lc_conv"}, {"lc_channels", "4,4"}, {"lc_size", "3"}, {"lc_pool", "none"},
                            {"rule", "fa"}}},
     {"lc_shared_init_bp", {{"model", "lc"}, {"lc_channels", "4,6"}, {"lc_init", "shared"}, {"lc_init_eps", "0.1"},
                            {"rule", "bp"}}},
-    {"rbse", {{"model", "rbse"}, {"rbm_train_size", "300"}, {"rbm_epochs", "2"}, {"rbm_hidden", "32"}, {"rbse_samples", "3"},
-              {"release_lr_scale", "100"}}},
-    {"rbm_pcd2", {{"model", "rbm"}, {"rbm_train_size", "300"}, {"rbm_epochs", "2"}, {"rbm_hidden", "32"}, {"cd_k", "2"},
-                  {"persistent", "true"}, {"rbm_batch_size", "20"}}},
+    {"rbse", {{"model", "rbse"}, {"rbm_train_size", "2000"}, {"rbm_epochs", "5"}, {"rbm_hidden", "64"}, {"rbm_lr", "0.1"},
+              {"rbse_samples", "3"}, {"release_init", "0.9"}, {"release_lr_scale", "10"}, {"lr", "1e-2"}}},
+    {"rbm_pcd2", {{"model", "rbm"}, {"rbm_train_size", "1000"}, {"rbm_epochs", "3"}, {"rbm_hidden", "64"}, {"cd_k", "2"},
+                  {"persistent", "true"}, {"rbm_batch_size", "20"}, {"lr", "1e-2"}}},
     {"pixels_bernoulli", {{"model", "pixels"}, {"binarize", "bernoulli"}, {"rbse_samples", "3"}}},
 };
+/* every golden job must end at least this far above chance (10 classes: 0.1) */
+#define MIN_GOLDEN_ACC 0.3
 #define N_GOLDEN ((int)(sizeof JOBS / sizeof JOBS[0]))
 #define G_EPOCHS 3
 
@@ -163,11 +168,11 @@ static int run_golden(const Golden *g, const RawSplit *tr, const RawSplit *te, d
     JobSpec s;
     char err[256];
     jobspec_defaults(&s);
-    const char *common[][2] = {{"train_per_class", "8"}, {"test_size", "200"}, {"epochs", "3"}, {"hidden", "32"},
+    const char *common[][2] = {{"train_per_class", "100"}, {"test_size", "300"}, {"epochs", "3"}, {"hidden", "32"},
                                {"lr", "2e-3"}, {"batch_size", "16"}, {"noise_examples", "256"}, {"noise_lr", "1e-3"},
                                {"conv_kernels", "6"}, {"seed", "7"}};
     for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) jobspec_set(&s, common[i][0], common[i][1], err, sizeof err);
-    for (int i = 0; i < 8 && g->kv[i][0]; i++)
+    for (int i = 0; i < 10 && g->kv[i][0]; i++)
         if (jobspec_set(&s, g->kv[i][0], g->kv[i][1], err, sizeof err)) return -1;
     JobResult r;
     job_result_init(&r, 0);
@@ -193,17 +198,19 @@ static void test_golden(const char *path, int write) {
     FILE *fp = fopen(path, write ? "w" : "r");
     CHECK(fp != NULL, "cannot open %s", path);
     if (!fp) return;
-    if (write) fprintf(fp, "# job: train_loss[1..%d] test_loss[1..%d] test_acc (C99 hex floats, OPENBLAS_CORETYPE=Haswell)\n",
-                       G_EPOCHS, G_EPOCHS);
+    if (write) fprintf(fp, "# job: train_loss[1..%d] test_loss[1..%d] test_acc (C99 hex floats, OPENBLAS_CORETYPE=Haswell), "
+                       "then test_acc in decimal\n", G_EPOCHS, G_EPOCHS);
     char line[1024];
     if (!write && !fgets(line, sizeof line, fp)) line[0] = 0; /* the comment */
     for (int k = 0; k < N_GOLDEN; k++) {
         double got[2 * G_EPOCHS + 1];
         CHECK(run_golden(&JOBS[k], &tr, &te, got) == 0, "%s runs", JOBS[k].name);
+        CHECK(got[2 * G_EPOCHS] >= MIN_GOLDEN_ACC, "%s learns: test_acc %.3f, want >= %.2f", JOBS[k].name,
+              got[2 * G_EPOCHS], MIN_GOLDEN_ACC);
         if (write) {
             fprintf(fp, "%s", JOBS[k].name);
             for (int i = 0; i < 2 * G_EPOCHS + 1; i++) fprintf(fp, " %a", got[i]);
-            fprintf(fp, "\n");
+            fprintf(fp, "  # test_acc %.3f\n", got[2 * G_EPOCHS]);
             continue;
         }
         char name[64];
