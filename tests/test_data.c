@@ -43,6 +43,20 @@ static void test_cifar_fixture(void) {
     CHECK(cifar_load(paths, 1, &s, err, sizeof err) == -1 && has(err, "label 10"), "bad label: %s", err);
 }
 
+/* The dataset table and DATASET_NAMES (the parameter's choices) name the same datasets, in order;
+ * every row's shape is what its reader serves (checked on the real files in main). */
+static void test_dataset_table(void) {
+    char names[256] = "";
+    for (int i = 0; i < N_DATASETS; i++) {
+        if (i) strcat(names, "|");
+        strcat(names, DATASETS[i].name);
+        CHECK(dataset_find(DATASETS[i].name) == &DATASETS[i], "dataset_find(%s)", DATASETS[i].name);
+    }
+    CHECK(!strcmp(names, DATASET_NAMES), "DATASETS %s vs DATASET_NAMES %s", names, DATASET_NAMES);
+    int C, H, W;
+    CHECK(dataset_shape("nope", &C, &H, &W) == -1 && dataset_find("nope") == NULL, "unknown dataset");
+}
+
 static void test_usps_fixture(void) {
     char path[256], err[512];
     snprintf(path, sizeof path, "%s/zip.txt", dir);
@@ -200,6 +214,7 @@ int main(void) {
     if (system(cmd)) return 1;
     test_cifar_fixture();
     test_usps_fixture();
+    test_dataset_table();
     const char *data = getenv("SYNSWEEP_DATA");
     if (!data || !*data) {
         fprintf(stderr, "test_data: set SYNSWEEP_DATA to the datasets directory (../shared/data)\n");
@@ -210,6 +225,15 @@ int main(void) {
     CHECK(dataset_load(data, "mnist", "test", &mn, err, sizeof err) == 0, "%s", err);
     test_ood(&mn);
     raw_split_free(&mn);
+    for (int i = 0; i < N_DATASETS; i++) { /* each row's shape is its files' (svhn here: train only) */
+        const DatasetDef *d = &DATASETS[i];
+        RawSplit r;
+        int ok = dataset_load(data, d->name, "test", &r, err, sizeof err) == 0 ||
+                 dataset_load(data, d->name, "train", &r, err, sizeof err) == 0;
+        CHECK(ok && r.c == d->C && r.h == d->H && r.w == d->W, "%s: %dx%dx%d, table says %dx%dx%d (%s)", d->name,
+              ok ? r.c : 0, ok ? r.h : 0, ok ? r.w : 0, d->C, d->H, d->W, ok ? "" : err);
+        if (ok) raw_split_free(&r);
+    }
     test_real(data);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);

@@ -1,6 +1,6 @@
 /*
- * data: dataset readers and the per-job view of a dataset.
- * Now: the IDX format (gzipped or raw) of the MNIST family: mnist, fashion_mnist, kmnist.
+ * data: the datasets (a table, dataset.c), their file readers (data.c), the per-job view of
+ * a dataset (split.c) and out-of-distribution variants (data_ood.c).
  * A RawSplit holds the bytes of one split as read; a Split is a job's float copy
  * (subset chosen by the job's seed, preprocessed). Readers trust the header counts,
  * check the payload against them, and reject anything else with a message naming the file.
@@ -11,8 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Dataset names this build reads, '|'-separated. */
+/** Dataset names this build reads, '|'-separated: the names of DATASETS, in its order (the
+ * parameter table's choices are a constant string; test_data checks the two agree). */
 #define DATASET_NAMES "mnist|fashion_mnist|kmnist|cifar10|svhn|usps"
+#define DATASET_MAX_FILES 6
+
+/* One dataset: where its files are and what its images are. */
+typedef struct DatasetDef {
+    const char *name;        /* the value of `dataset:` */
+    const char *dir;         /* its folder under the data directory */
+    int C, H, W;             /* channels, height, width of its images */
+    int mnist_frame;         /* 28x28 grey images in MNIST's frame: a meta-loss task, or trained on
+                                for the usps out-of-distribution test */
+    int format;              /* the reader: IDX (images + labels), CIFAR binary, USPS text */
+    const char *train_files[DATASET_MAX_FILES], *test_files[DATASET_MAX_FILES]; /* under dir */
+    const char *no_test_hint; /* said when the test split's file is absent, or NULL */
+} DatasetDef;
+
+extern const DatasetDef *const DATASETS;
+extern const int N_DATASETS;
+/** The row called name, or NULL. */
+const DatasetDef *dataset_find(const char *name);
+/** Image shape of dataset name: 0, or -1 if unknown. */
+int dataset_shape(const char *name, int *C, int *H, int *W);
 
 typedef struct RawSplit {
     int n, h, w, c;    /* images, height, width, channels */

@@ -317,8 +317,8 @@ int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
         snprintf(err, errlen, "ood: an out-of-distribution test set replaces the test split; use test_split: test");
         return -1;
     }
-    if (!strcmp(s->ood, "usps") && strcmp(s->dataset, "mnist") && strcmp(s->dataset, "fashion_mnist") &&
-        strcmp(s->dataset, "kmnist")) {
+    const DatasetDef *ds = dataset_find(s->dataset);
+    if (!strcmp(s->ood, "usps") && !(ds && ds->mnist_frame)) {
         snprintf(err, errlen, "ood: usps tests a model trained on 28x28 images (mnist family)");
         return -1;
     }

@@ -63,13 +63,6 @@ size_t jobspec_memory_estimate(const JobSpec *s, int C, int H, int W, int n_trai
     return k && k->memory ? k->memory(s, C, H, W, n_train, n_test) : memest_mlp(s, C, H, W, n_train, n_test);
 }
 
-int dataset_shape(const char *name, int *C, int *H, int *W) {
-    if (!strcmp(name, "cifar10") || !strcmp(name, "svhn")) return *C = 3, *H = 32, *W = 32, 0;
-    if (!strcmp(name, "mnist") || !strcmp(name, "fashion_mnist") || !strcmp(name, "kmnist") || !strcmp(name, "usps"))
-        return *C = 1, *H = 28, *W = 28, 0;
-    return -1;
-}
-
 void jobspec_example_counts(const JobSpec *s, int *n_train, int *n_test) {
     *n_train = s->train_size > 0 ? s->train_size : s->train_per_class > 0 ? 10 * s->train_per_class : 60000;
     *n_test = s->test_size > 0 ? s->test_size : 10000;

@@ -17,8 +17,6 @@ size_t jobspec_memory_estimate(const JobSpec *s, int C, int H, int W, int n_trai
 /** The estimates of the mlp and cnn kinds (bytes). */
 size_t memest_mlp(const JobSpec *s, int C, int H, int W, int n_train, int n_test);
 size_t memest_cnn(const JobSpec *s, int C, int H, int W, int n_train, int n_test);
-/** Image shape of dataset name (as the worker serves it): 0, or -1 if unknown. */
-int dataset_shape(const char *name, int *C, int *H, int *W);
 /** Training and test examples job s uses (upper bounds when it takes "all"). */
 void jobspec_example_counts(const JobSpec *s, int *n_train, int *n_test);
 /**
