@@ -153,6 +153,39 @@ else
   echo "robust: status against h5repack skipped (no h5repack)"
 fi
 
+# 5c. a row whose job id was edited: status refuses it, as merge and resume do (status took it)
+cp "$t/good.h5" "$t/jid.h5"
+/usr/bin/python3 - "$t/jid.h5" <<'PY'
+import h5py, sys
+with h5py.File(sys.argv[1], "r+") as f:
+    r = f["results"][...]; r["job_id"][2] = 7; f["results"][...] = r
+PY
+s=$(sha256sum <"$t/jid.h5")
+expect 1 "jid.h5: row 2 is damaged \(job id 7" "$bin" status "$t/jid.h5"
+expect 1 "jid.h5: row 2 is damaged \(job id 7" "$bin" merge "$t/jid_m.h5" "$t/jid.h5"
+same "$t/jid.h5" "$s" "status of an edited job id"
+
+# 5d. the filters and chunks are the file's own business (docs/FORMAT.md): h5repack'ed copies
+# of a finished file with Fletcher-32, szip, nbit, gzip alone, or chunks of 7 read as the
+# original: the same status, merge works, resume changes nothing, export gives the same table
+# (Fletcher-32 and szip were refused as damaged)
+if command -v h5repack >/dev/null; then
+  "$bin" status "$t/good.h5" | sed "s|$t/good.h5|F|" >"$t/st_good"
+  "$bin" export "$t/good.h5" -o "$t/good.csv" >/dev/null || bad "export good.h5"
+  k=0
+  for opt in "-f FLET" "-f SZIP=8,NN" "-f SHUF -f FLET -f GZIP=5" "-f NBIT" "-f GZIP=1" "-l CHUNK=7"; do
+    k=$((k + 1)); r="$t/rp$k.h5"
+    h5repack $opt "$t/good.h5" "$r" 2>/dev/null || { echo "robust: h5repack $opt unsupported here"; continue; }
+    "$bin" status "$r" 2>&1 | sed "s|$r|F|" >"$t/st_rp"
+    cmp -s "$t/st_good" "$t/st_rp" && ok || bad "status of h5repack $opt: $(diff "$t/st_good" "$t/st_rp" | head -3)"
+    expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "$t/rp${k}_m.h5" "$r"
+    s=$(sha256sum <"$r")
+    expect 0 "" "$bin" run "$t/s.yaml" -o "$r" --resume -q
+    same "$r" "$s" "resume of h5repack $opt"
+    "$bin" export "$r" -o "$t/rp.csv" >/dev/null && cmp -s "$t/good.csv" "$t/rp.csv" && ok || bad "export of h5repack $opt differs"
+  done
+fi
+
 # 6. special files in place of data, sweep or results file: refused at once, no hang
 cp -r "$t/data" "$t/fifo"; rm "$t/fifo/mnist/train-images-idx3-ubyte.gz"; mkfifo "$t/fifo/mnist/train-images-idx3-ubyte.gz"
 expect 1 "train-images-idx3-ubyte.gz: not a regular file \(a FIFO\)" "$bin" run "$t/s.yaml" -o "$t/ff.h5" --data-dir "$t/fifo"

@@ -47,9 +47,10 @@ int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t
 /** Reads loc/name (whose shape must be rows x cols, cols 0 allowed; or rows, with cols
  * H5_RANK1) into buf. */
 int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf);
-/** A filtered dataset d has synsweep's pipeline (shuffle, deflate) or part of it, and every
- * stored chunk inflates to exactly its chunk's bytes (HDF5 1.10 overruns a buffer on a short
- * one). @return 0 (unfiltered or sound), or -1. */
+/** Every stored chunk of a filtered dataset d decodes to exactly its chunk's bytes (HDF5 1.10
+ * overruns a buffer on a short one), checked filter by filter: shuffle, fletcher32, deflate,
+ * szip, nbit, scaleoffset, in any order HDF5 can decode; other filters are refused.
+ * @return 0 (unfiltered or sound), or -1. */
 int h5_check_chunks(hid_t d);
 
 /** Reads loc/name, whose shape must be want (rank dims), into buf. @return 0 or -1. */

@@ -920,6 +920,7 @@ void results_free(ResultsFile *f) { free_state(f); }
 typedef struct SummaryRow {
     char status[16];
     double acc, sec;
+    int32_t job_id; /* must be the row's index, as merge and resume require */
 } SummaryRow;
 
 /*
@@ -934,7 +935,7 @@ typedef struct SummaryRow {
  */
 typedef struct ChunkCols {
     size_t row_bytes, rows;       /* a row's bytes, rows per chunk */
-    size_t off[3], len[3];        /* status, test_acc, seconds within a row */
+    size_t off[4], len[4];        /* status, test_acc, seconds, job_id within a row */
     unsigned char *z, *raw;       /* a stored chunk, an inflated one */
     size_t z_cap;
 } ChunkCols;
@@ -955,15 +956,15 @@ static int chunk_cols_init(hid_t d, hid_t rt, ChunkCols *c) {
         ok = k == 0 ? id == H5Z_FILTER_SHUFFLE && ncd >= 1 && cd[0] == c->row_bytes : id == H5Z_FILTER_DEFLATE;
     }
     if (pl >= 0) H5Pclose(pl);
-    const char *name[3] = {"status", "test_acc", "seconds"};
-    for (int k = 0; ok && k < 3; k++) {
+    const char *name[4] = {"status", "test_acc", "seconds", "job_id"};
+    for (int k = 0; ok && k < 4; k++) {
         int i = H5Tget_member_index(rt, name[k]);
         hid_t mt = i >= 0 ? H5Tget_member_type(rt, (unsigned)i) : -1;
         ok = mt >= 0;
         if (ok) c->off[k] = H5Tget_member_offset(rt, (unsigned)i), c->len[k] = H5Tget_size(mt), H5Tclose(mt);
     }
     ok = ok && c->len[0] == sizeof(((SummaryRow *)0)->status) && c->len[1] == sizeof(double) &&
-         c->len[2] == sizeof(double) && c->rows <= ((size_t)1 << 26) / c->row_bytes && /* ours: 2 MB */
+         c->len[2] == sizeof(double) && c->len[3] == sizeof(int32_t) && c->rows <= ((size_t)1 << 26) / c->row_bytes && /* ours: 2 MB */
          (c->raw = malloc(c->rows * c->row_bytes));
     return ok;
 }
@@ -1001,6 +1002,11 @@ static int chunk_cols_read(hid_t d, ChunkCols *c, hsize_t start, size_t cnt, Sum
             for (size_t j = 0; j < sizeof(double); j++) b[j] = c->raw[(c->off[k] + j) * R + i];
             memcpy(k == 1 ? &out[i].acc : &out[i].sec, b, sizeof b);
         }
+    for (size_t i = 0; i < cnt; i++) {
+        unsigned char b[sizeof(int32_t)];
+        for (size_t j = 0; j < sizeof b; j++) b[j] = c->raw[(c->off[3] + j) * R + i];
+        memcpy(&out[i].job_id, b, sizeof b);
+    }
     return 0;
 }
 
@@ -1067,7 +1073,8 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
     if ((mt = H5Tcreate(H5T_COMPOUND, sizeof(SummaryRow))) < 0 || st16 < 0 ||
         insert(mt, "status", HOFFSET(SummaryRow, status), st16, 1) ||
         insert(mt, "test_acc", HOFFSET(SummaryRow, acc), H5T_NATIVE_DOUBLE, 0) ||
-        insert(mt, "seconds", HOFFSET(SummaryRow, sec), H5T_NATIVE_DOUBLE, 0) || !*status || !*acc || !*sec || !buf) {
+        insert(mt, "seconds", HOFFSET(SummaryRow, sec), H5T_NATIVE_DOUBLE, 0) ||
+        insert(mt, "job_id", HOFFSET(SummaryRow, job_id), H5T_NATIVE_INT32, 0) || !*status || !*acc || !*sec || !buf) {
         snprintf(err, errlen, "%s: out of memory reading it", path);
         goto done;
     }
@@ -1089,8 +1096,9 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
         for (size_t i = 0; i < cnt; i++) {
             buf[i].status[15] = 0;
             int s = status_parse(buf[i].status);
-            if (s < 0) {
-                snprintf(err, errlen, "%s: row %zu is damaged (status '%.15s')", path, at + i, buf[i].status);
+            if (s < 0 || buf[i].job_id != (int32_t)(at + i)) {
+                snprintf(err, errlen, "%s: row %zu is damaged (job id %d, status '%.15s')", path, at + i,
+                         buf[i].job_id, buf[i].status);
                 goto done;
             }
             (*status)[at + i] = s, (*acc)[at + i] = buf[i].acc, (*sec)[at + i] = buf[i].sec;
