@@ -115,6 +115,32 @@ for m in "$t"/mut/*.h5; do
   [ $rc -le 1 ] || { crashes=$((crashes + 1)); echo "status $m -> exit $rc"; cp "$m" /tmp/robust-crash.h5; }
 done
 [ $crashes -eq 0 ] && ok || bad "$crashes of 150 byte-mutated files crashed status"
+# ... nor merge (2 of 150 crashed it inside H5Ocopy, leaving OUT.parts): exit 0 or 1, and a
+# refusal leaves nothing named OUT*
+crashes=0 debris=0
+mkdir -p "$t/mo"
+for m in "$t"/mut/*.h5; do
+  o="$t/mo/$(basename "$m" .h5).out.h5"
+  timeout 60 "$bin" merge "$o" "$m" >/dev/null 2>"$t/merr"; rc=$?
+  [ $rc -le 1 ] || { crashes=$((crashes + 1)); echo "merge $m -> exit $rc"; cp "$m" /tmp/robust-merge-crash.h5; }
+  [ $rc -eq 1 ] && ls "$o"* >/dev/null 2>&1 && { debris=$((debris + 1)); echo "merge $m left $(ls -d "$o"*)"; }
+  grep -q "crashed" "$t/merr" && ! grep -q "damaged" "$t/merr" && bad "merge $m: $(cat "$t/merr")"
+done
+[ $crashes -eq 0 ] && ok || bad "$crashes of 150 byte-mutated files crashed merge"
+[ $debris -eq 0 ] && ok || bad "$debris refused merges left files behind"
+# a snapshot tensor whose stored chunk is damaged: merge names the file and the object
+cp "$t/good.h5" "$t/snapbad.h5"
+/usr/bin/python3 - "$t/snapbad.h5" <<'PY'
+import h5py, sys
+with h5py.File(sys.argv[1], "r") as f:
+    info = f["snapshots/job_000002/final/W0"].id.get_chunk_info(0)
+b = bytearray(open(sys.argv[1], "rb").read())
+for i in range(info.byte_offset + 2, info.byte_offset + info.size - 4):
+    b[i] ^= 0x5a
+open(sys.argv[1], "wb").write(b)
+PY
+expect 1 "snapbad.h5: snapshot object /snapshots/job_000002/final/W0 is damaged" "$bin" merge "$t/sb.h5" "$t/snapbad.h5"
+ls "$t/sb.h5"* >/dev/null 2>&1 && bad "refused merge left $(ls -d "$t/sb.h5"*)" || ok
 
 # 5b. status reads a finished file's /results chunks itself (results.c, chunk_cols_read): its
 # summary is the one HDF5 gives from the same rows with the filters removed (h5repack -f NONE),

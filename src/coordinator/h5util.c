@@ -430,8 +430,12 @@ int sync_path(const char *path) {
     return rc;
 }
 
+char *h5_copy_note;
+size_t h5_copy_note_len;
+
 /* Copies object src_obj of file src into loc as name (data copied as stored). */
 int h5_copy_object(const char *src, const char *src_obj, hid_t loc, const char *name) {
+    if (h5_copy_note) snprintf(h5_copy_note, h5_copy_note_len, "%s: %s", src, src_obj);
     hid_t sf = H5Fopen(src, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (sf < 0) return -1;
     int rc = H5Ocopy(sf, src_obj, loc, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;

@@ -57,8 +57,12 @@ int h5_check_chunks(hid_t d);
 int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *want, void *buf);
 /** One float array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */
 int h5_write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims);
-/** Copies object src_obj of file src into loc as name (data copied as stored). */
+/** Copies object src_obj of file src into loc as name (data copied as stored). Before the copy,
+ * "src: src_obj" is written to h5_copy_note when it is set (h5_copy_note_len bytes): where
+ * a crash inside HDF5 happened, for a parent process (results_merge). */
 int h5_copy_object(const char *src, const char *src_obj, hid_t loc, const char *name);
+extern char *h5_copy_note;
+extern size_t h5_copy_note_len;
 /** A new string: a followed by b (NULL out of memory). */
 char *str_cat(const char *a, const char *b);
 /** fsync a file or directory by path. */
