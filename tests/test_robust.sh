@@ -32,8 +32,19 @@ grid:
 Y
 expect 0 "" "$bin" run "$t/s.yaml" -o "$t/good.h5" -q
 
-# 1. a column missing from /results: status, resume and merge refuse, naming it
-for col in test_acc lr; do
+# 1. a result column missing from /results: status, resume and merge refuse, naming it. A
+# parameter column may be missing (a file of an earlier release has no column for a parameter
+# added since): it reads as the stored sweep's value, else the parameter's default
+cp "$t/good.h5" "$t/nolr.h5" && "$drop" "$t/nolr.h5" lr || bad "cannot drop lr"
+s=$(sha256sum <"$t/nolr.h5")
+expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$t/nolr.h5"
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/nolr.h5" --resume -q
+same "$t/nolr.h5" "$s" "resume of a complete file without lr"
+expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "$t/nolr_m.h5" "$t/nolr.h5"
+/usr/bin/python3 -c "import h5py, sys; r = h5py.File(sys.argv[1])['results']; sys.exit(0 if (r['lr'] == 1e-4).all() else 1)" \
+  "$t/nolr_m.h5" && ok || bad "merge of a file without lr: lr is not its default"
+rm -f "$t/nolr_m.h5"
+for col in test_acc; do
   cp "$t/good.h5" "$t/drop.h5" && "$drop" "$t/drop.h5" $col || { bad "cannot drop $col"; continue; }
   s=$(sha256sum <"$t/drop.h5")
   expect 1 "drop.h5: /results has no column '$col'" "$bin" status "$t/drop.h5"
@@ -268,6 +279,40 @@ cp "$d/fuzz_filters_shuffle2.h5" "$t/shuf.h5"; s=$(sha256sum <"$t/shuf.h5")
 expect 1 "shuf.h5: .*damaged" "$bin" merge "$t/shuf_out.h5" "$t/shuf.h5"
 [ ! -e "$t/shuf_out.h5" ] && ok || bad "merge of a damaged file left an output"
 same "$t/shuf.h5" "$s" "merge of a file with a changed filter pipeline"
+
+# earlier releases of format 2 (tests/data/README.md): every command reads their files. Their
+# /results lacks the parameters added since (and the oldest, later metrics and the angle and
+# noise curves), which read as defaults (NaN); all were refused ("has no column")
+printf 'fixed:\n  epochs: 1\n  hidden: [8]\n  snapshots: [final]\ngrid:\n  seed: [0, 1]\n  lr: [0.01, 0.001]\n' >"$t/rel.yaml"
+sed 's/snapshots: \[final\]/snapshots: []/' "$t/rel.yaml" >"$t/relz.yaml"
+expect 0 "" "$bin" run "$t/relz.yaml" -o "$t/relz1.h5" --shard 1/2 -q
+for rel in "$d"/release-*.h5; do
+  case $rel in *-shard0.h5) continue ;; esac
+  r="$t/$(basename "$rel")"; cp "$rel" "$r"; s=$(sha256sum <"$r")
+  expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$r"
+  expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "${r%.h5}_m.h5" "$r"
+  expect 0 "exported 4 rows" "$bin" export "$r" -o "${r%.h5}.csv"
+  expect 0 "" "$bin" run "$t/rel.yaml" -o "$r" --resume -q
+  same "$r" "$s" "resume of the complete $(basename "$rel")"
+  "$bin" status "$r" | sed -n '/^lr/,/^sd:/p' >"$t/st_old"; "$bin" status "${r%.h5}_m.h5" | sed -n '/^lr/,/^sd:/p' >"$t/st_new"
+  # Python's reader fills the same columns with the same values as the C reader's merge
+  /usr/bin/python3 - "$(dirname "$0")/../analysis" "$r" "${r%.h5}_m.h5" <<'PY' && ok || bad "load_results of $(basename "$rel") differs from its merge"
+import sys; sys.path.insert(0, sys.argv[1])
+from synsweep_results import load_results
+a, b = load_results(sys.argv[2]), load_results(sys.argv[3])
+drop = ["host", "seconds", "rank"]
+a, b = a.drop(columns=drop)[sorted(b.columns.drop(drop))], b.drop(columns=drop)[sorted(b.columns.drop(drop))]
+sys.exit(0 if a.equals(b) else 1)
+PY
+  [ -s "$t/st_old" ] && cmp -s "$t/st_old" "$t/st_new" && ok || bad "merge of $(basename "$rel") changed its summary"
+done
+for rel in "$d"/release-*-shard0.h5; do
+  r="$t/$(basename "$rel")"; cp "$rel" "$r"
+  # an earlier release's shard merged with this release's shard of the same sweep, and resumed
+  expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "${r%.h5}_m.h5" "$r" "$t/relz1.h5"
+  expect 0 "" "$bin" run "$t/relz.yaml" -o "$r" --shard 0/2 --resume -q
+  expect 0 "4 jobs: 2 ok.*2 pending" "$bin" status "$r"
+done
 
 # shards of a zero-epoch sweep merge (their curves have no columns; merge refused them)
 printf 'fixed: {epochs: 0, hidden: [4], snapshots: []}\ngrid:\n  seed: [0, 1, 2, 3, 4, 5]\n' >"$t/z.yaml"

@@ -37,9 +37,9 @@ int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsiz
 int h5_write_fixed(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf,
                    haddr_t *offset);
 /**
- * Whether dataset loc/name stores rows of exactly the compound type want (the same columns,
- * types and layout, so that reading converts nothing). @return 0, or -1 with why (naming the
- * first missing, unexpected or mistyped column) in why.
+ * Whether dataset loc/name stores rows of the compound type want: the same columns, each of
+ * the same class and size (their order and offsets may differ: HDF5 converts by name).
+ * @return 0, or -1 with why (naming the first missing, unexpected or mistyped column) in why.
  */
 int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t whylen);
 /** cols of h5_read_table for a rank-1 dataset of rows values */

@@ -198,6 +198,56 @@ static hid_t make_row_type(const Sweep *sw) {
     return ct;
 }
 
+/*
+ * Result columns added after format 2 began (d34c815): a file written before them lacks them
+ * and reads them as NaN. Every other result column is required. A new metric column goes
+ * here; a new parameter needs nothing (docs/FORMAT.md, "Older files").
+ */
+static const char *const LATE_METRICS[] = {
+    "test_loss_init", "test_acc_init", "readout_p_true_mean_init", "readout_p_max_mean_init",
+    "test_loss_after_noise", "test_acc_after_noise", "readout_p_true_mean_after_noise",
+    "readout_p_max_mean_after_noise", "test_acc_pred_mean", "test_loss_pred_mean", "recon_error",
+    "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps"};
+
+/* A column of the full row type a file may lack: a parameter (its value is the stored sweep's,
+ * else its default: the row's spec as new_state made it) or a late metric (NaN). */
+static int column_optional(const char *name) {
+    if (param_find(name)) return 1;
+    for (size_t i = 0; i < sizeof LATE_METRICS / sizeof *LATE_METRICS; i++)
+        if (!strcmp(name, LATE_METRICS[i])) return 1;
+    return 0;
+}
+
+/*
+ * The row type to read /results of file with: the full row type rt without the optional
+ * columns the file lacks (a file of an earlier release). Reading with it leaves those
+ * fields of the rows as they were (HDF5 converts the others by name). @return the type
+ * (close it), or -1 (out of memory, or no /results: h5_check_compound then says why).
+ */
+static hid_t read_row_type(hid_t file, hid_t rt) {
+    hid_t d = H5Dopen2(file, "results", H5P_DEFAULT), ft = d >= 0 ? H5Dget_type(d) : -1, ct = -1;
+    if (d >= 0) H5Dclose(d);
+    if (ft < 0 || H5Tget_class(ft) != H5T_COMPOUND) { /* h5_check_compound says what is wrong */
+        if (ft >= 0) H5Tclose(ft);
+        return H5Tcopy(rt);
+    }
+    if ((ct = H5Tcreate(H5T_COMPOUND, H5Tget_size(rt))) < 0) {
+        H5Tclose(ft);
+        return -1;
+    }
+    int bad = 0, n = H5Tget_nmembers(rt);
+    for (int i = 0; !bad && i < n; i++) {
+        char *mn = H5Tget_member_name(rt, (unsigned)i);
+        if (!mn) bad = 1;
+        else if (H5Tget_member_index(ft, mn) >= 0 || !column_optional(mn))
+            bad = insert(ct, mn, H5Tget_member_offset(rt, (unsigned)i), H5Tget_member_type(rt, (unsigned)i), 1);
+        if (mn) H5free_memory(mn);
+    }
+    H5Tclose(ft);
+    if (bad) H5Tclose(ct);
+    return bad ? -1 : ct;
+}
+
 /* ---------------------------------------------------------------- state */
 
 static void free_state(ResultsFile *f) {
@@ -753,6 +803,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     char name[128];
     JobRow *rows = NULL;
     ResultsFile *in = NULL;
+    hid_t rt = -1;
     if (file < 0) {
         snprintf(err, errlen, "%s: not a readable HDF5 file", path);
         return -1;
@@ -768,15 +819,18 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     }
     /* the structure first: a missing or retyped column would read as zeros */
     char why[400];
-    if (h5_check_compound(file, "results", f->row_type, why, sizeof why)) {
-        snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, why);
+    if ((rt = read_row_type(file, f->row_type)) < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, rt < 0 ? "out of memory" : why);
         goto fail;
     }
-    if (!(rows = calloc(n, sizeof(JobRow)))) {
+    /* columns an earlier release did not write keep what new_state made: the stored sweep's
+     * parameter values (else the defaults), NaN metrics */
+    if (!(rows = malloc((n ? n : 1) * sizeof(JobRow)))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (h5_read_table(file, "results", f->row_type, n, H5_RANK1, rows)) {
+    memcpy(rows, f->rows, n * sizeof(JobRow));
+    if (h5_read_table(file, "results", rt, n, H5_RANK1, rows)) {
         snprintf(err, errlen, "%s: cannot read /results (damaged, or not %ld rows)", path, f->n_jobs);
         goto fail;
     }
@@ -806,8 +860,10 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
             snprintf(name, sizeof name, "layers/%s/%s", STAGE_NAMES[s], LAYER_METRIC_NAMES[k]);
             bad = h5_read_table(file, name, H5T_NATIVE_DOUBLE, n, Lm, in->layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm) != 0;
         }
-    bad = bad || h5_read_nd(file, "layers/angle_curve", H5T_NATIVE_FLOAT, 3, da, in->angle) ||
-          h5_read_nd(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, in->noise);
+    /* both added after format 2 began: absent from an earlier release's file, they stay NaN */
+    bad = bad || (H5Lexists(file, "layers/angle_curve", H5P_DEFAULT) != 0 &&
+                  h5_read_nd(file, "layers/angle_curve", H5T_NATIVE_FLOAT, 3, da, in->angle)) ||
+          (H5Lexists(file, "noise_curve", H5P_DEFAULT) != 0 && h5_read_nd(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, in->noise));
     for (int c = 0; !bad && c < f->n_mc; c++) {
         snprintf(name, sizeof name, "model_curves/%s", MODEL_CURVE_NAMES[f->mc_ids[c]]);
         bad = h5_read_table(file, name, H5T_NATIVE_FLOAT, n, (hsize_t)f->max_mepochs,
@@ -862,6 +918,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         free(lost);
     }
     free_state(in);
+    H5Tclose(rt);
     H5Fclose(file);
     return 0;
 oom:
@@ -869,6 +926,7 @@ oom:
 fail:
     free(rows);
     free_state(in);
+    if (rt >= 0) H5Tclose(rt);
     H5Fclose(file);
     return -1;
 }
@@ -942,11 +1000,12 @@ typedef struct ChunkCols {
     size_t z_cap;
 } ChunkCols;
 
-/* Whether /results (dataset d of row type rt, checked to be the file's) is chunked by rows,
- * shuffled by the row size and deflated; if so, fills c. @return 1, or 0 (read it through HDF5). */
-static int chunk_cols_init(hid_t d, hid_t rt, ChunkCols *c) {
+/* Whether /results (dataset d, its columns checked) is chunked by rows, shuffled by the row
+ * size and deflated; if so, fills c with the stored rows' layout (an earlier release's rows
+ * are laid out otherwise). @return 1, or 0 (read it through HDF5). */
+static int chunk_cols_init(hid_t d, ChunkCols *c) {
     memset(c, 0, sizeof(*c));
-    hid_t pl = H5Dget_create_plist(d);
+    hid_t pl = H5Dget_create_plist(d), rt = H5Dget_type(d);
     hsize_t ch = 0;
     int ok = pl >= 0 && H5Pget_layout(pl) == H5D_CHUNKED && H5Pget_chunk(pl, 1, &ch) == 1 && ch > 0 &&
              H5Pget_nfilters(pl) == 2;
@@ -964,7 +1023,9 @@ static int chunk_cols_init(hid_t d, hid_t rt, ChunkCols *c) {
         hid_t mt = i >= 0 ? H5Tget_member_type(rt, (unsigned)i) : -1;
         ok = mt >= 0;
         if (ok) c->off[k] = H5Tget_member_offset(rt, (unsigned)i), c->len[k] = H5Tget_size(mt), H5Tclose(mt);
+        ok = ok && c->off[k] + c->len[k] <= c->row_bytes;
     }
+    if (rt >= 0) H5Tclose(rt);
     ok = ok && c->len[0] == sizeof(((SummaryRow *)0)->status) && c->len[1] == sizeof(double) &&
          c->len[2] == sizeof(double) && c->len[3] == sizeof(int32_t) && c->rows <= ((size_t)1 << 26) / c->row_bytes && /* ours: 2 MB */
          (c->raw = malloc(c->rows * c->row_bytes));
@@ -1036,7 +1097,10 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
         snprintf(err, errlen, "%s: not a synsweep results file of format %d", path, FORMAT_VERSION);
         goto done;
     }
-    if ((rt = make_row_type(sw)) < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
+    hid_t full = make_row_type(sw);
+    rt = full >= 0 ? read_row_type(file, full) : -1;
+    if (full >= 0) H5Tclose(full);
+    if (rt < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
         snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, rt < 0 ? "out of memory" : why);
         goto done;
     }
@@ -1065,7 +1129,7 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
     }
     if (pl >= 0) H5Pclose(pl);
     /* a finished file: chunk by chunk, only the wanted columns; otherwise blocks of rows */
-    fast = chunk_cols_init(d, rt, &cc);
+    fast = chunk_cols_init(d, &cc);
     size_t n = (size_t)rows, block = fast ? cc.rows : 65536;
     *status = malloc((n ? n : 1) * sizeof(int));
     *acc = malloc((n ? n : 1) * sizeof(double));
