@@ -32,8 +32,19 @@ grid:
 Y
 expect 0 "" "$bin" run "$t/s.yaml" -o "$t/good.h5" -q
 
-# 1. a column missing from /results: status, resume and merge refuse, naming it
-for col in test_acc lr; do
+# 1. a result column missing from /results: status, resume and merge refuse, naming it. A
+# parameter column may be missing (a file of an earlier release has no column for a parameter
+# added since): it reads as the stored sweep's value, else the parameter's default
+cp "$t/good.h5" "$t/nolr.h5" && "$drop" "$t/nolr.h5" lr || bad "cannot drop lr"
+s=$(sha256sum <"$t/nolr.h5")
+expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$t/nolr.h5"
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/nolr.h5" --resume -q
+same "$t/nolr.h5" "$s" "resume of a complete file without lr"
+expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "$t/nolr_m.h5" "$t/nolr.h5"
+/usr/bin/python3 -c "import h5py, sys; r = h5py.File(sys.argv[1])['results']; sys.exit(0 if (r['lr'] == 1e-4).all() else 1)" \
+  "$t/nolr_m.h5" && ok || bad "merge of a file without lr: lr is not its default"
+rm -f "$t/nolr_m.h5"
+for col in test_acc; do
   cp "$t/good.h5" "$t/drop.h5" && "$drop" "$t/drop.h5" $col || { bad "cannot drop $col"; continue; }
   s=$(sha256sum <"$t/drop.h5")
   expect 1 "drop.h5: /results has no column '$col'" "$bin" status "$t/drop.h5"
@@ -115,6 +126,32 @@ for m in "$t"/mut/*.h5; do
   [ $rc -le 1 ] || { crashes=$((crashes + 1)); echo "status $m -> exit $rc"; cp "$m" /tmp/robust-crash.h5; }
 done
 [ $crashes -eq 0 ] && ok || bad "$crashes of 150 byte-mutated files crashed status"
+# ... nor merge (2 of 150 crashed it inside H5Ocopy, leaving OUT.parts): exit 0 or 1, and a
+# refusal leaves nothing named OUT*
+crashes=0 debris=0
+mkdir -p "$t/mo"
+for m in "$t"/mut/*.h5; do
+  o="$t/mo/$(basename "$m" .h5).out.h5"
+  timeout 60 "$bin" merge "$o" "$m" >/dev/null 2>"$t/merr"; rc=$?
+  [ $rc -le 1 ] || { crashes=$((crashes + 1)); echo "merge $m -> exit $rc"; cp "$m" /tmp/robust-merge-crash.h5; }
+  [ $rc -eq 1 ] && ls "$o"* >/dev/null 2>&1 && { debris=$((debris + 1)); echo "merge $m left $(ls -d "$o"*)"; }
+  grep -q "crashed" "$t/merr" && ! grep -q "damaged" "$t/merr" && bad "merge $m: $(cat "$t/merr")"
+done
+[ $crashes -eq 0 ] && ok || bad "$crashes of 150 byte-mutated files crashed merge"
+[ $debris -eq 0 ] && ok || bad "$debris refused merges left files behind"
+# a snapshot tensor whose stored chunk is damaged: merge names the file and the object
+cp "$t/good.h5" "$t/snapbad.h5"
+/usr/bin/python3 - "$t/snapbad.h5" <<'PY'
+import h5py, sys
+with h5py.File(sys.argv[1], "r") as f:
+    info = f["snapshots/job_000002/final/W0"].id.get_chunk_info(0)
+b = bytearray(open(sys.argv[1], "rb").read())
+for i in range(info.byte_offset + 2, info.byte_offset + info.size - 4):
+    b[i] ^= 0x5a
+open(sys.argv[1], "wb").write(b)
+PY
+expect 1 "snapbad.h5: snapshot object /snapshots/job_000002/final/W0 is damaged" "$bin" merge "$t/sb.h5" "$t/snapbad.h5"
+ls "$t/sb.h5"* >/dev/null 2>&1 && bad "refused merge left $(ls -d "$t/sb.h5"*)" || ok
 
 # 5b. status reads a finished file's /results chunks itself (results.c, chunk_cols_read): its
 # summary is the one HDF5 gives from the same rows with the filters removed (h5repack -f NONE),
@@ -151,6 +188,39 @@ P
   expect 1 "crc.h5: /results has a damaged chunk" "$bin" status "$t/crc.h5"
 else
   echo "robust: status against h5repack skipped (no h5repack)"
+fi
+
+# 5c. a row whose job id was edited: status refuses it, as merge and resume do (status took it)
+cp "$t/good.h5" "$t/jid.h5"
+/usr/bin/python3 - "$t/jid.h5" <<'PY'
+import h5py, sys
+with h5py.File(sys.argv[1], "r+") as f:
+    r = f["results"][...]; r["job_id"][2] = 7; f["results"][...] = r
+PY
+s=$(sha256sum <"$t/jid.h5")
+expect 1 "jid.h5: row 2 is damaged \(job id 7" "$bin" status "$t/jid.h5"
+expect 1 "jid.h5: row 2 is damaged \(job id 7" "$bin" merge "$t/jid_m.h5" "$t/jid.h5"
+same "$t/jid.h5" "$s" "status of an edited job id"
+
+# 5d. the filters and chunks are the file's own business (docs/FORMAT.md): h5repack'ed copies
+# of a finished file with Fletcher-32, szip, nbit, gzip alone, or chunks of 7 read as the
+# original: the same status, merge works, resume changes nothing, export gives the same table
+# (Fletcher-32 and szip were refused as damaged)
+if command -v h5repack >/dev/null; then
+  "$bin" status "$t/good.h5" | sed "s|$t/good.h5|F|" >"$t/st_good"
+  "$bin" export "$t/good.h5" -o "$t/good.csv" >/dev/null || bad "export good.h5"
+  k=0
+  for opt in "-f FLET" "-f SZIP=8,NN" "-f SHUF -f FLET -f GZIP=5" "-f NBIT" "-f GZIP=1" "-l CHUNK=7"; do
+    k=$((k + 1)); r="$t/rp$k.h5"
+    h5repack $opt "$t/good.h5" "$r" 2>/dev/null || { echo "robust: h5repack $opt unsupported here"; continue; }
+    "$bin" status "$r" 2>&1 | sed "s|$r|F|" >"$t/st_rp"
+    cmp -s "$t/st_good" "$t/st_rp" && ok || bad "status of h5repack $opt: $(diff "$t/st_good" "$t/st_rp" | head -3)"
+    expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "$t/rp${k}_m.h5" "$r"
+    s=$(sha256sum <"$r")
+    expect 0 "" "$bin" run "$t/s.yaml" -o "$r" --resume -q
+    same "$r" "$s" "resume of h5repack $opt"
+    "$bin" export "$r" -o "$t/rp.csv" >/dev/null && cmp -s "$t/good.csv" "$t/rp.csv" && ok || bad "export of h5repack $opt differs"
+  done
 fi
 
 # 6. special files in place of data, sweep or results file: refused at once, no hang
@@ -209,6 +279,40 @@ cp "$d/fuzz_filters_shuffle2.h5" "$t/shuf.h5"; s=$(sha256sum <"$t/shuf.h5")
 expect 1 "shuf.h5: .*damaged" "$bin" merge "$t/shuf_out.h5" "$t/shuf.h5"
 [ ! -e "$t/shuf_out.h5" ] && ok || bad "merge of a damaged file left an output"
 same "$t/shuf.h5" "$s" "merge of a file with a changed filter pipeline"
+
+# earlier releases of format 2 (tests/data/README.md): every command reads their files. Their
+# /results lacks the parameters added since (and the oldest, later metrics and the angle and
+# noise curves), which read as defaults (NaN); all were refused ("has no column")
+printf 'fixed:\n  epochs: 1\n  hidden: [8]\n  snapshots: [final]\ngrid:\n  seed: [0, 1]\n  lr: [0.01, 0.001]\n' >"$t/rel.yaml"
+sed 's/snapshots: \[final\]/snapshots: []/' "$t/rel.yaml" >"$t/relz.yaml"
+expect 0 "" "$bin" run "$t/relz.yaml" -o "$t/relz1.h5" --shard 1/2 -q
+for rel in "$d"/release-*.h5; do
+  case $rel in *-shard0.h5) continue ;; esac
+  r="$t/$(basename "$rel")"; cp "$rel" "$r"; s=$(sha256sum <"$r")
+  expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$r"
+  expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "${r%.h5}_m.h5" "$r"
+  expect 0 "exported 4 rows" "$bin" export "$r" -o "${r%.h5}.csv"
+  expect 0 "" "$bin" run "$t/rel.yaml" -o "$r" --resume -q
+  same "$r" "$s" "resume of the complete $(basename "$rel")"
+  "$bin" status "$r" | sed -n '/^lr/,/^sd:/p' >"$t/st_old"; "$bin" status "${r%.h5}_m.h5" | sed -n '/^lr/,/^sd:/p' >"$t/st_new"
+  # Python's reader fills the same columns with the same values as the C reader's merge
+  /usr/bin/python3 - "$(dirname "$0")/../analysis" "$r" "${r%.h5}_m.h5" <<'PY' && ok || bad "load_results of $(basename "$rel") differs from its merge"
+import sys; sys.path.insert(0, sys.argv[1])
+from synsweep_results import load_results
+a, b = load_results(sys.argv[2]), load_results(sys.argv[3])
+drop = ["host", "seconds", "rank"]
+a, b = a.drop(columns=drop)[sorted(b.columns.drop(drop))], b.drop(columns=drop)[sorted(b.columns.drop(drop))]
+sys.exit(0 if a.equals(b) else 1)
+PY
+  [ -s "$t/st_old" ] && cmp -s "$t/st_old" "$t/st_new" && ok || bad "merge of $(basename "$rel") changed its summary"
+done
+for rel in "$d"/release-*-shard0.h5; do
+  r="$t/$(basename "$rel")"; cp "$rel" "$r"
+  # an earlier release's shard merged with this release's shard of the same sweep, and resumed
+  expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "${r%.h5}_m.h5" "$r" "$t/relz1.h5"
+  expect 0 "" "$bin" run "$t/relz.yaml" -o "$r" --shard 0/2 --resume -q
+  expect 0 "4 jobs: 2 ok.*2 pending" "$bin" status "$r"
+done
 
 # shards of a zero-epoch sweep merge (their curves have no columns; merge refused them)
 printf 'fixed: {epochs: 0, hidden: [4], snapshots: []}\ngrid:\n  seed: [0, 1, 2, 3, 4, 5]\n' >"$t/z.yaml"

@@ -37,9 +37,9 @@ int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsiz
 int h5_write_fixed(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf,
                    haddr_t *offset);
 /**
- * Whether dataset loc/name stores rows of exactly the compound type want (the same columns,
- * types and layout, so that reading converts nothing). @return 0, or -1 with why (naming the
- * first missing, unexpected or mistyped column) in why.
+ * Whether dataset loc/name stores rows of the compound type want: the same columns, each of
+ * the same class and size (their order and offsets may differ: HDF5 converts by name).
+ * @return 0, or -1 with why (naming the first missing, unexpected or mistyped column) in why.
  */
 int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t whylen);
 /** cols of h5_read_table for a rank-1 dataset of rows values */
@@ -47,17 +47,22 @@ int h5_check_compound(hid_t loc, const char *name, hid_t want, char *why, size_t
 /** Reads loc/name (whose shape must be rows x cols, cols 0 allowed; or rows, with cols
  * H5_RANK1) into buf. */
 int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t cols, void *buf);
-/** A filtered dataset d has synsweep's pipeline (shuffle, deflate) or part of it, and every
- * stored chunk inflates to exactly its chunk's bytes (HDF5 1.10 overruns a buffer on a short
- * one). @return 0 (unfiltered or sound), or -1. */
+/** Every stored chunk of a filtered dataset d decodes to exactly its chunk's bytes (HDF5 1.10
+ * overruns a buffer on a short one), checked filter by filter: shuffle, fletcher32, deflate,
+ * szip, nbit, scaleoffset, in any order HDF5 can decode; other filters are refused.
+ * @return 0 (unfiltered or sound), or -1. */
 int h5_check_chunks(hid_t d);
 
 /** Reads loc/name, whose shape must be want (rank dims), into buf. @return 0 or -1. */
 int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *want, void *buf);
 /** One float array at loc/name of rank 1 to 4: chunks of at most 2^20 values, deflate 4. */
 int h5_write_array(hid_t loc, const char *name, const float *x, int rank, const hsize_t *dims);
-/** Copies object src_obj of file src into loc as name (data copied as stored). */
+/** Copies object src_obj of file src into loc as name (data copied as stored). Before the copy,
+ * "src: src_obj" is written to h5_copy_note when it is set (h5_copy_note_len bytes): where
+ * a crash inside HDF5 happened, for a parent process (results_merge). */
 int h5_copy_object(const char *src, const char *src_obj, hid_t loc, const char *name);
+extern char *h5_copy_note;
+extern size_t h5_copy_note_len;
 /** A new string: a followed by b (NULL out of memory). */
 char *str_cat(const char *a, const char *b);
 /** fsync a file or directory by path. */

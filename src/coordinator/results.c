@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -194,6 +196,56 @@ static hid_t make_row_type(const Sweep *sw) {
         return -1;
     }
     return ct;
+}
+
+/*
+ * Result columns added after format 2 began (d34c815): a file written before them lacks them
+ * and reads them as NaN. Every other result column is required. A new metric column goes
+ * here; a new parameter needs nothing (docs/FORMAT.md, "Older files").
+ */
+static const char *const LATE_METRICS[] = {
+    "test_loss_init", "test_acc_init", "readout_p_true_mean_init", "readout_p_max_mean_init",
+    "test_loss_after_noise", "test_acc_after_noise", "readout_p_true_mean_after_noise",
+    "readout_p_max_mean_after_noise", "test_acc_pred_mean", "test_loss_pred_mean", "recon_error",
+    "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps"};
+
+/* A column of the full row type a file may lack: a parameter (its value is the stored sweep's,
+ * else its default: the row's spec as new_state made it) or a late metric (NaN). */
+static int column_optional(const char *name) {
+    if (param_find(name)) return 1;
+    for (size_t i = 0; i < sizeof LATE_METRICS / sizeof *LATE_METRICS; i++)
+        if (!strcmp(name, LATE_METRICS[i])) return 1;
+    return 0;
+}
+
+/*
+ * The row type to read /results of file with: the full row type rt without the optional
+ * columns the file lacks (a file of an earlier release). Reading with it leaves those
+ * fields of the rows as they were (HDF5 converts the others by name). @return the type
+ * (close it), or -1 (out of memory, or no /results: h5_check_compound then says why).
+ */
+static hid_t read_row_type(hid_t file, hid_t rt) {
+    hid_t d = H5Dopen2(file, "results", H5P_DEFAULT), ft = d >= 0 ? H5Dget_type(d) : -1, ct = -1;
+    if (d >= 0) H5Dclose(d);
+    if (ft < 0 || H5Tget_class(ft) != H5T_COMPOUND) { /* h5_check_compound says what is wrong */
+        if (ft >= 0) H5Tclose(ft);
+        return H5Tcopy(rt);
+    }
+    if ((ct = H5Tcreate(H5T_COMPOUND, H5Tget_size(rt))) < 0) {
+        H5Tclose(ft);
+        return -1;
+    }
+    int bad = 0, n = H5Tget_nmembers(rt);
+    for (int i = 0; !bad && i < n; i++) {
+        char *mn = H5Tget_member_name(rt, (unsigned)i);
+        if (!mn) bad = 1;
+        else if (H5Tget_member_index(ft, mn) >= 0 || !column_optional(mn))
+            bad = insert(ct, mn, H5Tget_member_offset(rt, (unsigned)i), H5Tget_member_type(rt, (unsigned)i), 1);
+        if (mn) H5free_memory(mn);
+    }
+    H5Tclose(ft);
+    if (bad) H5Tclose(ct);
+    return bad ? -1 : ct;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -751,6 +803,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     char name[128];
     JobRow *rows = NULL;
     ResultsFile *in = NULL;
+    hid_t rt = -1;
     if (file < 0) {
         snprintf(err, errlen, "%s: not a readable HDF5 file", path);
         return -1;
@@ -766,15 +819,18 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
     }
     /* the structure first: a missing or retyped column would read as zeros */
     char why[400];
-    if (h5_check_compound(file, "results", f->row_type, why, sizeof why)) {
-        snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, why);
+    if ((rt = read_row_type(file, f->row_type)) < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, rt < 0 ? "out of memory" : why);
         goto fail;
     }
-    if (!(rows = calloc(n, sizeof(JobRow)))) {
+    /* columns an earlier release did not write keep what new_state made: the stored sweep's
+     * parameter values (else the defaults), NaN metrics */
+    if (!(rows = malloc((n ? n : 1) * sizeof(JobRow)))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (h5_read_table(file, "results", f->row_type, n, H5_RANK1, rows)) {
+    memcpy(rows, f->rows, n * sizeof(JobRow));
+    if (h5_read_table(file, "results", rt, n, H5_RANK1, rows)) {
         snprintf(err, errlen, "%s: cannot read /results (damaged, or not %ld rows)", path, f->n_jobs);
         goto fail;
     }
@@ -804,8 +860,10 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
             snprintf(name, sizeof name, "layers/%s/%s", STAGE_NAMES[s], LAYER_METRIC_NAMES[k]);
             bad = h5_read_table(file, name, H5T_NATIVE_DOUBLE, n, Lm, in->layers + ((size_t)s * N_LAYER_METRICS + k) * n * Lm) != 0;
         }
-    bad = bad || h5_read_nd(file, "layers/angle_curve", H5T_NATIVE_FLOAT, 3, da, in->angle) ||
-          h5_read_nd(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, in->noise);
+    /* both added after format 2 began: absent from an earlier release's file, they stay NaN */
+    bad = bad || (H5Lexists(file, "layers/angle_curve", H5P_DEFAULT) != 0 &&
+                  h5_read_nd(file, "layers/angle_curve", H5T_NATIVE_FLOAT, 3, da, in->angle)) ||
+          (H5Lexists(file, "noise_curve", H5P_DEFAULT) != 0 && h5_read_nd(file, "noise_curve", H5T_NATIVE_FLOAT, 3, dn, in->noise));
     for (int c = 0; !bad && c < f->n_mc; c++) {
         snprintf(name, sizeof name, "model_curves/%s", MODEL_CURVE_NAMES[f->mc_ids[c]]);
         bad = h5_read_table(file, name, H5T_NATIVE_FLOAT, n, (hsize_t)f->max_mepochs,
@@ -860,6 +918,7 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         free(lost);
     }
     free_state(in);
+    H5Tclose(rt);
     H5Fclose(file);
     return 0;
 oom:
@@ -867,6 +926,7 @@ oom:
 fail:
     free(rows);
     free_state(in);
+    if (rt >= 0) H5Tclose(rt);
     H5Fclose(file);
     return -1;
 }
@@ -920,6 +980,7 @@ void results_free(ResultsFile *f) { free_state(f); }
 typedef struct SummaryRow {
     char status[16];
     double acc, sec;
+    int32_t job_id; /* must be the row's index, as merge and resume require */
 } SummaryRow;
 
 /*
@@ -934,16 +995,17 @@ typedef struct SummaryRow {
  */
 typedef struct ChunkCols {
     size_t row_bytes, rows;       /* a row's bytes, rows per chunk */
-    size_t off[3], len[3];        /* status, test_acc, seconds within a row */
+    size_t off[4], len[4];        /* status, test_acc, seconds, job_id within a row */
     unsigned char *z, *raw;       /* a stored chunk, an inflated one */
     size_t z_cap;
 } ChunkCols;
 
-/* Whether /results (dataset d of row type rt, checked to be the file's) is chunked by rows,
- * shuffled by the row size and deflated; if so, fills c. @return 1, or 0 (read it through HDF5). */
-static int chunk_cols_init(hid_t d, hid_t rt, ChunkCols *c) {
+/* Whether /results (dataset d, its columns checked) is chunked by rows, shuffled by the row
+ * size and deflated; if so, fills c with the stored rows' layout (an earlier release's rows
+ * are laid out otherwise). @return 1, or 0 (read it through HDF5). */
+static int chunk_cols_init(hid_t d, ChunkCols *c) {
     memset(c, 0, sizeof(*c));
-    hid_t pl = H5Dget_create_plist(d);
+    hid_t pl = H5Dget_create_plist(d), rt = H5Dget_type(d);
     hsize_t ch = 0;
     int ok = pl >= 0 && H5Pget_layout(pl) == H5D_CHUNKED && H5Pget_chunk(pl, 1, &ch) == 1 && ch > 0 &&
              H5Pget_nfilters(pl) == 2;
@@ -955,15 +1017,17 @@ static int chunk_cols_init(hid_t d, hid_t rt, ChunkCols *c) {
         ok = k == 0 ? id == H5Z_FILTER_SHUFFLE && ncd >= 1 && cd[0] == c->row_bytes : id == H5Z_FILTER_DEFLATE;
     }
     if (pl >= 0) H5Pclose(pl);
-    const char *name[3] = {"status", "test_acc", "seconds"};
-    for (int k = 0; ok && k < 3; k++) {
+    const char *name[4] = {"status", "test_acc", "seconds", "job_id"};
+    for (int k = 0; ok && k < 4; k++) {
         int i = H5Tget_member_index(rt, name[k]);
         hid_t mt = i >= 0 ? H5Tget_member_type(rt, (unsigned)i) : -1;
         ok = mt >= 0;
         if (ok) c->off[k] = H5Tget_member_offset(rt, (unsigned)i), c->len[k] = H5Tget_size(mt), H5Tclose(mt);
+        ok = ok && c->off[k] + c->len[k] <= c->row_bytes;
     }
+    if (rt >= 0) H5Tclose(rt);
     ok = ok && c->len[0] == sizeof(((SummaryRow *)0)->status) && c->len[1] == sizeof(double) &&
-         c->len[2] == sizeof(double) && c->rows <= ((size_t)1 << 26) / c->row_bytes && /* ours: 2 MB */
+         c->len[2] == sizeof(double) && c->len[3] == sizeof(int32_t) && c->rows <= ((size_t)1 << 26) / c->row_bytes && /* ours: 2 MB */
          (c->raw = malloc(c->rows * c->row_bytes));
     return ok;
 }
@@ -1001,6 +1065,11 @@ static int chunk_cols_read(hid_t d, ChunkCols *c, hsize_t start, size_t cnt, Sum
             for (size_t j = 0; j < sizeof(double); j++) b[j] = c->raw[(c->off[k] + j) * R + i];
             memcpy(k == 1 ? &out[i].acc : &out[i].sec, b, sizeof b);
         }
+    for (size_t i = 0; i < cnt; i++) {
+        unsigned char b[sizeof(int32_t)];
+        for (size_t j = 0; j < sizeof b; j++) b[j] = c->raw[(c->off[3] + j) * R + i];
+        memcpy(&out[i].job_id, b, sizeof b);
+    }
     return 0;
 }
 
@@ -1028,7 +1097,10 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
         snprintf(err, errlen, "%s: not a synsweep results file of format %d", path, FORMAT_VERSION);
         goto done;
     }
-    if ((rt = make_row_type(sw)) < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
+    hid_t full = make_row_type(sw);
+    rt = full >= 0 ? read_row_type(file, full) : -1;
+    if (full >= 0) H5Tclose(full);
+    if (rt < 0 || h5_check_compound(file, "results", rt, why, sizeof why)) {
         snprintf(err, errlen, "%s: %s; refusing to read it (nothing was changed)", path, rt < 0 ? "out of memory" : why);
         goto done;
     }
@@ -1057,7 +1129,7 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
     }
     if (pl >= 0) H5Pclose(pl);
     /* a finished file: chunk by chunk, only the wanted columns; otherwise blocks of rows */
-    fast = chunk_cols_init(d, rt, &cc);
+    fast = chunk_cols_init(d, &cc);
     size_t n = (size_t)rows, block = fast ? cc.rows : 65536;
     *status = malloc((n ? n : 1) * sizeof(int));
     *acc = malloc((n ? n : 1) * sizeof(double));
@@ -1067,7 +1139,8 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
     if ((mt = H5Tcreate(H5T_COMPOUND, sizeof(SummaryRow))) < 0 || st16 < 0 ||
         insert(mt, "status", HOFFSET(SummaryRow, status), st16, 1) ||
         insert(mt, "test_acc", HOFFSET(SummaryRow, acc), H5T_NATIVE_DOUBLE, 0) ||
-        insert(mt, "seconds", HOFFSET(SummaryRow, sec), H5T_NATIVE_DOUBLE, 0) || !*status || !*acc || !*sec || !buf) {
+        insert(mt, "seconds", HOFFSET(SummaryRow, sec), H5T_NATIVE_DOUBLE, 0) ||
+        insert(mt, "job_id", HOFFSET(SummaryRow, job_id), H5T_NATIVE_INT32, 0) || !*status || !*acc || !*sec || !buf) {
         snprintf(err, errlen, "%s: out of memory reading it", path);
         goto done;
     }
@@ -1089,8 +1162,9 @@ int results_read_summary(const char *path, Sweep *sw, int **status, double **acc
         for (size_t i = 0; i < cnt; i++) {
             buf[i].status[15] = 0;
             int s = status_parse(buf[i].status);
-            if (s < 0) {
-                snprintf(err, errlen, "%s: row %zu is damaged (status '%.15s')", path, at + i, buf[i].status);
+            if (s < 0 || buf[i].job_id != (int32_t)(at + i)) {
+                snprintf(err, errlen, "%s: row %zu is damaged (job id %d, status '%.15s')", path, at + i,
+                         buf[i].job_id, buf[i].status);
                 goto done;
             }
             (*status)[at + i] = s, (*acc)[at + i] = buf[i].acc, (*sec)[at + i] = buf[i].sec;
@@ -1147,7 +1221,67 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
     return f;
 }
 
-int results_merge(const char *out, const char *const *inputs, int n_inputs, char *err, size_t errlen) {
+/* In merge's worker: what it reads now (shared with the parent), for the message if HDF5
+ * crashes there (results_merge). */
+static char *g_merge_note;
+static size_t g_merge_note_len;
+
+typedef struct SnapVisit {
+    const char *path, *job; /* the file and its job group */
+    char obj[512], why[200];  /* the object being checked, what is wrong with it */
+} SnapVisit;
+
+/* One object under a job's snapshot group: a group, or a float32 tensor of rank 1 to 4 of
+ * bounded size whose chunks decode soundly (what snapstore writes). */
+static herr_t snap_visit(hid_t g, const char *name, const H5O_info_t *info, void *op) {
+    SnapVisit *v = op;
+    snprintf(v->obj, sizeof v->obj, "%s/%s", v->job, name);
+    if (g_merge_note) snprintf(g_merge_note, g_merge_note_len, "%s: %s", v->path, v->obj);
+    if (info->num_attrs > 8) return snprintf(v->why, sizeof v->why, "%d attributes", (int)info->num_attrs), -1;
+    if (info->type == H5O_TYPE_GROUP) return 0;
+    if (info->type != H5O_TYPE_DATASET) return snprintf(v->why, sizeof v->why, "neither a group nor a tensor"), -1;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT), t = d >= 0 ? H5Dget_type(d) : -1, sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[4] = {0, 0, 0, 0}, count = 1;
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    int ok = t >= 0 && H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == sizeof(float) && rank >= 1 && rank <= 4 &&
+             H5Sget_simple_extent_dims(sp, dims, NULL) == rank;
+    for (int i = 0; ok && i < rank; i++) ok = dims[i] < ((hsize_t)1 << 32) / count, count *= dims[i];
+    if (!ok) snprintf(v->why, sizeof v->why, "not a float32 tensor of rank 1 to 4 and under 2^32 values");
+    else if (h5_check_chunks(d)) snprintf(v->why, sizeof v->why, "a chunk does not decode to its size"), ok = 0;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (d >= 0) H5Dclose(d);
+    return ok ? 0 : -1;
+}
+
+/* Every snapshot object that merge will copy from input in (loaded by load_file), checked
+ * before H5Ocopy meets it: HDF5 crashed copying a damaged one (H5T_close_real, a double free
+ * in H5D__chunk_copy). @return 0, or -1 with err naming the file and the object. */
+static int merge_check_snapshots(const ResultsFile *in, const char *input, char *err, size_t errlen) {
+    for (long id = 0; id < in->n_jobs; id++) {
+        if (!in->st.snap[id] || !results_job_done(in, id)) continue;
+        const SnapSource *s = &in->st.src[in->st.snap[id] - 1];
+        char job[64];
+        snprintf(job, sizeof job, "%sjob_%06ld", s->prefix, id);
+        SnapVisit v = {s->path, job, "", "unreadable"};
+        snprintf(v.obj, sizeof v.obj, "%s", job);
+        if (g_merge_note) snprintf(g_merge_note, g_merge_note_len, "%s: %s", s->path, job);
+        hid_t file = H5Fopen(s->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        hid_t g = file >= 0 ? H5Gopen2(file, job, H5P_DEFAULT) : -1;
+        int bad = g < 0 || H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, snap_visit, &v, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0;
+        if (g >= 0) H5Gclose(g);
+        if (file >= 0) H5Fclose(file);
+        if (bad) {
+            snprintf(err, errlen, "%s: snapshot object %s is damaged (%s); refusing to merge %s (nothing was written)",
+                     s->path, v.obj, v.why, input);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* results_merge's work, in this process. */
+static int merge_work(const char *out, const char *const *inputs, int n_inputs, char *err, size_t errlen) {
     Sweep sw;
     char e[1200];
     if (n_inputs < 1) {
@@ -1172,7 +1306,10 @@ int results_merge(const char *out, const char *const *inputs, int n_inputs, char
             snprintf(err, errlen, "%s and %s come from different sweeps: %s", inputs[0], inputs[i], e);
             goto done;
         }
-        if (!(in = new_state(inputs[i], &sw, err, errlen)) || load_file(in, inputs[i], 2, err, errlen)) goto done;
+        if (g_merge_note) snprintf(g_merge_note, g_merge_note_len, "%s", inputs[i]);
+        if (!(in = new_state(inputs[i], &sw, err, errlen)) || load_file(in, inputs[i], 2, err, errlen) ||
+            merge_check_snapshots(in, inputs[i], err, errlen))
+            goto done;
         for (long id = 0; id < f->n_jobs; id++) {
             if (!results_job_done(in, id)) continue;
             if (results_job_done(f, id)) {
@@ -1186,14 +1323,86 @@ int results_merge(const char *out, const char *const *inputs, int n_inputs, char
         free_state(in);
         in = NULL;
     }
-    /* everything is copied in: through a part file of ours, then consolidated */
-    if (snapstore_write_part(&f->st, err, errlen) || write_main(f, 1, err, errlen)) goto done;
+    /* the snapshots copied straight from the inputs' files (checked above), so that a crash
+     * in HDF5 is reported with the input's file and object */
+    if (write_main(f, 1, err, errlen)) goto done;
     rc = 0;
 done:
     if (f && f->st.n_src) snapstore_remove_parts(&f->st);
     free_state(in);
     free_state(f);
     sweep_free(&sw);
+    return rc;
+}
+
+int results_merge_isolated = 1;
+
+/* Removes what a merge into out that stopped may have left, of what was not there before
+ * (had: bit k for name k of merge_debris). */
+static const char *const merge_debris[] = {"", ".tmp", ".snap.h5", ".snap.h5.tmp", ".parts"};
+static unsigned merge_debris_present(const char *out) {
+    unsigned had = 0;
+    for (unsigned k = 0; k < 5; k++) {
+        char *p = str_cat(out, merge_debris[k]);
+        if (!p || access(p, F_OK) == 0) had |= 1u << k;
+        free(p);
+    }
+    return had;
+}
+static void merge_debris_remove(const char *out, unsigned had) {
+    for (unsigned k = 0; k < 4; k++) {
+        char *p = (had >> k) & 1 ? NULL : str_cat(out, merge_debris[k]);
+        if (p) unlink(p);
+        free(p);
+    }
+    SnapStore st;
+    if (!((had >> 4) & 1) && snapstore_init(&st, out, 0) == 0) snapstore_remove_parts(&st), snapstore_free(&st);
+}
+
+/*
+ * Merge is no MPI process (main.c calls MPI_Init for run only), so its work runs in a forked
+ * child: HDF5 1.10 crashes on some damaged metadata that no check here sees (byte mutants of
+ * a finished file crashed H5Ocopy), and such a crash must be a refusal naming the input, not
+ * the end of synsweep with OUT.parts left behind. The child notes in shared memory what it
+ * reads; the parent reports it and removes whatever the child left.
+ */
+int results_merge(const char *out, const char *const *inputs, int n_inputs, char *err, size_t errlen) {
+    if (!results_merge_isolated) return merge_work(out, inputs, n_inputs, err, errlen);
+    typedef struct MergeShared {
+        char where[2048], err[1024];
+    } MergeShared;
+    unsigned had = merge_debris_present(out);
+    /* memory shared with the child: /dev/zero mapped shared (POSIX has no MAP_ANONYMOUS) */
+    int zfd = open("/dev/zero", O_RDWR);
+    MergeShared *sh = zfd < 0 ? MAP_FAILED : mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);
+    if (zfd >= 0) close(zfd);
+    if (sh == MAP_FAILED) return merge_work(out, inputs, n_inputs, err, errlen);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        g_merge_note = h5_copy_note = sh->where;
+        g_merge_note_len = h5_copy_note_len = sizeof sh->where;
+        int rc = merge_work(out, inputs, n_inputs, sh->err, sizeof sh->err);
+        fflush(NULL);
+        _exit(rc ? 1 : 0);
+    }
+    int st = 0, rc = -1;
+    pid_t w = -1;
+    while (pid > 0 && (w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+    }
+    if (pid < 0) {
+        rc = merge_work(out, inputs, n_inputs, err, errlen);
+    } else if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) <= 1) {
+        rc = WEXITSTATUS(st) ? -1 : 0;
+        if (rc) snprintf(err, errlen, "%s", sh->err);
+    } else {
+        int sig = w == pid && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+        sh->where[sizeof sh->where - 1] = 0;
+        snprintf(err, errlen, "%s is damaged: HDF5 crashed (%s) reading it; refusing to merge (nothing was written)",
+                 sh->where[0] ? sh->where : "an input", sig ? strsignal(sig) : "lost");
+    }
+    if (rc) merge_debris_remove(out, had);
+    munmap(sh, sizeof *sh);
     return rc;
 }
 

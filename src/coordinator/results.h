@@ -39,10 +39,16 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
 /**
  * Builds out from results files of the same sweep (e.g. the shards of a job array): each
  * job's result is taken from the file that finished it; a job finished in two files is an
- * error. Snapshots are copied in. out must not exist. @return 0, or -1 with err.
+ * error. Snapshots are copied in, each object checked first. out must not exist. The work is
+ * done in a child process (results_merge_isolated): HDF5 can crash on damaged metadata no
+ * check sees; then the input and object it was reading are named and nothing is left behind
+ * (no out, out.tmp, out.parts, out.snap.h5). @return 0, or -1 with err.
  */
 int results_merge(const char *out, const char *const *inputs, int n_inputs, char *err,
                   size_t errlen);
+/** 1 (default): results_merge forks its work (merge is no MPI process); the fuzz target
+ * sets 0, so that a crash inside HDF5 still reaches the fuzzer. */
+extern int results_merge_isolated;
 
 void results_free(ResultsFile *f);
 /**
