@@ -246,8 +246,9 @@ static int cmd_train(int argc, char **argv) {
     }
     if (jobspec_check(&spec, err, sizeof err)) return usage_error("train: %s", err);
     /* the data first (a bad file is named), then whether the job can run here */
-    if (worker_data_check(spec.data_dir, spec.dataset, err, sizeof err) == 0 &&
-        jobspec_fits(&spec, worker_cached(spec.data_dir, spec.dataset, 0), budget, err, sizeof err)) {
+    const RawSplit *tr = worker_data_check(spec.data_dir, spec.dataset, err, sizeof err) == 0
+                         ? worker_cached(spec.data_dir, spec.dataset, 0) : NULL;
+    if (tr && (jobspec_subset_check(&spec, tr, err, sizeof err) || jobspec_fits(&spec, tr, budget, err, sizeof err))) {
         fprintf(stderr, "synsweep train: the job %s\n", err);
         return 1;
     }

@@ -87,7 +87,8 @@ int coordinator_check(const Sweep *sw, const RunOptions *o, char *keys, size_t k
                 p += len + (p[len] == ',');
             }
         }
-        /* the subset it draws, then the memory it will take, before anything is allocated for it */
+        /* the memory it will take, before anything is allocated for it (a subset its data cannot
+         * give fails as that job's row: docs/RESILIENCE.md) */
         char e[400];
         if (jobspec_fits(&s, worker_cached(s.data_dir, s.dataset, 0), budget, e, sizeof e)) {
             snprintf(err, errlen, "job %ld %s", id, e);

@@ -79,23 +79,25 @@ void memest_format(size_t bytes, char *out, size_t n) {
     int u = 0;
     while (v >= 1000.0 && u < 5) v /= 1000.0, u++;
     if (u == 0) snprintf(out, n, "%zu B", bytes);
-    else snprintf(out, n, "%.*f %s", v < 10.0 ? 2 : v < 100.0 ? 1 : 0, v, unit[u]);
+    else snprintf(out, n, "%.*f %s", v < 100.0 ? 1 : 0, v, unit[u]);
+}
+
+int jobspec_subset_check(const JobSpec *s, const RawSplit *train, char *err, size_t errlen) {
+    int small;
+    if (s->train_per_class <= 0) return 0;
+    int c = raw_smallest_class(train, &small);
+    if (s->train_per_class <= small) return 0;
+    snprintf(err, errlen, "train_per_class = %d, but class %d of %s has only %d training examples",
+             s->train_per_class, c, s->dataset, small);
+    return -1;
 }
 
 int jobspec_fits(const JobSpec *s, const RawSplit *train, size_t budget, char *err, size_t errlen) {
-    int small;
-    if (train && s->train_per_class > 0) {
-        int c = raw_smallest_class(train, &small);
-        if (s->train_per_class > small) {
-            snprintf(err, errlen, "train_per_class = %d, but class %d of %s has only %d training examples",
-                     s->train_per_class, c, s->dataset, small);
-            return -1;
-        }
-    }
     int C, H, W, ntr, nte;
     if (dataset_shape(s->dataset, &C, &H, &W)) return 0; /* unknown here: the worker refuses it */
     jobspec_example_counts(s, &ntr, &nte);
-    if (train && ntr > train->n) ntr = train->n; /* train_size past the split takes it all */
+    /* a job never holds more examples than its split has (more per class fails as such, not as memory) */
+    if (train && ntr > train->n) ntr = train->n;
     size_t est = jobspec_memory_estimate(s, C, H, W, ntr, nte);
     if (est <= budget) return 0;
     char e[32], b[32];

@@ -20,13 +20,15 @@ size_t memest_cnn(const JobSpec *s, int C, int H, int W, int n_train, int n_test
 /** Training and test examples job s uses (upper bounds when it takes "all"). */
 void jobspec_example_counts(const JobSpec *s, int *n_train, int *n_test);
 /**
- * Whether job s can run here, checked before anything is allocated for it: with its training
- * split train (NULL if not loaded), that train_per_class fits the smallest class (the reason
- * a huge train_per_class fails, before its memory); then that its estimate fits budget bytes.
- * @return 0, or -1 with err ("train_per_class = ..., but class c has only ...", or
- * "(model m, hidden [h]) is estimated to need 3.2 GB, over the memory budget of 100 kB ...").
+ * Whether job s fits in budget bytes, checked before anything is allocated for it: its
+ * estimate with the examples it takes (at most its training split's, train, when loaded;
+ * may be NULL). @return 0, or -1 with err ("(model m, hidden [h]) is estimated to need
+ * 3.2 GB, over the memory budget of 100 kB ...").
  */
 int jobspec_fits(const JobSpec *s, const RawSplit *train, size_t budget, char *err, size_t errlen);
+/** Whether train_per_class fits the smallest class of train. @return 0, or -1 with err
+ * ("train_per_class = 6000, but class 5 of mnist has only 5421 training examples"). */
+int jobspec_subset_check(const JobSpec *s, const RawSplit *train, char *err, size_t errlen);
 /** bytes as text with a unit a reader takes in at once: "512 B", "3.4 kB", "12.5 MB", "3.2 GB". */
 void memest_format(size_t bytes, char *out, size_t n);
 /** The default budget per job: half of this machine's physical memory (bytes). */
