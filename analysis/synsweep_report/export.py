@@ -2,7 +2,13 @@
 HDF5 compound datasets (GNU Octave, spreadsheets, awk). CSV/TSV follow RFC 4180 quoting
 (a field with the separator, a quote or a newline is quoted, quotes doubled); NaN is an empty
 field in CSV/TSV and null in JSON; reals are written as Python's repr (the shortest text that
-reads back to the same double)."""
+reads back to the same double). A CSV/TSV text cell (or column name) that a spreadsheet would
+take for a formula, one starting with = + - @ tab or CR (OWASP's list), gets a leading ' so it
+opens as text; numbers are numbers, never changed; JSON is not changed.
+
+Nothing is replaced without --force, and never the input, its side files, an HDF5 file or a
+symlink (safeio.py); the output is written to a temporary file and renamed into place."""
+import argparse
 import json
 import math
 import sys
@@ -10,6 +16,14 @@ import sys
 import numpy as np
 
 from .data import Results
+from .safeio import Refused, Usage, check_input, replace_atomically
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse(v):
+    """A text cell a spreadsheet would evaluate, as text (leading ')."""
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
 
 
 def export(path, out, fmt="csv"):
@@ -25,31 +39,52 @@ def export(path, out, fmt="csv"):
         json.dump(rows, out, indent=1, allow_nan=False)
         out.write("\n")
     else:
+        df = df.rename(columns=defuse)
+        for c in df.columns:
+            if df[c].dtype == object:  # text columns only: a negative number stays a number
+                df[c] = df[c].map(defuse)
         df.to_csv(out, index=False, sep="," if fmt == "csv" else "\t",
                   na_rep="", lineterminator="\n", quoting=0)
     return len(df)
 
 
-def main(argv):
-    import argparse
-    ap = argparse.ArgumentParser(prog="synsweep export", description=__doc__)
+def parser():
+    ap = argparse.ArgumentParser(prog="synsweep export", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("file", help="results file (.h5)")
     ap.add_argument("-o", "--output", help="output file (default: standard output)")
     ap.add_argument("--format", choices=["csv", "tsv", "json"], help="default: from -o's extension, else csv")
-    a = ap.parse_args(argv)
+    ap.add_argument("--force", action="store_true",
+                    help="replace an existing output file (never the input, its side files, an HDF5 file or a symlink)")
+    return ap
+
+
+def to_stdout(path, fmt):
+    """Standard output closed (>&-) or failing (a full disk) is an error; a reader that
+    stopped early (| head) is not."""
+    if sys.stdout is None:
+        raise Refused("standard output", "closed (use -o OUT)")
+    try:
+        export(path, sys.stdout, fmt)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stdout = None  # nothing left to flush at exit
+    except OSError as e:
+        sys.stdout = None
+        raise Refused("standard output", e.strerror or str(e))
+
+
+def main(argv):
+    a = parser().parse_args(argv)
+    if a.output == "":
+        raise Usage("-o", "empty path")
+    check_input(a.file)  # the input's problem first, before any output is looked at
     fmt = a.format or (a.output.rsplit(".", 1)[-1].lower() if a.output and a.output.rsplit(".", 1)[-1].lower()
                        in ("csv", "tsv", "json") else "csv")
-    try:
-        if a.output:
-            with open(a.output, "w", newline="") as f:
-                n = export(a.file, f, fmt)
-            print(f"exported {n} rows to {a.output} ({fmt})", file=sys.stderr)
-        else:
-            export(a.file, sys.stdout, fmt)
-    except BrokenPipeError:  # e.g. | head
-        sys.stdout = None
-        return 0
-    except OSError as e:
-        print(f"synsweep export: {e}", file=sys.stderr)
-        return 1
+    if a.output:
+        with replace_atomically(a.output, inputs=(a.file,), force=a.force) as f:
+            n = export(a.file, f, fmt)
+        print(f"exported {n} rows to {a.output} ({fmt})", file=sys.stderr)
+    else:
+        to_stdout(a.file, fmt)
     return 0
