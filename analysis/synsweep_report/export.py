@@ -1,6 +1,6 @@
 """The /results table as CSV, TSV or JSON (one object per job), for tools that cannot read
 HDF5 compound datasets (GNU Octave, spreadsheets, awk). CSV/TSV follow RFC 4180 quoting
-(a field with the separator, a quote or a newline is quoted, quotes doubled); NaN is an empty
+(a field with the separator, a quote, a newline or a CR is quoted, quotes doubled); NaN is an empty
 field in CSV/TSV and null in JSON; reals are written as Python's repr (the shortest text that
 reads back to the same double). A CSV/TSV text cell (or column name) that a spreadsheet would
 take for a formula, one starting with = + - @ tab or CR (OWASP's list), gets a leading ' so it
@@ -39,13 +39,28 @@ def export(path, out, fmt="csv"):
         json.dump(rows, out, indent=1, allow_nan=False)
         out.write("\n")
     else:
-        df = df.rename(columns=defuse)
-        for c in df.columns:
-            if df[c].dtype == object:  # text columns only: a negative number stays a number
-                df[c] = df[c].map(defuse)
-        df.to_csv(out, index=False, sep="," if fmt == "csv" else "\t",
-                  na_rep="", lineterminator="\n", quoting=0)
+        sep = "," if fmt == "csv" else "\t"
+        out.write(sep.join(_text_cell(c, sep) for c in df.columns) + "\n")
+        cols = [(_text_cell if df[c].dtype == object else _number_cell) for c in df.columns]
+        for row in df.itertuples(index=False):
+            out.write(sep.join(f(v, sep) for f, v in zip(cols, row)) + "\n")
     return len(df)
+
+
+def _text_cell(v, sep):
+    """RFC 4180 quoting; unlike Python's csv module (3.11), a CR is quoted too, so a reader
+    does not take it for the end of the row."""
+    if not isinstance(v, str):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else _text_cell(str(v), sep)
+    v = defuse(v)
+    return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in (sep, '"', "\n", "\r")) else v
+
+
+def _number_cell(v, sep):
+    """A number as its shortest exact text (reads back to the same double); NaN empty."""
+    if isinstance(v, (float, np.floating)):
+        return "" if math.isnan(v) else repr(float(v))
+    return str(v)
 
 
 def parser():
