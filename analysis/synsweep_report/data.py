@@ -168,8 +168,17 @@ class Results:
     def snapshot(self, job, stage, name):
         """One tensor of a job's snapshot (/snapshots/job_NNNNNN/STAGE/NAME), read on demand."""
         src, grp = self.snapshot_source()
-        with h5py.File(src, "r") as f:
-            return f[f"{grp}/job_{int(job):06d}/{stage}/{name}"][:]
+        file, obj = src, f"{grp}/job_{int(job):06d}"
+        for _ in range(4):  # FILE -> FILE.snap.h5 -> FILE.parts/part-N.h5: each checked, then opened
+            fd, _ = check_regular(file)
+            os.close(fd)
+            with h5py.File(file, "r") as f:
+                parent, _, leaf = obj.rpartition("/")
+                lk = f[parent or "/"].get(leaf, getlink=True)
+                if not isinstance(lk, h5py.ExternalLink):
+                    return f[f"{obj}/{stage}/{name}"][:]
+                file, obj = os.path.join(os.path.dirname(file), lk.filename), lk.path
+        raise Refused(file, "too many external links to a snapshot")
 
     def paper_id(self):
         return self.paper["id"] if self.paper else None
