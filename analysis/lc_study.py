@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 
 from synsweep_report import studies  # noqa: E402  (the computations, shared with synsweep report)
 from synsweep_report.studies import md  # noqa: E402
+from synsweep_report.report import slug  # noqa: E402  (dataset values name files: safe slugs)
 
 
 def pad(a, E):
@@ -67,8 +68,8 @@ def main():
         print(f"\n### {ds}: train {int(d.n_train.iloc[0])}, test {int(d.n_test.iloc[0])}, "
               f"epochs {int(d.epochs.iloc[0])}, seeds {sorted(d.seed.unique().tolist())}\n")
         print(md(studies.lc_table(d)))
-        for name, fig in ((f"lc_{ds}_acc.png", studies.lc_acc_figure(d, curves["test_acc"], ds)),
-                          (f"lc_{ds}_snr.png", studies.lc_snr_figure(d, snr, ds))):
+        for name, fig in ((f"lc_{slug(ds)}_acc.png", studies.lc_acc_figure(d, curves["test_acc"], ds)),
+                          (f"lc_{slug(ds)}_snr.png", studies.lc_snr_figure(d, snr, ds))):
             if fig is not None:
                 fig.savefig(os.path.join(out, name), dpi=110)
                 studies.plt.close(fig)

@@ -387,7 +387,7 @@ static int analysis_dir(char *out, size_t n) {
 }
 
 static const char *REPORT_USAGE =
-    "usage: synsweep report FILE -o DIR\n"
+    "usage: synsweep report FILE -o DIR [--force]\n"
     "\n"
     "Turns one results file (and nothing else: a file copied off a cluster works) into\n"
     "  DIR/index.html     a page for a browser (no server): provenance, completion matrix with\n"
@@ -397,6 +397,12 @@ static const char *REPORT_USAGE =
     "  DIR/figures/*.png  learning curves with seed bands, angle trajectories, effective-rank,\n"
     "                     OOD and Table 1 bars (what the file holds)\n"
     "  DIR/sweep.yaml     the sweep's text (to resume with)\n"
+    "Every string from the file is escaped on the page. A DIR that holds any of index.html,\n"
+    "tables.md, sweep.yaml (a previous report) is refused unless\n"
+    "  --force            replaces the report's files in DIR; never a symlink, the input, its\n"
+    "                     side files (FILE.snap.h5, .journal, .parts, .lock, .tmp) or an HDF5 file\n"
+    "Files are written to a temporary directory in DIR and moved into place when complete.\n"
+    "FILE must be a regular file (a FIFO is refused, never opened).\n"
     "\n"
     "Runs /usr/bin/python3 (numpy, pandas, matplotlib, h5py, yaml: scripts/setup.sh) on the\n"
     "package analysis/synsweep_report, found in $SYNSWEEP_ANALYSIS, next to this program\n"
@@ -404,17 +410,26 @@ static const char *REPORT_USAGE =
     "another python3. Without this program:\n"
     "  PYTHONPATH=analysis python3 -m synsweep_report report FILE -o DIR\n"
     "\n"
-    "exit status: 0 written; 1 unreadable file or a section failed (shown on the page); 2 usage.\n";
+    "exit status: 0 written; 1 unreadable file, refused output or a section failed (shown on\n"
+    "the page); 2 usage.\n";
 
 static const char *EXPORT_USAGE =
-    "usage: synsweep export FILE [-o OUT] [--format csv|tsv|json]\n"
+    "usage: synsweep export FILE [-o OUT] [--format csv|tsv|json] [--force]\n"
     "\n"
     "Writes the /results table (one row per job, docs/FORMAT.md) as text for tools that cannot\n"
     "read HDF5 compound datasets (GNU Octave, spreadsheets, awk, R's read.csv). CSV and TSV\n"
     "quote fields that hold the separator, a quote or a newline (RFC 4180; hidden = \"100,100\"),\n"
     "write NaN as an empty field and reals in their shortest exact form (they read back exactly);\n"
     "JSON is a list of objects with null for NaN. The format defaults to OUT's extension, else\n"
-    "csv; without -o, standard output. Same Python as `synsweep report`:\n"
+    "csv; without -o, standard output. In CSV and TSV a text cell starting with = + - @ tab or\n"
+    "CR gets a leading ' (a spreadsheet would run it as a formula); numbers and JSON unchanged.\n"
+    "An existing OUT is refused unless\n"
+    "  --force   replaces it; never the input, its side files (FILE.snap.h5, .journal, .parts,\n"
+    "            .lock, .tmp), an HDF5 file or a symlink. OUT is written to a temporary file\n"
+    "            beside it and renamed into place when complete.\n"
+    "exit status: 0 written; 1 unreadable or non-regular FILE (a FIFO), refused OUT, write\n"
+    "error (also a closed standard output); 2 usage.\n"
+    "Same Python as `synsweep report`:\n"
     "  PYTHONPATH=analysis python3 -m synsweep_report export FILE -o OUT\n";
 
 static int cmd_python(const char *cmd, const char *usage, int argc, char **argv) {

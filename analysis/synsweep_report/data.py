@@ -1,8 +1,12 @@
 """Reads a results file (and nothing else) into one object the sections share."""
+import os
+
 import numpy as np
 import pandas as pd
 import h5py
 import yaml
+
+from .safeio import Refused, check_input, check_regular
 
 # Root attributes the report shows first, in this order (absent ones are listed as not recorded).
 PROVENANCE_KEYS = ["synsweep_version", "git_commit", "git_dirty", "compiler", "cflags", "blas_library",
@@ -24,35 +28,74 @@ def _text(v):
     return v
 
 
+def _member(group, name, kind=None):
+    """group/name if it is stored in this file (a hard link) and, with kind, of that h5py
+    class; else None. External and soft links are not followed: an external link can name any
+    path (a FIFO would hang HDF5's open), and a dataset whose data lives in other files
+    (virtual or external storage) is not read for the same reason."""
+    if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+        return None
+    obj = group[name]
+    if kind is not None and not isinstance(obj, kind):
+        return None
+    if isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
+        return None
+    return obj
+
+
+def _datasets(group):
+    """{name: float array} of the datasets stored in group (see _member)."""
+    if group is None:
+        return {}
+    return {k: d[:].astype(float) for k in group if (d := _member(group, k, h5py.Dataset)) is not None}
+
+
 class Results:
     """attrs (dict, decoded), df (/results, str columns), curves {name: (jobs, epochs)},
     model_curves {name: (jobs, epochs)}, snapshot(job, stage, name),
     layers {stage: {metric: (jobs, layers)}}, sizes, angle_curve (jobs, epochs, layers) or
     None, noise_curve (jobs, points, cols) or None with noise_columns, sweep (parsed YAML),
-    paper (dict with id, or None), axes (grid keys), groups (axes minus seed)."""
+    paper (dict with id, or None), axes (grid keys), groups (axes minus seed).
+    /snapshots is not opened until a section asks (snapshot_jobs, snapshot): a shard or live
+    file keeps them in FILE.snap.h5, which may not have been copied with it."""
 
     def __init__(self, path):
         self.path = path
-        with h5py.File(path, "r") as f:
-            self.attrs = {k: _text(v) for k, v in f.attrs.items()}
-            self.df = pd.DataFrame(f["results"][:]) if "results" in f else pd.DataFrame()
-            self.curves = {k: f["curves"][k][:].astype(float) for k in f["curves"]} if "curves" in f else {}
-            self.layers, self.sizes, self.angle_curve = {}, None, None
-            if "layers" in f:
-                g = f["layers"]
-                for st in g:
-                    if isinstance(g[st], h5py.Group):
-                        self.layers[st] = {m: g[st][m][:].astype(float) for m in g[st]}
-                self.sizes = g["sizes"][:] if "sizes" in g else None
-                self.angle_curve = g["angle_curve"][:].astype(float) if "angle_curve" in g else None
-            self.noise_curve, self.noise_columns = None, []
-            if "noise_curve" in f:
-                self.noise_curve = f["noise_curve"][:].astype(float)
-                self.noise_columns = _text(f["noise_curve"].attrs.get("columns", b"")).split(",")
-            self.snapshot_jobs = sorted(f["snapshots"].keys()) if "snapshots" in f else []
-            # per-model curves (jobs, epochs): rbse release_hist_*, mean_release, w_p_corr; lc snr_*
-            self.model_curves = ({k: f["model_curves"][k][:].astype(float) for k in f["model_curves"]}
-                                 if "model_curves" in f else {})
+        check_input(path)
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            raise Refused(path, f"not a readable HDF5 file ({e})")
+        with f:
+            self._load(f)
+        self._derive()
+
+    def _load(self, f):
+        self.attrs = {k: _text(v) for k, v in f.attrs.items()}
+        res = _member(f, "results", h5py.Dataset)
+        if res is None or res.dtype.names is None:
+            raise Refused(self.path, "not a synsweep results file (no /results table)")
+        self.df = pd.DataFrame(res[:])
+        self.curves = _datasets(_member(f, "curves", h5py.Group))
+        self.model_curves = _datasets(_member(f, "model_curves", h5py.Group))
+        self.layers, self.sizes, self.angle_curve = {}, None, None
+        g = _member(f, "layers", h5py.Group)
+        if g is not None:
+            for st in g:
+                if _member(g, st, h5py.Group) is not None:
+                    self.layers[st] = _datasets(g[st])
+            self.sizes = _member(g, "sizes", h5py.Dataset)
+            self.sizes = self.sizes[:] if self.sizes is not None else None
+            a = _member(g, "angle_curve", h5py.Dataset)
+            self.angle_curve = a[:].astype(float) if a is not None else None
+        self.noise_curve, self.noise_columns = None, []
+        n = _member(f, "noise_curve", h5py.Dataset)
+        if n is not None:
+            self.noise_curve = n[:].astype(float)
+            self.noise_columns = _text(n.attrs.get("columns", b"")).split(",")
+        self._snap_link = f.get("snapshots", getlink=True)
+
+    def _derive(self):
         for c in self.df.columns:
             if self.df[c].dtype == object:
                 self.df[c] = self.df[c].map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
@@ -67,6 +110,42 @@ class Results:
         self.groups = [a for a in self.axes if a != "seed"]
         if "hidden" in self.df.columns:
             self.df["n_hidden"] = self.df["hidden"].map(lambda h: len([x for x in str(h).split(",") if x]))
+        self._snap_jobs = None
+
+    # --- snapshots, on demand ---
+    def snapshot_source(self):
+        """(file path, group path) holding the snapshots, or (None, None) without any. Raises
+        Refused when the file links them from a file that is missing or not a regular file."""
+        lk = self._snap_link
+        if isinstance(lk, h5py.HardLink):
+            return self.path, "/snapshots"
+        if not isinstance(lk, h5py.ExternalLink):
+            return None, None
+        # resolved as HDF5 does for a relative name: beside the file that holds the link
+        target = os.path.join(os.path.dirname(os.path.abspath(self.path)), lk.filename)
+        fd, _ = check_regular(target)
+        os.close(fd)
+        return target, lk.path
+
+    def snapshots_missing(self):
+        """Why the snapshots the file refers to cannot be read (text), or None."""
+        try:
+            self.snapshot_source()
+        except Refused as e:
+            return str(e)
+        return None
+
+    @property
+    def snapshot_jobs(self):
+        if self._snap_jobs is None:
+            self._snap_jobs = []
+            if self.snapshots_missing() is None:
+                src, grp = self.snapshot_source()
+                if src is not None:
+                    with h5py.File(src, "r") as f:
+                        g = f[grp]
+                        self._snap_jobs = sorted(g.keys()) if isinstance(g, h5py.Group) else []
+        return self._snap_jobs
 
     # --- helpers the sections use ---
     @property
@@ -88,8 +167,18 @@ class Results:
 
     def snapshot(self, job, stage, name):
         """One tensor of a job's snapshot (/snapshots/job_NNNNNN/STAGE/NAME), read on demand."""
-        with h5py.File(self.path, "r") as f:
-            return f[f"snapshots/job_{int(job):06d}/{stage}/{name}"][:]
+        src, grp = self.snapshot_source()
+        file, obj = src, f"{grp}/job_{int(job):06d}"
+        for _ in range(4):  # FILE -> FILE.snap.h5 -> FILE.parts/part-N.h5: each checked, then opened
+            fd, _ = check_regular(file)
+            os.close(fd)
+            with h5py.File(file, "r") as f:
+                parent, _, leaf = obj.rpartition("/")
+                lk = f[parent or "/"].get(leaf, getlink=True)
+                if not isinstance(lk, h5py.ExternalLink):
+                    return f[f"{obj}/{stage}/{name}"][:]
+                file, obj = os.path.join(os.path.dirname(file), lk.filename), lk.path
+        raise Refused(file, "too many external links to a snapshot")
 
     def paper_id(self):
         return self.paper["id"] if self.paper else None

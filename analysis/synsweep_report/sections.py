@@ -98,13 +98,11 @@ def completion(r, out):
         cmds.append(f"synsweep run {sweep} -o {r.path} --resume --retry-failed")
     msg = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no jobs"
     if cmds:
-        out.text(f"<p>{msg}. To finish (mpirun -n N in front as for the first run; if the sweep file "
-                 f"is not at {sweep}, use sweep.yaml beside this page, which is its text):</p>",
-                 f"{msg}. To finish (prefix mpirun -n N as for the first run; sweep.yaml beside this "
-                 f"page is the sweep's text if {sweep} is not at hand):")
+        out.text(f"{msg}. To finish (mpirun -n N in front as for the first run; if the sweep file "
+                 f"is not at {sweep}, use sweep.yaml beside this page, which is its text):")
         out.code("resume / retry", "\n".join(cmds))
     else:
-        out.text(f"<p>Complete: {msg}.</p>", f"Complete: {msg}.")
+        out.text(f"Complete: {msg}.")
     bad = df[df.status.isin(["failed", "diverged", "timeout"])]
     if len(bad) and "message" in bad:
         out.table("Jobs without a result", bad[["job_id", "status"] + r.axes + ["message"]].head(50), "")
@@ -118,7 +116,7 @@ SUMMARY_COLS = ["test_acc", "train_acc", "gap_acc", "gap_loss", "auc_test_acc", 
 def summary(r, out):
     cols = present(r, SUMMARY_COLS)
     if not len(r.ok):
-        out.text("<p>No job has finished.</p>", "No job has finished.")
+        out.text("No job has finished.")
         return
     t = group_stats(r, cols, scale={c: 100.0 for c in cols if c.endswith("_acc")})
     out.table("Summary", t, "Accuracies in % (mean ± sample standard deviation over seeds, ddof 1); "
@@ -248,7 +246,7 @@ def karimi(r, out):
     ref = paper("karimi2024")
     ok = r.ok
     if "conv_dist" not in ok or not len(ok):
-        out.text("<p>No finished cnn job.</p>", "No finished cnn job.")
+        out.text("No finished cnn job.")
         return
     keys = [k for k in ("dataset", "fc_pool", "test_split") if k in ok.columns and len(r.values(k)) > 0]
     rows = []
@@ -482,7 +480,7 @@ def _rbse(r):
 def rbse(r, out):
     ok = r.ok
     if not len(ok) or "train_per_class" not in ok:
-        out.text("<p>No finished job.</p>", "No finished job.")
+        out.text("No finished job.")
         return
     out.table("RBSE: test accuracy by model and k", studies.rbse_accuracy(ok, sep="±"),
               "k = labelled images per class (train_per_class); mean ± sample std (n - 1) over seeds. test_acc: "
@@ -501,6 +499,9 @@ def rbse(r, out):
               "/model_curves/mean_release, w_p_corr, release_hist_00..19.")
     out.figure("rbse_release_hist", studies.rbse_release_figure(hist, mean_rel, corr, nruns),
                "Left: release-probability histogram after each CD epoch; right: mean p and corr(|w|, p) per CD epoch.")
+    missing = r.snapshots_missing()
+    if missing:
+        out.text(f"|w| against p is left out: it needs the final snapshots, which are not available ({missing}).")
     jobs = [j for j in studies.rbse_cd_runs(r.df) if f"job_{int(j):06d}" in r.snapshot_jobs]
     corrs = None
     if jobs:
@@ -546,7 +547,7 @@ def _lc(r):
 def lc(r, out):
     df = studies.lc_conditions(r.ok)
     if not len(df):
-        out.text("<p>No finished job.</p>", "No finished job.")
+        out.text("No finished job.")
         return
     snr = {k: v for k, v in r.model_curves.items() if k.startswith("snr_")}
     rows = []
