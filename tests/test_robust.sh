@@ -219,7 +219,7 @@ if command -v h5repack >/dev/null; then
     s=$(sha256sum <"$r")
     expect 0 "" "$bin" run "$t/s.yaml" -o "$r" --resume -q
     same "$r" "$s" "resume of h5repack $opt"
-    "$bin" export "$r" -o "$t/rp.csv" >/dev/null && cmp -s "$t/good.csv" "$t/rp.csv" && ok || bad "export of h5repack $opt differs"
+    "$bin" export "$r" -o "$t/rp$k.csv" >/dev/null && cmp -s "$t/good.csv" "$t/rp$k.csv" && ok || bad "export of h5repack $opt differs"
   done
 fi
 
@@ -292,6 +292,8 @@ for rel in "$d"/release-*.h5; do
   expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$r"
   expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "${r%.h5}_m.h5" "$r"
   expect 0 "exported 4 rows" "$bin" export "$r" -o "${r%.h5}.csv"
+  expect 0 "wrote .*index.html" "$bin" report "$r" -o "${r%.h5}_report"
+  grep -q "This section failed" "${r%.h5}_report/index.html" && bad "report of $(basename "$rel") has a failed section" || ok
   expect 0 "" "$bin" run "$t/rel.yaml" -o "$r" --resume -q
   same "$r" "$s" "resume of the complete $(basename "$rel")"
   "$bin" status "$r" | sed -n '/^lr/,/^sd:/p' >"$t/st_old"; "$bin" status "${r%.h5}_m.h5" | sed -n '/^lr/,/^sd:/p' >"$t/st_new"

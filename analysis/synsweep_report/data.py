@@ -6,6 +6,8 @@ import pandas as pd
 import h5py
 import yaml
 
+from synsweep_results import fill_late_columns  # analysis/ is on the path (synsweep report, PYTHONPATH)
+
 from .safeio import Refused, check_input, check_regular
 
 # Root attributes the report shows first, in this order (absent ones are listed as not recorded).
@@ -75,7 +77,7 @@ class Results:
         res = _member(f, "results", h5py.Dataset)
         if res is None or res.dtype.names is None:
             raise Refused(self.path, "not a synsweep results file (no /results table)")
-        self.df = pd.DataFrame(res[:])
+        self.df = fill_late_columns(pd.DataFrame(res[:]))  # an older release's file: absent parameters
         self.curves = _datasets(_member(f, "curves", h5py.Group))
         self.model_curves = _datasets(_member(f, "model_curves", h5py.Group))
         self.layers, self.sizes, self.angle_curve = {}, None, None
