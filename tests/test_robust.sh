@@ -105,7 +105,7 @@ Y
   expect 0 "" "$bin" run "$t/big.yaml" -o "$t/freed/r.h5" --resume -q
   expect 0 "16 jobs: 16 ok.*complete" "$bin" status "$t/freed/r.h5"
 else
-  echo "robust: disk-full cases skipped (cannot mount a tmpfs: not root)"
+  echo "robust: disk-full cases skipped (cannot mount a tmpfs: not root)"; skipped=1
 fi
 
 # 5. corrupted results files: status never crashes (exit 0 or 1), whatever byte is changed
@@ -187,7 +187,7 @@ sys.exit(1)
 P
   expect 1 "crc.h5: /results has a damaged chunk" "$bin" status "$t/crc.h5"
 else
-  echo "robust: status against h5repack skipped (no h5repack)"
+  echo "robust: status against h5repack skipped (no h5repack)"; skipped=1
 fi
 
 # 5c. a row whose job id was edited: status refuses it, as merge and resume do (status took it)
@@ -212,7 +212,7 @@ if command -v h5repack >/dev/null; then
   k=0
   for opt in "-f FLET" "-f SZIP=8,NN" "-f SHUF -f FLET -f GZIP=5" "-f NBIT" "-f GZIP=1" "-l CHUNK=7"; do
     k=$((k + 1)); r="$t/rp$k.h5"
-    h5repack $opt "$t/good.h5" "$r" 2>/dev/null || { echo "robust: h5repack $opt unsupported here"; continue; }
+    h5repack $opt "$t/good.h5" "$r" 2>/dev/null || { echo "robust: h5repack $opt unsupported here"; skipped=1; continue; }
     "$bin" status "$r" 2>&1 | sed "s|$r|F|" >"$t/st_rp"
     cmp -s "$t/st_good" "$t/st_rp" && ok || bad "status of h5repack $opt: $(diff "$t/st_good" "$t/st_rp" | head -3)"
     expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "$t/rp${k}_m.h5" "$r"
@@ -221,6 +221,8 @@ if command -v h5repack >/dev/null; then
     same "$r" "$s" "resume of h5repack $opt"
     "$bin" export "$r" -o "$t/rp$k.csv" >/dev/null && cmp -s "$t/good.csv" "$t/rp$k.csv" && ok || bad "export of h5repack $opt differs"
   done
+else
+  echo "robust: repacked copies skipped (no h5repack)"; skipped=1
 fi
 
 # 6. special files in place of data, sweep or results file: refused at once, no hang
@@ -322,4 +324,6 @@ for i in 0 1 2; do expect 0 "" "$bin" run "$t/z.yaml" -o "$t/z$i.h5" --shard $i/
 expect 0 "6 jobs: 6 ok.*complete" "$bin" merge "$t/zm.h5" "$t/z0.h5" "$t/z1.h5" "$t/z2.h5"
 
 echo "robust: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+[ $fail -eq 0 ] || exit 1
+# a part not run for want of a tool or of root: SKIPPED (CTest SKIP_RETURN_CODE 77), not passed
+[ -z "${skipped:-}" ] || exit 77
