@@ -1,7 +1,6 @@
 #include "coordinator.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +9,10 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "local_worker.h"
 #include "memest.h"
 #include "results.h"
+#include "status_view.h"
 #include "train.h"
 #include "worker.h"
 
@@ -98,86 +99,6 @@ int coordinator_check(const Sweep *sw, const RunOptions *o, char *keys, size_t k
     return 0;
 }
 
-/*
- * Rank 0's own worker: a thread that runs the jobs the coordinator loop hands it (one at a
- * time), so that rank 0's core trains too. It makes no MPI calls (MPI_THREAD_FUNNELED).
- */
-typedef struct Local {
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_job, cv_res;
-    int has_job, has_result, quit, busy;
-    long job;
-    JobSpec spec;
-    JobResult res;
-} Local;
-
-static void *local_main(void *arg) {
-    Local *L = arg;
-    pthread_mutex_lock(&L->mu);
-    for (;;) {
-        while (!L->has_job && !L->quit) pthread_cond_wait(&L->cv_job, &L->mu);
-        if (L->quit) break;
-        JobSpec spec = L->spec;
-        long job = L->job;
-        L->has_job = 0;
-        pthread_mutex_unlock(&L->mu);
-        JobResult r;
-        worker_run(&spec, (int)job, 0, &r);
-        pthread_mutex_lock(&L->mu);
-        L->res = r;
-        L->has_result = 1;
-        pthread_cond_signal(&L->cv_res);
-    }
-    pthread_mutex_unlock(&L->mu);
-    return NULL;
-}
-
-static int local_start(Local *L) {
-    memset(L, 0, sizeof(*L));
-    pthread_mutex_init(&L->mu, NULL);
-    pthread_cond_init(&L->cv_job, NULL);
-    pthread_cond_init(&L->cv_res, NULL);
-    return pthread_create(&L->th, NULL, local_main, L);
-}
-
-static void local_post(Local *L, long job, const JobSpec *spec) {
-    pthread_mutex_lock(&L->mu);
-    L->job = job, L->spec = *spec, L->has_job = 1, L->busy = 1;
-    pthread_cond_signal(&L->cv_job);
-    pthread_mutex_unlock(&L->mu);
-}
-
-/* The local result, waiting up to timeout seconds for it. @return 1 with *r, or 0. */
-static int local_take(Local *L, JobResult *r, double timeout) {
-    int got = 0;
-    pthread_mutex_lock(&L->mu);
-    if (!L->has_result && timeout > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long ns = ts.tv_nsec + (long)(timeout * 1e9);
-        ts.tv_sec += ns / 1000000000L, ts.tv_nsec = ns % 1000000000L;
-        while (!L->has_result && pthread_cond_timedwait(&L->cv_res, &L->mu, &ts) == 0) {
-        }
-    }
-    if (L->has_result) *r = L->res, L->has_result = 0, L->busy = 0, got = 1;
-    pthread_mutex_unlock(&L->mu);
-    return got;
-}
-
-/* Ends the thread after its current job (a cancelled or finished result is dropped). */
-static void local_stop(Local *L) {
-    pthread_mutex_lock(&L->mu);
-    L->quit = 1;
-    pthread_cond_signal(&L->cv_job);
-    pthread_mutex_unlock(&L->mu);
-    pthread_join(L->th, NULL);
-    if (L->has_result) job_result_free(&L->res);
-    pthread_mutex_destroy(&L->mu);
-    pthread_cond_destroy(&L->cv_job);
-    pthread_cond_destroy(&L->cv_res);
-}
-
 typedef struct Progress {
     double t0, last;
     long done, failed, total;
@@ -208,298 +129,212 @@ static void progress_show(Progress *p, long running, const RunOptions *o, int fo
     fflush(stderr);
 }
 
-typedef struct Summary {
-    int *status;
-    double *acc, *sec;
-} Summary;
+/* A run's state, shared by the steps of coordinator_run. */
+typedef struct Run {
+    const Sweep *sw;
+    const RunOptions *o;
+    ResultsFile *f;
+    int n_ranks, active;     /* ranks; workers not yet told to stop */
+    long *todo, n_todo;      /* the jobs to run (of this shard, without a result) */
+    long next, got, since;   /* handed out; results received; since the last checkpoint */
+    Summary s;               /* what the summary table shows */
+    Local L;                 /* rank 0's own worker thread, when local_up */
+    int local_up;
+    Progress p;
+    double last_ckpt;
+    long idle_ns;            /* the pause while both the thread and the workers are busy */
+} Run;
 
-typedef struct Coded {
-    uint64_t code; /* the job's values of the non-seed axes, mixed radix */
-    long id;
-} Coded;
-
-/* Sorts c[0..n) by code, keeping the order of equal codes (LSD radix sort, 16 bits a pass,
- * as many passes as codes below span need), through tmp (n entries). @return 0 or -1 (memory). */
-static int coded_sort(Coded *c, Coded *tmp, long n, uint64_t span) {
-    long *count = malloc(65537 * sizeof(long));
-    if (!count) return -1;
-    for (int shift = 0; shift < 64 && (span - 1) >> shift; shift += 16) {
-        memset(count, 0, 65537 * sizeof(long));
-        for (long i = 0; i < n; i++) count[(c[i].code >> shift & 0xffff) + 1]++;
-        for (int d = 0; d < 65536; d++) count[d + 1] += count[d];
-        for (long i = 0; i < n; i++) tmp[count[c[i].code >> shift & 0xffff]++] = c[i];
-        memcpy(c, tmp, (size_t)n * sizeof(Coded));
+/* The jobs to run, rank 0's worker thread, the first progress line. @return 0 or RUN_ERROR. */
+static int run_start(Run *R, char *err, size_t errlen) {
+    long n = R->sw->n_jobs;
+    const RunOptions *o = R->o;
+    R->todo = malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
+    R->s = (Summary){calloc((size_t)n, sizeof(int)), calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double))};
+    if (!R->todo || !R->s.status || !R->s.acc || !R->s.sec) {
+        snprintf(err, errlen, "out of memory");
+        return RUN_ERROR;
     }
-    free(count);
+    for (long id = 0; id < n; id++)
+        if (id % o->n_shards == o->shard && !results_job_done(R->f, id)) R->todo[R->n_todo++] = id;
+    if ((o->local_worker || R->n_ranks == 1) && R->n_todo > 0) {
+        if (local_start(&R->L)) {
+            snprintf(err, errlen, "cannot start rank 0's worker thread");
+            return RUN_ERROR;
+        }
+        R->local_up = 1;
+    }
+    R->p = (Progress){now_s(), 0, 0, 0, R->n_todo, isatty(2)};
+    R->last_ckpt = R->p.t0;
+    R->active = R->n_ranks - 1;
+    R->idle_ns = 50000;
+    if (!o->quiet) {
+        fprintf(stderr, "[synsweep] %ld jobs on %d rank%s -> %s", R->n_todo, R->n_ranks, R->n_ranks > 1 ? "s" : "",
+                o->out_path);
+        if (o->n_shards > 1) fprintf(stderr, " (shard %d/%d)", o->shard, o->n_shards);
+        if (R->n_todo < n) fprintf(stderr, " (%ld of %ld jobs already have results)", results_n_done(R->f), n);
+        fputc('\n', stderr);
+    }
+    return 0;
+}
+
+/* A worker asked for work (its first message, or with a result): the next job, or stop. */
+static void hand_out(Run *R, int src) {
+    if (R->next < R->n_todo && !coordinator_stop) {
+        JobSpec js;
+        sweep_job(R->sw, R->todo[R->next], &js);
+        comm_send_job(src, (int)R->todo[R->next++], &js);
+    } else {
+        comm_send_stop(src);
+        R->active--;
+    }
+}
+
+/*
+ * Keeps rank 0's thread busy, then takes the next result: the thread's, or the next worker
+ * message (answered with work). While both are busy it polls with a pause that grows from
+ * 50 us to 2 ms and starts over when anything arrives. @return 1 with *r, 0 none yet, -1 err.
+ */
+static int next_result(Run *R, JobResult *r, char *err, size_t errlen) {
+    int src = 0, have = 0;
+    if (R->local_up && !R->L.busy && R->next < R->n_todo) {
+        JobSpec spec;
+        sweep_job(R->sw, R->todo[R->next], &spec);
+        local_post(&R->L, R->todo[R->next++], &spec);
+    }
+    if (R->local_up && R->L.busy) have = local_take(&R->L, r, R->n_ranks == 1 ? 0.25 : 0.0);
+    if (have || R->n_ranks == 1) return have;
+    int kind = comm_recv(r, &src, R->local_up && R->L.busy ? 0.0 : 0.25);
+    if (kind == 0 && R->local_up && R->L.busy) {
+        /* the pause is a wait for the local result: it ends the moment one comes */
+        have = local_take(&R->L, r, R->idle_ns * 1e-9);
+        R->idle_ns = have ? 50000 : R->idle_ns < 2000000 ? R->idle_ns * 2 : R->idle_ns;
+        return have;
+    }
+    R->idle_ns = 50000;
+    if (kind < 0) {
+        snprintf(err, errlen, "malformed message from rank %d", src);
+        return -1;
+    }
+    if (kind > 0) hand_out(R, src);
+    return kind == MSG_RESULT;
+}
+
+/* Records result r (freed here), checkpointing when due. @return 0 or -1 with err. */
+static int record(Run *R, JobResult *r, char *err, size_t errlen) {
+    const RunOptions *o = R->o;
+    if (r->status == STATUS_CANCELLED) { /* a signalled worker: so are we, or soon */
+        job_result_free(r);
+        coordinator_stop = 1;
+        return 0;
+    }
+    JobSpec spec;
+    sweep_job(R->sw, r->job_id, &spec);
+    if (results_put(R->f, &spec, r, err, errlen)) {
+        job_result_free(r);
+        return -1;
+    }
+    R->s.status[r->job_id] = r->status, R->s.acc[r->job_id] = r->m.test_acc, R->s.sec[r->job_id] = r->seconds;
+    R->got++, R->p.done++;
+    if (r->status != STATUS_OK) {
+        R->p.failed++;
+        if (!o->quiet)
+            fprintf(stderr, "%s[synsweep] job %d %s: %s\n", R->p.tty ? "\n" : "", r->job_id, status_name(r->status),
+                    r->message);
+    }
+    job_result_free(r);
+    double t = now_s();
+    if (++R->since >= o->checkpoint_every || t - R->last_ckpt >= o->checkpoint_seconds) {
+        if (results_checkpoint(R->f, err, errlen)) return -1;
+        R->since = 0, R->last_ckpt = t;
+    }
+    progress_show(&R->p, R->next - R->got, o, 0);
     return 0;
 }
 
 /*
- * Mean +- sample standard deviation (n - 1) of test accuracy over the jobs of each
- * combination of the non-seed axes (typically the seeds), groups in job order. Jobs are
- * grouped by a number made of their values' indices (a job of a block without an axis takes
- * the index of the fixed value's text), radix-sorted, so a million jobs group in O(n); only
- * the rows shown are formatted.
+ * After a signal: saves what we have first, then gives the workers (signalled too, under
+ * mpirun, srun or scancel) 8 s to hand back their cancelled or finished jobs.
+ * @return RUN_INTERRUPTED, RUN_ABANDONED (some did not answer) or RUN_ERROR.
  */
-static void print_summary(const Sweep *sw, const Summary *s, const char *path) {
-    long n = sw->n_jobs;
-    int width[SWEEP_MAX_AXES], fixed_idx[SWEEP_MAX_AXES], radix[SWEEP_MAX_AXES];
-    uint64_t span = 1;
-    for (int a = 0; a < sw->n_axes; a++) {
-        const Axis *ax = &sw->axes[a];
-        width[a] = sweep_axis_width(sw, a);
-        fixed_idx[a] = ax->n;
-        for (int i = 0; ax->fixed && i < ax->n; i++)
-            if (!strcmp(ax->values[i], ax->fixed)) fixed_idx[a] = i;
-        radix[a] = strcmp(ax->key, "seed") ? ax->n + 1 : 1;
-        if (span > UINT64_MAX / (uint64_t)radix[a]) {
-            printf("\n(no summary table: too many combinations of the grid's values)\nresults: %s\n", path);
-            return;
-        }
-        span *= (uint64_t)radix[a];
-    }
-    size_t nn = (size_t)(n > 0 ? n : 1);
-    Coded *c = malloc(nn * sizeof(Coded)), *tmp = malloc(nn * sizeof(Coded));
-    long *first = malloc(nn * sizeof(long)), order[40];
-    if (!c || !tmp || !first) goto done;
-    for (long id = 0; id < n; id++) {
-        int idx[SWEEP_MAX_AXES];
-        sweep_job_value_index(sw, id, idx);
-        uint64_t code = 0;
-        for (int a = 0; a < sw->n_axes; a++)
-            code = code * (uint64_t)radix[a] + (uint64_t)(radix[a] == 1 ? 0 : idx[a] < 0 ? fixed_idx[a] : idx[a]);
-        c[id].code = code, c[id].id = id;
-    }
-    if (coded_sort(c, tmp, n, span)) goto done; /* ids ascending within a group */
-    /* groups: runs of equal codes; first[id] = position in c of the group whose lowest job is id, or -1 */
-    long n_groups = 0;
-    for (long id = 0; id < n; id++) first[id] = -1;
-    for (long i = 0; i < n; i++)
-        if (i == 0 || c[i].code != c[i - 1].code) first[c[i].id] = i, n_groups++;
-    /* the groups shown, ordered by their first job */
-    long shown = 0;
-    for (long id = 0; id < n && shown < 40; id++)
-        if (first[id] >= 0) order[shown++] = first[id];
-    printf("\n");
-    for (int a = 0; a < sw->n_axes; a++)
-        if (strcmp(sw->axes[a].key, "seed")) printf("%-*s ", width[a], sw->axes[a].key);
-    printf("%5s %5s  %-17s %9s\n", "jobs", "ok", "test_acc mean+-sd", "sec/job");
-    /* sec/job is over the jobs that ran */
-    for (long gi = 0; gi < shown; gi++) {
-        long st = order[gi], en = st;
-        while (en < n && c[en].code == c[st].code) en++;
-        double sum = 0, sec = 0;
-        int ok = 0, ran = 0;
-        for (long i = st; i < en; i++) {
-            long id = c[i].id;
-            if (s->status[id] != STATUS_PENDING && isfinite(s->sec[id])) sec += s->sec[id], ran++;
-            if (s->status[id] != STATUS_OK) continue;
-            ok++, sum += s->acc[id];
-        }
-        double mean = ok ? sum / ok : NAN, ss = 0;
-        for (long i = st; i < en; i++)
-            if (s->status[c[i].id] == STATUS_OK) ss += (s->acc[c[i].id] - mean) * (s->acc[c[i].id] - mean);
-        const char *vals[SWEEP_MAX_AXES];
-        sweep_job_values(sw, c[st].id, vals);
-        for (int a = 0; a < sw->n_axes; a++)
-            if (strcmp(sw->axes[a].key, "seed")) printf("%-*s ", width[a], vals[a]);
-        printf("%5ld %5d  %7.4f", en - st, ok, mean);
-        if (ok >= 2) printf(" +- %-7.4f", sqrt(ss / (ok - 1)));
-        else printf("    %-7s", "");
-        printf(" %9.2f\n", ran ? sec / ran : NAN);
-    }
-    if (n_groups > shown) printf("... %ld more groups\n", n_groups - shown);
-    printf("sd: sample standard deviation (n - 1) over the ok jobs of a row; none shown below 2\n");
-    printf("results: %s\n", path);
-done:
-    free(c), free(tmp), free(first);
-}
-
-int coordinator_status(const char *path, char *err, size_t errlen) {
-    Sweep sw;
-    Summary s;
-    if (results_read_summary(path, &sw, &s.status, &s.acc, &s.sec, err, errlen)) return -1;
-    long n = sw.n_jobs, count[STATUS_CANCELLED + 1] = {0};
-    for (long id = 0; id < n; id++)
-        if (s.status[id] >= 0) count[s.status[id]]++;
-    printf("%s: sweep '%s', %ld jobs: %ld ok, %ld diverged, %ld failed, %ld timeout, %ld pending%s\n", path,
-           sw.name, n, count[STATUS_OK], count[STATUS_DIVERGED], count[STATUS_FAILED], count[STATUS_TIMEOUT],
-           count[STATUS_PENDING], count[STATUS_PENDING] ? "" : " (complete)");
-    print_summary(&sw, &s, path);
-    free(s.status), free(s.acc), free(s.sec);
-    sweep_free(&sw);
-    return 0;
-}
-
-int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errlen) {
-    ResultsFile *f = o->resume ? results_resume(o->out_path, sw, o->retry_failed, err, errlen)
-                               : results_create(o->out_path, sw, err, errlen);
-    if (!f) return RUN_ERROR;
-    coordinator_catch_signals();
-    int n_ranks = comm_size(), rc = 0, use_local = o->local_worker || n_ranks == 1;
-    if (!use_local) worker_cache_clear(); /* rank 0 only coordinates */
-    long n = sw->n_jobs, n_todo = 0, next = 0, since = 0, got = 0;
-    long *todo = malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
-    Summary s = {calloc((size_t)n, sizeof(int)), calloc((size_t)n, sizeof(double)),
-                 calloc((size_t)n, sizeof(double))};
-    Local L;
-    int local_up = 0;
-    if (!todo || !s.status || !s.acc || !s.sec) {
-        snprintf(err, errlen, "out of memory");
-        rc = RUN_ERROR;
-        goto done;
-    }
-    for (long id = 0; id < n; id++)
-        if (id % o->n_shards == o->shard && !results_job_done(f, id)) todo[n_todo++] = id;
-    if (use_local && n_todo > 0) {
-        if (local_start(&L)) {
-            snprintf(err, errlen, "cannot start rank 0's worker thread");
-            rc = RUN_ERROR;
-            goto done;
-        }
-        local_up = 1;
-    }
-    Progress p = {now_s(), 0, 0, 0, n_todo, isatty(2)};
-    double last_ckpt = p.t0;
-    int active = n_ranks - 1;
-    long idle_ns = 50000;
-    if (!o->quiet) {
-        fprintf(stderr, "[synsweep] %ld jobs on %d rank%s -> %s", n_todo, n_ranks, n_ranks > 1 ? "s" : "", o->out_path);
-        if (o->n_shards > 1) fprintf(stderr, " (shard %d/%d)", o->shard, o->n_shards);
-        if (n_todo < n) fprintf(stderr, " (%ld of %ld jobs already have results)", results_n_done(f), n);
-        fputc('\n', stderr);
-    }
-    while (got < n_todo) {
-        if (coordinator_stop) {
-            rc = RUN_INTERRUPTED;
-            break;
-        }
+static int stop_after_signal(Run *R, char *err, size_t errlen) {
+    if (!R->o->quiet)
+        fprintf(stderr, "%s[synsweep] stopped by a signal: checkpointing %ld results\n", R->p.tty ? "\n" : "",
+                results_n_done(R->f));
+    if (results_checkpoint(R->f, err, errlen)) return RUN_ERROR;
+    int rc = RUN_INTERRUPTED;
+    double t0 = now_s();
+    while (R->active > 0 && now_s() - t0 < 8.0) {
         JobResult r;
-        JobSpec spec;
-        int src = 0, have = 0;
-        if (local_up && !L.busy && next < n_todo) {
-            sweep_job(sw, todo[next], &spec);
-            local_post(&L, todo[next++], &spec);
+        int src;
+        int kind = comm_recv(&r, &src, 0.25);
+        if (kind == 0) continue;
+        if (kind == MSG_RESULT && r.status != STATUS_CANCELLED) {
+            JobSpec spec;
+            sweep_job(R->sw, r.job_id, &spec);
+            if (results_put(R->f, &spec, &r, err, errlen)) rc = RUN_ERROR;
         }
-        /* the local worker's result, or the next worker message; while both are busy, poll
-         * with a pause that grows from 50 us to 2 ms and starts over when anything arrives */
-        if (local_up && L.busy) have = local_take(&L, &r, n_ranks == 1 ? 0.25 : 0.0);
-        if (!have && n_ranks > 1) {
-            int kind = comm_recv(&r, &src, local_up && L.busy ? 0.0 : 0.25);
-            if (kind == 0 && local_up && L.busy) {
-                /* the pause is a wait for the local result: it ends the moment one comes */
-                have = local_take(&L, &r, idle_ns * 1e-9);
-                idle_ns = have ? 50000 : idle_ns < 2000000 ? idle_ns * 2 : idle_ns;
-                if (have) goto got_result;
-                continue;
-            }
-            idle_ns = 50000;
-            if (kind < 0) {
-                snprintf(err, errlen, "malformed message from rank %d", src);
-                rc = RUN_ERROR;
-                goto done;
-            }
-            if (kind > 0) {
-                if (next < n_todo && !coordinator_stop) {
-                    JobSpec js;
-                    sweep_job(sw, todo[next], &js);
-                    comm_send_job(src, (int)todo[next++], &js);
-                } else {
-                    comm_send_stop(src);
-                    active--;
-                }
-            }
-            have = kind == MSG_RESULT;
-        }
-        if (!have) continue;
-    got_result:
-        if (r.status == STATUS_CANCELLED) { /* a signalled worker: so are we, or soon */
-            job_result_free(&r);
-            coordinator_stop = 1;
-            continue;
-        }
-        sweep_job(sw, r.job_id, &spec);
-        if (results_put(f, &spec, &r, err, errlen)) {
-            job_result_free(&r);
-            rc = RUN_ERROR;
-            goto done;
-        }
-        s.status[r.job_id] = r.status, s.acc[r.job_id] = r.m.test_acc, s.sec[r.job_id] = r.seconds;
-        got++, p.done++;
-        if (r.status != STATUS_OK) {
-            p.failed++;
-            if (!o->quiet)
-                fprintf(stderr, "%s[synsweep] job %d %s: %s\n", p.tty ? "\n" : "", r.job_id,
-                        status_name(r.status), r.message);
-        }
-        job_result_free(&r);
-        double t = now_s();
-        if (++since >= o->checkpoint_every || t - last_ckpt >= o->checkpoint_seconds) {
-            if (results_checkpoint(f, err, errlen)) {
-                rc = RUN_ERROR;
-                goto done;
-            }
-            since = 0, last_ckpt = t;
-        }
-        progress_show(&p, next - got, o, 0);
+        if (kind == MSG_RESULT) job_result_free(&r);
+        comm_send_stop(src);
+        R->active--;
     }
-    if (rc == RUN_INTERRUPTED) {
-        /* save what we have first, then give the workers (signalled too, under mpirun, srun
-         * or scancel) 8 s to hand back their cancelled or finished jobs */
-        if (!o->quiet)
-            fprintf(stderr, "%s[synsweep] stopped by a signal: checkpointing %ld results\n",
-                    p.tty ? "\n" : "", results_n_done(f));
-        if (results_checkpoint(f, err, errlen)) {
-            rc = RUN_ERROR;
-            goto done;
-        }
-        double t0 = now_s();
-        while (active > 0 && now_s() - t0 < 8.0) {
-            JobResult r;
-            int src;
-            int kind = comm_recv(&r, &src, 0.25);
-            if (kind == 0) continue;
-            if (kind == MSG_RESULT && r.status != STATUS_CANCELLED) {
-                JobSpec spec;
-                sweep_job(sw, r.job_id, &spec);
-                if (results_put(f, &spec, &r, err, errlen)) rc = RUN_ERROR;
-            }
-            if (kind == MSG_RESULT) job_result_free(&r);
-            comm_send_stop(src);
-            active--;
-        }
-        if (rc != RUN_ERROR && active > 0) rc = RUN_ABANDONED;
-        goto done;
-    }
-    /* release the workers still waiting */
-    while (active > 0) {
+    return rc != RUN_ERROR && R->active > 0 ? RUN_ABANDONED : rc;
+}
+
+/* Every job has a result: stops the workers still waiting, and says how long it took. */
+static void release_workers(Run *R) {
+    while (R->active > 0) {
         JobResult r;
         int src;
         int kind = comm_recv(&r, &src, 1.0);
         if (kind == 0) continue;
         if (kind == MSG_RESULT) job_result_free(&r);
         comm_send_stop(src);
-        active--;
+        R->active--;
     }
-    progress_show(&p, 0, o, 1);
-    if (!o->quiet) {
-        double el = now_s() - p.t0;
-        fprintf(stderr, "%s[synsweep] %ld jobs in %.3f s after start-up: %.1f jobs/s\n",
-                p.tty ? "\n" : "", n_todo, el, el > 0 ? n_todo / el : 0.0);
+    progress_show(&R->p, 0, R->o, 1);
+    if (!R->o->quiet) {
+        double el = now_s() - R->p.t0;
+        fprintf(stderr, "%s[synsweep] %ld jobs in %.3f s after start-up: %.1f jobs/s\n", R->p.tty ? "\n" : "",
+                R->n_todo, el, el > 0 ? R->n_todo / el : 0.0);
     }
-done:
-    if (local_up) local_stop(&L); /* after a signal its job was cancelled: not recorded */
+}
+
+/* Closes the results file and says what the user has. @return rc, or RUN_ERROR if closing failed. */
+static int run_finish(Run *R, int rc, char *err, size_t errlen) {
+    const RunOptions *o = R->o;
+    if (R->local_up) local_stop(&R->L); /* after a signal its job was cancelled: not recorded */
     char e2[512];
-    if (results_close(f, rc == RUN_ERROR ? e2 : err, rc == RUN_ERROR ? sizeof e2 : errlen)) {
-        if (rc != RUN_ERROR) rc = RUN_ERROR;
-    }
+    if (results_close(R->f, rc == RUN_ERROR ? e2 : err, rc == RUN_ERROR ? sizeof e2 : errlen)) rc = RUN_ERROR;
     if ((rc == RUN_INTERRUPTED || rc == RUN_ABANDONED) && !o->quiet)
         fprintf(stderr, "[synsweep] %s holds every result received; rerun the same command with --resume to finish\n",
                 o->out_path);
-    if (rc == 0 && !o->quiet && o->n_shards == 1 && n_todo == n) print_summary(sw, &s, o->out_path);
+    if (rc == 0 && !o->quiet && o->n_shards == 1 && R->n_todo == R->sw->n_jobs) print_summary(R->sw, &R->s, o->out_path);
     else if (rc == 0 && !o->quiet) printf("results: %s (synsweep status %s summarises it)\n", o->out_path, o->out_path);
     train_set_cancel_flag(NULL);
-    free(todo);
-    free(s.status), free(s.acc), free(s.sec);
+    free(R->todo);
+    free(R->s.status), free(R->s.acc), free(R->s.sec);
     return rc;
+}
+
+int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errlen) {
+    Run R = {.sw = sw, .o = o};
+    R.f = o->resume ? results_resume(o->out_path, sw, o->retry_failed, err, errlen)
+                    : results_create(o->out_path, sw, err, errlen);
+    if (!R.f) return RUN_ERROR;
+    coordinator_catch_signals();
+    R.n_ranks = comm_size();
+    if (!o->local_worker && R.n_ranks > 1) worker_cache_clear(); /* rank 0 only coordinates */
+    int rc = run_start(&R, err, errlen);
+    while (rc == 0 && R.got < R.n_todo) {
+        if (coordinator_stop) {
+            rc = stop_after_signal(&R, err, errlen);
+            break;
+        }
+        JobResult r;
+        int have = next_result(&R, &r, err, errlen);
+        if (have < 0 || (have > 0 && record(&R, &r, err, errlen))) rc = RUN_ERROR;
+    }
+    if (rc == 0) release_workers(&R);
+    return run_finish(&R, rc, err, errlen);
 }
