@@ -35,6 +35,8 @@ class Results:
         self.path = path
         with h5py.File(path, "r") as f:
             self.attrs = {k: _text(v) for k, v in f.attrs.items()}
+            if "n_done" in f:  # a live file: the attribute is the last whole write's, /n_done current
+                self.attrs["n_done"] = int(f["n_done"][0])
             self.df = pd.DataFrame(f["results"][:]) if "results" in f else pd.DataFrame()
             self.curves = {k: f["curves"][k][:].astype(float) for k in f["curves"]} if "curves" in f else {}
             self.layers, self.sizes, self.angle_curve = {}, None, None
