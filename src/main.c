@@ -483,6 +483,17 @@ static void report_memory(int rank) {
 
 static int run_main(int argc, char **argv, char **defout_p);
 
+/* This process's rank as its launcher tells it before MPI starts (Open MPI, PMIx, MPICH's
+ * Hydra, srun), or -1 when none does (then every process counts as a possible rank 0). */
+static int launcher_rank(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (int i = 0; i < 4; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return -1;
+}
+
 static int cmd_run(int argc, char **argv) {
     char *defout = NULL;
     int rc = run_main(argc, argv, &defout);
@@ -541,7 +552,11 @@ static int run_main(int argc, char **argv, char **defout_p) {
     }
     o.out_path = out;
 
+    /* --resume reads the file's attributes in forked children (HDF5 crashes on damaged ones,
+     * h5util.c), and an MPI process must not fork: rank 0 reads them now, before MPI starts */
+    if (o.resume && launcher_rank() <= 0) results_preload(out);
     comm_init(&argc, &argv);
+    results_no_fork();
     int rank = comm_rank(), ok = 1;
     Sweep sw;
     char err[1024], keys_buf[4096] = "", *keys = keys_buf;

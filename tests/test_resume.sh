@@ -4,11 +4,13 @@
 #     the file opens in h5py and n_done never goes down; the final file equals an
 #     uninterrupted run's bit for bit, every job exactly once (check_results.py).
 #  1b. SIGKILL inside the in-place commit (after the journal; between data and statuses); a torn journal.
-#  2. SIGTERM: checkpoint and a non-zero exit within 10 s; resume completes it.
+#  2. SIGTERM: checkpoint and a non-zero exit within 10 s; resume completes it, with no rank
+#     forking after MPI_Init (forkguard.so).
 #  3. --resume with a different sweep is refused, saying what differs; file unchanged.
 #  4. --retry-failed reruns only failed jobs; without it they are kept.
+#  test_resume.sh SYNSWEEP SRC MPIEXEC SYNSWEEP_FAULTY FORKGUARD_SO
 set -uo pipefail
-bin=$1 src=$2 mpiexec=$3
+bin=$1 src=$2 mpiexec=$3 faulty=$4 guard=$5
 t=$(mktemp -d)
 trap 'pkill -9 -f "$t/" 2>/dev/null; rm -rf "$t"' EXIT
 pass=0 fail=0
@@ -18,7 +20,12 @@ run() { "$mpiexec" -n 2 --oversubscribe "$bin" run "$@"; }
 # in the background, so that $! is mpirun itself (a backgrounded function would be a subshell)
 run_bg() { "$mpiexec" -n 2 --oversubscribe "$bin" run "$@" & }
 sweep=$src/sweep_kill.yaml
-n_done() { /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); f['results'][:]; print(int(f.attrs['n_done']))" "$1"; }
+# n_done: a live file's dataset /n_done, else (a finished file, or one of an earlier release) the root attribute
+n_done() { /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); f['results'][:]; print(int(f['n_done'][0] if 'n_done' in f else f.attrs['n_done']))" "$1"; }
+
+# the fault hooks are in the test build only
+[ "$(strings "$bin" | grep -c SYNSWEEP_FAULT)" = 0 ] && ok || bad "the release binary has fault hooks: $(strings "$bin" | grep SYNSWEEP_FAULT)"
+[ "$(strings "$faulty" | grep -c SYNSWEEP_FAULT_COMMIT)" = 1 ] && ok || bad "synsweep_faulty has no fault hook"
 
 run "$sweep" -o "$t/ref.h5" -q || { echo "reference run failed"; exit 1; }
 
@@ -44,18 +51,20 @@ run "$sweep" -o "$t/k.h5" --resume -q && ok || bad "final resume failed"
 /usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" >/dev/null && ok ||
   bad "resumed file differs from the uninterrupted run: $(/usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" | tail -1)"
 
-# 1b. SIGKILL inside the in-place commit (SYNSWEEP_FAULT_COMMIT, results.c): in the 3rd commit
+# 1b. SIGKILL inside the in-place commit (SYNSWEEP_FAULT_COMMIT, results.c, synsweep_faulty): in the 3rd commit
 #     (jobs 9-12), after its journal is written (W=0) or after the rows' data, before their
 #     statuses (W=1). The file opens, its done rows are exactly n_done (8); resume applies a
 #     whole journal (W=1) and ignores a torn one (W=0, truncated), and the final file equals the
-#     uninterrupted run's.
-done_rows() { /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); print(int((f['results']['status'] != b'pending').sum()), int(f.attrs['n_done']))" "$1"; }
+#     uninterrupted run's. n_done is the live file's dataset /n_done (contiguous, its address
+#     from HDF5), the root attribute keeps its value at the whole write (0).
+done_rows() { /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); d=f['n_done']; print(int((f['results']['status'] != b'pending').sum()), int(d[0]), d.shape, d.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS, int(f.attrs['n_done']))" "$1"; }
 for w in 0 1; do
   j=$t/j$w.h5
-  SYNSWEEP_FAULT_COMMIT="3,$w" run "$sweep" -o "$j" --checkpoint-every 4 -q >/dev/null 2>&1 && bad "fault $w: the run was not killed"
+  SYNSWEEP_FAULT_COMMIT="3,$w" "$mpiexec" -n 2 --oversubscribe "$faulty" run "$sweep" -o "$j" --checkpoint-every 4 -q >/dev/null 2>&1 &&
+    bad "fault $w: the run was not killed"
   pkill -9 -f "$j" 2>/dev/null; sleep 0.2
   [ -s "$j.journal" ] && ok || bad "fault $w: no journal left"
-  [ "$(done_rows "$j")" = "8 8" ] && ok || bad "fault $w: done rows and n_done after the kill: $(done_rows "$j")"
+  [ "$(done_rows "$j")" = "8 8 (1,) True 0" ] && ok || bad "fault $w: done rows, /n_done, its shape, contiguous, attribute n_done after the kill: $(done_rows "$j")"
   [ $w -eq 0 ] && truncate -s -10 "$j.journal"
   run "$sweep" -o "$j" --resume 2>"$t/j.err" >/dev/null || bad "fault $w: resume failed: $(cat "$t/j.err")"
   if [ $w -eq 1 ]; then grep -q "committed 4 rows from its journal" "$t/j.err" && ok || bad "fault 1: journal not applied: $(cat "$t/j.err")"
@@ -81,8 +90,11 @@ took=$(/usr/bin/python3 -c "import time; print(round(time.time() - $start, 1))")
 grep -q -- "--resume" "$t/s.err" && ok || bad "SIGTERM: no resume hint: $(cat "$t/s.err")"
 d=$(n_done "$t/s.h5") && [ "$d" -ge 3 ] && [ "$d" -lt 48 ] && ok || bad "SIGTERM: checkpoint holds ${d:-?} results"
 echo "test_resume: SIGTERM stopped the run in $took s with $d of 48 results"
-run "$sweep" -o "$t/s.h5" --resume -q && /usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/s.h5" >/dev/null &&
-  ok || bad "SIGTERM: resumed file differs from the reference"
+# the resume under forkguard.so: a rank that forks after MPI_Init aborts (the attributes --resume
+# reads in forked children are read before MPI starts)
+"$mpiexec" -n 2 --oversubscribe -x LD_PRELOAD="$guard" "$bin" run "$sweep" -o "$t/s.h5" --resume -q 2>"$t/g.err" &&
+  /usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/s.h5" >/dev/null &&
+  ok || bad "SIGTERM: resume under forkguard failed or differs from the reference: $(grep -m1 forkguard "$t/g.err")"
 
 # a second writer of a file that is being written is refused
 run_bg "$sweep" -o "$t/l.h5" -q >/dev/null 2>&1

@@ -5,7 +5,7 @@
 set -uo pipefail
 bin=$1 fixture_bin=$2 drop=$3
 t=$(mktemp -d)
-cleanup() { mountpoint -q "$t/full" 2>/dev/null && umount "$t/full"; rm -rf "$t"; }
+cleanup() { for m in "$t/full" "$t/ro.h5.parts"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done; rm -rf "$t"; }
 trap cleanup EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
@@ -13,7 +13,7 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 # expect CODE PATTERN CMD...: exit status CODE (under a 60 s timeout: a hang fails) and PATTERN
 expect() {
   local code=$1 pat=$2; shift 2
-  timeout 60 "$@" >"$t/out" 2>"$t/err"; local rc=$?
+  timeout -k 5 60 "$@" >"$t/out" 2>"$t/err"; local rc=$?
   if [ $rc -ne "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 600 "$t/err")"; return; fi
   if [ -n "$pat" ] && ! grep -qE -- "$pat" "$t/err" "$t/out"; then bad "$* -> output lacks /$pat/: $(head -c 600 "$t/err")"; return; fi
   ok
@@ -81,6 +81,29 @@ expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$t/m.h5"
 # moved without its store: the same
 mkdir "$t/mv" && cp "$t/sh1.h5" "$t/mv/moved.h5"
 expect 0 "snapshots of 2 finished jobs are gone" "$bin" run "$t/s.yaml" -o "$t/mv/moved.h5" --shard 1/2 --resume -q
+
+# moved with its store (FILE, FILE.snap.h5, FILE.parts) to another directory and used from a
+# third one: resume keeps every snapshot, merge takes them, h5py follows the links; also when
+# renamed on the way (the links in FILE.snap.h5 name the old FILE.parts: read from the new one)
+mkdir "$t/orig" "$t/moved" "$t/elsewhere"
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/orig/mv0.h5" --shard 0/2 -q
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/orig/mv1.h5" --shard 1/2 -q
+for x in "" .snap.h5 .parts; do mv "$t/orig/mv0.h5$x" "$t/moved/mv0.h5$x"; mv "$t/orig/mv1.h5$x" "$t/moved/renamed.h5$x"; done
+pushd "$t/elsewhere" >/dev/null
+for f in mv0 renamed; do
+  sh=$([ $f = mv0 ] && echo 0/2 || echo 1/2)
+  expect 0 "^\[synsweep\] 0 jobs" "$bin" run ../s.yaml -o ../moved/$f.h5 --shard $sh --resume
+  grep -q "gone" "$t/err" && bad "$f.h5 moved with its store: snapshots called gone: $(head -c 300 "$t/err")" || ok
+done
+expect 0 "4 jobs: 4 ok.*complete" "$bin" merge ../mvm.h5 ../moved/mv0.h5 ../moved/renamed.h5
+popd >/dev/null
+/usr/bin/python3 - "$t/moved/mv0.h5" "$t/moved/renamed.h5" "$t/mvm.h5" <<'P' && ok || bad "h5py: snapshots of the moved or merged files unreadable"
+import h5py, sys
+for p, jobs in zip(sys.argv[1:], [["job_000000", "job_000002"], ["job_000001", "job_000003"], ["job_%06d" % i for i in range(4)]]):
+    with h5py.File(p, "r") as f:
+        assert sorted(f["snapshots"].keys()) == jobs, (p, list(f["snapshots"].keys()))
+        assert f["snapshots"][jobs[0]]["final"]["W0"].shape[0] == 8
+P
 
 # a complete file is never rewritten; resume keeps created
 s=$(sha256sum <"$t/good.h5")
@@ -232,6 +255,43 @@ expect 1 "not a regular file \(a FIFO\)" "$bin" train --data-dir "$t/fifo"
 mkfifo "$t/sweep.fifo" "$t/res.fifo"
 expect 1 "sweep.fifo: not a regular file" "$bin" expand "$t/sweep.fifo"
 expect 1 "res.fifo: not a regular file" "$bin" status "$t/res.fifo"
+# ... or in place of a file beside the results file: FILE.journal (resume; a fresh run, whose
+# first commit opened it), FILE.snap.h5 (merge, resume), FILE.lock
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/side.h5" --shard 0/2 -q
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/side1.h5" --shard 1/2 -q
+s=$(sha256sum <"$t/side.h5")
+mkfifo "$t/side.h5.journal"
+expect 1 "side.h5.journal: is not a regular file \(a FIFO\)" "$bin" run "$t/s.yaml" -o "$t/side.h5" --shard 0/2 --resume -q
+rm "$t/side.h5.journal"; mkfifo "$t/fresh.h5.journal"
+expect 1 "fresh.h5.journal: is not a regular file \(a FIFO\)" "$bin" run "$t/s.yaml" -o "$t/fresh.h5" --checkpoint-every 1 -q
+[ ! -e "$t/fresh.h5" ] && ok || bad "a run refused for its journal wrote fresh.h5"
+mv "$t/side.h5.snap.h5" "$t/side.snap.keep"; mkfifo "$t/side.h5.snap.h5"
+expect 1 "side.h5.snap.h5: is not a regular file \(a FIFO\)" "$bin" merge "$t/sidem.h5" "$t/side.h5" "$t/side1.h5"
+[ ! -e "$t/sidem.h5" ] && ok || bad "a refused merge left sidem.h5"
+expect 1 "side.h5.snap.h5: is not a regular file \(a FIFO\)" "$bin" run "$t/s.yaml" -o "$t/side.h5" --shard 0/2 --resume -q
+rm "$t/side.h5.snap.h5"; mv "$t/side.snap.keep" "$t/side.h5.snap.h5"
+mkfifo "$t/side.h5.lock"
+expect 1 "side.h5.lock is not a regular file" "$bin" run "$t/s.yaml" -o "$t/side.h5" --shard 0/2 --resume -q
+rm "$t/side.h5.lock"
+same "$t/side.h5" "$s" "runs refused for a FIFO beside it"
+
+# FILE.parts unusable (not a directory; a read-only file system: root writes through chmod 555):
+# refused at start-up, with the system's reason, before any job is trained or FILE written
+touch "$t/pf.h5.parts"
+expect 1 "pf.h5.parts: cannot hold the snapshot part files \(Not a directory\)" "$bin" run "$t/s.yaml" -o "$t/pf.h5" -q
+[ ! -e "$t/pf.h5" ] && ok || bad "a run refused for its .parts wrote pf.h5"
+mv "$t/side.h5.parts" "$t/side.parts.keep"; touch "$t/side.h5.parts"
+expect 1 "side.h5.parts: cannot hold the snapshot part files \(Not a directory\)" "$bin" run "$t/s.yaml" -o "$t/side.h5" --shard 0/2 --resume -q
+rm "$t/side.h5.parts"; mv "$t/side.parts.keep" "$t/side.h5.parts"
+same "$t/side.h5" "$s" "resume refused for its .parts"
+mkdir "$t/ro.h5.parts"
+if mount -t tmpfs -o ro,size=64k tmpfs "$t/ro.h5.parts" 2>/dev/null; then
+  expect 1 "ro.h5.parts: cannot write the snapshot part files there \(Read-only file system\)" "$bin" run "$t/s.yaml" -o "$t/ro.h5" -q
+  [ ! -e "$t/ro.h5" ] && ok || bad "a run refused for its read-only .parts wrote ro.h5"
+  umount "$t/ro.h5.parts"
+else
+  echo "robust: read-only .parts case skipped (cannot mount a tmpfs: not root)"
+fi
 
 # 7. memory: a job estimated over the budget is refused before anything is allocated; a
 # data header claiming more than its file can hold is refused before it is decompressed

@@ -18,7 +18,8 @@ trap cleanup EXIT
 eval "$("$slurm_tool" start)" || { echo "test_slurm: cannot start the local SLURM cluster"; exit 1; }
 export SYNSWEEP="$root/build/synsweep" SWEEP="$root/tests/sweep_kill.yaml" SYNSWEEP_ARGS="--checkpoint-every 2"
 check="$root/tests/check_results.py"
-n_done() { /usr/bin/python3 -c "import h5py,sys; print(int(h5py.File(sys.argv[1],'r').attrs['n_done']))" "$1" 2>/dev/null || echo 0; }
+# a live file's n_done is its dataset /n_done; a finished file's, the root attribute (docs/FORMAT.md)
+n_done() { /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); print(int(f['n_done'][0] if 'n_done' in f else f.attrs['n_done']))" "$1" 2>/dev/null || echo 0; }
 submit() { sbatch --parsable --chdir="$t" -o "$t/%j.out" -n 2 "$@"; }
 wait_job() { "$slurm_tool" wait "$1" "${2:-180}"; }
 

@@ -74,6 +74,9 @@ class Results:
 
     def _load(self, f):
         self.attrs = {k: _text(v) for k, v in f.attrs.items()}
+        nd = _member(f, "n_done", h5py.Dataset)
+        if nd is not None and nd.shape == (1,):  # a live file: the attribute is the last whole write's
+            self.attrs["n_done"] = int(nd[0])
         res = _member(f, "results", h5py.Dataset)
         if res is None or res.dtype.names is None:
             raise Refused(self.path, "not a synsweep results file (no /results table)")

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <stdio.h>
@@ -77,7 +78,78 @@ static int attr_child_read(hid_t loc, const char *name, int as_i64, char **out, 
     return ok ? 0 : -1; /* (the child exits: nothing to close) */
 }
 
+/*
+ * An MPI process must not fork (Open MPI: fork after MPI_Init can corrupt memory registered
+ * with InfiniBand/UCX). A run reads the attributes it needs before MPI starts
+ * (h5_attr_preload); afterwards (h5_attr_no_fork) they come from here, and only for the file
+ * they were read from: the same inode, kept open meanwhile so that it cannot be reused.
+ */
+#define PRELOAD_MAX 16
+static struct {
+    int fd;             /* the file preloaded, held open; -1 none */
+    int n;
+    struct {
+        char name[32];
+        int as_i64;
+        char *v;        /* NULL: unreadable */
+        size_t len;
+    } e[PRELOAD_MAX];
+} g_pre = {.fd = -1};
+static int g_no_fork;
+
+static char *attr_isolated(hid_t loc, const char *name, int as_i64, size_t *len_out);
+
+int h5_attr_preload(const char *path, const char *const *names, const int *as_i64, int n) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat a, b;
+    void *h = NULL;
+    if (fd < 0 || fstat(fd, &a) || !S_ISREG(a.st_mode) || n > PRELOAD_MAX) { /* the later open says why */
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0 || H5Fget_vfd_handle(file, H5P_DEFAULT, &h) < 0 || !h || fstat(*(int *)h, &b) ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino) { /* replaced between the two opens */
+        if (file >= 0) H5Fclose(file);
+        close(fd);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(g_pre.e[i].name, sizeof g_pre.e[i].name, "%s", names[i]);
+        g_pre.e[i].as_i64 = as_i64[i];
+        g_pre.e[i].v = attr_isolated(file, names[i], as_i64[i], &g_pre.e[i].len);
+    }
+    H5Fclose(file);
+    g_pre.fd = fd, g_pre.n = n;
+    return 0;
+}
+
+void h5_attr_no_fork(void) { g_no_fork = 1; }
+
+/* The preloaded value of attribute name of loc's file, as attr_isolated returns it. */
+static char *attr_preloaded(hid_t loc, const char *name, int as_i64, size_t *len_out) {
+    hid_t file = H5Iget_file_id(loc);
+    void *h = NULL;
+    struct stat a, b;
+    int same = file >= 0 && g_pre.fd >= 0 && H5Fget_vfd_handle(file, H5P_DEFAULT, &h) >= 0 && h &&
+               fstat(*(int *)h, &a) == 0 && fstat(g_pre.fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    if (file >= 0) H5Fclose(file);
+    for (int i = 0; same && i < g_pre.n; i++) {
+        if (strcmp(g_pre.e[i].name, name) || g_pre.e[i].as_i64 != as_i64) continue;
+        char *v = g_pre.e[i].v ? malloc(g_pre.e[i].len + 1) : NULL;
+        if (v) memcpy(v, g_pre.e[i].v, g_pre.e[i].len), v[g_pre.e[i].len] = 0, *len_out = g_pre.e[i].len;
+        return v;
+    }
+    /* it fails rather than forks: the file was replaced (or unreadable) while the run started,
+     * or a read that was not foreseen (a bug) */
+    if (!same) fprintf(stderr, "synsweep: the results file changed while this run started; run it again\n");
+    else fprintf(stderr, "synsweep: attribute '%s' was not read before MPI started, and an MPI process does "
+                 "not fork to read it (a bug: please report it)\n", name);
+    return NULL;
+}
+
 static char *attr_isolated(hid_t loc, const char *name, int as_i64, size_t *len_out) {
+    if (g_no_fork) return attr_preloaded(loc, name, as_i64, len_out);
     int fd[2];
     if (pipe(fd)) return NULL;
     fflush(NULL);
@@ -421,6 +493,44 @@ char *str_cat(const char *a, const char *b) {
     char *s = malloc(na + nb + 1);
     if (s) memcpy(s, a, na), memcpy(s + na, b, nb + 1);
     return s;
+}
+
+static const char *kind_name(mode_t m) {
+    return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISLNK(m) ? "a symbolic link" :
+           S_ISCHR(m) || S_ISBLK(m) ? "a device" : S_ISSOCK(m) ? "a socket" : "special";
+}
+
+/* A FIFO beside the results file would block open(2), and HDF5's open, forever; a symbolic
+ * link would have rank 0 write wherever it points. */
+int side_file_check(const char *path, char *err, size_t errlen) {
+    struct stat sb;
+    if (lstat(path, &sb)) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: cannot stat it (%s)", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISREG(sb.st_mode)) return 0;
+    snprintf(err, errlen, "%s: is not a regular file (%s); refusing to open it", path, kind_name(sb.st_mode));
+    return -1;
+}
+
+int side_file_open(const char *path, int flags, char *err, size_t errlen) {
+    int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    struct stat sb;
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot open it (%s)", path, strerror(e));
+        side_file_check(path, err, errlen); /* names the FIFO (ENXIO) or the link (ELOOP) */
+        errno = e;
+        return -1;
+    }
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: is not a regular file (%s); refusing to open it", path, kind_name(sb.st_mode));
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
 }
 
 /* fsync a file or directory by path. */

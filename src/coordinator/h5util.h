@@ -20,6 +20,13 @@ char *h5_read_attr_str(hid_t loc, const char *name);
 /** Seconds a string attribute's read may take (10; the fuzz target sets 0.25). */
 extern double h5_attr_read_seconds;
 int h5_read_attr_i64(hid_t loc, const char *name, int64_t *v);
+/** Reads the root attributes names[0..n) (int64 where as_i64[i], else strings) of file path in
+ * forked children, as the two calls above do, and keeps them (and path open) for those calls
+ * once h5_attr_no_fork is in effect. @return 0, or -1 (not a regular, readable HDF5 file). */
+int h5_attr_preload(const char *path, const char *const *names, const int *as_i64, int n);
+/** From now on this process never forks to read an attribute (MPI has started): reads are
+ * served from h5_attr_preload, for the same file only; any other read fails. */
+void h5_attr_no_fork(void);
 /**
  * Creates loc/name (rank <= 4, dims, chunked as given, shuffled, deflated at level; with
  * unlimited maximum dims if asked) and writes buf into it unless it is empty.
@@ -65,6 +72,14 @@ extern char *h5_copy_note;
 extern size_t h5_copy_note_len;
 /** A new string: a followed by b (NULL out of memory). */
 char *str_cat(const char *a, const char *b);
+/** A path beside the results file (FILE.journal, FILE.snap.h5, ...) is absent or a regular
+ * file, not a FIFO, symbolic link or other special file. @return 0, or -1 with err
+ * ("PATH: is not a regular file (a FIFO); ..."). */
+int side_file_check(const char *path, char *err, size_t errlen);
+/** open(2) of such a path (flags, mode 0644 if created), never blocking and never following
+ * a symbolic link; refused unless it is a regular file. @return the fd, or -1 with err (and
+ * errno: ENOENT when it does not exist). */
+int side_file_open(const char *path, int flags, char *err, size_t errlen);
 /** fsync a file or directory by path. */
 int sync_path(const char *path);
 

@@ -21,10 +21,22 @@ int lockfile_try(int fd, const char *lock_path) {
 
 int lockfile_take(const char *lock_path, const char *subject, char *err, size_t errlen) {
     for (int attempt = 0; attempt < 100; attempt++) {
-        int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        /* never blocking on a FIFO, never following a link: a regular file or nothing */
+        int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+        struct stat sb;
+        if (fd < 0 && errno == ELOOP) {
+            snprintf(err, errlen, "%s: its lock %s is not a regular file (a symbolic link); refusing to open it",
+                     subject, lock_path);
+            return -1;
+        }
         if (fd < 0) {
             snprintf(err, errlen, "%s: cannot create the results file or its lock %s (%s): does its directory "
                      "exist and is it writable?", subject, lock_path, strerror(errno));
+            return -1;
+        }
+        if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+            snprintf(err, errlen, "%s: its lock %s is not a regular file; refusing to use it", subject, lock_path);
+            close(fd);
             return -1;
         }
         int r = lockfile_try(fd, lock_path);

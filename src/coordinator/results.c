@@ -103,8 +103,6 @@ typedef struct LiveSet {
     const char *base;
 } LiveSet;
 #define LIVE_MAX (8 + N_CURVES + N_STAGES * N_LAYER_METRICS + N_MODEL_CURVES)
-/* n_done as first written into a live file, found and replaced by its value (find_n_done) */
-#define N_DONE_SENTINEL 0x7e5a11f00dc0ffeeLL
 
 typedef struct JobRow {
     int32_t job_id;
@@ -143,7 +141,7 @@ struct ResultsFile {
     char *journal, *index, *index_tmp; /* FILE.journal, FILE.snap.h5 (the snapshot links), its .tmp */
     int fd;          /* FILE opened for in-place commits, -1 while there is no live file */
     ino_t ino;       /* FILE's inode (a journal names it) */
-    haddr_t n_done_at; /* where the 8 bytes of the root attribute n_done are */
+    haddr_t n_done_at; /* where the 8 bytes of the live file's dataset /n_done are */
     int n_live;
     LiveSet live[LIVE_MAX]; /* every per-job dataset, rows first */
     long *fresh, n_fresh, cap_fresh; /* jobs received since the last commit */
@@ -398,44 +396,6 @@ static int put_table(ResultsFile *f, int live, hid_t loc, const char *name, hid_
     return 0;
 }
 
-static int cmp_haddr(const void *a, const void *b) {
-    const LiveSet *x = a, *y = b;
-    return (x->off > y->off) - (x->off < y->off);
-}
-
-/*
- * The address of the root attribute n_done in the live file fd (written as N_DONE_SENTINEL):
- * its one occurrence outside the datasets. An int64 attribute's value sits in the root
- * group's object header (version 1, no checksum), so replacing these 8 bytes changes it.
- */
-static haddr_t find_n_done(const ResultsFile *f, int fd, off_t size) {
-    LiveSet d[LIVE_MAX];
-    memcpy(d, f->live, (size_t)f->n_live * sizeof(LiveSet));
-    qsort(d, (size_t)f->n_live, sizeof(LiveSet), cmp_haddr);
-    int64_t want = N_DONE_SENTINEL;
-    haddr_t found = HADDR_UNDEF;
-    int hits = 0;
-    static unsigned char buf[1 << 20];
-    off_t start = 0;
-    for (int k = 0; k <= f->n_live; k++) {
-        off_t end = k < f->n_live ? (off_t)d[k].off : size;
-        for (off_t p = start; p + 8 <= end;) {
-            size_t want_n = (size_t)(end - p) < sizeof buf ? (size_t)(end - p) : sizeof buf;
-            ssize_t got = pread(fd, buf, want_n, p);
-            if (got < 8) return HADDR_UNDEF;
-            for (ssize_t i = 0; i + 8 <= got; i++)
-                if (!memcmp(buf + i, &want, 8)) found = (haddr_t)(p + i), hits++;
-            p += got - 7;
-            if (p + 8 > end || got < (ssize_t)want_n) break;
-        }
-        if (k < f->n_live) {
-            off_t e = (off_t)(d[k].off + d[k].row_bytes * (size_t)f->n_jobs);
-            if (e > start) start = e;
-        }
-    }
-    return hits == 1 ? found : HADDR_UNDEF;
-}
-
 /* Writes FILE.snap.h5 (the links to the snapshot part files) anew: .tmp, fsync, rename. */
 static int write_index(ResultsFile *f, char *err, size_t errlen) {
     unlink(f->index_tmp);
@@ -482,7 +442,8 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     H5TRY(h5_attr_str(file, "checkpoint", now), "write attributes");
     H5TRY(h5_attr_str(file, "axes", f->axes), "write attributes");
     H5TRY(h5_attr_i64(file, "n_jobs", f->n_jobs), "write attributes");
-    H5TRY(h5_attr_i64(file, "n_done", live ? N_DONE_SENTINEL : f->n_done), "write attributes");
+    /* a live file's n_done is the dataset /n_done (below); this is its value at this write */
+    H5TRY(h5_attr_i64(file, "n_done", f->n_done), "write attributes");
     H5TRY(h5_attr_i64(file, "complete", complete), "write attributes");
     /* provenance (docs/FORMAT.md) */
     H5TRY(h5_attr_str(file, "git_commit", SYNSWEEP_GIT_COMMIT), "write attributes");
@@ -500,6 +461,11 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     hsize_t d1[1] = {n}, d2[2] = {n, E}, dl[2] = {n, Lm}, ds[2] = {n, Lm + 1}, da[3] = {n, E, Lm},
             dn[3] = {n, (hsize_t)f->max_noise, NOISE_COLS};
     H5TRY(put_table(f, live, file, "results", f->row_type, 1, d1, f->rows), "write /results");
+    if (live) { /* where checkpoints rewrite n_done: an address HDF5 gives (H5Dget_offset) */
+        hsize_t one = 1;
+        int64_t v = f->n_done;
+        H5TRY(h5_write_fixed(file, "n_done", H5T_NATIVE_INT64, 1, &one, &v, &f->n_done_at), "write /n_done");
+    }
     H5TRY(g = H5Gcreate2(file, "curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /curves");
     for (int c = 0; c < N_CURVES; c++)
         H5TRY(put_table(f, live, g, CURVE_NAMES[c], H5T_NATIVE_FLOAT, 2, d2, f->curves + (size_t)c * n * E), "write a curve");
@@ -544,24 +510,13 @@ static int write_main(ResultsFile *f, int consolidate, char *err, size_t errlen)
     }
     file = -1;
     if (live) {
-        /* n_done's real value, before anyone can see the file */
+        /* the bytes at /n_done's address are its value: what every commit will rewrite */
         struct stat sb;
-        int64_t v = f->n_done, back = -1;
-        if ((fd = open(f->tmp, O_RDWR)) < 0 || fstat(fd, &sb) ||
-            (f->n_done_at = find_n_done(f, fd, sb.st_size)) == HADDR_UNDEF ||
-            pwrite(fd, &v, 8, (off_t)f->n_done_at) != 8) {
-            snprintf(err, errlen, "%s: cannot place n_done in the live file%s", f->tmp, io_cause());
-            goto fail;
-        }
-        /* read back in this process (the file is the one just written: no forked reader,
-         * which would fork an MPI rank during the run) */
-        hid_t chk = H5Fopen(f->tmp, H5F_ACC_RDONLY, H5P_DEFAULT), a = chk >= 0 ? H5Aopen(chk, "n_done", H5P_DEFAULT) : -1;
-        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &back) < 0) back = -1;
-        if (a >= 0) H5Aclose(a);
-        if (chk >= 0) H5Fclose(chk);
-        if (back != v) {
-            snprintf(err, errlen, "%s: n_done placed at byte %llu reads back as %lld", f->tmp,
-                     (unsigned long long)f->n_done_at, (long long)back);
+        int64_t back = -1;
+        if ((fd = open(f->tmp, O_RDWR)) < 0 || fstat(fd, &sb) || pread(fd, &back, 8, (off_t)f->n_done_at) != 8 ||
+            back != f->n_done) {
+            snprintf(err, errlen, "%s: /n_done at byte %llu reads %lld, not %ld%s", f->tmp,
+                     (unsigned long long)f->n_done_at, (long long)back, f->n_done, io_cause());
             goto fail;
         }
         f->ino = sb.st_ino;
@@ -604,10 +559,12 @@ static uint64_t fnv64(const unsigned char *p, size_t n) {
 }
 
 /*
- * Fault injection for tests/test_resume.sh: SYNSWEEP_FAULT_COMMIT="K,W" SIGKILLs this process
- * in its K-th commit, after the journal is written (W = 0) or after the data, before the
- * statuses (W = 1). @return W at commit K, else -1.
+ * Fault injection for tests/test_resume.sh, compiled only into the test binary synsweep_faulty
+ * (SYNSWEEP_FAULT_INJECTION): SYNSWEEP_FAULT_COMMIT="K,W" SIGKILLs this process in its K-th
+ * commit, after the journal is written (W = 0) or after the data, before the statuses (W = 1).
+ * @return W at commit K, else -1 (always, in the release synsweep).
  */
+#ifdef SYNSWEEP_FAULT_INJECTION
 static int fault_point(void) {
     static int commits;
     const char *e = getenv("SYNSWEEP_FAULT_COMMIT");
@@ -615,6 +572,9 @@ static int fault_point(void) {
     commits++;
     return e && sscanf(e, "%d,%d", &k, &w) == 2 && k == commits ? w : -1;
 }
+#else
+static int fault_point(void) { return -1; }
+#endif
 
 /* Applies the journal's records to fd: the data, fdatasync, the statuses, fdatasync. */
 static int journal_apply(int fd, const JournalHead *h, const unsigned char *p, int fault) {
@@ -681,8 +641,9 @@ static int commit_rows(ResultsFile *f, char *err, size_t errlen) {
     h.n_records = h.n_phase1 + (uint64_t)f->n_fresh + 1;
     h.payload = (uint64_t)(q - buf);
     h.sum = fnv64(buf, (size_t)h.payload);
-    if ((jfd = open(f->journal, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 || write(jfd, &h, sizeof h) != (ssize_t)sizeof h ||
-        write(jfd, buf, (size_t)h.payload) != (ssize_t)h.payload || fdatasync(jfd)) {
+    if ((jfd = side_file_open(f->journal, O_WRONLY | O_CREAT | O_TRUNC, err, errlen)) < 0) goto fail;
+    if (write(jfd, &h, sizeof h) != (ssize_t)sizeof h || write(jfd, buf, (size_t)h.payload) != (ssize_t)h.payload ||
+        fdatasync(jfd)) {
         snprintf(err, errlen, "%s: cannot write the journal (%s)", f->journal, strerror(errno));
         goto fail;
     }
@@ -711,8 +672,8 @@ fail:
  * lock). @return 0, or -1 with err.
  */
 static int journal_redo(const ResultsFile *f, char *err, size_t errlen) {
-    int jfd = open(f->journal, O_RDONLY), fd = -1, rc = -1;
-    if (jfd < 0) return 0;
+    int jfd = side_file_open(f->journal, O_RDONLY, err, errlen), fd = -1, rc = -1;
+    if (jfd < 0) return errno == ENOENT ? 0 : -1;
     JournalHead h;
     struct stat js, fs;
     unsigned char *buf = NULL;
@@ -758,6 +719,17 @@ int results_checkpoint(ResultsFile *f, char *err, size_t errlen) {
     return 0;
 }
 
+/*
+ * At start-up, before any job runs: the paths beside FILE that the run will open. FILE.journal
+ * and FILE.snap.h5 absent or regular files (a FIFO blocks open(2) and HDF5 forever, at the
+ * first commit); FILE.parts absent or a directory we can write (else the first snapshots
+ * fail). Both would otherwise be found only after jobs have trained.
+ */
+static int check_side_paths(const ResultsFile *f, char *err, size_t errlen) {
+    return side_file_check(f->journal, err, errlen) || side_file_check(f->index, err, errlen) ||
+           snapstore_check_dir(&f->st, err, errlen) ? -1 : 0;
+}
+
 ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t errlen) {
     if (access(path, F_OK) == 0) {
         snprintf(err, errlen, "%s: already exists; synsweep never overwrites a results file "
@@ -767,7 +739,8 @@ ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t
     ResultsFile *f = new_state(path, sw, err, errlen);
     if (!f) return NULL;
     f->dirty = 1;
-    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || results_checkpoint(f, err, errlen)) {
+    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || check_side_paths(f, err, errlen) ||
+        results_checkpoint(f, err, errlen)) {
         free_state(f);
         return NULL;
     }
@@ -888,8 +861,8 @@ static int load_file(ResultsFile *f, const char *path, int keep_snapshots, char 
         H5L_info_t li;
         int linked = H5Lget_info(file, "snapshots", &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL;
         int no_index = linked && access(f->index, F_OK) != 0;
-        if (!no_index && snapstore_scan(&f->st, file, path)) {
-            snprintf(err, errlen, "%s: cannot read /snapshots", path);
+        if (!no_index && snapstore_scan(&f->st, file, path, why, sizeof why)) {
+            snprintf(err, errlen, "%s: cannot read /snapshots%s%s", path, why[0] ? ": " : "", why);
             goto fail;
         }
         /* snapshot files that are gone: before anything is trained. Resume reruns those jobs
@@ -1187,6 +1160,16 @@ done:
     return rc;
 }
 
+void results_preload(const char *path) {
+    /* every root attribute results_resume reads (stored_sweep, load_file) */
+    static const char *const names[] = {"sweep_yaml", "format_version", "n_jobs", "complete", "created", "hosts"};
+    static const int as_i64[] = {0, 1, 1, 1, 0, 0};
+    h5_init();
+    if (access(path, F_OK) == 0) h5_attr_preload(path, names, as_i64, 6);
+}
+
+void results_no_fork(void) { h5_attr_no_fork(); }
+
 ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed, char *err,
                             size_t errlen) {
     if (access(path, F_OK) != 0) return results_create(path, sw, err, errlen);
@@ -1201,7 +1184,8 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
     }
     ResultsFile *f = new_state(path, sw, err, errlen);
     if (!f) return NULL;
-    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || journal_redo(f, err, errlen) ||
+    if ((f->lock_fd = lockfile_take(f->lock, path, err, errlen)) < 0 || check_side_paths(f, err, errlen) ||
+        journal_redo(f, err, errlen) ||
         load_file(f, path, 1, err, errlen)) {
         free_state(f);
         return NULL;

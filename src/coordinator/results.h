@@ -29,6 +29,14 @@ void results_set_run_info(const char *hosts, const char *mpi_library);
  */
 ResultsFile *results_create(const char *path, const Sweep *sw, char *err, size_t errlen);
 /**
+ * Before MPI starts (an MPI process must not fork, and reading attributes of a possibly
+ * damaged file forks: h5util.c): reads the root attributes results_resume will need from path,
+ * if it exists. Nothing is reported here; results_resume reports what it finds.
+ */
+void results_preload(const char *path);
+/** MPI has started: from now on attributes come only from results_preload, without forking. */
+void results_no_fork(void);
+/**
  * Reopens path, written by an earlier run of the same sweep (same expansion, data_dir aside),
  * keeping every finished job; with retry_failed, diverged, failed and timeout jobs are pending
  * again. A path that does not exist is created as by results_create. @return the handle, or

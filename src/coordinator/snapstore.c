@@ -155,9 +155,29 @@ fail:
     return -1;
 }
 
+int snapstore_check_dir(const SnapStore *st, char *err, size_t errlen) {
+    struct stat sb;
+    if (stat(st->parts_dir, &sb)) {
+        if (errno == ENOENT) return 0; /* made at the first snapshots, beside FILE (writable) */
+        snprintf(err, errlen, "%s: cannot use it for the snapshot part files (%s)", st->parts_dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(err, errlen, "%s: cannot hold the snapshot part files (%s); move it away or choose another -o",
+                 st->parts_dir, strerror(ENOTDIR));
+        return -1;
+    }
+    if (access(st->parts_dir, W_OK | X_OK)) {
+        snprintf(err, errlen, "%s: cannot write the snapshot part files there (%s)", st->parts_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 typedef struct LinkScan {
     SnapStore *f;
     const char *main_path;
+    int via_index; /* the links are FILE.snap.h5's (a live file) */
     int bad;
 } LinkScan;
 
@@ -176,26 +196,34 @@ static herr_t scan_snapshot(hid_t g, const char *name, const H5L_info_t *info, v
             sc->bad = 1;
             return -1;
         }
+        /* a part file of this results file stays linked; any other is copied on the next checkpoint.
+         * FILE.snap.h5 links only into FILE's own part directory, named as FILE was when it was
+         * written: FILE may have been renamed since (with its side files), so that name is not
+         * looked up, the part is taken from FILE.parts */
+        const char *slash = strrchr(file, '/');
+        size_t nl = slash ? (size_t)(slash - file) : 0;
+        int ours = slash && ((sc->via_index && file[0] != '/' && !memchr(file, '/', nl) && nl > 6 &&
+                              !strncmp(slash - 6, ".parts", 6)) ||
+                             (!strncmp(file, sc->f->parts_rel, nl) && strlen(sc->f->parts_rel) == nl));
         /* relative links are relative to the main file's directory */
         const char *ms = strrchr(sc->main_path, '/');
         size_t nd = ms ? (size_t)(ms - sc->main_path + 1) : 0;
-        char *full = malloc(nd + strlen(file) + 1);
-        if (!full) {
+        char *full = malloc(nd + strlen(file) + strlen(sc->f->parts_dir) + 1),
+             *link = ours ? str_cat(sc->f->parts_rel, slash) : strdup(file);
+        if (!full || !link) {
+            free(full), free(link);
             sc->bad = 1;
             return -1;
         }
-        if (file[0] == '/') strcpy(full, file);
+        if (ours) strcpy(full, sc->f->parts_dir), strcat(full, slash);
+        else if (file[0] == '/') strcpy(full, file);
         else memcpy(full, sc->main_path, nd), strcpy(full + nd, file);
-        /* a part file of this results file stays linked; any other is copied on the next checkpoint */
-        const char *slash = strrchr(file, '/');
-        int ours = slash && !strncmp(file, sc->f->parts_rel, (size_t)(slash - file)) &&
-                   strlen(sc->f->parts_rel) == (size_t)(slash - file);
         /* the link's target object is "/job_NNNNNN" in the part file */
         const char *oslash = strrchr(obj, '/');
         char prefix[16];
         snprintf(prefix, sizeof prefix, "%.*s", oslash ? (int)(oslash - obj + 1) : 0, obj);
-        k = add_source(sc->f, full, prefix, file, ours);
-        free(full);
+        k = add_source(sc->f, full, prefix, link, ours);
+        free(full), free(link);
         int part;
         if (ours && slash && sscanf(slash + 1, "part-%d.h5", &part) == 1 && part >= sc->f->next_part)
             sc->f->next_part = part + 1;
@@ -211,12 +239,25 @@ static herr_t scan_snapshot(hid_t g, const char *name, const H5L_info_t *info, v
 }
 
 
-int snapstore_scan(SnapStore *st, hid_t file, const char *main_path) {
-    LinkScan sc = {st, main_path, 0};
-    hid_t g = H5Gopen2(file, "snapshots", H5P_DEFAULT);
-    if (g < 0) return -1;
-    int rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, scan_snapshot, &sc) < 0 || sc.bad ? -1 : 0;
-    H5Gclose(g);
+int snapstore_scan(SnapStore *st, hid_t file, const char *main_path, char *why, size_t whylen) {
+    /* a live file's /snapshots is an external link to FILE.snap.h5: that file is opened by
+     * FILE's name, beside FILE, not by the name stored in the link (FILE may have been renamed),
+     * and only if it is a regular file (HDF5 would block forever opening a FIFO) */
+    H5L_info_t li;
+    hid_t idx = -1;
+    int linked = H5Lget_info(file, "snapshots", &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL;
+    why[0] = 0;
+    if (linked) {
+        char *index = str_cat(main_path, ".snap.h5");
+        if (index && !side_file_check(index, why, whylen)) idx = H5Fopen(index, H5F_ACC_RDONLY, H5P_DEFAULT);
+        free(index);
+        if (idx < 0) return -1;
+    }
+    LinkScan sc = {st, main_path, linked, 0};
+    hid_t g = H5Gopen2(linked ? idx : file, "snapshots", H5P_DEFAULT);
+    int rc = g < 0 || H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, scan_snapshot, &sc) < 0 || sc.bad ? -1 : 0;
+    if (g >= 0) H5Gclose(g);
+    if (idx >= 0) H5Fclose(idx);
     return rc;
 }
 

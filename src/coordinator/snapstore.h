@@ -48,8 +48,13 @@ int snapstore_write_part(SnapStore *st, char *err, size_t errlen);
  * (consolidate) copies of every group. @return 0 or -1.
  */
 int snapstore_write_links(const SnapStore *st, hid_t file, int consolidate);
-/** Records where the snapshots of a file read from main_path are (its /snapshots). @return 0 or -1. */
-int snapstore_scan(SnapStore *st, hid_t file, const char *main_path);
+/** Records where the snapshots of a file read from main_path are (its /snapshots; a live file's
+ * through main_path.snap.h5, which must be a regular file). @return 0, or -1 (why says why
+ * when it is not a regular file, else ""). */
+int snapstore_scan(SnapStore *st, hid_t file, const char *main_path, char *why, size_t whylen);
+/** FILE.parts is absent, or a directory this process can write. @return 0, or -1 with err
+ * (naming the system's reason). */
+int snapstore_check_dir(const SnapStore *st, char *err, size_t errlen);
 /**
  * Forgets the snapshots of every job whose file is gone or unreadable (FILE.parts/ lost, or FILE
  * moved without it), setting lost[id] = 1 for each. first gets the first such file.
