@@ -51,7 +51,7 @@ run "$sweep" -o "$t/k.h5" --resume -q && ok || bad "final resume failed"
 /usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" >/dev/null && ok ||
   bad "resumed file differs from the uninterrupted run: $(/usr/bin/python3 "$src/check_results.py" "$sweep" "$t/ref.h5" "$t/k.h5" | tail -1)"
 
-# 1b. SIGKILL inside the in-place commit (SYNSWEEP_FAULT_COMMIT, results.c, synsweep_faulty): in the 3rd commit
+# 1b. SIGKILL inside the in-place commit (SYNSWEEP_FAULT_COMMIT, results_journal.c, synsweep_faulty): in the 3rd commit
 #     (jobs 9-12), after its journal is written (W=0) or after the rows' data, before their
 #     statuses (W=1). The file opens, its done rows are exactly n_done (8); resume applies a
 #     whole journal (W=1) and ignores a torn one (W=0, truncated), and the final file equals the

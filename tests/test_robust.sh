@@ -176,7 +176,7 @@ PY
 expect 1 "snapbad.h5: snapshot object /snapshots/job_000002/final/W0 is damaged" "$bin" merge "$t/sb.h5" "$t/snapbad.h5"
 ls "$t/sb.h5"* >/dev/null 2>&1 && bad "refused merge left $(ls -d "$t/sb.h5"*)" || ok
 
-# 5b. status reads a finished file's /results chunks itself (results.c, chunk_cols_read): its
+# 5b. status reads a finished file's /results chunks itself (results_status.c, chunk_cols_read): its
 # summary is the one HDF5 gives from the same rows with the filters removed (h5repack -f NONE),
 # for a complete file of two chunks (the second partial; every group spans both); a chunk whose
 # checksum is wrong is refused, as HDF5 refuses it

@@ -38,7 +38,7 @@ int h5_write_chunked(hid_t loc, const char *name, hid_t type, int rank, const hs
 int h5_write_table(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf);
 /**
  * Creates loc/name contiguous, allocated at once and uncompressed, and writes buf into it: its
- * bytes never move, so rows can be rewritten in place without HDF5 (results.c's live file).
+ * bytes never move, so rows can be rewritten in place without HDF5 (results_write.c's live file).
  * *offset gets the data's address in the file (HADDR_UNDEF if empty). @return 0 or -1.
  */
 int h5_write_fixed(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *buf,

@@ -61,7 +61,7 @@ extern int results_merge_isolated;
 void results_free(ResultsFile *f);
 /**
  * What `status` shows of results file path, read in blocks of rows (a finished file's
- * /results chunk by chunk, only the three columns: results.c, chunk_cols_read): its stored sweep into *sw
+ * /results chunk by chunk, only the three columns: results_status.c, chunk_cols_read): its stored sweep into *sw
  * and each job's status, test accuracy and seconds (malloc'ed arrays of sw->n_jobs). Refused
  * unless the stored sweep's job count is the number of rows stored, so the work and memory are
  * bounded by the file's real rows. @return 0, or -1 with err (nothing to free).
