@@ -67,5 +67,15 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 assert len(rows) == 4 and "logreg_init_zero" in rows[0] and "weight_norm" in rows[0], rows[0].keys()
 assert all(float(x["weight_norm"]) > 0 for x in rows)
 PY
+# a file written before the kind existed (no weight_norm column) stays readable
+cat >"$t/plain.yaml" <<'Y'
+fixed:
+  epochs: 1
+  hidden: [8]
+grid:
+  seed: [0, 1]
+Y
+check "plain synsweep writes a file" "$plain" run "$t/plain.yaml" -o "$t/plain.h5" -q
+check "kind_logreg reads a file without the kind's metric" sh -c "'$kind' status '$t/plain.h5' | grep -q '2 ok'"
 echo "kind_logreg: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
