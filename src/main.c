@@ -16,7 +16,9 @@
 #include "coordinator.h"
 #include "job.h"
 #include "memest.h"
+#include "model.h"
 #include "results.h"
+#include "synsweep_main.h"
 #include "sweep.h"
 #include "worker.h"
 
@@ -691,7 +693,8 @@ static void print_version(void) {
            blas_kernel(), t, t == 1 ? "" : "s");
 }
 
-int main(int argc, char **argv) {
+int synsweep_main(int argc, char **argv) {
+    model_registry_close(); /* the kinds' tables, before any thread reads them */
     /* report and export run Python: no BLAS check needed */
     if (argc >= 2 && !strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "export")) return cmd_export(argc - 2, argv + 2);

@@ -72,6 +72,10 @@ static int run(JobSpec *s, const RawSplit *tr, const RawSplit *te, JobResult *r)
 }
 
 static void test_jobs(const RawSplit *tr, const RawSplit *te) {
+    /* the SNR curves' columns in the gathered table (model_registry.c) */
+    int c_paper = model_curve_find("snr_paper_0"), c_code = model_curve_find("snr_code_0");
+    CHECK(c_paper >= 0 && c_code >= 0, "the SNR curves are gathered");
+    if (c_paper < 0 || c_code < 0) return;
     JobSpec s;
     JobResult r;
     char name[16];
@@ -82,12 +86,12 @@ static void test_jobs(const RawSplit *tr, const RawSplit *te) {
     for (int l = 0; l < 2 && r.snaps; l++) {
         snprintf(name, sizeof name, "lc_W%d", l);
         double s0 = snr_of(snap(&r, 0, name), l), s1 = snr_of(snap(&r, 1, name), l);
-        float c = r.mcurves[1 * N_MODEL_CURVES + MC_SNR_PAPER0 + l];
+        float c = r.mcurves[1 * N_MODEL_CURVES + c_paper + l];
         printf("no sleep, layer %d: SNR_paper init %.4g, final %.4g\n", l, s0, s1);
         CHECK(s1 < 2 * s0 && fabs(c - s1) <= 1e-5 * s1, "layer %d: SNR %g -> %g (curve %g)", l, s0, s1, c);
-        CHECK(isfinite(r.mcurves[MC_SNR_CODE0 + l]), "snr_code_%d recorded", l);
+        CHECK(isfinite(r.mcurves[c_code + l]), "snr_code_%d recorded", l);
     }
-    CHECK(isnan(r.mcurves[MC_SNR_PAPER0 + 2]) && isnan(r.mcurves[MC_SNR_CODE0 + 3]), "no curves of absent layers");
+    CHECK(isnan(r.mcurves[c_paper + 2]) && isnan(r.mcurves[c_code + 3]), "no curves of absent layers");
     CHECK(r.m.n_sleeps == 0 && isfinite(r.m.snr_paper) && isfinite(r.m.snr_code), "metrics of lc");
     CHECK(tensors_find(&r.tensors, "lc_B1") == NULL, "bp: no feedback tensors");
     const Tensor *t = tensors_find(&r.tensors, "lc_W1");
@@ -127,7 +131,7 @@ static void test_jobs(const RawSplit *tr, const RawSplit *te) {
     for (int l = 0; l < 2 && r.snaps; l++) {
         snprintf(name, sizeof name, "lc_W%d", l);
         double s0 = snr_of(snap(&r, 0, name), l), s1 = snr_of(snap(&r, 1, name), l);
-        float c0 = r.mcurves[MC_SNR_PAPER0 + l];
+        float c0 = r.mcurves[c_paper + l];
         printf("dynamic map, layer %d: SNR_paper init %.4g, epoch 1 %.4g, final %.4g\n", l, s0, c0, s1);
         CHECK(c0 > 10 * s0 && s1 > 10 * s0, "dynamic layer %d: SNR %g -> %g, %g", l, s0, c0, s1);
     }

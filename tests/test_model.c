@@ -228,7 +228,30 @@ static void test_golden(const char *path, int write) {
     raw_split_free(&tr), raw_split_free(&te);
 }
 
+/* model_kind_register refuses, with the tables unchanged, what would break them (run before
+ * anything reads a table: the first read closes registration). */
+static void test_register_refusals(void) {
+    static const ParamDef p = {"x_param", PK_INT, 0, 4, "0", NULL, 0, 1, "x", "model=x_kind"};
+    static const MetricDef m = {"x_metric", 0, "x"};
+    ModelKind k = *MODEL_KINDS[0];
+    k.name = "mlp";
+    CHECK(model_kind_register(&k) == -1 && strstr(model_registry_error(), "taken"), "a taken name: %s", model_registry_error());
+    k.name = "x_kind", k.params = &p, k.n_params = 1;
+    CHECK(model_kind_register(&k) == -1 && strstr(model_registry_error(), "ext"), "parameters without spec_ext: %s",
+          model_registry_error());
+    k.spec_ext = JOBSPEC_EXT_BYTES + 8;
+    CHECK(model_kind_register(&k) == -1 && strstr(model_registry_error(), "full"), "JobSpec.ext overflow: %s",
+          model_registry_error());
+    k.spec_ext = 4, k.metrics = &m, k.n_metrics = 1, k.metrics_ext = 0;
+    CHECK(model_kind_register(&k) == -1, "metrics without metrics_ext: %s", model_registry_error());
+    CHECK(!param_find("x_param") && !model_kind_find("x_kind"), "refused kinds leave no rows");
+    k.metrics_ext = 1;
+    CHECK(model_kind_register(&k) == -1 && strstr(model_registry_error(), "closed"), "registration closed after a read: %s",
+          model_registry_error());
+}
+
 int main(int argc, char **argv) {
+    test_register_refusals();
     test_tables();
     test_tensors();
     if (argc == 3 && !strcmp(argv[1], "--write")) test_golden(argv[2], 1);

@@ -55,6 +55,12 @@ static const float *snap(const JobResult *r, const char *name, int64_t *n) {
 
 static void test_kinds(void) {
     const char *kinds[] = {"rbse", "rbm", "pixels"};
+    /* the CD curves' columns in the gathered table (model_registry.c) */
+    int c_recon = model_curve_find("recon_error"), c_ce = model_curve_find("recon_ce"),
+        c_rel = model_curve_find("mean_release"), c_corr = model_curve_find("w_p_corr"),
+        c_hist = model_curve_find("release_hist_00");
+    CHECK(c_recon >= 0 && c_ce >= 0 && c_rel >= 0 && c_corr >= 0 && c_hist >= 0, "the CD curves are gathered");
+    if (c_recon < 0 || c_ce < 0 || c_rel < 0 || c_corr < 0 || c_hist < 0) return;
     for (int q = 0; q < 3; q++) {
         JobSpec s;
         JobResult r;
@@ -66,20 +72,21 @@ static void test_kinds(void) {
         for (int e = 0; cd && e < r.n_mepochs; e++) {
             const float *row = r.mcurves + (size_t)e * N_MODEL_CURVES;
             double tot = 0;
-            for (int k = 0; k < RELEASE_BINS; k++) tot += row[MC_RELEASE_HIST0 + k];
+            for (int k = 0; k < RELEASE_BINS; k++) tot += row[c_hist + k];
             sums &= fabs(tot - 1.0) < 1e-5;
-            finite &= isfinite(row[MC_RECON_ERROR]) && isfinite(row[MC_RECON_CE]) && isfinite(row[MC_MEAN_RELEASE]);
-            finite &= q == 0 ? isfinite(row[MC_W_P_CORR]) : isnan(row[MC_W_P_CORR]);
-            finite &= row[MC_RECON_ERROR] > 0 && row[MC_RECON_ERROR] < 0.25;
-            if (q == 1) finite &= row[MC_MEAN_RELEASE] == 1.0f && row[MC_RELEASE_HIST0 + RELEASE_BINS - 1] == 1.0f;
-            for (int k = MC_SNR_PAPER0; k < N_MODEL_CURVES; k++) finite &= isnan(row[k]); /* not this kind's */
+            finite &= isfinite(row[c_recon]) && isfinite(row[c_ce]) && isfinite(row[c_rel]);
+            finite &= q == 0 ? isfinite(row[c_corr]) : isnan(row[c_corr]);
+            finite &= row[c_recon] > 0 && row[c_recon] < 0.25;
+            if (q == 1) finite &= row[c_rel] == 1.0f && row[c_hist + RELEASE_BINS - 1] == 1.0f;
+            for (int k = 0; k < N_MODEL_CURVES; k++) /* not this kind's */
+                if (k < c_recon || k > c_hist + RELEASE_BINS - 1) finite &= isnan(row[k]);
         }
         CHECK(finite, "%s: CD curves finite and in range where recorded, NaN elsewhere", kinds[q]);
         CHECK(sums, "%s: release histogram sums to 1 in every CD epoch", kinds[q]);
         if (cd) {
             const float *first = r.mcurves, *last = r.mcurves + (size_t)2 * N_MODEL_CURVES;
-            CHECK(last[MC_RECON_ERROR] < first[MC_RECON_ERROR], "%s: reconstruction error falls (%g -> %g)", kinds[q],
-                  (double)first[MC_RECON_ERROR], (double)last[MC_RECON_ERROR]);
+            CHECK(last[c_recon] < first[c_recon], "%s: reconstruction error falls (%g -> %g)", kinds[q],
+                  (double)first[c_recon], (double)last[c_recon]);
         }
         /* chance is 0.1 (+- 0.01 on 1000 test images) */
         CHECK(r.m.test_acc > 0.3 && r.m.test_acc_pred_mean > 0.3, "%s: k = 10 readout above chance: %g, %g", kinds[q],

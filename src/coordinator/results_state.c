@@ -139,7 +139,7 @@ static const char *const LATE_METRICS[] = {
 /* A column of the full row type a file may lack: a parameter (its value is the stored sweep's,
  * else its default: the row's spec as rf_new_state made it) or a late metric (NaN). */
 int rf_column_optional(const char *name) {
-    if (param_find(name)) return 1;
+    if (param_find(name) || metric_is_kinds(name)) return 1; /* a kind's metric: files before the kind lack it */
     for (size_t i = 0; i < sizeof LATE_METRICS / sizeof *LATE_METRICS; i++)
         if (!strcmp(name, LATE_METRICS[i])) return 1;
     return 0;

@@ -4,6 +4,11 @@
  * the YAML loader, the `train` flags, `--help`, the expand table and the HDF5 results columns
  * are all generated from it. See docs/JOBSPEC.md. Both structs are plain data (fixed-size
  * strings) so they cross MPI as bytes between ranks of the same binary.
+ *
+ * PARAMS, METRICS and MODEL_CURVE_NAMES are gathered tables (model_registry.c): the common
+ * rows (job_params.c, job_result.c), then each model kind's own rows, declared next to its
+ * ModelKind row, in registry order. A kind registered from outside src/ keeps its parameters
+ * and metrics in the extension areas JobSpec.ext and JobMetrics.ext, so it needs no field here.
  */
 #ifndef SYNSWEEP_JOB_H
 #define SYNSWEEP_JOB_H
@@ -14,6 +19,9 @@
 #include "dist.h"
 #include "mlp.h"
 #include "tensor.h"
+
+#define JOBSPEC_EXT_BYTES 256
+#define JOBMETRICS_EXT 8
 
 typedef struct JobSpec {
     char dataset[32];
@@ -74,14 +82,22 @@ typedef struct JobSpec {
     int32_t learn_release, rbse_samples;
     char binarize[12];     /* threshold | bernoulli */
     double binarize_threshold;
+    /* registered kinds' parameters (ModelKind.spec_ext bytes each, placed at registration;
+       zero-filled like every field, so equal specs stay equal byte for byte) */
+    _Alignas(8) unsigned char ext[JOBSPEC_EXT_BYTES];
 } JobSpec;
+
+/* offset and size of a field, for ParamDef rows: FIELD_OF(JobSpec, lr); a kind with spec_ext
+ * names a field of its own struct, FIELD_OF(LogregSpec, init_zero) */
+#define FIELD_OF(T, field) offsetof(T, field), sizeof(((T *)0)->field)
 
 typedef enum { PK_INT, PK_REAL, PK_BOOL, PK_CHOICE, PK_STR, PK_INTLIST, PK_CHOICELIST } ParamKind;
 
 typedef struct ParamDef {
     const char *name;
     ParamKind kind;
-    size_t offset, size;   /* of the field in JobSpec */
+    size_t offset, size;   /* of the field in JobSpec (in PARAMS; a kind with spec_ext declares
+                              offsets in its own area of JobSpec.ext, model.h) */
     const char *def;       /* default, as it would be written in YAML */
     const char *choices;   /* '|'-separated, for PK_CHOICE and PK_CHOICELIST */
     double lo, hi;         /* inclusive range, for PK_INT, PK_REAL and list items */
@@ -91,8 +107,16 @@ typedef struct ParamDef {
     const char *applies;
 } ParamDef;
 
-extern const ParamDef PARAMS[];
-extern const int N_PARAMS;
+/* The common rows (job_params.c): every kind's parameters. The `model` row's choices and
+ * help are filled from the registry when the table is gathered. */
+extern const ParamDef COMMON_PARAMS[];
+extern const int N_COMMON_PARAMS;
+/** The gathered parameter table (model_registry.c: built on first use). */
+const ParamDef *params_table(void);
+int params_count(void);
+/* read as the arrays they were */
+#define PARAMS (params_table())
+#define N_PARAMS (params_count())
 
 /** The ParamDef called name, or NULL. */
 const ParamDef *param_find(const char *name);
@@ -121,7 +145,8 @@ int jobspec_set(JobSpec *s, const char *key, const char *value, char *err, size_
 void jobspec_get(const JobSpec *s, const ParamDef *d, char *buf, size_t n);
 /** Checks combinations of fields. @return 0, or -1 with the reason in err. */
 int jobspec_check(const JobSpec *s, char *err, size_t errlen);
-/** The model curves job s records (bit k: MODEL_CURVE_NAMES[k]) and their length in *len. */
+/** The model curves job s records (bit k: MODEL_CURVE_NAMES[k]) and their length in *len
+ * (model_registry.c). */
 uint64_t jobspec_model_curves(const JobSpec *s, int *len);
 /** Points of the noise-phase curve job s records (0 without a noise phase). */
 int jobspec_noise_points(const JobSpec *s);
@@ -157,19 +182,19 @@ extern const char *const CURVE_NAMES[N_CURVES];
 enum { NC_EXAMPLES, NC_LOSS, NC_ANGLE0, NOISE_COLS = NC_ANGLE0 + MLP_MAX_LAYERS };
 #define NOISE_COLUMNS "examples,loss,angle_0,angle_1,angle_2,angle_3,angle_4,angle_5,angle_6,angle_7"
 
-/* Per-epoch curves of model kinds with phases of their own, one registry for all kinds so
- * that a column means the same in every job: the RBSE/RBM contrastive-divergence epochs
- * (reconstruction error, mean release probability, release-probability histogram, the
- * correlation of |w| and p) and the locally connected layers' weight SNR per LC layer
- * (both definitions). A job records those its kind produces (ModelKind.curves). */
+/* Per-epoch curves of model kinds with phases of their own (ModelKind.curve_names), gathered
+ * into one table so that a column means the same in every job: a name two kinds declare is one
+ * curve (rbse and rbm share recon_error). A job records those its kind produces
+ * (ModelKind.curves). N_MODEL_CURVES is the capacity, one bit of a uint64_t mask each, and the
+ * stride of JobResult.mcurves; model_curve_count() says how many are gathered. */
 #define RELEASE_BINS 20
 #define LC_MAX_LAYERS 4
-enum {
-    MC_RECON_ERROR, MC_RECON_CE, MC_MEAN_RELEASE, MC_W_P_CORR, MC_RELEASE_HIST0,
-    MC_SNR_PAPER0 = MC_RELEASE_HIST0 + RELEASE_BINS, MC_SNR_CODE0 = MC_SNR_PAPER0 + LC_MAX_LAYERS,
-    N_MODEL_CURVES = MC_SNR_CODE0 + LC_MAX_LAYERS
-};
-extern const char *const MODEL_CURVE_NAMES[N_MODEL_CURVES];
+enum { N_MODEL_CURVES = 64 };
+const char *const *model_curve_names(void);
+int model_curve_count(void);
+/** The index of the model curve called name, or -1. */
+int model_curve_find(const char *name);
+#define MODEL_CURVE_NAMES (model_curve_names())
 
 /* per-layer metrics, per stage */
 enum { LM_ANGLE, LM_ANGLE_NEURON_MEAN, LM_ANGLE_NEURON_STD, LM_ERANK, LM_GRAM_ERANK, N_LAYER_METRICS };
@@ -187,19 +212,29 @@ typedef struct JobMetrics {
     /* the test-set readout at the stages before the final one (final: the columns above) */
     double stage_test_loss[N_STAGES], stage_test_acc[N_STAGES];
     double stage_p_true_mean[N_STAGES], stage_p_max_mean[N_STAGES];
-    /* model kinds' own (NaN elsewhere) */
+    /* built-in model kinds' own (NaN elsewhere; their METRICS rows are in their files) */
     double test_acc_pred_mean, test_loss_pred_mean; /* rbse: averaging the S predictions */
     double recon_error, mean_release, w_p_corr;      /* rbse/rbm after contrastive divergence */
     double snr_paper, snr_code, n_sleeps;            /* lc: weight SNR (mean over LC layers) */
+    double ext[JOBMETRICS_EXT];                      /* registered kinds' (ModelKind.metrics_ext each) */
 } JobMetrics;
 
 typedef struct MetricDef {
     const char *name;
-    size_t offset;     /* of the double in JobMetrics */
+    size_t offset;     /* of the double in JobMetrics (a kind with metrics_ext: in its area of
+                          JobMetrics.ext, model.h) */
     const char *help;
 } MetricDef;
-extern const MetricDef METRICS[];
-extern const int N_METRICS;
+/* the common rows (job_result.c), then the kinds' (model_registry.c) */
+extern const MetricDef COMMON_METRICS[];
+extern const int N_COMMON_METRICS;
+const MetricDef *metrics_table(void);
+int metrics_count(void);
+/** Whether the metric called name is a model kind's own (NaN for other kinds' jobs; a file
+ * written before the kind existed lacks its column). */
+int metric_is_kinds(const char *name);
+#define METRICS (metrics_table())
+#define N_METRICS (metrics_count())
 
 typedef struct JobResult {
     int32_t job_id, status, rank;
@@ -217,7 +252,7 @@ typedef struct JobResult {
     int32_t n_noise_points;
     float *noise_curve;             /* (n_noise_points, NOISE_COLS) along the noise phase */
     int32_t n_mepochs;
-    float *mcurves;                 /* (n_mepochs, N_MODEL_CURVES) the kind's own curves, NaN
+    float *mcurves;                 /* (n_mepochs, N_MODEL_CURVES) the kinds' curves, NaN
                                        where it has none */
     int32_t snap_mask;              /* bit s set: stage s saved */
     int64_t n_params, n_fixed;      /* floats of the model's trainable and fixed buffers */

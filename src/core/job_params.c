@@ -1,20 +1,21 @@
 /*
- * job_params.c: PARAMS, the table of every job parameter (job.h, ParamDef): name, kind,
- * JobSpec field, default, choices or range, help, and where it applies. The YAML loader, the
- * `train` flags, `--help`, docs/PARAMETERS.md, the expand table and the results columns are
- * all generated from it. A parameter added here needs a default that reproduces the
- * behaviour before it (docs/FORMAT.md: a results file without its column takes the default).
+ * job_params.c: COMMON_PARAMS, the job parameters every model kind shares (job.h, ParamDef):
+ * name, kind, JobSpec field, default, choices or range, help, and where it applies. A kind's
+ * own parameters are rows in its file (model_cnn.c, model_lc.c, model_rbse.c); PARAMS gathers
+ * both (model_registry.c). The YAML loader, the `train` flags, `--help`, docs/PARAMETERS.md,
+ * the expand table and the results columns are all generated from PARAMS. A parameter added
+ * needs a default that reproduces the behaviour before it (docs/FORMAT.md: a results file
+ * without its column takes the default).
  */
 #include "job.h"
 
 #include <stddef.h>
 
 #include "data.h"
-#include "model.h"
 
-#define F(field) offsetof(JobSpec, field), sizeof(((JobSpec *)0)->field)
+#define F(field) FIELD_OF(JobSpec, field)
 
-const ParamDef PARAMS[] = {
+const ParamDef COMMON_PARAMS[] = {
     {"dataset", PK_CHOICE, F(dataset), "mnist", DATASET_NAMES, 0, 0, "dataset to train and test on", NULL},
     {"ood", PK_CHOICE, F(ood), "none", "none|translate|rotate|scale|usps", 0, 0,
      "out-of-distribution test set: the dataset's test images transformed, or USPS in MNIST's frame", NULL},
@@ -25,11 +26,8 @@ const ParamDef PARAMS[] = {
     {"data_dir", PK_STR, F(data_dir), "", NULL, 0, 0,
      "dataset root (else --data-dir, then $SYNSWEEP_DATA, then ./data)", NULL},
     {"seed", PK_INT, F(seed), "0", NULL, 0, 2147483647, "seed of every random draw of the job", NULL},
-    {"model", PK_CHOICE, F(model), "mlp", "mlp|cnn|lc|lc_conv|rbse|rbm|pixels", 0, 0,
-     "mlp; cnn: conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers; lc: locally connected "
-     "layers (-> ReLU -> 2x2 max-pool each) -> the hidden FC layers, with sleep (Pogodin et al.); lc_conv: the "
-     "same network with conv layers; rbse, rbm: contrastive divergence on binarised images, then a softmax "
-     "readout of the hidden features; pixels: the same readout of the binarised pixels", NULL},
+    /* choices and help: the registered kinds' names and ModelKind.help (model_registry.c) */
+    {"model", PK_CHOICE, F(model), "mlp", "", 0, 0, "", NULL},
     {"hidden", PK_INTLIST, F(hidden), "100", NULL, 1, 100000,
      "hidden layer sizes, e.g. [100, 100]; input and output sizes come from the dataset", "model=mlp|cnn|lc|lc_conv"},
     {"rule", PK_CHOICE, F(rule), "bp", "bp|fa|fa_noise|dfa", 0, 0,
@@ -77,49 +75,6 @@ const ParamDef PARAMS[] = {
      "epochs between evaluations for the curves (0: only after the last epoch)", NULL},
     {"time_limit", PK_REAL, F(time_limit), "0", NULL, 0, 1e9,
      "seconds a job may train before it stops with status timeout (0: no limit)", NULL},
-    {"conv_dist", PK_CHOICE, F(conv_dist), "normal", DIST_NAMES "|trained", 0, 0,
-     "cnn: distribution of the frozen conv kernels, or trained (kaiming init, learned by the rule)", "model=cnn"},
-    {"conv_scale", PK_REAL, F(conv_scale), "1", NULL, 0, 1e6, "cnn: scale of the conv distribution", "model=cnn"},
-    {"conv_kernels", PK_INT, F(conv_kernels), "64", NULL, 1, 4096, "cnn: number of conv kernels", "model=cnn"},
-    {"conv_size", PK_INT, F(conv_size), "5", NULL, 1, 31, "cnn: kernel side", "model=cnn"},
-    {"conv_padding", PK_CHOICE, F(conv_padding), "valid", "valid|same", 0, 0, "cnn: conv padding (same: (k-1)/2)", "model=cnn"},
-    {"fc_pool", PK_INT, F(fc_pool), "0", NULL, 0, 64,
-     "cnn: 0 flattens every pooled feature; n adaptive-pools each map to n x n (4: 64 x 16 = 1024)", "model=cnn"},
-    {"fc_pool_mode", PK_CHOICE, F(fc_pool_mode), "avg", "avg|max", 0, 0,
-     "cnn: what fc_pool takes of each cell: the average, or the maximum (PyTorch's AdaptiveMaxPool2d)", "model=cnn"},
-    {"conv_bias", PK_BOOL, F(conv_bias), "true", NULL, 0, 0, "cnn: the conv layer has a bias per kernel", "model=cnn"},
-    {"cache_features", PK_BOOL, F(cache_features), "true", NULL, 0, 0,
-     "cnn with frozen conv: compute each image's features once (same numbers, faster)", "model=cnn"},
-    {"cache_budget_mb", PK_INT, F(cache_budget_mb), "1024", NULL, 0, 1000000,
-     "cnn with frozen conv and cache_features: also keep the test features when they take at most this many MiB "
-     "(n_test x feature floats: 352 MiB for 10,000 MNIST images through 64 5x5 kernels, 39 MiB with fc_pool 4; 0: never)",
-     "model=cnn"},
-    {"lc_channels", PK_INTLIST, F(lc_channels), "32,32", NULL, 1, 4096,
-     "lc, lc_conv: output channels of each LC (conv) layer, e.g. [32, 32]; depth = its length (1 to 4)", "model=lc|lc_conv"},
-    {"lc_size", PK_INT, F(lc_size), "5", NULL, 1, 31, "lc, lc_conv: kernel side (odd; zero padding (k-1)/2, stride 1)",
-     "model=lc|lc_conv"},
-    {"lc_pool", PK_CHOICE, F(lc_pool), "max", "max|none", 0, 0,
-     "lc, lc_conv: after each layer's ReLU a 2x2 max-pool (stride 2), or none", "model=lc|lc_conv"},
-    {"lc_init", PK_CHOICE, F(lc_init), "independent", "independent|shared", 0, 0,
-     "lc: initial kernels, an independent Kaiming (fan-out) draw per position (the authors'), or one shared kernel "
-     "plus lc_init_eps times noise", "model=lc"},
-    {"lc_init_eps", PK_REAL, F(lc_init_eps), "0", NULL, 0, 1e6,
-     "lc, lc_init shared: relative noise per position (W_p = std (s + eps n_p) / sqrt(1 + eps^2))", "model=lc;lc_init=shared"},
-    {"sleep", PK_CHOICE, F(sleep), "none", "none|instant|dynamic", 0, 0,
-     "lc: weight sharing every sleep_every steps: none; instant (each kernel <- its group's mean); dynamic (the "
-     "Hebbian sleep on tiled noise patches)", "model=lc"},
-    {"sleep_every", PK_INT, F(sleep_every), "10", NULL, 1, 100000000, "lc: optimiser steps between sleeps",
-     "model=lc;sleep=instant|dynamic"},
-    {"sleep_share", PK_CHOICE, F(sleep_share), "grid", "grid|map", 0, 0,
-     "lc: sharing groups, positions at stride lc_size in each direction (the authors') or the whole map",
-     "model=lc;sleep=instant|dynamic"},
-    {"sleep_steps", PK_INT, F(sleep_steps), "100", NULL, 1, 1000000, "lc, dynamic sleep: Hebbian iterations T per sleep",
-     "model=lc;sleep=dynamic"},
-    {"sleep_lr", PK_REAL, F(sleep_lr), "0.1", NULL, 0, 1e3, "lc, dynamic sleep: learning rate", "model=lc;sleep=dynamic"},
-    {"sleep_gamma", PK_REAL, F(sleep_gamma), "1e-5", NULL, 0, 1e3,
-     "lc, dynamic sleep: pull gamma (W - W0) toward the weights at the start of the sleep", "model=lc;sleep=dynamic"},
-    {"sleep_batch", PK_INT, F(sleep_batch), "128", NULL, 1, 1000000, "lc, dynamic sleep: noise patches per iteration",
-     "model=lc;sleep=dynamic"},
     {"meta_tasks", PK_CHOICELIST, F(meta_tasks), "", "mnist|fashion_mnist|kmnist", 0, 0,
      "datasets of the meta-loss (e.g. [mnist, fashion_mnist, kmnist]; [] = not measured)", NULL},
     {"meta_steps", PK_INT, F(meta_steps), "10", NULL, 1, 100000, "meta-loss: inner Adam steps per task", NULL},
@@ -134,32 +89,5 @@ const ParamDef PARAMS[] = {
     {"cs_sigma_center", PK_REAL, F(cs_sigma_center), "1", NULL, 1e-3, 1e3, "center_surround: s_c (pixels)", "model=cnn;conv_dist=center_surround"},
     {"cs_sigma_surround", PK_REAL, F(cs_sigma_surround), "2", NULL, 1e-3, 1e3, "center_surround: s_s (pixels)", "model=cnn;conv_dist=center_surround"},
     {"truncation", PK_REAL, F(truncation), "2", NULL, 0.1, 100, "truncated_normal: cut at this many scales", NULL},
-    {"rbm_hidden", PK_INT, F(rbm_hidden), "500", NULL, 1, 100000, "rbse/rbm: hidden units", "model=rbse|rbm"},
-    {"rbm_train_size", PK_INT, F(rbm_train_size), "10000", NULL, 0, 100000000,
-     "rbse/rbm: training images (labels unused) drawn by the seed for contrastive divergence (0: all)", "model=rbse|rbm"},
-    {"rbm_epochs", PK_INT, F(rbm_epochs), "10", NULL, 0, 1000000, "rbse/rbm: contrastive-divergence epochs", "model=rbse|rbm"},
-    {"rbm_batch_size", PK_INT, F(rbm_batch_size), "100", NULL, 1, 1000000,
-     "rbse/rbm: CD minibatch (persistent chains); an epoch uses the full batches of a shuffled order", "model=rbse|rbm"},
-    {"cd_k", PK_INT, F(cd_k), "1", NULL, 1, 1000, "rbse/rbm: Gibbs steps per CD update (CD-k)", "model=rbse|rbm"},
-    {"persistent", PK_BOOL, F(persistent), "false", NULL, 0, 0,
-     "rbse/rbm: persistent chains (PCD-k) instead of chains restarted at the data", "model=rbse|rbm"},
-    {"rbm_lr", PK_REAL, F(rbm_lr), "0.05", NULL, 0, 1e3, "rbse/rbm: CD learning rate (SGD with momentum)", "model=rbse|rbm"},
-    {"rbm_momentum", PK_REAL, F(rbm_momentum), "0.5", NULL, 0, 0.999999, "rbse/rbm: CD momentum", "model=rbse|rbm"},
-    {"rbm_weight_decay", PK_REAL, F(rbm_weight_decay), "1e-4", NULL, 0, 1e3,
-     "rbse/rbm: L2 weight decay of the weights w (not a, b, c)", "model=rbse|rbm"},
-    {"rbm_init_std", PK_REAL, F(rbm_init_std), "0.01", NULL, 0, 100, "rbse/rbm: initial w ~ N(0, std^2)", "model=rbse|rbm"},
-    {"release_init", PK_REAL, F(release_init), "0.5", NULL, 1e-6, 1,
-     "rbse: initial release probability sigmoid(a) of every synapse (1: always released)", "model=rbse"},
-    {"learn_release", PK_BOOL, F(learn_release), "true", NULL, 0, 0,
-     "rbse: CD learns the release logits a (false: p stays at release_init)", "model=rbse"},
-    {"release_lr_scale", PK_REAL, F(release_lr_scale), "1", NULL, 0, 1e6,
-     "rbse: learning rate of the release logits a as a multiple of rbm_lr", "model=rbse;learn_release=true"},
-    {"rbse_samples", PK_INT, F(rbse_samples), "10", NULL, 1, 10000,
-     "rbse/rbm/pixels: feature rows per labelled image (rbse: S masks; rbm, pixels: S copies, or S Bernoulli "
-     "binarisations), and samples averaged at test", "model=rbse|rbm|pixels"},
-    {"binarize", PK_CHOICE, F(binarize), "threshold", "threshold|bernoulli", 0, 0,
-     "rbse/rbm/pixels: pixel x/255 -> 1 if above binarize_threshold, or with probability x/255", "model=rbse|rbm|pixels"},
-    {"binarize_threshold", PK_REAL, F(binarize_threshold), "0.5", NULL, 0, 1, "rbse/rbm/pixels: binarisation threshold",
-     "model=rbse|rbm|pixels;binarize=threshold"},
 };
-const int N_PARAMS = (int)(sizeof(PARAMS) / sizeof(PARAMS[0]));
+const int N_COMMON_PARAMS = (int)(sizeof(COMMON_PARAMS) / sizeof(COMMON_PARAMS[0]));

@@ -1,6 +1,7 @@
 /*
- * job_result.c: the result side of a job (job.h): METRICS, the table of result columns;
- * the names of stages, curves and layer metrics; status names; and a JobResult as one
+ * job_result.c: the result side of a job (job.h): COMMON_METRICS, the result columns of every
+ * kind (a kind's own are rows in its file, gathered into METRICS by model_registry.c); the
+ * names of stages, curves and layer metrics; status names; and a JobResult as one
  * buffer of bytes, which is how it crosses MPI.
  */
 #include "job.h"
@@ -12,7 +13,7 @@
 
 #define M(field, help) {#field, offsetof(JobMetrics, field), help}
 #define MN(name, field, help) {name, offsetof(JobMetrics, field), help}
-const MetricDef METRICS[] = {
+const MetricDef COMMON_METRICS[] = {
     M(train_loss, "final mean cross-entropy on the training subset"),
     M(train_acc, "final accuracy on the training subset"),
     M(test_loss, "final mean cross-entropy on the test set"),
@@ -38,26 +39,10 @@ const MetricDef METRICS[] = {
     MN("test_acc_after_noise", stage_test_acc[STAGE_AFTER_NOISE], "test accuracy after the noise phase (fa_noise)"),
     MN("readout_p_true_mean_after_noise", stage_p_true_mean[STAGE_AFTER_NOISE], "readout_p_true_mean after the noise phase"),
     MN("readout_p_max_mean_after_noise", stage_p_max_mean[STAGE_AFTER_NOISE], "readout_p_max_mean after the noise phase"),
-    M(test_acc_pred_mean, "rbse: test accuracy of the mean of the S predictions (test_acc: of the mean features)"),
-    M(test_loss_pred_mean, "rbse: test loss of the mean of the S predictions"),
-    M(recon_error, "rbse/rbm: mean squared reconstruction error after contrastive divergence"),
-    M(mean_release, "rbse: mean release probability sigmoid(a) after contrastive divergence"),
-    M(w_p_corr, "rbse: correlation of |w| and the release probability after contrastive divergence"),
-    M(snr_paper, "lc: weight SNR at the end, the paper's definition (mean over LC layers)"),
-    M(snr_code, "lc: weight SNR at the end, the authors' code's definition (mean over LC layers)"),
-    M(n_sleeps, "lc: sleep phases run"),
 };
-const int N_METRICS = (int)(sizeof(METRICS) / sizeof(METRICS[0]));
+const int N_COMMON_METRICS = (int)(sizeof(COMMON_METRICS) / sizeof(COMMON_METRICS[0]));
 
 const char *const STAGE_NAMES[N_STAGES] = {"init", "after_noise", "final"};
-const char *const MODEL_CURVE_NAMES[N_MODEL_CURVES] = {
-    "recon_error", "recon_ce", "mean_release", "w_p_corr",
-    "release_hist_00", "release_hist_01", "release_hist_02", "release_hist_03", "release_hist_04",
-    "release_hist_05", "release_hist_06", "release_hist_07", "release_hist_08", "release_hist_09",
-    "release_hist_10", "release_hist_11", "release_hist_12", "release_hist_13", "release_hist_14",
-    "release_hist_15", "release_hist_16", "release_hist_17", "release_hist_18", "release_hist_19",
-    "snr_paper_0", "snr_paper_1", "snr_paper_2", "snr_paper_3",
-    "snr_code_0", "snr_code_1", "snr_code_2", "snr_code_3"};
 const char *const CURVE_NAMES[N_CURVES] = {"train_loss", "train_acc", "test_loss", "test_acc"};
 const char *const LAYER_METRIC_NAMES[N_LAYER_METRICS] = {"angle", "angle_neuron_mean",
                                                          "angle_neuron_std", "erank", "gram_erank"};

@@ -39,7 +39,7 @@ static int in_choices(const char *word, const char *choices) {
 /* Condition `cond` ("key=v1|v2", up to ';' or the end) on s: 1 holds, 0 fails; *key set. */
 static int cond_holds(const char *cond, size_t len, const JobSpec *s, const ParamDef **key) {
     const char *eq = memchr(cond, '=', len);
-    assert(eq); /* PARAMS is written that way */
+    assert(eq); /* PARAMS is written that way (model_registry.c checks kinds' rows) */
     char name[32], choices[256], value[512];
     snprintf(name, sizeof name, "%.*s", (int)(eq - cond), cond);
     snprintf(choices, sizeof choices, "%.*s", (int)(len - (size_t)(eq + 1 - cond)), eq + 1);
@@ -243,12 +243,6 @@ void jobspec_defaults(JobSpec *s) {
         (void)rc;
         /* hidden's default is the only list default; all defaults parse by construction */
     }
-}
-
-uint64_t jobspec_model_curves(const JobSpec *s, int *len) {
-    const ModelKind *k = model_kind_find(s->model);
-    *len = 0;
-    return k && k->curves ? k->curves(s, len) : 0;
 }
 
 int jobspec_noise_points(const JobSpec *s) {

@@ -1,7 +1,8 @@
 /* memest.c: see memest.h. The estimate counts, in 4-byte floats: the FC head's weights,
  * feedback matrices, gradients, two optimizer moments and each snapshot stage; activations,
  * pre-activations and deltas of a minibatch; the examples as bytes and as the float split
- * (or cached conv features). It is an estimate: allocator slack and BLAS buffers come on top. */
+ * (or cached conv features). It is an estimate: allocator slack and BLAS buffers come on top.
+ * The kinds with more than an FC head count the rest in their files (ModelKind.memory). */
 #include "memest.h"
 
 #include "model.h"
@@ -33,6 +34,8 @@ static size_t n_snapshot_stages(const JobSpec *s) {
     return s->snapshots[0] ? n + 1 : 0;
 }
 
+size_t memest_head(const JobSpec *s, size_t F) { return fc_bytes(s, F, n_snapshot_stages(s)); }
+
 size_t memest_mlp(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     size_t F = (size_t)C * H * W, n = (size_t)n_train + (size_t)n_test;
     /* sparse inputs (sparse.h): each nonzero as (column, value), and layer 0's transposed
@@ -43,18 +46,7 @@ size_t memest_mlp(const JobSpec *s, int C, int H, int W, int n_train, int n_test
     /* (counted for one-channel images scaled to [0, 1], the ones sparse enough: MNIST, KMNIST) */
     size_t sparse = C == 1 && !strcmp(s->preprocess, "unit")
                     ? (size_t)((double)n * F * SPARSE_MAX_DENSITY * 8) + 4 * (F * (h0 + 16) + 2 * batch * F) : 0;
-    return fc_bytes(s, F, n_snapshot_stages(s)) + n * F * 5 + sparse; /* bytes + floats of each example */
-}
-
-size_t memest_cnn(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
-    size_t K = (size_t)(s->conv_kernels > 0 ? s->conv_kernels : 1), k = (size_t)(s->conv_size > 0 ? s->conv_size : 1);
-    int same = !strcmp(s->conv_padding, "same");
-    size_t Ho = same ? (size_t)H : (size_t)H >= k ? (size_t)H - k + 1 : 1, Wo = same ? (size_t)W : (size_t)W >= k ? (size_t)W - k + 1 : 1;
-    size_t conv_out = K * Ho * Wo, F = s->fc_pool > 0 ? K * (size_t)s->fc_pool * (size_t)s->fc_pool : conv_out;
-    size_t n = (size_t)n_train + (size_t)n_test, batch = (size_t)(s->batch_size > 0 ? s->batch_size : 1);
-    size_t conv = 4 * (K * (size_t)C * k * k * 6 + batch * (conv_out * 3 + (size_t)C * H * W * k * k)); /* im2col */
-    size_t feats = s->cache_features ? 4 * n * F : 0;
-    return fc_bytes(s, F, n_snapshot_stages(s)) + conv + feats + n * (size_t)C * H * W * 5;
+    return memest_head(s, F) + n * F * 5 + sparse; /* bytes + floats of each example */
 }
 
 size_t jobspec_memory_estimate(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {

@@ -1,8 +1,8 @@
 /*
  * memest: an estimate of the memory one job takes, from its parameters alone, so that a job
  * that would not fit is refused before anything is allocated (docs/RESILIENCE.md). Each
- * model kind's row (ModelKind.memory, model.h) gives its estimate; the functions for the
- * kinds are here.
+ * model kind's row (ModelKind.memory, model.h) gives its estimate, in the kind's file; the
+ * FC head's, which mlp and the others build on, is here.
  */
 #ifndef SYNSWEEP_MEMEST_H
 #define SYNSWEEP_MEMEST_H
@@ -14,9 +14,11 @@
 
 /** Bytes job s is estimated to need with images C x H x W, n_train and n_test examples. */
 size_t jobspec_memory_estimate(const JobSpec *s, int C, int H, int W, int n_train, int n_test);
-/** The estimates of the mlp and cnn kinds (bytes). */
+/** The estimate of the mlp kind (bytes), and of any kind without its own (ModelKind.memory). */
 size_t memest_mlp(const JobSpec *s, int C, int H, int W, int n_train, int n_test);
-size_t memest_cnn(const JobSpec *s, int C, int H, int W, int n_train, int n_test);
+/** The FC head of s on F inputs (bytes): weights, feedback, gradients, moments, snapshots and
+ * a minibatch's activations; for kinds that put a head after their own layers. */
+size_t memest_head(const JobSpec *s, size_t F);
 /** Training and test examples job s uses (upper bounds when it takes "all"). */
 void jobspec_example_counts(const JobSpec *s, int *n_train, int *n_test);
 /**

@@ -1,18 +1,12 @@
 /*
- * model.c: the tables of model kinds, rules and optimisers, and what every kind shares:
- * building through the row, the parameter buffers, the optimiser.
+ * model.c: the tables of rules and optimisers, and what every kind shares: building through
+ * the row, the parameter buffers, the optimiser. The kinds' registry is model_registry.c.
  */
 #include "model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-extern const ModelKind MODEL_MLP, MODEL_CNN, MODEL_LC, MODEL_LC_CONV, MODEL_RBSE, MODEL_RBM, MODEL_PIXELS;
-
-/* One row per model kind; `synsweep train --help` lists the same names (model: choices). */
-const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, &MODEL_LC, &MODEL_LC_CONV, &MODEL_RBSE, &MODEL_RBM,
-                                        &MODEL_PIXELS, NULL};
 
 const RuleDef RULES[] = {
     {"bp", RULE_BP, 0, "backprop"},
@@ -23,12 +17,6 @@ const RuleDef RULES[] = {
 };
 
 const OptimDef OPTIMS[] = {{"adam", OPT_ADAM}, {"sgd", OPT_SGD}, {NULL, OPT_ADAM}};
-
-const ModelKind *model_kind_find(const char *name) {
-    for (int i = 0; MODEL_KINDS[i]; i++)
-        if (!strcmp(MODEL_KINDS[i]->name, name)) return MODEL_KINDS[i];
-    return NULL;
-}
 
 const RuleDef *rule_find(const char *name) {
     for (int i = 0; RULES[i].name; i++)

@@ -1,7 +1,9 @@
 /*
  * model: the one interface every model kind implements, and the tables that name the
  * kinds, the training rules and the optimisers. A model kind is one file (model_mlp.c,
- * model_cnn.c, ...) and one row of MODEL_KINDS; the job driver (train.c) only calls rows.
+ * model_cnn.c, ...) with its ModelKind row, which also declares the kind's parameters,
+ * metrics and curves, and one entry of the registry (model_registry.c: the built-in kinds,
+ * then those model_kind_register adds); the job driver (train.c) only calls rows.
  * Unknown names are an error everywhere (model_build), never a default.
  *
  * Memory (llm.c's malloc_and_point_parameters): the kind declares its tensors in
@@ -67,10 +69,22 @@ typedef struct Model {
 } Model;
 
 struct ModelKind {
-    const char *name;
-    const char *help;
+    const char *name;        /* the `model:` value (at most 15 characters) */
+    const char *help;        /* one line: the `model` parameter's help lists it */
     unsigned phases;         /* PHASE_* it supports */
     size_t impl_size;
+
+    /* What the kind declares next to its row; the registry gathers them into PARAMS,
+     * METRICS and MODEL_CURVE_NAMES. A name two kinds declare must be the same row (lc and
+     * lc_conv share theirs) and is gathered once. */
+    const ParamDef *params;  /* its parameters (applies "model=<kind>"); offsets: JobSpec */
+    int n_params;            /*   fields, or, with spec_ext > 0, in its area of JobSpec.ext */
+    size_t spec_ext;         /* bytes of JobSpec.ext its parameters take (model_spec_ext) */
+    const MetricDef *metrics; /* its result columns (NaN in other kinds' rows); offsets: */
+    int n_metrics;            /*   JobMetrics fields, or, with metrics_ext > 0, in its area */
+    int metrics_ext;          /* doubles of JobMetrics.ext its metrics take (model_metrics_ext) */
+    const char *const *curve_names; /* its per-epoch curves (see curves) */
+    int n_curves;
     /**
      * Declares the tensors (tensors_add), calls model_alloc, points its layers into the
      * buffers and initialises them from spec and its seed. Sets in_dim, feat_dim.
@@ -100,8 +114,9 @@ struct ModelKind {
 
     /* optional phases and hooks (NULL: none) */
     /**
-     * The model curves a job records (bit k: MODEL_CURVE_NAMES[k]) and their length (*len
-     * points); called on specs, before any model exists.
+     * The kind's curves a job records (bit k: curve_names[k]) and their length (*len
+     * points); called on specs, before any model exists. The kind writes them through
+     * model_curve_row.
      */
     uint64_t (*curves)(const JobSpec *spec, int *len);
     /**
@@ -119,12 +134,41 @@ struct ModelKind {
     void (*final_metrics)(Model *md, const Split *test, JobMetrics *m);
 };
 
-extern const ModelKind *const MODEL_KINDS[];
+extern const ModelKind *const MODEL_KINDS[]; /* the built-in kinds, NULL-terminated */
 extern const RuleDef RULES[];
 extern const OptimDef OPTIMS[];
 
+/**
+ * Adds kind k (linked in from outside src/, e.g. a test's) after the built-in kinds: its
+ * name joins the `model` choices, its help the parameter's help, its parameters, metrics
+ * and curves the gathered tables, its parameters and metrics placed in the extension areas
+ * (k->spec_ext bytes, k->metrics_ext doubles). Call it before anything reads a table (before
+ * synsweep_main, in every rank's process alike: ranks exchange specs and results as bytes).
+ * @return 0, or -1 (model_registry_error says why: a name taken, an area full, registration
+ * closed).
+ */
+int model_kind_register(const ModelKind *k);
+/** Why the last model_kind_register failed. */
+const char *model_registry_error(void);
+/**
+ * Closes registration and builds the gathered tables, if not yet done (every function that
+ * reads the registry does so first). Call it before starting threads.
+ */
+void model_registry_close(void);
+/** Kinds in registry order: the built-in ones, then the registered. */
+int model_kind_count(void);
+const ModelKind *model_kind_at(int i);
 /** The row called name, or NULL. */
 const ModelKind *model_kind_find(const char *name);
+/** k's area of s->ext (k->spec_ext bytes), where its parameters' offsets point. */
+const void *model_spec_ext(const ModelKind *k, const JobSpec *s);
+/** k's doubles of m->ext (k->metrics_ext), where its metrics' offsets point. */
+double *model_metrics_ext(const ModelKind *k, JobMetrics *m);
+/**
+ * Epoch e's row of r's model curves from k's first curve on (k's curve j at [j]), or NULL if r
+ * records no such row.
+ */
+float *model_curve_row(const ModelKind *k, JobResult *r, int e);
 const RuleDef *rule_find(const char *name);
 const OptimDef *optim_find(const char *name);
 

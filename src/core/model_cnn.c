@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cnn.h"
+#include "dist.h"
 #include "memest.h"
 #include "model.h"
 
@@ -97,6 +98,42 @@ static void cnn_kind_features(Model *md, const float *x, int B, float *feat) {
 
 static const Mlp *cnn_kind_head(const Model *md) { return &cnn_of(md)->m; }
 
+#define F(field) FIELD_OF(JobSpec, field)
+static const ParamDef CNN_PARAMS[] = {
+    {"conv_dist", PK_CHOICE, F(conv_dist), "normal", DIST_NAMES "|trained", 0, 0,
+     "cnn: distribution of the frozen conv kernels, or trained (kaiming init, learned by the rule)", "model=cnn"},
+    {"conv_scale", PK_REAL, F(conv_scale), "1", NULL, 0, 1e6, "cnn: scale of the conv distribution", "model=cnn"},
+    {"conv_kernels", PK_INT, F(conv_kernels), "64", NULL, 1, 4096, "cnn: number of conv kernels", "model=cnn"},
+    {"conv_size", PK_INT, F(conv_size), "5", NULL, 1, 31, "cnn: kernel side", "model=cnn"},
+    {"conv_padding", PK_CHOICE, F(conv_padding), "valid", "valid|same", 0, 0, "cnn: conv padding (same: (k-1)/2)", "model=cnn"},
+    {"fc_pool", PK_INT, F(fc_pool), "0", NULL, 0, 64,
+     "cnn: 0 flattens every pooled feature; n adaptive-pools each map to n x n (4: 64 x 16 = 1024)", "model=cnn"},
+    {"fc_pool_mode", PK_CHOICE, F(fc_pool_mode), "avg", "avg|max", 0, 0,
+     "cnn: what fc_pool takes of each cell: the average, or the maximum (PyTorch's AdaptiveMaxPool2d)", "model=cnn"},
+    {"conv_bias", PK_BOOL, F(conv_bias), "true", NULL, 0, 0, "cnn: the conv layer has a bias per kernel", "model=cnn"},
+    {"cache_features", PK_BOOL, F(cache_features), "true", NULL, 0, 0,
+     "cnn with frozen conv: compute each image's features once (same numbers, faster)", "model=cnn"},
+    {"cache_budget_mb", PK_INT, F(cache_budget_mb), "1024", NULL, 0, 1000000,
+     "cnn with frozen conv and cache_features: also keep the test features when they take at most this many MiB "
+     "(n_test x feature floats: 352 MiB for 10,000 MNIST images through 64 5x5 kernels, 39 MiB with fc_pool 4; 0: never)",
+     "model=cnn"},
+};
+#undef F
+
+/* Bytes (memest.h): the kernels with their gradients, moments and snapshots, a batch's
+ * im2col columns and conv outputs, the cached features, the FC head on F features and the
+ * examples as bytes and floats. */
+static size_t cnn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
+    size_t K = (size_t)(s->conv_kernels > 0 ? s->conv_kernels : 1), k = (size_t)(s->conv_size > 0 ? s->conv_size : 1);
+    int same = !strcmp(s->conv_padding, "same");
+    size_t Ho = same ? (size_t)H : (size_t)H >= k ? (size_t)H - k + 1 : 1, Wo = same ? (size_t)W : (size_t)W >= k ? (size_t)W - k + 1 : 1;
+    size_t conv_out = K * Ho * Wo, F = s->fc_pool > 0 ? K * (size_t)s->fc_pool * (size_t)s->fc_pool : conv_out;
+    size_t n = (size_t)n_train + (size_t)n_test, batch = (size_t)(s->batch_size > 0 ? s->batch_size : 1);
+    size_t conv = 4 * (K * (size_t)C * k * k * 6 + batch * (conv_out * 3 + (size_t)C * H * W * k * k)); /* im2col */
+    size_t feats = s->cache_features ? 4 * n * F : 0;
+    return memest_head(s, F) + conv + feats + n * (size_t)C * H * W * 5;
+}
+
 const ModelKind MODEL_CNN = {
     .name = "cnn",
     .help = "conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers",
@@ -108,5 +145,7 @@ const ModelKind MODEL_CNN = {
     .backward = cnn_kind_backward,
     .features = cnn_kind_features,
     .head = cnn_kind_head,
-    .memory = memest_cnn,
+    .memory = cnn_kind_memory,
+    .params = CNN_PARAMS,
+    .n_params = (int)(sizeof CNN_PARAMS / sizeof *CNN_PARAMS),
 };

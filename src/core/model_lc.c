@@ -17,6 +17,7 @@
  * to these layers and is refused.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,10 +282,15 @@ static size_t lc_kind_memory(const JobSpec *s, int C, int H, int W, int n_train,
     return bytes + memest_mlp(&head, c, h, w, n_train, n_test) + ((size_t)n_train + n_test) * (size_t)C * H * W * 4;
 }
 
+/* lc's curves: the weight SNR of each LC layer, both definitions */
+enum { LC_SNR_PAPER0 = 0, LC_SNR_CODE0 = LC_SNR_PAPER0 + LC_MAX_LAYERS, LC_N_CURVES = LC_SNR_CODE0 + LC_MAX_LAYERS };
+static const char *const LC_CURVES[LC_N_CURVES] = {"snr_paper_0", "snr_paper_1", "snr_paper_2", "snr_paper_3",
+                                                    "snr_code_0",  "snr_code_1",  "snr_code_2",  "snr_code_3"};
+
 static uint64_t lc_kind_curves(const JobSpec *spec, int *len) {
     int ch[LC_MAX_LAYERS], L = lc_depth(spec, ch);
     uint64_t bits = 0;
-    for (int i = 0; i < L; i++) bits |= 1ull << (MC_SNR_PAPER0 + i) | 1ull << (MC_SNR_CODE0 + i);
+    for (int i = 0; i < L; i++) bits |= 1ull << (LC_SNR_PAPER0 + i) | 1ull << (LC_SNR_CODE0 + i);
     *len = bits ? spec->epochs : 0;
     return bits;
 }
@@ -292,11 +298,11 @@ static uint64_t lc_kind_curves(const JobSpec *spec, int *len) {
 static void lc_kind_epoch_end(Model *md, int e, JobResult *r) {
     LcModel *lm = lc_of(md);
     lc_measure(lm);
-    if (!r->mcurves || e >= r->n_mepochs) return;
-    float *row = r->mcurves + (size_t)e * N_MODEL_CURVES;
+    float *row = model_curve_row(md->kind, r, e);
+    if (!row) return;
     for (int i = 0; i < lm->L; i++) {
-        row[MC_SNR_PAPER0 + i] = (float)lm->snr_paper[i];
-        row[MC_SNR_CODE0 + i] = (float)lm->snr_code[i];
+        row[LC_SNR_PAPER0 + i] = (float)lm->snr_paper[i];
+        row[LC_SNR_CODE0 + i] = (float)lm->snr_code[i];
     }
 }
 
@@ -310,10 +316,48 @@ static void lc_kind_final_metrics(Model *md, const Split *test, JobMetrics *m) {
     m->n_sleeps = (double)lm->n_sleeps;
 }
 
-/* What both rows share: the network, with LC or conv layers. */
+#define F(field) FIELD_OF(JobSpec, field)
+static const ParamDef LC_PARAMS[] = {
+    {"lc_channels", PK_INTLIST, F(lc_channels), "32,32", NULL, 1, 4096,
+     "lc, lc_conv: output channels of each LC (conv) layer, e.g. [32, 32]; depth = its length (1 to 4)", "model=lc|lc_conv"},
+    {"lc_size", PK_INT, F(lc_size), "5", NULL, 1, 31, "lc, lc_conv: kernel side (odd; zero padding (k-1)/2, stride 1)",
+     "model=lc|lc_conv"},
+    {"lc_pool", PK_CHOICE, F(lc_pool), "max", "max|none", 0, 0,
+     "lc, lc_conv: after each layer's ReLU a 2x2 max-pool (stride 2), or none", "model=lc|lc_conv"},
+    {"lc_init", PK_CHOICE, F(lc_init), "independent", "independent|shared", 0, 0,
+     "lc: initial kernels, an independent Kaiming (fan-out) draw per position (the authors'), or one shared kernel "
+     "plus lc_init_eps times noise", "model=lc"},
+    {"lc_init_eps", PK_REAL, F(lc_init_eps), "0", NULL, 0, 1e6,
+     "lc, lc_init shared: relative noise per position (W_p = std (s + eps n_p) / sqrt(1 + eps^2))", "model=lc;lc_init=shared"},
+    {"sleep", PK_CHOICE, F(sleep), "none", "none|instant|dynamic", 0, 0,
+     "lc: weight sharing every sleep_every steps: none; instant (each kernel <- its group's mean); dynamic (the "
+     "Hebbian sleep on tiled noise patches)", "model=lc"},
+    {"sleep_every", PK_INT, F(sleep_every), "10", NULL, 1, 100000000, "lc: optimiser steps between sleeps",
+     "model=lc;sleep=instant|dynamic"},
+    {"sleep_share", PK_CHOICE, F(sleep_share), "grid", "grid|map", 0, 0,
+     "lc: sharing groups, positions at stride lc_size in each direction (the authors') or the whole map",
+     "model=lc;sleep=instant|dynamic"},
+    {"sleep_steps", PK_INT, F(sleep_steps), "100", NULL, 1, 1000000, "lc, dynamic sleep: Hebbian iterations T per sleep",
+     "model=lc;sleep=dynamic"},
+    {"sleep_lr", PK_REAL, F(sleep_lr), "0.1", NULL, 0, 1e3, "lc, dynamic sleep: learning rate", "model=lc;sleep=dynamic"},
+    {"sleep_gamma", PK_REAL, F(sleep_gamma), "1e-5", NULL, 0, 1e3,
+     "lc, dynamic sleep: pull gamma (W - W0) toward the weights at the start of the sleep", "model=lc;sleep=dynamic"},
+    {"sleep_batch", PK_INT, F(sleep_batch), "128", NULL, 1, 1000000, "lc, dynamic sleep: noise patches per iteration",
+     "model=lc;sleep=dynamic"},
+};
+#undef F
+
+static const MetricDef LC_METRICS[] = {
+    {"snr_paper", offsetof(JobMetrics, snr_paper), "lc: weight SNR at the end, the paper's definition (mean over LC layers)"},
+    {"snr_code", offsetof(JobMetrics, snr_code), "lc: weight SNR at the end, the authors' code's definition (mean over LC layers)"},
+    {"n_sleeps", offsetof(JobMetrics, n_sleeps), "lc: sleep phases run"},
+};
+
+/* What both rows share: the network, with LC or conv layers, and its parameters. */
 #define LC_COMMON                                                                                        \
     .impl_size = sizeof(LcModel), .build = lc_kind_build, .free = lc_kind_free, .forward = lc_kind_forward, \
-    .backward = lc_kind_backward, .features = NULL, .head = lc_kind_head, .memory = lc_kind_memory
+    .backward = lc_kind_backward, .features = NULL, .head = lc_kind_head, .memory = lc_kind_memory,        \
+    .params = LC_PARAMS, .n_params = (int)(sizeof LC_PARAMS / sizeof *LC_PARAMS)
 
 const ModelKind MODEL_LC = {
     .name = "lc",
@@ -323,6 +367,10 @@ const ModelKind MODEL_LC = {
     .after_step = lc_kind_after_step,
     .epoch_end = lc_kind_epoch_end,
     .final_metrics = lc_kind_final_metrics,
+    .metrics = LC_METRICS,
+    .n_metrics = (int)(sizeof LC_METRICS / sizeof *LC_METRICS),
+    .curve_names = LC_CURVES,
+    .n_curves = LC_N_CURVES,
     LC_COMMON,
 };
 

@@ -18,6 +18,7 @@
  * learns them, not the optimiser), then the head W0 (10, H or V), b0 (10).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,11 +186,22 @@ static void rb_features(Model *md, const float *x, int B, float *feat) {
 
 static const Mlp *rb_head(const Model *md) { return &rm_of(md)->head; }
 
+/* Curves of the contrastive-divergence epochs: reconstruction error, mean release
+ * probability, the correlation of |w| and p, the release-probability histogram. */
+enum { RB_RECON_ERROR, RB_RECON_CE, RB_MEAN_RELEASE, RB_W_P_CORR, RB_RELEASE_HIST0,
+       RB_N_CURVES = RB_RELEASE_HIST0 + RELEASE_BINS };
+static const char *const RB_CURVES[RB_N_CURVES] = {
+    "recon_error", "recon_ce", "mean_release", "w_p_corr",
+    "release_hist_00", "release_hist_01", "release_hist_02", "release_hist_03", "release_hist_04",
+    "release_hist_05", "release_hist_06", "release_hist_07", "release_hist_08", "release_hist_09",
+    "release_hist_10", "release_hist_11", "release_hist_12", "release_hist_13", "release_hist_14",
+    "release_hist_15", "release_hist_16", "release_hist_17", "release_hist_18", "release_hist_19"};
+
 static uint64_t rb_curves(const JobSpec *spec, int *len) {
     *len = spec->rbm_epochs;
-    uint64_t bits = 1ull << MC_RECON_ERROR | 1ull << MC_RECON_CE | 1ull << MC_MEAN_RELEASE;
-    for (int k = 0; k < RELEASE_BINS; k++) bits |= 1ull << (MC_RELEASE_HIST0 + k);
-    if (!strcmp(spec->model, "rbse")) bits |= 1ull << MC_W_P_CORR; /* NaN for the RBM (p = 1) */
+    uint64_t bits = 1ull << RB_RECON_ERROR | 1ull << RB_RECON_CE | 1ull << RB_MEAN_RELEASE;
+    for (int k = 0; k < RELEASE_BINS; k++) bits |= 1ull << (RB_RELEASE_HIST0 + k);
+    if (!strcmp(spec->model, "rbse")) bits |= 1ull << RB_W_P_CORR; /* NaN for the RBM (p = 1) */
     return bits;
 }
 
@@ -282,12 +294,12 @@ static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, Jo
             }
         }
         double ce, mse = recon_pass(m, &rch, recon_seed, xr, nr, &ce);
-        float *row = r->mcurves ? r->mcurves + (size_t)e * N_MODEL_CURVES : NULL;
-        if (row && e < r->n_mepochs) {
-            row[MC_RECON_ERROR] = (float)mse, row[MC_RECON_CE] = (float)ce;
-            row[MC_MEAN_RELEASE] = (float)rbse_mean_release(m);
-            if (rbse) row[MC_W_P_CORR] = (float)rbse_weight_release_corr(m);
-            rbse_release_hist(m, RELEASE_BINS, row + MC_RELEASE_HIST0);
+        float *row = model_curve_row(md->kind, r, e);
+        if (row) {
+            row[RB_RECON_ERROR] = (float)mse, row[RB_RECON_CE] = (float)ce;
+            row[RB_MEAN_RELEASE] = (float)rbse_mean_release(m);
+            if (rbse) row[RB_W_P_CORR] = (float)rbse_weight_release_corr(m);
+            rbse_release_hist(m, RELEASE_BINS, row + RB_RELEASE_HIST0);
         }
         if (!isfinite(mse)) {
             snprintf(err, errlen, "contrastive divergence diverged in epoch %d (reconstruction error %g)", e + 1, mse);
@@ -360,16 +372,62 @@ static size_t rb_memory(const JobSpec *s, int C, int H, int W, int n_train, int 
            n * V * 5;
 }
 
+#define F(field) FIELD_OF(JobSpec, field)
+static const ParamDef RB_PARAMS[] = {
+    {"rbm_hidden", PK_INT, F(rbm_hidden), "500", NULL, 1, 100000, "rbse/rbm: hidden units", "model=rbse|rbm"},
+    {"rbm_train_size", PK_INT, F(rbm_train_size), "10000", NULL, 0, 100000000,
+     "rbse/rbm: training images (labels unused) drawn by the seed for contrastive divergence (0: all)", "model=rbse|rbm"},
+    {"rbm_epochs", PK_INT, F(rbm_epochs), "10", NULL, 0, 1000000, "rbse/rbm: contrastive-divergence epochs", "model=rbse|rbm"},
+    {"rbm_batch_size", PK_INT, F(rbm_batch_size), "100", NULL, 1, 1000000,
+     "rbse/rbm: CD minibatch (persistent chains); an epoch uses the full batches of a shuffled order", "model=rbse|rbm"},
+    {"cd_k", PK_INT, F(cd_k), "1", NULL, 1, 1000, "rbse/rbm: Gibbs steps per CD update (CD-k)", "model=rbse|rbm"},
+    {"persistent", PK_BOOL, F(persistent), "false", NULL, 0, 0,
+     "rbse/rbm: persistent chains (PCD-k) instead of chains restarted at the data", "model=rbse|rbm"},
+    {"rbm_lr", PK_REAL, F(rbm_lr), "0.05", NULL, 0, 1e3, "rbse/rbm: CD learning rate (SGD with momentum)", "model=rbse|rbm"},
+    {"rbm_momentum", PK_REAL, F(rbm_momentum), "0.5", NULL, 0, 0.999999, "rbse/rbm: CD momentum", "model=rbse|rbm"},
+    {"rbm_weight_decay", PK_REAL, F(rbm_weight_decay), "1e-4", NULL, 0, 1e3,
+     "rbse/rbm: L2 weight decay of the weights w (not a, b, c)", "model=rbse|rbm"},
+    {"rbm_init_std", PK_REAL, F(rbm_init_std), "0.01", NULL, 0, 100, "rbse/rbm: initial w ~ N(0, std^2)", "model=rbse|rbm"},
+    {"release_init", PK_REAL, F(release_init), "0.5", NULL, 1e-6, 1,
+     "rbse: initial release probability sigmoid(a) of every synapse (1: always released)", "model=rbse"},
+    {"learn_release", PK_BOOL, F(learn_release), "true", NULL, 0, 0,
+     "rbse: CD learns the release logits a (false: p stays at release_init)", "model=rbse"},
+    {"release_lr_scale", PK_REAL, F(release_lr_scale), "1", NULL, 0, 1e6,
+     "rbse: learning rate of the release logits a as a multiple of rbm_lr", "model=rbse;learn_release=true"},
+    {"rbse_samples", PK_INT, F(rbse_samples), "10", NULL, 1, 10000,
+     "rbse/rbm/pixels: feature rows per labelled image (rbse: S masks; rbm, pixels: S copies, or S Bernoulli "
+     "binarisations), and samples averaged at test", "model=rbse|rbm|pixels"},
+    {"binarize", PK_CHOICE, F(binarize), "threshold", "threshold|bernoulli", 0, 0,
+     "rbse/rbm/pixels: pixel x/255 -> 1 if above binarize_threshold, or with probability x/255", "model=rbse|rbm|pixels"},
+    {"binarize_threshold", PK_REAL, F(binarize_threshold), "0.5", NULL, 0, 1, "rbse/rbm/pixels: binarisation threshold",
+     "model=rbse|rbm|pixels;binarize=threshold"},
+};
+#undef F
+
+#define M(field, help) {#field, offsetof(JobMetrics, field), help}
+static const MetricDef RB_METRICS[] = {
+    M(test_acc_pred_mean, "rbse: test accuracy of the mean of the S predictions (test_acc: of the mean features)"),
+    M(test_loss_pred_mean, "rbse: test loss of the mean of the S predictions"),
+    M(recon_error, "rbse/rbm: mean squared reconstruction error after contrastive divergence"),
+    M(mean_release, "rbse: mean release probability sigmoid(a) after contrastive divergence"),
+    M(w_p_corr, "rbse: correlation of |w| and the release probability after contrastive divergence"),
+};
+#undef M
+
+/* What the three rows share: the readout, its parameters and metrics. */
 #define RB_COMMON                                                                                            \
     .impl_size = sizeof(RbseModel), .build = rb_build, .free = rb_free, .forward = rb_forward,                 \
     .backward = rb_backward, .features = rb_features, .head = rb_head, .final_metrics = rb_final_metrics,     \
-    .memory = rb_memory
+    .memory = rb_memory, .params = RB_PARAMS, .n_params = (int)(sizeof RB_PARAMS / sizeof *RB_PARAMS),         \
+    .metrics = RB_METRICS, .n_metrics = (int)(sizeof RB_METRICS / sizeof *RB_METRICS)
 
 const ModelKind MODEL_RBSE = {
     .name = "rbse",
     .help = "RBM with stochastic synapses (release logits a) by CD, then a softmax readout of S stochastic features",
     .phases = PHASE_SUPERVISED | PHASE_UNSUPERVISED | PHASE_READOUT,
     .curves = rb_curves,
+    .curve_names = RB_CURVES,
+    .n_curves = RB_N_CURVES,
     .pretrain = rb_pretrain,
     RB_COMMON,
 };
@@ -379,6 +437,8 @@ const ModelKind MODEL_RBM = {
     .help = "plain RBM (every synapse always released) by CD, then a softmax readout of P(h | v)",
     .phases = PHASE_SUPERVISED | PHASE_UNSUPERVISED | PHASE_READOUT,
     .curves = rb_curves,
+    .curve_names = RB_CURVES,
+    .n_curves = RB_N_CURVES,
     .pretrain = rb_pretrain,
     RB_COMMON,
 };
