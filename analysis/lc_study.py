@@ -14,13 +14,18 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from synsweep_report import studies  # noqa: E402  (the computations, shared with synsweep report)
-from synsweep_report.studies import md  # noqa: E402
+from synsweep_report.data import Results  # noqa: E402  (the checked reader synsweep report uses)
+from synsweep_report.safeio import Refused  # noqa: E402
+from synsweep_report.fmt import md_table  # noqa: E402
 from synsweep_report.report import slug  # noqa: E402  (dataset values name files: safe slugs)
+
+
+def md(t):
+    return md_table(t, ".4f")
 
 
 def pad(a, E):
@@ -30,16 +35,12 @@ def pad(a, E):
 def load(paths):
     dfs, accs, snrs = [], [], []
     for path in paths:
-        f = h5py.File(path, "r")
-        d = pd.DataFrame(f["results"][:])
-        for c in d.columns:
-            if d[c].dtype == object:
-                d[c] = d[c].str.decode("utf-8")
+        r = Results(path)
+        d = r.df.drop(columns=["n_hidden"], errors="ignore")
         d["file"] = os.path.basename(path)
         dfs.append(d)
-        accs.append(f["curves/test_acc"][:])
-        mc = f["model_curves"] if "model_curves" in f else {}
-        snrs.append({k: mc[k][:] for k in mc if k.startswith("snr_")})
+        accs.append(r.curves["test_acc"])
+        snrs.append({k: v for k, v in r.model_curves.items() if k.startswith("snr_")})
     df = pd.concat(dfs, ignore_index=True)
     df["job_id"] = np.arange(len(df))  # rows of the concatenated curves
     E = max(a.shape[1] for a in accs)
@@ -79,4 +80,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Refused as e:  # a path that is not a results file: one line, as synsweep report says it
+        sys.exit(f"lc_study.py: {e}")

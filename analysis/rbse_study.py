@@ -17,20 +17,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import h5py  # noqa: E402
-import pandas as pd  # noqa: E402
-
 from synsweep_report import studies  # noqa: E402  (the computations, shared with synsweep report)
-from synsweep_report.studies import md  # noqa: E402
+from synsweep_report.data import Results  # noqa: E402  (the checked reader synsweep report uses)
+from synsweep_report.safeio import Refused  # noqa: E402
+from synsweep_report.fmt import fmt_ms, md_table, mean_std  # noqa: E402
 
 
-def load(path):
-    f = h5py.File(path, "r")
-    df = pd.DataFrame(f["results"][:])
-    for c in df.columns:
-        if df[c].dtype == object:
-            df[c] = df[c].str.decode("ascii")
-    return f, df
+def md(t):
+    return md_table(t, ".4f")
 
 
 def save(fig, path):
@@ -45,22 +39,22 @@ def main():
     path = sys.argv[1]
     out = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(path))
     os.makedirs(out, exist_ok=True)
-    f, df = load(path)
+    r = Results(path)
+    df = r.df
     print(f"{path}: {len(df)} jobs, {df.status.value_counts().to_dict()}, "
           f"job seconds: total {df.seconds.sum():.0f}, by model {df.groupby('model').seconds.mean().round(1).to_dict()} (mean)")
     ok = df[df.status == "ok"]
     t, d = studies.rbse_accuracy(ok), studies.rbse_paired_table(ok)
-    mc = {k: f["model_curves"][k][:] for k in f["model_curves"]}
-    hist, mean_rel, corr, nruns = studies.rbse_release(mc, df)
+    hist, mean_rel, corr, nruns = studies.rbse_release(r.model_curves, df)
     save(studies.rbse_release_figure(hist, mean_rel, corr, nruns), os.path.join(out, "rbse_release_hist.png"))
-    corrs, bins, fig = studies.rbse_w_vs_p(df, lambda i, name: f[f"snapshots/job_{i:06d}/final/{name}"][:])
+    corrs, bins, fig = studies.rbse_w_vs_p(df, lambda i, name: r.snapshot(i, "final", name))
     save(fig, os.path.join(out, "rbse_w_vs_p.png"))
     lines = ["## Test accuracy (mean +- sample std over seeds)", "", md(t), "",
              "## Paired differences of test_acc (same seed and k)", "", md(d), "",
              "## Release probabilities over CD epochs (mean over the RBSE CD runs, one per seed)", "",
              md(studies.rbse_release_table(hist, mean_rel, corr)), "",
              f"## abs w vs p in the final snapshots: corr(abs w, p) over the {len(corrs)} RBSE CD runs (seeds) "
-             f"{corrs.mean():.4f} +- {corrs.std(ddof=1):.4f} (min {corrs.min():.4f})", "",
+             f"{fmt_ms(*mean_std(corrs), digits=4, sep='+-')} (min {corrs.min():.4f})", "",
              "p by abs w decile, first RBSE job:", "", md(bins), ""]
     text = "\n".join(lines)
     print(text)
@@ -68,4 +62,8 @@ def main():
         fp.write(text)
 
 
-main()
+if __name__ == "__main__":
+    try:
+        main()
+    except Refused as e:  # a path that is not a results file: one line, as synsweep report says it
+        sys.exit(f"rbse_study.py: {e}")

@@ -7,11 +7,20 @@
 
 h5py returns HDF5 strings as bytes; load_results decodes every bytes column to str.
 Layout: docs/FORMAT.md.
+
+The one reader of a results file in Python: `synsweep report` and `export`
+(synsweep_report.data.Results builds on open_results / read_table / member / read_datasets)
+and the study scripts go through it. A results file is data, possibly from someone else:
+open_results checks it first (synsweep_report/safeio.py: a regular file with an HDF5
+signature, no FIFO beside it as FILE.snap.h5), and member() reads only objects stored in the
+file itself (no external or soft link, no virtual or external dataset storage).
 """
 import math
 
 import h5py
 import pandas as pd
+
+from synsweep_report.safeio import Refused, check_input
 
 # Columns added to /results since format 2 began (d34c815), with the value a file written
 # before them means (docs/FORMAT.md, "Older files of format 2"): parameters at their
@@ -44,19 +53,70 @@ def fill_late_columns(df):
     return df
 
 
+def open_results(path):
+    """The checked results file, open read-only (an h5py.File; use it in a with block).
+    Raises safeio.Refused for a path that is not a regular HDF5 file."""
+    check_input(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise Refused(path, f"not a readable HDF5 file ({e})")
+
+
+def member(group, name, kind=None):
+    """group/name if it is stored in this file (a hard link) and, with kind, of that h5py
+    class; else None (also for a group that is None). External and soft links are not
+    followed: an external link can name any path (a FIFO would hang HDF5's open), and a
+    dataset whose data lives in other files (virtual or external storage) is not read for
+    the same reason."""
+    if group is None or not isinstance(group.get(name, getlink=True), h5py.HardLink):
+        return None
+    obj = group[name]
+    if kind is not None and not isinstance(obj, kind):
+        return None
+    if isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
+        return None
+    return obj
+
+
+def read_datasets(group, dtype=None):
+    """{name: array} of the datasets stored in group (see member), as dtype if given."""
+    if group is None:
+        return {}
+    return {k: d[:] if dtype is None else d[:].astype(dtype)
+            for k in group if (d := member(group, k, h5py.Dataset)) is not None}
+
+
+def decode(df):
+    """df with every bytes value of its object columns decoded (UTF-8, an invalid byte as
+    U+FFFD); returns df."""
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+    return df
+
+
+def read_table(f, path=None):
+    """The /results table of the open file f as a DataFrame (rows in job order), strings
+    decoded, columns added since the file was written filled in (LATE_COLUMNS)."""
+    res = member(f, "results", h5py.Dataset)
+    if res is None or res.dtype.names is None:
+        raise Refused(path or f.filename, "not a synsweep results file (no /results table)")
+    return fill_late_columns(decode(pd.DataFrame(res[:])))
+
+
 def load_results(path):
     """The /results table as a DataFrame indexed like the job ids, strings decoded; columns
     added since the file was written filled in (LATE_COLUMNS)."""
-    with h5py.File(path, "r") as f:
-        df = pd.DataFrame(f["results"][:])
-    for col in df.columns:
-        if df[col].dtype == object and len(df) and isinstance(df[col].iloc[0], bytes):
-            df[col] = df[col].str.decode("utf-8")
-    return fill_late_columns(df)
+    with open_results(path) as f:
+        return read_table(f, path)
 
 
 def load_curves(path, name):
     """/curves/<name> as a DataFrame: one row per job, one column per epoch (1-based)."""
-    with h5py.File(path, "r") as f:
-        a = f["curves"][name][:]
+    with open_results(path) as f:
+        d = member(member(f, "curves", h5py.Group), name, h5py.Dataset)
+        if d is None:
+            raise KeyError(f"{path}: no curve /curves/{name}")
+        a = d[:]
     return pd.DataFrame(a, columns=range(1, a.shape[1] + 1))

@@ -31,6 +31,17 @@ grid:
   seed: [0, 1, 2, 3]
 Y
 expect 0 "" "$bin" run "$t/s.yaml" -o "$t/good.h5" -q
+# the Python reader's defaults for columns an older file lacks (synsweep_results.LATE_COLUMNS)
+# are the C defaults: a file of a sweep that sets none of them holds exactly those values
+/usr/bin/python3 - "$(dirname "$0")/../analysis" "$t/good.h5" <<'PY' && ok || bad "LATE_COLUMNS differ from the defaults in a file"
+import math, sys; sys.path.insert(0, sys.argv[1])
+from synsweep_results import LATE_COLUMNS, load_results
+df = load_results(sys.argv[2])
+params = {k: v for k, v in LATE_COLUMNS.items() if not (isinstance(v, float) and math.isnan(v))}  # metrics: NaN
+bad = [(k, v, df[k].iloc[0]) for k, v in params.items() if k not in df or df[k].iloc[0] != v]
+print("\n".join(f"{k}: LATE_COLUMNS {v!r}, file {f!r}" for k, v, f in bad))
+sys.exit(1 if bad else 0)
+PY
 
 # 1. a result column missing from /results: status, resume and merge refuse, naming it. A
 # parameter column may be missing (a file of an earlier release has no column for a parameter

@@ -2,13 +2,13 @@
 import os
 
 import numpy as np
-import pandas as pd
 import h5py
 import yaml
 
-from synsweep_results import fill_late_columns  # analysis/ is on the path (synsweep report, PYTHONPATH)
+# analysis/ is on the path (synsweep report, PYTHONPATH): the one reader of the file
+from synsweep_results import member, open_results, read_datasets, read_table
 
-from .safeio import Refused, check_input, check_regular
+from .safeio import Refused, check_regular
 
 # Root attributes the report shows first, in this order (absent ones are listed as not recorded).
 PROVENANCE_KEYS = ["synsweep_version", "git_commit", "git_dirty", "compiler", "cflags", "blas_library",
@@ -30,28 +30,6 @@ def _text(v):
     return v
 
 
-def _member(group, name, kind=None):
-    """group/name if it is stored in this file (a hard link) and, with kind, of that h5py
-    class; else None. External and soft links are not followed: an external link can name any
-    path (a FIFO would hang HDF5's open), and a dataset whose data lives in other files
-    (virtual or external storage) is not read for the same reason."""
-    if not isinstance(group.get(name, getlink=True), h5py.HardLink):
-        return None
-    obj = group[name]
-    if kind is not None and not isinstance(obj, kind):
-        return None
-    if isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
-        return None
-    return obj
-
-
-def _datasets(group):
-    """{name: float array} of the datasets stored in group (see _member)."""
-    if group is None:
-        return {}
-    return {k: d[:].astype(float) for k in group if (d := _member(group, k, h5py.Dataset)) is not None}
-
-
 class Results:
     """attrs (dict, decoded), df (/results, str columns), curves {name: (jobs, epochs)},
     model_curves {name: (jobs, epochs)}, snapshot(job, stage, name),
@@ -63,47 +41,36 @@ class Results:
 
     def __init__(self, path):
         self.path = path
-        check_input(path)
-        try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            raise Refused(path, f"not a readable HDF5 file ({e})")
-        with f:
+        with open_results(path) as f:
             self._load(f)
         self._derive()
 
     def _load(self, f):
         self.attrs = {k: _text(v) for k, v in f.attrs.items()}
-        nd = _member(f, "n_done", h5py.Dataset)
+        nd = member(f, "n_done", h5py.Dataset)
         if nd is not None and nd.shape == (1,):  # a live file: the attribute is the last whole write's
             self.attrs["n_done"] = int(nd[0])
-        res = _member(f, "results", h5py.Dataset)
-        if res is None or res.dtype.names is None:
-            raise Refused(self.path, "not a synsweep results file (no /results table)")
-        self.df = fill_late_columns(pd.DataFrame(res[:]))  # an older release's file: absent parameters
-        self.curves = _datasets(_member(f, "curves", h5py.Group))
-        self.model_curves = _datasets(_member(f, "model_curves", h5py.Group))
+        self.df = read_table(f, self.path)  # str columns; an older release's file: absent columns filled
+        self.curves = read_datasets(member(f, "curves", h5py.Group), float)
+        self.model_curves = read_datasets(member(f, "model_curves", h5py.Group), float)
         self.layers, self.sizes, self.angle_curve = {}, None, None
-        g = _member(f, "layers", h5py.Group)
+        g = member(f, "layers", h5py.Group)
         if g is not None:
             for st in g:
-                if _member(g, st, h5py.Group) is not None:
-                    self.layers[st] = _datasets(g[st])
-            self.sizes = _member(g, "sizes", h5py.Dataset)
+                if member(g, st, h5py.Group) is not None:
+                    self.layers[st] = read_datasets(g[st], float)
+            self.sizes = member(g, "sizes", h5py.Dataset)
             self.sizes = self.sizes[:] if self.sizes is not None else None
-            a = _member(g, "angle_curve", h5py.Dataset)
+            a = member(g, "angle_curve", h5py.Dataset)
             self.angle_curve = a[:].astype(float) if a is not None else None
         self.noise_curve, self.noise_columns = None, []
-        n = _member(f, "noise_curve", h5py.Dataset)
+        n = member(f, "noise_curve", h5py.Dataset)
         if n is not None:
             self.noise_curve = n[:].astype(float)
             self.noise_columns = _text(n.attrs.get("columns", b"")).split(",")
         self._snap_link = f.get("snapshots", getlink=True)
 
     def _derive(self):
-        for c in self.df.columns:
-            if self.df[c].dtype == object:
-                self.df[c] = self.df[c].map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
         try:
             self.sweep = yaml.safe_load(self.attrs.get("sweep_yaml", "") or "") or {}
         except yaml.YAMLError:
@@ -187,21 +154,3 @@ class Results:
 
     def paper_id(self):
         return self.paper["id"] if self.paper else None
-
-
-def mean_std(x):
-    """(mean, sample std with ddof 1 (NaN for one value), n) of the finite values."""
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return np.nan, np.nan, 0
-    return float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else np.nan, int(x.size)
-
-
-def fmt_ms(m, s, n, scale=1.0, digits=2):
-    if not np.isfinite(m):
-        return "-"
-    t = f"{m * scale:.{digits}f}"
-    if np.isfinite(s):
-        t += f" ± {s * scale:.{digits}f}"
-    return t + ("" if n > 1 else " (n=1)") if n else "-"

@@ -10,7 +10,7 @@ warnings.filterwarnings("ignore", message="Degrees of freedom")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .data import mean_std  # noqa: E402
+from .fmt import mean_std  # noqa: E402
 
 MAX_LINES = 12
 

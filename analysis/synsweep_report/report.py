@@ -15,6 +15,7 @@ import traceback
 import matplotlib.pyplot as plt
 
 from .data import Results
+from .fmt import md_table
 from .safeio import Refused, Usage, check_input, check_output, install
 from . import sections
 
@@ -68,12 +69,7 @@ class Output:
         cells = df.astype(str)
         self.html.append(f"<h3>{esc(title)}</h3>" + cells.to_html(index=False, escape=True, border=0)
                          + (f"<p class='note'>{esc(note)}</p>" if note else ""))
-        def md_cell(v):
-            return str(v).replace("|", "\\|").replace("\n", " ")
-        lines = ["| " + " | ".join(md_cell(c) for c in cells.columns) + " |",
-                 "|" + "---|" * len(cells.columns)]
-        lines += ["| " + " | ".join(md_cell(v) for v in row) + " |" for row in cells.itertuples(index=False)]
-        self.md.append(f"### {title}\n\n" + "\n".join(lines) + ("\n\n" + note if note else "") + "\n")
+        self.md.append(f"### {title}\n\n" + md_table(cells) + ("\n\n" + note if note else "") + "\n")
 
     def figure(self, name, fig, caption):
         """name may hold values from the file (lc_acc_{dataset}): its slug names the PNG,

@@ -11,7 +11,8 @@ sweep names). RBSE / LC sections register themselves the same way (e.g. applies=
 import numpy as np
 import pandas as pd
 
-from .data import STATUSES, PROVENANCE_KEYS, mean_std, fmt_ms
+from .data import STATUSES, PROVENANCE_KEYS
+from .fmt import fmt_ms, mean_std
 from .papers import paper
 from . import plots, studies
 
@@ -32,21 +33,21 @@ def applicable(r):
 
 def group_stats(r, cols, keys=None, scale=None):
     """DataFrame: one row per group (keys, default the varying grid keys) with 'mean ± std'
-    of every column over the ok jobs (seeds), and n."""
+    of every column over the ok jobs (seeds), and n; groups in the order they first occur."""
     keys = r.varying() if keys is None else keys
-    ok = r.ok
-    rows = []
-    grouped = ok.groupby(keys[0] if len(keys) == 1 else keys, sort=False) if keys else [((), ok)]
-    for k, g in grouped:
-        k = k if isinstance(k, tuple) else (k,)
-        row = dict(zip(keys, k))
-        for c in cols:
-            m, s, n = mean_std(g[c])
-            sc = (scale or {}).get(c, 1.0)
-            row[c] = fmt_ms(m, s, n, sc, 2 if sc != 1.0 or abs(m) >= 1 else 3)
-        row["n"] = len(g)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    scale = scale or {}
+
+    def ms(c):
+        sc = scale.get(c, 1.0)
+
+        def f(x):
+            m, s, n = mean_std(x)
+            return fmt_ms(m, s, n, sc, 2 if sc != 1.0 or abs(m) >= 1 else 3)
+        return f
+    g = r.ok.groupby(keys or (lambda _: 0), sort=False)  # no keys: one group of all the ok jobs
+    t = pd.DataFrame({c: g[c].agg(ms(c)) for c in cols})
+    t["n"] = g.size()
+    return t.reset_index(drop=not keys)
 
 
 def present(r, cols):

@@ -15,17 +15,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .fmt import fmt_ms, mean_std  # noqa: E402
+
 BINS = 20  # release_hist_00 .. release_hist_19 (docs/FORMAT.md)
 RBSE_KINDS = ("rbse", "rbm", "pixels")
 LC_KINDS = ("lc", "lc_conv")
-
-
-def md(t, floatfmt=".4f"):
-    """A Markdown table of t (pandas' to_markdown needs tabulate, which we do not assume)."""
-    cell = lambda v: format(v, floatfmt) if isinstance(v, (float, np.floating)) else str(v)  # noqa: E731
-    rows = [[str(c) for c in t.columns]] + [[cell(v) for v in r] for r in t.itertuples(index=False)]
-    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] +
-                     ["| " + " | ".join(r) + " |" for r in rows[1:]])
 
 
 def _ids(d):
@@ -48,8 +42,7 @@ def rbse_accuracy(ok, digits=4, sep="+-"):
     """test_acc and test_acc_pred_mean by model and k = train_per_class, mean sep sample std
     over seeds, in the order k, then rbse, rbm, pixels."""
     def ms(x):
-        s = x.std(ddof=1) if len(x) > 1 else np.nan
-        return f"{x.mean():.{digits}f}" + (f" {sep} {s:.{digits}f}" if np.isfinite(s) else " (n=1)")
+        return fmt_ms(*mean_std(x), digits=digits, sep=sep)
     rows = []
     for (model, k), g in ok.groupby(["model", "train_per_class"], sort=False):
         row = {"model": model, "k": int(k), "n": len(g)}
@@ -77,9 +70,8 @@ def rbse_paired(ok, col="test_acc"):
 def rbse_paired_table(ok, sep="+-"):
     rows = []
     for k, other, d in rbse_paired(ok):
-        s = d.std(ddof=1) if len(d) > 1 else np.nan
         rows.append({"k": k, "difference": f"rbse - {other}", "n": len(d),
-                     "mean +- std" if sep == "+-" else "mean ± std": f"{d.mean():+.4f}" + (f" {sep} {s:.4f}" if np.isfinite(s) else ""),
+                     f"mean {sep} std": fmt_ms(*mean_std(d), digits=4, sep=sep, sign="+", single=""),
                      "seeds rbse better": f"{int((d > 0).sum())}/{len(d)}"})
     return pd.DataFrame(rows)
 
@@ -185,12 +177,7 @@ def lc_order(c):
 
 
 def _ms(x):
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return "-"
-    sd = x.std(ddof=1) if len(x) > 1 else float("nan")
-    return f"{x.mean():.4g} +- {sd:.2g}"
+    return fmt_ms(*mean_std(x), digits=4, spec="g", sd_digits=2, sep="+-")
 
 
 def lc_table(d):
