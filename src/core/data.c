@@ -37,6 +37,97 @@ static uint32_t be32(const unsigned char *p) {
 }
 
 /* Reads an IDX file (gz or raw) whose magic must be `magic`; dims[] gets its sizes. */
+/* The IDX header of f: magic, then n_dims big-endian sizes into dims; their product, checked
+ * against what a file of fsize bytes can hold, into *total. @return 0 or -1 with err. */
+static int idx_header(gzFile f, const char *path, long long fsize, uint32_t magic, int n_dims, uint32_t *dims,
+                      size_t *total, char *err, size_t errlen) {
+    unsigned char hdr[16];
+    int hlen = 4 + 4 * n_dims;
+    if (gzread(f, hdr, (unsigned)hlen) != hlen) {
+        snprintf(err, errlen, "%s: file ends inside the %d-byte IDX header", path, hlen);
+        return -1;
+    }
+    if (be32(hdr) != magic) {
+        snprintf(err, errlen, "%s: IDX magic is 0x%08x, expected 0x%08x (%s)", path, be32(hdr),
+                 magic, magic == 0x803 ? "uint8 images, 3 dims" : "uint8 labels, 1 dim");
+        return -1;
+    }
+    *total = 1;
+    for (int i = 0; i < n_dims; i++) {
+        dims[i] = be32(hdr + 4 + 4 * i);
+        if (dims[i] == 0 || dims[i] > 100000000u) {
+            snprintf(err, errlen, "%s: IDX dimension %d is %u, expected 1..1e8", path, i, dims[i]);
+            return -1;
+        }
+        *total *= dims[i];
+    }
+    if (*total > ((size_t)1 << 34)) {
+        snprintf(err, errlen, "%s: IDX header claims %zu bytes, too large", path, *total);
+        return -1;
+    }
+    /* what the file can honestly hold: its own size uncompressed, at most deflate's maximum
+     * ratio (1032:1) compressed; a header claiming more is refused before anything is read */
+    size_t honest = gzdirect(f) ? (size_t)fsize : (size_t)fsize * 1032u + 65536u;
+    if (*total > honest) {
+        snprintf(err, errlen, "%s: IDX header claims %zu bytes, more than this %lld-byte file can hold%s", path,
+                 *total, fsize, gzdirect(f) ? "" : " compressed (deflate expands at most 1032:1)");
+        return -1;
+    }
+    return 0;
+}
+
+/* total payload bytes of f into *buf (allocated), growing the buffer as data arrives (up to
+ * what the header promises), so that a header claiming gigabytes costs only what the file
+ * really holds; then a clean end (no extra bytes; an intact gzip trailer). @return 0 or -1. */
+static int idx_payload(gzFile f, const char *path, size_t total, uint8_t **buf, char *err, size_t errlen) {
+    size_t cap = total < ((size_t)1 << 20) ? total : ((size_t)1 << 20), got = 0;
+    if (!(*buf = malloc(cap ? cap : 1))) {
+        snprintf(err, errlen, "%s: out of memory for %zu bytes", path, cap);
+        return -1;
+    }
+    while (got < total) {
+        if (got == cap) {
+            size_t ncap = cap * 2 < total ? cap * 2 : total;
+            uint8_t *nb = realloc(*buf, ncap);
+            if (!nb) {
+                snprintf(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
+                return -1;
+            }
+            *buf = nb, cap = ncap;
+        }
+        size_t want = cap - got;
+        unsigned chunk = want > (1u << 30) ? (1u << 30) : (unsigned)want;
+        int r = gzread(f, *buf + got, chunk);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    int gzerr;
+    const char *msg = gzerror(f, &gzerr);
+    if (gzerr != Z_OK && gzerr != Z_BUF_ERROR) {
+        snprintf(err, errlen, "%s: corrupt compressed data after %zu of %zu payload bytes (%s)",
+                 path, got, total, msg);
+        return -1;
+    }
+    if (got < total) {
+        snprintf(err, errlen, "%s: truncated: header promises %zu payload bytes, file holds %zu",
+                 path, total, got);
+        return -1;
+    }
+    unsigned char extra;
+    if (gzread(f, &extra, 1) > 0) {
+        snprintf(err, errlen, "%s: %zu payload bytes expected from the header, but more follow",
+                 path, total);
+        return -1;
+    }
+    msg = gzerror(f, &gzerr);
+    if (gzerr != Z_OK) {
+        snprintf(err, errlen, "%s: truncated or corrupt gzip stream after the payload (%s)", path,
+                 msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int idx_read(const char *path, uint32_t magic, int n_dims, uint32_t *dims, uint8_t **data,
                     size_t *n_bytes, char *err, size_t errlen) {
     *data = NULL;
@@ -47,95 +138,18 @@ static int idx_read(const char *path, uint32_t magic, int n_dims, uint32_t *dims
         snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
         return -1;
     }
-    unsigned char hdr[16];
-    int hlen = 4 + 4 * n_dims;
     uint8_t *buf = NULL;
-    if (gzread(f, hdr, (unsigned)hlen) != hlen) {
-        snprintf(err, errlen, "%s: file ends inside the %d-byte IDX header", path, hlen);
-        goto fail;
-    }
-    if (be32(hdr) != magic) {
-        snprintf(err, errlen, "%s: IDX magic is 0x%08x, expected 0x%08x (%s)", path, be32(hdr),
-                 magic, magic == 0x803 ? "uint8 images, 3 dims" : "uint8 labels, 1 dim");
-        goto fail;
-    }
-    size_t total = 1;
-    for (int i = 0; i < n_dims; i++) {
-        dims[i] = be32(hdr + 4 + 4 * i);
-        if (dims[i] == 0 || dims[i] > 100000000u) {
-            snprintf(err, errlen, "%s: IDX dimension %d is %u, expected 1..1e8", path, i, dims[i]);
-            goto fail;
-        }
-        total *= dims[i];
-    }
-    if (total > ((size_t)1 << 34)) {
-        snprintf(err, errlen, "%s: IDX header claims %zu bytes, too large", path, total);
-        goto fail;
-    }
-    /* what the file can honestly hold: its own size uncompressed, at most deflate's maximum
-     * ratio (1032:1) compressed; a header claiming more is refused before anything is read */
-    size_t honest = gzdirect(f) ? (size_t)fsize : (size_t)fsize * 1032u + 65536u;
-    if (total > honest) {
-        snprintf(err, errlen, "%s: IDX header claims %zu bytes, more than this %lld-byte file can hold%s", path,
-                 total, fsize, gzdirect(f) ? "" : " compressed (deflate expands at most 1032:1)");
-        goto fail;
-    }
-    /* grow the buffer as data arrives (up to what the header promises), so that a header
-     * claiming gigabytes costs only what the file really holds */
-    size_t cap = total < ((size_t)1 << 20) ? total : ((size_t)1 << 20), got = 0;
-    if (!(buf = malloc(cap ? cap : 1))) {
-        snprintf(err, errlen, "%s: out of memory for %zu bytes", path, cap);
-        goto fail;
-    }
-    while (got < total) {
-        if (got == cap) {
-            size_t ncap = cap * 2 < total ? cap * 2 : total;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                snprintf(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
-                goto fail;
-            }
-            buf = nb, cap = ncap;
-        }
-        size_t want = cap - got;
-        unsigned chunk = want > (1u << 30) ? (1u << 30) : (unsigned)want;
-        int r = gzread(f, buf + got, chunk);
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    int gzerr;
-    const char *msg = gzerror(f, &gzerr);
-    if (gzerr != Z_OK && gzerr != Z_BUF_ERROR) {
-        snprintf(err, errlen, "%s: corrupt compressed data after %zu of %zu payload bytes (%s)",
-                 path, got, total, msg);
-        goto fail;
-    }
-    if (got < total) {
-        snprintf(err, errlen, "%s: truncated: header promises %zu payload bytes, file holds %zu",
-                 path, total, got);
-        goto fail;
-    }
-    /* reading on must hit a clean end: no extra bytes, and (gzip) an intact trailer */
-    unsigned char extra;
-    if (gzread(f, &extra, 1) > 0) {
-        snprintf(err, errlen, "%s: %zu payload bytes expected from the header, but more follow",
-                 path, total);
-        goto fail;
-    }
-    msg = gzerror(f, &gzerr);
-    if (gzerr != Z_OK) {
-        snprintf(err, errlen, "%s: truncated or corrupt gzip stream after the payload (%s)", path,
-                 msg);
-        goto fail;
+    size_t total = 0;
+    if (idx_header(f, path, fsize, magic, n_dims, dims, &total, err, errlen) ||
+        idx_payload(f, path, total, &buf, err, errlen)) {
+        free(buf);
+        gzclose(f);
+        return -1;
     }
     gzclose(f);
     *data = buf;
     *n_bytes = total;
     return 0;
-fail:
-    free(buf);
-    gzclose(f);
-    return -1;
 }
 
 void raw_split_free(RawSplit *s) {

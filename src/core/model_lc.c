@@ -64,7 +64,10 @@ static LcModel *lc_of(const Model *md) { return (LcModel *)md->impl; }
 
 static int lc_depth(const JobSpec *spec, int *ch) { return jobspec_intlist(spec->lc_channels, ch, LC_MAX_LAYERS); }
 
-static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen) {
+/* The layers' shapes and their tensors (W, b; FA feedback from layer 1), checked; the widest
+ * scratch and activation-gradient sizes into *scratch, *dact; the head's input size into *feat. */
+static int lc_declare(Model *md, const JobSpec *spec, int C, int H, int W, size_t *scratch, size_t *dact, int *feat,
+                      char *err, size_t errlen) {
     LcModel *lm = lc_of(md);
     int ch[LC_MAX_LAYERS], L = lc_depth(spec, ch), K = spec->lc_size;
     lm->conv = !strcmp(spec->model, "lc_conv");
@@ -85,7 +88,6 @@ static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, ch
     }
     int fa = md->rule->feedback == RULE_FA;
     const char *pre = lm->conv ? "conv" : "lc";
-    size_t scratch = 0, dact = 0;
     for (int i = 0; i < L; i++) {
         LcNetLayer *ly = &lm->l[i];
         ly->C = C, ly->H = H, ly->W = W, ly->O = ch[i], ly->K = K;
@@ -97,28 +99,34 @@ static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, ch
         int shape[4] = {H * W, ch[i], C * K * K, 0}, cshape[4] = {ch[i], C, K, K}, bshape[1] = {ch[i]};
         char name[16];
         snprintf(name, sizeof name, "%s_W%d", pre, i);
-        if (tensors_add(&md->tensors, name, lm->conv ? 4 : 3, lm->conv ? cshape : shape, 0) < 0) goto full;
+        int bad = tensors_add(&md->tensors, name, lm->conv ? 4 : 3, lm->conv ? cshape : shape, 0) < 0;
         snprintf(name, sizeof name, "%s_b%d", pre, i);
-        if (tensors_add(&md->tensors, name, 1, bshape, 0) < 0) goto full;
-        if (fa && i > 0) {
-            snprintf(name, sizeof name, "%s_B%d", pre, i);
-            if (tensors_add(&md->tensors, name, lm->conv ? 4 : 3, lm->conv ? cshape : shape, 1) < 0) goto full;
+        bad = bad || tensors_add(&md->tensors, name, 1, bshape, 0) < 0;
+        snprintf(name, sizeof name, "%s_B%d", pre, i);
+        bad = bad || (fa && i > 0 && tensors_add(&md->tensors, name, lm->conv ? 4 : 3, lm->conv ? cshape : shape, 1) < 0);
+        if (bad) {
+            snprintf(err, errlen, "too many tensors");
+            return -1;
         }
         size_t s = lm->conv ? 2 * (size_t)C * K * K * H * W : lc_scratch_floats(md->max_batch, C, H, W, ch[i], K);
-        scratch = s > scratch ? s : scratch;
-        dact = (size_t)ch[i] * H * W > dact ? (size_t)ch[i] * H * W : dact;
+        *scratch = s > *scratch ? s : *scratch;
+        *dact = (size_t)ch[i] * H * W > *dact ? (size_t)ch[i] * H * W : *dact;
         C = ch[i], H = ly->PH, W = ly->PW;
     }
-    int feat = C * H * W;
-    if (model_head_build(md, &lm->m, spec, feat, 1, err, errlen)) return -1;
+    *feat = C * H * W;
+    return 0;
+}
 
-    /* point the layers into the buffers, allocate the activations, draw the weights */
+/* Points the layers into the buffers, allocates their activations, draws the weights. @return 0 or -1. */
+static int lc_init_layers(Model *md, const JobSpec *spec, size_t scratch, size_t dact) {
+    LcModel *lm = lc_of(md);
+    const char *pre = lm->conv ? "conv" : "lc";
+    int fa = md->rule->feedback == RULE_FA, B = md->max_batch;
     Rng ri, rf;
     rng_seed(&ri, (uint64_t)spec->seed, LC_STREAM_INIT);
     rng_seed(&rf, (uint64_t)spec->seed, LC_STREAM_FEEDBACK);
-    int B = md->max_batch;
     double eps = !lm->conv && !strcmp(spec->lc_init, "shared") ? spec->lc_init_eps : -1.0;
-    for (int i = 0; i < L; i++) {
+    for (int i = 0; i < lm->L; i++) {
         LcNetLayer *ly = &lm->l[i];
         char name[16];
         snprintf(name, sizeof name, "%s_W%d", pre, i);
@@ -138,14 +146,17 @@ static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, ch
             ly->F = Fb;
         }
         size_t na = (size_t)B * ly->O * ly->H * ly->W, np = (size_t)B * ly->O * ly->PH * ly->PW;
-        if (!(ly->act = malloc(na * sizeof(float)))) goto oom;
-        if (lm->pool && (!(ly->pooled = malloc(np * sizeof(float))) || !(ly->arg = malloc(np * sizeof(int))))) goto oom;
-        if (i < L - 1 && !(ly->dpooled = malloc(np * sizeof(float)))) goto oom;
+        if (!(ly->act = malloc(na * sizeof(float)))) return -1;
+        if (lm->pool && (!(ly->pooled = malloc(np * sizeof(float))) || !(ly->arg = malloc(np * sizeof(int))))) return -1;
+        if (i < lm->L - 1 && !(ly->dpooled = malloc(np * sizeof(float)))) return -1;
     }
     if (!(lm->scratch = malloc(scratch * sizeof(float))) || !(lm->dact = malloc((size_t)B * dact * sizeof(float))))
-        goto oom;
+        return -1;
+    return 0;
+}
 
-    /* the sleep */
+/* The sleep's settings, random stream and scratch. @return 0 or -1 (memory). */
+static int lc_sleep_setup(LcModel *lm, const JobSpec *spec) {
     lm->sleep = lm->conv ? 0 : !strcmp(spec->sleep, "instant") ? 1 : !strcmp(spec->sleep, "dynamic") ? 2 : 0;
     lm->share = !strcmp(spec->sleep_share, "map") ? LC_SHARE_MAP : LC_SHARE_GRID;
     lm->sleep_every = spec->sleep_every, lm->sleep_steps = spec->sleep_steps, lm->sleep_batch = spec->sleep_batch;
@@ -153,21 +164,29 @@ static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, ch
     rng_seed(&lm->sleep_rng, (uint64_t)spec->seed, LC_STREAM_SLEEP);
     if (lm->sleep == 2) {
         size_t ss = 0;
-        for (int i = 0; i < L; i++) {
+        for (int i = 0; i < lm->L; i++) {
             const LcNetLayer *ly = &lm->l[i];
             size_t s = lc_sleep_scratch_floats(ly->C, ly->H, ly->W, ly->O, ly->K, lm->share, lm->sleep_batch);
             ss = s > ss ? s : ss;
         }
-        if (ss && !(lm->sleep_scratch = malloc(ss * sizeof(float)))) goto oom;
+        if (ss && !(lm->sleep_scratch = malloc(ss * sizeof(float)))) return -1;
+    }
+    return 0;
+}
+
+static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen) {
+    LcModel *lm = lc_of(md);
+    size_t scratch = 0, dact = 0;
+    int feat;
+    if (lc_declare(md, spec, C, H, W, &scratch, &dact, &feat, err, errlen) ||
+        model_head_build(md, &lm->m, spec, feat, 1, err, errlen))
+        return -1;
+    if (lc_init_layers(md, spec, scratch, dact) || lc_sleep_setup(lm, spec)) {
+        snprintf(err, errlen, "out of memory building the model");
+        return -1;
     }
     for (int i = 0; i < LC_MAX_LAYERS; i++) lm->snr_paper[i] = lm->snr_code[i] = NAN;
     return 0;
-full:
-    snprintf(err, errlen, "too many tensors");
-    return -1;
-oom:
-    snprintf(err, errlen, "out of memory building the model");
-    return -1;
 }
 
 static void lc_kind_free(Model *md) {

@@ -226,74 +226,110 @@ static double recon_pass(const Rbse *m, RbseChain *ch, uint64_t seed, const floa
  * decay on w only), then the epoch's curve row (reconstruction on the first RECON_IMAGES of
  * the drawn images, release statistics).
  */
-static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult *r, char *err,
-                       size_t errlen) {
+/* Contrastive divergence's working state (rb_pretrain). */
+typedef struct CdRun {
+    int n, B, nr;           /* CD images, batch, images of the reconstruction error */
+    float *x, *xr, *vb, *g; /* images in [0, 1]; the reconstruction set, binarised once; a batch; gradients */
+    float *gw, *ga, *gbc;   /* into g: dw, da (rbse), db then dc */
+    int *perm;
+    Rng dr;                 /* the data stream: subset, order, Bernoulli binarisation */
+    RbseChain ch, rch;      /* the CD chain; the reconstruction's */
+    Optim ow, oa, obc;      /* w, a, (b, c) */
+    uint64_t recon_seed;
+} CdRun;
+
+/* One CD epoch: every full batch of a fresh order, an SGD step each. @return 0, or md->stop. */
+static int cd_epoch(Model *md, const JobSpec *spec, CdRun *c) {
     RbseModel *q = rm_of(md);
     Rbse *m = &q->rb;
-    int V = m->n_v, Hh = m->n_h, rbse = q->kind == K_RBSE, st = 0;
+    int V = m->n_v, Hh = m->n_h, rbse = q->kind == K_RBSE;
     size_t nw = (size_t)Hh * V;
-    int *idx = NULL, *perm = NULL;
-    float *x = NULL, *xr = NULL, *vb = NULL, *g = NULL;
-    RbseChain ch = {0}, rch = {0};
-    Optim ow = {0}, oa = {0}, obc = {0};
+    for (int i = 0; i < c->n; i++) c->perm[i] = i;
+    for (int i = c->n - 1; i > 0; i--) {
+        int j = (int)rng_below(&c->dr, (uint32_t)(i + 1)), t = c->perm[i];
+        c->perm[i] = c->perm[j], c->perm[j] = t;
+    }
+    for (int i = 0; i + c->B <= c->n; i += c->B) {
+        for (int k = 0; k < c->B; k++)
+            rbse_binarize(c->x + (size_t)c->perm[i + k] * V, V, q->thr, q->bern ? &c->dr : NULL, c->vb + (size_t)k * V);
+        memset(c->g, 0, ((rbse ? 2 * nw : nw) + V + Hh) * sizeof(float));
+        rbse_grad(m, &c->ch, c->B, c->vb, spec->cd_k, spec->persistent, c->gw, c->ga, c->gbc, c->gbc + V);
+        optim_step(&c->ow, m->w, c->gw);
+        if (rbse && spec->learn_release) optim_step(&c->oa, m->a, c->ga);
+        optim_step(&c->obc, m->b, c->gbc); /* b and c are adjacent: (V + H) */
+        rbse_prepare(m);
+        if (train_should_stop(md)) return md->stop;
+    }
+    return 0;
+}
+
+/* The CD images (a seeded subset of train, in [0, 1]), buffers, chains and optimisers.
+ * @return 0, or -1 with err. */
+static int cd_setup(Model *md, const JobSpec *spec, const RawSplit *train, CdRun *c, char *err, size_t errlen) {
+    RbseModel *q = rm_of(md);
+    Rbse *m = &q->rb;
+    int V = m->n_v, Hh = m->n_h, rbse = q->kind == K_RBSE;
+    size_t nw = (size_t)Hh * V;
     if (train->c * train->h * train->w != V) {
         snprintf(err, errlen, "training images have %d pixels, the model %d", train->c * train->h * train->w, V);
         return -1;
     }
-    Rng dr;
-    rng_seed(&dr, (uint64_t)spec->seed, RBSE_STREAM_CD_DATA);
-    if (!(idx = malloc((size_t)train->n * sizeof(int)))) goto oom;
-    int n = subset_choose(train, 0, spec->rbm_train_size, rng_u64(&dr), idx, err, errlen);
-    if (n <= 0) {
-        if (n == 0) snprintf(err, errlen, "no training images for contrastive divergence");
+    rng_seed(&c->dr, (uint64_t)spec->seed, RBSE_STREAM_CD_DATA);
+    int *idx = malloc((size_t)train->n * sizeof(int));
+    if (!idx) goto oom;
+    c->n = subset_choose(train, 0, spec->rbm_train_size, rng_u64(&c->dr), idx, err, errlen);
+    if (c->n <= 0) {
+        if (c->n == 0) snprintf(err, errlen, "no training images for contrastive divergence");
+        free(idx);
+        return -1;
+    }
+    int n = c->n;
+    c->B = spec->rbm_batch_size < n ? spec->rbm_batch_size : n, c->nr = n < RECON_IMAGES ? n : RECON_IMAGES;
+    c->x = malloc((size_t)n * V * sizeof(float));
+    c->xr = malloc((size_t)c->nr * V * sizeof(float));
+    c->vb = malloc((size_t)c->B * V * sizeof(float));
+    c->perm = malloc((size_t)n * sizeof(int));
+    c->g = calloc((rbse ? 2 * nw : nw) + V + Hh, sizeof(float)); /* dw, [da], db, dc */
+    if (!c->x || !c->xr || !c->vb || !c->perm || !c->g) {
+        free(idx);
+        goto oom;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < V; k++) c->x[(size_t)i * V + k] = train->x[(size_t)idx[i] * V + k] / 255.0f;
+    free(idx);
+    rbse_binarize(c->x, (long)c->nr * V, q->thr, q->bern ? &c->dr : NULL, c->xr); /* drawn once */
+    Rng cs, rs;
+    rng_seed(&cs, (uint64_t)spec->seed, RBSE_STREAM_CHAIN);
+    rng_seed(&rs, (uint64_t)spec->seed, RBSE_STREAM_RECON);
+    c->recon_seed = rng_u64(&rs);
+    float lr = (float)spec->rbm_lr, mu = (float)spec->rbm_momentum;
+    c->gw = c->g, c->ga = rbse ? c->g + nw : NULL, c->gbc = c->g + (rbse ? 2 * nw : nw);
+    if (rbse_chain_create(&c->ch, m, c->B, rng_u64(&cs)) || rbse_chain_create(&c->rch, m, c->B, 0) ||
+        optim_create(&c->ow, OPT_SGD, nw, lr, 0, 0, 0, mu, (float)spec->rbm_weight_decay) ||
+        (rbse && optim_create(&c->oa, OPT_SGD, nw, lr * (float)spec->release_lr_scale, 0, 0, 0, mu, 0)) ||
+        optim_create(&c->obc, OPT_SGD, (size_t)V + Hh, lr, 0, 0, 0, mu, 0))
+        goto oom;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory in contrastive divergence");
+    return -1;
+}
+
+static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult *r, char *err,
+                       size_t errlen) {
+    RbseModel *q = rm_of(md);
+    Rbse *m = &q->rb;
+    int rbse = q->kind == K_RBSE, st = 0;
+    CdRun c = {0};
+    if (cd_setup(md, spec, train, &c, err, errlen)) {
         st = -1;
         goto done;
     }
-    int B = spec->rbm_batch_size < n ? spec->rbm_batch_size : n, nr = n < RECON_IMAGES ? n : RECON_IMAGES;
-    x = malloc((size_t)n * V * sizeof(float));
-    xr = malloc((size_t)nr * V * sizeof(float));
-    vb = malloc((size_t)B * V * sizeof(float));
-    perm = malloc((size_t)n * sizeof(int));
-    g = calloc((rbse ? 2 * nw : nw) + V + Hh, sizeof(float)); /* dw, [da], db, dc */
-    if (!x || !xr || !vb || !perm || !g) goto oom;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < V; k++) x[(size_t)i * V + k] = train->x[(size_t)idx[i] * V + k] / 255.0f;
-    rbse_binarize(x, (long)nr * V, q->thr, q->bern ? &dr : NULL, xr); /* drawn once */
-    Rng cs;
-    rng_seed(&cs, (uint64_t)spec->seed, RBSE_STREAM_CHAIN);
-    Rng rs;
-    rng_seed(&rs, (uint64_t)spec->seed, RBSE_STREAM_RECON);
-    uint64_t recon_seed = rng_u64(&rs);
-    float lr = (float)spec->rbm_lr, mu = (float)spec->rbm_momentum;
-    float *gw = g, *ga = rbse ? g + nw : NULL, *gbc = g + (rbse ? 2 * nw : nw);
-    if (rbse_chain_create(&ch, m, B, rng_u64(&cs)) || rbse_chain_create(&rch, m, B, 0) ||
-        optim_create(&ow, OPT_SGD, nw, lr, 0, 0, 0, mu, (float)spec->rbm_weight_decay) ||
-        (rbse && optim_create(&oa, OPT_SGD, nw, lr * (float)spec->release_lr_scale, 0, 0, 0, mu, 0)) ||
-        optim_create(&obc, OPT_SGD, (size_t)V + Hh, lr, 0, 0, 0, mu, 0))
-        goto oom;
     m->h_tables = spec->cd_k > 1; /* CD-1 never runs the masked h-step */
     rbse_prepare(m);
     for (int e = 0; e < spec->rbm_epochs; e++) {
-        for (int i = 0; i < n; i++) perm[i] = i;
-        for (int i = n - 1; i > 0; i--) {
-            int j = (int)rng_below(&dr, (uint32_t)(i + 1)), t = perm[i];
-            perm[i] = perm[j], perm[j] = t;
-        }
-        for (int i = 0; i + B <= n; i += B) {
-            for (int k = 0; k < B; k++)
-                rbse_binarize(x + (size_t)perm[i + k] * V, V, q->thr, q->bern ? &dr : NULL, vb + (size_t)k * V);
-            memset(g, 0, ((rbse ? 2 * nw : nw) + V + Hh) * sizeof(float));
-            rbse_grad(m, &ch, B, vb, spec->cd_k, spec->persistent, gw, ga, gbc, gbc + V);
-            optim_step(&ow, m->w, gw);
-            if (rbse && spec->learn_release) optim_step(&oa, m->a, ga);
-            optim_step(&obc, m->b, gbc); /* b and c are adjacent: (V + H) */
-            rbse_prepare(m);
-            if (train_should_stop(md)) {
-                st = md->stop;
-                goto done;
-            }
-        }
-        double ce, mse = recon_pass(m, &rch, recon_seed, xr, nr, &ce);
+        if ((st = cd_epoch(md, spec, &c))) goto done;
+        double ce, mse = recon_pass(m, &c.rch, c.recon_seed, c.xr, c.nr, &ce);
         float *row = model_curve_row(md->kind, r, e);
         if (row) {
             row[RB_RECON_ERROR] = (float)mse, row[RB_RECON_CE] = (float)ce;
@@ -310,17 +346,13 @@ static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, Jo
     m->h_tables = 1; /* the features run the masked h-step */
     rbse_prepare(m);
     double ce;
-    q->recon_error = recon_pass(m, &rch, recon_seed, xr, nr, &ce);
+    q->recon_error = recon_pass(m, &c.rch, c.recon_seed, c.xr, c.nr, &ce);
     q->mean_release = rbse_mean_release(m);
     q->w_p_corr = rbse_weight_release_corr(m);
-    goto done;
-oom:
-    snprintf(err, errlen, "out of memory in contrastive divergence");
-    st = -1;
 done:
-    free(idx), free(perm), free(x), free(xr), free(vb), free(g);
-    rbse_chain_free(&ch), rbse_chain_free(&rch);
-    optim_free(&ow), optim_free(&oa), optim_free(&obc);
+    free(c.perm), free(c.x), free(c.xr), free(c.vb), free(c.g);
+    rbse_chain_free(&c.ch), rbse_chain_free(&c.rch);
+    optim_free(&c.ow), optim_free(&c.oa), optim_free(&c.obc);
     return st;
 }
 
