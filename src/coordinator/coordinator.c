@@ -13,7 +13,6 @@
 #include "memest.h"
 #include "results.h"
 #include "status_view.h"
-#include "train.h"
 #include "worker.h"
 
 static double now_s(void) {
@@ -36,7 +35,7 @@ void coordinator_catch_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL); /* e.g. Slurm's --signal=USR1@T forwarded by srun */
-    train_set_cancel_flag(&coordinator_stop);
+    worker_set_cancel_flag(&coordinator_stop);
 }
 
 /* Adds "dir<TAB>name\n" to keys unless it is there; checks and caches the dataset first. */
@@ -311,7 +310,7 @@ static int run_finish(Run *R, int rc, char *err, size_t errlen) {
                 o->out_path);
     if (rc == 0 && !o->quiet && o->n_shards == 1 && R->n_todo == R->sw->n_jobs) print_summary(R->sw, &R->s, o->out_path);
     else if (rc == 0 && !o->quiet) printf("results: %s (synsweep status %s summarises it)\n", o->out_path, o->out_path);
-    train_set_cancel_flag(NULL);
+    worker_set_cancel_flag(NULL);
     free(R->todo);
     free(R->s.status), free(R->s.acc), free(R->s.sec);
     return rc;

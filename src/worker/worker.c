@@ -174,3 +174,5 @@ void worker_run(const JobSpec *spec, int job_id, int rank, JobResult *r) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 }
+
+void worker_set_cancel_flag(const volatile int *flag) { train_set_cancel_flag(flag); }

@@ -37,4 +37,8 @@ int worker_cache_view(const char *data_dir, const char *name, const RawSplit *tr
 /** Drops every cached dataset. */
 void worker_cache_clear(void);
 
+/** While *flag is non-zero, the running job stops after its current minibatch and returns
+ * STATUS_CANCELLED (a signal handler's flag; NULL: never). Process-wide. */
+void worker_set_cancel_flag(const volatile int *flag);
+
 #endif
