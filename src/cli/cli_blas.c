@@ -20,8 +20,7 @@
  * the best one is set; and when the kernel in use fails blas_check, the next weaker one.
  * SYNSWEEP_BLAS_AUTO marks the value as ours. Each re-execution goes from unset to set or
  * strictly down the ladder, so it cannot loop; SYNSWEEP_BLAS_EXECS bounds it anyway.
- * SYNSWEEP_BLAS_CHECK_FAIL (for tests): comma-separated kernels whose check is made to
- * fail, or "all". */
+ * In the test build only, SYNSWEEP_BLAS_CHECK_FAIL makes checks fail (check_forced_to_fail). */
 
 static void blas_reexec(char **argv, const char *kernel) {
     const char *n = getenv("SYNSWEEP_BLAS_EXECS");
@@ -40,6 +39,9 @@ static void blas_reexec(char **argv, const char *kernel) {
     fprintf(stderr, "synsweep: cannot re-execute with OPENBLAS_CORETYPE=%s: %s\n", kernel, strerror(errno));
 }
 
+#ifdef SYNSWEEP_FAULT_INJECTION
+/* Test build only (synsweep_faulty, tests/test_kernel.sh): SYNSWEEP_BLAS_CHECK_FAIL names
+ * kernels (comma-separated, or "all") whose check is made to fail. */
 static int check_forced_to_fail(const char *kernel) {
     const char *v = getenv("SYNSWEEP_BLAS_CHECK_FAIL");
     if (!v || !*v) return 0;
@@ -52,6 +54,9 @@ static int check_forced_to_fail(const char *kernel) {
     }
     return 0;
 }
+#else
+static int check_forced_to_fail(const char *kernel) { return (void)kernel, 0; }
+#endif
 
 int blas_choose(char **argv) {
     const char *set = getenv("OPENBLAS_CORETYPE"), *ours = getenv("SYNSWEEP_BLAS_AUTO");
