@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,4 +22,7 @@ int parse_double(const char *s, double *out) {
     return (errno || end == s || *end || !isfinite(*out) || *out < 0) ? -1 : 0;
 }
 
-unsigned long long gigabytes(double x) { return x * 1e9 < 1.0 ? 1 : (unsigned long long)(x * 1e9); }
+unsigned long long gigabytes(double x) {
+    double b = x * 1e9;
+    return b < 1.0 ? 1 : b >= 1.8e19 ? ULLONG_MAX : (unsigned long long)b; /* no overflowing cast */
+}

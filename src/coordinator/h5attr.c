@@ -68,6 +68,7 @@ static int g_no_fork;
 static char *attr_isolated(hid_t loc, const char *name, int as_i64, size_t *len_out);
 
 int h5_attr_preload(const char *path, const char *const *names, const int *as_i64, int n) {
+    h5_attr_preload_release(); /* a second preload replaces the first */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat a, b;
     void *h = NULL;
@@ -93,6 +94,12 @@ int h5_attr_preload(const char *path, const char *const *names, const int *as_i6
 }
 
 void h5_attr_no_fork(void) { g_no_fork = 1; }
+
+void h5_attr_preload_release(void) {
+    for (int i = 0; i < g_pre.n; i++) free(g_pre.e[i].v), g_pre.e[i].v = NULL;
+    if (g_pre.fd >= 0) close(g_pre.fd); /* else the replaced file's inode stays allocated all run */
+    g_pre.fd = -1, g_pre.n = 0;
+}
 
 /* The preloaded value of attribute name of loc's file, as attr_isolated returns it. */
 static char *attr_preloaded(hid_t loc, const char *name, int as_i64, size_t *len_out) {

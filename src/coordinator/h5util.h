@@ -27,6 +27,8 @@ int h5_attr_preload(const char *path, const char *const *names, const int *as_i6
 /** From now on this process never forks to read an attribute (MPI has started): reads are
  * served from h5_attr_preload, for the same file only; any other read fails. */
 void h5_attr_no_fork(void);
+/** Forgets what h5_attr_preload read and closes the file it held (once the reads are done). */
+void h5_attr_preload_release(void);
 /**
  * Creates loc/name (rank <= 4, dims, chunked as given, shuffled, deflated at level; with
  * unlimited maximum dims if asked) and writes buf into it unless it is empty.
@@ -59,6 +61,10 @@ int h5_read_table(hid_t loc, const char *name, hid_t type, hsize_t rows, hsize_t
  * szip, nbit, scaleoffset, in any order HDF5 can decode; other filters are refused.
  * @return 0 (unfiltered or sound), or -1. */
 int h5_check_chunks(hid_t d);
+/** Every dataset of file path (hard links only: H5Ovisit) through h5_check_chunks, before a
+ * reader without those checks (h5py) reads it. @return 0 (also for a file HDF5 cannot open:
+ * its reader says why), or -1 with err naming the object. */
+int h5_check_file(const char *path, char *err, size_t errlen);
 
 /** Reads loc/name, whose shape must be want (rank dims), into buf. @return 0 or -1. */
 int h5_read_nd(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *want, void *buf);

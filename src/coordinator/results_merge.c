@@ -50,7 +50,7 @@ static herr_t snap_visit(hid_t g, const char *name, const H5O_info_t *info, void
     int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     int ok = t >= 0 && H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == sizeof(float) && rank >= 1 && rank <= 4 &&
              H5Sget_simple_extent_dims(sp, dims, NULL) == rank;
-    for (int i = 0; ok && i < rank; i++) ok = dims[i] < ((hsize_t)1 << 32) / count, count *= dims[i];
+    for (int i = 0; ok && i < rank; i++) ok = dims[i] > 0 && dims[i] < ((hsize_t)1 << 32) / count, count *= dims[i];
     if (!ok) snprintf(v->why, sizeof v->why, "not a float32 tensor of rank 1 to 4 and under 2^32 values");
     else if (h5_check_chunks(d)) snprintf(v->why, sizeof v->why, "a chunk does not decode to its size"), ok = 0;
     if (sp >= 0) H5Sclose(sp);
@@ -199,7 +199,8 @@ int results_merge(const char *out, const char *const *inputs, int n_inputs, char
         rc = merge_work(out, inputs, n_inputs, err, errlen);
     } else if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) <= 1) {
         rc = WEXITSTATUS(st) ? -1 : 0;
-        if (rc) snprintf(err, errlen, "%s", sh->err);
+        sh->err[sizeof sh->err - 1] = 0;
+        if (rc) snprintf(err, errlen, "%s", sh->err[0] ? sh->err : "merge failed (no reason given)");
     } else {
         int sig = w == pid && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
         sh->where[sizeof sh->where - 1] = 0;

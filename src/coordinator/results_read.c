@@ -254,7 +254,7 @@ void results_preload(const char *path) {
 
 void results_no_fork(void) { h5_attr_no_fork(); }
 
-ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed, char *err,
+static ResultsFile *resume_file(const char *path, const Sweep *sw, int retry_failed, char *err,
                             size_t errlen) {
     if (access(path, F_OK) != 0) return results_create(path, sw, err, errlen);
     Sweep old;
@@ -286,5 +286,11 @@ ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed,
     /* jobs still pending take their spec from this sweep (data_dir may have changed) */
     for (long id = 0; id < f->n_jobs; id++)
         if (!results_job_done(f, id)) sweep_job(sw, id, &f->rows[id].spec);
+    return f;
+}
+
+ResultsFile *results_resume(const char *path, const Sweep *sw, int retry_failed, char *err, size_t errlen) {
+    ResultsFile *f = resume_file(path, sw, retry_failed, err, errlen);
+    h5_attr_preload_release(); /* every attribute a resume reads is read */
     return f;
 }
