@@ -70,7 +70,7 @@ def md_tables(md):
         if len(rows) < 2:
             out[title] = pd.DataFrame()
             continue
-        split = lambda l: [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", l.strip())[1:-1]]
+        split = lambda l: [html.unescape(c.strip().replace("\\|", "|")) for c in re.split(r"(?<!\\)\|", l.strip())[1:-1]]
         out[title] = pd.DataFrame([split(l) for l in rows[2:]], columns=split(rows[0]))
     return out
 

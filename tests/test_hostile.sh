@@ -208,6 +208,32 @@ expect 0 "" "$bin" export "$t/alone/sh0.h5" -o "$t/alone.csv"
 expect 0 "wrote" "$bin" report "$t/alone/sh0.h5" -o "$t/ralone"
 grep -q "snapshots are not available" "$t/ralone/index.html" && ok || bad "shard report does not say the snapshots are missing"
 grep -q "class='error'" "$t/ralone/index.html" && bad "shard report has a failed section" || ok
+# ... a shard renamed with its side files reads its own snapshots by its new name; a link
+# below a job group (into another file, here a FIFO) is refused, never followed
+mkdir "$t/ren" && cp -r "$t/sh0.h5" "$t/sh0.h5.snap.h5" "$t/sh0.h5.parts" "$t/ren/" 2>/dev/null
+for f in "$t/ren/sh0.h5"*; do mv "$f" "${f/sh0.h5/moved.h5}"; done
+mkfifo "$t/ren/trap"
+PYTHONPATH="$(dirname "$0")/../analysis" timeout 20 /usr/bin/python3 - "$t/sh0.h5" "$t/ren/moved.h5" "$t/ren/trap" <<'PY' && ok || bad "snapshots of a renamed shard, or a link below a job group"
+import sys, h5py, numpy as np
+from synsweep_report.data import Results
+from synsweep_report.safeio import Refused
+a, b = Results(sys.argv[1]), Results(sys.argv[2])
+job = a.snapshot_jobs[0]
+assert b.snapshot_jobs == a.snapshot_jobs, (a.snapshot_jobs, b.snapshot_jobs)
+i = int(job[4:])
+assert np.array_equal(a.snapshot(i, "final", "W0"), b.snapshot(i, "final", "W0"))
+part = sys.argv[2] + ".parts/" + sorted(__import__("os").listdir(sys.argv[2] + ".parts"))[0]
+with h5py.File(part, "a") as f:  # the job group's stage now a link to a FIFO
+    g = f[list(f.keys())[0]]
+    del g["final"]
+    g["final"] = h5py.ExternalLink(sys.argv[3], "/x")
+try:
+    for j in b.snapshot_jobs:
+        b.snapshot(int(j[4:]), "final", "W0")
+    sys.exit("followed a link below a job group")
+except Refused as e:
+    assert "not stored in this file" in str(e), e
+PY
 
 # ---- 6. foreign and broken inputs, closed stdout, empty -o
 $py -c "import h5py, sys; h5py.File(sys.argv[1], 'w').create_dataset('x', data=[1, 2])" "$t/foreign.h5"

@@ -10,6 +10,17 @@ from synsweep_results import member, open_results, read_datasets, read_table
 
 from .safeio import Refused, check_regular
 
+def _hard(f, file, path):
+    """The object at path in open file f, every step a hard link (no soft link, no link into
+    another file, which a hostile file could point anywhere); Refused otherwise."""
+    node = f["/"]
+    for part in [p for p in path.split("/") if p]:
+        if not isinstance(node, h5py.Group) or not isinstance(node.get(part, getlink=True), h5py.HardLink):
+            raise Refused(file, f"{path}: not stored in this file")
+        node = node[part]
+    return node
+
+
 # Root attributes the report shows first, in this order (absent ones are listed as not recorded).
 PROVENANCE_KEYS = ["synsweep_version", "git_commit", "git_dirty", "compiler", "cflags", "blas_library",
                    "blas_kernel", "mpi_library", "hosts", "slurm_job_id", "started", "finished",
@@ -93,8 +104,10 @@ class Results:
             return self.path, "/snapshots"
         if not isinstance(lk, h5py.ExternalLink):
             return None, None
-        # resolved as HDF5 does for a relative name: beside the file that holds the link
-        target = os.path.join(os.path.dirname(os.path.abspath(self.path)), lk.filename)
+        # a live file's snapshot index is FILE.snap.h5 by the file's current name (as synsweep
+        # itself opens it): a sweep renamed with its side files still finds its own, never a
+        # file of the old name
+        target = os.path.abspath(self.path) + ".snap.h5"
         fd, _ = check_regular(target)
         os.close(fd)
         return target, lk.path
@@ -138,18 +151,31 @@ class Results:
         return ", ".join(f"{k}={row[k]}" for k in keys) if keys else "all jobs"
 
     def snapshot(self, job, stage, name):
-        """One tensor of a job's snapshot (/snapshots/job_NNNNNN/STAGE/NAME), read on demand."""
+        """One tensor of a job's snapshot (/snapshots/job_NNNNNN/STAGE/NAME), read on demand.
+        Only the links synsweep writes are followed: FILE -> FILE.snap.h5 -> FILE.parts/part-N.h5
+        (each file checked before it is opened, found by FILE's current name); everything
+        below a job group must be hard links to a dataset stored in that file."""
         src, grp = self.snapshot_source()
         file, obj = src, f"{grp}/job_{int(job):06d}"
-        for _ in range(4):  # FILE -> FILE.snap.h5 -> FILE.parts/part-N.h5: each checked, then opened
+        parts = os.path.abspath(self.path) + ".parts"
+        for _ in range(4):
             fd, _ = check_regular(file)
             os.close(fd)
             with h5py.File(file, "r") as f:
                 parent, _, leaf = obj.rpartition("/")
-                lk = f[parent or "/"].get(leaf, getlink=True)
-                if not isinstance(lk, h5py.ExternalLink):
-                    return f[f"{obj}/{stage}/{name}"][:]
-                file, obj = os.path.join(os.path.dirname(file), lk.filename), lk.path
+                lk = _hard(f, file, parent).get(leaf, getlink=True)
+                if isinstance(lk, h5py.ExternalLink):
+                    base = os.path.basename(lk.filename)
+                    if os.path.basename(os.path.dirname(lk.filename)).endswith(".parts") and base.startswith("part-"):
+                        file = os.path.join(parts, base)  # the part files of this FILE, renamed or not
+                    else:
+                        file = os.path.join(os.path.dirname(file), lk.filename)
+                    obj = lk.path
+                    continue
+                d = _hard(f, file, f"{obj}/{stage}/{name}")
+                if not isinstance(d, h5py.Dataset) or d.is_virtual or d.external:
+                    raise Refused(file, f"{obj}/{stage}/{name} is not a dataset stored in this file")
+                return d[:]
         raise Refused(file, "too many external links to a snapshot")
 
     def paper_id(self):

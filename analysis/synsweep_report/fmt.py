@@ -1,6 +1,8 @@
 """Numbers and tables as text, one way for the report (report.Output, sections), the study
 tables (studies.py) and the scripts rbse_study.py / lc_study.py: mean_std and fmt_ms (mean ±
 sample std over seeds), md_table (a Markdown table)."""
+import html
+
 import numpy as np
 
 
@@ -29,11 +31,12 @@ def md_table(t, floatfmt=None):
     """A Markdown table of the DataFrame t (pandas' to_markdown needs tabulate, which we do
     not assume): a header row, then one row per row of t; float cells formatted with
     floatfmt if given, every other cell as str(); '|' escaped and newlines as spaces, so a
-    value from the file cannot break the table."""
+    value from the file cannot break the table; &, < and > as entities, so no value from the
+    file is HTML to a Markdown viewer that renders inline HTML."""
     def cell(v):
         if floatfmt and isinstance(v, (float, np.floating)):
             v = format(v, floatfmt)
-        return str(v).replace("|", "\\|").replace("\n", " ")
+        return html.escape(str(v), quote=False).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(cell(str(c)) for c in t.columns) + " |", "|" + "---|" * len(t.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in t.itertuples(index=False)]
