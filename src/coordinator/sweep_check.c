@@ -19,16 +19,6 @@ static int next_digits(const SweepBlock *b, const unsigned char *mask, int *digi
     return 0;
 }
 
-static int in_list(const char *word, const char *list) {
-    size_t n = strlen(word);
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, "|");
-        if (len == n && !strncmp(p, word, n)) return 1;
-        p += len + (p[len] == '|');
-    }
-    return 0;
-}
-
 /* In block b, an axis of 2+ values that some of the block's jobs ignore: their selectors' combinations. */
 static int check_applies(const Sweep *sw, const SweepBlock *b, const BlockLoad *bl, const char *path,
                          char *err, size_t errlen) {
@@ -58,7 +48,7 @@ static int check_combinations(const Sweep *sw, const SweepBlock *b, const BlockL
     unsigned char mask[SWEEP_MAX_AXES];
     int digit[SWEEP_MAX_AXES] = {0};
     for (int k = 0; k < b->n_keys; k++)
-        mask[k] = (unsigned char)(param_is_selector(bl->keys[k].d) || in_list(bl->keys[k].d->name, JOBSPEC_CHECK_READS));
+        mask[k] = (unsigned char)(param_is_selector(bl->keys[k].d) || in_choices(bl->keys[k].d->name, JOBSPEC_CHECK_READS));
     do {
         JobSpec s;
         char e[300];

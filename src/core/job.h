@@ -129,6 +129,8 @@ int param_applies(const ParamDef *d, const JobSpec *s);
 const ParamDef *param_excluded_by(const ParamDef *d, const JobSpec *s);
 /** Whether some parameter's `applies` names d as a key (its value decides applicability). */
 int param_is_selector(const ParamDef *d);
+/** Whether word is one of the '|'-separated items of choices ("fa" in "bp|fa|dfa"). */
+int in_choices(const char *word, const char *choices);
 /**
  * The parameters jobspec_check reads, '|'-separated. The sweep loader checks every
  * combination of these (and of the selectors) instead of every job; keep it in step.

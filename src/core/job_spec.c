@@ -23,15 +23,14 @@ const ParamDef *param_find(const char *name) {
     return NULL;
 }
 
-/* Is word one of the '|'-separated choices? */
-static int in_choices(const char *word, const char *choices) {
+/* Is word one of the '|'-separated choices? (the `applies` conditions, choice values, and the
+ * sweep loader's JOBSPEC_CHECK_READS) */
+int in_choices(const char *word, const char *choices) {
     size_t n = strlen(word);
     for (const char *p = choices; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, word, n) == 0) return 1;
-        if (!bar) break;
-        p = bar + 1;
+        size_t len = strcspn(p, "|");
+        if (len == n && !strncmp(p, word, n)) return 1;
+        p += len + (p[len] == '|');
     }
     return 0;
 }

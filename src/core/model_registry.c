@@ -219,6 +219,7 @@ int model_kind_register(const ModelKind *k) {
 const char *model_registry_error(void) { return R.err; }
 
 void model_registry_close(void) {
+    if (R.closed) return; /* once closed, only read: rank 0's worker thread reads too */
     registry_init();
     R.closed = 1;
 }
