@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""lc_study.py RESULTS.h5 [MORE.h5 ...] [-o OUTDIR]: the LC / dynamic weight sharing study (sweeps/lc_sleep.yaml,
+"""lc_study.py RESULTS.h5 [MORE.h5 ...] [-o OUTDIR] [--force]: the LC / dynamic weight sharing study (sweeps/lc_sleep.yaml,
 Pogodin et al. 2021, SCIENCE.md section 4) from its results file alone.
 
 Several results files (e.g. sweeps/lc_sleep.yaml and its follow-up lc_sleep_lr.yaml) are
@@ -8,7 +8,9 @@ Prints a Markdown table per dataset: one row per condition (model, sleep, sleep_
 final test accuracy, AUC of the test-accuracy curve, final train accuracy and SNR_w (both
 definitions, mean over LC layers) as mean +- sample std over seeds (n = seeds), and the
 difference to the conv baseline. Writes OUTDIR/lc_<dataset>_acc.png (test accuracy per
-epoch) and OUTDIR/lc_<dataset>_snr.png (SNR_w per epoch and LC layer, log scale).
+epoch) and OUTDIR/lc_<dataset>_snr.png (SNR_w per epoch and LC layer, log scale), each through
+a temporary file renamed into place; an existing figure is replaced only with --force (never a
+results file, its side files, an HDF5 file or a symlink: synsweep_report/safeio.py).
 """
 import os
 import sys
@@ -19,7 +21,7 @@ import pandas as pd  # noqa: E402
 
 from synsweep_report import studies  # noqa: E402  (the computations, shared with synsweep report)
 from synsweep_report.data import Results  # noqa: E402  (the checked reader synsweep report uses)
-from synsweep_report.safeio import Refused  # noqa: E402
+from synsweep_report.safeio import Refused, save_figure  # noqa: E402
 from synsweep_report.fmt import md_table  # noqa: E402
 from synsweep_report.report import slug  # noqa: E402  (dataset values name files: safe slugs)
 
@@ -53,7 +55,11 @@ def load(paths):
 
 
 def main():
-    args = sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--force"]
+    force = len(args) < len(sys.argv) - 1
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if args else 2)
     out = None
     if "-o" in args:
         i = args.index("-o")
@@ -72,8 +78,10 @@ def main():
         for name, fig in ((f"lc_{slug(ds)}_acc.png", studies.lc_acc_figure(d, curves["test_acc"], ds)),
                           (f"lc_{slug(ds)}_snr.png", studies.lc_snr_figure(d, snr, ds))):
             if fig is not None:
-                fig.savefig(os.path.join(out, name), dpi=110)
-                studies.plt.close(fig)
+                try:
+                    save_figure(fig, os.path.join(out, name), args, force)
+                finally:
+                    studies.plt.close(fig)
         if studies.lc_layers(snr):
             print("\nSNR_w (paper) at the end of each epoch, mean over seeds:\n")
             print(md(studies.lc_snr_table(d, snr)))

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""rbse_study.py RESULTS.h5 [OUTDIR]
+"""rbse_study.py RESULTS.h5 [OUTDIR] [--force]
 
 The RBSE one-shot study (sweeps/rbse_oneshot.yaml) from its results file alone:
   - accuracy table: test accuracy (mean of the S features; mean of the S predictions) by
@@ -11,7 +11,9 @@ The RBSE one-shot study (sweeps/rbse_oneshot.yaml) from its results file alone:
   - rbse_w_vs_p.png: |w| against p = sigmoid(a) over the synapses of one RBSE job's final
     snapshot (a 2-D histogram), with the mean p in |w| bins;
   - w_p_corr of every RBSE job's final snapshot, recomputed from w and a.
-Prints markdown; writes the figures and table.md into OUTDIR (default: beside the file).
+Prints markdown; writes the figures and table.md into OUTDIR (default: beside the file), each
+through a temporary file renamed into place; an existing output is replaced only with --force
+(never the results file, its side files, an HDF5 file or a symlink: synsweep_report/safeio.py).
 """
 import os
 import sys
@@ -19,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from synsweep_report import studies  # noqa: E402  (the computations, shared with synsweep report)
 from synsweep_report.data import Results  # noqa: E402  (the checked reader synsweep report uses)
-from synsweep_report.safeio import Refused  # noqa: E402
+from synsweep_report.safeio import Refused, replace_atomically, save_figure  # noqa: E402
 from synsweep_report.fmt import fmt_ms, md_table, mean_std  # noqa: E402
 
 
@@ -27,17 +29,21 @@ def md(t):
     return md_table(t, ".4f")
 
 
-def save(fig, path):
-    fig.savefig(path, dpi=110)
-    studies.plt.close(fig)
+def save(fig, path, inputs, force):
+    try:
+        save_figure(fig, path, inputs, force)
+    finally:
+        studies.plt.close(fig)
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = [a for a in sys.argv[1:] if a != "--force"]
+    force = len(args) < len(sys.argv) - 1
+    if not 1 <= len(args) <= 2 or args[0] in ("-h", "--help"):
         print(__doc__)
-        sys.exit(2)
-    path = sys.argv[1]
-    out = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(path))
+        sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
+    path = args[0]
+    out = args[1] if len(args) > 1 else os.path.dirname(os.path.abspath(path))
     os.makedirs(out, exist_ok=True)
     r = Results(path)
     df = r.df
@@ -46,9 +52,9 @@ def main():
     ok = df[df.status == "ok"]
     t, d = studies.rbse_accuracy(ok), studies.rbse_paired_table(ok)
     hist, mean_rel, corr, nruns = studies.rbse_release(r.model_curves, df)
-    save(studies.rbse_release_figure(hist, mean_rel, corr, nruns), os.path.join(out, "rbse_release_hist.png"))
+    save(studies.rbse_release_figure(hist, mean_rel, corr, nruns), os.path.join(out, "rbse_release_hist.png"), [path], force)
     corrs, bins, fig = studies.rbse_w_vs_p(df, lambda i, name: r.snapshot(i, "final", name))
-    save(fig, os.path.join(out, "rbse_w_vs_p.png"))
+    save(fig, os.path.join(out, "rbse_w_vs_p.png"), [path], force)
     lines = ["## Test accuracy (mean +- sample std over seeds)", "", md(t), "",
              "## Paired differences of test_acc (same seed and k)", "", md(d), "",
              "## Release probabilities over CD epochs (mean over the RBSE CD runs, one per seed)", "",
@@ -58,7 +64,7 @@ def main():
              "p by abs w decile, first RBSE job:", "", md(bins), ""]
     text = "\n".join(lines)
     print(text)
-    with open(os.path.join(out, "table.md"), "w") as fp:
+    with replace_atomically(os.path.join(out, "table.md"), [path], force) as fp:
         fp.write(text)
 
 

@@ -191,3 +191,18 @@ def replace_atomically(path, inputs=(), force=False):
             os.unlink(tmp)
         raise
     install(tmp, path, inputs, force)
+
+
+def save_figure(fig, path, inputs=(), force=False, dpi=110):
+    """Writes a matplotlib figure to path as replace_atomically writes text: checked first,
+    drawn into a private temporary file beside it, then installed."""
+    check_output(path, inputs, force)
+    fd, tmp = temp_beside(path, suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=dpi, format="png")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    install(tmp, path, inputs, force)
