@@ -57,7 +57,7 @@ void optim_update(Optim *o, float *restrict p, const float *restrict g, size_t o
     float b1 = o->beta1, b2 = o->beta2, eps = o->eps, c1 = o->c1, c2 = o->c2;
     if (o->kind == OPT_ADAMW) {
         /* AdamW (Loshchilov & Hutter 2019), as torch.optim.AdamW: p <- p (1 - lr wd), then
-         * the Adam update above of g alone (the decay does not enter the moments) */
+         * the Adam update of g alone (the decay does not enter the moments) */
         float decay = 1.0f - lr * wd;
         for (size_t i = 0; i < n; i++) {
             m[i] = b1 * m[i] + (1.0f - b1) * g[i];
