@@ -58,6 +58,17 @@ expect 1 "type.yaml:2:11: epochs: expected an integer, got 'one'" "$bin" run "$t
 printf 'grid:\n  seed: []\n' >"$t/empty.yaml"
 expect 1 "empty.yaml:2:9: grid: 'seed' has an empty list" "$bin" run "$t/empty.yaml" -o "$t/res.h5"
 expect 1 "nothere.yaml: cannot read" "$bin" run "$t/nothere.yaml" -o "$t/res.h5"
+# the optimiser and the step schedule: bad values name the field and what it takes
+expect 2 "optimizer: 'adamW' is not one of adam\|sgd\|adamw" "$bin" train --optimizer adamW
+expect 2 "lr_decay_epochs: epochs must increase, but 100 follows 150" "$bin" train --lr-decay-epochs 150,100
+expect 2 "lr_decay_epochs: item '-5' is not an integer in \[1, " "$bin" train --lr-decay-epochs -5
+expect 2 "lr_decay_epochs: item 'x' is not an integer" "$bin" train --lr-decay-epochs 10,x
+expect 2 "lr_decay_factor: 2 is out of range \[0, 1\]" "$bin" train --lr-decay-factor 2
+expect 2 "lr_decay_factor: expected a factor in \(0, 1\], got 0" "$bin" train --lr-decay-factor 0
+printf 'fixed:\n  epochs: 1\n  lr_decay_epochs: [20, 10]\n' >"$t/sched.yaml"
+expect 1 "sched.yaml:3:20: lr_decay_epochs: epochs must increase, but 10 follows 20" "$bin" run "$t/sched.yaml" -o "$t/res.h5"
+printf 'fixed:\n  epochs: 1\ngrid:\n  lr_decay_factor: [0.1, 0]\n' >"$t/factor.yaml"
+expect 1 "factor.yaml: job 1: lr_decay_factor: expected a factor in \(0, 1\], got 0" "$bin" run "$t/factor.yaml" -o "$t/res.h5"
 
 # missing and corrupt data files
 expect 1 "mnist/train-images-idx3-ubyte.gz: cannot open" "$bin" run "$t/good.yaml" -o "$t/new.h5" --data-dir "$t/nodata"

@@ -90,24 +90,71 @@ static void test_adam(void) {
 }
 
 /*
+ * AdamW by hand (lr 0.1, wd 0.5, so each step first scales p by 1 - 0.05): the first step is
+ * 0.95 p - 0.1 sign(g), and 0.95 p where g = 0 (Adam with L2 would move that one by 0.1);
+ * the second step against the formula written out in double.
+ */
+static void test_adamw(void) {
+    Optim o, a;
+    float p[3] = {1, -2, 3}, g[3] = {0.5f, -0.25f, 0}, q[3] = {1, -2, 3};
+    CHECK(optim_create(&o, OPT_ADAMW, 3, 0.1f, 0.9f, 0.999f, 1e-8f, 0, 0.5f) == 0, "adamw create");
+    CHECK(optim_create(&a, OPT_ADAM, 3, 0.1f, 0.9f, 0.999f, 1e-8f, 0, 0.5f) == 0, "adam create");
+    optim_step(&o, p, g), optim_step(&a, q, g);
+    CHECK(fabsf(p[0] - 0.85f) < 1e-6 && fabsf(p[1] + 1.8f) < 1e-6 && fabsf(p[2] - 2.85f) < 1e-6,
+          "adamw first step: %g %g %g (want 0.85 -1.8 2.85)", p[0], p[1], p[2]);
+    CHECK(fabsf(q[0] - 0.9f) < 1e-6 && fabsf(q[2] - 2.9f) < 1e-6, "adam's L2 first step: %g %g (want 0.9 2.9)", q[0], q[2]);
+    float g2[3] = {-1, 0.5f, 2};
+    double want[3];
+    for (int i = 0; i < 3; i++) {
+        double m = 0.9 * 0.1 * g[i] + 0.1 * g2[i], v = 0.999 * 0.001 * g[i] * g[i] + 0.001 * g2[i] * g2[i];
+        double mhat = m / (1 - 0.81), vhat = v / (1 - 0.999 * 0.999);
+        want[i] = p[i] * (1 - 0.1 * 0.5) - 0.1 * mhat / (sqrt(vhat) + 1e-8);
+    }
+    optim_step(&o, p, g2);
+    for (int i = 0; i < 3; i++)
+        CHECK(fabs(p[i] - want[i]) < 1e-6 * fabs(want[i]) + 1e-7, "adamw step 2, p[%d]: %.9g, want %.9g", i, p[i], want[i]);
+    optim_reset(&o);
+    CHECK(o.t == 0 && o.m[1] == 0 && o.v[2] == 0, "adamw reset forgets both moments");
+    optim_free(&o), optim_free(&a);
+}
+
+/* The step schedule: lr until the first of lr_decay_epochs, then times the factor at each. */
+static void test_lr_schedule(void) {
+    JobSpec s;
+    char e[256];
+    jobspec_defaults(&s);
+    jobspec_set(&s, "lr", "0.01", e, sizeof e);
+    CHECK(jobspec_lr_at(&s, 0) == 0.01f && jobspec_lr_at(&s, 1000) == 0.01f, "no schedule: lr in every epoch");
+    jobspec_set(&s, "lr_decay_epochs", "100, 150", e, sizeof e), jobspec_set(&s, "lr_decay_factor", "0.1", e, sizeof e);
+    CHECK(jobspec_lr_at(&s, 0) == 0.01f && jobspec_lr_at(&s, 99) == 0.01f, "before epoch 100: lr");
+    CHECK(jobspec_lr_at(&s, 100) == (float)(0.01 * 0.1) && jobspec_lr_at(&s, 149) == (float)(0.01 * 0.1), "epochs 100-149: lr / 10");
+    CHECK(jobspec_lr_at(&s, 150) == (float)(0.01 * 0.1 * 0.1) && jobspec_lr_at(&s, 199) == (float)(0.01 * 0.1 * 0.1),
+          "from epoch 150: lr / 100: %g", jobspec_lr_at(&s, 150));
+    jobspec_set(&s, "lr_decay_factor", "1", e, sizeof e);
+    CHECK(jobspec_lr_at(&s, 150) == 0.01f, "factor 1: no decay");
+}
+
+/*
  * The fused step: mlp_backward stepping each layer right after its gradient (m->opt) ends
  * with the same parameters, bit for bit, as backward then one optim_step over the buffer,
- * for every rule (backprop must use W before its update) and both optimisers.
+ * for every rule (backprop must use W before its update) and every optimiser.
  */
 static void test_fused_step(void) {
     int sizes[4] = {7, 6, 5, 3};
     uint8_t y[9] = {0, 1, 2, 2, 1, 0, 0, 2, 1};
     FeedbackRule rules[3] = {RULE_BP, RULE_FA, RULE_DFA};
+    OptKind kinds[3] = {OPT_ADAM, OPT_SGD, OPT_ADAMW};
+    const char *kind_names[3] = {"adam", "sgd", "adamw"};
     for (int ri = 0; ri < 3; ri++)
-        for (int ok = 0; ok < 2; ok++) {
+        for (int ok = 0; ok < 3; ok++) {
             Mlp a, b;
             Optim oa, ob;
             DistParams d;
             dist_defaults(&d, "kaiming", 1.0);
             mlp_create(&a, sizes, 4, rules[ri], 9, 1), mlp_create(&b, sizes, 4, rules[ri], 9, 1);
             mlp_init(&a, &d, &d, 3), mlp_init(&b, &d, &d, 3);
-            optim_create(&oa, ok ? OPT_SGD : OPT_ADAM, a.n_params, 0.05f, 0.9f, 0.999f, 1e-8f, 0.9f, 0.01f);
-            optim_create(&ob, ok ? OPT_SGD : OPT_ADAM, b.n_params, 0.05f, 0.9f, 0.999f, 1e-8f, 0.9f, 0.01f);
+            optim_create(&oa, kinds[ok], a.n_params, 0.05f, 0.9f, 0.999f, 1e-8f, 0.9f, 0.01f);
+            optim_create(&ob, kinds[ok], b.n_params, 0.05f, 0.9f, 0.999f, 1e-8f, 0.9f, 0.01f);
             b.opt = &ob;
             float x[9 * 7];
             Rng r;
@@ -120,7 +167,7 @@ static void test_fused_step(void) {
             }
             CHECK(!memcmp(a.params, b.params, a.n_params * sizeof(float)) &&
                       !memcmp(a.dinp, b.dinp, 9 * 7 * sizeof(float)),
-                  "rule %d %s: fused per-layer step equals backward then optim_step", ri, ok ? "sgd" : "adam");
+                  "rule %d %s: fused per-layer step equals backward then optim_step", ri, kind_names[ok]);
             mlp_free(&a), mlp_free(&b), optim_free(&oa), optim_free(&ob);
         }
 }
@@ -366,6 +413,8 @@ int main(void) {
     test_rng_dist();
     test_metrics();
     test_adam();
+    test_adamw();
+    test_lr_schedule();
     test_fused_step();
     test_idx();
     test_blas_check();

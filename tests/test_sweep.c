@@ -142,6 +142,35 @@ static void test_blocks(void) {
     }
 }
 
+/* The step schedule is one list-valued parameter: a list under fixed: is one schedule, a
+ * grid axis takes a list of lists; bad epochs and factors are refused, naming the field. */
+static void test_schedule(void) {
+    Sweep sw;
+    if (load_ok("fixed:\n  optimizer: adamw\n  lr_decay_epochs: [100, 150]\n  lr_decay_factor: 0.1\n", &sw, "fixed schedule")) {
+        JobSpec j;
+        sweep_job(&sw, 0, &j);
+        CHECK(sw.n_jobs == 1 && !strcmp(j.lr_decay_epochs, "100,150") && j.lr_decay_factor == 0.1,
+              "one job with the schedule 100,150 x 0.1: %ld jobs, '%s'", sw.n_jobs, j.lr_decay_epochs);
+        sweep_free(&sw);
+    }
+    if (load_ok("grid:\n  lr_decay_epochs: [[100, 150], [50], []]\n  lr_decay_factor: [0.1, 1]\n", &sw, "grid of schedules")) {
+        JobSpec j;
+        sweep_job(&sw, 5, &j);
+        CHECK(sw.n_jobs == 6 && j.lr_decay_epochs[0] == 0 && j.lr_decay_factor == 1, "6 jobs, the last without a schedule");
+        sweep_free(&sw);
+    }
+    static const struct { const char *yaml; int line; const char *want; } bad[] = {
+        {"fixed:\n  lr_decay_epochs: [150, 100]\n", 2, "lr_decay_epochs: epochs must increase, but 100 follows 150"},
+        {"fixed:\n  lr_decay_epochs: [100, 100]\n", 2, "epochs must increase"},
+        {"fixed:\n  lr_decay_epochs: [0, 10]\n", 2, "lr_decay_epochs: item '0' is not an integer in [1, "},
+        {"fixed:\n  lr_decay_epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9]\n", 2, "lr_decay_epochs: at most 8 epochs"},
+        {"fixed:\n  lr_decay_factor: 1.5\n", 2, "lr_decay_factor: 1.5 is out of range [0, 1]"},
+        {"grid:\n  lr_decay_factor: [0.5, 0]\n", 0, "job 1: lr_decay_factor: expected a factor in (0, 1], got 0"},
+        {"fixed:\n  optimizer: adamW\n", 2, "optimizer: 'adamW' is not one of adam|sgd|adamw"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect_error(bad[i].yaml, bad[i].line, bad[i].want);
+}
+
 static void test_refusals(void) {
     /* repeated values, compared canonically */
     expect_error("grid:\n  seed: [0, 0, 1]\n", 2, "'seed' has the value '0' twice");
@@ -435,6 +464,7 @@ int main(void) {
     test_golden_order();
     test_blocks();
     test_refusals();
+    test_schedule();
     test_big_grid();
     test_random_grids();
     unlink(path);

@@ -22,6 +22,7 @@
 
 #define JOBSPEC_EXT_BYTES 256
 #define JOBMETRICS_EXT 8
+#define LR_DECAY_MAX 8 /* epochs of the step schedule (lr_decay_epochs) */
 
 typedef struct JobSpec {
     char dataset[32];
@@ -34,6 +35,8 @@ typedef struct JobSpec {
     char rule[16];
     char optimizer[16];
     double lr, beta1, beta2, eps, momentum, weight_decay;
+    char lr_decay_epochs[64]; /* step schedule's epochs, canonical "100,150"; "" = none */
+    double lr_decay_factor;
     int32_t batch_size, epochs;
     int32_t train_per_class, train_size, test_size;
     char test_split[8];    /* test | heldout */
@@ -152,6 +155,11 @@ int jobspec_check(const JobSpec *s, char *err, size_t errlen);
 uint64_t jobspec_model_curves(const JobSpec *s, int *len);
 /** Points of the noise-phase curve job s records (0 without a noise phase). */
 int jobspec_noise_points(const JobSpec *s);
+/**
+ * The data phase's learning rate in epoch e (from 0): lr times lr_decay_factor once for each
+ * of lr_decay_epochs at most e (the step schedule; PyTorch's MultiStepLR stepped per epoch).
+ */
+float jobspec_lr_at(const JobSpec *s, int e);
 /** Hidden sizes of s into h[MLP_MAX_LAYERS]; returns their count. */
 int jobspec_hidden(const JobSpec *s, int *h);
 /** The items of a canonical integer list ("32,32") into out[max]; returns their count. */

@@ -153,8 +153,9 @@ static int parse_scalar(const ParamDef *d, const char *v, char *field, char *err
     return 0;
 }
 
-/* One item of a list value, checked and canonical ("032" -> "32"); n_items counts them. */
-static int list_item(const ParamDef *d, char *item, size_t n, int *n_items, char *err, size_t errlen) {
+/* One item of a list value, checked and canonical ("032" -> "32"); n_items counts them, *last
+ * is the previous integer item (the schedule's epochs must increase). */
+static int list_item(const ParamDef *d, char *item, size_t n, int *n_items, long *last, char *err, size_t errlen) {
     const char *key = d->name;
     if (d->kind == PK_CHOICELIST) {
         if (in_choices(item, d->choices)) return 0;
@@ -167,9 +168,16 @@ static int list_item(const ParamDef *d, char *item, size_t n, int *n_items, char
         return -2;
     }
     snprintf(item, n, "%ld", x);
-    int max_items = !strcmp(d->name, "lc_channels") ? LC_MAX_LAYERS : MLP_MAX_LAYERS - 1;
+    int schedule = !strcmp(d->name, "lr_decay_epochs");
+    if (schedule && *n_items > 0 && x <= *last) {
+        snprintf(err, errlen, "%s: epochs must increase, but %ld follows %ld", key, x, *last);
+        return -2;
+    }
+    *last = x;
+    int max_items = schedule ? LR_DECAY_MAX : !strcmp(d->name, "lc_channels") ? LC_MAX_LAYERS : MLP_MAX_LAYERS - 1;
     if (++*n_items > max_items) {
-        snprintf(err, errlen, "%s: at most %d %slayers", key, max_items, max_items == LC_MAX_LAYERS ? "" : "hidden ");
+        snprintf(err, errlen, "%s: at most %d %s", key, max_items,
+                 schedule ? "epochs" : max_items == LC_MAX_LAYERS ? "layers" : "hidden layers");
         return -2;
     }
     return 0;
@@ -180,6 +188,7 @@ static int list_item(const ParamDef *d, char *item, size_t n, int *n_items, char
 static int parse_list(const ParamDef *d, const char *v, char *field, char *err, size_t errlen) {
     char out[512] = "", item[128];
     int n_items = 0;
+    long last = 0;
     for (const char *p = v; *p;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -188,7 +197,7 @@ static int parse_list(const ParamDef *d, const char *v, char *field, char *err, 
         memcpy(raw, p, len);
         raw[len] = 0;
         trim(item, raw, sizeof item);
-        if (list_item(d, item, sizeof item, &n_items, err, errlen)) return -2;
+        if (list_item(d, item, sizeof item, &n_items, &last, err, errlen)) return -2;
         if (out[0]) strcat(out, ",");
         if (strlen(out) + strlen(item) >= d->size) {
             snprintf(err, errlen, "%s: list too long (%zu characters at most)", d->name, d->size - 1);
@@ -251,6 +260,15 @@ int jobspec_noise_points(const JobSpec *s) {
     return (int)(s->noise_curve_points < batches ? s->noise_curve_points : batches);
 }
 
+/* Repeated products in double, as MultiStepLR's chained form; without a schedule exactly lr. */
+float jobspec_lr_at(const JobSpec *s, int e) {
+    int at[LR_DECAY_MAX];
+    int n = jobspec_intlist(s->lr_decay_epochs, at, LR_DECAY_MAX);
+    double lr = s->lr;
+    for (int k = 0; k < n && at[k] <= e; k++) lr *= s->lr_decay_factor;
+    return (float)lr;
+}
+
 int jobspec_hidden(const JobSpec *s, int *h) { return jobspec_intlist(s->hidden, h, MLP_MAX_LAYERS); }
 
 int jobspec_intlist(const char *text, int *h, int max) {
@@ -276,7 +294,7 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
 }
 
 const char *const JOBSPEC_CHECK_READS =
-    "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood|test_split|preprocess";
+    "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood|test_split|preprocess|lr_decay_factor";
 
 int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     if (!model_kind_find(s->model) || !rule_find(s->rule) || !optim_find(s->optimizer)) {
@@ -313,6 +331,10 @@ int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     const DatasetDef *ds = dataset_find(s->dataset);
     if (!strcmp(s->ood, "usps") && !(ds && ds->mnist_frame)) {
         snprintf(err, errlen, "ood: usps tests a model trained on 28x28 images (mnist family)");
+        return -1;
+    }
+    if (!(s->lr_decay_factor > 0)) {
+        snprintf(err, errlen, "lr_decay_factor: expected a factor in (0, 1], got %g (1 is no decay)", s->lr_decay_factor);
         return -1;
     }
     return 0;

@@ -16,7 +16,7 @@ const RuleDef RULES[] = {
     {NULL, RULE_BP, 0, NULL},
 };
 
-const OptimDef OPTIMS[] = {{"adam", OPT_ADAM}, {"sgd", OPT_SGD}, {NULL, OPT_ADAM}};
+const OptimDef OPTIMS[] = {{"adam", OPT_ADAM}, {"sgd", OPT_SGD}, {"adamw", OPT_ADAMW}, {NULL, OPT_ADAM}};
 
 const RuleDef *rule_find(const char *name) {
     for (int i = 0; RULES[i].name; i++)

@@ -12,8 +12,8 @@ int optim_create(Optim *o, OptKind kind, size_t n, float lr, float beta1, float 
     o->kind = kind, o->n = n, o->lr = lr, o->beta1 = beta1, o->beta2 = beta2, o->eps = eps;
     o->momentum = momentum, o->weight_decay = weight_decay;
     o->m = calloc(n, sizeof(float));
-    o->v = kind == OPT_ADAM ? calloc(n, sizeof(float)) : NULL;
-    if (!o->m || (kind == OPT_ADAM && !o->v)) {
+    o->v = kind != OPT_SGD ? calloc(n, sizeof(float)) : NULL;
+    if (!o->m || (kind != OPT_SGD && !o->v)) {
         optim_free(o);
         return -1;
     }
@@ -55,6 +55,17 @@ void optim_update(Optim *o, float *restrict p, const float *restrict g, size_t o
     /* Adam, Kingma & Ba 2015, Algorithm 1, with L2 weight decay added to g:
      * m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  p <- p - lr mhat / (sqrt(vhat) + eps) */
     float b1 = o->beta1, b2 = o->beta2, eps = o->eps, c1 = o->c1, c2 = o->c2;
+    if (o->kind == OPT_ADAMW) {
+        /* AdamW (Loshchilov & Hutter 2019), as torch.optim.AdamW: p <- p (1 - lr wd), then
+         * the Adam update of g alone (the decay does not enter the moments) */
+        float decay = 1.0f - lr * wd;
+        for (size_t i = 0; i < n; i++) {
+            m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+            p[i] = p[i] * decay - lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
         m[i] = b1 * m[i] + (1.0f - b1) * gi;

@@ -1,13 +1,15 @@
 /*
- * optim: Adam and SGD (momentum, weight decay) as single loops over a flat parameter
- * buffer; state mirrors the buffer.
+ * optim: Adam, AdamW and SGD (momentum, weight decay) as single loops over a flat parameter
+ * buffer; state mirrors the buffer. weight_decay is L2 added to the gradient for SGD and Adam
+ * (PyTorch's SGD and Adam), decoupled for AdamW (PyTorch's AdamW: p <- p (1 - lr wd), then
+ * the Adam update of the gradient alone; Loshchilov & Hutter 2019).
  */
 #ifndef SYNSWEEP_OPTIM_H
 #define SYNSWEEP_OPTIM_H
 
 #include <stddef.h>
 
-typedef enum { OPT_ADAM = 0, OPT_SGD = 1 } OptKind;
+typedef enum { OPT_ADAM = 0, OPT_SGD = 1, OPT_ADAMW = 2 } OptKind;
 
 typedef struct Optim {
     OptKind kind;
@@ -15,7 +17,7 @@ typedef struct Optim {
     long t;     /* steps taken (Adam bias correction) */
     float c1, c2; /* this step's Adam bias corrections 1/(1 - beta^t) (optim_begin) */
     size_t n;
-    float *m, *v; /* Adam moments; SGD uses m as its velocity */
+    float *m, *v; /* Adam and AdamW moments; SGD uses m as its velocity */
 } Optim;
 
 /** Allocates zeroed state for n parameters. @return 0, or -1 out of memory (o freed). */

@@ -378,7 +378,9 @@ static int phase_noise(Job *J) {
     return PH_NEXT;
 }
 
-/* The data epochs, with an evaluation every eval_every epochs (the last one's is the final). */
+/* The data epochs, with an evaluation every eval_every epochs (the last one's is the final).
+ * The step schedule applies here only: the noise phase trains at noise_lr, a kind's
+ * unsupervised phase at its own rates. */
 static int phase_epochs(Job *J) {
     const JobSpec *spec = J->spec;
     Model *md = &J->md;
@@ -387,6 +389,7 @@ static int phase_epochs(Job *J) {
     Rng shuffle;
     rng_seed(&shuffle, (uint64_t)spec->seed, RNG_STREAM_SHUFFLE);
     for (int e = 0; e < E && J->tr.n > 0; e++) {
+        md->opt.lr = jobspec_lr_at(spec, e);
         double l = J->last_loss = train_epoch(md, &J->tr, &shuffle, J->perm, J->xbuf, J->ybuf);
         if (md->stop) return PH_STOPPED;
         if (!isfinite(l)) {
