@@ -19,22 +19,22 @@ AugmentDraw augment_draw(uint64_t seed, int epoch, int index) {
 }
 
 /* out[y][x] = padded[y + dy][x' + dx] = src[y + dy - pad][x' + dx - pad], x' = W-1-x if
- * flipped, else x; zero outside src. */
+ * flipped, else x; zero outside src. Per row: the crop's columns inside src are
+ * [lo, hi) (x' = x - ox), copied forward or mirrored, the rest zeroed. */
 void augment_apply(float *dst, const float *src, int C, int H, int W, AugmentDraw d) {
     int oy = d.dy - AUGMENT_PAD, ox = d.dx - AUGMENT_PAD;
+    int lo = ox < 0 ? -ox : 0, hi = ox > 0 ? W - ox : W; /* x' with 0 <= x' + ox < W */
+    if (hi < lo) hi = lo;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++) {
             float *q = dst + ((size_t)c * H + y) * W;
             int sy = y + oy;
-            if (sy < 0 || sy >= H) {
-                memset(q, 0, (size_t)W * sizeof(float));
-                continue;
-            }
+            memset(q, 0, (size_t)W * sizeof(float));
+            if (sy < 0 || sy >= H) continue;
             const float *p = src + ((size_t)c * H + sy) * W;
-            for (int x = 0; x < W; x++) {
-                int sx = (d.flip ? W - 1 - x : x) + ox;
-                q[x] = sx >= 0 && sx < W ? p[sx] : 0.0f;
-            }
+            if (!d.flip) memcpy(q + lo, p + lo + ox, (size_t)(hi - lo) * sizeof(float));
+            else
+                for (int x = lo; x < hi; x++) q[W - 1 - x] = p[x + ox];
         }
 }
 
