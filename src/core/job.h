@@ -41,6 +41,7 @@ typedef struct JobSpec {
     int32_t train_per_class, train_size, test_size;
     char test_split[8];    /* test | heldout */
     char preprocess[16];
+    char augment[12];      /* none | crop_flip: the training images' augmentation (augment.h) */
     char init[24];
     double init_scale;
     char feedback[24];

@@ -60,6 +60,10 @@ const ParamDef COMMON_PARAMS[] = {
      "(first test_size of them; for datasets without a test split, e.g. svhn here)", NULL},
     {"preprocess", PK_CHOICE, F(preprocess), "unit", "unit|standardize", 0, 0,
      "pixel scaling: x/255, or standardised with the training subset's mean and std", NULL},
+    {"augment", PK_CHOICE, F(augment), "none", "none|crop_flip", 0, 0,
+     "training images, every data epoch: crop_flip pads by 4 zeros (after preprocess) on each side, crops back "
+     "at a random offset and flips left-right with p = 0.5, drawn by (seed, epoch, image); not for rbse, rbm, "
+     "pixels", NULL},
     {"init", PK_CHOICE, F(init), "kaiming", DIST_NAMES, 0, 0,
      "distribution of the initial FC weights (pytorch: nn.Linear's default, which draws the biases too)", NULL},
     {"init_scale", PK_REAL, F(init_scale), "1", NULL, 0, 1e6, "multiplier of the initial weights", NULL},

@@ -294,7 +294,7 @@ void jobspec_dist(const JobSpec *s, const char *name, double scale, int k, DistP
 }
 
 const char *const JOBSPEC_CHECK_READS =
-    "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood|test_split|preprocess|lr_decay_factor";
+    "model|rule|optimizer|dataset|train_per_class|train_size|init|feedback|ood|test_split|preprocess|lr_decay_factor|augment";
 
 int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     if (!model_kind_find(s->model) || !rule_find(s->rule) || !optim_find(s->optimizer)) {
@@ -310,6 +310,11 @@ int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     }
     if ((kind->phases & PHASE_READOUT) && strcmp(s->preprocess, "unit")) {
         snprintf(err, errlen, "model %s binarises pixels x/255; use preprocess: unit", s->model);
+        return -1;
+    }
+    if ((kind->phases & PHASE_READOUT) && strcmp(s->augment, "none")) {
+        snprintf(err, errlen, "augment: model %s trains its readout on features drawn once per image from binarised "
+                 "pixels; use augment: none (crop_flip is for mlp, cnn, lc, lc_conv)", s->model);
         return -1;
     }
     if (s->dataset[0] == 0) {

@@ -20,6 +20,12 @@ void rng_seed(Rng *r, uint64_t seed, uint64_t stream) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
+void rng_seed_counter(Rng *r, uint64_t seed, uint64_t stream, uint64_t counter) {
+    uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ULL);
+    x = splitmix64(&x) ^ counter; /* a bijection of counter for each (seed, stream) */
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
 uint64_t rng_u64(Rng *r) {
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;

@@ -19,11 +19,17 @@ enum {
     RNG_STREAM_SUBSET = 3,
     RNG_STREAM_SHUFFLE = 4,
     RNG_STREAM_NOISE = 5,
-    RNG_STREAM_CONV = 6
+    RNG_STREAM_CONV = 6,
+    RNG_STREAM_AUGMENT = 7
 };
 
 /** Seeds r from (seed, stream); distinct streams are independent sequences. */
 void rng_seed(Rng *r, uint64_t seed, uint64_t stream);
+/**
+ * Seeds r from (seed, stream, counter), counter-based: the state is a hash of the three,
+ * so draw k of a job (e.g. counter = epoch << 32 | image) needs no draws before it.
+ */
+void rng_seed_counter(Rng *r, uint64_t seed, uint64_t stream, uint64_t counter);
 /** Next 64 random bits. */
 uint64_t rng_u64(Rng *r);
 /** Uniform double in [0, 1) with 53 random bits. */

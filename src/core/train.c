@@ -38,7 +38,8 @@ static void train_step(Model *md, const float *x, const uint8_t *y, int b, int f
     *loss += model_step(md, x, y, b, features);
 }
 
-double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf) {
+double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf,
+                   const Augment *aug) {
     int n = s->n, d = s->d, B = md->max_batch, n_batches = 0;
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
@@ -49,10 +50,11 @@ double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xb
     double loss = 0.0;
     for (int i = 0; i < n; i += B, n_batches++) {
         int b = n - i < B ? n - i : B;
-        /* sparse rows are read where they are; other rows are gathered */
-        int sparse = s->sp && md->sparse_input;
+        /* sparse rows are read where they are; other rows are gathered (augmented: aug) */
+        int sparse = s->sp && md->sparse_input && !aug;
         for (int r = 0; r < b; r++) {
-            if (!sparse) memcpy(xbuf + (size_t)r * d, s->x + (size_t)perm[i + r] * d, (size_t)d * sizeof(float));
+            if (aug) augment_row(aug, perm[i + r], xbuf + (size_t)r * d, s->x + (size_t)perm[i + r] * d);
+            else if (!sparse) memcpy(xbuf + (size_t)r * d, s->x + (size_t)perm[i + r] * d, (size_t)d * sizeof(float));
             ybuf[r] = s->y[perm[i + r]];
         }
         if (sparse) md->in = (SparseBatch){s->sp, perm + i, 0};
@@ -169,6 +171,7 @@ typedef struct Job {
     Split tr, te;
     Scaling sc;
     int *idx, *perm, *held;  /* training rows drawn; epoch order; heldout test rows */
+    Augment aug_at, *aug;    /* the training images' augmentation (its epoch); aug NULL: none */
     float *xbuf;             /* a batch of rows (images, features or noise) */
     uint8_t *ybuf;
     long *noise_at;          /* batch counts of the noise curve's points */
@@ -230,6 +233,8 @@ static int phase_data(Job *J) {
     }
     if (split_make(&J->tr, train, J->idx, n_tr, J->sc) || split_make(&J->te, test, J->held, n_te, J->sc)) return PH_OOM;
     r->n_train = n_tr, r->n_test = n_te;
+    if (strcmp(spec->augment, "none")) /* crop_flip (jobspec_check refused the kinds it cannot apply to) */
+        J->aug_at = (Augment){(uint64_t)spec->seed, 0, train->c, train->h, train->w}, J->aug = &J->aug_at;
     return PH_NEXT;
 }
 
@@ -238,7 +243,8 @@ static int phase_model(Job *J) {
     Model *md = &J->md;
     if (model_build(md, J->spec, J->train->c, J->train->h, J->train->w, J->train->n_classes, J->err, sizeof J->err))
         return fail(J);
-    if (md->sparse_input && (split_sparsify(&J->tr) || split_sparsify(&J->te))) return PH_OOM;
+    /* augmented training rows are new images every epoch: only the test split's are kept sparse */
+    if (md->sparse_input && ((J->aug == NULL && split_sparsify(&J->tr)) || split_sparsify(&J->te))) return PH_OOM;
     if (J->tr.sp || J->te.sp) {
         long most = 0; /* nonzeros of the fullest row */
         for (int k = 0; k < 2; k++) {
@@ -331,8 +337,9 @@ static void measure_stage(Job *J, int stage) {
 static int phase_prepare(Job *J) {
     const JobSpec *spec = J->spec;
     Model *md = &J->md;
+    /* augmented training images differ every epoch, so their features are not cached */
     if (md->feat_dim > 0 && (spec->cache_features || md->features_required) &&
-        (cache_features(md, &J->tr) ||
+        ((!J->aug && cache_features(md, &J->tr)) ||
          (md->feat_rows == 1 && spec->cache_features &&
           (double)J->te.n * md->feat_dim * sizeof(float) <= spec->cache_budget_mb * 1048576.0 &&
           cache_features(md, &J->te))))
@@ -390,7 +397,8 @@ static int phase_epochs(Job *J) {
     rng_seed(&shuffle, (uint64_t)spec->seed, RNG_STREAM_SHUFFLE);
     for (int e = 0; e < E && J->tr.n > 0; e++) {
         md->opt.lr = jobspec_lr_at(spec, e);
-        double l = J->last_loss = train_epoch(md, &J->tr, &shuffle, J->perm, J->xbuf, J->ybuf);
+        if (J->aug) J->aug->epoch = e;
+        double l = J->last_loss = train_epoch(md, &J->tr, &shuffle, J->perm, J->xbuf, J->ybuf, J->aug);
         if (md->stop) return PH_STOPPED;
         if (!isfinite(l)) {
             r->status = STATUS_DIVERGED;

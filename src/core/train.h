@@ -5,6 +5,7 @@
 #ifndef SYNSWEEP_TRAIN_H
 #define SYNSWEEP_TRAIN_H
 
+#include "augment.h"
 #include "data.h"
 #include "job.h"
 #include "measure.h"
@@ -25,10 +26,13 @@ int train_should_stop(Model *md);
 /**
  * One pass over s in a seeded random order, minibatches of max_batch (the last may be
  * smaller): forward, backward with the rule, optimizer steps. perm (s->n), xbuf
- * (max_batch * s->d) and ybuf (max_batch) are caller scratch. Stops early, setting
- * md->stop, past md->deadline or on cancellation. @return mean minibatch loss.
+ * (max_batch * s->d) and ybuf (max_batch) are caller scratch. aug (NULL: none): each image
+ * row is augmented as aug's epoch draws it by its row number in s (s holds images, dense).
+ * Stops early, setting md->stop, past md->deadline or on cancellation. @return mean
+ * minibatch loss.
  */
-double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf);
+double train_epoch(Model *md, const Split *s, Rng *shuffle, int *perm, float *xbuf, uint8_t *ybuf,
+                   const Augment *aug);
 
 /*
  * Where the noise phase records its curve: after batch at[k] (counted over all noise epochs),
