@@ -12,8 +12,9 @@
 const char *const WORK_CLASS_NAMES[WK_N] = {"gemm", "gemm_small", "gemv", "stream", "normal", "uniform", "masked", "exp", "gather", "dram"};
 
 void calibration_default(Calibration *c) {
-    /* about half of what `synsweep calibrate` measured on this project's 2-core AMD EPYC
-     * (docs/PERFORMANCE.md), so an uncalibrated estimate errs long */
+    /* a half (streams, random numbers) to a fifth (products) of what `synsweep calibrate`
+     * measured on this project's AMD EPYC with AVX-512 (docs/PERFORMANCE.md): a core without
+     * AVX-512, or a busy one, errs long rather than short */
     static const double slow[WK_N] = {20e9, 20e9, 4e9, 4e9, 20e6, 150e6, 1e9, 150e6, 0.5e9, 1.5e9};
     memcpy(c->rate, slow, sizeof slow);
     snprintf(c->source, sizeof c->source, "built-in default (no calibration: run `synsweep calibrate`)");
@@ -55,7 +56,7 @@ void work_head(const JobSpec *s, int F, int n_classes, double density, int need_
              * are rewritten every step (counted per example: / B) */
             h->fwd.n[WK_GEMM_SMALL] += 4.0 * density * I * O;
             h->bwd.n[WK_GEMM_SMALL] += 4.0 * density * I * O;
-            h->bwd.n[WK_STREAM] += 2.0 * I * O / B;
+            h->bwd.n[WK_GATHER] += 2.0 * I * O / B;
         } else {
             work_gemm(&h->fwd, 1.0 / B, B, O, I);
             work_gemm(&h->bwd, 1.0 / B, O, I, B); /* dW */
