@@ -216,7 +216,7 @@ static double bench_gather(void) {
     return rate;
 }
 
-void calibration_measure(Calibration *c) {
+static void calibration_measure(Calibration *c) {
     /* large: MLP layers and their gradients, the RBM's products, CIFAR's conv; small: the
      * LC layers' per-position products, per-image convs, 10-class readouts */
     static const int large[][3] = {{64, 100, 784}, {100, 784, 64}, {64, 100, 100}, {100, 500, 784}, {64, 3136, 75}};
@@ -365,8 +365,9 @@ int expand_cost(const Sweep *sw, const char *cal_file, int cores) {
         sweep_job(sw, id, &s);
         int k = 0;
         while (k < nk && strcmp(model_kind_at(k)->name, s.model)) k++;
-        t[id] = jobspec_work(&s, &w) ? 0.0 : work_seconds(&w, &cal);
-        if (jobspec_work(&s, &w)) unknown++;
+        int none = jobspec_work(&s, &w) != 0;
+        t[id] = none ? 0.0 : work_seconds(&w, &cal);
+        unknown += none;
         if (k < nk) ksec[k] += t[id], kjobs[k]++, kmax[k] = t[id] > kmax[k] ? t[id] : kmax[k];
         total += t[id], longest = t[id] > longest ? t[id] : longest;
     }
