@@ -21,6 +21,8 @@ static const char *USAGE =
     "commands:\n"
     "  run SWEEP.yaml [-o FILE]    run a sweep; under mpirun rank 0 coordinates, the others train\n"
     "  expand SWEEP.yaml           print the job table and count without running anything\n"
+    "  expand SWEEP.yaml --cost    predicted core-hours and wall time on --cores N\n"
+    "  calibrate                   measure this machine's speed for expand --cost (a few seconds)\n"
     "  train [--KEY VALUE ...]     run one job on this process; print its result as JSON\n"
     "  status FILE                 summarise a results file (also while a sweep writes it)\n"
     "  merge OUT FILE...           combine the results files of shards into one\n"
@@ -42,6 +44,7 @@ static const struct Command {
 } COMMANDS[] = {
     {"run", cmd_run, 0},       {"expand", cmd_expand, 0}, {"train", cmd_train, 0},   {"status", cmd_status, 0},
     {"merge", cmd_merge, 0},   {"report", cmd_report, 1}, {"export", cmd_export, 1},
+    {"calibrate", cmd_calibrate, 0},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 

@@ -23,6 +23,7 @@
 #include "optim.h"
 #include "sparse.h"
 #include "tensor.h"
+#include "work.h"
 
 /* phases a kind supports (ModelKind.phases) */
 enum { PHASE_SUPERVISED = 1, PHASE_NOISE = 2, PHASE_SLEEP = 4, PHASE_UNSUPERVISED = 8,
@@ -111,6 +112,10 @@ struct ModelKind {
     /** Bytes a job is estimated to need (memest.h), before anything is built; NULL: the
      * FC head's estimate. */
     size_t (*memory)(const JobSpec *spec, int C, int H, int W, int n_train, int n_test);
+    /** Adds to *w the work of the whole job as the sweep runs it (work.h: its phases, the
+     * driver's schedule by work_schedule), before anything is built; NULL: the kind's cost
+     * is not predicted (`expand --cost` says so). */
+    void (*work)(const JobSpec *spec, int C, int H, int W, int n_train, int n_test, Work *w);
 
     /* optional phases and hooks (NULL: none) */
     /**

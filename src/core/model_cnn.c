@@ -4,6 +4,7 @@
  * fixed tensor; each image's features can be computed once), or trained (conv_dist:
  * trained; Kaiming init, learned through the head's input gradient under the job's rule).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,37 @@ static size_t cnn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train
     return memest_head(s, F) + conv + feats + n * (size_t)C * H * W * 5;
 }
 
+/* Work (work.h): per image the conv as one product (N, P, C K K) over the batch's patches,
+ * im2col and the max-pool; the kernels' gradient per image when trained; the head on F
+ * features. Frozen kernels with cache_features: the conv once per image (the test images'
+ * too when they fit cache_budget_mb), the epochs on features. */
+static void cnn_kind_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Work *w) {
+    int K = s->conv_size, N = s->conv_kernels, pad = !strcmp(s->conv_padding, "same") ? (K - 1) / 2 : 0;
+    int trained = !strcmp(s->conv_dist, "trained");
+    double OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, P = OH * OW, ckk = (double)C * K * K;
+    double F = s->fc_pool > 0 ? (double)N * s->fc_pool * s->fc_pool : N * floor(OH / 2) * floor(OW / 2);
+    Work conv = {0}, cback = {0}, fwd = {0}, bwd = {0}, img = {0};
+    work_gemm(&conv, 1.0, N, P, ckk);
+    conv.n[WK_GATHER] += ckk * P + N * P; /* im2col, the max-pool */
+    conv.n[WK_STREAM] += 1.5 * N * P;
+    work_gemm(&cback, 1.0, N, ckk, P);
+    cback.n[WK_GATHER] += ckk * P + N * P;
+    cback.n[WK_STREAM] += 3.0 * N * P;
+    HeadWork h;
+    work_head(s, (int)F, 10, 1.0, trained, &h);
+    int cached = !trained && s->cache_features;
+    int cache_test = cached && (double)n_test * F * 4.0 <= s->cache_budget_mb * 1048576.0;
+    work_add(&img, &conv, 1.0), work_add(&img, &h.fwd, 1.0);
+    work_add(&fwd, cached ? &h.fwd : &img, 1.0);
+    work_add(&bwd, &h.bwd, 1.0);
+    if (trained) work_add(&bwd, &cback, 1.0);
+    JobPasses p = {.d = C * H * W, .n_train = n_train, .n_test = n_test, .feat = cached ? &conv : NULL, .feat_floats = F,
+                   .cache_test = cache_test, .fwd = &fwd, .bwd = &bwd, .eval_fwd = cache_test ? &h.fwd : &img,
+                   .noise_fwd = &img, .noise_bwd = &bwd, .params = h.params + (trained ? N * ckk + N : 0.0),
+                   .stage_flops = work_head_stage_flops(s, (int)F)};
+    work_schedule(s, &p, w);
+}
+
 const ModelKind MODEL_CNN = {
     .name = "cnn",
     .help = "conv -> 2x2 max-pool -> ReLU -> [adaptive pool] -> the hidden FC layers",
@@ -146,6 +178,7 @@ const ModelKind MODEL_CNN = {
     .features = cnn_kind_features,
     .head = cnn_kind_head,
     .memory = cnn_kind_memory,
+    .work = cnn_kind_work,
     .params = CNN_PARAMS,
     .n_params = (int)(sizeof CNN_PARAMS / sizeof *CNN_PARAMS),
 };

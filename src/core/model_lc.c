@@ -301,6 +301,70 @@ static size_t lc_kind_memory(const JobSpec *s, int C, int H, int W, int n_train,
     return bytes + memest_mlp(&head, c, h, w, n_train, n_test) + ((size_t)n_train + n_test) * (size_t)C * H * W * 4;
 }
 
+/* One layer's work (work.h) per example: fwd and bwd (lc: a product per position over the
+ * batch, the patches gathered, the weights streamed once a batch forward and three times
+ * backward; lc_conv: per image im2col and one product); per sleep: *sleep. */
+static void lc_layer_work(const JobSpec *s, int lc, int c, int h, int w, int O, Work *fwd, Work *bwd, Work *sleep,
+                          int first) {
+    int K = s->lc_size;
+    double B = s->batch_size > 0 ? s->batch_size : 1, P = (double)h * w, ckk = (double)c * K * K, kern = O * ckk;
+    if (lc) {
+        work_gemm(fwd, P / B, O, B, ckk);
+        work_gemm(bwd, P / B, O, ckk, B);
+        if (!first) work_gemm(bwd, P / B, ckk, B, O);
+        fwd->n[WK_GATHER] += P * (ckk + O); /* patches gathered, outputs transposed */
+        fwd->n[WK_STREAM] += P * 2.0 * O;
+        bwd->n[WK_GATHER] += P * (2.0 * ckk + O);
+        bwd->n[WK_STREAM] += P * 3.0 * O;
+        work_stream(fwd, P * kern / B, 16.0 * P * kern); /* with its gradient and moments */
+        work_stream(bwd, 3.0 * P * kern / B, 16.0 * P * kern);
+    } else {
+        work_gemm(fwd, 1.0, O, P, ckk);
+        work_gemm(bwd, 1.0, O, ckk, P);
+        if (!first) work_gemm(bwd, 1.0, ckk, P, O);
+        fwd->n[WK_GATHER] += P * ckk; /* im2col */
+        fwd->n[WK_STREAM] += P * 3.0 * O;
+        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk; /* im2col, col2im */
+        bwd->n[WK_STREAM] += P * 4.0 * O;
+    }
+    if (!lc || !strcmp(s->sleep, "none")) return;
+    if (!strcmp(s->sleep, "instant")) {
+        sleep->n[WK_STREAM] += 3.0 * P * kern;
+        return;
+    }
+    int pad = (K - 1) / 2;
+    double np = (double)(h - 2 * pad) * (w - 2 * pad), groups = !strcmp(s->sleep_share, "map") ? 1.0 : (double)K * K;
+    if (np < 1) return;
+    double nm = np / groups > 1.0 ? np / groups : 1.0, T = s->sleep_steps, sb = s->sleep_batch;
+    work_gemm(sleep, 2.0 * T * groups, sb, nm * O, ckk);
+    sleep->n[WK_NORMAL] += T * sb * ckk;
+    sleep->n[WK_STREAM] += T * groups * (3.0 * nm * kern + 2.0 * sb * nm * O + sb * ckk) + 6.0 * np * kern;
+}
+
+/* Work (work.h): the layers, the head, the sleeps every sleep_every steps. */
+static void lc_kind_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Work *w) {
+    int ch[LC_MAX_LAYERS], L = lc_depth(s, ch), lc = !strcmp(s->model, "lc"), K = s->lc_size, pool = !strcmp(s->lc_pool, "max");
+    Work fwd = {0}, bwd = {0}, sleep = {0};
+    double params = 0.0;
+    int c = C, h = H, wd = W;
+    for (int l = 0; l < L; l++) {
+        lc_layer_work(s, lc, c, h, wd, ch[l], &fwd, &bwd, &sleep, l == 0);
+        params += (double)ch[l] * c * K * K * (lc ? (double)h * wd : 1.0) + ch[l];
+        if (pool) fwd.n[WK_GATHER] += (double)ch[l] * h * wd, bwd.n[WK_STREAM] += 2.0 * ch[l] * h * wd;
+        c = ch[l];
+        if (pool) h /= 2, wd /= 2;
+    }
+    HeadWork hd;
+    work_head(s, c * h * wd, 10, 1.0, 1, &hd);
+    work_add(&fwd, &hd.fwd, 1.0), work_add(&bwd, &hd.bwd, 1.0);
+    JobPasses p = {.d = C * H * W, .n_train = n_train, .n_test = n_test, .fwd = &fwd, .bwd = &bwd, .eval_fwd = &fwd,
+                   .noise_fwd = &fwd, .noise_bwd = &bwd, .params = params + hd.params,
+                   .stage_flops = work_head_stage_flops(s, c * h * wd)};
+    work_schedule(s, &p, w);
+    double B = s->batch_size > 0 ? s->batch_size : 1, steps = (double)s->epochs * ceil(n_train / B);
+    if (lc && strcmp(s->sleep, "none")) work_add(w, &sleep, floor(steps / (s->sleep_every > 0 ? s->sleep_every : 1)));
+}
+
 /* lc's curves: the weight SNR of each LC layer, both definitions */
 enum { LC_SNR_PAPER0 = 0, LC_SNR_CODE0 = LC_SNR_PAPER0 + LC_MAX_LAYERS, LC_N_CURVES = LC_SNR_CODE0 + LC_MAX_LAYERS };
 static const char *const LC_CURVES[LC_N_CURVES] = {"snr_paper_0", "snr_paper_1", "snr_paper_2", "snr_paper_3",
@@ -376,6 +440,7 @@ static const MetricDef LC_METRICS[] = {
 #define LC_COMMON                                                                                        \
     .impl_size = sizeof(LcModel), .build = lc_kind_build, .free = lc_kind_free, .forward = lc_kind_forward, \
     .backward = lc_kind_backward, .features = NULL, .head = lc_kind_head, .memory = lc_kind_memory,        \
+    .work = lc_kind_work,                                                                                 \
     .params = LC_PARAMS, .n_params = (int)(sizeof LC_PARAMS / sizeof *LC_PARAMS)
 
 const ModelKind MODEL_LC = {

@@ -69,6 +69,20 @@ static void mlp_kind_backward(Model *md, const float *x, const uint8_t *y, int B
 
 static const Mlp *mlp_kind_head(const Model *md) { return mlp_of(md); }
 
+/* Work (work.h): the head on the pixels, layer 0 by the nonzeros of sparse rows (unit-scaled
+ * images sparse enough, as split_sparsify decides); noise images are dense. */
+static void mlp_kind_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Work *w) {
+    int F = C * H * W;
+    double dens = !strcmp(s->preprocess, "unit") ? work_pixel_density(s->dataset, 0.0) : 1.0;
+    HeadWork sp, dense;
+    work_head(s, F, 10, dens <= SPARSE_MAX_DENSITY ? dens : 1.0, 0, &sp);
+    work_head(s, F, 10, 1.0, 0, &dense);
+    JobPasses p = {.d = F, .n_train = n_train, .n_test = n_test, .fwd = &sp.fwd, .bwd = &sp.bwd,
+                   .eval_fwd = &sp.fwd, .noise_fwd = &dense.fwd, .noise_bwd = &dense.bwd, .params = sp.params,
+                   .stage_flops = work_head_stage_flops(s, F)};
+    work_schedule(s, &p, w);
+}
+
 const ModelKind MODEL_MLP = {
     .name = "mlp",
     .help = "flattened images -> hidden ReLU layers -> softmax",
@@ -81,4 +95,5 @@ const ModelKind MODEL_MLP = {
     .features = NULL,
     .head = mlp_kind_head,
     .memory = memest_mlp,
+    .work = mlp_kind_work,
 };

@@ -446,11 +446,14 @@ static const MetricDef RB_METRICS[] = {
 };
 #undef M
 
+/* model_rbse_work.c */
+void rb_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Work *w);
+
 /* What the three rows share: the readout, its parameters and metrics. */
 #define RB_COMMON                                                                                            \
     .impl_size = sizeof(RbseModel), .build = rb_build, .free = rb_free, .forward = rb_forward,                 \
     .backward = rb_backward, .features = rb_features, .head = rb_head, .final_metrics = rb_final_metrics,     \
-    .memory = rb_memory, .params = RB_PARAMS, .n_params = (int)(sizeof RB_PARAMS / sizeof *RB_PARAMS),         \
+    .memory = rb_memory, .work = rb_work, .params = RB_PARAMS, .n_params = (int)(sizeof RB_PARAMS / sizeof *RB_PARAMS),         \
     .metrics = RB_METRICS, .n_metrics = (int)(sizeof RB_METRICS / sizeof *RB_METRICS)
 
 const ModelKind MODEL_RBSE = {
