@@ -8,7 +8,8 @@
  * masked products are fused loops, the RBM's sgemm, so this is not bit for bit) and a stays
  * exactly at its always-released value; evaluation does not touch the training streams (the
  * learned tensors and the readout do not depend on the test set's size) and is the same on
- * a rerun; rules other than bp and standardised pixels refused with a message.
+ * a rerun; rules other than bp and standardised pixels refused with a message; the init
+ * snapshot is the untrained machine (a 0-epoch job's tensors), not the one after CD.
  */
 #include <math.h>
 #include <stdio.h>
@@ -157,6 +158,42 @@ static void test_eval_isolated(void) {
     job_result_free(&a), job_result_free(&b), job_result_free(&c);
 }
 
+/* Tensor name in the k-th saved stage (NULL if absent). */
+static const float *snap_at(const JobResult *r, int k, const char *name, int64_t *n) {
+    const Tensor *t = tensors_find(&r->tensors, name);
+    if (!t || !r->snaps || k >= job_result_n_snaps(r)) return NULL;
+    *n = tensor_numel(t);
+    return r->snaps + (size_t)k * (r->n_params + r->n_fixed) + (t->fixed ? r->n_params : 0) + t->offset;
+}
+
+/* The init snapshot is the untrained machine: equal to a 0-epoch job's (whose CD never runs)
+ * tensors, and not to the trained job's final ones. */
+static void test_init_snapshot(void) {
+    const char *kinds[] = {"rbse", "rbm"}, *names[] = {"w", "a", "b", "c", "W0"};
+    char err[256];
+    for (int q = 0; q < 2; q++) {
+        JobSpec s, s0;
+        JobResult r, r0;
+        spec_small(&s, kinds[q]);
+        jobspec_set(&s, "snapshots", "init,final", err, sizeof err);
+        jobspec_set(&s, "epochs", "2", err, sizeof err);
+        s0 = s;
+        jobspec_set(&s0, "rbm_epochs", "0", err, sizeof err);
+        CHECK(run(&s, &r) == STATUS_OK && run(&s0, &r0) == STATUS_OK && job_result_n_snaps(&r) == 2,
+              "%s: jobs with 3 and 0 CD epochs run, two stages saved", kinds[q]);
+        for (int k = 0; k < 5; k++) {
+            if (q == 1 && k == 1) continue; /* the RBM has no a */
+            int64_t n = 0, n0 = 0, nf = 0;
+            const float *i1 = snap_at(&r, 0, names[k], &n), *i0 = snap_at(&r0, 0, names[k], &n0);
+            const float *f1 = snap_at(&r, 1, names[k], &nf);
+            CHECK(i1 && i0 && n == n0 && !memcmp(i1, i0, (size_t)n * sizeof(float)),
+                  "%s: init snapshot of %s = the 0-epoch job's (the drawn, untrained values)", kinds[q], names[k]);
+            if (k == 0) CHECK(f1 && memcmp(i1, f1, (size_t)n * sizeof(float)), "%s: CD moved w after init", kinds[q]);
+        }
+        job_result_free(&r), job_result_free(&r0);
+    }
+}
+
 static void test_refusals(void) {
     const char *rules[] = {"fa", "dfa", "fa_noise"};
     char err[256];
@@ -182,6 +219,7 @@ int main(void) {
         return test_report("test_rbse_model");
     }
     test_refusals();
+    test_init_snapshot();
     test_kinds();
     test_release_one();
     test_eval_isolated();
