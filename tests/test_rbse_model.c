@@ -9,7 +9,9 @@
  * exactly at its always-released value; evaluation does not touch the training streams (the
  * learned tensors and the readout do not depend on the test set's size) and is the same on
  * a rerun; rules other than bp and standardised pixels refused with a message; the init
- * snapshot is the untrained machine (a 0-epoch job's tensors), not the one after CD.
+ * snapshot is the untrained machine (a 0-epoch job's tensors), not the one after CD;
+ * rbse_features and rbm_dropconnect change the features only (test_rbse_features.c has
+ * their numerics).
  */
 #include <math.h>
 #include <stdio.h>
@@ -194,6 +196,47 @@ static void test_init_snapshot(void) {
     }
 }
 
+/* rbse_features and rbm_dropconnect change the features only: CD's tensors stay bit for bit;
+ * exact gives identical rows (mean of predictions = prediction of the mean); DropConnect at
+ * p = 1 is the plain RBM, bit for bit; below 1 its rows differ. */
+static void test_feature_modes(void) {
+    const char *modes[] = {"prior", "conditional", "exact"};
+    char err[256];
+    JobResult r[3], d1, d5, plain;
+    int64_t n0 = 0, n = 0;
+    for (int k = 0; k < 3; k++) {
+        JobSpec s;
+        spec_small(&s, "rbse");
+        CHECK(jobspec_set(&s, "rbse_features", modes[k], err, sizeof err) == 0, "rbse_features: %s", modes[k]);
+        CHECK(run(&s, &r[k]) == STATUS_OK, "rbse_features %s runs", modes[k]);
+        const float *w0 = snap(&r[0], "w", &n0), *w = snap(&r[k], "w", &n);
+        CHECK(w0 && w && n == n0 && !memcmp(w0, w, (size_t)n * sizeof(float)), "%s: CD's w as prior's", modes[k]);
+        CHECK(r[k].m.test_acc > 0.3, "%s: readout above chance: %g", modes[k], r[k].m.test_acc);
+        printf("rbse_features %s: test_acc %.4f, pred_mean %.4f\n", modes[k], r[k].m.test_acc, r[k].m.test_acc_pred_mean);
+    }
+    CHECK(r[2].m.test_acc_pred_mean == r[2].m.test_acc, "exact: identical rows");
+    CHECK(r[1].m.test_acc != r[2].m.test_acc || r[1].m.test_loss != r[2].m.test_loss, "conditional rows are drawn");
+    JobSpec s, s1, s5;
+    spec_small(&s, "rbm");
+    s1 = s5 = s;
+    CHECK(jobspec_set(&s1, "rbm_dropconnect", "1", err, sizeof err) == 0 &&
+              jobspec_set(&s5, "rbm_dropconnect", "0.5", err, sizeof err) == 0,
+          "rbm_dropconnect set");
+    CHECK(run(&s, &plain) == STATUS_OK && run(&s1, &d1) == STATUS_OK && run(&s5, &d5) == STATUS_OK, "rbm jobs run");
+    size_t nb = (size_t)(plain.n_params + plain.n_fixed) * sizeof(float);
+    CHECK(!memcmp(plain.snaps, d1.snaps, nb) && !memcmp(&plain.m.test_acc, &d1.m.test_acc, sizeof(double)) &&
+              !memcmp(&plain.m.test_loss, &d1.m.test_loss, sizeof(double)),
+          "DropConnect p = 1 = plain RBM bit for bit");
+    const float *wp = snap(&plain, "w", &n0), *w5 = snap(&d5, "w", &n);
+    CHECK(wp && w5 && !memcmp(wp, w5, (size_t)n * sizeof(float)), "DropConnect: CD's w unchanged");
+    CHECK(d5.m.test_loss != plain.m.test_loss && d5.m.test_acc > 0.3, "DropConnect p = 0.5: other rows (%g vs %g)",
+          d5.m.test_acc, plain.m.test_acc);
+    printf("rbm: test_acc %.4f; DropConnect 0.5: %.4f, pred_mean %.4f\n", plain.m.test_acc, d5.m.test_acc,
+           d5.m.test_acc_pred_mean);
+    for (int k = 0; k < 3; k++) job_result_free(&r[k]);
+    job_result_free(&d1), job_result_free(&d5), job_result_free(&plain);
+}
+
 static void test_refusals(void) {
     const char *rules[] = {"fa", "dfa", "fa_noise"};
     char err[256];
@@ -220,6 +263,7 @@ int main(void) {
     }
     test_refusals();
     test_init_snapshot();
+    test_feature_modes();
     test_kinds();
     test_release_one();
     test_eval_isolated();

@@ -49,7 +49,11 @@ typedef struct RbseModel {
     float thr;
     uint64_t eval_key;
     Rng feat_rng;      /* training features (cached once by the driver) */
+    int feat_mode;     /* rbse: RBSE_FEAT_PRIOR, _CONDITIONAL, _EXACT (rbse_features) */
+    Rbse dc;           /* rbm with rbm_dropconnect < 1: the RBM's w, b, c with a = logit(p) */
+    float *dc_a;       /* (H, V) its release logits, NULL without DropConnect */
     float *v;          /* (V) one binarised image */
+    float *work;       /* (2 H) rbse_features_mode's */
     float *fs;         /* (S, feat_dim) the feature rows of one image */
     float *favg;       /* (max_batch, feat_dim) mean feature vectors of a batch */
     double recon_error, mean_release, w_p_corr; /* after CD */
@@ -73,7 +77,11 @@ static void image_features(Model *md, const float *x, Rng *r, float *out) {
     }
     binarize_image(q, x, V, r, q->v);
     if (q->kind == K_RBSE) {
-        rbse_features(&q->rb, 1, q->v, S, r, out);
+        rbse_features_mode(&q->rb, 1, q->v, S, q->feat_mode, r, q->work, out);
+        return;
+    }
+    if (q->dc_a) { /* DropConnect: masks ~ Bernoulli(p), i.e. the RBSE's prior features at a = logit(p) */
+        rbse_features(&q->dc, 1, q->v, S, r, out);
         return;
     }
     rbse_features(&q->rb, 1, q->v, 1, r, out); /* RBM: deterministic, S copies */
@@ -118,6 +126,11 @@ static int rb_build(Model *md, const JobSpec *spec, int C, int H, int W, char *e
     JobSpec hs = *spec;
     memset(hs.hidden, 0, sizeof hs.hidden);
     if (model_head_build(md, &q->head, &hs, md->feat_dim, 0, err, errlen)) return -1;
+    q->feat_mode = !strcmp(spec->rbse_features, "conditional") ? RBSE_FEAT_CONDITIONAL
+                   : !strcmp(spec->rbse_features, "exact")     ? RBSE_FEAT_EXACT
+                                                               : RBSE_FEAT_PRIOR;
+    q->work = malloc((size_t)2 * (Hh > 0 ? Hh : 1) * sizeof(float));
+    if (!q->work) goto oom;
     q->v = malloc((size_t)V * sizeof(float));
     q->fs = malloc((size_t)q->S * md->feat_dim * sizeof(float));
     q->favg = malloc((size_t)md->max_batch * md->feat_dim * sizeof(float));
@@ -136,6 +149,12 @@ static int rb_build(Model *md, const JobSpec *spec, int C, int H, int W, char *e
     Rng ri;
     rng_seed(&ri, (uint64_t)spec->seed, RBSE_STREAM_INIT);
     rbse_init_params(&q->rb, (float)spec->release_init, (float)spec->rbm_init_std, &ri);
+    if (q->kind == K_RBM && spec->rbm_dropconnect < 1.0) { /* 1: the plain features, bit for bit */
+        if (!(q->dc_a = malloc((size_t)Hh * V * sizeof(float))) || rbse_create(&q->dc, V, Hh, 0, w, q->dc_a, b, c))
+            goto oom;
+        float p = (float)spec->rbm_dropconnect, a0 = logf(p / (1.0f - p));
+        for (size_t k = 0; k < (size_t)Hh * V; k++) q->dc_a[k] = a0;
+    }
     return 0;
 full:
     snprintf(err, errlen, "too many tensors");
@@ -148,9 +167,9 @@ oom:
 static void rb_free(Model *md) {
     RbseModel *q = rm_of(md);
     mlp_free(&q->head);
-    rbse_free(&q->rb);
-    free(q->v), free(q->fs), free(q->favg);
-    q->v = q->fs = q->favg = NULL;
+    rbse_free(&q->rb), rbse_free(&q->dc);
+    free(q->v), free(q->fs), free(q->favg), free(q->work), free(q->dc_a);
+    q->v = q->fs = q->favg = q->work = q->dc_a = NULL;
 }
 
 /* Images: the mean of each image's S feature vectors, through the readout. Features: the readout. */
@@ -345,6 +364,7 @@ static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, Jo
     }
     m->h_tables = 1; /* the features run the masked h-step */
     rbse_prepare(m);
+    if (q->dc_a) rbse_prepare(&q->dc); /* DropConnect's thresholds and w^T for the trained w */
     double ce;
     q->recon_error = recon_pass(m, &c.rch, c.recon_seed, c.xr, c.nr, &ce);
     q->mean_release = rbse_mean_release(m);
@@ -429,6 +449,12 @@ static const ParamDef RB_PARAMS[] = {
     {"rbse_samples", PK_INT, F(rbse_samples), "10", NULL, 1, 10000,
      "rbse/rbm/pixels: feature rows per labelled image (rbse: S masks; rbm, pixels: S copies, or S Bernoulli "
      "binarisations), and samples averaged at test", "model=rbse|rbm|pixels"},
+    {"rbse_features", PK_CHOICE, F(rbse_features), "prior", "prior|conditional|exact", 0, 0,
+     "rbse: feature rows P(h | v, m) for masks m ~ Bernoulli(sigmoid(a)) (prior), or for (h, m) ~ P(h, m | v), "
+     "the ensemble's conditional sample (conditional), or P(h | v) itself, no draw (exact)", "model=rbse"},
+    {"rbm_dropconnect", PK_REAL, F(rbm_dropconnect), "1", NULL, 1e-6, 1,
+     "rbm: DropConnect feature noise, S rows P(h | v, m) for masks m_ji ~ Bernoulli(p) with p this value "
+     "(1: none, the plain P(h | v)); matched to an RBSE: its mean release probability (mean_release)", "model=rbm"},
     {"binarize", PK_CHOICE, F(binarize), "threshold", "threshold|bernoulli", 0, 0,
      "rbse/rbm/pixels: pixel x/255 -> 1 if above binarize_threshold, or with probability x/255", "model=rbse|rbm|pixels"},
     {"binarize_threshold", PK_REAL, F(binarize_threshold), "0.5", NULL, 0, 1, "rbse/rbm/pixels: binarisation threshold",
