@@ -11,7 +11,7 @@
  * a rerun; rules other than bp and standardised pixels refused with a message; the init
  * snapshot is the untrained machine (a 0-epoch job's tensors), not the one after CD;
  * rbse_features and rbm_dropconnect change the features only (test_rbse_features.c has
- * their numerics).
+ * their numerics); val_size's curve, kept epoch, early stop and kept tensors.
  */
 #include <math.h>
 #include <stdio.h>
@@ -237,6 +237,62 @@ static void test_feature_modes(void) {
     job_result_free(&d1), job_result_free(&d5), job_result_free(&plain);
 }
 
+/* val_size: the validation curve for the epochs run (NaN after), the kept epoch its first
+ * minimum, stopping exactly early_stop_patience epochs after it (or at rbm_epochs), and the
+ * kept tensors those of a job that ran only to the kept epoch (the same CD draws). */
+static void test_validation(void) {
+    const char *kinds[] = {"rbse", "rbm"};
+    int cv = model_curve_find("val_recon_error");
+    CHECK(cv >= 0, "val_recon_error is a gathered curve");
+    if (cv < 0) return;
+    char err[256], num[16];
+    for (int q = 0; q < 2; q++) {
+        JobSpec s, s2;
+        JobResult r, r2;
+        spec_small(&s, kinds[q]);
+        jobspec_set(&s, "val_size", "200", err, sizeof err);
+        jobspec_set(&s, "rbm_epochs", "16", err, sizeof err);
+        jobspec_set(&s, "rbm_lr", "2", err, sizeof err); /* large: the validation error turns up (rbm: at epoch 10) */
+        jobspec_set(&s, "early_stop_patience", "2", err, sizeof err);
+        jobspec_set(&s, "epochs", "5", err, sizeof err);
+        if (run(&s, &r) != STATUS_OK) {
+            CHECK(0, "%s with val_size runs", kinds[q]);
+            continue;
+        }
+        int best = (int)r.m.cd_best_epoch, ran = (int)r.m.cd_epochs_run, first_min = 0, curve_ok = r.n_mepochs == 16;
+        for (int e = 0; curve_ok && e < 16; e++) {
+            float x = r.mcurves[(size_t)e * N_MODEL_CURVES + cv];
+            curve_ok &= e < ran ? isfinite(x) && x > 0 : isnan(x);
+            if (e < ran && (!first_min || x < r.mcurves[(size_t)(first_min - 1) * N_MODEL_CURVES + cv])) first_min = e + 1;
+        }
+        CHECK(curve_ok, "%s: validation curve for the %d epochs run, NaN after", kinds[q], ran);
+        CHECK(best == first_min && (ran == 16 || ran - best == 2), "%s: kept epoch %d = first minimum %d; ran %d",
+              kinds[q], best, first_min, ran);
+        CHECK(best >= 1 && (float)r.m.val_recon_error == r.mcurves[(size_t)(best - 1) * N_MODEL_CURVES + cv],
+              "%s: val_recon_error is the kept epoch's", kinds[q]);
+        s2 = s;
+        snprintf(num, sizeof num, "%d", best);
+        jobspec_set(&s2, "rbm_epochs", num, err, sizeof err);
+        int64_t n = 0, n2 = 0;
+        const float *w = NULL, *w2 = NULL;
+        if (run(&s2, &r2) == STATUS_OK) w = snap(&r, "w", &n), w2 = snap(&r2, "w", &n2);
+        CHECK(w && w2 && n == n2 && !memcmp(w, w2, (size_t)n * sizeof(float)),
+              "%s: the kept w = a %d-epoch job's w", kinds[q], best);
+        printf("%s val_size 200: kept epoch %d of %d run, val recon %.4f, train recon %.4f\n", kinds[q], best, ran,
+               r.m.val_recon_error, r.m.recon_error);
+        job_result_free(&r), job_result_free(&r2);
+    }
+    JobSpec s;
+    JobResult r;
+    spec_small(&s, "rbm");
+    jobspec_set(&s, "rbm_train_size", "0", err, sizeof err); /* all 60,000 */
+    jobspec_set(&s, "val_size", "60000", err, sizeof err);
+    job_result_init(&r, 0);
+    CHECK(train_job(&s, &tr, &te, NULL, 0, &r) != STATUS_OK && strstr(r.message, "val_size"),
+          "val_size >= the CD draw refused: %s", r.message);
+    job_result_free(&r);
+}
+
 static void test_refusals(void) {
     const char *rules[] = {"fa", "dfa", "fa_noise"};
     char err[256];
@@ -264,6 +320,7 @@ int main(void) {
     test_refusals();
     test_init_snapshot();
     test_feature_modes();
+    test_validation();
     test_kinds();
     test_release_one();
     test_eval_isolated();

@@ -25,6 +25,7 @@
 
 #include "model.h"
 #include "rbse.h"
+#include "rbse_val.h"
 #include "train.h"
 
 /* streams of the job seed (rng.h uses 1..6, rbse.h 16..17) */
@@ -57,6 +58,7 @@ typedef struct RbseModel {
     float *fs;         /* (S, feat_dim) the feature rows of one image */
     float *favg;       /* (max_batch, feat_dim) mean feature vectors of a batch */
     double recon_error, mean_release, w_p_corr; /* after CD */
+    double best_epoch, epochs_run, val_error;     /* CD's validation (rbse_val.h) */
 } RbseModel;
 
 enum { K_RBSE, K_RBM, K_PIXELS };
@@ -140,6 +142,7 @@ static int rb_build(Model *md, const JobSpec *spec, int C, int H, int W, char *e
     rng_seed(&ek, (uint64_t)spec->seed, RBSE_STREAM_EVAL);
     q->eval_key = rng_u64(&ek);
     q->recon_error = q->mean_release = q->w_p_corr = NAN;
+    q->best_epoch = q->epochs_run = q->val_error = NAN;
     if (q->kind == K_PIXELS) return 0;
     const TensorList *tl = &md->tensors;
     float *w = model_tensor(md, tensors_find(tl, "w")), *b = model_tensor(md, tensors_find(tl, "b"));
@@ -208,19 +211,21 @@ static const Mlp *rb_head(const Model *md) { return &rm_of(md)->head; }
 /* Curves of the contrastive-divergence epochs: reconstruction error, mean release
  * probability, the correlation of |w| and p, the release-probability histogram. */
 enum { RB_RECON_ERROR, RB_RECON_CE, RB_MEAN_RELEASE, RB_W_P_CORR, RB_RELEASE_HIST0,
-       RB_N_CURVES = RB_RELEASE_HIST0 + RELEASE_BINS };
+       RB_VAL_RECON_ERROR = RB_RELEASE_HIST0 + RELEASE_BINS, RB_N_CURVES };
 static const char *const RB_CURVES[RB_N_CURVES] = {
     "recon_error", "recon_ce", "mean_release", "w_p_corr",
     "release_hist_00", "release_hist_01", "release_hist_02", "release_hist_03", "release_hist_04",
     "release_hist_05", "release_hist_06", "release_hist_07", "release_hist_08", "release_hist_09",
     "release_hist_10", "release_hist_11", "release_hist_12", "release_hist_13", "release_hist_14",
-    "release_hist_15", "release_hist_16", "release_hist_17", "release_hist_18", "release_hist_19"};
+    "release_hist_15", "release_hist_16", "release_hist_17", "release_hist_18", "release_hist_19",
+    "val_recon_error"};
 
 static uint64_t rb_curves(const JobSpec *spec, int *len) {
     *len = spec->rbm_epochs;
     uint64_t bits = 1ull << RB_RECON_ERROR | 1ull << RB_RECON_CE | 1ull << RB_MEAN_RELEASE;
     for (int k = 0; k < RELEASE_BINS; k++) bits |= 1ull << (RB_RELEASE_HIST0 + k);
     if (!strcmp(spec->model, "rbse")) bits |= 1ull << RB_W_P_CORR; /* NaN for the RBM (p = 1) */
+    if (spec->val_size > 0) bits |= 1ull << RB_VAL_RECON_ERROR;
     return bits;
 }
 
@@ -252,7 +257,8 @@ typedef struct CdRun {
     float *gw, *ga, *gbc;   /* into g: dw, da (rbse), db then dc */
     int *perm;
     Rng dr;                 /* the data stream: subset, order, Bernoulli binarisation */
-    RbseChain ch, rch;      /* the CD chain; the reconstruction's */
+    RbseChain ch, rch;      /* the CD chain; the reconstruction's (also the validation's) */
+    CdVal val;              /* the validation records, the best epoch's tensors */
     Optim ow, oa, obc;      /* w, a, (b, c) */
     uint64_t recon_seed;
 } CdRun;
@@ -296,13 +302,22 @@ static int cd_setup(Model *md, const JobSpec *spec, const RawSplit *train, CdRun
     rng_seed(&c->dr, (uint64_t)spec->seed, RBSE_STREAM_CD_DATA);
     int *idx = malloc((size_t)train->n * sizeof(int));
     if (!idx) goto oom;
-    c->n = subset_choose(train, 0, spec->rbm_train_size, rng_u64(&c->dr), idx, err, errlen);
+    /* with val_size > 0: rbm_train_size + val_size drawn, val_size of them carved off */
+    int draw = spec->rbm_train_size > 0 && spec->val_size > 0 ? spec->rbm_train_size + spec->val_size : spec->rbm_train_size;
+    c->n = subset_choose(train, 0, draw, rng_u64(&c->dr), idx, err, errlen);
     if (c->n <= 0) {
         if (c->n == 0) snprintf(err, errlen, "no training images for contrastive divergence");
         free(idx);
         return -1;
     }
-    int n = c->n;
+    int nv = cd_val_carve((uint64_t)spec->seed, spec->val_size, idx, c->n, err, errlen);
+    if (nv < 0 || cd_val_setup(&c->val, (uint64_t)spec->seed, spec->early_stop_patience, train, idx, nv, q->thr,
+                               q->bern, (size_t)md->tensors.n_fixed)) {
+        if (nv >= 0) snprintf(err, errlen, "out of memory for the validation images");
+        free(idx);
+        return -1;
+    }
+    int n = c->n -= nv;
     c->B = spec->rbm_batch_size < n ? spec->rbm_batch_size : n, c->nr = n < RECON_IMAGES ? n : RECON_IMAGES;
     c->x = malloc((size_t)n * V * sizeof(float));
     c->xr = malloc((size_t)c->nr * V * sizeof(float));
@@ -314,7 +329,7 @@ static int cd_setup(Model *md, const JobSpec *spec, const RawSplit *train, CdRun
         goto oom;
     }
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < V; k++) c->x[(size_t)i * V + k] = train->x[(size_t)idx[i] * V + k] / 255.0f;
+        for (int k = 0; k < V; k++) c->x[(size_t)i * V + k] = train->x[(size_t)idx[nv + i] * V + k] / 255.0f;
     free(idx);
     rbse_binarize(c->x, (long)c->nr * V, q->thr, q->bern ? &c->dr : NULL, c->xr); /* drawn once */
     Rng cs, rs;
@@ -361,6 +376,16 @@ static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, Jo
             st = STATUS_DIVERGED;
             goto done;
         }
+        if (c.val.n) { /* validation: keep the best epoch's tensors, stop after `patience` worse ones */
+            double vce, ve = recon_pass(m, &c.rch, c.val.seed, c.val.x, c.val.n, &vce);
+            if (row) row[RB_VAL_RECON_ERROR] = (float)ve;
+            if (cd_val_epoch(&c.val, e, ve, md->fixed)) break;
+        }
+    }
+    q->epochs_run = c.val.n ? c.val.epochs_run : spec->rbm_epochs;
+    if (c.val.n) {
+        cd_val_restore(&c.val, md->fixed);
+        q->best_epoch = c.val.best_epoch, q->val_error = c.val.best_epoch ? c.val.best_err : NAN;
     }
     m->h_tables = 1; /* the features run the masked h-step */
     rbse_prepare(m);
@@ -371,7 +396,7 @@ static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, Jo
     q->w_p_corr = rbse_weight_release_corr(m);
 done:
     free(c.perm), free(c.x), free(c.xr), free(c.vb), free(c.g);
-    rbse_chain_free(&c.ch), rbse_chain_free(&c.rch);
+    rbse_chain_free(&c.ch), rbse_chain_free(&c.rch), cd_val_free(&c.val);
     optim_free(&c.ow), optim_free(&c.oa), optim_free(&c.obc);
     return st;
 }
@@ -411,6 +436,7 @@ static void rb_final_metrics(Model *md, const Split *test, JobMetrics *jm) {
     jm->test_acc_pred_mean = test->n ? (double)correct / test->n : NAN;
     jm->test_loss_pred_mean = test->n ? loss / test->n : NAN;
     jm->recon_error = q->recon_error, jm->mean_release = q->mean_release, jm->w_p_corr = q->w_p_corr;
+    jm->cd_best_epoch = q->best_epoch, jm->cd_epochs_run = q->epochs_run, jm->val_recon_error = q->val_error;
 }
 
 /* Bytes (memest.h): the synapse tensors w, a with their momenta and rbse.c's derived tables
@@ -439,6 +465,13 @@ static const ParamDef RB_PARAMS[] = {
     {"rbm_momentum", PK_REAL, F(rbm_momentum), "0.5", NULL, 0, 0.999999, "rbse/rbm: CD momentum", "model=rbse|rbm"},
     {"rbm_weight_decay", PK_REAL, F(rbm_weight_decay), "1e-4", NULL, 0, 1e3,
      "rbse/rbm: L2 weight decay of the weights w (not a, b, c)", "model=rbse|rbm"},
+    {"val_size", PK_INT, F(val_size), "0", NULL, 0, 100000000,
+     "rbse/rbm: validation images carved by the seed from the CD draw (rbm_train_size + val_size drawn, or all), "
+     "never trained on; CD keeps the epoch of least validation reconstruction error (0: none, every epoch, the last)",
+     "model=rbse|rbm"},
+    {"early_stop_patience", PK_INT, F(early_stop_patience), "5", NULL, 1, 1000000,
+     "rbse/rbm: with val_size > 0, CD stops after this many epochs without a lower validation reconstruction error",
+     "model=rbse|rbm"},
     {"rbm_init_std", PK_REAL, F(rbm_init_std), "0.01", NULL, 0, 100, "rbse/rbm: initial w ~ N(0, std^2)", "model=rbse|rbm"},
     {"release_init", PK_REAL, F(release_init), "0.5", NULL, 1e-6, 1,
      "rbse: initial release probability sigmoid(a) of every synapse (1: always released)", "model=rbse"},
@@ -469,6 +502,9 @@ static const MetricDef RB_METRICS[] = {
     M(recon_error, "rbse/rbm: mean squared reconstruction error after contrastive divergence"),
     M(mean_release, "rbse: mean release probability sigmoid(a) after contrastive divergence"),
     M(w_p_corr, "rbse: correlation of |w| and the release probability after contrastive divergence"),
+    M(cd_best_epoch, "rbse/rbm with val_size: the CD epoch kept (least validation reconstruction error)"),
+    M(cd_epochs_run, "rbse/rbm: CD epochs run (fewer than rbm_epochs if stopped early)"),
+    M(val_recon_error, "rbse/rbm with val_size: validation reconstruction error of the kept epoch"),
 };
 #undef M
 
