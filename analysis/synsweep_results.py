@@ -37,11 +37,13 @@ LATE_COLUMNS = {
     "rbm_weight_decay": 0.0001, "rbm_init_std": 0.01, "release_init": 0.5, "learn_release": 1,
     "release_lr_scale": 1.0, "rbse_samples": 10, "binarize": "threshold",
     "binarize_threshold": 0.5, "lr_decay_epochs": "", "lr_decay_factor": 1.0, "augment": "none",
+    "rbse_features": "prior", "rbm_dropconnect": 1.0, "val_size": 0, "early_stop_patience": 5,
     **{m: math.nan for m in (
         "test_loss_init", "test_acc_init", "readout_p_true_mean_init", "readout_p_max_mean_init",
         "test_loss_after_noise", "test_acc_after_noise", "readout_p_true_mean_after_noise",
         "readout_p_max_mean_after_noise", "test_acc_pred_mean", "test_loss_pred_mean",
-        "recon_error", "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps")},
+        "recon_error", "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps",
+        "cd_best_epoch", "cd_epochs_run", "val_recon_error")},
 }
 
 

@@ -8,7 +8,10 @@
  * masked products are fused loops, the RBM's sgemm, so this is not bit for bit) and a stays
  * exactly at its always-released value; evaluation does not touch the training streams (the
  * learned tensors and the readout do not depend on the test set's size) and is the same on
- * a rerun; rules other than bp and standardised pixels refused with a message.
+ * a rerun; rules other than bp and standardised pixels refused with a message; the init
+ * snapshot is the untrained machine (a 0-epoch job's tensors), not the one after CD;
+ * rbse_features and rbm_dropconnect change the features only (test_rbse_features.c has
+ * their numerics); val_size's curve, kept epoch, early stop and kept tensors.
  */
 #include <math.h>
 #include <stdio.h>
@@ -157,6 +160,139 @@ static void test_eval_isolated(void) {
     job_result_free(&a), job_result_free(&b), job_result_free(&c);
 }
 
+/* Tensor name in the k-th saved stage (NULL if absent). */
+static const float *snap_at(const JobResult *r, int k, const char *name, int64_t *n) {
+    const Tensor *t = tensors_find(&r->tensors, name);
+    if (!t || !r->snaps || k >= job_result_n_snaps(r)) return NULL;
+    *n = tensor_numel(t);
+    return r->snaps + (size_t)k * (r->n_params + r->n_fixed) + (t->fixed ? r->n_params : 0) + t->offset;
+}
+
+/* The init snapshot is the untrained machine: equal to a 0-epoch job's (whose CD never runs)
+ * tensors, and not to the trained job's final ones. */
+static void test_init_snapshot(void) {
+    const char *kinds[] = {"rbse", "rbm"}, *names[] = {"w", "a", "b", "c", "W0"};
+    char err[256];
+    for (int q = 0; q < 2; q++) {
+        JobSpec s, s0;
+        JobResult r, r0;
+        spec_small(&s, kinds[q]);
+        jobspec_set(&s, "snapshots", "init,final", err, sizeof err);
+        jobspec_set(&s, "epochs", "2", err, sizeof err);
+        s0 = s;
+        jobspec_set(&s0, "rbm_epochs", "0", err, sizeof err);
+        CHECK(run(&s, &r) == STATUS_OK && run(&s0, &r0) == STATUS_OK && job_result_n_snaps(&r) == 2,
+              "%s: jobs with 3 and 0 CD epochs run, two stages saved", kinds[q]);
+        for (int k = 0; k < 5; k++) {
+            if (q == 1 && k == 1) continue; /* the RBM has no a */
+            int64_t n = 0, n0 = 0, nf = 0;
+            const float *i1 = snap_at(&r, 0, names[k], &n), *i0 = snap_at(&r0, 0, names[k], &n0);
+            const float *f1 = snap_at(&r, 1, names[k], &nf);
+            CHECK(i1 && i0 && n == n0 && !memcmp(i1, i0, (size_t)n * sizeof(float)),
+                  "%s: init snapshot of %s = the 0-epoch job's (the drawn, untrained values)", kinds[q], names[k]);
+            if (k == 0) CHECK(f1 && memcmp(i1, f1, (size_t)n * sizeof(float)), "%s: CD moved w after init", kinds[q]);
+        }
+        job_result_free(&r), job_result_free(&r0);
+    }
+}
+
+/* rbse_features and rbm_dropconnect change the features only: CD's tensors stay bit for bit;
+ * exact gives identical rows (mean of predictions = prediction of the mean); DropConnect at
+ * p = 1 is the plain RBM, bit for bit; below 1 its rows differ. */
+static void test_feature_modes(void) {
+    const char *modes[] = {"prior", "conditional", "exact"};
+    char err[256];
+    JobResult r[3], d1, d5, plain;
+    int64_t n0 = 0, n = 0;
+    for (int k = 0; k < 3; k++) {
+        JobSpec s;
+        spec_small(&s, "rbse");
+        CHECK(jobspec_set(&s, "rbse_features", modes[k], err, sizeof err) == 0, "rbse_features: %s", modes[k]);
+        CHECK(run(&s, &r[k]) == STATUS_OK, "rbse_features %s runs", modes[k]);
+        const float *w0 = snap(&r[0], "w", &n0), *w = snap(&r[k], "w", &n);
+        CHECK(w0 && w && n == n0 && !memcmp(w0, w, (size_t)n * sizeof(float)), "%s: CD's w as prior's", modes[k]);
+        CHECK(r[k].m.test_acc > 0.3, "%s: readout above chance: %g", modes[k], r[k].m.test_acc);
+        printf("rbse_features %s: test_acc %.4f, pred_mean %.4f\n", modes[k], r[k].m.test_acc, r[k].m.test_acc_pred_mean);
+    }
+    CHECK(r[2].m.test_acc_pred_mean == r[2].m.test_acc, "exact: identical rows");
+    CHECK(r[1].m.test_acc != r[2].m.test_acc || r[1].m.test_loss != r[2].m.test_loss, "conditional rows are drawn");
+    JobSpec s, s1, s5;
+    spec_small(&s, "rbm");
+    s1 = s5 = s;
+    CHECK(jobspec_set(&s1, "rbm_dropconnect", "1", err, sizeof err) == 0 &&
+              jobspec_set(&s5, "rbm_dropconnect", "0.5", err, sizeof err) == 0,
+          "rbm_dropconnect set");
+    CHECK(run(&s, &plain) == STATUS_OK && run(&s1, &d1) == STATUS_OK && run(&s5, &d5) == STATUS_OK, "rbm jobs run");
+    size_t nb = (size_t)(plain.n_params + plain.n_fixed) * sizeof(float);
+    CHECK(!memcmp(plain.snaps, d1.snaps, nb) && !memcmp(&plain.m.test_acc, &d1.m.test_acc, sizeof(double)) &&
+              !memcmp(&plain.m.test_loss, &d1.m.test_loss, sizeof(double)),
+          "DropConnect p = 1 = plain RBM bit for bit");
+    const float *wp = snap(&plain, "w", &n0), *w5 = snap(&d5, "w", &n);
+    CHECK(wp && w5 && !memcmp(wp, w5, (size_t)n * sizeof(float)), "DropConnect: CD's w unchanged");
+    CHECK(d5.m.test_loss != plain.m.test_loss && d5.m.test_acc > 0.3, "DropConnect p = 0.5: other rows (%g vs %g)",
+          d5.m.test_acc, plain.m.test_acc);
+    printf("rbm: test_acc %.4f; DropConnect 0.5: %.4f, pred_mean %.4f\n", plain.m.test_acc, d5.m.test_acc,
+           d5.m.test_acc_pred_mean);
+    for (int k = 0; k < 3; k++) job_result_free(&r[k]);
+    job_result_free(&d1), job_result_free(&d5), job_result_free(&plain);
+}
+
+/* val_size: the validation curve for the epochs run (NaN after), the kept epoch its first
+ * minimum, stopping exactly early_stop_patience epochs after it (or at rbm_epochs), and the
+ * kept tensors those of a job that ran only to the kept epoch (the same CD draws). */
+static void test_validation(void) {
+    const char *kinds[] = {"rbse", "rbm"};
+    int cv = model_curve_find("val_recon_error");
+    CHECK(cv >= 0, "val_recon_error is a gathered curve");
+    if (cv < 0) return;
+    char err[256], num[16];
+    for (int q = 0; q < 2; q++) {
+        JobSpec s, s2;
+        JobResult r, r2;
+        spec_small(&s, kinds[q]);
+        jobspec_set(&s, "val_size", "200", err, sizeof err);
+        jobspec_set(&s, "rbm_epochs", "16", err, sizeof err);
+        jobspec_set(&s, "rbm_lr", "2", err, sizeof err); /* large: the validation error turns up (rbm: at epoch 10) */
+        jobspec_set(&s, "early_stop_patience", "2", err, sizeof err);
+        jobspec_set(&s, "epochs", "5", err, sizeof err);
+        if (run(&s, &r) != STATUS_OK) {
+            CHECK(0, "%s with val_size runs", kinds[q]);
+            continue;
+        }
+        int best = (int)r.m.cd_best_epoch, ran = (int)r.m.cd_epochs_run, first_min = 0, curve_ok = r.n_mepochs == 16;
+        for (int e = 0; curve_ok && e < 16; e++) {
+            float x = r.mcurves[(size_t)e * N_MODEL_CURVES + cv];
+            curve_ok &= e < ran ? isfinite(x) && x > 0 : isnan(x);
+            if (e < ran && (!first_min || x < r.mcurves[(size_t)(first_min - 1) * N_MODEL_CURVES + cv])) first_min = e + 1;
+        }
+        CHECK(curve_ok, "%s: validation curve for the %d epochs run, NaN after", kinds[q], ran);
+        CHECK(best == first_min && (ran == 16 || ran - best == 2), "%s: kept epoch %d = first minimum %d; ran %d",
+              kinds[q], best, first_min, ran);
+        CHECK(best >= 1 && (float)r.m.val_recon_error == r.mcurves[(size_t)(best - 1) * N_MODEL_CURVES + cv],
+              "%s: val_recon_error is the kept epoch's", kinds[q]);
+        s2 = s;
+        snprintf(num, sizeof num, "%d", best);
+        jobspec_set(&s2, "rbm_epochs", num, err, sizeof err);
+        int64_t n = 0, n2 = 0;
+        const float *w = NULL, *w2 = NULL;
+        if (run(&s2, &r2) == STATUS_OK) w = snap(&r, "w", &n), w2 = snap(&r2, "w", &n2);
+        CHECK(w && w2 && n == n2 && !memcmp(w, w2, (size_t)n * sizeof(float)),
+              "%s: the kept w = a %d-epoch job's w", kinds[q], best);
+        printf("%s val_size 200: kept epoch %d of %d run, val recon %.4f, train recon %.4f\n", kinds[q], best, ran,
+               r.m.val_recon_error, r.m.recon_error);
+        job_result_free(&r), job_result_free(&r2);
+    }
+    JobSpec s;
+    JobResult r;
+    spec_small(&s, "rbm");
+    jobspec_set(&s, "rbm_train_size", "0", err, sizeof err); /* all 60,000 */
+    jobspec_set(&s, "val_size", "60000", err, sizeof err);
+    job_result_init(&r, 0);
+    CHECK(train_job(&s, &tr, &te, NULL, 0, &r) != STATUS_OK && strstr(r.message, "val_size"),
+          "val_size >= the CD draw refused: %s", r.message);
+    job_result_free(&r);
+}
+
 static void test_refusals(void) {
     const char *rules[] = {"fa", "dfa", "fa_noise"};
     char err[256];
@@ -182,6 +318,9 @@ int main(void) {
         return test_report("test_rbse_model");
     }
     test_refusals();
+    test_init_snapshot();
+    test_feature_modes();
+    test_validation();
     test_kinds();
     test_release_one();
     test_eval_isolated();

@@ -86,6 +86,9 @@ typedef struct JobSpec {
     int32_t learn_release, rbse_samples;
     char binarize[12];     /* threshold | bernoulli */
     double binarize_threshold;
+    char rbse_features[16]; /* prior | conditional | exact */
+    double rbm_dropconnect; /* rbm: probability of keeping a connection in the features (1: off) */
+    int32_t val_size, early_stop_patience; /* rbse/rbm: validation records, CD early stopping */
     /* registered kinds' parameters (ModelKind.spec_ext bytes each, placed at registration;
        zero-filled like every field, so equal specs stay equal byte for byte) */
     _Alignas(8) unsigned char ext[JOBSPEC_EXT_BYTES];
@@ -226,6 +229,7 @@ typedef struct JobMetrics {
     /* built-in model kinds' own (NaN elsewhere; their METRICS rows are in their files) */
     double test_acc_pred_mean, test_loss_pred_mean; /* rbse: averaging the S predictions */
     double recon_error, mean_release, w_p_corr;      /* rbse/rbm after contrastive divergence */
+    double cd_best_epoch, cd_epochs_run, val_recon_error; /* rbse/rbm with val_size > 0 */
     double snr_paper, snr_code, n_sleeps;            /* lc: weight SNR (mean over LC layers) */
     double ext[JOBMETRICS_EXT];                      /* registered kinds' (ModelKind.metrics_ext each) */
 } JobMetrics;

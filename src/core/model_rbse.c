@@ -23,41 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "rbse.h"
+#include "model_rbse.h"
 #include "train.h"
-
-/* streams of the job seed (rng.h uses 1..6, rbse.h 16..17) */
-enum {
-    RBSE_STREAM_INIT = 20,    /* w */
-    RBSE_STREAM_CD_DATA = 21, /* which training images, their order, Bernoulli binarisation */
-    RBSE_STREAM_CHAIN = 22,   /* seed of the CD chains */
-    RBSE_STREAM_RECON = 23,   /* the per-epoch reconstruction measurement */
-    RBSE_STREAM_FEAT = 24,    /* masks and binarisations of the labelled training images */
-    RBSE_STREAM_EVAL = 25     /* key of the evaluation streams */
-};
-#define RECON_IMAGES 1000 /* reconstruction error: the first of the CD images */
 
 int model_head_build(Model *md, Mlp *m, const JobSpec *spec, int in_dim, int need_dinput, char *err,
                      size_t errlen);
-
-typedef struct RbseModel {
-    Mlp head;
-    Rbse rb;
-    int kind;          /* K_RBSE, K_RBM, K_PIXELS */
-    int S, bern;
-    float thr;
-    uint64_t eval_key;
-    Rng feat_rng;      /* training features (cached once by the driver) */
-    float *v;          /* (V) one binarised image */
-    float *fs;         /* (S, feat_dim) the feature rows of one image */
-    float *favg;       /* (max_batch, feat_dim) mean feature vectors of a batch */
-    double recon_error, mean_release, w_p_corr; /* after CD */
-} RbseModel;
-
-enum { K_RBSE, K_RBM, K_PIXELS };
-
-static RbseModel *rm_of(const Model *md) { return (RbseModel *)md->impl; }
 
 static void binarize_image(const RbseModel *q, const float *x, int V, Rng *r, float *out) {
     rbse_binarize(x, V, q->thr, q->bern ? r : NULL, out);
@@ -73,7 +43,11 @@ static void image_features(Model *md, const float *x, Rng *r, float *out) {
     }
     binarize_image(q, x, V, r, q->v);
     if (q->kind == K_RBSE) {
-        rbse_features(&q->rb, 1, q->v, S, r, out);
+        rbse_features_mode(&q->rb, 1, q->v, S, q->feat_mode, r, q->work, out);
+        return;
+    }
+    if (q->dc_a) { /* DropConnect: masks ~ Bernoulli(p), i.e. the RBSE's prior features at a = logit(p) */
+        rbse_features(&q->dc, 1, q->v, S, r, out);
         return;
     }
     rbse_features(&q->rb, 1, q->v, 1, r, out); /* RBM: deterministic, S copies */
@@ -118,6 +92,11 @@ static int rb_build(Model *md, const JobSpec *spec, int C, int H, int W, char *e
     JobSpec hs = *spec;
     memset(hs.hidden, 0, sizeof hs.hidden);
     if (model_head_build(md, &q->head, &hs, md->feat_dim, 0, err, errlen)) return -1;
+    q->feat_mode = !strcmp(spec->rbse_features, "conditional") ? RBSE_FEAT_CONDITIONAL
+                   : !strcmp(spec->rbse_features, "exact")     ? RBSE_FEAT_EXACT
+                                                               : RBSE_FEAT_PRIOR;
+    q->work = malloc((size_t)2 * (Hh > 0 ? Hh : 1) * sizeof(float));
+    if (!q->work) goto oom;
     q->v = malloc((size_t)V * sizeof(float));
     q->fs = malloc((size_t)q->S * md->feat_dim * sizeof(float));
     q->favg = malloc((size_t)md->max_batch * md->feat_dim * sizeof(float));
@@ -127,6 +106,7 @@ static int rb_build(Model *md, const JobSpec *spec, int C, int H, int W, char *e
     rng_seed(&ek, (uint64_t)spec->seed, RBSE_STREAM_EVAL);
     q->eval_key = rng_u64(&ek);
     q->recon_error = q->mean_release = q->w_p_corr = NAN;
+    q->best_epoch = q->epochs_run = q->val_error = NAN;
     if (q->kind == K_PIXELS) return 0;
     const TensorList *tl = &md->tensors;
     float *w = model_tensor(md, tensors_find(tl, "w")), *b = model_tensor(md, tensors_find(tl, "b"));
@@ -136,6 +116,12 @@ static int rb_build(Model *md, const JobSpec *spec, int C, int H, int W, char *e
     Rng ri;
     rng_seed(&ri, (uint64_t)spec->seed, RBSE_STREAM_INIT);
     rbse_init_params(&q->rb, (float)spec->release_init, (float)spec->rbm_init_std, &ri);
+    if (q->kind == K_RBM && spec->rbm_dropconnect < 1.0) { /* 1: the plain features, bit for bit */
+        if (!(q->dc_a = malloc((size_t)Hh * V * sizeof(float))) || rbse_create(&q->dc, V, Hh, 0, w, q->dc_a, b, c))
+            goto oom;
+        float p = (float)spec->rbm_dropconnect, a0 = logf(p / (1.0f - p));
+        for (size_t k = 0; k < (size_t)Hh * V; k++) q->dc_a[k] = a0;
+    }
     return 0;
 full:
     snprintf(err, errlen, "too many tensors");
@@ -148,9 +134,9 @@ oom:
 static void rb_free(Model *md) {
     RbseModel *q = rm_of(md);
     mlp_free(&q->head);
-    rbse_free(&q->rb);
-    free(q->v), free(q->fs), free(q->favg);
-    q->v = q->fs = q->favg = NULL;
+    rbse_free(&q->rb), rbse_free(&q->dc);
+    free(q->v), free(q->fs), free(q->favg), free(q->work), free(q->dc_a);
+    q->v = q->fs = q->favg = q->work = q->dc_a = NULL;
 }
 
 /* Images: the mean of each image's S feature vectors, through the readout. Features: the readout. */
@@ -186,174 +172,22 @@ static void rb_features(Model *md, const float *x, int B, float *feat) {
 
 static const Mlp *rb_head(const Model *md) { return &rm_of(md)->head; }
 
-/* Curves of the contrastive-divergence epochs: reconstruction error, mean release
- * probability, the correlation of |w| and p, the release-probability histogram. */
-enum { RB_RECON_ERROR, RB_RECON_CE, RB_MEAN_RELEASE, RB_W_P_CORR, RB_RELEASE_HIST0,
-       RB_N_CURVES = RB_RELEASE_HIST0 + RELEASE_BINS };
+/* Names of the CD curves, in model_rbse.h's RB_* order. */
 static const char *const RB_CURVES[RB_N_CURVES] = {
     "recon_error", "recon_ce", "mean_release", "w_p_corr",
     "release_hist_00", "release_hist_01", "release_hist_02", "release_hist_03", "release_hist_04",
     "release_hist_05", "release_hist_06", "release_hist_07", "release_hist_08", "release_hist_09",
     "release_hist_10", "release_hist_11", "release_hist_12", "release_hist_13", "release_hist_14",
-    "release_hist_15", "release_hist_16", "release_hist_17", "release_hist_18", "release_hist_19"};
+    "release_hist_15", "release_hist_16", "release_hist_17", "release_hist_18", "release_hist_19",
+    "val_recon_error"};
 
 static uint64_t rb_curves(const JobSpec *spec, int *len) {
     *len = spec->rbm_epochs;
     uint64_t bits = 1ull << RB_RECON_ERROR | 1ull << RB_RECON_CE | 1ull << RB_MEAN_RELEASE;
     for (int k = 0; k < RELEASE_BINS; k++) bits |= 1ull << (RB_RELEASE_HIST0 + k);
     if (!strcmp(spec->model, "rbse")) bits |= 1ull << RB_W_P_CORR; /* NaN for the RBM (p = 1) */
+    if (spec->val_size > 0) bits |= 1ull << RB_VAL_RECON_ERROR;
     return bits;
-}
-
-/* Mean reconstruction error and cross-entropy of x (n, V) with a freshly seeded chain. */
-static double recon_pass(const Rbse *m, RbseChain *ch, uint64_t seed, const float *x, int n, double *ce) {
-    rng_seed(&ch->units, seed, RBSE_STREAM_UNITS);
-    rng_seed(&ch->masks, seed, RBSE_STREAM_MASKS);
-    double se = 0, xe = 0;
-    for (int i = 0; i < n; i += ch->n) {
-        int b = n - i < ch->n ? n - i : ch->n;
-        double c;
-        se += rbse_recon_error(m, ch, b, x + (size_t)i * m->n_v, &c) * b;
-        xe += c * b;
-    }
-    *ce = xe / n;
-    return se / n;
-}
-
-/*
- * Contrastive divergence on rbm_train_size training images drawn by the seed: per epoch a
- * shuffled order in full minibatches, CD-k (or PCD-k) gradients, SGD with momentum (weight
- * decay on w only), then the epoch's curve row (reconstruction on the first RECON_IMAGES of
- * the drawn images, release statistics).
- */
-/* Contrastive divergence's working state (rb_pretrain). */
-typedef struct CdRun {
-    int n, B, nr;           /* CD images, batch, images of the reconstruction error */
-    float *x, *xr, *vb, *g; /* images in [0, 1]; the reconstruction set, binarised once; a batch; gradients */
-    float *gw, *ga, *gbc;   /* into g: dw, da (rbse), db then dc */
-    int *perm;
-    Rng dr;                 /* the data stream: subset, order, Bernoulli binarisation */
-    RbseChain ch, rch;      /* the CD chain; the reconstruction's */
-    Optim ow, oa, obc;      /* w, a, (b, c) */
-    uint64_t recon_seed;
-} CdRun;
-
-/* One CD epoch: every full batch of a fresh order, an SGD step each. @return 0, or md->stop. */
-static int cd_epoch(Model *md, const JobSpec *spec, CdRun *c) {
-    RbseModel *q = rm_of(md);
-    Rbse *m = &q->rb;
-    int V = m->n_v, Hh = m->n_h, rbse = q->kind == K_RBSE;
-    size_t nw = (size_t)Hh * V;
-    for (int i = 0; i < c->n; i++) c->perm[i] = i;
-    for (int i = c->n - 1; i > 0; i--) {
-        int j = (int)rng_below(&c->dr, (uint32_t)(i + 1)), t = c->perm[i];
-        c->perm[i] = c->perm[j], c->perm[j] = t;
-    }
-    for (int i = 0; i + c->B <= c->n; i += c->B) {
-        for (int k = 0; k < c->B; k++)
-            rbse_binarize(c->x + (size_t)c->perm[i + k] * V, V, q->thr, q->bern ? &c->dr : NULL, c->vb + (size_t)k * V);
-        memset(c->g, 0, ((rbse ? 2 * nw : nw) + V + Hh) * sizeof(float));
-        rbse_grad(m, &c->ch, c->B, c->vb, spec->cd_k, spec->persistent, c->gw, c->ga, c->gbc, c->gbc + V);
-        optim_step(&c->ow, m->w, c->gw);
-        if (rbse && spec->learn_release) optim_step(&c->oa, m->a, c->ga);
-        optim_step(&c->obc, m->b, c->gbc); /* b and c are adjacent: (V + H) */
-        rbse_prepare(m);
-        if (train_should_stop(md)) return md->stop;
-    }
-    return 0;
-}
-
-/* The CD images (a seeded subset of train, in [0, 1]), buffers, chains and optimisers.
- * @return 0, or -1 with err. */
-static int cd_setup(Model *md, const JobSpec *spec, const RawSplit *train, CdRun *c, char *err, size_t errlen) {
-    RbseModel *q = rm_of(md);
-    Rbse *m = &q->rb;
-    int V = m->n_v, Hh = m->n_h, rbse = q->kind == K_RBSE;
-    size_t nw = (size_t)Hh * V;
-    if (train->c * train->h * train->w != V) {
-        snprintf(err, errlen, "training images have %d pixels, the model %d", train->c * train->h * train->w, V);
-        return -1;
-    }
-    rng_seed(&c->dr, (uint64_t)spec->seed, RBSE_STREAM_CD_DATA);
-    int *idx = malloc((size_t)train->n * sizeof(int));
-    if (!idx) goto oom;
-    c->n = subset_choose(train, 0, spec->rbm_train_size, rng_u64(&c->dr), idx, err, errlen);
-    if (c->n <= 0) {
-        if (c->n == 0) snprintf(err, errlen, "no training images for contrastive divergence");
-        free(idx);
-        return -1;
-    }
-    int n = c->n;
-    c->B = spec->rbm_batch_size < n ? spec->rbm_batch_size : n, c->nr = n < RECON_IMAGES ? n : RECON_IMAGES;
-    c->x = malloc((size_t)n * V * sizeof(float));
-    c->xr = malloc((size_t)c->nr * V * sizeof(float));
-    c->vb = malloc((size_t)c->B * V * sizeof(float));
-    c->perm = malloc((size_t)n * sizeof(int));
-    c->g = calloc((rbse ? 2 * nw : nw) + V + Hh, sizeof(float)); /* dw, [da], db, dc */
-    if (!c->x || !c->xr || !c->vb || !c->perm || !c->g) {
-        free(idx);
-        goto oom;
-    }
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < V; k++) c->x[(size_t)i * V + k] = train->x[(size_t)idx[i] * V + k] / 255.0f;
-    free(idx);
-    rbse_binarize(c->x, (long)c->nr * V, q->thr, q->bern ? &c->dr : NULL, c->xr); /* drawn once */
-    Rng cs, rs;
-    rng_seed(&cs, (uint64_t)spec->seed, RBSE_STREAM_CHAIN);
-    rng_seed(&rs, (uint64_t)spec->seed, RBSE_STREAM_RECON);
-    c->recon_seed = rng_u64(&rs);
-    float lr = (float)spec->rbm_lr, mu = (float)spec->rbm_momentum;
-    c->gw = c->g, c->ga = rbse ? c->g + nw : NULL, c->gbc = c->g + (rbse ? 2 * nw : nw);
-    if (rbse_chain_create(&c->ch, m, c->B, rng_u64(&cs)) || rbse_chain_create(&c->rch, m, c->B, 0) ||
-        optim_create(&c->ow, OPT_SGD, nw, lr, 0, 0, 0, mu, (float)spec->rbm_weight_decay) ||
-        (rbse && optim_create(&c->oa, OPT_SGD, nw, lr * (float)spec->release_lr_scale, 0, 0, 0, mu, 0)) ||
-        optim_create(&c->obc, OPT_SGD, (size_t)V + Hh, lr, 0, 0, 0, mu, 0))
-        goto oom;
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory in contrastive divergence");
-    return -1;
-}
-
-static int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult *r, char *err,
-                       size_t errlen) {
-    RbseModel *q = rm_of(md);
-    Rbse *m = &q->rb;
-    int rbse = q->kind == K_RBSE, st = 0;
-    CdRun c = {0};
-    if (cd_setup(md, spec, train, &c, err, errlen)) {
-        st = -1;
-        goto done;
-    }
-    m->h_tables = spec->cd_k > 1; /* CD-1 never runs the masked h-step */
-    rbse_prepare(m);
-    for (int e = 0; e < spec->rbm_epochs; e++) {
-        if ((st = cd_epoch(md, spec, &c))) goto done;
-        double ce, mse = recon_pass(m, &c.rch, c.recon_seed, c.xr, c.nr, &ce);
-        float *row = model_curve_row(md->kind, r, e);
-        if (row) {
-            row[RB_RECON_ERROR] = (float)mse, row[RB_RECON_CE] = (float)ce;
-            row[RB_MEAN_RELEASE] = (float)rbse_mean_release(m);
-            if (rbse) row[RB_W_P_CORR] = (float)rbse_weight_release_corr(m);
-            rbse_release_hist(m, RELEASE_BINS, row + RB_RELEASE_HIST0);
-        }
-        if (!isfinite(mse)) {
-            snprintf(err, errlen, "contrastive divergence diverged in epoch %d (reconstruction error %g)", e + 1, mse);
-            st = STATUS_DIVERGED;
-            goto done;
-        }
-    }
-    m->h_tables = 1; /* the features run the masked h-step */
-    rbse_prepare(m);
-    double ce;
-    q->recon_error = recon_pass(m, &c.rch, c.recon_seed, c.xr, c.nr, &ce);
-    q->mean_release = rbse_mean_release(m);
-    q->w_p_corr = rbse_weight_release_corr(m);
-done:
-    free(c.perm), free(c.x), free(c.xr), free(c.vb), free(c.g);
-    rbse_chain_free(&c.ch), rbse_chain_free(&c.rch);
-    optim_free(&c.ow), optim_free(&c.oa), optim_free(&c.obc);
-    return st;
 }
 
 /* Test accuracy and loss of the mean of each image's S predictions (same masks as forward). */
@@ -391,6 +225,7 @@ static void rb_final_metrics(Model *md, const Split *test, JobMetrics *jm) {
     jm->test_acc_pred_mean = test->n ? (double)correct / test->n : NAN;
     jm->test_loss_pred_mean = test->n ? loss / test->n : NAN;
     jm->recon_error = q->recon_error, jm->mean_release = q->mean_release, jm->w_p_corr = q->w_p_corr;
+    jm->cd_best_epoch = q->best_epoch, jm->cd_epochs_run = q->epochs_run, jm->val_recon_error = q->val_error;
 }
 
 /* Bytes (memest.h): the synapse tensors w, a with their momenta and rbse.c's derived tables
@@ -419,6 +254,13 @@ static const ParamDef RB_PARAMS[] = {
     {"rbm_momentum", PK_REAL, F(rbm_momentum), "0.5", NULL, 0, 0.999999, "rbse/rbm: CD momentum", "model=rbse|rbm"},
     {"rbm_weight_decay", PK_REAL, F(rbm_weight_decay), "1e-4", NULL, 0, 1e3,
      "rbse/rbm: L2 weight decay of the weights w (not a, b, c)", "model=rbse|rbm"},
+    {"val_size", PK_INT, F(val_size), "0", NULL, 0, 100000000,
+     "rbse/rbm: validation images carved by the seed from the CD draw (rbm_train_size + val_size drawn, or all), "
+     "never trained on; CD keeps the epoch of least validation reconstruction error (0: none, every epoch, the last)",
+     "model=rbse|rbm"},
+    {"early_stop_patience", PK_INT, F(early_stop_patience), "5", NULL, 1, 1000000,
+     "rbse/rbm: with val_size > 0, CD stops after this many epochs without a lower validation reconstruction error",
+     "model=rbse|rbm"},
     {"rbm_init_std", PK_REAL, F(rbm_init_std), "0.01", NULL, 0, 100, "rbse/rbm: initial w ~ N(0, std^2)", "model=rbse|rbm"},
     {"release_init", PK_REAL, F(release_init), "0.5", NULL, 1e-6, 1,
      "rbse: initial release probability sigmoid(a) of every synapse (1: always released)", "model=rbse"},
@@ -429,6 +271,12 @@ static const ParamDef RB_PARAMS[] = {
     {"rbse_samples", PK_INT, F(rbse_samples), "10", NULL, 1, 10000,
      "rbse/rbm/pixels: feature rows per labelled image (rbse: S masks; rbm, pixels: S copies, or S Bernoulli "
      "binarisations), and samples averaged at test", "model=rbse|rbm|pixels"},
+    {"rbse_features", PK_CHOICE, F(rbse_features), "prior", "prior|conditional|exact", 0, 0,
+     "rbse: feature rows P(h | v, m) for masks m ~ Bernoulli(sigmoid(a)) (prior), or for (h, m) ~ P(h, m | v), "
+     "the ensemble's conditional sample (conditional), or P(h | v) itself, no draw (exact)", "model=rbse"},
+    {"rbm_dropconnect", PK_REAL, F(rbm_dropconnect), "1", NULL, 1e-6, 1,
+     "rbm: DropConnect feature noise, S rows P(h | v, m) for masks m_ji ~ Bernoulli(p) with p this value "
+     "(1: none, the plain P(h | v)); matched to an RBSE: its mean release probability (mean_release)", "model=rbm"},
     {"binarize", PK_CHOICE, F(binarize), "threshold", "threshold|bernoulli", 0, 0,
      "rbse/rbm/pixels: pixel x/255 -> 1 if above binarize_threshold, or with probability x/255", "model=rbse|rbm|pixels"},
     {"binarize_threshold", PK_REAL, F(binarize_threshold), "0.5", NULL, 0, 1, "rbse/rbm/pixels: binarisation threshold",
@@ -443,6 +291,9 @@ static const MetricDef RB_METRICS[] = {
     M(recon_error, "rbse/rbm: mean squared reconstruction error after contrastive divergence"),
     M(mean_release, "rbse: mean release probability sigmoid(a) after contrastive divergence"),
     M(w_p_corr, "rbse: correlation of |w| and the release probability after contrastive divergence"),
+    M(cd_best_epoch, "rbse/rbm with val_size: the CD epoch kept (least validation reconstruction error)"),
+    M(cd_epochs_run, "rbse/rbm: CD epochs run (fewer than rbm_epochs if stopped early)"),
+    M(val_recon_error, "rbse/rbm with val_size: validation reconstruction error of the kept epoch"),
 };
 #undef M
 

@@ -381,6 +381,28 @@ void rbse_features(const Rbse *m, int n, const float *v, int S, Rng *r, float *f
             rbse_h_step(m, 1, v + (size_t)q * V, NULL, rng_u64(r), feat + ((size_t)q * S + s) * H);
 }
 
+void rbse_features_mode(const Rbse *m, int n, const float *v, int S, int mode, Rng *r, float *work,
+                        float *feat) {
+    int V = m->n_v, H = m->n_h;
+    if (m->rbm || mode == RBSE_FEAT_PRIOR) {
+        rbse_features(m, n, v, S, r, feat);
+        return;
+    }
+    for (int q = 0; q < n; q++) {
+        const float *vq = v + (size_t)q * V;
+        float *fq = feat + (size_t)q * S * H;
+        rbse_h_marginal(m, 1, vq, mode == RBSE_FEAT_EXACT ? fq : work);
+        for (int s = 0; s < S; s++) {
+            if (mode == RBSE_FEAT_EXACT) {
+                if (s) memcpy(fq + (size_t)s * H, fq, (size_t)H * sizeof(float));
+                continue;
+            }
+            rbse_bernoulli(r, H, work, work + H); /* h ~ P(h | v) */
+            rbse_h_step(m, 1, vq, work + H, rng_u64(r), fq + (size_t)s * H); /* m ~ P(m | v, h) */
+        }
+    }
+}
+
 double rbse_recon_error(const Rbse *m, RbseChain *ch, int B, const float *v, double *ce) {
     int V = m->n_v, H = m->n_h;
     rbse_h_marginal(m, B, v, ch->hd);

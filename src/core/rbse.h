@@ -153,6 +153,21 @@ void rbse_binarize(const float *x, long n, float threshold, Rng *r, float *out);
  * feat (n, H) = sigmoid(c + W v). Needs no workspace.
  */
 void rbse_features(const Rbse *m, int n, const float *v, int S, Rng *r, float *feat);
+/* Representations of an image (rbse_features_mode): masks from the idle release sigmoid(a)
+ * (rbse_features); the ensemble's conditional sample (h, m) ~ P(h, m | v); P(h | v) itself. */
+enum { RBSE_FEAT_PRIOR, RBSE_FEAT_CONDITIONAL, RBSE_FEAT_EXACT };
+/**
+ * Features of `n` images v (n, V) 0/1 into feat (n, S, H), by mode:
+ *   RBSE_FEAT_PRIOR: rbse_features (the same draws and values);
+ *   RBSE_FEAT_CONDITIONAL: per row h ~ P(h | v) (m summed out; H uniforms from r), then a key
+ *     from r and m ~ P(m | v, h) (rbse_sample_masks' masks); the row is P(h = 1 | v, m). (h, m)
+ *     is an exact draw of P(h, m | v) = P(h | v) P(m | v, h), so the rows' mean tends to
+ *     P(h = 1 | v) (docs/SCIENCE.md section 3);
+ *   RBSE_FEAT_EXACT: P(h = 1 | v) in every row, nothing drawn.
+ * work: 2 H floats (conditional only; may be NULL otherwise). RBM: as rbse_features.
+ */
+void rbse_features_mode(const Rbse *m, int n, const float *v, int S, int mode, Rng *r, float *work,
+                        float *feat);
 /**
  * Reconstruction error of a batch after one up-down pass: h ~ P(h | v) (m summed out),
  * m ~ P(m | v, h), vprob = P(v = 1 | h, m). @return mean over B*V of (v - vprob)^2;

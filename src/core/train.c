@@ -306,6 +306,7 @@ static int phase_result(Job *J) {
 static int phase_pretrain(Job *J) {
     Model *md = &J->md;
     if (!md->kind->pretrain) return PH_NEXT;
+    snapshot(md, J->r, STAGE_INIT); /* the untrained machine (measure_stage skips it) */
     int st = md->kind->pretrain(md, J->spec, J->train, J->r, J->err, sizeof J->err);
     if (st == -1) return fail(J);
     if (md->stop || st == STATUS_CANCELLED || st == STATUS_TIMEOUT) {
@@ -324,7 +325,7 @@ static int phase_pretrain(Job *J) {
 static void measure_stage(Job *J, int stage) {
     layer_metrics(J->md.kind->head(&J->md), J->r->layer[stage]);
     stage_readout(&J->md, &J->te, &J->r->m, stage);
-    snapshot(&J->md, J->r, stage);
+    if (stage != STAGE_INIT || !J->md.kind->pretrain) snapshot(&J->md, J->r, stage); /* else taken before it */
     J->r->m.meta_loss[stage] = meta_loss(&J->md, J->spec, J->sc, J->tasks, J->n_tasks, J->xbuf, J->ybuf);
 }
 

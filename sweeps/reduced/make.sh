@@ -21,3 +21,6 @@ $s sweeps/cheon_ood.yaml -o $r/cheon_ood.yaml --name cheon_ood_r --set epochs=20
 $s sweeps/cheon_tasks.yaml -o $r/cheon_tasks.yaml --name cheon_tasks_r --set epochs=20 --set train_size=5000 \
    --set noise_examples=320000 --keep seed=2
 $s sweeps/cheon_meta.yaml -o $r/cheon_meta.yaml --name cheon_meta_r --set epochs=10 --set train_size=5000 --keep seed=2
+# the RBSE controls (issue 19): 10,000 CD images + 1,000 validation, at most 5 CD epochs, k = 1, 2 seeds
+$s sweeps/rbse_controls.yaml -o $r/rbse_controls.yaml --name rbse_controls_r --set rbm_train_size=10000 \
+   --set val_size=1000 --set rbm_epochs=5 --keep train_per_class=1 --keep seed=2
