@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages synsweep needs; quiet and quick when they are all there.
-#   scripts/setup.sh          build + test dependencies
-#   scripts/setup.sh --bench  also PyTorch (the speed peer in bench/)
+#   scripts/setup.sh          build + test dependencies (PyTorch too: tests and bench/)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
       libopenblas-dev libyaml-dev zlib1g-dev python3-h5py python3-numpy python3-pandas
       python3-yaml python3-matplotlib        # synsweep report / export (analysis/synsweep_report)
       chromium r-base-core                   # the report test opens the page; export read back by R
       munge slurmctld slurmd slurm-client    # the tests' one-node SLURM cluster
-      clang libclang-rt-14-dev)              # the fuzz targets (libFuzzer)
-[ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)
+      clang libclang-rt-14-dev               # the fuzz targets (libFuzzer)
+      python3-torch)                         # resnet against PyTorch (tests/check_resnet_torch.py), bench/
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
