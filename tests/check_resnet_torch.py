@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""check_resnet_torch.py DIR conv|lc: replays what tests/resnet_dump.c wrote in DIR in an
+"""check_resnet_torch.py DIR conv|lc [DIR conv|lc ...]: replays what tests/resnet_dump.c wrote in DIR in an
 independent PyTorch 1.13 ResNetCIFAR (one thread, float32): the same initial weights, the same
 batches, the same optimiser (torch.optim.SGD or Adam); BatchNorm in training mode with
 momentum 0.1 and eps 1e-5 (F.batch_norm). LC layers are written as the authors write them
@@ -94,9 +94,7 @@ class Net:
         return feat @ self.p["W0"].t() + self.p["b0"]
 
 
-def main():
-    d, lc = sys.argv[1], sys.argv[2] == "lc"
-    torch.set_num_threads(1)
+def check(d, lc):
     hy = open(f"{d}/hyper.txt").read().split()
     opt, lr, mom, wd, b1, b2, eps = hy[0], *map(float, hy[1:7])
     steps, nb, B, C, H, W = map(int, hy[7:13])
@@ -130,9 +128,17 @@ def main():
         if err > TOL:
             print(f"final {name}: max |diff| / max |value| = {err:.2e}")
             bad = 1
-    print(f"resnet {sys.argv[2]} {opt}: {steps} steps, losses within {worst:.1e} relative, "
+    print(f"resnet {'lc' if lc else 'conv'} {opt}: {steps} steps, losses within {worst:.1e} relative, "
           f"final tensors within {worst_t:.1e} of torch")
     return bad
+
+
+def main():
+    torch.set_num_threads(1)
+    a = sys.argv[1:]
+    bad = sum(check(a[i], a[i + 1] == "lc") for i in range(0, len(a), 2))
+    print(f"resnet_torch: {len(a) // 2 - bad} passed, {bad} failed")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -7,13 +7,12 @@ dump=$1 src=$2
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "no python3-torch: skipped"; exit 77; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-n=0
+args=()
 for lt in conv lc; do
   for opt in sgd adam; do
     mkdir "$out/$lt$opt"
     "$dump" "$out/$lt$opt" $lt $opt
-    /usr/bin/python3 "$src/check_resnet_torch.py" "$out/$lt$opt" $lt
-    n=$((n + 1))
+    args+=("$out/$lt$opt" $lt)
   done
 done
-echo "resnet_torch: $n passed, 0 failed"
+/usr/bin/python3 "$src/check_resnet_torch.py" "${args[@]}"

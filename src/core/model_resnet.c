@@ -311,16 +311,18 @@ static void rn_kind_final_metrics(Model *md, const Split *test, JobMetrics *m) {
     m->n_sleeps = (double)rn_of(md)->n_sleeps;
 }
 
-/* Bytes (memest.h): per conv/LC layer its weights with gradients, Adam moments and
- * snapshot copies (x 8), its output, its BN's output and their batch statistics; the
- * widest scratch, four gradient buffers of the widest activation, the block outputs, the
- * head and the examples as floats and bytes. */
+/* Bytes (memest.h): per conv/LC layer its weights, gradients, two optimiser moments, one
+ * spare and a copy per snapshot stage, its output, its BN's output and the block output;
+ * the widest scratch, four gradient buffers of the widest activation, the head and the
+ * examples as floats and bytes. */
 static size_t rn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     const ResnetSpec *p = rn_spec(s);
     ResnetSpec q = *p;
     q.n = q.n < 1 ? 1 : q.n > RN_MAX_N ? RN_MAX_N : q.n;
     int lc = !strcmp(p->layer_type, "lc");
     size_t B = (size_t)(s->batch_size > 0 ? s->batch_size : 1), floats = 0, scratch = 0, act = 0;
+    size_t copies = 5 + (s->snapshots[0] != 0);
+    for (const char *c = s->snapshots; *c; c++) copies += *c == ',';
     ConvDesc d[RN_MAX_CONV];
     int nc = rn_plan(&q, C, H, W, d);
     for (int i = 0; i < nc; i++) {
@@ -328,7 +330,7 @@ static size_t rn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train,
                    .K = d[i].K, .stride = d[i].stride};
         l.OH = layer_out_size(l.H, l.K, l.stride), l.OW = layer_out_size(l.W, l.K, l.stride);
         size_t out = layer_out_floats(&l), sc = l.ops->scratch(&l, (int)B);
-        floats += l.ops->n_params(&l) * 8 + 2 * 8 + B * out * 3; /* conv out, BN out, block out */
+        floats += (l.ops->n_params(&l) + 2 * (size_t)l.O) * copies + B * out * 3; /* conv out, BN out, block out */
         scratch = sc > scratch ? sc : scratch;
         act = out > act ? out : act;
         act = (size_t)l.C * l.H * l.W > act ? (size_t)l.C * l.H * l.W : act;
