@@ -2,8 +2,9 @@
 """check_resnet_torch.py DIR conv|lc [DIR conv|lc ...]: replays what tests/resnet_dump.c wrote in DIR in an
 independent PyTorch 1.13 ResNetCIFAR (one thread, float32): the same initial weights, the same
 batches, the same optimiser (torch.optim.SGD or Adam); BatchNorm in training mode with
-momentum 0.1 and eps 1e-5 (F.batch_norm). LC layers are written as the authors write them
-(unfold + einsum over a (C, O, OH, OW, K, K) weight). Every step's loss must agree with
+momentum 0.1 and eps 1e-5 (F.batch_norm), then in evaluation mode (running statistics) on every
+batch. LC layers are written as the authors write them
+(unfold + einsum over a (C, O, OH, OW, K, K) weight). Every step's and evaluation's loss must agree with
 synsweep's to 1e-4 relative, and so must every final tensor (max |difference| / max |value|),
 running statistics included. Exits 77 (skip) without torch."""
 import sys
@@ -76,20 +77,20 @@ class Net:
     def params(self):
         return [v for v in self.p.values() if v.requires_grad]
 
-    def cbn(self, x, i):
+    def cbn(self, x, i, train=True):
         at = sum(d[1] for d in self.convs[:i])
         O = self.convs[i][1]
         y = conv(x, self.p[self.wname % i], self.convs[i], self.lc)
         return F.batch_norm(y, self.p["bn_mean"][at:at + O], self.p["bn_var"][at:at + O],
                             self.p["bn_weight"][at:at + O], self.p["bn_bias"][at:at + O],
-                            training=True, momentum=0.1, eps=1e-5)
+                            training=train, momentum=0.1, eps=1e-5)
 
-    def forward(self, x):
-        a = F.relu(self.cbn(x, 0))
+    def forward(self, x, train=True):
+        a = F.relu(self.cbn(x, 0, train))
         for ids in self.blocks:
-            h = F.relu(self.cbn(a, ids[0]))
-            h = self.cbn(h, ids[1])
-            a = F.relu(h + (self.cbn(a, ids[2]) if len(ids) == 3 else a))
+            h = F.relu(self.cbn(a, ids[0], train))
+            h = self.cbn(h, ids[1], train)
+            a = F.relu(h + (self.cbn(a, ids[2], train) if len(ids) == 3 else a))
         feat = a.mean(dim=(2, 3))
         return feat @ self.p["W0"].t() + self.p["b0"]
 
@@ -119,6 +120,14 @@ def check(d, lc):
         if rel > TOL:
             print(f"step {t}: loss {ours[t]:.9g} (synsweep) vs {loss.item():.9g} (torch), rel {rel:.2e}")
             return 1
+    with torch.no_grad():  # evaluation: BN on its running statistics
+        for b in range(nb):
+            ref = F.cross_entropy(net.forward(x[b], train=False), y[b]).item()
+            rel = abs(ref - ours[steps + b]) / abs(ref)
+            worst = max(worst, rel)
+            if rel > TOL:
+                print(f"evaluation of batch {b}: loss {ours[steps + b]:.9g} (synsweep) vs {ref:.9g} (torch)")
+                return 1
     final, bad = buffers(f"{d}/final.bin", tensors), 0
     worst_t = 0.0
     for name, ref in net.p.items():
@@ -128,7 +137,7 @@ def check(d, lc):
         if err > TOL:
             print(f"final {name}: max |diff| / max |value| = {err:.2e}")
             bad = 1
-    print(f"resnet {'lc' if lc else 'conv'} {opt}: {steps} steps, losses within {worst:.1e} relative, "
+    print(f"resnet {'lc' if lc else 'conv'} {opt}: {steps} steps and {nb} evaluations, losses within {worst:.1e} relative, "
           f"final tensors within {worst_t:.1e} of torch")
     return bad
 

@@ -6,7 +6,7 @@
  *   hyper.txt    optimizer lr momentum weight_decay beta1 beta2 eps steps batches B C H W
  *   init.bin     the initial trainable buffer, then the fixed one (float32)
  *   x.bin, y.bin the batches (float32 images, uint8 labels)
- *   losses.txt   the loss of each step
+ *   losses.txt   the loss of each step, then of each batch evaluated (BN: running statistics)
  *   final.bin    both buffers after the last step
  */
 #include <stdio.h>
@@ -99,6 +99,10 @@ int main(int argc, char **argv) {
         double loss = model_step(&md, x + (size_t)b * B * C * H * W, y + b * B, B, 0);
         fprintf(f, "%.9g\n", loss);
     }
+    /* then evaluation (running statistics) on each batch */
+    md.no_grad = 1;
+    for (int b = 0; b < NB; b++)
+        fprintf(f, "%.9g\n", md.kind->forward(&md, x + (size_t)b * B * C * H * W, y + b * B, B, 0, NULL));
     fclose(f);
     write_buffers(dir, "final.bin", &md);
     model_free(&md);
