@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "conv.h"
 #include "lc.h"
 
 int layer_out_size(int n, int K, int stride) {
@@ -29,35 +30,59 @@ void layer_free(Layer *l) {
 
 /* ---- strided patches ---- */
 
+/* Output columns [*lo, *hi) of kernel column kx that read inside a row of W pixels. */
+static void valid_cols(int W, int kx, int s, int pad, int OW, int *lo, int *hi) {
+    int a = pad - kx, b = W - 1 + pad - kx; /* need a <= ox * s <= b */
+    *lo = a > 0 ? (a + s - 1) / s : 0;
+    *hi = b < 0 ? 0 : b / s + 1;
+    if (*hi > OW) *hi = OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
 void im2col_strided(float *col, const float *x, int C, int H, int W, int K, int s, int pad, int OH, int OW) {
+    if (s == 1 && OH == conv_out_size(H, K, pad) && OW == conv_out_size(W, K, pad)) {
+        im2col(col, x, C, H, W, K, pad); /* conv.c's */
+        return;
+    }
     size_t P = (size_t)OH * OW;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
                 float *row = col + ((size_t)(c * K + ky) * K + kx) * P;
+                int lo, hi;
+                valid_cols(W, kx, s, pad, OW, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * s - pad + ky;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int ix = ox * s - pad + kx;
-                        row[oy * OW + ox] = iy >= 0 && iy < H && ix >= 0 && ix < W ? x[((size_t)c * H + iy) * W + ix] : 0.0f;
+                    float *d = row + (size_t)oy * OW;
+                    if (iy < 0 || iy >= H) {
+                        memset(d, 0, (size_t)OW * sizeof(float));
+                        continue;
                     }
+                    const float *src = x + ((size_t)c * H + iy) * W - pad + kx;
+                    for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    for (int ox = lo; ox < hi; ox++) d[ox] = src[ox * s];
+                    for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
                 }
             }
 }
 
 void col2im_strided(float *dx, const float *dcol, int C, int H, int W, int K, int s, int pad, int OH, int OW) {
+    if (s == 1 && OH == conv_out_size(H, K, pad) && OW == conv_out_size(W, K, pad)) {
+        col2im(dx, dcol, C, H, W, K, pad); /* conv.c's */
+        return;
+    }
     size_t P = (size_t)OH * OW;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
                 const float *row = dcol + ((size_t)(c * K + ky) * K + kx) * P;
+                int lo, hi;
+                valid_cols(W, kx, s, pad, OW, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * s - pad + ky;
                     if (iy < 0 || iy >= H) continue;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int ix = ox * s - pad + kx;
-                        if (ix >= 0 && ix < W) dx[((size_t)c * H + iy) * W + ix] += row[oy * OW + ox];
-                    }
+                    float *d = dx + ((size_t)c * H + iy) * W - pad + kx;
+                    for (int ox = lo; ox < hi; ox++) d[ox * s] += row[(size_t)oy * OW + ox];
                 }
             }
 }

@@ -5,7 +5,7 @@
  * and calls only rows. Types:
  *
  *   conv  K x K (1x1, 3x3, ...), any stride, zero padding (K-1)/2, no bias: W (O, C, K, K);
- *         per image strided im2col + one GEMM (blas.h).
+ *         per image im2col (conv.c's at stride 1, a strided one otherwise) + one GEMM (blas.h).
  *   lc    the same geometry with a kernel per output position: W (OH*OW, O, C*K*K) as lc.h
  *         lays it out; stride 1 runs lc.c's lc_forward/lc_backward, stride > 1 gathers each
  *         position's patches (C*K*K, B) and runs one GEMM per position.
