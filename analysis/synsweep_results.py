@@ -38,6 +38,7 @@ LATE_COLUMNS = {
     "release_lr_scale": 1.0, "rbse_samples": 10, "binarize": "threshold",
     "binarize_threshold": 0.5, "lr_decay_epochs": "", "lr_decay_factor": 1.0, "augment": "none",
     "rbse_features": "prior", "rbm_dropconnect": 1.0, "val_size": 0, "early_stop_patience": 5,
+    "resnet_n": 3, "resnet_width": 16, "layer_type": "conv",
     **{m: math.nan for m in (
         "test_loss_init", "test_acc_init", "readout_p_true_mean_init", "readout_p_max_mean_init",
         "test_loss_after_noise", "test_acc_after_noise", "readout_p_true_mean_after_noise",

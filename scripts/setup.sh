@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages synsweep needs; quiet and quick when they are all there.
-#   scripts/setup.sh          build + test dependencies (PyTorch among them: the optimiser test)
+#   scripts/setup.sh          build + test dependencies (PyTorch among them: the optimiser and ResNet tests)
 #   scripts/setup.sh --bench  the same (bench/ compares with PyTorch)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
@@ -9,7 +9,7 @@ pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hd
       chromium r-base-core                   # the report test opens the page; export read back by R
       munge slurmctld slurmd slurm-client    # the tests' one-node SLURM cluster
       clang libclang-rt-14-dev               # the fuzz targets (libFuzzer)
-      python3-torch)                         # optim_torch (tests/check_optim_torch.py); bench/
+      python3-torch)                         # optim_torch, resnet_torch (tests/check_*_torch.py); bench/
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,11 +17,11 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const ModelKind MODEL_MLP, MODEL_CNN, MODEL_LC, MODEL_LC_CONV, MODEL_RBSE, MODEL_RBM, MODEL_PIXELS;
+extern const ModelKind MODEL_MLP, MODEL_CNN, MODEL_LC, MODEL_LC_CONV, MODEL_RBSE, MODEL_RBM, MODEL_PIXELS, MODEL_RESNET;
 
 /* One row per built-in model kind; `synsweep train --help` lists the same names (model: choices). */
 const ModelKind *const MODEL_KINDS[] = {&MODEL_MLP, &MODEL_CNN, &MODEL_LC, &MODEL_LC_CONV, &MODEL_RBSE, &MODEL_RBM,
-                                        &MODEL_PIXELS, NULL};
+                                        &MODEL_PIXELS, &MODEL_RESNET, NULL};
 
 enum { MAX_KINDS = 32, MAX_PARAMS = 256, MAX_METRICS = 96 };
 

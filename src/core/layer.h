@@ -1,0 +1,81 @@
+/*
+ * layer: image layers as rows of an ops table (kann's kad ops, llm.c's layer functions): each
+ * type has the same four entries (forward, backward, trainable floats, scratch floats) over
+ * batches of (B, C, H, W) row-major images, so a network (model_resnet.c) is a list of Layers
+ * and calls only rows. Types:
+ *
+ *   conv  K x K (1x1, 3x3, ...), any stride, zero padding (K-1)/2, no bias: W (O, C, K, K);
+ *         per image im2col (conv.c's at stride 1, a strided one otherwise) + one GEMM (blas.h).
+ *   lc    the same geometry with a kernel per output position: W (OH*OW, O, C*K*K) as lc.h
+ *         lays it out; stride 1 runs lc.c's lc_forward/lc_backward, stride > 1 gathers each
+ *         position's patches (C*K*K, B) and runs one GEMM per position.
+ *   bn    BatchNorm2d as PyTorch: training (train = 1) normalises by the batch's mean and
+ *         biased variance and moves running mean and running (unbiased) variance by momentum
+ *         0.1; evaluation (train = 0) uses the running statistics; eps 1e-5; weight w (C),
+ *         bias b (C); relu = 1 fuses a ReLU after it.
+ *   gap   global average pool (B, C, H, W) -> (B, C).
+ *
+ * The FC layer of a network is the model's head (mlp.h), which every kind already has. A
+ * layer's output y (max_batch, O*OH*OW) is its own; backward reads the layer's input x,
+ * its output y and dy (none of which it modifies) and accumulates (+=) the parameter
+ * gradients and, unless dx is NULL, the input gradient dx (so two branches that read the same
+ * input, e.g. a residual block's, add into one buffer).
+ */
+#ifndef SYNSWEEP_LAYER_H
+#define SYNSWEEP_LAYER_H
+
+#include <stddef.h>
+
+typedef struct Layer Layer;
+
+typedef struct LayerOps {
+    const char *name;
+    /** y <- layer(x) for B images; train: BN uses (and moves) batch statistics. */
+    void (*forward)(Layer *l, const float *x, int B, int train, float *scratch);
+    /** dx += input gradient (unless NULL); parameter gradients += (after forward on x). */
+    void (*backward)(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch);
+    /** Trainable floats (w then b). */
+    size_t (*n_params)(const Layer *l);
+    /** Scratch floats forward and backward need for a batch of B. */
+    size_t (*scratch)(const Layer *l, int B);
+} LayerOps;
+
+extern const LayerOps LAYER_CONV, LAYER_LC, LAYER_BN, LAYER_GAP;
+
+struct Layer {
+    const LayerOps *ops;
+    int C, H, W;           /* input planes */
+    int O, OH, OW;         /* output planes */
+    int K, stride, pad;    /* conv, lc */
+    int relu;              /* bn: a ReLU after it */
+    float *w, *dw;         /* conv/lc kernels; bn weight */
+    const float *fb;       /* conv/lc: the kernels' feedback in backward (w: bp; fixed: fa) */
+    float *b, *db;         /* bn bias */
+    float *run_mean, *run_var; /* bn running statistics */
+    double momentum, eps;  /* bn */
+    double *mean, *invstd; /* bn: this batch's statistics (C each) */
+    float *y;              /* (max_batch, O*OH*OW) output */
+};
+
+/** Output side of a K x K layer with stride s and padding (K-1)/2 on n: (n + 2 pad - K) / s + 1. */
+int layer_out_size(int n, int K, int stride);
+/**
+ * Sets up l as a conv or lc layer (ops LAYER_CONV or LAYER_LC) of (C, H, W) -> (O, OH, OW) and
+ * allocates its output for max_batch images; w, dw (and fb) point at the caller's buffers.
+ * @return 0, or -1 (out of memory, or a shape with no output).
+ */
+int layer_conv_init(Layer *l, const LayerOps *ops, int C, int H, int W, int O, int K, int stride, int max_batch);
+/** Sets up a bn layer over C planes of H x W (relu: fused ReLU); w, b, run_* set by the caller. */
+int layer_bn_init(Layer *l, int C, int H, int W, int relu, int max_batch);
+/** Sets up a global average pool of (C, H, W). */
+int layer_gap_init(Layer *l, int C, int H, int W, int max_batch);
+/** Floats of one output image. */
+size_t layer_out_floats(const Layer *l);
+void layer_free(Layer *l);
+
+/** col (C*K*K, OH*OW) <- the patches of x (C, H, W) at stride s, padding pad, zero outside. */
+void im2col_strided(float *col, const float *x, int C, int H, int W, int K, int s, int pad, int OH, int OW);
+/** dx (C, H, W) += the patches in dcol (C*K*K, OH*OW) summed back to their pixels. */
+void col2im_strided(float *dx, const float *dcol, int C, int H, int W, int K, int s, int pad, int OH, int OW);
+
+#endif

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""check_resnet_torch.py DIR conv|lc [DIR conv|lc ...]: replays what tests/resnet_dump.c wrote in DIR in an
+independent PyTorch 1.13 ResNetCIFAR (one thread, float32): the same initial weights, the same
+batches, the same optimiser (torch.optim.SGD or Adam); BatchNorm in training mode with
+momentum 0.1 and eps 1e-5 (F.batch_norm), then in evaluation mode (running statistics) on every
+batch. LC layers are written as the authors write them
+(unfold + einsum over a (C, O, OH, OW, K, K) weight). Every step's and evaluation's loss must agree with
+synsweep's to 1e-4 relative, and so must every final tensor (max |difference| / max |value|),
+running statistics included. Exits 77 (skip) without torch."""
+import sys
+
+import numpy as np
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    print("check_resnet_torch: no torch (python3-torch); skipped")
+    sys.exit(77)
+
+TOL = 1e-4
+
+
+def read_tensors(d):
+    out = []
+    for line in open(f"{d}/tensors.txt"):
+        f = line.split()
+        out.append((f[0], int(f[1]), int(f[2]), [int(v) for v in f[4:4 + int(f[3])]]))
+    return out
+
+
+def buffers(path, tensors):
+    raw = np.fromfile(path, dtype=np.float32)
+    n_params = sum(int(np.prod(s)) for _, fx, _, s in tensors if not fx)
+    res = {}
+    for name, fixed, off, shape in tensors:
+        at = off + (n_params if fixed else 0)
+        res[name] = raw[at:at + int(np.prod(shape))].reshape(shape).copy()
+    return res
+
+
+def plan(width, n, C, H, W):
+    """(C, O, K, stride, OH, OW) of every conv in synsweep's order: stem, per block c1, c2, [shortcut]."""
+    def out(s, k, st):
+        return (s + 2 * ((k - 1) // 2) - k) // st + 1
+    convs, blocks, inp = [(C, width, 3, 1, H, W)], [], width
+    for s in range(3):
+        for j in range(n):
+            planes, st = width << s, 2 if s > 0 and j == 0 else 1
+            oh, ow = out(H, 3, st), out(W, 3, st)
+            ids = [len(convs), len(convs) + 1]
+            convs += [(inp, planes, 3, st, oh, ow), (planes, planes, 3, 1, oh, ow)]
+            if st != 1 or inp != planes:
+                ids.append(len(convs))
+                convs.append((inp, planes, 1, st, oh, ow))
+            blocks.append(ids)
+            inp, H, W = planes, oh, ow
+    return convs, blocks
+
+
+def conv(x, w, desc, lc):
+    C, O, K, st, OH, OW = desc
+    pad = (K - 1) // 2
+    if not lc:
+        return F.conv2d(x, w, stride=st, padding=pad)
+    u = F.pad(x, (pad, pad, pad, pad)).unfold(2, K, st).unfold(3, K, st)  # b, i, h, w, k, c
+    wa = w.view(OH, OW, O, C, K, K).permute(3, 2, 0, 1, 4, 5)  # i, o, h, w, k, c (the authors')
+    return torch.einsum("bihwkc,iohwkc->bohw", u, wa)
+
+
+class Net:
+    def __init__(self, t, convs, blocks, lc):
+        self.p = {k: torch.tensor(v, requires_grad=k not in ("bn_mean", "bn_var")) for k, v in t.items()}
+        self.convs, self.blocks, self.lc = convs, blocks, lc
+        self.wname = "lc_W%d" if lc else "conv_W%d"
+
+    def params(self):
+        return [v for v in self.p.values() if v.requires_grad]
+
+    def cbn(self, x, i, train=True):
+        at = sum(d[1] for d in self.convs[:i])
+        O = self.convs[i][1]
+        y = conv(x, self.p[self.wname % i], self.convs[i], self.lc)
+        return F.batch_norm(y, self.p["bn_mean"][at:at + O], self.p["bn_var"][at:at + O],
+                            self.p["bn_weight"][at:at + O], self.p["bn_bias"][at:at + O],
+                            training=train, momentum=0.1, eps=1e-5)
+
+    def forward(self, x, train=True):
+        a = F.relu(self.cbn(x, 0, train))
+        for ids in self.blocks:
+            h = F.relu(self.cbn(a, ids[0], train))
+            h = self.cbn(h, ids[1], train)
+            a = F.relu(h + (self.cbn(a, ids[2], train) if len(ids) == 3 else a))
+        feat = a.mean(dim=(2, 3))
+        return feat @ self.p["W0"].t() + self.p["b0"]
+
+
+def check(d, lc):
+    hy = open(f"{d}/hyper.txt").read().split()
+    opt, lr, mom, wd, b1, b2, eps = hy[0], *map(float, hy[1:7])
+    steps, nb, B, C, H, W = map(int, hy[7:13])
+    tensors = read_tensors(d)
+    width = [s for n, _, _, s in tensors if n in ("conv_W0", "lc_W0")][0][0 if not lc else 1]
+    n = (sum(1 for n, *_ in tensors if n.startswith(("conv_W", "lc_W"))) - 3) // 6
+    convs, blocks = plan(width, n, C, H, W)
+    net = Net(buffers(f"{d}/init.bin", tensors), convs, blocks, lc)
+    o = (torch.optim.SGD(net.params(), lr=lr, momentum=mom, weight_decay=wd) if opt == "sgd" else
+         torch.optim.Adam(net.params(), lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd))
+    x = torch.tensor(np.fromfile(f"{d}/x.bin", dtype=np.float32).reshape(nb, B, C, H, W))
+    y = torch.tensor(np.fromfile(f"{d}/y.bin", dtype=np.uint8).astype(np.int64).reshape(nb, B))
+    ours = [float(v) for v in open(f"{d}/losses.txt")]
+    worst = 0.0
+    for t in range(steps):
+        o.zero_grad()
+        loss = F.cross_entropy(net.forward(x[t % nb]), y[t % nb])
+        loss.backward()
+        o.step()
+        rel = abs(loss.item() - ours[t]) / abs(loss.item())
+        worst = max(worst, rel)
+        if rel > TOL:
+            print(f"step {t}: loss {ours[t]:.9g} (synsweep) vs {loss.item():.9g} (torch), rel {rel:.2e}")
+            return 1
+    with torch.no_grad():  # evaluation: BN on its running statistics
+        for b in range(nb):
+            ref = F.cross_entropy(net.forward(x[b], train=False), y[b]).item()
+            rel = abs(ref - ours[steps + b]) / abs(ref)
+            worst = max(worst, rel)
+            if rel > TOL:
+                print(f"evaluation of batch {b}: loss {ours[steps + b]:.9g} (synsweep) vs {ref:.9g} (torch)")
+                return 1
+    final, bad = buffers(f"{d}/final.bin", tensors), 0
+    worst_t = 0.0
+    for name, ref in net.p.items():
+        r = ref.detach().numpy()
+        err = float(np.abs(final[name] - r).max() / max(np.abs(r).max(), 1e-30))
+        worst_t = max(worst_t, err)
+        if err > TOL:
+            print(f"final {name}: max |diff| / max |value| = {err:.2e}")
+            bad = 1
+    print(f"resnet {'lc' if lc else 'conv'} {opt}: {steps} steps and {nb} evaluations, losses within {worst:.1e} relative, "
+          f"final tensors within {worst_t:.1e} of torch")
+    return bad
+
+
+def main():
+    torch.set_num_threads(1)
+    a = sys.argv[1:]
+    bad = sum(check(a[i], a[i + 1] == "lc") for i in range(0, len(a), 2))
+    print(f"resnet_torch: {len(a) // 2 - bad} passed, {bad} failed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
