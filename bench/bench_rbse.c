@@ -6,7 +6,7 @@
  * in CPU seconds of the one thread (wall time on a shared machine counts other jobs).
  *
  *   bench_rbse [--n 10000] [--hidden 500] [--batch 100] [--k 1] [--reps 3] [--data-dir DIR]
- *              [--feat-n 2000] [--samples 10]
+ *              [--feat-n 2000] [--samples 10] [--model both|rbse|rbm]
  *
  * Then the feature pass of the one-shot readout (model_rbse.c, one image at a time) on the
  * first feat-n images: RBSE, S = samples masked passes P(h | v, m_s) per image; RBM, S
@@ -101,6 +101,7 @@ static Run epoch(Rbse *m, RbseChain *ch, Optim *o, float *params, float *grads, 
 int main(int argc, char **argv) {
     const char *dir = getenv("SYNSWEEP_DATA");
     int n = 10000, H = 500, B = 100, k = 1, reps = 3, feat_n = 2000, S = 10;
+    const char *only = "both"; /* rbse or rbm: one model (instruction counts per model) */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hidden")) H = atoi(argv[i + 1]);
@@ -110,8 +111,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--data-dir")) dir = argv[i + 1];
         else if (!strcmp(argv[i], "--feat-n")) feat_n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--samples")) S = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--model")) only = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_rbse [--n N] [--hidden H] [--batch B] [--k K] [--reps R] [--data-dir DIR] [--feat-n N] [--samples S]\n");
+            fprintf(stderr, "usage: bench_rbse [--n N] [--hidden H] [--batch B] [--k K] [--reps R] [--data-dir DIR] [--feat-n N] [--samples S] [--model both|rbse|rbm]\n");
             return 2;
         }
     }
@@ -136,9 +138,9 @@ int main(int argc, char **argv) {
     float *params = malloc(np * sizeof(float)), *grads = malloc(np * sizeof(float));
     float *feat = malloc((size_t)S * H * sizeof(float));
     if (feat_n > n) feat_n = n;
-    double tf[3];
+    double tf[3] = {0, 0, 0};
     Run *runs = malloc((size_t)reps * sizeof(Run));
-    for (int rbm = 0; rbm <= 1; rbm++) {
+    for (int rbm = !strcmp(only, "rbm"); rbm <= !!strcmp(only, "rbse"); rbm++) {
         Rbse m;
         RbseChain ch;
         Optim o;
@@ -177,11 +179,12 @@ int main(int argc, char **argv) {
                rbse_mean_release(&m));
         m.h_tables = 1; /* the features run the masked h-step */
         rbse_prepare(&m);
-        tf[rbm] = feature_pass(&m, x, feat_n, S, reps, 0, feat);
-        if (rbm) tf[2] = feature_pass(&m, x, feat_n, S, reps, 1, feat);
+        tf[rbm] = feat_n > 0 ? feature_pass(&m, x, feat_n, S, reps, 0, feat) : 0;
+        if (rbm && feat_n > 0) tf[2] = feature_pass(&m, x, feat_n, S, reps, 1, feat);
         rbse_chain_free(&ch), rbse_free(&m), optim_free(&o);
     }
-    printf("features of %d images, S = %d: RBSE %.3f s (S masked passes), RBM %.3f s (S passes), ratio %.2f;\n"
+    if (feat_n > 0 && !strcmp(only, "both"))
+        printf("features of %d images, S = %d: RBSE %.3f s (S masked passes), RBM %.3f s (S passes), ratio %.2f;\n"
            "  RBM batched (S sgemm over the images) %.3f s, ratio %.2f\n",
            feat_n, S, tf[0], tf[1], tf[0] / tf[1], tf[2], tf[0] / tf[2]);
     free(runs), free(params), free(grads), free(x), free(feat);

@@ -10,7 +10,13 @@
  * hashing, a compare with a precomputed 24-bit threshold, a select and a float add; they are
  * built for AVX-512, AVX2 and baseline x86-64 (same IEEE operations in the same order in
  * every clone, so results do not depend on the CPU). Products with m summed out (weff) or
- * m = 1 (RBM) go through sgemm.
+ * m = 1 (RBM) go through sgemm, and so do the CD statistics: with the expectation over m
+ * taken exactly, <m_ji v_i h_j> = sigmoid(a_ji + w_ji) <v_i h_j> for binary v, h (m_ji is
+ * released with sigmoid(a + w v_i h_j), and v_i h_j = 1 is the only case that counts), so
+ * the gradient is one (H, V) GEMM of the chains' statistics times the tables p1 and dp
+ * (rbse_grad). What stays per synapse and example is the masked v-step of the (v, h, m)
+ * chain (issue 20: 0.40 ns per visited synapse, the floor of the two-round hash), and per
+ * synapse and batch the derived tables (vectorised exp and log, rbse_prepare).
  */
 #include "rbse.h"
 
