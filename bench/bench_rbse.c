@@ -6,6 +6,13 @@
  * in CPU seconds of the one thread (wall time on a shared machine counts other jobs).
  *
  *   bench_rbse [--n 10000] [--hidden 500] [--batch 100] [--k 1] [--reps 3] [--data-dir DIR]
+ *              [--feat-n 2000] [--samples 10] [--model both|rbse|rbm]
+ *
+ * Then the feature pass of the one-shot readout (model_rbse.c, one image at a time) on the
+ * first feat-n images: RBSE, S = samples masked passes P(h | v, m_s) per image; RBM, S
+ * passes sigmoid(c + W v) per image (the model computes one and copies it; S passes are
+ * the peer issue 20 names), and the same S passes batched (one sgemm over the feat-n images
+ * each: the GEMM floor). Median of REPS, CPU seconds.
  *
  * Mask sampling is fused with the masked products (rbse.c), so its time is inside the
  * "masks + v|h,m" and "masks + h|v,m" lines; for CD-1 the per-synapse figure divides the
@@ -30,6 +37,36 @@ static double now_s(void) {
 typedef struct Run {
     double epoch, prepare, optim, t[RBSE_N_TIMES], vsyn;
 } Run;
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median CPU seconds of `reps` feature passes over n images, S masks (RBSE) or S passes (RBM). */
+static double feature_pass(Rbse *m, const float *x, int n, int S, int reps, int batched,
+                           float *feat) {
+    double t[64];
+    float *all = batched ? malloc((size_t)n * m->n_h * sizeof(float)) : NULL;
+    Rng r;
+    rng_seed(&r, 2, RNG_STREAM_INIT);
+    if (reps > 64) reps = 64;
+    for (int q = 0; q < reps; q++) {
+        double t0 = now_s();
+        for (int s = 0; batched && s < S; s++) rbse_h_marginal(m, n, x, all);
+        for (int e = 0; !batched && e < n; e++) {
+            const float *v = x + (size_t)e * m->n_v;
+            if (m->rbm)
+                for (int s = 0; s < S; s++) rbse_features(m, 1, v, 1, &r, feat + (size_t)s * m->n_h);
+            else
+                rbse_features(m, 1, v, S, &r, feat);
+        }
+        t[q] = now_s() - t0;
+    }
+    free(all);
+    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    return t[reps / 2];
+}
 
 static int cmp_run(const void *a, const void *b) {
     double x = ((const Run *)a)->epoch, y = ((const Run *)b)->epoch;
@@ -63,7 +100,8 @@ static Run epoch(Rbse *m, RbseChain *ch, Optim *o, float *params, float *grads, 
 
 int main(int argc, char **argv) {
     const char *dir = getenv("SYNSWEEP_DATA");
-    int n = 10000, H = 500, B = 100, k = 1, reps = 3;
+    int n = 10000, H = 500, B = 100, k = 1, reps = 3, feat_n = 2000, S = 10;
+    const char *only = "both"; /* rbse or rbm: one model (instruction counts per model) */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hidden")) H = atoi(argv[i + 1]);
@@ -71,8 +109,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--k")) k = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--data-dir")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--feat-n")) feat_n = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--samples")) S = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--model")) only = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_rbse [--n N] [--hidden H] [--batch B] [--k K] [--reps R] [--data-dir DIR]\n");
+            fprintf(stderr, "usage: bench_rbse [--n N] [--hidden H] [--batch B] [--k K] [--reps R] [--data-dir DIR] [--feat-n N] [--samples S] [--model both|rbse|rbm]\n");
             return 2;
         }
     }
@@ -95,8 +136,11 @@ int main(int argc, char **argv) {
 
     size_t nw = (size_t)H * V, np = 2 * nw + V + H;
     float *params = malloc(np * sizeof(float)), *grads = malloc(np * sizeof(float));
+    float *feat = malloc((size_t)S * H * sizeof(float));
+    if (feat_n > n) feat_n = n;
+    double tf[3] = {0, 0, 0};
     Run *runs = malloc((size_t)reps * sizeof(Run));
-    for (int rbm = 0; rbm <= 1; rbm++) {
+    for (int rbm = !strcmp(only, "rbm"); rbm <= !!strcmp(only, "rbse"); rbm++) {
         Rbse m;
         RbseChain ch;
         Optim o;
@@ -133,9 +177,17 @@ int main(int argc, char **argv) {
         if (!rbm) printf("  prepare (weff, p, thresholds)    %.3f s\n", md->prepare);
         printf("  after: recon MSE %.4f, cross-entropy %.4f, mean release %.3f\n", mse, ce,
                rbse_mean_release(&m));
+        m.h_tables = 1; /* the features run the masked h-step */
+        rbse_prepare(&m);
+        tf[rbm] = feat_n > 0 ? feature_pass(&m, x, feat_n, S, reps, 0, feat) : 0;
+        if (rbm && feat_n > 0) tf[2] = feature_pass(&m, x, feat_n, S, reps, 1, feat);
         rbse_chain_free(&ch), rbse_free(&m), optim_free(&o);
     }
-    free(runs), free(params), free(grads), free(x);
+    if (feat_n > 0 && !strcmp(only, "both"))
+        printf("features of %d images, S = %d: RBSE %.3f s (S masked passes), RBM %.3f s (S passes), ratio %.2f;\n"
+           "  RBM batched (S sgemm over the images) %.3f s, ratio %.2f\n",
+           feat_n, S, tf[0], tf[1], tf[0] / tf[1], tf[2], tf[0] / tf[2]);
+    free(runs), free(params), free(grads), free(x), free(feat);
     raw_split_free(&raw);
     return 0;
 }

@@ -67,6 +67,11 @@ void rbse_init_params(Rbse *m, float p_init, float w_std, Rng *r);
 /** Recomputes weff, p1, dp, t0, t1 and (if h_tables) the transposes from w and a (RBM: nothing). */
 void rbse_prepare(Rbse *m);
 
+/** exp(x) for x <= 0 (below -87: exp(-87)) and log(q) for q in (0.5, 2), vectorisable float
+ * versions used by rbse_prepare (max error 2 ulp); exposed for tests. */
+float rbse_expf_nonpos(float x);
+float rbse_logf_half2(float q);
+
 /* ---- conditionals, explicit masks (reference; loops, no fusion) ---- */
 
 /**
