@@ -117,7 +117,9 @@ def main():
     out = None
     if "-o" in args:
         i = args.index("-o")
-        out = args[i + 1] if i + 1 < len(args) else ""
+        if i + 1 >= len(args):
+            sys.exit("karimi_sensitivity.py: -o needs a file name")
+        out = args[i + 1]
         del args[i:i + 2]
     if len(args) != 1 or args[0] in ("-h", "--help"):
         print(__doc__)
@@ -134,3 +136,5 @@ if __name__ == "__main__":
         main()
     except Refused as e:
         sys.exit(f"karimi_sensitivity.py: {e}")
+    except OSError as e:  # e.g. -o in a folder that does not exist
+        sys.exit(f"karimi_sensitivity.py: {e.filename or ''}: {e.strerror or e}")

@@ -63,6 +63,8 @@ def main():
     out = None
     if "-o" in args:
         i = args.index("-o")
+        if i + 1 >= len(args):
+            sys.exit("lc_study.py: -o needs a folder")
         out = args[i + 1]
         del args[i:i + 2]
     out = out or os.path.dirname(os.path.abspath(args[0]))
@@ -92,3 +94,5 @@ if __name__ == "__main__":
         main()
     except Refused as e:  # a path that is not a results file: one line, as synsweep report says it
         sys.exit(f"lc_study.py: {e}")
+    except OSError as e:  # e.g. -o a folder that does not exist
+        sys.exit(f"lc_study.py: {e.filename or ''}: {e.strerror or e}")

@@ -73,3 +73,5 @@ if __name__ == "__main__":
         main()
     except Refused as e:  # a path that is not a results file: one line, as synsweep report says it
         sys.exit(f"rbse_study.py: {e}")
+    except OSError as e:  # e.g. OUTDIR that cannot be made
+        sys.exit(f"rbse_study.py: {e.filename or ''}: {e.strerror or e}")

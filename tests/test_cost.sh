@@ -63,6 +63,14 @@ expect 1 'not a synsweep calibration file' "$bin" expand "$t/s.yaml" --cost --ca
 # never replaces a file that is not its own
 echo "precious" >"$t/precious.txt"
 expect 1 'is not a synsweep calibration file: not replacing it' "$bin" calibrate --calibration "$t/precious.txt"
+# a symlink (even to a calibration file) and a directory are never replaced, and refused before
+# the seconds of measuring (no rate printed); a directory as input: a read error, not "no rate"
+printf 'x\n' >"$t/target.txt"; ln -s "$t/target.txt" "$t/link.txt"
+expect 1 'not a regular file \(a symbolic link\)' "$bin" calibrate --calibration "$t/link.txt"
+[ -L "$t/link.txt" ] && [ "$(cat "$t/target.txt")" = x ] && ! grep -q 'per second' "$t/out" && ok || bad "calibrate replaced a symlink or measured first"
+mkdir "$t/dir.txt"
+expect 1 'not a regular file \(a directory\)' "$bin" calibrate --calibration "$t/dir.txt"
+expect 1 'cannot read calibration file' "$bin" expand "$t/s.yaml" --cost --calibration "$t/dir.txt"
 [ "$(cat "$t/precious.txt")" = precious ] && ok || bad "precious.txt changed"
 # the default path: $XDG_CACHE_HOME/synsweep/calibration-HOST.txt, then read by expand
 expect 0 "wrote $t/cache/synsweep/calibration-.*\.txt" "$bin" calibrate

@@ -7,3 +7,14 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$mpiexec" -n 2 --oversubscribe "$bin" run "$src/sweep_resnet.yaml" -o "$out/resnet.h5" -q
 /usr/bin/python3 "$src/check_resnet.py" "$out/resnet.h5"
+# the meta-loss trains copies of the network on other tasks and must leave it as it was, BatchNorm's
+# running statistics (fixed tensors) included: a job's test loss is the same with and without it
+loss() {
+  local j
+  j=$("$bin" train --model resnet --resnet_n 1 --resnet_width 4 --dataset mnist --train_size 100 --test_size 200 \
+        --epochs 1 "$@" 2>/dev/null) || { echo "train failed: $*"; return; }
+  grep -m1 '"test_loss"' <<<"$j"
+}
+a=$(loss) b=$(loss --meta_tasks fashion_mnist)
+[ -n "$a" ] && [ "$a" = "$b" ] || { echo "FAIL: the meta-loss changed the job: $a vs $b"; exit 1; }
+echo "meta-loss leaves the network (BN statistics included) unchanged: $a"

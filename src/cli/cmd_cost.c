@@ -71,6 +71,7 @@ int calibration_read(const char *path, Calibration *c, char *err, size_t errlen)
         if (ln == 1 && strncmp(line, CAL_MAGIC, strlen(CAL_MAGIC))) {
             snprintf(err, errlen, "%s: line 1 is not '%s' (not a synsweep calibration file)", path, CAL_MAGIC);
             bad = 1;
+            break;
         }
         if (line[0] == '#' || line[strspn(line, " \t\r\n")] == 0) continue;
         char key[64];
@@ -86,6 +87,10 @@ int calibration_read(const char *path, Calibration *c, char *err, size_t errlen)
         } else {
             c->rate[k] = v, seen[k] = 1;
         }
+    }
+    if (!bad && ferror(f)) {
+        snprintf(err, errlen, "cannot read calibration file %s: %s", path, strerror(errno));
+        bad = 1;
     }
     fclose(f);
     for (int j = 0; !bad && j < WK_N; j++)
@@ -248,17 +253,38 @@ static int make_parent(const char *path) {
     return 0;
 }
 
-static int calibration_write(const char *path, const Calibration *c, char *err, size_t errlen) {
-    FILE *old = fopen(path, "r");
-    if (old) {
-        char first[64] = "";
-        int ours = fgets(first, sizeof first, old) && !strncmp(first, CAL_MAGIC, strlen(CAL_MAGIC));
-        fclose(old);
-        if (!ours) {
-            snprintf(err, errlen, "%s exists and is not a synsweep calibration file: not replacing it", path);
-            return -1;
-        }
+/* May calibrate write path? Absent, or a regular file (not a symlink) that is a calibration
+ * file; anything else, or an existing file it cannot read, is never replaced. Checked before
+ * measuring and again before the rename. @return 0, or -1 with err. */
+static int calibration_check_dest(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (lstat(path, &st)) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
     }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a regular file (%s): not replacing it", path,
+                 S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+        return -1;
+    }
+    FILE *old = fopen(path, "r");
+    if (!old) {
+        snprintf(err, errlen, "%s exists and cannot be read (%s): not replacing it", path, strerror(errno));
+        return -1;
+    }
+    char first[64] = "";
+    int ours = fgets(first, sizeof first, old) && !strncmp(first, CAL_MAGIC, strlen(CAL_MAGIC));
+    fclose(old);
+    if (!ours) {
+        snprintf(err, errlen, "%s exists and is not a synsweep calibration file: not replacing it", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int calibration_write(const char *path, const Calibration *c, char *err, size_t errlen) {
+    if (calibration_check_dest(path, err, errlen)) return -1;
     char tmp[1100], host[128] = "";
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     gethostname(host, sizeof host - 1);
@@ -297,6 +323,10 @@ int cmd_calibrate(int argc, char **argv) {
     }
     char path[1024], err[1300];
     if (calibration_path(given, path, sizeof path)) return usage_error("calibrate: %s", "calibration path too long");
+    if (!print && calibration_check_dest(path, err, sizeof err)) { /* before the seconds of measuring */
+        fprintf(stderr, "synsweep: calibrate: %s\n", err);
+        return 1;
+    }
     Calibration c;
     calibration_measure(&c);
     for (int k = 0; k < WK_N; k++) {

@@ -314,7 +314,7 @@ int jobspec_check(const JobSpec *s, char *err, size_t errlen) {
     }
     if ((kind->phases & PHASE_READOUT) && strcmp(s->augment, "none")) {
         snprintf(err, errlen, "augment: model %s trains its readout on features drawn once per image from binarised "
-                 "pixels; use augment: none (crop_flip is for mlp, cnn, lc, lc_conv)", s->model);
+                 "pixels; use augment: none (crop_flip is for mlp, cnn, lc, lc_conv, resnet)", s->model);
         return -1;
     }
     if (s->dataset[0] == 0) {

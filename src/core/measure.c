@@ -96,12 +96,15 @@ double meta_loss(Model *md, const JobSpec *spec, Scaling sc, const TaskData *tas
                         int n_tasks, float *xbuf, uint8_t *ybuf) {
     if (n_tasks == 0) return NAN;
     int B = spec->batch_size, K = spec->meta_steps;
-    size_t np = (size_t)md->tensors.n_params;
+    size_t np = (size_t)md->tensors.n_params, nf = (size_t)md->tensors.n_fixed;
     double sum = 0.0;
-    float *keep = malloc(np * sizeof(float));
+    /* the learned weights, and the fixed tensors training may move (BatchNorm's running
+     * statistics), restored after each task */
+    float *keep = malloc((np + nf) * sizeof(float));
     Optim keep_o = md->opt, inner = {0};
     if (!keep) return NAN;
     memcpy(keep, md->params, np * sizeof(float));
+    if (nf) memcpy(keep + np, md->fixed, nf * sizeof(float));
     for (int t = 0; t < n_tasks; t++) {
         const RawSplit *tr = tasks[t].train, *te = tasks[t].test;
         int *idx = malloc((size_t)tr->n * sizeof(int));
@@ -127,6 +130,7 @@ double meta_loss(Model *md, const JobSpec *spec, Scaling sc, const TaskData *tas
         split_free(&st), split_free(&se);
         free(idx);
         memcpy(md->params, keep, np * sizeof(float));
+        if (nf) memcpy(md->fixed, keep + np, nf * sizeof(float));
         if (!ok) {
             free(keep);
             return NAN;

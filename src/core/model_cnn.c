@@ -153,7 +153,7 @@ static void cnn_kind_work(const JobSpec *s, int C, int H, int W, int n_train, in
     cback.n[WK_STREAM] += 3.0 * N * P;
     HeadWork h;
     work_head(s, (int)F, 10, 1.0, trained, &h);
-    int cached = !trained && s->cache_features;
+    int cached = !trained && s->cache_features && !strcmp(s->augment, "none"); /* augmented images: features per epoch */
     int cache_test = cached && (double)n_test * F * 4.0 <= s->cache_budget_mb * 1048576.0;
     work_add(&img, &conv, 1.0), work_add(&img, &h.fwd, 1.0);
     work_add(&fwd, cached ? &h.fwd : &img, 1.0);

@@ -87,6 +87,12 @@ static int cd_setup(Model *md, const JobSpec *spec, const RawSplit *train, CdRun
     if (!idx) goto oom;
     /* with val_size > 0: rbm_train_size + val_size drawn, val_size of them carved off */
     int draw = spec->rbm_train_size > 0 && spec->val_size > 0 ? spec->rbm_train_size + spec->val_size : spec->rbm_train_size;
+    if (spec->rbm_train_size > 0 && spec->val_size > 0 && (long)spec->rbm_train_size + spec->val_size > train->n) {
+        snprintf(err, errlen, "rbm_train_size %d + val_size %d exceed the %d training images", spec->rbm_train_size,
+                 spec->val_size, train->n);
+        free(idx);
+        return -1;
+    }
     c->n = subset_choose(train, 0, draw, rng_u64(&c->dr), idx, err, errlen);
     if (c->n <= 0) {
         if (c->n == 0) snprintf(err, errlen, "no training images for contrastive divergence");

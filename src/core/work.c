@@ -82,9 +82,9 @@ double work_head_stage_flops(const JobSpec *s, int F) {
     return f;
 }
 
-/* Optimiser streams per parameter and step: Adam reads p, g, m, v and writes p, m, v and the
- * zeroed g; SGD (momentum) five. */
-static double opt_streams(const JobSpec *s) { return !strcmp(s->optimizer, "adam") ? 8.0 : 5.0; }
+/* Optimiser streams per parameter and step: Adam and AdamW read p, g, m, v and write p, m, v
+ * and the zeroed g; SGD (momentum) five. */
+static double opt_streams(const JobSpec *s) { return strcmp(s->optimizer, "sgd") ? 8.0 : 5.0; }
 
 /* Evaluations of the test (and training) split during the epochs, before the final one. */
 static int n_evals(const JobSpec *s) { return s->eval_every > 0 && s->epochs > 1 ? (s->epochs - 1) / s->eval_every : 0; }
