@@ -101,6 +101,19 @@ def report(path):
             r[c] = r[c].map(fmt_pct)
         lines += ["## Every protocol with the paper's ranking", "",
                   md_table(r[PROTOCOL + ["epochs"] + KINDS + ["rms_to_paper"]]), ""]
+    lb = p[p.lognormal_best]
+    if len(lb):
+        r = lb.copy()
+        for c in KINDS + ["rms_to_paper"]:
+            r[c] = r[c].map(fmt_pct)
+        lines += ["## Every protocol with log-normal (positive) best", "",
+                  md_table(r[PROTOCOL + ["epochs"] + KINDS + ["rms_to_paper"]]), ""]
+    # any sign rule: the best log-normal variant against the best of the other three kinds
+    v = t.groupby(PROTOCOL + ["epochs", "variant"]).acc.mean().unstack("variant")
+    logn = v[[c for c in v.columns if c.startswith("lognormal")]].max(axis=1)
+    other = v[[c for c in ["normal", "center_surround", "trained"] if c in v.columns]].max(axis=1)
+    lines += [f"Log-normal with its best sign rule (positive, random or Dale) above every other kind: "
+              f"{int((logn > other).sum())} of {int(logn.notna().sum())} protocols x epochs.", ""]
     best = p.head(3)[PROTOCOL + ["epochs"]]
     s = t.merge(best, on=PROTOCOL + ["epochs"])
     s = s[s.variant.str.startswith("lognormal")]
