@@ -94,20 +94,13 @@ def report(path):
                                 "rms_to_paper": "RMS to paper", "ranking": "ranking (best first)",
                                 "paper_ranking": "paper's ranking"})
     lines += [md_table(show.drop(columns=["lognormal_best"])), ""]
-    ranked = p[p.paper_ranking]
-    if len(ranked):
-        r = ranked.copy()
-        for c in KINDS + ["rms_to_paper"]:
-            r[c] = r[c].map(fmt_pct)
-        lines += ["## Every protocol with the paper's ranking", "",
-                  md_table(r[PROTOCOL + ["epochs"] + KINDS + ["rms_to_paper"]]), ""]
-    lb = p[p.lognormal_best]
-    if len(lb):
-        r = lb.copy()
-        for c in KINDS + ["rms_to_paper"]:
-            r[c] = r[c].map(fmt_pct)
-        lines += ["## Every protocol with log-normal (positive) best", "",
-                  md_table(r[PROTOCOL + ["epochs"] + KINDS + ["rms_to_paper"]]), ""]
+    for title, rows in (("Every protocol with the paper's ranking", p[p.paper_ranking]),
+                        ("Every protocol with log-normal (positive) best", p[p.lognormal_best])):
+        if len(rows):
+            r = rows[PROTOCOL + ["epochs"] + KINDS + ["rms_to_paper"]].copy()
+            for c in KINDS + ["rms_to_paper"]:
+                r[c] = r[c].map(fmt_pct)
+            lines += [f"## {title}", "", md_table(r), ""]
     # any sign rule: the best log-normal variant against the best of the other three kinds
     v = t.groupby(PROTOCOL + ["epochs", "variant"]).acc.mean().unstack("variant")
     logn = v[[c for c in v.columns if c.startswith("lognormal")]].max(axis=1)
