@@ -44,7 +44,7 @@ LATE_COLUMNS = {
         "test_loss_after_noise", "test_acc_after_noise", "readout_p_true_mean_after_noise",
         "readout_p_max_mean_after_noise", "test_acc_pred_mean", "test_loss_pred_mean",
         "recon_error", "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps",
-        "cd_best_epoch", "cd_epochs_run", "val_recon_error")},
+        "cd_best_epoch", "cd_epochs_run", "val_recon_error", "stage_seconds_saved")},
 }
 
 

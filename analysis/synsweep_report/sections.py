@@ -104,9 +104,33 @@ def completion(r, out):
         out.code("resume / retry", "\n".join(cmds))
     else:
         out.text(f"Complete: {msg}.")
+    shared_stages(r, out)
     bad = df[df.status.isin(["failed", "diverged", "timeout"])]
     if len(bad) and "message" in bad:
         out.table("Jobs without a result", bad[["job_id", "status"] + r.axes + ["message"]].head(50), "")
+
+
+def shared_stages(r, out):
+    """What the run shared (docs/ARCHITECTURE.md, "Shared stages"): jobs that continued from a
+    stage another job computed, and the core-seconds that saved."""
+    if "stage_seconds_saved" not in r.df.columns:
+        return
+    s = r.df.stage_seconds_saved.to_numpy(dtype=float)
+    done = np.isfinite(s)
+    if not done.any():
+        return  # a file of a release before shared stages
+    n = int((s[done] > 0).sum())
+    if n == 0:
+        out.text("Shared stages: none (no job continued from a stage another job computed: the sweep "
+                 "has no shareable stage, or it ran with --no-stage-cache).")
+        return
+    saved = float(s[done].sum())
+    took = float(np.nansum(r.df.seconds.to_numpy(dtype=float))) if "seconds" in r.df.columns else float("nan")
+    share = f" ({100.0 * saved / (saved + took):.0f}% of the {saved + took:,.0f} core-seconds the jobs would have taken)" \
+        if took > 0 else ""
+    out.text(f"Shared stages: {n} of {int(done.sum())} jobs continued from a stage (noise phase, frozen features or "
+             f"contrastive divergence) another job of the run computed, saving {saved:,.1f} core-seconds{share}; "
+             "the results are bit-identical to computing every stage (run --no-stage-cache).")
 
 
 SUMMARY_COLS = ["test_acc", "train_acc", "gap_acc", "gap_loss", "auc_test_acc", "test_loss",

@@ -24,6 +24,7 @@
 #include "rbse.h"
 #include "model.h"
 #include "rng.h"
+#include "stage.h"
 #include "sweep.h"
 #include "work.h"
 
@@ -367,6 +368,32 @@ static void print_duration(double s) {
     else printf("%.1f days", s / 86400);
 }
 
+static int by_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* How many jobs continue from a stage another job computes (stage.h: the run's stage cache). */
+static void print_shared(const Sweep *sw) {
+    uint64_t *g = malloc((size_t)(sw->n_jobs > 0 ? sw->n_jobs : 1) * sizeof *g);
+    long n = 0, keys = 0;
+    for (long id = 0; g && id < sw->n_jobs; id++) {
+        JobSpec s;
+        int C, H, W;
+        sweep_job(sw, id, &s);
+        uint64_t h = dataset_shape(s.dataset, &C, &H, &W) ? 0 : stage_group(&s, C, H, W, 10);
+        if (h) g[n++] = h;
+    }
+    if (g && n) {
+        qsort(g, (size_t)n, sizeof *g, by_u64);
+        for (long i = 0; i < n; i++) keys += i == 0 || g[i] != g[i - 1];
+        printf("shared stages: about %ld of %ld jobs continue from a stage (noise phase, frozen features, "
+               "contrastive divergence) another job computes (%ld stages, by each job's first); the cost above "
+               "counts every stage, as --no-stage-cache runs\n", n - keys, sw->n_jobs, keys);
+    }
+    free(g);
+}
+
 int expand_cost(const Sweep *sw, const char *cal_file, int cores) {
     Calibration cal;
     char path[1024], err[1300];
@@ -417,6 +444,7 @@ int expand_cost(const Sweep *sw, const char *cal_file, int cores) {
     print_duration(bound);
     printf(": total / %d or the longest job); plus loading each dataset once per worker\n", cores);
     if (unknown) printf("%ld jobs have no cost model (kind without ModelKind.work, or unknown dataset)\n", unknown);
+    print_shared(sw);
     free(t), free(ksec), free(kmax), free(kjobs);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "comm.h"
 #include "coordinator.h"
 #include "results.h"
+#include "stage.h"
 #include "sweep.h"
 #include "worker.h"
 
@@ -36,6 +37,12 @@ static const char *RUN_USAGE =
     "  --checkpoint-seconds S    ... or every S seconds, whichever comes first (default 30)\n"
     "  --memory-budget GB        refuse a sweep with a job estimated to need more (default:\n"
     "                            half of this machine's memory)\n"
+    "  --stage-cache-mb MB       each rank keeps the outputs of the stages it computed (noise\n"
+    "                            pretraining, frozen conv features, contrastive divergence),\n"
+    "                            up to MB MiB besides its job, so jobs that differ only after\n"
+    "                            that stage continue from it, with bit-identical results\n"
+    "                            (default 256)\n"
+    "  --no-stage-cache          compute every stage of every job (--stage-cache-mb 0)\n"
     "  --progress SECONDS        progress-line period when stderr is not a terminal (default 10)\n"
     "  -q, --quiet               no progress and no summary table\n"
     "  -h, --help                this text\n"
@@ -103,7 +110,11 @@ static int parse_run_args(int argc, char **argv, const char **path, const char *
         } else if (!strcmp(a, "--memory-budget") && has) {
             if (parse_double(argv[++i], &x) || x <= 0) return usage_error("run: --memory-budget takes gigabytes > 0, got '%s'", argv[i]);
             o->memory_budget = (size_t)gigabytes(x);
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
+        } else if (!strcmp(a, "--stage-cache-mb") && has) {
+            if (parse_double(argv[++i], &x) || x < 0 || x > 1048576) return usage_error("run: --stage-cache-mb takes MiB >= 0, got '%s'", argv[i]);
+            o->stage_cache = (size_t)(x * 1048576.0);
+        } else if (!strcmp(a, "--no-stage-cache")) o->stage_cache = 0;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
         else if (a[0] == '-') return usage_error("run: unknown option or missing value: '%s'", a);
         else if (!*path) *path = a;
         else return usage_error("run: unexpected argument '%s'", a);
@@ -182,7 +193,7 @@ static int run_ranks(Sweep *sw, const RunOptions *o) {
 
 int cmd_run(int argc, char **argv) {
     const char *path = NULL, *data_dir = NULL, *out = NULL;
-    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1, 0};
+    RunOptions o = {NULL, 10.0, 1000, 30.0, 0, 0, 0, 0, 1, 1, 0, (size_t)256 << 20};
     int rc = parse_run_args(argc, argv, &path, &data_dir, &out, &o);
     if (rc >= 0) return rc;
     char *defout = NULL; /* allocated: no path is ever cut */
@@ -203,7 +214,9 @@ int cmd_run(int argc, char **argv) {
     Sweep sw;
     memset(&sw, 0, sizeof sw);
     rc = run_prepare(path, data_dir, &o, defout != NULL, &sw);
+    stage_cache_limit(o.stage_cache); /* every rank: its own jobs' stages (stage.h) */
     if (rc == 0) rc = run_ranks(&sw, &o);
+    stage_cache_limit(0);
     comm_finalize();
     free(defout);
     return rc;

@@ -12,6 +12,7 @@
 #include "local_worker.h"
 #include "memest.h"
 #include "results.h"
+#include "stage.h"
 #include "status_view.h"
 #include "worker.h"
 
@@ -128,13 +129,24 @@ static void progress_show(Progress *p, long running, const RunOptions *o, int fo
     fflush(stderr);
 }
 
+/* Jobs that share a stage: todo[next..end) are still to hand out. */
+typedef struct Group {
+    long next, end;
+} Group;
+
 /* A run's state, shared by the steps of coordinator_run. */
 typedef struct Run {
     const Sweep *sw;
     const RunOptions *o;
     ResultsFile *f;
     int n_ranks, active;     /* ranks; workers not yet told to stop */
-    long *todo, n_todo;      /* the jobs to run (of this shard, without a result) */
+    long *todo, n_todo;      /* the jobs to run (of this shard, without a result), the jobs of
+                                a shared stage next to each other (group_jobs) */
+    Group *grp;              /* runs of todo sharing a stage (one job each without sharing) */
+    long n_grp, fresh;       /* groups; the first no rank has started */
+    long *cur;               /* per rank: the group it works through, -1 none */
+    long shared;             /* results that continued from a shared stage */
+    double saved;            /* their stage seconds */
     long next, got, since;   /* handed out; results received; since the last checkpoint */
     Summary s;               /* what the summary table shows */
     Local L;                 /* rank 0's own worker thread, when local_up */
@@ -144,18 +156,97 @@ typedef struct Run {
     long idle_ns;            /* the pause while both the thread and the workers are busy */
 } Run;
 
+typedef struct GroupKey {
+    uint64_t g;    /* stage_group; 0: none */
+    long id, first; /* the job; the first job of its group */
+} GroupKey;
+
+static int by_group(const void *a, const void *b) {
+    const GroupKey *x = a, *y = b;
+    if (x->g != y->g) return x->g < y->g ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int by_first(const void *a, const void *b) {
+    const GroupKey *x = a, *y = b;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Orders todo so that the jobs of one shared stage (stage_group) are next to each other,
+ * groups in the order of their first job, and makes R->grp. Without the stage cache every
+ * job is a group of its own, in id order: the dispatch order is the plain one.
+ * @return 0 or -1 (out of memory).
+ */
+static int group_jobs(Run *R) {
+    long n = R->n_todo;
+    GroupKey *k = malloc((size_t)(n > 0 ? n : 1) * sizeof *k);
+    R->grp = malloc((size_t)(n > 0 ? n : 1) * sizeof(Group));
+    R->cur = malloc((size_t)R->n_ranks * sizeof(long));
+    if (!k || !R->grp || !R->cur) {
+        free(k);
+        return -1;
+    }
+    for (int i = 0; i < R->n_ranks; i++) R->cur[i] = -1;
+    for (long i = 0; i < n; i++) {
+        k[i] = (GroupKey){0, R->todo[i], R->todo[i]};
+        if (!R->o->stage_cache) continue;
+        JobSpec s;
+        sweep_job(R->sw, R->todo[i], &s);
+        const RawSplit *t = worker_cached(s.data_dir, s.dataset, 0);
+        k[i].g = t ? stage_group(&s, t->c, t->h, t->w, t->n_classes) : 0;
+    }
+    qsort(k, (size_t)n, sizeof *k, by_group);
+    for (long i = 1; i < n; i++)
+        if (k[i].g && k[i].g == k[i - 1].g) k[i].first = k[i - 1].first;
+    qsort(k, (size_t)n, sizeof *k, by_first);
+    for (long i = 0; i < n; i++) {
+        R->todo[i] = k[i].id;
+        if (i == 0 || k[i].first != k[i - 1].first) R->grp[R->n_grp++] = (Group){i, i};
+        R->grp[R->n_grp - 1].end = i + 1;
+    }
+    free(k);
+    return 0;
+}
+
+/*
+ * The next job for rank `rank`: the next of the group it works through (its stage is in that
+ * rank's cache), else the first group no rank has started, else (no rank idles) the group
+ * with the most jobs left, whose stage it then computes too. @return the job id, or -1 none.
+ */
+static long pick(Run *R, int rank) {
+    long g = R->cur[rank];
+    if (g < 0 || R->grp[g].next == R->grp[g].end) {
+        g = -1;
+        if (R->fresh < R->n_grp) g = R->fresh++;
+        else
+            for (long i = 0, most = 0; i < R->n_grp; i++)
+                if (R->grp[i].end - R->grp[i].next > most) most = R->grp[i].end - R->grp[i].next, g = i;
+        R->cur[rank] = g;
+    }
+    if (g < 0) return -1;
+    R->next++;
+    return R->todo[R->grp[g].next++];
+}
+
 /* The jobs to run, rank 0's worker thread, the first progress line. @return 0 or RUN_ERROR. */
 static int run_start(Run *R, char *err, size_t errlen) {
     long n = R->sw->n_jobs;
     const RunOptions *o = R->o;
     R->todo = malloc((size_t)(n > 0 ? n : 1) * sizeof(long));
-    R->s = (Summary){calloc((size_t)n, sizeof(int)), calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double))};
+    size_t nn = (size_t)(n > 0 ? n : 1);
+    R->s = (Summary){calloc(nn, sizeof(int)), calloc(nn, sizeof(double)), calloc(nn, sizeof(double))};
     if (!R->todo || !R->s.status || !R->s.acc || !R->s.sec) {
         snprintf(err, errlen, "out of memory");
         return RUN_ERROR;
     }
     for (long id = 0; id < n; id++)
         if (id % o->n_shards == o->shard && !results_job_done(R->f, id)) R->todo[R->n_todo++] = id;
+    if (group_jobs(R)) {
+        snprintf(err, errlen, "out of memory");
+        return RUN_ERROR;
+    }
     if ((o->local_worker || R->n_ranks == 1) && R->n_todo > 0) {
         if (local_start(&R->L)) {
             snprintf(err, errlen, "cannot start rank 0's worker thread");
@@ -179,10 +270,11 @@ static int run_start(Run *R, char *err, size_t errlen) {
 
 /* A worker asked for work (its first message, or with a result): the next job, or stop. */
 static void hand_out(Run *R, int src) {
-    if (R->next < R->n_todo && !coordinator_stop) {
+    long id = R->next < R->n_todo && !coordinator_stop ? pick(R, src) : -1;
+    if (id >= 0) {
         JobSpec js;
-        sweep_job(R->sw, R->todo[R->next], &js);
-        comm_send_job(src, (int)R->todo[R->next++], &js);
+        sweep_job(R->sw, id, &js);
+        comm_send_job(src, (int)id, &js);
     } else {
         comm_send_stop(src);
         R->active--;
@@ -198,8 +290,9 @@ static int next_result(Run *R, JobResult *r, char *err, size_t errlen) {
     int src = 0, have = 0;
     if (R->local_up && !R->L.busy && R->next < R->n_todo) {
         JobSpec spec;
-        sweep_job(R->sw, R->todo[R->next], &spec);
-        local_post(&R->L, R->todo[R->next++], &spec);
+        long id = pick(R, 0);
+        sweep_job(R->sw, id, &spec);
+        local_post(&R->L, id, &spec);
     }
     if (R->local_up && R->L.busy) have = local_take(&R->L, r, R->n_ranks == 1 ? 0.25 : 0.0);
     if (have || R->n_ranks == 1) return have;
@@ -235,6 +328,7 @@ static int record(Run *R, JobResult *r, char *err, size_t errlen) {
     }
     R->s.status[r->job_id] = r->status, R->s.acc[r->job_id] = r->m.test_acc, R->s.sec[r->job_id] = r->seconds;
     R->got++, R->p.done++;
+    if (r->m.stage_seconds_saved > 0) R->shared++, R->saved += r->m.stage_seconds_saved;
     if (r->status != STATUS_OK) {
         R->p.failed++;
         if (!o->quiet)
@@ -296,6 +390,9 @@ static void release_workers(Run *R) {
         double el = now_s() - R->p.t0;
         fprintf(stderr, "%s[synsweep] %ld jobs in %.3f s after start-up: %.1f jobs/s\n", R->p.tty ? "\n" : "",
                 R->n_todo, el, el > 0 ? R->n_todo / el : 0.0);
+        if (R->shared)
+            fprintf(stderr, "[synsweep] shared stages: %ld jobs continued from a stage another job computed, "
+                    "%.1f core-seconds saved\n", R->shared, R->saved);
     }
 }
 
@@ -311,7 +408,7 @@ static int run_finish(Run *R, int rc, char *err, size_t errlen) {
     if (rc == 0 && !o->quiet && o->n_shards == 1 && R->n_todo == R->sw->n_jobs) print_summary(R->sw, &R->s, o->out_path);
     else if (rc == 0 && !o->quiet) printf("results: %s (synsweep status %s summarises it)\n", o->out_path, o->out_path);
     worker_set_cancel_flag(NULL);
-    free(R->todo);
+    free(R->todo), free(R->grp), free(R->cur);
     free(R->s.status), free(R->s.acc), free(R->s.sec);
     return rc;
 }
@@ -323,8 +420,8 @@ int coordinator_run(const Sweep *sw, const RunOptions *o, char *err, size_t errl
     if (!R.f) return RUN_ERROR;
     coordinator_catch_signals();
     R.n_ranks = comm_size();
+    int rc = run_start(&R, err, errlen); /* (its groups read the datasets' shapes from the cache) */
     if (!o->local_worker && R.n_ranks > 1) worker_cache_clear(); /* rank 0 only coordinates */
-    int rc = run_start(&R, err, errlen);
     while (rc == 0 && R.got < R.n_todo) {
         if (coordinator_stop) {
             rc = stop_after_signal(&R, err, errlen);

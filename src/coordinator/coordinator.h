@@ -18,6 +18,7 @@ typedef struct RunOptions {
     int shard, n_shards;      /* run only jobs with id % n_shards == shard */
     int local_worker;         /* rank 0 trains too, in a second thread (default on) */
     size_t memory_budget;     /* bytes a job may be estimated to need; 0 = memory_budget_default() */
+    size_t stage_cache;       /* bytes of shared-stage outputs each rank keeps (stage.h); 0 = off */
 } RunOptions;
 
 /* coordinator_run's results besides 0 (every job of the shard has a result) */

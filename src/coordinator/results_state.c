@@ -134,7 +134,7 @@ static const char *const LATE_METRICS[] = {
     "test_loss_init", "test_acc_init", "readout_p_true_mean_init", "readout_p_max_mean_init",
     "test_loss_after_noise", "test_acc_after_noise", "readout_p_true_mean_after_noise",
     "readout_p_max_mean_after_noise", "test_acc_pred_mean", "test_loss_pred_mean", "recon_error",
-    "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps"};
+    "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps", "stage_seconds_saved"};
 
 /* A column of the full row type a file may lack: a parameter (its value is the stored sweep's,
  * else its default: the row's spec as rf_new_state made it) or a late metric (NaN). */

@@ -231,6 +231,7 @@ typedef struct JobMetrics {
     double recon_error, mean_release, w_p_corr;      /* rbse/rbm after contrastive divergence */
     double cd_best_epoch, cd_epochs_run, val_recon_error; /* rbse/rbm with val_size > 0 */
     double snr_paper, snr_code, n_sleeps;            /* lc: weight SNR (mean over LC layers) */
+    double stage_seconds_saved; /* seconds of a shared stage this job took from another's (stage.h); 0: none */
     double ext[JOBMETRICS_EXT];                      /* registered kinds' (ModelKind.metrics_ext each) */
 } JobMetrics;
 

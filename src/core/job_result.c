@@ -25,6 +25,7 @@ const MetricDef COMMON_METRICS[] = {
     M(readout_p_true_std, "std of that probability"),
     M(readout_p_max_mean, "mean largest softmax probability on test data"),
     M(noise_loss, "mean loss of the last noise epoch (fa_noise)"),
+    M(stage_seconds_saved, "seconds of the shared stages (noise phase, frozen features, contrastive divergence) this job continued from instead of computing it: 0 if it computed every stage (run --no-stage-cache)"),
     M(top_angle_init, "angle W vs B of the last layer at init, degrees (fa rules)"),
     M(top_angle_final, "angle W vs B of the last layer at the end, degrees (fa rules)"),
     M(dead_fraction, "fraction of hidden FC units that are 0 on every training example at the end"),

@@ -137,6 +137,19 @@ struct ModelKind {
     void (*epoch_end)(Model *md, int e, JobResult *r);
     /** After the final evaluation: the kind's own final metrics on the test split. */
     void (*final_metrics)(Model *md, const Split *test, JobMetrics *m);
+
+    /* Shared stages (stage.h): the unsupervised phase's output is shared between jobs whose
+     * specs differ only in parameters it never reads, when the kind declares these two. */
+    /** Its parameters the unsupervised phase never reads ('|'-separated JobSpec fields; the
+     * supervised model's and the data phase's are known to stage.c). */
+    const char *pretrain_ignores;
+    /**
+     * The kind's state after pretrain besides its learned fixed tensors: save (1) writes at
+     * most STAGE_MAX_STATE doubles into st and returns how many; load (0) sets the state from
+     * them after the driver restored the learned fixed tensors, and rebuilds what derives
+     * from those tensors. NULL: the unsupervised phase is not shared.
+     */
+    int (*pretrain_state)(Model *md, double *st, int save);
 };
 
 extern const ModelKind *const MODEL_KINDS[]; /* the built-in kinds, NULL-terminated */

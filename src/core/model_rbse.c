@@ -300,6 +300,9 @@ static const MetricDef RB_METRICS[] = {
 /* model_rbse_work.c */
 void rb_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Work *w);
 
+/* what contrastive divergence never reads: the readout's features */
+#define RB_PRETRAIN_IGNORES "rbse_samples|rbse_features|rbm_dropconnect"
+
 /* What the three rows share: the readout, its parameters and metrics. */
 #define RB_COMMON                                                                                            \
     .impl_size = sizeof(RbseModel), .build = rb_build, .free = rb_free, .forward = rb_forward,                 \
@@ -315,6 +318,8 @@ const ModelKind MODEL_RBSE = {
     .curve_names = RB_CURVES,
     .n_curves = RB_N_CURVES,
     .pretrain = rb_pretrain,
+    .pretrain_state = rb_pretrain_state,
+    .pretrain_ignores = RB_PRETRAIN_IGNORES,
     RB_COMMON,
 };
 
@@ -326,6 +331,8 @@ const ModelKind MODEL_RBM = {
     .curve_names = RB_CURVES,
     .n_curves = RB_N_CURVES,
     .pretrain = rb_pretrain,
+    .pretrain_state = rb_pretrain_state,
+    .pretrain_ignores = RB_PRETRAIN_IGNORES,
     RB_COMMON,
 };
 

@@ -49,5 +49,7 @@ enum { RB_RECON_ERROR, RB_RECON_CE, RB_MEAN_RELEASE, RB_W_P_CORR, RB_RELEASE_HIS
 
 /** The kinds' unsupervised phase (ModelKind.pretrain): CD on the seed's training images. */
 int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult *r, char *err, size_t errlen);
+/* its state beyond the learned tensors, for shared stages (ModelKind.pretrain_state) */
+int rb_pretrain_state(Model *md, double *st, int save);
 
 #endif

@@ -138,6 +138,24 @@ oom:
     return -1;
 }
 
+/* What the features need of the trained tensors: the masked h-step's tables, DropConnect's. */
+static void prepare_trained(RbseModel *q) {
+    q->rb.h_tables = 1; /* the features run the masked h-step */
+    rbse_prepare(&q->rb);
+    if (q->dc_a) rbse_prepare(&q->dc); /* DropConnect's thresholds and w^T for the trained w */
+}
+
+int rb_pretrain_state(Model *md, double *st, int save) {
+    RbseModel *q = rm_of(md);
+    double *f[6] = {&q->recon_error, &q->mean_release, &q->w_p_corr, &q->best_epoch, &q->epochs_run, &q->val_error};
+    for (int i = 0; i < 6; i++) {
+        if (save) st[i] = *f[i];
+        else *f[i] = st[i];
+    }
+    if (!save) prepare_trained(q);
+    return 6;
+}
+
 int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult *r, char *err, size_t errlen) {
     RbseModel *q = rm_of(md);
     Rbse *m = &q->rb;
@@ -175,9 +193,7 @@ int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult
         cd_val_restore(&c.val, md->fixed);
         q->best_epoch = c.val.best_epoch, q->val_error = c.val.best_epoch ? c.val.best_err : NAN;
     }
-    m->h_tables = 1; /* the features run the masked h-step */
-    rbse_prepare(m);
-    if (q->dc_a) rbse_prepare(&q->dc); /* DropConnect's thresholds and w^T for the trained w */
+    prepare_trained(q);
     double ce;
     q->recon_error = recon_pass(m, &c.rch, c.recon_seed, c.xr, c.nr, &ce);
     q->mean_release = rbse_mean_release(m);

@@ -9,6 +9,8 @@
  */
 #include "train.h"
 
+#include "stage.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,8 +136,9 @@ static int snap_mask_of(const char *list, int has_noise) {
     return mask;
 }
 
-/* Replaces the images of *s by the frozen front-end's features (computed once per image). */
-static int cache_features(Model *md, Split *s) {
+/* Replaces the images of *s by the frozen front-end's features (computed once per image, or
+ * copied from `from`: the same features, shared by another job). */
+static int cache_features(Model *md, Split *s, const float *from) {
     Split f = {0};
     int fd = md->feat_dim, B = md->max_batch;
     int R = md->feat_rows; /* rows per image */
@@ -146,7 +149,8 @@ static int cache_features(Model *md, Split *s) {
         split_free(&f);
         return -1;
     }
-    for (int i = 0; i < s->n; i += B) {
+    if (from) memcpy(f.x, from, (size_t)f.n * fd * sizeof(float));
+    for (int i = 0; !from && i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
         md->kind->features(md, s->x + (size_t)i * s->d, b, f.x + (size_t)i * R * fd);
     }
@@ -180,6 +184,8 @@ typedef struct Job {
     double last_loss;        /* the last data epoch's mean minibatch loss */
     double auc;              /* sum of the evaluated epochs' test accuracies, n_eval of them */
     int n_eval;
+    int has[N_SHARE];        /* has[st]: the job has stage st to share (stage.h), under key[st] */
+    StageKey key[N_SHARE];
     char err[256];
 } Job;
 
@@ -189,6 +195,72 @@ enum { PH_NEXT = 0, PH_DONE, PH_STOPPED, PH_OOM };
 static int fail(Job *J) {
     snprintf(J->r->message, sizeof J->r->message, "%s", J->err);
     return PH_DONE;
+}
+
+/*
+ * Shared stages (stage.h). Where a stage's output lives in J: the noise phase's is the
+ * model's buffers, the optimiser's moments and the noise curve; an unsupervised phase's is
+ * the kind's learned fixed tensors and its curves. @return the number of parts, or -1 if
+ * there are more than STAGE_MAX_PARTS (the stage is then not shared).
+ */
+static int stage_parts(Job *J, int stage, float **part, size_t *len) {
+    Model *md = &J->md;
+    JobResult *r = J->r;
+    int n = 0;
+#define STAGE_PART(p, l)                                    \
+    do {                                                   \
+        if (n == STAGE_MAX_PARTS) return -1;               \
+        part[n] = (p), len[n++] = (size_t)(l);             \
+    } while (0)
+    if (stage == SHARE_NOISE) {
+        STAGE_PART(md->params, md->tensors.n_params);
+        STAGE_PART(md->fixed, md->tensors.n_fixed);
+        if (md->opt.m) STAGE_PART(md->opt.m, md->opt.n);
+        if (md->opt.v) STAGE_PART(md->opt.v, md->opt.n);
+        if (r->noise_curve) STAGE_PART(r->noise_curve, (size_t)r->n_noise_points * NOISE_COLS);
+    } else {
+        for (int i = 0; i < md->tensors.n; i++) {
+            const Tensor *t = &md->tensors.t[i];
+            if (t->fixed && t->learned) STAGE_PART(model_tensor(md, t), tensor_numel(t));
+        }
+        if (r->mcurves) STAGE_PART(r->mcurves, (size_t)r->n_mepochs * N_MODEL_CURVES);
+    }
+#undef STAGE_PART
+    return n;
+}
+
+/* The cached output of J's stage `stage` if this process has it, else NULL. */
+static const StageOut *stage_find(Job *J, int stage) {
+    return J->has[stage] && stage_cache_on() ? stage_cache_find(&J->key[stage]) : NULL;
+}
+
+/* Continues from the cached output of J's stage (the noise phase, or the kind's unsupervised
+ * one) if this process has it. @return 1 if so. */
+static int stage_restore(Job *J, int stage) {
+    const StageOut *o = stage_find(J, stage);
+    float *part[STAGE_MAX_PARTS];
+    size_t len[STAGE_MAX_PARTS];
+    int n = o ? stage_parts(J, stage, part, len) : -1;
+    if (n < 0 || n != o->n_parts) return 0;
+    for (int i = 0; i < n; i++)
+        if (len[i] != o->len[i]) return 0;
+    for (int i = 0; i < n; i++)
+        if (len[i]) memcpy(part[i], o->part[i], len[i] * sizeof(float));
+    double st[STAGE_MAX_STATE];
+    memcpy(st, o->state, sizeof st);
+    if (stage == SHARE_NOISE) J->md.opt.t = (long)st[0], J->r->m.noise_loss = st[1];
+    else J->md.kind->pretrain_state(&J->md, st, 0);
+    J->r->m.stage_seconds_saved += o->seconds;
+    return 1;
+}
+
+/* Keeps the output of J's stage, just computed in `seconds`, for the jobs that share it. */
+static void stage_store(Job *J, int stage, double seconds) {
+    StageOut o = {.seconds = seconds};
+    if (!J->has[stage] || !stage_cache_on() || (o.n_parts = stage_parts(J, stage, o.part, o.len)) < 0) return;
+    if (stage == SHARE_NOISE) o.state[0] = (double)J->md.opt.t, o.state[1] = J->r->m.noise_loss, o.n_state = 2;
+    else o.n_state = J->md.kind->pretrain_state(&J->md, o.state, 1);
+    stage_cache_put(&J->key[stage], &o);
 }
 
 /* The training subset, the scaling, the test rows (heldout: the training records not drawn). */
@@ -255,6 +327,8 @@ static int phase_model(Job *J) {
         if (model_sparse_prepare(md, most * J->spec->batch_size)) return PH_OOM;
     }
     if (J->spec->time_limit > 0) md->deadline = now_s() + J->spec->time_limit;
+    for (int st = SHARE_PRETRAIN; st < N_SHARE; st++)
+        J->has[st] = stage_key(J->spec, st, J->train->c, J->train->h, J->train->w, J->train->n_classes, &J->key[st]);
     return PH_NEXT;
 }
 
@@ -307,6 +381,8 @@ static int phase_pretrain(Job *J) {
     Model *md = &J->md;
     if (!md->kind->pretrain) return PH_NEXT;
     snapshot(md, J->r, STAGE_INIT); /* the untrained machine (measure_stage skips it) */
+    if (stage_restore(J, SHARE_PRETRAIN)) return PH_NEXT;
+    double t0 = now_s();
     int st = md->kind->pretrain(md, J->spec, J->train, J->r, J->err, sizeof J->err);
     if (st == -1) return fail(J);
     if (md->stop || st == STATUS_CANCELLED || st == STATUS_TIMEOUT) {
@@ -317,7 +393,9 @@ static int phase_pretrain(Job *J) {
         J->r->status = st;
         return fail(J);
     }
-    return weights_diverged(md, J->r, "after the unsupervised phase") ? PH_DONE : PH_NEXT;
+    if (weights_diverged(md, J->r, "after the unsupervised phase")) return PH_DONE;
+    stage_store(J, SHARE_PRETRAIN, now_s() - t0);
+    return PH_NEXT;
 }
 
 /* Measurements of one stage before the final one: the head's geometry, the test readout, the
@@ -330,6 +408,32 @@ static void measure_stage(Job *J, int stage) {
 }
 
 /*
+ * The frozen front end's features of the training rows (unless augmented) and of the test rows
+ * (when they fit cache_budget_mb; not when an image has several feature rows): computed, or
+ * copied from another job's (a shared stage: the same rows and front end). @return 0 or -1 (out of memory).
+ */
+static int prepare_features(Job *J) {
+    Model *md = &J->md;
+    size_t fd = (size_t)md->feat_dim, R = (size_t)md->feat_rows;
+    int tr = !J->aug, te = md->feat_rows == 1 && J->spec->cache_features &&
+                           (double)J->te.n * md->feat_dim * sizeof(float) <= J->spec->cache_budget_mb * 1048576.0;
+    size_t len[2] = {tr ? (size_t)J->tr.n * R * fd : 0, te ? (size_t)J->te.n * fd : 0};
+    const StageOut *o = stage_find(J, SHARE_FEATURES);
+    if (o && (o->n_parts != 2 || o->len[0] != len[0] || o->len[1] != len[1])) o = NULL; /* (never: same key) */
+    double t0 = now_s();
+    if ((tr && cache_features(md, &J->tr, o ? o->part[0] : NULL)) || (te && cache_features(md, &J->te, o ? o->part[1] : NULL)))
+        return -1;
+    if (o) {
+        J->r->m.stage_seconds_saved += o->seconds;
+    } else if (J->has[SHARE_FEATURES] && stage_cache_on()) {
+        StageOut so = {.n_parts = 2, .len = {len[0], len[1]}, .part = {tr ? J->tr.x : NULL, te ? J->te.x : NULL},
+                       .seconds = now_s() - t0};
+        stage_cache_put(&J->key[SHARE_FEATURES], &so);
+    }
+    return 0;
+}
+
+/*
  * Cached features and batch buffers, then the init stage. Training features are reused
  * every epoch, test features at every evaluation (kept when their n_test x feat_dim floats
  * fit cache_budget_mb; not when an image has several feature rows, whose evaluation
@@ -339,12 +443,7 @@ static int phase_prepare(Job *J) {
     const JobSpec *spec = J->spec;
     Model *md = &J->md;
     /* augmented training images differ every epoch, so their features are not cached */
-    if (md->feat_dim > 0 && (spec->cache_features || md->features_required) &&
-        ((!J->aug && cache_features(md, &J->tr)) ||
-         (md->feat_rows == 1 && spec->cache_features &&
-          (double)J->te.n * md->feat_dim * sizeof(float) <= spec->cache_budget_mb * 1048576.0 &&
-          cache_features(md, &J->te))))
-        return PH_OOM;
+    if (md->feat_dim > 0 && (spec->cache_features || md->features_required) && prepare_features(J)) return PH_OOM;
     /* a batch of data rows (images or cached features) or of noise images */
     int img = J->train->c * J->train->h * J->train->w, B = spec->batch_size;
     J->perm = malloc((size_t)(J->tr.n > 0 ? J->tr.n : 1) * sizeof(int)); /* rows: n_tr * feat_rows once cached */
@@ -367,19 +466,23 @@ static int phase_noise(Job *J) {
     const JobSpec *spec = J->spec;
     Model *md = &J->md;
     JobResult *r = J->r;
-    Rng nr;
-    rng_seed(&nr, (uint64_t)spec->seed, RNG_STREAM_NOISE);
-    md->opt.lr = (float)spec->noise_lr;
-    for (int e = 0; e < spec->noise_epochs && !md->stop; e++)
-        r->m.noise_loss = noise_epoch(md, spec->noise_examples, spec->noise_std, &nr, J->xbuf, J->ybuf,
-                                      J->nc.n_points ? &J->nc : NULL);
-    if (md->stop) return PH_STOPPED;
-    if (!isfinite(r->m.noise_loss)) {
-        r->status = STATUS_DIVERGED;
-        snprintf(r->message, sizeof r->message, "noise-phase loss became %g", r->m.noise_loss);
-        return PH_DONE;
+    if (!stage_restore(J, SHARE_NOISE)) {
+        double t0 = now_s();
+        Rng nr;
+        rng_seed(&nr, (uint64_t)spec->seed, RNG_STREAM_NOISE);
+        md->opt.lr = (float)spec->noise_lr;
+        for (int e = 0; e < spec->noise_epochs && !md->stop; e++)
+            r->m.noise_loss = noise_epoch(md, spec->noise_examples, spec->noise_std, &nr, J->xbuf, J->ybuf,
+                                          J->nc.n_points ? &J->nc : NULL);
+        if (md->stop) return PH_STOPPED;
+        if (!isfinite(r->m.noise_loss)) {
+            r->status = STATUS_DIVERGED;
+            snprintf(r->message, sizeof r->message, "noise-phase loss became %g", r->m.noise_loss);
+            return PH_DONE;
+        }
+        if (weights_diverged(md, r, "after the noise phase")) return PH_DONE;
+        stage_store(J, SHARE_NOISE, now_s() - t0);
     }
-    if (weights_diverged(md, r, "after the noise phase")) return PH_DONE;
     if (spec->noise_adam_reset) optim_reset(&md->opt);
     md->opt.lr = (float)spec->lr;
     measure_stage(J, STAGE_AFTER_NOISE);
@@ -492,6 +595,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     Job J = {.spec = spec, .train = train, .test = test, .tasks = tasks, .n_tasks = n_tasks, .r = r,
              .last_loss = NAN};
     r->status = STATUS_FAILED;
+    r->m.stage_seconds_saved = 0.0;
     int ph = PH_NEXT;
     for (size_t k = 0; ph == PH_NEXT && k < sizeof PHASES / sizeof PHASES[0]; k++) ph = PHASES[k](&J);
     if (ph == PH_STOPPED) {

@@ -1,11 +1,15 @@
-"""Bit-identity of two results files (old format 1 vs new format 2): every common column of
+"""compare.py [--skip COLUMN]... A B: bit-identity of two results files (old format 1 vs new format 2): every common column of
 /results, every curve (/curves, /model_curves, /noise_curve), every layer metric, every snapshot tensor (matched by name; format 1
 stored biases as (1, n), format 2 as (n,))."""
 import sys, h5py, numpy as np
+args = sys.argv[1:]
+skip = {"seconds", "host", "rank", "n_params"}
+while args and args[0] == "--skip":  # --skip COLUMN: a column that may differ (e.g. stage_seconds_saved)
+    skip.add(args[1]); args = args[2:]
+sys.argv[1:] = args
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 ra, rb = a["results"][:], b["results"][:]
 assert len(ra) == len(rb)
-skip = {"seconds", "host", "rank", "n_params"}
 diff = 0
 common = [c for c in ra.dtype.names if c in rb.dtype.names and c not in skip]
 for c in common:
