@@ -51,7 +51,10 @@ typedef struct SparseRows {
 
 typedef struct Split {
     int n, d, n_classes;
-    int features;      /* rows are a frozen CNN's features, not images */
+    int features;      /* 0: rows are images; 1: each row is a frozen front end's feature vector
+                          (a training row, or a test image's when it has one); 2: each row holds an
+                          image's feat_rows feature vectors as its kind evaluates them
+                          (ModelKind.eval_features: a test split of a kind with several rows) */
     float *x;          /* (n, d) */
     uint8_t *y;        /* (n) */
     SparseRows *sp;    /* x's nonzeros when split_sparsify found x sparse, or NULL */

@@ -94,8 +94,8 @@ struct ModelKind {
     int (*build)(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen);
     void (*free)(Model *md);
     /**
-     * Forward pass of B <= max_batch rows of x: images (features = 0), or rows that
-     * kind->features made (features = 1). Keeps what backward needs. @return the mean
+     * Forward pass of B <= max_batch rows of x: images (features = 0), rows that
+     * kind->features made (features = 1), or rows kind->eval_features made (features = 2). Keeps what backward needs. @return the mean
      * cross-entropy; adds argmax hits to *correct if not NULL.
      */
     double (*forward)(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct);
@@ -107,6 +107,13 @@ struct ModelKind {
     void (*backward)(Model *md, const float *x, const uint8_t *y, int B, int features);
     /** Frozen front-end (feat_dim > 0): feat (B, feat_dim) of images x. NULL if none. */
     void (*features)(Model *md, const float *x, int B, float *feat);
+    /**
+     * Optional: the feat_rows feature rows of each of B images as evaluation reads them (from
+     * streams keyed by the image, never the training ones), feat (B, feat_rows x feat_dim), so
+     * the driver can keep a test split's (Split.features 2); forward and final_metrics then
+     * take such rows. NULL: test features are kept only when feat_rows is 1 (by `features`).
+     */
+    void (*eval_features)(Model *md, const float *x, int B, float *feat);
     /** The FC head (widths, weights, feedback, last activations and probabilities). */
     const Mlp *(*head)(const Model *md);
     /** Bytes a job is estimated to need (memest.h), before anything is built; NULL: the

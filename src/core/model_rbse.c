@@ -139,19 +139,32 @@ static void rb_free(Model *md) {
     q->v = q->fs = q->favg = q->work = q->dc_a = NULL;
 }
 
-/* Images: the mean of each image's S feature vectors, through the readout. Features: the readout. */
+/* Image x's S evaluation feature rows into out (S, feat_dim): from its evaluation stream. */
+static void eval_image_features(Model *md, const float *x, float *out) {
+    Rng er;
+    eval_stream(rm_of(md), x, md->in_dim, &er);
+    image_features(md, x, &er, out);
+}
+
+static void rb_eval_features(Model *md, const float *x, int B, float *feat) {
+    size_t rows = (size_t)rm_of(md)->S * md->feat_dim;
+    for (int r = 0; r < B; r++) eval_image_features(md, x + (size_t)r * md->in_dim, feat + r * rows);
+}
+
+/* Images (features 0), or their S evaluation rows each (features 2): the mean of each image's S
+ * feature vectors, through the readout. Training feature rows (features 1): the readout. */
 static double rb_forward(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct) {
     RbseModel *q = rm_of(md);
-    if (features) return mlp_forward(&q->head, x, y, B, correct);
+    if (features == 1) return mlp_forward(&q->head, x, y, B, correct);
     int V = md->in_dim, fd = md->feat_dim, S = q->S;
     for (int r = 0; r < B; r++) {
-        Rng er;
-        eval_stream(q, x + (size_t)r * V, V, &er);
-        image_features(md, x + (size_t)r * V, &er, q->fs);
+        const float *fs = q->fs;
+        if (features == 2) fs = x + (size_t)r * S * fd;
+        else eval_image_features(md, x + (size_t)r * V, q->fs);
         float *o = q->favg + (size_t)r * fd;
         for (int k = 0; k < fd; k++) {
             double s = 0;
-            for (int t = 0; t < S; t++) s += q->fs[(size_t)t * fd + k];
+            for (int t = 0; t < S; t++) s += fs[(size_t)t * fd + k];
             o[k] = (float)(s / S);
         }
     }
@@ -193,7 +206,7 @@ static uint64_t rb_curves(const JobSpec *spec, int *len) {
 /* Test accuracy and loss of the mean of each image's S predictions (same masks as forward). */
 static void rb_final_metrics(Model *md, const Split *test, JobMetrics *jm) {
     RbseModel *q = rm_of(md);
-    int V = md->in_dim, fd = md->feat_dim, S = q->S, C = md->n_classes, MB = md->max_batch;
+    int fd = md->feat_dim, S = q->S, C = md->n_classes, MB = md->max_batch;
     double loss = 0;
     long correct = 0;
     double *pm = malloc((size_t)C * sizeof(double));
@@ -203,15 +216,14 @@ static void rb_final_metrics(Model *md, const Split *test, JobMetrics *jm) {
         return;
     }
     for (int i = 0; i < test->n; i++) {
-        const float *xi = test->x + (size_t)i * test->d;
-        Rng er;
-        eval_stream(q, xi, V, &er);
-        image_features(md, xi, &er, q->fs);
+        const float *xi = test->x + (size_t)i * test->d, *fs = q->fs;
+        if (test->features == 2) fs = xi; /* the S rows the driver kept */
+        else eval_image_features(md, xi, q->fs);
         for (int c = 0; c < C; c++) pm[c] = 0;
         memset(ys, test->y[i], (size_t)MB);
         for (int s = 0; s < S; s += MB) {
             int b = S - s < MB ? S - s : MB;
-            mlp_forward(&q->head, q->fs + (size_t)s * fd, ys, b, NULL);
+            mlp_forward(&q->head, fs + (size_t)s * fd, ys, b, NULL);
             for (int t = 0; t < b; t++)
                 for (int c = 0; c < C; c++) pm[c] += q->head.probs[(size_t)t * C + c];
         }
@@ -235,8 +247,9 @@ static size_t rb_memory(const JobSpec *s, int C, int H, int W, int n_train, int 
     size_t V = (size_t)C * H * W, Hn = strcmp(s->model, "pixels") ? (size_t)s->rbm_hidden : V;
     size_t S = (size_t)(s->rbse_samples > 0 ? s->rbse_samples : 1), B = (size_t)(s->rbm_batch_size > 0 ? s->rbm_batch_size : 1);
     size_t n = (size_t)n_train + (size_t)n_test + (size_t)s->rbm_train_size;
+    size_t te = 4 * S * (size_t)n_test * Hn; /* the test split's S evaluation rows, kept when they fit (train.c) */
     return 4 * (Hn * V * 14 + 8 * B * (V + Hn) + S * (size_t)n_train * Hn + S * (size_t)s->batch_size * Hn + 10 * Hn * 6) +
-           n * V * 5;
+           n * V * 5 + ((double)te <= s->cache_budget_mb * 1048576.0 ? te : 0);
 }
 
 #define F(field) FIELD_OF(JobSpec, field)
@@ -306,7 +319,7 @@ void rb_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Wor
 /* What the three rows share: the readout, its parameters and metrics. */
 #define RB_COMMON                                                                                            \
     .impl_size = sizeof(RbseModel), .build = rb_build, .free = rb_free, .forward = rb_forward,                 \
-    .backward = rb_backward, .features = rb_features, .head = rb_head, .final_metrics = rb_final_metrics,     \
+    .backward = rb_backward, .features = rb_features, .eval_features = rb_eval_features, .head = rb_head, .final_metrics = rb_final_metrics,     \
     .memory = rb_memory, .work = rb_work, .params = RB_PARAMS, .n_params = (int)(sizeof RB_PARAMS / sizeof *RB_PARAMS),         \
     .metrics = RB_METRICS, .n_metrics = (int)(sizeof RB_METRICS / sizeof *RB_METRICS)
 

@@ -2,7 +2,8 @@
  * model_rbse_work.c: the work (work.h) of an rbse, rbm or pixels job, the ModelKind.work of
  * the rows in model_rbse.c (kept apart for that file's size): contrastive divergence on
  * rbm_train_size images, the S feature rows of every labelled image, the softmax readout on
- * them, and the evaluations, which draw each test image's S feature rows afresh.
+ * them, and the evaluations, which read each test image's S feature rows kept once computed
+ * (or draw them afresh when they do not fit cache_budget_mb).
  */
 #include <math.h>
 #include <string.h>
@@ -63,12 +64,18 @@ void rb_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Wor
     work_add(&fwd, &hd.fwd, 1.0);
     work_add(&img, &feat, 1.0), work_add(&img, &hd.fwd, 1.0);
     img.n[WK_GATHER] += 2.0 * V + S * Hn; /* the evaluation stream's hash of the pixels; the mean of S rows */
+    /* the test split's S rows per image, kept once computed when they fit (train.c): an
+     * evaluation is then the mean of the kept rows through the readout */
+    int keep = 4.0 * S * n_test * Hn <= s->cache_budget_mb * 1048576.0;
+    Work kept = {0};
+    work_add(&kept, &hd.fwd, 1.0);
+    kept.n[WK_GATHER] += S * Hn;
     JobPasses p = {.d = (int)V, .n_train = n_train, .n_test = n_test, .feat = &feat, .feat_rows = (int)S,
-                   .feat_floats = S * Hn,
-                   .fwd = &fwd, .bwd = &hd.bwd, .eval_fwd = &img, .noise_fwd = &img, .noise_bwd = &hd.bwd,
+                   .feat_floats = S * Hn, .cache_test = keep,
+                   .fwd = &fwd, .bwd = &hd.bwd, .eval_fwd = keep ? &kept : &img, .noise_fwd = &img, .noise_bwd = &hd.bwd,
                    .params = hd.params, .stage_flops = work_head_stage_flops(&hs, (int)Hn)};
     work_schedule(&hs, &p, w);
-    /* the final metrics: each test image's S rows again, each through the readout */
-    work_add(w, &feat, n_test);
+    /* the final metrics: each test image's S rows (again, unless kept), each through the readout */
+    if (!keep) work_add(w, &feat, n_test);
     work_add(w, &hd.fwd, (double)n_test * S);
 }

@@ -22,8 +22,9 @@
 /* Per stage, the parameters its output never depends on ('|'-separated JobSpec fields). */
 static const char *const IGNORES[] = {
     [SHARE_PRETRAIN] = AFTER_STAGES "|" DATA_ROWS "|" HEAD_MODEL "|batch_size",
-    /* the frozen front end's features of the job's rows (computed in batches of batch_size) */
-    [SHARE_FEATURES] = AFTER_STAGES "|" HEAD_MODEL,
+    /* the front end's features of the test rows (computed in batches of batch_size; the
+     * training rows', fewer, each job computes itself) */
+    [SHARE_FEATURES] = AFTER_STAGES "|" HEAD_MODEL "|augment",
     /* the noise phase draws its images from the seed: the dataset counts by its image shape alone */
     [SHARE_NOISE] = AFTER_STAGES "|" DATA_ROWS "|dataset|data_dir",
 };
@@ -48,7 +49,7 @@ static int has_stage(const JobSpec *s, int stage, const ModelKind *kind, const R
     switch (stage) {
     case SHARE_PRETRAIN: return kind->pretrain && kind->pretrain_state;
     /* (a kind whose front end is trained has no features to cache: the driver then skips it) */
-    case SHARE_FEATURES: return kind->features && !kind->pretrain;
+    case SHARE_FEATURES: return kind->features && (!kind->pretrain || kind->pretrain_state);
     case SHARE_NOISE: return rule->noise_phase && s->noise_epochs > 0 && (kind->phases & PHASE_NOISE);
     default: return 0;
     }
@@ -64,6 +65,10 @@ int stage_key(const JobSpec *s, int stage, int C, int H, int W, int n_classes, S
     k->spec = *s;
     reset_params(&k->spec, &def, IGNORES[stage]);
     if (stage == SHARE_PRETRAIN) reset_params(&k->spec, &def, kind->pretrain_ignores);
+    /* the test rows' features: the training rows count only where they choose the test rows
+     * (heldout) or scale them (standardize: the training subset's statistics) */
+    if (stage == SHARE_FEATURES && strcmp(s->test_split, "heldout") && strcmp(s->preprocess, "standardize"))
+        reset_params(&k->spec, &def, "train_per_class|train_size");
     k->stage = stage, k->c = C, k->h = H, k->w = W, k->n_classes = n_classes;
     return 1;
 }

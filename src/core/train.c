@@ -137,24 +137,27 @@ static int snap_mask_of(const char *list, int has_noise) {
 }
 
 /* Replaces the images of *s by the frozen front-end's features (computed once per image, or
- * copied from `from`: the same features, shared by another job). */
-static int cache_features(Model *md, Split *s, const float *from) {
+ * copied from `from`: the same features, shared by another job): a row per feature vector
+ * (kind->features), or with `eval` a row per image of its feat_rows vectors (kind->eval_features). */
+static int cache_features(Model *md, Split *s, const float *from, int eval) {
     Split f = {0};
     int fd = md->feat_dim, B = md->max_batch;
     int R = md->feat_rows; /* rows per image */
-    f.n = s->n * R, f.d = fd, f.n_classes = s->n_classes, f.features = 1;
-    f.x = malloc((size_t)f.n * fd * sizeof(float) + 1);
+    f.n = eval ? s->n : s->n * R, f.d = eval ? R * fd : fd, f.n_classes = s->n_classes, f.features = eval ? 2 : 1;
+    f.x = malloc((size_t)f.n * f.d * sizeof(float) + 1);
     f.y = malloc((size_t)f.n + 1);
     if (!f.x || !f.y) {
         split_free(&f);
         return -1;
     }
-    if (from) memcpy(f.x, from, (size_t)f.n * fd * sizeof(float));
+    if (from) memcpy(f.x, from, (size_t)f.n * f.d * sizeof(float));
     for (int i = 0; !from && i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
-        md->kind->features(md, s->x + (size_t)i * s->d, b, f.x + (size_t)i * R * fd);
+        (eval ? md->kind->eval_features : md->kind->features)(md, s->x + (size_t)i * s->d, b, f.x + (size_t)i * R * fd);
     }
-    for (int i = 0; i < s->n; i++) memset(f.y + (size_t)i * R, s->y[i], (size_t)R);
+    if (eval) memcpy(f.y, s->y, (size_t)s->n);
+    else
+        for (int i = 0; i < s->n; i++) memset(f.y + (size_t)i * R, s->y[i], (size_t)R);
     split_free(s);
     *s = f;
     return 0;
@@ -408,26 +411,28 @@ static void measure_stage(Job *J, int stage) {
 }
 
 /*
- * The frozen front end's features of the training rows (unless augmented) and of the test rows
- * (when they fit cache_budget_mb; not when an image has several feature rows): computed, or
- * copied from another job's (a shared stage: the same rows and front end). @return 0 or -1 (out of memory).
+ * The frozen front end's features of the training rows (unless augmented), and of the test rows
+ * when they fit cache_budget_mb (a kind with several rows per image keeps them only if it has
+ * eval_features): the training rows' computed, the test rows' computed or copied from another
+ * job's (a shared stage: the same test rows and front end). @return 0 or -1 (out of memory).
  */
 static int prepare_features(Job *J) {
     Model *md = &J->md;
-    size_t fd = (size_t)md->feat_dim, R = (size_t)md->feat_rows;
-    int tr = !J->aug, te = md->feat_rows == 1 && J->spec->cache_features &&
-                           (double)J->te.n * md->feat_dim * sizeof(float) <= J->spec->cache_budget_mb * 1048576.0;
-    size_t len[2] = {tr ? (size_t)J->tr.n * R * fd : 0, te ? (size_t)J->te.n * fd : 0};
+    size_t per_image = (size_t)md->feat_rows * md->feat_dim;
+    int eval = md->kind->eval_features != NULL;
+    int te = (eval || md->feat_rows == 1) && J->spec->cache_features &&
+             (double)J->te.n * per_image * sizeof(float) <= J->spec->cache_budget_mb * 1048576.0;
+    if (!J->aug && cache_features(md, &J->tr, NULL, 0)) return -1;
+    if (!te) return 0;
+    size_t len = (size_t)J->te.n * per_image;
     const StageOut *o = stage_find(J, SHARE_FEATURES);
-    if (o && (o->n_parts != 2 || o->len[0] != len[0] || o->len[1] != len[1])) o = NULL; /* (never: same key) */
+    if (o && (o->n_parts != 1 || o->len[0] != len)) o = NULL; /* (never: the same key) */
     double t0 = now_s();
-    if ((tr && cache_features(md, &J->tr, o ? o->part[0] : NULL)) || (te && cache_features(md, &J->te, o ? o->part[1] : NULL)))
-        return -1;
+    if (cache_features(md, &J->te, o ? o->part[0] : NULL, eval)) return -1;
     if (o) {
         J->r->m.stage_seconds_saved += o->seconds;
     } else if (J->has[SHARE_FEATURES] && stage_cache_on()) {
-        StageOut so = {.n_parts = 2, .len = {len[0], len[1]}, .part = {tr ? J->tr.x : NULL, te ? J->te.x : NULL},
-                       .seconds = now_s() - t0};
+        StageOut so = {.n_parts = 1, .len = {len}, .part = {J->te.x}, .seconds = now_s() - t0};
         stage_cache_put(&J->key[SHARE_FEATURES], &so);
     }
     return 0;
