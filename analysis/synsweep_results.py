@@ -37,7 +37,7 @@ LATE_COLUMNS = {
     "rbm_weight_decay": 0.0001, "rbm_init_std": 0.01, "release_init": 0.5, "learn_release": 1,
     "release_lr_scale": 1.0, "rbse_samples": 10, "binarize": "threshold",
     "binarize_threshold": 0.5, "lr_decay_epochs": "", "lr_decay_factor": 1.0, "augment": "none",
-    "rbse_features": "prior", "rbm_dropconnect": 1.0, "val_size": 0, "early_stop_patience": 5,
+    "rbse_features": "prior", "rbse_chain": "joint", "rbm_dropconnect": 1.0, "val_size": 0, "early_stop_patience": 5,
     "resnet_n": 3, "resnet_width": 16, "layer_type": "conv",
     **{m: math.nan for m in (
         "test_loss_init", "test_acc_init", "readout_p_true_mean_init", "readout_p_max_mean_init",

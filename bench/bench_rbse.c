@@ -6,7 +6,7 @@
  * in CPU seconds of the one thread (wall time on a shared machine counts other jobs).
  *
  *   bench_rbse [--n 10000] [--hidden 500] [--batch 100] [--k 1] [--reps 3] [--data-dir DIR]
- *              [--feat-n 2000] [--samples 10] [--model both|rbse|rbm]
+ *              [--feat-n 2000] [--samples 10] [--model both|rbse|rbm] [--chain joint|collapsed]
  *
  * Then the feature pass of the one-shot readout (model_rbse.c, one image at a time) on the
  * first feat-n images: RBSE, S = samples masked passes P(h | v, m_s) per image; RBM, S
@@ -102,6 +102,7 @@ int main(int argc, char **argv) {
     const char *dir = getenv("SYNSWEEP_DATA");
     int n = 10000, H = 500, B = 100, k = 1, reps = 3, feat_n = 2000, S = 10;
     const char *only = "both"; /* rbse or rbm: one model (instruction counts per model) */
+    int collapsed = 0;         /* --chain collapsed: the RBSE's (v, h) chain with m summed out */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hidden")) H = atoi(argv[i + 1]);
@@ -112,8 +113,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--feat-n")) feat_n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--samples")) S = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--model")) only = argv[i + 1];
+        else if (!strcmp(argv[i], "--chain")) collapsed = !strcmp(argv[i + 1], "collapsed");
         else {
-            fprintf(stderr, "usage: bench_rbse [--n N] [--hidden H] [--batch B] [--k K] [--reps R] [--data-dir DIR] [--feat-n N] [--samples S] [--model both|rbse|rbm]\n");
+            fprintf(stderr, "usage: bench_rbse [--n N] [--hidden H] [--batch B] [--k K] [--reps R] [--data-dir DIR] [--feat-n N] [--samples S] [--model both|rbse|rbm] [--chain joint|collapsed]\n");
             return 2;
         }
     }
@@ -154,7 +156,8 @@ int main(int argc, char **argv) {
         }
         Rng r;
         rng_seed(&r, 1, RNG_STREAM_INIT);
-        m.h_tables = k > 1; /* CD-1 never runs the masked h-step */
+        m.collapsed = collapsed;
+        m.h_tables = k > 1 && !collapsed; /* CD-1 never runs the masked h-step */
         rbse_init_params(&m, 0.5f, 0.01f, &r);
         epoch(&m, &ch, &o, params, grads, x, n, V, H, B, k); /* warm-up */
         for (int q = 0; q < reps; q++) runs[q] = epoch(&m, &ch, &o, params, grads, x, n, V, H, B, k);
@@ -163,9 +166,10 @@ int main(int argc, char **argv) {
         double ce, mse = rbse_recon_error(&m, &ch, B, x, &ce);
         printf("%s: epoch %.3f s (%d batches)\n", rbm ? "RBM " : "RBSE", md->epoch, n / B);
         printf("  h|v data (m summed out, sgemm)   %.3f s\n", md->t[RBSE_T_HDATA]);
-        printf("  %-32s %.3f s\n", rbm ? "v|h (sgemm) + v draws" : "masks + v|h,m (fused) + v draws",
+        printf("  %-32s %.3f s\n", rbm ? "v|h (sgemm) + v draws" : collapsed ? "v|h (sgemm on weff) + v draws"
+                                                                         : "masks + v|h,m (fused) + v draws",
                md->t[RBSE_T_VSTEP]);
-        if (!rbm && k == 1)
+        if (!rbm && !collapsed && k == 1)
             printf("    %.2f ns per visited synapse (%.0f%% of B x H x V visited)\n",
                    1e9 * md->t[RBSE_T_VSTEP] / md->vsyn, 100.0 * md->vsyn / ((double)(n / B) * B * H * V));
         if (k > 1)

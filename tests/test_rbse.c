@@ -2,7 +2,8 @@
  * test_rbse: the RBSE / RBM core against exact enumeration, its own reference loops and
  * its formulas.
  *  1. exact d(-log P(v))/d(w, a, b, c) of a 4 x 3 model (2^4 x 2^3 x 2^12 states, double)
- *     vs (a) the softplus closed form, (b) the learning rule (PCD-1, fixed parameters)
+ *     vs (a) the softplus closed form, (b) the learning rule (PCD-1 and -3, fixed parameters;
+ *     the joint chain and rbse_chain: collapsed)
  *     averaged over long chains, (c) raw statistics of literal 3-block Gibbs chains
  *     (clamped and free); tolerance 5 batch-means standard errors (+1e-5 for float and
  *     the 2^-24 threshold quantisation). A power check shows the same test rejects the
@@ -167,12 +168,14 @@ static int compare(const char *what, const double *mean, const double *se, const
     return bad;
 }
 
-/* Test 1b: the learning rule itself, PCD-1 at fixed parameters, averaged. */
-static void rule_estimate(const Tiny *t0, int rbm, int k, Means *s) {
+/* Test 1b: the learning rule itself, PCD-k at fixed parameters, averaged (collapsed: the
+ * (v, h) chain with the masks summed out). */
+static void rule_estimate(const Tiny *t0, int rbm, int k, int collapsed, Means *s) {
     Tiny t = *t0;
     Rbse m;
     RbseChain ch;
     rbse_create(&m, TV, TH, rbm, t.w, rbm ? NULL : t.a, t.b, t.c);
+    m.collapsed = collapsed;
     rbse_prepare(&m);
     rbse_chain_create(&ch, &m, TB, 11);
     float g[NG];
@@ -244,7 +247,7 @@ static void test_exact(void) {
     CHECK(md < 1e-12, "enumeration vs softplus closed form: max diff %.3g", md);
 
     Means s = {.nb = 50, .len = 600};
-    rule_estimate(&t, 0, 1, &s);
+    rule_estimate(&t, 0, 1, 0, &s);
     means_get(&s, mean, se);
     int bad = compare("PCD-1 rule", mean, se, ex, 0, &mz, 1);
     CHECK(bad == 0, "PCD-1 rule vs exact gradient: %d of %d beyond 5 se (max z %.2f)", bad, NG, mz);
@@ -257,11 +260,21 @@ static void test_exact(void) {
     printf("power: masks-ignored gradient rejected in %d coordinates, max z %.1f\n", bad, mz);
 
     Means s3 = {.nb = 50, .len = 600};
-    rule_estimate(&t, 0, 3, &s3);
+    rule_estimate(&t, 0, 3, 0, &s3);
     means_get(&s3, mean, se);
     bad = compare("PCD-3 rule", mean, se, ex, 0, &mz, 1);
     CHECK(bad == 0, "PCD-3 rule vs exact gradient: %d beyond 5 se (max z %.2f)", bad, mz);
     printf("exact vs PCD-3 rule: max z %.2f\n", mz);
+
+    /* rbse_chain: collapsed, the (v, h) chain with m summed out: the same stationary (v, h) */
+    for (int k = 1; k <= 3; k += 2) {
+        Means sc = {.nb = 50, .len = 600};
+        rule_estimate(&t, 0, k, 1, &sc);
+        means_get(&sc, mean, se);
+        bad = compare("collapsed PCD rule", mean, se, ex, 0, &mz, 1);
+        CHECK(bad == 0, "collapsed PCD-%d rule vs exact gradient: %d beyond 5 se (max z %.2f)", k, bad, mz);
+        printf("exact vs collapsed PCD-%d rule: max z %.2f\n", k, mz);
+    }
 
     Means sg = {.nb = 50, .len = 600};
     gibbs_estimate(&t, &sg);
@@ -271,7 +284,7 @@ static void test_exact(void) {
     printf("exact vs literal 3-block Gibbs (raw m statistics): max z %.2f\n", mz);
 
     Means sr = {.nb = 50, .len = 400};
-    rule_estimate(&t, 1, 1, &sr);
+    rule_estimate(&t, 1, 1, 0, &sr);
     means_get(&sr, mean, se);
     bad = compare("RBM PCD-1", mean, se, exr, 1, &mz, 1);
     CHECK(bad == 0, "RBM PCD-1 rule vs exact RBM gradient: %d beyond 5 se (max z %.2f)", bad, mz);

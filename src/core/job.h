@@ -87,6 +87,7 @@ typedef struct JobSpec {
     char binarize[12];     /* threshold | bernoulli */
     double binarize_threshold;
     char rbse_features[16]; /* prior | conditional | exact */
+    char rbse_chain[12];    /* joint | collapsed: the CD chain of the rbse (rbse.h) */
     double rbm_dropconnect; /* rbm: probability of keeping a connection in the features (1: off) */
     int32_t val_size, early_stop_patience; /* rbse/rbm: validation records, CD early stopping */
     /* registered kinds' parameters (ModelKind.spec_ext bytes each, placed at registration;

@@ -287,6 +287,10 @@ static const ParamDef RB_PARAMS[] = {
     {"rbse_features", PK_CHOICE, F(rbse_features), "prior", "prior|conditional|exact", 0, 0,
      "rbse: feature rows P(h | v, m) for masks m ~ Bernoulli(sigmoid(a)) (prior), or for (h, m) ~ P(h, m | v), "
      "the ensemble's conditional sample (conditional), or P(h | v) itself, no draw (exact)", "model=rbse"},
+    {"rbse_chain", PK_CHOICE, F(rbse_chain), "joint", "joint|collapsed", 0, 0,
+     "rbse: the CD chain, the joint (v, h, m) Gibbs chain sampling masks at every step (joint), or the (v, h) chain "
+     "with m summed out, v ~ sigmoid(b + h weff) (collapsed: the same distribution of (v, h), another CD estimator, "
+     "at an RBM's cost)", "model=rbse"},
     {"rbm_dropconnect", PK_REAL, F(rbm_dropconnect), "1", NULL, 1e-6, 1,
      "rbm: DropConnect feature noise, S rows P(h | v, m) for masks m_ji ~ Bernoulli(p) with p this value "
      "(1: none, the plain P(h | v)); matched to an RBSE: its mean release probability (mean_release)", "model=rbm"},

@@ -165,7 +165,8 @@ int rb_pretrain(Model *md, const JobSpec *spec, const RawSplit *train, JobResult
         st = -1;
         goto done;
     }
-    m->h_tables = spec->cd_k > 1; /* CD-1 never runs the masked h-step */
+    m->collapsed = !strcmp(spec->rbse_chain, "collapsed");
+    m->h_tables = spec->cd_k > 1 && !m->collapsed; /* CD-1 (and the collapsed chain) never runs the masked h-step */
     rbse_prepare(m);
     for (int e = 0; e < spec->rbm_epochs; e++) {
         if ((st = cd_epoch(md, spec, &c))) goto done;

@@ -25,8 +25,9 @@ static void cd_epoch_work(const JobSpec *s, int rbse, double n, double V, double
     Work b = {0};
     b.n[!strcmp(s->binarize, "bernoulli") ? WK_UNIFORM : WK_GATHER] += B * V;
     work_gemm(&b, 2.0, B, H, V);                     /* P(h | v) of the data and of the chain */
-    rb_product(&b, rbse, k * B, V, H, HIDDEN_ON);    /* k v-steps (by the hidden units on) */
-    if (k > 1) rb_product(&b, rbse, (k - 1) * B, V, H, dv); /* k - 1 h-steps (by the pixels on) */
+    int chain = rbse && strcmp(s->rbse_chain, "collapsed"); /* masked steps (the joint chain) */
+    rb_product(&b, chain, k * B, V, H, HIDDEN_ON);    /* k v-steps (by the hidden units on) */
+    if (k > 1) rb_product(&b, chain, (k - 1) * B, V, H, dv); /* k - 1 h-steps (by the pixels on) */
     work_gemm(&b, 2.0, H, V, B);                     /* the gradient */
     b.n[WK_UNIFORM] += B * (2.0 * H + k * V + (k - 1) * H);
     b.n[WK_EXP] += B * (2.0 * H + k * V + (k - 1) * H) + (rbse ? 3.0 * H * V : 0.0); /* sigmoids; release tables */

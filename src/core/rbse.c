@@ -293,6 +293,12 @@ void rbse_h_marginal(const Rbse *m, int B, const float *v, float *hprob) {
     add_bias_sigmoid(B, m->n_h, m->c, hprob);
 }
 
+void rbse_v_marginal(const Rbse *m, int B, const float *h, float *vprob) {
+    /* (B,V) <- h weff: P(v | h) with m summed out */
+    sgemm(0, 0, B, m->n_v, m->n_h, 1.0f, h, m->rbm ? m->w : m->weff, 0.0f, vprob);
+    add_bias_sigmoid(B, m->n_v, m->b, vprob);
+}
+
 void rbse_bernoulli(Rng *r, int n, const float *p, float *x) {
     for (int k = 0; k < n; k++) x[k] = rng_uniform(r) < (double)p[k] ? 1.0f : 0.0f;
 }
@@ -342,13 +348,15 @@ void rbse_grad(const Rbse *m, RbseChain *ch, int B, const float *v0, int k, int 
     }
     t1 = now_s(), ch->t[RBSE_T_HDATA] += t1 - t0, t0 = t1;
     for (int s = 1; s <= k; s++) {
-        /* m ~ P(m | v, h); v ~ P(v | h, m) */
-        rbse_v_step(m, B, ch->h, ch->v, mask_key(m, ch), ch->vp);
+        /* m ~ P(m | v, h); v ~ P(v | h, m) (collapsed: v ~ P(v | h)) */
+        if (m->collapsed) rbse_v_marginal(m, B, ch->h, ch->vp);
+        else rbse_v_step(m, B, ch->h, ch->v, mask_key(m, ch), ch->vp);
         rbse_bernoulli(&ch->units, B * V, ch->vp, ch->v);
         t1 = now_s(), ch->t[RBSE_T_VSTEP] += t1 - t0, t0 = t1;
         if (s == k) break;
         /* m ~ P(m | v, h); h ~ P(h | v, m) */
-        rbse_h_step(m, B, ch->v, ch->h, mask_key(m, ch), ch->hp);
+        if (m->collapsed) rbse_h_marginal(m, B, ch->v, ch->hp);
+        else rbse_h_step(m, B, ch->v, ch->h, mask_key(m, ch), ch->hp);
         rbse_bernoulli(&ch->units, B * H, ch->hp, ch->h);
         t1 = now_s(), ch->t[RBSE_T_HSTEP] += t1 - t0, t0 = t1;
     }

@@ -37,6 +37,9 @@ typedef struct Rbse {
     int rbm;        /* 1: plain RBM, every m_ji = 1 (a unused, may be NULL) */
     int h_tables;   /* 1 (rbse_create's default): rbse_prepare also builds the w^T tables that
                      * rbse_h_step needs (CD-k with k > 1, features); 0 saves that time for CD-1 */
+    int collapsed;  /* rbse_grad's chain: 0 (default) the joint (v, h, m) Gibbs chain; 1 the
+                     * (v, h) chain with m summed out, P(v | h) = sigmoid(b + h weff) by sgemm:
+                     * the same stationary distribution of (v, h), another CD estimator */
     float *w;       /* (H, V) synaptic weights, caller-owned */
     float *a;       /* (H, V) release logits, p = sigmoid(a), caller-owned */
     float *b;       /* (V) visible biases, caller-owned */
@@ -99,6 +102,8 @@ void rbse_v_step(const Rbse *m, int B, const float *h, const float *v_old, uint6
                  float *vprob);
 /** hprob (B, H) <- P(h = 1 | v) with m summed out: sigmoid(c + weff v) (RBM: w), by sgemm. */
 void rbse_h_marginal(const Rbse *m, int B, const float *v, float *hprob);
+/** vprob (B, V) <- P(v = 1 | h) with m summed out: sigmoid(b + h weff) (RBM: w), by sgemm. */
+void rbse_v_marginal(const Rbse *m, int B, const float *h, float *vprob);
 /** x (n) <- Bernoulli(p) draws in {0, 1}: x_i = [u_i < p_i], u_i = rng_uniform(r) in order. */
 void rbse_bernoulli(Rng *r, int n, const float *p, float *x);
 
@@ -140,7 +145,8 @@ void rbse_chain_free(RbseChain *ch);
  *   dw += p1 * G,  da += (p1 - p0) * G,  db += <v>_model - <v>_data,  dc += <h>_model - <h>_data
  * (the expectation over m given (v, h) is taken exactly; RBM: p1 = 1, da unused).
  * Chain: h ~ P(h | v0); then k times [m ~ P(m | v, h); v ~ P(v | h, m); and unless last,
- * m ~ P(m | v, h); h ~ P(h | v, m)]; model term at the last v. Needs rbse_prepare'd m.
+ * m ~ P(m | v, h); h ~ P(h | v, m)]; model term at the last v (m->collapsed: k times
+ * [v ~ P(v | h); unless last, h ~ P(h | v)], m summed out). Needs rbse_prepare'd m.
  */
 void rbse_grad(const Rbse *m, RbseChain *ch, int B, const float *v0, int k, int persistent,
                float *dw, float *da, float *db, float *dc);
