@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "clones.h"
 #include "conv.h"
 #include "lc.h"
 
@@ -215,66 +216,132 @@ static size_t no_scratch(const Layer *l, int B) {
     return 0;
 }
 
-/* Batch mean and biased variance of plane c; moves the running statistics. */
-static void bn_batch_stats(Layer *l, const float *x, int B, int c) {
-    size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw, N = (size_t)B * hw;
-    double s = 0.0, ss = 0.0;
-    for (int n = 0; n < B; n++)
-        for (size_t i = 0; i < hw; i++) s += x[n * ni + c * hw + i];
-    double mean = s / (double)N;
-    for (int n = 0; n < B; n++)
-        for (size_t i = 0; i < hw; i++) {
-            double d = x[n * ni + c * hw + i] - mean;
-            ss += d * d;
+/* Rows of one plane of one image (hw floats) in BN_LANES float lanes, each lane's terms in
+ * order, then the lanes and the rest in double: the sums the passes below add to a plane's. */
+enum { BN_LANES = 16 };
+
+/* *s1 += sum (x - k), *s2 += sum (x - k)^2 over a row of n. */
+MULTIVERSION static void bn_row_moments(const float *x, size_t n, float k, double *s1, double *s2) {
+    float a[BN_LANES] = {0}, q[BN_LANES] = {0};
+    size_t i = 0;
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) {
+            float d = x[i + j] - k;
+            a[j] += d, q[j] += d * d;
         }
-    double var = ss / (double)N, m = l->momentum;
-    l->mean[c] = mean, l->invstd[c] = 1.0 / sqrt(var + l->eps);
-    l->run_mean[c] = (float)((1.0 - m) * l->run_mean[c] + m * mean);
-    l->run_var[c] = (float)((1.0 - m) * l->run_var[c] + m * (N > 1 ? var * (double)N / (double)(N - 1) : var));
+    double t1 = 0.0, t2 = 0.0;
+    for (; i < n; i++) {
+        double d = (double)x[i] - k;
+        t1 += d, t2 += d * d;
+    }
+    for (int j = 0; j < BN_LANES; j++) t1 += a[j], t2 += q[j];
+    *s1 += t1, *s2 += t2;
+}
+
+/* y <- (x - m) a + b over a row of n, then max(., 0) if relu (NaN -> 0). */
+MULTIVERSION static void bn_row_norm(float *y, const float *x, size_t n, float m, float a, float b, int relu) {
+    if (relu)
+        for (size_t i = 0; i < n; i++) {
+            float v = (x[i] - m) * a + b;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (size_t i = 0; i < n; i++) y[i] = (x[i] - m) * a + b;
+}
+
+/* The batch's mean and biased variance of every plane in one pass over x (B, C, H, W): sums
+ * shifted by each plane's first value (no cancellation while the mean is within a few
+ * standard deviations of it); moves the running statistics. */
+static void bn_batch_stats(Layer *l, const float *x, int B) {
+    size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw, N = (size_t)B * hw;
+    double *s1 = l->mean, *s2 = l->invstd; /* the sums, then the statistics */
+    for (int c = 0; c < l->C; c++) s1[c] = s2[c] = 0.0;
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < l->C; c++) bn_row_moments(x + n * ni + c * hw, hw, x[c * hw], &s1[c], &s2[c]);
+    for (int c = 0; c < l->C; c++) {
+        double d = s1[c] / (double)N, var = s2[c] / (double)N - d * d, m = l->momentum;
+        var = var > 0.0 ? var : 0.0;
+        double mean = x[c * hw] + d;
+        l->mean[c] = mean, l->invstd[c] = 1.0 / sqrt(var + l->eps);
+        l->run_mean[c] = (float)((1.0 - m) * l->run_mean[c] + m * mean);
+        l->run_var[c] = (float)((1.0 - m) * l->run_var[c] + m * (N > 1 ? var * (double)N / (double)(N - 1) : var));
+    }
 }
 
 static void bn_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)scratch;
     size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw;
-    for (int c = 0; c < l->C; c++) {
-        if (train) bn_batch_stats(l, x, B, c);
-        else l->mean[c] = l->run_mean[c], l->invstd[c] = 1.0 / sqrt((double)l->run_var[c] + l->eps);
-        float a = (float)(l->invstd[c] * l->w[c]), m = (float)l->mean[c], b = l->b[c];
-        for (int n = 0; n < B; n++) {
-            const float *xi = x + n * ni + c * hw;
-            float *yi = l->y + n * ni + c * hw;
-            for (size_t i = 0; i < hw; i++) {
-                float v = (xi[i] - m) * a + b;
-                yi[i] = l->relu && !(v > 0.0f) ? 0.0f : v;
-            }
+    if (train) bn_batch_stats(l, x, B);
+    else
+        for (int c = 0; c < l->C; c++)
+            l->mean[c] = l->run_mean[c], l->invstd[c] = 1.0 / sqrt((double)l->run_var[c] + l->eps);
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < l->C; c++)
+            bn_row_norm(l->y + n * ni + c * hw, x + n * ni + c * hw, hw, (float)l->mean[c],
+                        (float)(l->invstd[c] * l->w[c]), l->b[c], l->relu);
+}
+
+/* Over a row of n, g the output gradient dy (0 where the fused ReLU's output y is not > 0):
+ * *sg += sum g, *sgx += sum g (x - m). */
+MULTIVERSION static void bn_row_grad_sums(const float *x, const float *y, const float *dy, size_t n, float m, int relu,
+                                          double *sg, double *sgx) {
+    float a[BN_LANES] = {0}, q[BN_LANES] = {0};
+    size_t i = 0;
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) {
+            float g = relu && !(y[i + j] > 0.0f) ? 0.0f : dy[i + j];
+            a[j] += g, q[j] += g * (x[i + j] - m);
         }
+    double t1 = 0.0, t2 = 0.0;
+    for (; i < n; i++) {
+        float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+        t1 += g, t2 += (double)g * (x[i] - m);
+    }
+    for (int j = 0; j < BN_LANES; j++) t1 += a[j], t2 += q[j];
+    *sg += t1, *sgx += t2;
+}
+
+/* dx += ka g + kx (x - m) + k0 over a row of n, g as above. */
+MULTIVERSION static void bn_row_dx(float *dx, const float *x, const float *y, const float *dy, size_t n, float m,
+                                   int relu, float ka, float kx, float k0) {
+    for (size_t i = 0; i < n; i++) {
+        float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+        dx[i] += ka * g + kx * (x[i] - m) + k0;
     }
 }
 
-/* The gradient at the BN output: dy, masked by the fused ReLU. */
-static inline double bn_g(const Layer *l, const float *dy, size_t j) {
-    return l->relu && !(l->y[j] > 0.0f) ? 0.0 : (double)dy[j];
-}
-
+/* With xh = (x - m) is, N = B H W: dw += sum g xh, db += sum g,
+ * dx += w is / N (N g - sum g - xh sum g xh) (PyTorch's batch_norm_backward, training mode). */
 static void bn_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
     (void)scratch;
+    enum { CMAX = 1024 };
     size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw;
-    double N = (double)B * (double)hw;
-    for (int c = 0; c < l->C; c++) {
-        double m = l->mean[c], is = l->invstd[c], sg = 0.0, sgx = 0.0;
+    double N = (double)B * (double)hw, sg[CMAX], sgx[CMAX];
+    for (int c0 = 0; c0 < l->C; c0 += CMAX) { /* planes in groups of CMAX (resnet_width 1024 x 4) */
+        int nc = l->C - c0 < CMAX ? l->C - c0 : CMAX;
+        for (int c = 0; c < nc; c++) sg[c] = sgx[c] = 0.0;
         for (int n = 0; n < B; n++)
-            for (size_t i = 0; i < hw; i++) {
-                size_t j = n * ni + c * hw + i;
-                double g = bn_g(l, dy, j);
-                sg += g, sgx += g * (x[j] - m) * is;
+            for (int c = c0; c < c0 + nc; c++) {
+                size_t at = n * ni + c * hw;
+                bn_row_grad_sums(x + at, l->y + at, dy + at, hw, (float)l->mean[c], l->relu, &sg[c - c0],
+                                 &sgx[c - c0]);
             }
-        l->dw[c] += (float)sgx, l->db[c] += (float)sg;
+        for (int c = c0; c < c0 + nc; c++) {
+            double is = l->invstd[c], sxh = sgx[c - c0] * is;
+            l->dw[c] += (float)sxh, l->db[c] += (float)sg[c - c0];
+        }
         if (!dx) continue;
-        double k = l->w[c] * is / N;
+        float ka[CMAX], kx[CMAX], k0[CMAX];
+        for (int c = c0; c < c0 + nc; c++) {
+            double is = l->invstd[c], k = l->w[c] * is / N;
+            ka[c - c0] = (float)(k * N), kx[c - c0] = (float)(-k * is * is * sgx[c - c0]),
+                     k0[c - c0] = (float)(-k * sg[c - c0]);
+        }
         for (int n = 0; n < B; n++)
-            for (size_t i = 0; i < hw; i++) {
-                size_t j = n * ni + c * hw + i;
-                dx[j] += (float)(k * (N * bn_g(l, dy, j) - sg - (x[j] - m) * is * sgx));
+            for (int c = c0; c < c0 + nc; c++) {
+                size_t at = n * ni + c * hw;
+                bn_row_dx(dx + at, x + at, l->y + at, dy + at, hw, (float)l->mean[c], l->relu, ka[c - c0],
+                          kx[c - c0], k0[c - c0]);
             }
     }
 }
