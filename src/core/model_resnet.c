@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clones.h"
 #include "layer.h"
 #include "lc.h"
 #include "memest.h"
@@ -219,6 +220,21 @@ static void rn_kind_free(Model *md) {
     mlp_free(&rm->m);
 }
 
+/* out <- max(a + b, 0) over n floats (the residual add and its ReLU). */
+MULTIVERSION static void rn_add_relu(float *out, const float *a, const float *b, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float v = a[j] + b[j];
+        out[j] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+/* t <- g where out > 0, else 0 (the gradient through that ReLU); din += t if din. */
+MULTIVERSION static void rn_relu_grad(float *t, float *din, const float *out, const float *g, size_t n) {
+    for (size_t j = 0; j < n; j++) t[j] = out[j] > 0.0f ? g[j] : 0.0f;
+    if (din)
+        for (size_t j = 0; j < n; j++) din[j] += t[j];
+}
+
 static void fwd(ResnetModel *rm, Layer *l, const float *x, int B, int train) {
     l->ops->forward(l, x, B, train, rm->scratch);
 }
@@ -235,11 +251,7 @@ static double rn_kind_forward(Model *md, const float *x, const uint8_t *y, int B
         fwd(rm, &bl->c2, bl->b1.y, B, train), fwd(rm, &bl->b2, bl->c2.y, B, train);
         const float *sc = a;
         if (bl->has_sc) fwd(rm, &bl->cs, a, B, train), fwd(rm, &bl->bs, bl->cs.y, B, train), sc = bl->bs.y;
-        size_t n = (size_t)B * layer_out_floats(&bl->c2);
-        for (size_t j = 0; j < n; j++) {
-            float v = bl->b2.y[j] + sc[j];
-            bl->out[j] = v > 0.0f ? v : 0.0f;
-        }
+        rn_add_relu(bl->out, bl->b2.y, sc, (size_t)B * layer_out_floats(&bl->c2));
         a = bl->out;
     }
     fwd(rm, &rm->gap, a, B, train);
@@ -256,13 +268,11 @@ static void bwd0(ResnetModel *rm, Layer *l, const float *x, const float *dy, flo
 static void rn_block_backward(ResnetModel *rm, Block *bl, const float *in, const float *G, float *Din, int B) {
     float *T = rm->g[2], *u = rm->g[3];
     size_t n = (size_t)B * layer_out_floats(&bl->c2);
-    for (size_t j = 0; j < n; j++) T[j] = bl->out[j] > 0.0f ? G[j] : 0.0f;
     memset(Din, 0, (size_t)B * bl->c1.C * bl->c1.H * bl->c1.W * sizeof(float));
+    rn_relu_grad(T, bl->has_sc ? NULL : Din, bl->out, G, n); /* identity shortcut: Din += T */
     if (bl->has_sc) {
         bwd0(rm, &bl->bs, bl->cs.y, T, u, B);
         bl->cs.ops->backward(&bl->cs, in, u, Din, B, rm->scratch);
-    } else {
-        for (size_t j = 0; j < n; j++) Din[j] += T[j];
     }
     float *v = (float *)G; /* G is dead once T holds the masked gradient: reuse it */
     bwd0(rm, &bl->b2, bl->c2.y, T, u, B);
