@@ -267,70 +267,19 @@ static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B
 
 const LayerOps LAYER_CONV = {"conv", conv_fwd, conv_bwd, conv_n_params, conv_scratch};
 
-/* ---- lc: stride 1 through lc.c; stride > 1 by one GEMM per position over the batch ---- */
+/* ---- lc: lc.c's kernels (any stride) ---- */
 
 static size_t lc_n_params(const Layer *l) { return (size_t)l->OH * l->OW * l->O * l->C * l->K * l->K; }
 
-static size_t lc_layer_scratch(const Layer *l, int B) {
-    if (l->stride == 1) return lc_scratch_floats(B, l->C, l->H, l->W, l->O, l->K);
-    return (size_t)B * (2 * (size_t)l->C * l->K * l->K + l->O);
-}
-
-/* Output position (oy, ox)'s patches of the B images: gather (dx NULL): P (C*K*K, B) <- the
- * patches of x, zero outside; scatter: dx += P summed back to the pixels. */
-static void lc_patches(float *P, float *dx, const Layer *l, const float *x, int B, int oy, int ox) {
-    size_t ni = (size_t)l->C * l->H * l->W;
-    int K = l->K;
-    for (int c = 0; c < l->C; c++)
-        for (int ky = 0; ky < K; ky++)
-            for (int kx = 0; kx < K; kx++) {
-                int iy = oy * l->stride - l->pad + ky, ix = ox * l->stride - l->pad + kx;
-                float *row = P + ((size_t)(c * K + ky) * K + kx) * B;
-                int in = iy >= 0 && iy < l->H && ix >= 0 && ix < l->W;
-                size_t at = in ? ((size_t)c * l->H + iy) * l->W + ix : 0;
-                if (dx) {
-                    if (in)
-                        for (int n = 0; n < B; n++) dx[n * ni + at] += row[n];
-                } else {
-                    for (int n = 0; n < B; n++) row[n] = in ? x[n * ni + at] : 0.0f;
-                }
-            }
-}
+static size_t lc_layer_scratch(const Layer *l, int B) { return lc_scratch_floats(B, l->C, l->H, l->W, l->O, l->K); }
 
 static void lc_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)train;
-    if (l->stride == 1) {
-        lc_forward(l->y, x, l->w, NULL, scratch, B, l->C, l->H, l->W, l->O, l->K);
-        return;
-    }
-    int CKK = l->C * l->K * l->K, P = l->OH * l->OW;
-    size_t no = layer_out_floats(l);
-    float *Xp = scratch, *Yp = scratch + (size_t)CKK * B;
-    for (int p = 0; p < P; p++) {
-        lc_patches(Xp, NULL, l, x, B, p / l->OW, p % l->OW);
-        sgemm(0, 0, l->O, B, CKK, 1.0f, l->w + (size_t)p * l->O * CKK, Xp, 0.0f, Yp);
-        for (int o = 0; o < l->O; o++)
-            for (int n = 0; n < B; n++) l->y[n * no + (size_t)o * P + p] = Yp[(size_t)o * B + n];
-    }
+    lc_forward_strided(l->y, x, l->w, NULL, scratch, B, l->C, l->H, l->W, l->O, l->K, l->stride);
 }
 
 static void lc_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
-    if (l->stride == 1) {
-        lc_backward(dx, l->dw, NULL, dy, x, l->fb, scratch, B, l->C, l->H, l->W, l->O, l->K);
-        return;
-    }
-    int CKK = l->C * l->K * l->K, P = l->OH * l->OW;
-    size_t no = layer_out_floats(l), wp = (size_t)l->O * CKK;
-    float *Xp = scratch, *dYp = scratch + (size_t)CKK * B, *dXp = dYp + (size_t)l->O * B;
-    for (int p = 0; p < P; p++) {
-        lc_patches(Xp, NULL, l, x, B, p / l->OW, p % l->OW);
-        for (int o = 0; o < l->O; o++)
-            for (int n = 0; n < B; n++) dYp[(size_t)o * B + n] = dy[n * no + (size_t)o * P + p];
-        sgemm(0, 1, l->O, CKK, B, 1.0f, dYp, Xp, 1.0f, l->dw + p * wp);
-        if (!dx) continue;
-        sgemm(1, 0, CKK, B, l->O, 1.0f, l->fb + p * wp, dYp, 0.0f, dXp);
-        lc_patches(dXp, dx, l, NULL, B, p / l->OW, p % l->OW);
-    }
+    lc_backward_strided(dx, l->dw, NULL, dy, x, l->fb, scratch, B, l->C, l->H, l->W, l->O, l->K, l->stride);
 }
 
 const LayerOps LAYER_LC = {"lc", lc_fwd, lc_bwd, lc_n_params, lc_layer_scratch};

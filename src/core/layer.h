@@ -13,8 +13,9 @@
  *         GEMM per chunk forward, two backward (dW over the chunk, then the patch gradients,
  *         summed back to the pixels).
  *   lc    the same geometry with a kernel per output position: W (OH*OW, O, C*K*K) as lc.h
- *         lays it out; stride 1 runs lc.c's lc_forward/lc_backward, stride > 1 gathers each
- *         position's patches (C*K*K, B) and runs one GEMM per position.
+ *         lays it out; lc.c's lc_forward_strided/lc_backward_strided (the batch made
+ *         batch-last once, each position's patches (C*K*K, B) gathered by contiguous copies,
+ *         one GEMM per position).
  *   bn    BatchNorm2d as PyTorch: training (train = 1) normalises by the batch's mean and
  *         biased variance and moves running mean and running (unbiased) variance by momentum
  *         0.1; evaluation (train = 0) uses the running statistics; eps 1e-5; weight w (C),
