@@ -220,7 +220,59 @@ static void test_refusals(void) {
     CHECK(build(&md, "conv", NULL, 3, err) != 0 && strstr(err, "too small"), "tiny images: %s", err);
 }
 
+/* The conv row against direct loops: y = conv(x), dW += dy * x, dx += W^T dy, at stride s with
+ * zero padding (K-1)/2; each shape picks a path: the tap form (stride 1, C >= LAYER_TAPS_MIN_C,
+ * K 1, 3, 5) or patches in chunks (the stem's C 3, strides 2, a chunk of 2 images and one of 1). */
+static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb) {
+    Layer l;
+    CHECK(layer_conv_init(&l, &LAYER_CONV, C, H, W, O, K, s, nb) == 0, "conv init");
+    size_t nw = (size_t)O * C * K * K, ni = (size_t)C * H * W, no = layer_out_floats(&l);
+    float *w = malloc(nw * sizeof(float)), *dw = calloc(nw, sizeof(float)), *x = malloc(nb * ni * sizeof(float));
+    float *dy = malloc(nb * no * sizeof(float)), *dx = calloc(nb * ni, sizeof(float));
+    double *rw = calloc(nw, sizeof(double)), *rx = calloc(nb * ni, sizeof(double));
+    float *scratch = malloc(l.ops->scratch(&l, nb) * sizeof(float));
+    Rng g;
+    rng_seed(&g, 11, (uint64_t)(C * 1000 + K * 10 + s));
+    fill(w, nw, &g, 1.0), fill(x, nb * ni, &g, 1.0), fill(dy, nb * no, &g, 1.0);
+    l.w = w, l.dw = dw, l.fb = w;
+    l.ops->forward(&l, x, nb, 1, scratch);
+    l.ops->backward(&l, x, dy, dx, nb, scratch);
+    double ey = 0.0, my = 0.0;
+    for (int n = 0; n < nb; n++)
+        for (int o = 0; o < O; o++)
+            for (int oy = 0; oy < l.OH; oy++)
+                for (int ox = 0; ox < l.OW; ox++) {
+                    size_t at = n * no + ((size_t)o * l.OH + oy) * l.OW + ox;
+                    double acc = 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++) {
+                                int iy = oy * s - l.pad + ky, ix = ox * s - l.pad + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                size_t xi = n * ni + ((size_t)c * H + iy) * W + ix, wi = (((size_t)o * C + c) * K + ky) * K + kx;
+                                acc += (double)w[wi] * x[xi];
+                                rw[wi] += (double)dy[at] * x[xi], rx[xi] += (double)w[wi] * dy[at];
+                            }
+                    ey = fmax(ey, fabs(acc - l.y[at])), my = fmax(my, fabs(acc));
+                }
+    double ew = 0.0, mw = 0.0, ex = 0.0, mx = 0.0;
+    for (size_t i = 0; i < nw; i++) ew = fmax(ew, fabs(rw[i] - dw[i])), mw = fmax(mw, fabs(rw[i]));
+    for (size_t i = 0; i < nb * ni; i++) ex = fmax(ex, fabs(rx[i] - dx[i])), mx = fmax(mx, fabs(rx[i]));
+    CHECK(ey <= 1e-5 * my && ew <= 1e-5 * mw && ex <= 1e-5 * mx,
+          "conv C %d %dx%d O %d K %d stride %d (%s): y %.1e, dW %.1e, dx %.1e relative", C, H, W, O, K, s,
+          layer_conv_taps(&l) ? "taps" : "patches", ey / my, ew / mw, ex / mx);
+    free(w), free(dw), free(x), free(dy), free(dx), free(rw), free(rx), free(scratch);
+    layer_free(&l);
+}
+
 int main(void) {
+    test_conv_naive(8, 7, 5, 6, 3, 1, 3);
+    test_conv_naive(9, 6, 6, 4, 1, 1, 2);
+    test_conv_naive(8, 6, 7, 3, 5, 1, 2);
+    test_conv_naive(3, 5, 6, 4, 3, 1, 3);
+    test_conv_naive(8, 7, 6, 5, 3, 2, 3);
+    test_conv_naive(4, 7, 7, 8, 1, 2, 3);
+    test_conv_naive(8, 54, 54, 2, 3, 2, 3); /* chunks of 2 and 1 images */
     test_bn_grad(0);
     test_bn_grad(1);
     test_net_grad("conv");

@@ -13,6 +13,10 @@
  */
 void sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, const float *B,
            float beta, float *C);
+/** As sgemm, row i of A at A + i * lda (likewise B, C): submatrices, and rows that are
+ * windows of a longer buffer (lda >= A's columns, ...). */
+void sgemm_ld(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc);
 /** Same contract as sgemm, computed by plain loops in double. For tests. */
 void sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                  const float *B, float beta, float *C);

@@ -4,11 +4,18 @@
  * batches of (B, C, H, W) row-major images, so a network (model_resnet.c) is a list of Layers
  * and calls only rows. Types:
  *
- *   conv  K x K (1x1, 3x3, ...), any stride, zero padding (K-1)/2, no bias: W (O, C, K, K);
- *         per image im2col (conv.c's at stride 1, a strided one otherwise) + one GEMM (blas.h).
+ *   conv  K x K (1x1, 3x3, ...), any stride, zero padding (K-1)/2, no bias: W (O, C, K, K).
+ *         Stride 1 with C >= LAYER_TAPS_MIN_C (layer_conv_taps): the tap form, no patch
+ *         matrix: per image, the zero-padded image read at each of the K*K shifts as a
+ *         (C, OH*(W+2 pad)) window, one GEMM per tap (layer.c). Otherwise (the first layer,
+ *         strided layers) in chunks of images (layer_conv_chunk): their patches side by side
+ *         (C*K*K, nb*OH*OW) (conv.c's im2col at stride 1, a strided one otherwise) and one
+ *         GEMM per chunk forward, two backward (dW over the chunk, then the patch gradients,
+ *         summed back to the pixels).
  *   lc    the same geometry with a kernel per output position: W (OH*OW, O, C*K*K) as lc.h
- *         lays it out; stride 1 runs lc.c's lc_forward/lc_backward, stride > 1 gathers each
- *         position's patches (C*K*K, B) and runs one GEMM per position.
+ *         lays it out; lc.c's lc_forward_strided/lc_backward_strided (the batch made
+ *         batch-last once, each position's patches (C*K*K, B) gathered by contiguous copies,
+ *         one GEMM per position).
  *   bn    BatchNorm2d as PyTorch: training (train = 1) normalises by the batch's mean and
  *         biased variance and moves running mean and running (unbiased) variance by momentum
  *         0.1; evaluation (train = 0) uses the running statistics; eps 1e-5; weight w (C),
@@ -73,9 +80,19 @@ int layer_gap_init(Layer *l, int C, int H, int W, int max_batch);
 size_t layer_out_floats(const Layer *l);
 void layer_free(Layer *l);
 
-/** col (C*K*K, OH*OW) <- the patches of x (C, H, W) at stride s, padding pad, zero outside. */
-void im2col_strided(float *col, const float *x, int C, int H, int W, int K, int s, int pad, int OH, int OW);
-/** dx (C, H, W) += the patches in dcol (C*K*K, OH*OW) summed back to their pixels. */
-void col2im_strided(float *dx, const float *dcol, int C, int H, int W, int K, int s, int pad, int OH, int OW);
+/** Floats of a conv layer's patch matrix per chunk (512 KiB, in L2): the chunk's images share
+ * one GEMM; stride-1 layers with at least LAYER_TAPS_MIN_C input planes use the tap form. */
+enum { LAYER_CHUNK_FLOATS = 1 << 17, LAYER_TAPS_MIN_C = 8 };
+/** Whether conv layer l runs in the tap form (no patch matrix: a GEMM per tap and image). */
+int layer_conv_taps(const Layer *l);
+/** Images per chunk of conv layer l for batches of B: as many as fit LAYER_CHUNK_FLOATS, 1 to B. */
+int layer_conv_chunk(const Layer *l, int B);
+/** col (C*K*K, OH*OW), row r at col + r * ld (ld >= OH*OW: images side by side) <- the patches
+ * of x (C, H, W) at stride s, padding pad, zero outside. */
+void im2col_strided(float *col, size_t ld, const float *x, int C, int H, int W, int K, int s, int pad, int OH,
+                    int OW);
+/** dx (C, H, W) += the patches in dcol (C*K*K, OH*OW), row r at dcol + r * ld, summed back to their pixels. */
+void col2im_strided(float *dx, const float *dcol, size_t ld, int C, int H, int W, int K, int s, int pad, int OH,
+                    int OW);
 
 #endif

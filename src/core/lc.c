@@ -109,12 +109,22 @@ static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int 
 
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                 int C, int H, int W, int O, int K) {
-    assert(K % 2 == 1);
-    int P = H * W, CKK = C * K * K;
+    lc_forward_strided(out, x, Wt, b, scratch, B, C, H, W, O, K, 1);
+}
+
+void lc_backward(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                 float *scratch, int B, int C, int H, int W, int O, int K) {
+    lc_backward_strided(dx, dW, db, dout, x, F, scratch, B, C, H, W, O, K, 1);
+}
+
+void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                        int C, int H, int W, int O, int K, int st) {
+    assert(K % 2 == 1 && st >= 1);
+    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
     for (int p = 0; p < P; p++) {
-        gather_patches(s.colst, s.xt, B, C, H, W, K, p / W, p % W);
+        gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
         /* z_p (O, B) <- W_p * colst */
         sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, s.zt + (size_t)p * O * B);
     }
@@ -129,10 +139,10 @@ void lc_forward(float *out, const float *x, const float *Wt, const float *b, flo
             }
 }
 
-void lc_backward(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
-                 float *scratch, int B, int C, int H, int W, int O, int K) {
-    assert(K % 2 == 1);
-    int P = H * W, CKK = C * K * K, pad = (K - 1) / 2;
+void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                         float *scratch, int B, int C, int H, int W, int O, int K, int st) {
+    assert(K % 2 == 1 && st >= 1);
+    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, pad = (K - 1) / 2;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     /* dt (P, O, B) <- dout (B, O, P) transposed; db += sums of dout */
     float *dt = s.zt;
@@ -145,7 +155,7 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
     if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
     for (int p = 0; p < P; p++) {
         const float *dtp = dt + (size_t)p * O * B;
-        gather_patches(s.colst, s.xt, B, C, H, W, K, p / W, p % W);
+        gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
         /* dW_p (O, CKK) += dt_p * colst^T, through dcolst: OpenBLAS's small-matrix kernels
            take beta = 0 only, and the general path costs more than the extra add */
         float *dWp = dW + (size_t)p * O * CKK;
@@ -154,7 +164,7 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
         if (dx) {
             /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
             sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
-            scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, p / W, p % W);
+            scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, p / OW * st, p % OW * st);
         }
     }
     if (dx) add_from_batch_last(dx, s.dxt, B, C, H, W, pad);

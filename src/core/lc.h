@@ -53,6 +53,16 @@ void lc_forward(float *out, const float *x, const float *Wt, const float *b, flo
  */
 void lc_backward(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
                  float *scratch, int B, int C, int H, int W, int O, int K);
+/**
+ * lc_forward and lc_backward at stride st (>= 1; lc_forward is st 1): outputs (B, O, OH, OW),
+ * OH = (H - 1) / st + 1 (likewise OW), zero padding (K - 1) / 2, Wt and F (OH*OW, O, C*K*K);
+ * the patch under output (oy, ox) starts at input (oy st, ox st) of the padded map.
+ * scratch: lc_scratch_floats(B, C, H, W, O, K) floats (H, W the input's).
+ */
+void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                        int C, int H, int W, int O, int K, int st);
+void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                         float *scratch, int B, int C, int H, int W, int O, int K, int st);
 /** Same contract as lc_forward by direct loops in double (no BLAS, no scratch). For tests. */
 void lc_forward_naive(float *out, const float *x, const float *Wt, const float *b, int B, int C,
                       int H, int W, int O, int K);

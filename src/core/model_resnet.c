@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clones.h"
 #include "layer.h"
 #include "lc.h"
 #include "memest.h"
@@ -219,6 +220,21 @@ static void rn_kind_free(Model *md) {
     mlp_free(&rm->m);
 }
 
+/* out <- max(a + b, 0) over n floats (the residual add and its ReLU). */
+MULTIVERSION static void rn_add_relu(float *out, const float *a, const float *b, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float v = a[j] + b[j];
+        out[j] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+/* t <- g where out > 0, else 0 (the gradient through that ReLU); din += t if din. */
+MULTIVERSION static void rn_relu_grad(float *t, float *din, const float *out, const float *g, size_t n) {
+    for (size_t j = 0; j < n; j++) t[j] = out[j] > 0.0f ? g[j] : 0.0f;
+    if (din)
+        for (size_t j = 0; j < n; j++) din[j] += t[j];
+}
+
 static void fwd(ResnetModel *rm, Layer *l, const float *x, int B, int train) {
     l->ops->forward(l, x, B, train, rm->scratch);
 }
@@ -235,11 +251,7 @@ static double rn_kind_forward(Model *md, const float *x, const uint8_t *y, int B
         fwd(rm, &bl->c2, bl->b1.y, B, train), fwd(rm, &bl->b2, bl->c2.y, B, train);
         const float *sc = a;
         if (bl->has_sc) fwd(rm, &bl->cs, a, B, train), fwd(rm, &bl->bs, bl->cs.y, B, train), sc = bl->bs.y;
-        size_t n = (size_t)B * layer_out_floats(&bl->c2);
-        for (size_t j = 0; j < n; j++) {
-            float v = bl->b2.y[j] + sc[j];
-            bl->out[j] = v > 0.0f ? v : 0.0f;
-        }
+        rn_add_relu(bl->out, bl->b2.y, sc, (size_t)B * layer_out_floats(&bl->c2));
         a = bl->out;
     }
     fwd(rm, &rm->gap, a, B, train);
@@ -256,13 +268,11 @@ static void bwd0(ResnetModel *rm, Layer *l, const float *x, const float *dy, flo
 static void rn_block_backward(ResnetModel *rm, Block *bl, const float *in, const float *G, float *Din, int B) {
     float *T = rm->g[2], *u = rm->g[3];
     size_t n = (size_t)B * layer_out_floats(&bl->c2);
-    for (size_t j = 0; j < n; j++) T[j] = bl->out[j] > 0.0f ? G[j] : 0.0f;
     memset(Din, 0, (size_t)B * bl->c1.C * bl->c1.H * bl->c1.W * sizeof(float));
+    rn_relu_grad(T, bl->has_sc ? NULL : Din, bl->out, G, n); /* identity shortcut: Din += T */
     if (bl->has_sc) {
         bwd0(rm, &bl->bs, bl->cs.y, T, u, B);
         bl->cs.ops->backward(&bl->cs, in, u, Din, B, rm->scratch);
-    } else {
-        for (size_t j = 0; j < n; j++) Din[j] += T[j];
     }
     float *v = (float *)G; /* G is dead once T holds the masked gradient: reuse it */
     bwd0(rm, &bl->b2, bl->c2.y, T, u, B);
@@ -316,6 +326,14 @@ static void rn_kind_final_metrics(Model *md, const Split *test, JobMetrics *m) {
  * spare and a copy per snapshot stage, its output, its BN's output and the block output;
  * the widest scratch, four gradient buffers of the widest activation, the head and the
  * examples as floats and bytes. */
+/* Layer d's shape as a Layer (no buffers): what its ops row needs for scratch and counts. */
+static Layer rn_layer_shape(const ConvDesc *d, int lc) {
+    Layer l = {.ops = lc ? &LAYER_LC : &LAYER_CONV, .C = d->C, .H = d->H, .W = d->W, .O = d->O, .K = d->K,
+               .stride = d->stride, .pad = (d->K - 1) / 2};
+    l.OH = layer_out_size(l.H, l.K, l.stride), l.OW = layer_out_size(l.W, l.K, l.stride);
+    return l;
+}
+
 static size_t rn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     const ResnetSpec *p = rn_spec(s);
     ResnetSpec q = *p;
@@ -327,9 +345,7 @@ static size_t rn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train,
     ConvDesc d[RN_MAX_CONV];
     int nc = rn_plan(&q, C, H, W, d);
     for (int i = 0; i < nc; i++) {
-        Layer l = {.ops = lc ? &LAYER_LC : &LAYER_CONV, .C = d[i].C, .H = d[i].H, .W = d[i].W, .O = d[i].O,
-                   .K = d[i].K, .stride = d[i].stride};
-        l.OH = layer_out_size(l.H, l.K, l.stride), l.OW = layer_out_size(l.W, l.K, l.stride);
+        Layer l = rn_layer_shape(&d[i], lc);
         size_t out = layer_out_floats(&l), sc = l.ops->scratch(&l, (int)B);
         floats += (l.ops->n_params(&l) + 2 * (size_t)l.O) * copies + B * out * 3; /* conv out, BN out, block out */
         scratch = sc > scratch ? sc : scratch;
@@ -342,15 +358,17 @@ static size_t rn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train,
     return 4 * floats + memest_head(&head, (size_t)d[nc - 1].O) + ((size_t)n_train + n_test) * (size_t)C * H * W * 5;
 }
 
-/* Work (work.h) per example of conv (or LC) layer d with its BatchNorm: conv, per image im2col
- * and one product forward, two backward (one for the first layer); lc, a product per position
- * over the batch with the weights streamed once forward and three times backward, as lc's;
- * BN, residual add and ReLU as elementwise passes. Per instant sleep: *sleep. */
+/* Work (work.h) per example of conv (or LC) layer d with its BatchNorm: conv in the tap form
+ * (layer.h), a product per tap and image forward, two backward (one for the first layer),
+ * the image padded and the output copied out (and back); otherwise per chunk of images
+ * their patches and one product forward, two backward; lc, a product per position over the
+ * batch with the weights streamed once forward and three times backward, as lc's; BN,
+ * residual add and ReLU as elementwise passes. Per instant sleep: *sleep. */
 static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first, Work *fwd, Work *bwd, Work *sleep,
                           double *params) {
     double B = s->batch_size > 0 ? s->batch_size : 1, ckk = (double)d->C * d->K * d->K;
-    double P = (double)layer_out_size(d->H, d->K, d->stride) * layer_out_size(d->W, d->K, d->stride);
-    double kern = d->O * ckk, out = d->O * P;
+    Layer l = rn_layer_shape(d, lc);
+    double P = (double)l.OH * l.OW, kern = d->O * ckk, out = d->O * P, in = (double)d->C * d->H * d->W;
     if (lc) {
         work_gemm(fwd, P / B, d->O, B, ckk);
         work_gemm(bwd, P / B, d->O, ckk, B);
@@ -359,14 +377,25 @@ static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first
         work_stream(bwd, 3.0 * P * kern / B, 16.0 * P * kern);
         sleep->n[WK_STREAM] += 3.0 * P * kern;
         *params += P * kern;
+        fwd->n[WK_GATHER] += P * ckk;
+        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk;
+    } else if (layer_conv_taps(&l)) {
+        double kk = (double)d->K * d->K, ne = l.OH * (double)(d->W + 2 * l.pad);
+        work_gemm(fwd, kk, d->O, ne, d->C);
+        work_gemm(bwd, kk, d->O, d->C, ne);
+        if (!first) work_gemm(bwd, kk, d->C, ne, d->O);
+        fwd->n[WK_GATHER] += in + out;
+        bwd->n[WK_GATHER] += (first ? 1.0 : 2.0) * in + out;
+        *params += kern;
     } else {
-        work_gemm(fwd, 1.0, d->O, P, ckk);
-        work_gemm(bwd, 1.0, d->O, ckk, P);
-        if (!first) work_gemm(bwd, 1.0, ckk, P, d->O);
+        double nb = layer_conv_chunk(&l, (int)B), tr = nb > 1 ? out : 0.0; /* (O, nb*P) <-> (nb, O, P) */
+        work_gemm(fwd, 1.0 / nb, d->O, nb * P, ckk);
+        work_gemm(bwd, 1.0 / nb, d->O, ckk, nb * P);
+        if (!first) work_gemm(bwd, 1.0 / nb, ckk, nb * P, d->O);
+        fwd->n[WK_GATHER] += P * ckk + tr;
+        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk + tr;
         *params += kern;
     }
-    fwd->n[WK_GATHER] += P * ckk;
-    bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk;
     fwd->n[WK_STREAM] += 6.0 * out; /* BN statistics and normalisation, ReLU or the residual add */
     bwd->n[WK_STREAM] += 9.0 * out;
     *params += 2.0 * d->O;
