@@ -72,6 +72,29 @@ mkdir "$t/dir.txt"
 expect 1 'not a regular file \(a directory\)' "$bin" calibrate --calibration "$t/dir.txt"
 expect 1 'cannot read calibration file' "$bin" expand "$t/s.yaml" --cost --calibration "$t/dir.txt"
 [ "$(cat "$t/precious.txt")" = precious ] && ok || bad "precious.txt changed"
+# shared stages: three rbse jobs that differ only in their readout run one contrastive
+# divergence; the shared prediction is the first job whole plus the two others without CD
+# (rbm_epochs 0), and the line says how many continue; a sweep without sharing has no line
+cat >"$t/sh.yaml" <<'Y'
+fixed: {dataset: mnist, model: rbse, rbm_train_size: 20000, rbm_epochs: 20, seed: 0}
+grid:
+  - {train_per_class: [1, 5, 10]}
+Y
+cat >"$t/sh0.yaml" <<'Y'
+fixed: {dataset: mnist, model: rbse, rbm_train_size: 20000, seed: 0}
+grid:
+  - {train_per_class: 1, rbm_epochs: 20}
+  - {train_per_class: [5, 10], rbm_epochs: 0}
+Y
+expect 0 'with shared stages .*: 2 of 3 jobs continue' "$bin" expand "$t/sh.yaml" --cost --calibration "$t/cal.txt"
+shared=$(sed -n 's/.*reuse: \([0-9.]*\) core-hours.*/\1/p' "$t/out")
+alone=$(awk '$1 == "total" {print $3}' "$t/out")
+expect 0 '^total' "$bin" expand "$t/sh0.yaml" --cost --calibration "$t/cal.txt"
+parts=$(awk '$1 == "total" {print $3}' "$t/out")
+[ -n "$shared" ] && [ "$shared" = "$parts" ] && awk -v a="$alone" -v s="$shared" 'BEGIN {exit !(s < a / 2)}' && ok ||
+  bad "shared prediction $shared core-hours, want the parts' $parts (and under half of $alone)"
+"$bin" expand "$t/s.yaml" --cost --calibration "$t/cal.txt" >"$t/out" 2>&1
+! grep -q 'with shared stages' "$t/out" && ok || bad "a sweep without sharing printed a shared line"
 # the default path: $XDG_CACHE_HOME/synsweep/calibration-HOST.txt, then read by expand
 expect 0 "wrote $t/cache/synsweep/calibration-.*\.txt" "$bin" calibrate
 expect 0 "rates: $t/cache/synsweep/calibration-" "$bin" expand "$t/s.yaml" --cost

@@ -73,15 +73,26 @@ int stage_key(const JobSpec *s, int stage, int C, int H, int W, int n_classes, S
     return 1;
 }
 
+uint64_t stage_key_hash(const StageKey *k) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the key's bytes (zero-filled: equal keys, equal bytes) */
+    const unsigned char *b = (const unsigned char *)k;
+    for (size_t i = 0; i < sizeof *k; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
 uint64_t stage_group(const JobSpec *s, int C, int H, int W, int n_classes) {
     StageKey k;
     int st = SHARE_PRETRAIN;
     while (st < N_SHARE && !stage_key(s, st, C, H, W, n_classes, &k)) st++;
-    if (st == N_SHARE) return 0;
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the key's bytes (zero-filled: equal keys, equal bytes) */
-    const unsigned char *b = (const unsigned char *)&k;
-    for (size_t i = 0; i < sizeof k; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h ? h : 1;
+    return st == N_SHARE ? 0 : stage_key_hash(&k);
+}
+
+int stage_off(const JobSpec *s, int stage, JobSpec *off) {
+    *off = *s;
+    if (stage == SHARE_PRETRAIN) off->rbm_epochs = 0;
+    else if (stage == SHARE_NOISE) off->noise_epochs = 0;
+    else return 0;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- the cache */

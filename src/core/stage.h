@@ -42,6 +42,15 @@ int stage_key(const JobSpec *s, int stage, int C, int H, int W, int n_classes, S
  * conv has the features stage by its kind but no features to cache: it shares its noise
  * phase, grouped by the first.) */
 uint64_t stage_group(const JobSpec *s, int C, int H, int W, int n_classes);
+/** A 64-bit hash of a key (never 0): equal keys, equal hashes. */
+uint64_t stage_key_hash(const StageKey *k);
+/**
+ * The job s without its stage `stage`, for counting that stage's work (`expand --cost`:
+ * work(s) - work(*off)): the unsupervised phase with rbm_epochs 0, the noise phase with
+ * noise_epochs 0. @return 1, or 0 where no spec expresses it (the features stage, whose
+ * work is counted inside the kind's evaluations).
+ */
+int stage_off(const JobSpec *s, int stage, JobSpec *off);
 
 /* ---- the process's cache of stage outputs ---- */
 
