@@ -8,7 +8,9 @@ process's CPU time (user + system) minus the start-up of an empty job on the sam
 (MPI, loading the dataset). On a machine shared with other work the wall time stretches
 with the load; CPU time does not, so the ratio uses it. Prints a Markdown table.
 
-    . scripts/env.sh && /usr/bin/python3 bench/cost_check.py build/synsweep CALIBRATION [REPS] [CORE]
+    . scripts/env.sh && /usr/bin/python3 bench/cost_check.py build/synsweep CALIBRATION [REPS] [CORE] [ONLY]
+
+ONLY: run only the jobs whose name starts with it (e.g. resnet).
 """
 import os, re, resource, subprocess, sys, tempfile, time
 
@@ -23,6 +25,9 @@ LB = dict(dataset='cifar10', batch_size=64, optimizer='adam', lr='1.0e-3', hidde
 RB = dict(dataset='mnist', rbm_train_size=2000, rbm_epochs=2, rbm_hidden=500, rbm_batch_size=100, cd_k=1, rbm_lr=0.05,
           rbm_momentum=0.5, rbse_samples=10, optimizer='adam', lr='1.0e-3', batch_size=32, epochs=50, eval_every=0,
           snapshots='[final]', train_per_class=5)
+NB = dict(dataset='cifar10', model='resnet', resnet_n=3, resnet_width=16, train_size=512, test_size=1000, epochs=1,
+          batch_size=128, optimizer='adamw', lr=0.01, weight_decay='1.0e-4', augment='crop_flip',
+          preprocess='standardize', eval_train='false', snapshots='[]')
 # (name, paper sweep reduced (sweeps/reduced/*_r or smaller), parameters); test_size 1000 on CIFAR-10
 # and 6978 on Fashion-MNIST: the local test splits' sizes (the official ones are 10,000)
 JOBS = [
@@ -52,6 +57,10 @@ JOBS = [
     ('rbse', 'rbse_oneshot', dict(RB, model='rbse')),
     ('rbm', 'rbse_oneshot', dict(RB, model='rbm')),
     ('pixels', 'rbse_oneshot', dict(RB, model='pixels')),
+    ('resnet conv', 'pogodin_cifar10', dict(NB, layer_type='conv')),
+    ('resnet lc', 'pogodin_cifar10', dict(NB, layer_type='lc')),
+    ('resnet lc instant', 'pogodin_cifar10', dict(NB, layer_type='lc', sleep='instant', sleep_every=1)),
+    ('resnet lc dynamic', 'pogodin_cifar10', dict(NB, layer_type='lc', sleep='dynamic', sleep_every=2)),
 ]
 
 
@@ -83,9 +92,11 @@ def main():
     binary, cal = sys.argv[1], sys.argv[2]
     reps = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     core = sys.argv[4] if len(sys.argv) > 4 else '1'
+    only = sys.argv[5] if len(sys.argv) > 5 else ''
+    jobs = [j for j in JOBS if j[0].startswith(only)]
     tmp = tempfile.mkdtemp()
     startup = {}  # (dataset, meta_tasks): CPU s of an empty job loading the same datasets
-    for _, _, fx in JOBS:
+    for _, _, fx in jobs:
         key = (fx['dataset'], fx.get('meta_tasks', ''))
         if key in startup:
             continue
@@ -99,7 +110,7 @@ def main():
           ", ".join(f"{d}{' + meta ' if m else ''} {v:.2f}" for (d, m), v in startup.items()))
     print("\n| job | from | predicted s | CPU s (min-max) | ratio | job wall s (min-max) |")
     print("|---|---|---:|---:|---:|---:|")
-    for name, src, fixed in JOBS:
+    for name, src, fixed in jobs:
         p = f'{tmp}/job.yaml'
         sweep(p, 'cost_check', fixed)
         pred = predicted(binary, p, cal)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """check_resnet_memory.py SYNSWEEP: model resnet's memory estimate (ModelKind.memory) is honest.
-For conv and lc layers, one `synsweep train` job on real CIFAR-10 images: the job's own memory,
+For conv and lc layers (and lc under fa with the dynamic sleep), one `synsweep train` job on real CIFAR-10 images: the job's own memory,
 its peak RSS less that of an mlp job on the same data (the process, MPI and the loaded
 dataset), must be at most the estimate (which `--memory-budget` reports when it refuses the
 job) and at least a third of it (an estimate that refuses jobs needlessly is not honest
@@ -32,13 +32,13 @@ def estimate(cmd):
     return float(m.group(1)) * UNITS[m.group(2)]
 
 
-def check(bin_, lt, base):
+def check(bin_, lt, base, extra=()):
     """Whether the lc or conv job's own peak memory is within [estimate / 3, estimate]."""
-    cmd = [bin_, "train", "--model", "resnet", "--resnet_n", "1", "--layer_type", lt] + COMMON
+    cmd = [bin_, "train", "--model", "resnet", "--resnet_n", "1", "--layer_type", lt] + COMMON + list(extra)
     est, rss = estimate(cmd), peak_rss(cmd)
     own = rss - base
     ok = est / 3 <= own <= est
-    print(f"resnet {lt}: peak RSS {rss / 1e6:.0f} MB, mlp baseline {base / 1e6:.0f} MB, "
+    print(f"resnet {lt} {' '.join(extra)}: peak RSS {rss / 1e6:.0f} MB, mlp baseline {base / 1e6:.0f} MB, "
           f"own {own / 1e6:.0f} MB, estimate {est / 1e6:.0f} MB: {'ok' if ok else 'FAIL'}")
     return ok
 
@@ -46,6 +46,8 @@ def check(bin_, lt, base):
 def main():
     base = peak_rss([sys.argv[1], "train", "--model", "mlp"] + COMMON)
     ok = [check(sys.argv[1], lt, base) for lt in ("conv", "lc")]
+    # fa's feedback tensor and the dynamic sleep's scratch (one sleep in the job's 4 steps)
+    ok.append(check(sys.argv[1], "lc", base, ["--rule", "fa", "--sleep", "dynamic", "--sleep_every", "4"]))
     print(f"resnet_memory: {sum(ok)} passed, {len(ok) - sum(ok)} failed")
     return 0 if all(ok) else 1
 

@@ -8,7 +8,12 @@
  *    position, under plain SGD with each LC tensor's learning rate lr x N (N its positions)
  *    and instant whole-map sharing after every step, give the conv network's losses and
  *    weights at lr, to rounding, for several steps;
- *  - rules other than bp and sleep dynamic are refused with a message naming the field.
+ *  - one dynamic sleep of a tiny LC network (width 4, n 1, 8x8 images; grid and map groups, the
+ *    authors' constants): every kernel of a group of two or more goes to its group's mean (the
+ *    mean kept), border kernels and lone ones stay, SNR_w rises, and the kind's snr metrics are
+ *    the mean of lc_snr over the 3x3 LC layers (the 1x1 shortcuts left out);
+ *  - rule dfa, a non-default hidden and sleeps on conv layers are refused with a message
+ *    naming the field (fa: tests/test_resnet_fa.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +22,7 @@
 
 #include "job.h"
 #include "layer.h"
+#include "lc.h"
 #include "model.h"
 #include "rng.h"
 #include "testutil.h"
@@ -211,11 +217,116 @@ static void test_sharing_identity(void) {
     model_free(&cv), model_free(&lc);
 }
 
+/* Kernel sides of the n = 1 network's layers in declaration order (5 and 8: the 1x1 shortcuts). */
+static const int NET_K[9] = {3, 3, 3, 3, 3, 1, 3, 3, 1};
+
+/* Layer i's non-border positions' group (lc_sleep_dynamic's: on the output map, grid groups at
+ * stride K from the first non-border position), or -1 on the border. */
+static int group_of(int y, int x, int OH, int K, int map) {
+    int pad = (K - 1) / 2;
+    if (y < pad || y >= OH - pad || x < pad || x >= OH - pad) return -1;
+    return map ? 0 : (y - pad) % K * K + (x - pad) % K;
+}
+
+/* One dynamic sleep of layer lc_W<i> (W0 before, W after): border kernels and one-member
+ * groups unchanged (*still), group means kept (*merr), the distance to the group mean
+ * before the sleep shrunk (num / den of squares). */
+static void sleep_layer(const Tensor *t, const float *W0, const float *W, int K, int map, long *still, double *merr,
+                        double *num, double *den) {
+    int P = t->shape[0], OH = (int)lround(sqrt(P)), n = t->shape[1] * t->shape[2];
+    for (int gi = -1; gi < K * K; gi++) {
+        int members = 0;
+        for (int p = 0; p < P; p++) members += group_of(p / OH, p % OH, OH, K, map) == gi;
+        for (int e = 0; e < n; e++) {
+            double m0 = 0.0, m1 = 0.0;
+            for (int p = 0; p < P; p++)
+                if (group_of(p / OH, p % OH, OH, K, map) == gi) m0 += W0[(size_t)p * n + e], m1 += W[(size_t)p * n + e];
+            m0 /= members ? members : 1, m1 /= members ? members : 1;
+            if (members >= 2 && gi >= 0) *merr = fmax(*merr, fabs(m1 - m0));
+            for (int p = 0; p < P; p++) {
+                if (group_of(p / OH, p % OH, OH, K, map) != gi) continue;
+                size_t at = (size_t)p * n + e;
+                if (gi < 0 || members < 2) *still += W[at] != W0[at];
+                else *num += (W[at] - m0) * (W[at] - m0), *den += (W0[at] - m0) * (W0[at] - m0);
+            }
+        }
+    }
+}
+
+/* Mean SNR_w (paper, code) over the 3x3 LC layers with a value, directly from lc_snr. */
+static void snr_mean(const Model *md, double *sp, double *sc) {
+    int cnt = 0;
+    *sp = *sc = 0.0;
+    for (int i = 0; i < 9; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "lc_W%d", i);
+        const Tensor *t = tensors_find(&md->tensors, name);
+        int OH = (int)lround(sqrt(t->shape[0])), O = t->shape[1], C = t->shape[2] / (NET_K[i] * NET_K[i]);
+        double p, c;
+        lc_snr(model_tensor(md, t), C, OH, OH, O, NET_K[i], &p, &c);
+        if (NET_K[i] == 1 || isnan(p)) continue;
+        *sp += p, *sc += c, cnt++;
+    }
+    *sp /= cnt, *sc /= cnt;
+}
+
+/* A tiny LC resnet (width 4, n 1, 8x8 images): one dynamic sleep (the authors' T, lr, gamma,
+ * batch) moves every kernel of a group of two or more to the group's mean, keeps the mean and
+ * every other kernel, and raises SNR_w; the kind's metrics are the mean over the 3x3 layers. */
+static void test_dynamic_sleep(const char *share) {
+    Model md;
+    char err[256], extra[128];
+    int map = !strcmp(share, "map");
+    snprintf(extra, sizeof extra, "resnet_width=4 sleep=dynamic sleep_every=1 sleep_share=%s", share);
+    CHECK(build(&md, "lc", extra, 8, err) == 0, "%s", err);
+    size_t np = (size_t)md.tensors.n_params;
+    float *W0 = malloc(np * sizeof(float));
+    memcpy(W0, md.params, np * sizeof(float));
+    JobMetrics m0, m1;
+    double sp0, sc0, sp1, sc1;
+    md.kind->final_metrics(&md, NULL, &m0);
+    snr_mean(&md, &sp0, &sc0);
+    md.step = 1;
+    md.kind->after_step(&md);
+    md.kind->final_metrics(&md, NULL, &m1);
+    snr_mean(&md, &sp1, &sc1);
+    long still = 0;
+    double merr = 0.0, num = 0.0, den = 0.0;
+    for (int i = 0; i < 9; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "lc_W%d", i);
+        const Tensor *t = tensors_find(&md.tensors, name);
+        sleep_layer(t, W0 + t->offset, md.params + t->offset, NET_K[i], map, &still, &merr, &num, &den);
+    }
+    double moved = sqrt(num / den);
+    printf("dynamic sleep (%s): ||W - mean|| / ||W0 - mean|| = %.2e, means kept within %.1e, SNR_w paper %.4g -> "
+           "%.4g, code %.4g -> %.4g\n", share, moved, merr, m0.snr_paper, m1.snr_paper, m0.snr_code, m1.snr_code);
+    CHECK(still == 0, "%s: %ld border or lone weights moved", share, still);
+    CHECK(den > 0 && moved < 1e-2 && merr < 1e-4, "%s: kernels to their group mean %.2e, mean moved %.2e", share, moved,
+          merr);
+    CHECK(m1.n_sleeps == 1, "%s: %g sleeps", share, m1.n_sleeps);
+    CHECK(m0.snr_paper == sp0 && m0.snr_code == sc0 && m1.snr_paper == sp1 && m1.snr_code == sc1,
+          "%s: snr metrics %g %g, want %g %g", share, m1.snr_paper, m1.snr_code, sp1, sc1);
+    CHECK(m1.snr_paper > (map ? 100 : 1) * m0.snr_paper && m1.snr_code > (map ? 10 : 1) * m0.snr_code,
+          "%s: SNR_w did not rise: paper %g -> %g, code %g -> %g", share, m0.snr_paper, m1.snr_paper, m0.snr_code,
+          m1.snr_code);
+    /* the first layer (6 x 6 non-border positions; grid: 9 groups of 4) */
+    const Tensor *t0 = tensors_find(&md.tensors, "lc_W0");
+    double p0, p1;
+    lc_snr(W0 + t0->offset, 3, 8, 8, 4, 3, &p0, NULL);
+    lc_snr(md.params + t0->offset, 3, 8, 8, 4, 3, &p1, NULL);
+    printf("dynamic sleep (%s): the first layer's SNR_w paper %.4g -> %.4g\n", share, p0, p1);
+    CHECK(p1 > (map ? 1e4 : 2) * p0, "%s: first layer's SNR_w %g -> %g", share, p0, p1);
+    free(W0);
+    model_free(&md);
+}
+
 static void test_refusals(void) {
     Model md;
     char err[256] = "";
-    CHECK(build(&md, "conv", "rule=fa", 8, err) != 0 && strstr(err, "rule fa"), "fa: %s", err);
-    CHECK(build(&md, "lc", "sleep=dynamic", 8, err) != 0 && strstr(err, "sleep dynamic"), "dynamic: %s", err);
+    CHECK(build(&md, "conv", "rule=dfa", 8, err) != 0 && strstr(err, "rule dfa"), "dfa: %s", err);
+    CHECK(build(&md, "conv", "hidden=50", 8, err) != 0 && strstr(err, "hidden"), "hidden: %s", err);
+    CHECK(build(&md, "conv", "sleep=dynamic", 8, err) != 0 && strstr(err, "layer_type lc"), "conv dynamic: %s", err);
     CHECK(build(&md, "conv", "sleep=instant", 8, err) != 0 && strstr(err, "layer_type lc"), "conv sleep: %s", err);
     CHECK(build(&md, "conv", NULL, 3, err) != 0 && strstr(err, "too small"), "tiny images: %s", err);
 }
@@ -278,6 +389,8 @@ int main(void) {
     test_net_grad("conv");
     test_net_grad("lc");
     test_sharing_identity();
+    test_dynamic_sleep("grid");
+    test_dynamic_sleep("map");
     test_refusals();
     return test_report("resnet");
 }

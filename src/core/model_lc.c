@@ -414,19 +414,19 @@ static const ParamDef LC_PARAMS[] = {
      "lc, lc_init shared: relative noise per position (W_p = std (s + eps n_p) / sqrt(1 + eps^2))", "model=lc;lc_init=shared"},
     {"sleep", PK_CHOICE, F(sleep), "none", "none|instant|dynamic", 0, 0,
      "lc: weight sharing every sleep_every steps: none; instant (each kernel <- its group's mean); dynamic (the "
-     "Hebbian sleep on tiled noise patches); resnet: none or instant", "model=lc|resnet"},
+     "Hebbian sleep on tiled noise patches); resnet: the same on its LC layers", "model=lc|resnet"},
     {"sleep_every", PK_INT, F(sleep_every), "10", NULL, 1, 100000000, "lc: optimiser steps between sleeps",
      "model=lc|resnet;sleep=instant|dynamic"},
     {"sleep_share", PK_CHOICE, F(sleep_share), "grid", "grid|map", 0, 0,
      "lc: sharing groups, positions at stride lc_size (resnet: the layer's kernel side) in each direction (the authors') or the whole map",
      "model=lc|resnet;sleep=instant|dynamic"},
     {"sleep_steps", PK_INT, F(sleep_steps), "100", NULL, 1, 1000000, "lc, dynamic sleep: Hebbian iterations T per sleep",
-     "model=lc;sleep=dynamic"},
-    {"sleep_lr", PK_REAL, F(sleep_lr), "0.1", NULL, 0, 1e3, "lc, dynamic sleep: learning rate", "model=lc;sleep=dynamic"},
+     "model=lc|resnet;sleep=dynamic"},
+    {"sleep_lr", PK_REAL, F(sleep_lr), "0.1", NULL, 0, 1e3, "lc, dynamic sleep: learning rate", "model=lc|resnet;sleep=dynamic"},
     {"sleep_gamma", PK_REAL, F(sleep_gamma), "1e-5", NULL, 0, 1e3,
-     "lc, dynamic sleep: pull gamma (W - W0) toward the weights at the start of the sleep", "model=lc;sleep=dynamic"},
+     "lc, dynamic sleep: pull gamma (W - W0) toward the weights at the start of the sleep", "model=lc|resnet;sleep=dynamic"},
     {"sleep_batch", PK_INT, F(sleep_batch), "128", NULL, 1, 1000000, "lc, dynamic sleep: noise patches per iteration",
-     "model=lc;sleep=dynamic"},
+     "model=lc|resnet;sleep=dynamic"},
 };
 #undef F
 

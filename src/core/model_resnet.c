@@ -12,11 +12,30 @@
  * the 1x1 shortcuts too, as the authors' --is-locally-connected with its defaults
  * n_first_conv 0, conv_1x1 false) is locally connected, lc_W<i> (OH*OW, O, C*K*K). Weights:
  * Kaiming normal, fan-out (std sqrt(2 / (O K K)), drawn per position for LC as the authors'
- * eps -1); BN weight 1, bias 0, running mean 0, variance 1; the FC head from `init`. With
- * lc, `sleep: instant` every sleep_every steps replaces each kernel by its group's mean,
- * groups of output positions at stride K (the authors' share_weights_instantly: a 1x1
- * layer's group is the whole map), or the whole map with sleep_share map. Rule bp only.
- * Layers are rows of the layer ops table (layer.h).
+ * eps -1); BN weight 1, bias 0, running mean 0, variance 1; the FC head from `init`.
+ *
+ * Sleep (lc, every sleep_every steps, on every LC layer): groups of output positions at
+ * stride K on the layer's output map (the authors' share_weights_instantly: a 1x1 layer's
+ * group is the whole map), or the whole map with sleep_share map. instant: each kernel <-
+ * its group's mean; dynamic: lc.c's Hebbian sleep (lc_sleep_dynamic) on the output map as if
+ * it were a stride-1 layer's: positions within (K-1)/2 of the output map's edge keep their
+ * kernels (at stride 2 this also leaves out the last row and column, which see no padding).
+ * SNR_w (lc_snr, the same output map and border) per 3x3 LC layer (not the 1x1 shortcuts,
+ * whose whole-map groups send it to lc_snr's ceiling after one instant sleep); the curves
+ * snr_paper_<s>, snr_code_<s> are lc's, here s = 0 the first layer, 1-3 the mean over stage
+ * s's layers (layers with fewer than two non-border positions, NaN, left out); the metrics
+ * snr_paper, snr_code the mean over all of them.
+ *
+ * Rules: bp; fa (feedback alignment) where it is natural: the input gradient of every conv
+ * or LC layer but the first (which needs none) goes through a fixed random tensor of the
+ * kernels' shape, drawn as the kernels are (all packed in declaration order in one fixed
+ * tensor conv_B / lc_B, so a ResNet-38 stays within TENSOR_MAX), and the FC head's through
+ * its feedback matrix B0 (from `feedback`, as every head). Exact in fa too: every parameter
+ * gradient (kernels, BN, head: each from its own layer's input and output gradient),
+ * BatchNorm's input gradient (it reads gamma and the batch statistics, not a weight matrix),
+ * the ReLUs, the residual additions (a sum: the gradient passes to both branches) and the
+ * global average pool. dfa and fa_noise are refused. Layers are rows of the layer ops table
+ * (layer.h).
  */
 #include <math.h>
 #include <stddef.h>
@@ -28,26 +47,16 @@
 #include "clones.h"
 #include "layer.h"
 #include "lc.h"
-#include "memest.h"
 #include "model.h"
+#include "model_resnet.h"
 #include "rng.h"
 
 int model_head_build(Model *md, Mlp *m, const JobSpec *spec, int in_dim, int need_dinput, char *err,
                      size_t errlen);
 
-enum { RN_MAX_N = 6, RN_MAX_CONV = 6 * RN_MAX_N + 3, RN_STREAM_INIT = 0x524e01 };
-
-/* The kind's parameters, in its area of JobSpec.ext. */
-typedef struct ResnetSpec {
-    int32_t n, width;
-    char layer_type[8];
-} ResnetSpec;
-
-/* One conv (or LC) layer of the network, in declaration order: stem, then per block c1, c2,
- * [shortcut]. */
-typedef struct ConvDesc {
-    int C, H, W, O, K, stride;
-} ConvDesc;
+enum { RN_PARTS = 4 }; /* the first layer, stages 1-3 (the SNR curves) */
+/* rng streams of this kind (model.h's RNG_STREAM_* stop at 6) */
+enum { RN_STREAM_INIT = 0x524e01, RN_STREAM_FEEDBACK = 0x524e02, RN_STREAM_SLEEP = 0x524e03 };
 
 typedef struct Block {
     Layer c1, b1, c2, b2, cs, bs;
@@ -56,8 +65,14 @@ typedef struct Block {
 } Block;
 
 typedef struct ResnetModel {
-    int lc, nb, sleep, share, sleep_every;
+    int lc, fa, n, nb;
+    int sleep; /* 0 none, 1 instant, 2 dynamic */
+    int share, sleep_every, sleep_steps, sleep_batch;
+    float sleep_lr, sleep_gamma;
+    float *sleep_scratch;
+    Rng sleep_rng;
     long n_sleeps;
+    double snr_paper[RN_PARTS], snr_code[RN_PARTS], snr_mean[2]; /* per part; mean over LC layers */
     Layer c0, b0, gap;
     Block blk[3 * RN_MAX_N];
     Mlp m;
@@ -68,10 +83,8 @@ typedef struct ResnetModel {
 } ResnetModel;
 
 static ResnetModel *rn_of(const Model *md) { return (ResnetModel *)md->impl; }
-static const ResnetSpec *rn_spec(const JobSpec *s);
 
-/* The network's conv layers for (C, H, W) images: fills d (RN_MAX_CONV), returns their number. */
-static int rn_plan(const ResnetSpec *p, int C, int H, int W, ConvDesc *d) {
+int resnet_plan(const ResnetSpec *p, int C, int H, int W, ConvDesc *d) {
     int k = 0, in = p->width;
     d[k++] = (ConvDesc){C, H, W, p->width, 3, 1};
     for (int s = 0; s < 3; s++)
@@ -86,7 +99,14 @@ static int rn_plan(const ResnetSpec *p, int C, int H, int W, ConvDesc *d) {
     return k;
 }
 
-/* Declares the conv tensors, the BN tensors and the head. @return 0 or -1 with err. */
+Layer resnet_layer_shape(const ConvDesc *d, int lc) {
+    Layer l = {.ops = lc ? &LAYER_LC : &LAYER_CONV, .C = d->C, .H = d->H, .W = d->W, .O = d->O, .K = d->K,
+               .stride = d->stride, .pad = (d->K - 1) / 2};
+    l.OH = layer_out_size(l.H, l.K, l.stride), l.OW = layer_out_size(l.W, l.K, l.stride);
+    return l;
+}
+
+/* Declares the conv tensors, the BN tensors, fa's feedback and the head. @return 0 or -1 with err. */
 static int rn_declare(Model *md, const JobSpec *spec, const ConvDesc *d, int nc, int bn_ch, char *err, size_t errlen) {
     ResnetModel *rm = rn_of(md);
     int bad = 0;
@@ -102,6 +122,15 @@ static int rn_declare(Model *md, const JobSpec *spec, const ConvDesc *d, int nc,
         bad = tensors_add(&md->tensors, bn[i], 1, &bn_ch, i >= 2) < 0;
         if (i >= 2) tensors_mark_learned(&md->tensors);
     }
+    if (rm->fa && !bad) { /* fa: the feedback of layers 1.. (the first needs no input gradient), packed */
+        int64_t nfb = 0;
+        for (int i = 1; i < nc; i++) {
+            Layer l = resnet_layer_shape(&d[i], rm->lc);
+            nfb += (int64_t)l.ops->n_params(&l);
+        }
+        int shape = (int)nfb;
+        bad = nfb > INT32_MAX || tensors_add(&md->tensors, rm->lc ? "lc_B" : "conv_B", 1, &shape, 1) < 0;
+    }
     if (bad) {
         snprintf(err, errlen, "resnet: too many tensors (resnet_n at most %d)", RN_MAX_N);
         return -1;
@@ -111,8 +140,9 @@ static int rn_declare(Model *md, const JobSpec *spec, const ConvDesc *d, int nc,
     return model_head_build(md, &rm->m, &head, d[nc - 1].O, 1, err, errlen);
 }
 
-/* Sets up conv i of d with its weights, drawn from r. @return 0 or -1. */
-static int rn_conv(Model *md, Layer *l, const ConvDesc *d, int i, Rng *r) {
+/* Sets up conv i of d with its weights, drawn from r; with fa its feedback at *fb (then
+ * advanced past it), drawn from rf. @return 0 or -1. */
+static int rn_conv(Model *md, Layer *l, const ConvDesc *d, int i, Rng *r, Rng *rf, float **fb) {
     ResnetModel *rm = rn_of(md);
     char name[24];
     snprintf(name, sizeof name, "%s_W%d", rm->lc ? "lc" : "conv", i);
@@ -120,8 +150,13 @@ static int rn_conv(Model *md, Layer *l, const ConvDesc *d, int i, Rng *r) {
     if (layer_conv_init(l, rm->lc ? &LAYER_LC : &LAYER_CONV, d[i].C, d[i].H, d[i].W, d[i].O, d[i].K, d[i].stride,
                         md->max_batch))
         return -1;
+    int PH = rm->lc ? l->OH : 1, PW = rm->lc ? l->OW : 1;
     l->w = model_tensor(md, t), l->dw = md->grads + t->offset, l->fb = l->w;
-    lc_init(l->w, NULL, l->C, rm->lc ? l->OH : 1, rm->lc ? l->OW : 1, l->O, l->K, -1.0, r);
+    lc_init(l->w, NULL, l->C, PH, PW, l->O, l->K, -1.0, r);
+    if (*fb && i > 0) {
+        lc_init(*fb, NULL, l->C, PH, PW, l->O, l->K, -1.0, rf);
+        l->fb = *fb, *fb += l->ops->n_params(l);
+    }
     size_t s = l->ops->scratch(l, md->max_batch), a = (size_t)l->C * l->H * l->W;
     if (s > rm->scratch_n) rm->scratch_n = s;
     if (a > rm->act) rm->act = a;
@@ -145,17 +180,21 @@ static int rn_bn(Model *md, Layer *l, const Layer *c, int relu, int *at) {
 /* Points the layers into the buffers and draws the weights. @return 0 or -1 (memory). */
 static int rn_layers(Model *md, const JobSpec *spec, const ConvDesc *d) {
     ResnetModel *rm = rn_of(md);
-    Rng r;
+    Rng r, rf;
     rng_seed(&r, (uint64_t)spec->seed, RN_STREAM_INIT);
+    rng_seed(&rf, (uint64_t)spec->seed, RN_STREAM_FEEDBACK);
+    const Tensor *tf = tensors_find(&md->tensors, rm->lc ? "lc_B" : "conv_B");
+    float *fb = tf ? model_tensor(md, tf) : NULL;
     int k = 0, at = 0;
-    if (rn_conv(md, &rm->c0, d, k++, &r) || rn_bn(md, &rm->b0, &rm->c0, 1, &at)) return -1;
+    if (rn_conv(md, &rm->c0, d, k++, &r, &rf, &fb) || rn_bn(md, &rm->b0, &rm->c0, 1, &at)) return -1;
     for (int b = 0; b < rm->nb; b++) {
         Block *bl = &rm->blk[b];
-        if (rn_conv(md, &bl->c1, d, k++, &r) || rn_bn(md, &bl->b1, &bl->c1, 1, &at) ||
-            rn_conv(md, &bl->c2, d, k++, &r) || rn_bn(md, &bl->b2, &bl->c2, 0, &at))
+        if (rn_conv(md, &bl->c1, d, k++, &r, &rf, &fb) || rn_bn(md, &bl->b1, &bl->c1, 1, &at) ||
+            rn_conv(md, &bl->c2, d, k++, &r, &rf, &fb) || rn_bn(md, &bl->b2, &bl->c2, 0, &at))
             return -1;
         bl->has_sc = bl->c1.stride != 1 || bl->c1.C != bl->c1.O;
-        if (bl->has_sc && (rn_conv(md, &bl->cs, d, k++, &r) || rn_bn(md, &bl->bs, &bl->cs, 0, &at))) return -1;
+        if (bl->has_sc && (rn_conv(md, &bl->cs, d, k++, &r, &rf, &fb) || rn_bn(md, &bl->bs, &bl->cs, 0, &at)))
+            return -1;
         if (!(bl->out = malloc((size_t)md->max_batch * layer_out_floats(&bl->c2) * sizeof(float)))) return -1;
     }
     const Layer *last = &rm->blk[rm->nb - 1].c2;
@@ -167,8 +206,14 @@ static int rn_layers(Model *md, const JobSpec *spec, const ConvDesc *d) {
 }
 
 static int rn_check(const Model *md, const JobSpec *spec, const ResnetSpec *p, int H, int W, char *err, size_t errlen) {
-    if (md->rule->feedback != RULE_BP) {
-        snprintf(err, errlen, "resnet: rule %s is not supported (use bp)", md->rule->name);
+    if (md->rule->feedback == RULE_DFA) {
+        snprintf(err, errlen, "resnet: rule %s is not supported (use bp or fa)", md->rule->name);
+        return -1;
+    }
+    int h[MLP_MAX_LAYERS], nh = jobspec_hidden(spec, h);
+    if (nh != 1 || h[0] != 100) { /* 100: hidden's default */
+        snprintf(err, errlen, "resnet: hidden [%s] does not apply (its head is one FC layer from the pooled "
+                 "features to the classes): leave hidden out", spec->hidden);
         return -1;
     }
     if (p->n < 1 || p->n > RN_MAX_N) {
@@ -179,28 +224,59 @@ static int rn_check(const Model *md, const JobSpec *spec, const ResnetSpec *p, i
         snprintf(err, errlen, "resnet: %dx%d images are too small for two stride-2 stages (at least 4x4)", H, W);
         return -1;
     }
-    int lc = !strcmp(p->layer_type, "lc");
-    if (strcmp(spec->sleep, "none") && (!lc || strcmp(spec->sleep, "instant"))) {
-        snprintf(err, errlen, "resnet: sleep %s needs layer_type lc and sleep instant (dynamic: not built for resnet)",
-                 spec->sleep);
+    if (strcmp(spec->sleep, "none") && strcmp(p->layer_type, "lc")) {
+        snprintf(err, errlen, "resnet: sleep %s needs layer_type lc", spec->sleep);
         return -1;
     }
     return 0;
 }
 
+/* The conv (LC) layers in declaration order into l (RN_MAX_CONV), their parts (0 the first
+ * layer, 1-3 the stages) into part. @return their number. */
+static int rn_convs(ResnetModel *rm, Layer **l, int *part) {
+    int k = 0;
+    part[k] = 0, l[k++] = &rm->c0;
+    for (int b = 0; b < rm->nb; b++) {
+        Block *bl = &rm->blk[b];
+        int s = 1 + b / rm->n;
+        part[k] = s, l[k++] = &bl->c1;
+        part[k] = s, l[k++] = &bl->c2;
+        if (bl->has_sc) part[k] = s, l[k++] = &bl->cs;
+    }
+    return k;
+}
+
+/* The sleep's settings, random stream and (dynamic) scratch. @return 0 or -1 (memory). */
+static int rn_sleep_setup(ResnetModel *rm, const JobSpec *spec) {
+    rm->sleep = !strcmp(spec->sleep, "instant") ? 1 : !strcmp(spec->sleep, "dynamic") ? 2 : 0;
+    rm->share = !strcmp(spec->sleep_share, "map") ? LC_SHARE_MAP : LC_SHARE_GRID;
+    rm->sleep_every = spec->sleep_every, rm->sleep_steps = spec->sleep_steps, rm->sleep_batch = spec->sleep_batch;
+    rm->sleep_lr = (float)spec->sleep_lr, rm->sleep_gamma = (float)spec->sleep_gamma;
+    rng_seed(&rm->sleep_rng, (uint64_t)spec->seed, RN_STREAM_SLEEP);
+    for (int i = 0; i < RN_PARTS; i++) rm->snr_paper[i] = rm->snr_code[i] = NAN;
+    rm->snr_mean[0] = rm->snr_mean[1] = NAN;
+    if (rm->sleep != 2) return 0;
+    Layer *l[RN_MAX_CONV];
+    int part[RN_MAX_CONV], nc = rn_convs(rm, l, part);
+    size_t ss = 0;
+    for (int i = 0; i < nc; i++) {
+        size_t s = lc_sleep_scratch_floats(l[i]->C, l[i]->OH, l[i]->OW, l[i]->O, l[i]->K, rm->share, rm->sleep_batch);
+        ss = s > ss ? s : ss;
+    }
+    return ss && !(rm->sleep_scratch = malloc(ss * sizeof(float))) ? -1 : 0;
+}
+
 static int rn_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen) {
     ResnetModel *rm = rn_of(md);
-    const ResnetSpec *p = rn_spec(spec);
+    const ResnetSpec *p = resnet_spec(spec);
     if (rn_check(md, spec, p, H, W, err, errlen)) return -1;
     ConvDesc d[RN_MAX_CONV];
-    int nc = rn_plan(p, C, H, W, d), bn_ch = 0;
+    int nc = resnet_plan(p, C, H, W, d), bn_ch = 0;
     for (int i = 0; i < nc; i++) bn_ch += d[i].O;
-    rm->lc = !strcmp(p->layer_type, "lc"), rm->nb = 3 * p->n;
-    rm->sleep = !strcmp(spec->sleep, "instant"), rm->sleep_every = spec->sleep_every;
-    rm->share = !strcmp(spec->sleep_share, "map") ? LC_SHARE_MAP : LC_SHARE_GRID;
+    rm->lc = !strcmp(p->layer_type, "lc"), rm->fa = md->rule->feedback == RULE_FA, rm->n = p->n, rm->nb = 3 * p->n;
     md->in_dim = C * H * W;
     if (rn_declare(md, spec, d, nc, bn_ch, err, errlen)) return -1;
-    if (rn_layers(md, spec, d)) {
+    if (rn_layers(md, spec, d) || rn_sleep_setup(rm, spec)) {
         snprintf(err, errlen, "out of memory building the model");
         return -1;
     }
@@ -215,7 +291,7 @@ static void rn_kind_free(Model *md) {
         layer_free(&bl->c1), layer_free(&bl->b1), layer_free(&bl->c2), layer_free(&bl->b2);
         layer_free(&bl->cs), layer_free(&bl->bs), free(bl->out);
     }
-    free(rm->scratch);
+    free(rm->scratch), free(rm->sleep_scratch);
     for (int i = 0; i < 4; i++) free(rm->g[i]);
     mlp_free(&rm->m);
 }
@@ -300,134 +376,73 @@ static void rn_kind_backward(Model *md, const float *x, const uint8_t *y, int B,
 
 static const Mlp *rn_kind_head(const Model *md) { return &rn_of(md)->m; }
 
-static void rn_share(const Layer *l, int share) {
-    lc_share_instant(l->w, l->C, l->OH, l->OW, l->O, l->K, share);
-}
-
-/* lc with sleep instant: every sleep_every steps each LC layer's kernels <- group means */
+/* lc with a sleep: every sleep_every steps each LC layer's kernels move to (instant: are
+ * replaced by) their group's mean */
 static void rn_kind_after_step(Model *md) {
     ResnetModel *rm = rn_of(md);
     if (!rm->sleep || md->step % rm->sleep_every) return;
-    rn_share(&rm->c0, rm->share);
-    for (int b = 0; b < rm->nb; b++) {
-        const Block *bl = &rm->blk[b];
-        rn_share(&bl->c1, rm->share), rn_share(&bl->c2, rm->share);
-        if (bl->has_sc) rn_share(&bl->cs, rm->share);
+    Layer *l[RN_MAX_CONV];
+    int part[RN_MAX_CONV], nc = rn_convs(rm, l, part);
+    for (int i = 0; i < nc; i++) {
+        const Layer *y = l[i];
+        if (rm->sleep == 1) lc_share_instant(y->w, y->C, y->OH, y->OW, y->O, y->K, rm->share);
+        else if (rm->sleep_scratch)
+            lc_sleep_dynamic(y->w, rm->sleep_scratch, y->C, y->OH, y->OW, y->O, y->K, rm->share, rm->sleep_steps,
+                             rm->sleep_lr, rm->sleep_gamma, rm->sleep_batch, &rm->sleep_rng);
     }
     rm->n_sleeps++;
 }
 
+/* SNR_w of the K x K (3x3) LC layers: the mean per part and over all, of the layers with a
+ * value. The 1x1 shortcuts are left out: their group is the whole map, so one instant sleep
+ * sends their SNR to lc_snr's ceiling (about 1e40) and it would swamp every mean. */
+static void rn_measure(ResnetModel *rm) {
+    Layer *l[RN_MAX_CONV];
+    int part[RN_MAX_CONV], nc = rn_convs(rm, l, part), cnt[RN_PARTS + 1] = {0};
+    double sp[RN_PARTS + 1] = {0}, sc[RN_PARTS + 1] = {0};
+    for (int i = 0; i < nc; i++) {
+        double p, c;
+        if (l[i]->K == 1) continue;
+        lc_snr(l[i]->w, l[i]->C, l[i]->OH, l[i]->OW, l[i]->O, l[i]->K, &p, &c);
+        if (isnan(p)) continue;
+        sp[part[i]] += p, sc[part[i]] += c, cnt[part[i]]++;
+        sp[RN_PARTS] += p, sc[RN_PARTS] += c, cnt[RN_PARTS]++;
+    }
+    for (int i = 0; i < RN_PARTS; i++)
+        rm->snr_paper[i] = cnt[i] ? sp[i] / cnt[i] : NAN, rm->snr_code[i] = cnt[i] ? sc[i] / cnt[i] : NAN;
+    rm->snr_mean[0] = cnt[RN_PARTS] ? sp[RN_PARTS] / cnt[RN_PARTS] : NAN;
+    rm->snr_mean[1] = cnt[RN_PARTS] ? sc[RN_PARTS] / cnt[RN_PARTS] : NAN;
+}
+
+/* lc's curves (their names: the same block of the gathered table), here per part */
+enum { RN_SNR_PAPER0 = 0, RN_SNR_CODE0 = RN_PARTS, RN_N_CURVES = 2 * RN_PARTS };
+static const char *const RN_CURVES[RN_N_CURVES] = {"snr_paper_0", "snr_paper_1", "snr_paper_2", "snr_paper_3",
+                                                    "snr_code_0",  "snr_code_1",  "snr_code_2",  "snr_code_3"};
+
+static uint64_t rn_kind_curves(const JobSpec *spec, int *len) {
+    int lc = !strcmp(resnet_spec(spec)->layer_type, "lc");
+    *len = lc ? spec->epochs : 0;
+    return lc ? (1ull << RN_N_CURVES) - 1 : 0;
+}
+
+/* lc: SNR_w at the end of each epoch (after the epoch's last sleep) */
+static void rn_kind_epoch_end(Model *md, int e, JobResult *r) {
+    ResnetModel *rm = rn_of(md);
+    float *row = rm->lc ? model_curve_row(md->kind, r, e) : NULL;
+    if (!row) return;
+    rn_measure(rm);
+    for (int i = 0; i < RN_PARTS; i++)
+        row[RN_SNR_PAPER0 + i] = (float)rm->snr_paper[i], row[RN_SNR_CODE0 + i] = (float)rm->snr_code[i];
+}
+
 static void rn_kind_final_metrics(Model *md, const Split *test, JobMetrics *m) {
     (void)test;
-    m->n_sleeps = (double)rn_of(md)->n_sleeps;
+    ResnetModel *rm = rn_of(md);
+    if (rm->lc) rn_measure(rm);
+    m->snr_paper = rm->snr_mean[0], m->snr_code = rm->snr_mean[1];
+    m->n_sleeps = (double)rm->n_sleeps;
 }
 
-/* Bytes (memest.h): per conv/LC layer its weights, gradients, two optimiser moments, one
- * spare and a copy per snapshot stage, its output, its BN's output and the block output;
- * the widest scratch, four gradient buffers of the widest activation, the head and the
- * examples as floats and bytes. */
-/* Layer d's shape as a Layer (no buffers): what its ops row needs for scratch and counts. */
-static Layer rn_layer_shape(const ConvDesc *d, int lc) {
-    Layer l = {.ops = lc ? &LAYER_LC : &LAYER_CONV, .C = d->C, .H = d->H, .W = d->W, .O = d->O, .K = d->K,
-               .stride = d->stride, .pad = (d->K - 1) / 2};
-    l.OH = layer_out_size(l.H, l.K, l.stride), l.OW = layer_out_size(l.W, l.K, l.stride);
-    return l;
-}
-
-static size_t rn_kind_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
-    const ResnetSpec *p = rn_spec(s);
-    ResnetSpec q = *p;
-    q.n = q.n < 1 ? 1 : q.n > RN_MAX_N ? RN_MAX_N : q.n;
-    int lc = !strcmp(p->layer_type, "lc");
-    size_t B = (size_t)(s->batch_size > 0 ? s->batch_size : 1), floats = 0, scratch = 0, act = 0;
-    size_t copies = 5 + (s->snapshots[0] != 0);
-    for (const char *c = s->snapshots; *c; c++) copies += *c == ',';
-    ConvDesc d[RN_MAX_CONV];
-    int nc = rn_plan(&q, C, H, W, d);
-    for (int i = 0; i < nc; i++) {
-        Layer l = rn_layer_shape(&d[i], lc);
-        size_t out = layer_out_floats(&l), sc = l.ops->scratch(&l, (int)B);
-        floats += (l.ops->n_params(&l) + 2 * (size_t)l.O) * copies + B * out * 3; /* conv out, BN out, block out */
-        scratch = sc > scratch ? sc : scratch;
-        act = out > act ? out : act;
-        act = (size_t)l.C * l.H * l.W > act ? (size_t)l.C * l.H * l.W : act;
-    }
-    floats += scratch + 4 * B * act;
-    JobSpec head = *s;
-    head.hidden[0] = 0;
-    return 4 * floats + memest_head(&head, (size_t)d[nc - 1].O) + ((size_t)n_train + n_test) * (size_t)C * H * W * 5;
-}
-
-/* Work (work.h) per example of conv (or LC) layer d with its BatchNorm: conv in the tap form
- * (layer.h), a product per tap and image forward, two backward (one for the first layer),
- * the image padded and the output copied out (and back); otherwise per chunk of images
- * their patches and one product forward, two backward; lc, a product per position over the
- * batch with the weights streamed once forward and three times backward, as lc's; BN,
- * residual add and ReLU as elementwise passes. Per instant sleep: *sleep. */
-static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first, Work *fwd, Work *bwd, Work *sleep,
-                          double *params) {
-    double B = s->batch_size > 0 ? s->batch_size : 1, ckk = (double)d->C * d->K * d->K;
-    Layer l = rn_layer_shape(d, lc);
-    double P = (double)l.OH * l.OW, kern = d->O * ckk, out = d->O * P, in = (double)d->C * d->H * d->W;
-    if (lc) {
-        work_gemm(fwd, P / B, d->O, B, ckk);
-        work_gemm(bwd, P / B, d->O, ckk, B);
-        if (!first) work_gemm(bwd, P / B, ckk, B, d->O);
-        work_stream(fwd, P * kern / B, 16.0 * P * kern);
-        work_stream(bwd, 3.0 * P * kern / B, 16.0 * P * kern);
-        sleep->n[WK_STREAM] += 3.0 * P * kern;
-        *params += P * kern;
-        fwd->n[WK_GATHER] += P * ckk;
-        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk;
-    } else if (layer_conv_taps(&l)) {
-        double kk = (double)d->K * d->K, ne = l.OH * (double)(d->W + 2 * l.pad);
-        work_gemm(fwd, kk, d->O, ne, d->C);
-        work_gemm(bwd, kk, d->O, d->C, ne);
-        if (!first) work_gemm(bwd, kk, d->C, ne, d->O);
-        fwd->n[WK_GATHER] += in + out;
-        bwd->n[WK_GATHER] += (first ? 1.0 : 2.0) * in + out;
-        *params += kern;
-    } else {
-        double nb = layer_conv_chunk(&l, (int)B), tr = nb > 1 ? out : 0.0; /* (O, nb*P) <-> (nb, O, P) */
-        work_gemm(fwd, 1.0 / nb, d->O, nb * P, ckk);
-        work_gemm(bwd, 1.0 / nb, d->O, ckk, nb * P);
-        if (!first) work_gemm(bwd, 1.0 / nb, ckk, nb * P, d->O);
-        fwd->n[WK_GATHER] += P * ckk + tr;
-        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk + tr;
-        *params += kern;
-    }
-    fwd->n[WK_STREAM] += 6.0 * out; /* BN statistics and normalisation, ReLU or the residual add */
-    bwd->n[WK_STREAM] += 9.0 * out;
-    *params += 2.0 * d->O;
-}
-
-/* Work (work.h): the layers, the global average pool and the head, the instant sleeps every
- * sleep_every steps. */
-static void rn_kind_work(const JobSpec *s, int C, int H, int W, int n_train, int n_test, Work *w) {
-    ResnetSpec q = *rn_spec(s);
-    q.n = q.n < 1 ? 1 : q.n > RN_MAX_N ? RN_MAX_N : q.n;
-    int lc = !strcmp(q.layer_type, "lc");
-    ConvDesc d[RN_MAX_CONV];
-    int nc = rn_plan(&q, C, H, W, d);
-    Work fwd = {0}, bwd = {0}, sleep = {0};
-    double params = 0.0;
-    for (int i = 0; i < nc; i++) rn_layer_work(s, lc, &d[i], i == 0, &fwd, &bwd, &sleep, &params);
-    const ConvDesc *last = &d[nc - 1];
-    fwd.n[WK_STREAM] += (double)last->O * layer_out_size(last->H, last->K, last->stride) *
-                        layer_out_size(last->W, last->K, last->stride); /* global average pool */
-    JobSpec head = *s;
-    head.hidden[0] = 0;
-    HeadWork hd;
-    work_head(&head, last->O, 10, 1.0, 1, &hd);
-    work_add(&fwd, &hd.fwd, 1.0), work_add(&bwd, &hd.bwd, 1.0);
-    JobPasses p = {.d = C * H * W, .n_train = n_train, .n_test = n_test, .fwd = &fwd, .bwd = &bwd, .eval_fwd = &fwd,
-                   .noise_fwd = &fwd, .noise_bwd = &bwd, .params = params + hd.params,
-                   .stage_flops = work_head_stage_flops(&head, last->O)};
-    work_schedule(&head, &p, w);
-    double B = s->batch_size > 0 ? s->batch_size : 1, steps = (double)s->epochs * ceil(n_train / B);
-    if (lc && !strcmp(s->sleep, "instant"))
-        work_add(w, &sleep, floor(steps / (s->sleep_every > 0 ? s->sleep_every : 1)));
-}
 
 #define F(field) FIELD_OF(ResnetSpec, field)
 static const ParamDef RN_PARAMS[] = {
@@ -441,13 +456,18 @@ static const ParamDef RN_PARAMS[] = {
 };
 #undef F
 
+/* lc's rows (the same fields): gathered once */
 static const MetricDef RN_METRICS[] = {
+    {"snr_paper", offsetof(JobMetrics, snr_paper), "lc: weight SNR at the end, the paper's definition (mean over LC layers)"},
+    {"snr_code", offsetof(JobMetrics, snr_code), "lc: weight SNR at the end, the authors' code's definition (mean over LC layers)"},
     {"n_sleeps", offsetof(JobMetrics, n_sleeps), "lc: sleep phases run"},
 };
 
 const ModelKind MODEL_RESNET = {
     .name = "resnet",
-    .help = "CIFAR ResNet-6n+2 (BasicBlocks, BatchNorm), conv or locally connected layers; sleep instant shares",
+    .help = "CIFAR ResNet-6n+2 (BasicBlocks, BatchNorm), conv or locally connected layers; sleep shares weights "
+            "(LC); fa: fixed random feedback for the conv/LC kernels but the first and the FC head, exact BN and "
+            "residual paths",
     .phases = PHASE_SUPERVISED | PHASE_SLEEP,
     .impl_size = sizeof(ResnetModel),
     .build = rn_kind_build,
@@ -455,10 +475,14 @@ const ModelKind MODEL_RESNET = {
     .forward = rn_kind_forward,
     .backward = rn_kind_backward,
     .head = rn_kind_head,
-    .memory = rn_kind_memory,
-    .work = rn_kind_work,
+    .memory = resnet_memory,
+    .work = resnet_work,
+    .curves = rn_kind_curves,
     .after_step = rn_kind_after_step,
+    .epoch_end = rn_kind_epoch_end,
     .final_metrics = rn_kind_final_metrics,
+    .curve_names = RN_CURVES,
+    .n_curves = RN_N_CURVES,
     .params = RN_PARAMS,
     .n_params = (int)(sizeof RN_PARAMS / sizeof *RN_PARAMS),
     .spec_ext = sizeof(ResnetSpec),
@@ -466,4 +490,4 @@ const ModelKind MODEL_RESNET = {
     .n_metrics = (int)(sizeof RN_METRICS / sizeof *RN_METRICS),
 };
 
-static const ResnetSpec *rn_spec(const JobSpec *s) { return model_spec_ext(&MODEL_RESNET, s); }
+const ResnetSpec *resnet_spec(const JobSpec *s) { return model_spec_ext(&MODEL_RESNET, s); }
