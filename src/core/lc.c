@@ -7,6 +7,8 @@
 #include "blas.h"
 #include "dist.h"
 
+#include <cblas.h> /* after dist.h: its complex.h defines I */
+
 size_t lc_weight_count(int C, int H, int W, int O, int K) {
     return (size_t)H * W * O * C * K * K;
 }
@@ -18,19 +20,12 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
 }
 
 /*
- * dst[j * ldd + i] <- src[i * lds + j] (or += when add) for i < rows, j < cols: a transpose
- * in L1-sized tiles.
+ * dst[j * ldd + i] <- src[i * lds + j] for i < rows, j < cols: OpenBLAS's out-of-place
+ * transpose (its kernels move the rows of a tile together; a plain loop over a tile was
+ * 2-3 times slower here, its reads 64 KiB apart falling in one L1 set).
  */
-static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols,
-                      int add) {
-    enum { T = 16 };
-    for (int i0 = 0; i0 < rows; i0 += T)
-        for (int j0 = 0; j0 < cols; j0 += T) {
-            int i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
-            for (int j = j0; j < j1; j++)
-                for (int i = i0; i < i1; i++)
-                    dst[j * ldd + i] = (add ? dst[j * ldd + i] : 0.0f) + src[i * lds + j];
-        }
+static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
+    cblas_somatcopy(CblasRowMajor, CblasTrans, rows, cols, 1.0f, src, (blasint)lds, dst, (blasint)ldd);
 }
 
 /* sum of v[0..n) in 8 independent lanes (vectorisable, no -ffast-math needed) */
@@ -47,21 +42,27 @@ static float sum_floats(const float *v, int n) {
 
 /* xt (C, H+2pad, W+2pad, B) <- x (B, C, H, W) batch-last, zero in the padding */
 static void to_batch_last(float *xt, const float *x, int B, int C, int H, int W, int pad) {
-    int Hp = H + 2 * pad, Wp = W + 2 * pad;
-    memset(xt, 0, (size_t)C * Hp * Wp * B * sizeof(float));
-    for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++) /* row (c, y): (B, W) -> (W, B) */
-            transpose(xt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B,
-                      x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W, 0);
+    size_t Hp = (size_t)H + 2 * pad, Wp = (size_t)W + 2 * pad, row = Wp * B, side = (size_t)pad * B;
+    for (int c = 0; c < C; c++) {
+        float *xc = xt + (size_t)c * Hp * row;
+        memset(xc, 0, pad * row * sizeof(float));                     /* top padding rows */
+        memset(xc + (pad + H) * row, 0, pad * row * sizeof(float)); /* bottom */
+        for (int y = 0; y < H; y++) {                                 /* row (c, y): (B, W) -> (W, B) */
+            float *r = xc + (pad + y) * row;
+            memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
+            transpose(r + side, (size_t)B, x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W);
+        }
+    }
 }
 
-/* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B) */
-static void add_from_batch_last(float *dx, const float *dxt, int B, int C, int H, int W, int pad) {
+/* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B), through tmp (B, C, H, W) */
+static void add_from_batch_last(float *dx, float *tmp, const float *dxt, int B, int C, int H, int W, int pad) {
     int Hp = H + 2 * pad, Wp = W + 2 * pad;
     for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++) /* row (c, y): (W, B) -> (B, W), added */
-            transpose(dx + ((size_t)c * H + y) * W, (size_t)C * H * W,
-                      dxt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B, W, B, 1);
+        for (int y = 0; y < H; y++) /* row (c, y): (W, B) -> (B, W) */
+            transpose(tmp + ((size_t)c * H + y) * W, (size_t)C * H * W,
+                      dxt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B, W, B);
+    for (size_t i = 0, n = (size_t)B * C * H * W; i < n; i++) dx[i] += tmp[i];
 }
 
 /*
@@ -125,18 +126,16 @@ void lc_forward_strided(float *out, const float *x, const float *Wt, const float
     to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
     for (int p = 0; p < P; p++) {
         gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
-        /* z_p (O, B) <- W_p * colst */
-        sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, s.zt + (size_t)p * O * B);
+        /* z_p (O, B) <- W_p * colst (+ b, while z_p is in cache) */
+        float *zp = s.zt + (size_t)p * O * B;
+        sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, zp);
+        if (b)
+            for (int o = 0; o < O; o++)
+                for (int n = 0; n < B; n++) zp[(size_t)o * B + n] += b[o];
     }
-    /* out (B, O, P) <- z (P, O, B) transposed, + b */
+    /* out (B, O, P) <- z (P, O, B) transposed */
     for (int o = 0; o < O; o++)
-        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B, 0);
-    if (b)
-        for (int n = 0; n < B; n++)
-            for (int o = 0; o < O; o++) {
-                float *dst = out + ((size_t)n * O + o) * P;
-                for (int p = 0; p < P; p++) dst[p] += b[o];
-            }
+        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B);
 }
 
 void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
@@ -147,7 +146,7 @@ void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, con
     /* dt (P, O, B) <- dout (B, O, P) transposed; db += sums of dout */
     float *dt = s.zt;
     for (int o = 0; o < O; o++)
-        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P, 0);
+        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P);
     if (db)
         for (int n = 0; n < B; n++)
             for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
@@ -156,18 +155,15 @@ void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, con
     for (int p = 0; p < P; p++) {
         const float *dtp = dt + (size_t)p * O * B;
         gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
-        /* dW_p (O, CKK) += dt_p * colst^T, through dcolst: OpenBLAS's small-matrix kernels
-           take beta = 0 only, and the general path costs more than the extra add */
-        float *dWp = dW + (size_t)p * O * CKK;
-        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 0.0f, s.dcolst);
-        for (size_t i = 0; i < (size_t)O * CKK; i++) dWp[i] += s.dcolst[i];
+        /* dW_p (O, CKK) += dt_p * colst^T */
+        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 1.0f, dW + (size_t)p * O * CKK);
         if (dx) {
             /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
             sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
             scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, p / OW * st, p % OW * st);
         }
     }
-    if (dx) add_from_batch_last(dx, s.dxt, B, C, H, W, pad);
+    if (dx) add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
 }
 
 /* x[n][c][y + ky - pad][xo + kx - pad], 0 outside the map */
