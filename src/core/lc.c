@@ -124,18 +124,21 @@ void lc_forward_strided(float *out, const float *x, const float *Wt, const float
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
-    for (int p = 0; p < P; p++) {
-        gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
-        /* z_p (O, B) <- W_p * colst (+ b, while z_p is in cache) */
-        float *zp = s.zt + (size_t)p * O * B;
-        sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, zp);
-        if (b)
-            for (int o = 0; o < O; o++)
-                for (int n = 0; n < B; n++) zp[(size_t)o * B + n] += b[o];
+    for (int oy = 0; oy < P / OW; oy++) {
+        /* a row of positions: z (OW, O, B) stays in cache until it is transposed out */
+        for (int ox = 0; ox < OW; ox++) {
+            gather_patches(s.colst, s.xt, B, C, H, W, K, oy * st, ox * st);
+            /* z_p (O, B) <- W_p * colst (+ b) */
+            float *zp = s.zt + (size_t)ox * O * B;
+            sgemm(0, 0, O, B, CKK, 1.0f, Wt + ((size_t)oy * OW + ox) * O * CKK, s.colst, 0.0f, zp);
+            if (b)
+                for (int o = 0; o < O; o++)
+                    for (int n = 0; n < B; n++) zp[(size_t)o * B + n] += b[o];
+        }
+        /* out (B, O, P) at the row's positions <- z transposed */
+        for (int o = 0; o < O; o++)
+            transpose(out + (size_t)o * P + (size_t)oy * OW, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, OW, B);
     }
-    /* out (B, O, P) <- z (P, O, B) transposed */
-    for (int o = 0; o < O; o++)
-        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B);
 }
 
 void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
@@ -143,24 +146,26 @@ void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, con
     assert(K % 2 == 1 && st >= 1);
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, pad = (K - 1) / 2;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    /* dt (P, O, B) <- dout (B, O, P) transposed; db += sums of dout */
-    float *dt = s.zt;
-    for (int o = 0; o < O; o++)
-        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P);
-    if (db)
+    if (db) /* db += sums of dout */
         for (int n = 0; n < B; n++)
             for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
     to_batch_last(s.xt, x, B, C, H, W, pad);
     if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
-    for (int p = 0; p < P; p++) {
-        const float *dtp = dt + (size_t)p * O * B;
-        gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
-        /* dW_p (O, CKK) += dt_p * colst^T */
-        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 1.0f, dW + (size_t)p * O * CKK);
-        if (dx) {
-            /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
-            sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
-            scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, p / OW * st, p % OW * st);
+    float *dt = s.zt; /* (OW, O, B): dout at a row of positions, batch-last */
+    for (int oy = 0; oy < P / OW; oy++) {
+        for (int o = 0; o < O; o++)
+            transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P + (size_t)oy * OW, (size_t)O * P, B, OW);
+        for (int ox = 0; ox < OW; ox++) {
+            size_t p = (size_t)oy * OW + ox;
+            const float *dtp = dt + (size_t)ox * O * B;
+            gather_patches(s.colst, s.xt, B, C, H, W, K, oy * st, ox * st);
+            /* dW_p (O, CKK) += dt_p * colst^T */
+            sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 1.0f, dW + p * O * CKK);
+            if (dx) {
+                /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
+                sgemm(1, 0, CKK, B, O, 1.0f, F + p * O * CKK, dtp, 0.0f, s.dcolst);
+                scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, oy * st, ox * st);
+            }
         }
     }
     if (dx) add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
