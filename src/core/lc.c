@@ -133,9 +133,9 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
     lc_backward_strided(dx, dW, db, dout, x, F, scratch, B, C, H, W, O, K, 1);
 }
 
-void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
-                        int C, int H, int W, int O, int K, int st) {
-    assert(K % 2 == 1 && st >= 1);
+/* lc_forward_strided on one chunk of the batch */
+static void forward_chunk(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                          int C, int H, int W, int O, int K, int st) {
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
@@ -158,9 +158,9 @@ void lc_forward_strided(float *out, const float *x, const float *Wt, const float
     }
 }
 
-void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
-                         float *scratch, int B, int C, int H, int W, int O, int K, int st) {
-    assert(K % 2 == 1 && st >= 1);
+/* lc_backward_strided on one chunk of the batch */
+static void backward_chunk(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                           float *scratch, int B, int C, int H, int W, int O, int K, int st) {
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, pad = (K - 1) / 2;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     if (db) /* db += sums of dout */
@@ -188,6 +188,35 @@ void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, con
         }
     }
     if (dx) add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
+}
+
+#ifndef LC_CHUNK
+#define LC_CHUNK 128
+#endif
+/*
+ * The batch is taken in chunks of at most LC_CHUNK images (images are independent; dW and
+ * db sum over the chunks in order): a chunk's batch-last input stays in the last-level cache
+ * between its transpose and its gathers.
+ */
+void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                        int C, int H, int W, int O, int K, int st) {
+    assert(K % 2 == 1 && st >= 1);
+    size_t ni = (size_t)C * H * W, no = (size_t)O * ((H - 1) / st + 1) * ((W - 1) / st + 1);
+    for (int n0 = 0; n0 < B; n0 += LC_CHUNK) {
+        int nb = B - n0 < LC_CHUNK ? B - n0 : LC_CHUNK;
+        forward_chunk(out + n0 * no, x + n0 * ni, Wt, b, scratch, nb, C, H, W, O, K, st);
+    }
+}
+
+void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                         float *scratch, int B, int C, int H, int W, int O, int K, int st) {
+    assert(K % 2 == 1 && st >= 1);
+    size_t ni = (size_t)C * H * W, no = (size_t)O * ((H - 1) / st + 1) * ((W - 1) / st + 1);
+    for (int n0 = 0; n0 < B; n0 += LC_CHUNK) {
+        int nb = B - n0 < LC_CHUNK ? B - n0 : LC_CHUNK;
+        backward_chunk(dx ? dx + n0 * ni : NULL, dW, db, dout + n0 * no, x + n0 * ni, F, scratch, nb, C, H, W, O,
+                       K, st);
+    }
 }
 
 /* x[n][c][y + ky - pad][xo + kx - pad], 0 outside the map */

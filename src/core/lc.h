@@ -39,8 +39,9 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
 
 /**
  * out (B, O, H, W) <- LC(x) + b. Wt (H*W, O, C*K*K); b (O) or NULL for no bias.
- * The input is made batch-last and zero-padded once; then per position its patches
- * (C*K*K, B) are gathered by contiguous copies and one GEMM gives (B, O).
+ * Per chunk of at most 128 images (Bc): the input is made batch-last and zero-padded; then
+ * per position its patches (C*K*K, Bc) are gathered by contiguous copies and one GEMM gives
+ * (O, Bc). The backward pass likewise: dW and db sum over the chunks in batch order.
  * scratch: lc_scratch_floats(B, ...) floats.
  */
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
