@@ -39,12 +39,12 @@ static float *alloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
 /* forward and backward == the naive loops (feedback F != W, accumulation onto nonzero grads) */
 static void test_naive(Rng *r) {
-    /* then batch and map wider than a 16 x 16 transpose tile, and O * B large enough that
-       lc.c takes the positions in blocks (512 and 17 of 529) */
+    /* then batch and map wider than a 16 x 16 transpose tile, O * B large enough that lc.c
+       takes the positions in blocks (512 and 17 of 529), a batch in chunks (128 and 2) */
     int shapes[][6] = {/* B C H W O K */ {3, 2, 5, 6, 4, 3}, {2, 3, 4, 4, 2, 1}, {2, 2, 7, 5, 3, 5},
                        {1, 1, 3, 3, 1, 3}, {4, 3, 6, 6, 5, 3}, {18, 2, 3, 17, 3, 3}, {33, 1, 2, 32, 2, 1},
-                       {64, 2, 23, 23, 32, 3}};
-    for (int t = 0; t < 8; t++) {
+                       {64, 2, 23, 23, 32, 3}, {130, 2, 4, 5, 3, 3}};
+    for (int t = 0; t < 9; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5];
         size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;
@@ -90,8 +90,9 @@ static void test_naive(Rng *r) {
  */
 static void test_strided(Rng *r) {
     int shapes[][7] = {/* B C H W O K st */ {3, 2, 7, 6, 4, 3, 2}, {17, 3, 9, 8, 5, 3, 2}, {2, 2, 8, 8, 3, 1, 2},
-                       {3, 4, 11, 10, 2, 5, 3}, {20, 1, 5, 18, 2, 3, 2}, {64, 2, 45, 45, 32, 3, 2}};
-    for (int t = 0; t < 6; t++) {
+                       {3, 4, 11, 10, 2, 5, 3}, {20, 1, 5, 18, 2, 3, 2}, {64, 2, 45, 45, 32, 3, 2},
+                       {130, 2, 7, 7, 3, 3, 2}};
+    for (int t = 0; t < 7; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
         size_t n = (size_t)O * C * K * K, nw = (size_t)OH * OW * n, nw1 = (size_t)H * W * n, nx = (size_t)B * C * H * W,
@@ -383,6 +384,28 @@ static double sleep_vs_fixed_point(Rng *r, int share, int T, float lr, float gam
     return sqrt(num / den);
 }
 
+/*
+ * With gamma = 0 the sleep does not depend on W0, so T iterations in one call are T calls of
+ * one iteration, bit for bit, from the same random stream (lc.c draws its patches several
+ * iterations at a time and runs them group by group: the order must not show).
+ */
+static void test_sleep_split(Rng *r) {
+    int C = 2, H = 9, W = 8, O = 3, K = 3, bs = 5, T = 11;
+    for (int share = 0; share < 2; share++) {
+        size_t nw = lc_weight_count(C, H, W, O, K);
+        float *a = alloc(nw), *b = alloc(nw), *s = alloc(lc_sleep_scratch_floats(C, H, W, O, K, share, bs));
+        fill(a, nw, r, 1);
+        memcpy(b, a, nw * sizeof(float));
+        Rng ra, rb;
+        rng_seed(&ra, 7, 3), rng_seed(&rb, 7, 3);
+        lc_sleep_dynamic(a, s, C, H, W, O, K, share, T, 0.05f, 0.0f, bs, &ra);
+        for (int t = 0; t < T; t++) lc_sleep_dynamic(b, s, C, H, W, O, K, share, 1, 0.05f, 0.0f, bs, &rb);
+        CHECK(!memcmp(a, b, nw * sizeof(float)), "share %d: %d iterations in one call != %d calls of one", share, T, T);
+        CHECK(rng_u64(&ra) == rng_u64(&rb), "share %d: the random streams part", share);
+        free(a), free(b), free(s);
+    }
+}
+
 static void test_sleep_converges(Rng *r) {
     for (int share = 0; share < 2; share++) {
         double merr;
@@ -482,6 +505,7 @@ int main(void) {
     test_init();
     test_instant(&r);
     test_sleep_step(&r);
+    test_sleep_split(&r);
     test_sleep_converges(&r);
     test_snr(&r);
     return test_report("lc");

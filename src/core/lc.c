@@ -351,26 +351,48 @@ void lc_share_instant(float *Wt, int C, int H, int W, int O, int K, int share) {
     }
 }
 
+/* sleep iterations whose patches are drawn at once: a group's weights then stay in cache
+   for that many iterations instead of all groups' weights streaming through every one */
+enum { SLEEP_TC = 8 };
+
 size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int batch) {
     int pad = (K - 1) / 2, CKK = C * K * K;
     if (H - 2 * pad < 1 || W - 2 * pad < 1) return 0;
     Groups g = groups_make(share, K, pad, H - pad, W - pad);
     size_t np = (size_t)(H - 2 * pad) * (W - 2 * pad);
-    /* Wg and W0g (np, O, CKK); patches and X (batch, CKK); Z (batch, nmax*O); mean (O) */
-    return 2 * np * O * CKK + 2 * (size_t)batch * CKK + (size_t)batch * group_size(&g, 0) * O + O;
+    /* Wg and W0g (np, O, CKK); patches (SLEEP_TC, batch, CKK); X (batch, CKK);
+       Z (batch, nmax*O); mean (O) */
+    return 2 * np * O * CKK + (SLEEP_TC + 1) * (size_t)batch * CKK + (size_t)batch * group_size(&g, 0) * O + O;
+}
+
+/*
+ * X (batch, C, K, K) <- the tile a member of group (gy, gx) sees: patch rows and columns
+ * shifted by (gy, gx), cyclically.
+ */
+static void shift_patches(float *X, const float *patch, int batch, int C, int K, int gy, int gx) {
+    int KK = K * K;
+    for (int b = 0; b < batch; b++)
+        for (int c = 0; c < C; c++)
+            for (int ky = 0; ky < K; ky++) {
+                int sy = gy + ky < K ? gy + ky : gy + ky - K;
+                const float *src = patch + ((size_t)b * C + c) * KK + sy * K;
+                float *dst = X + ((size_t)b * C + c) * KK + ky * K;
+                for (int kx = 0; kx < K - gx; kx++) dst[kx] = src[gx + kx];
+                for (int kx = K - gx; kx < K; kx++) dst[kx] = src[kx - (K - gx)];
+            }
 }
 
 void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
                       int T, float lr, float gamma, int batch, Rng *r) {
-    int pad = (K - 1) / 2, KK = K * K, CKK = C * KK;
+    int pad = (K - 1) / 2, CKK = C * K * K;
     if (H - 2 * pad < 1 || W - 2 * pad < 1) return;
     Groups g = groups_make(share, K, pad, H - pad, W - pad);
-    size_t n = (size_t)O * CKK, np = (size_t)(H - 2 * pad) * (W - 2 * pad);
+    size_t n = (size_t)O * CKK, np = (size_t)(H - 2 * pad) * (W - 2 * pad), nP = (size_t)batch * CKK;
     float *Wg = scratch;                       /* (np, O, CKK), grouped: group 0's members first */
     float *W0g = Wg + np * n;                  /* the same at the start of the sleep */
-    float *patch = W0g + np * n;               /* (batch, C, K, K) */
-    float *X = patch + (size_t)batch * CKK;    /* (batch, CKK): what one group sees */
-    float *Z = X + (size_t)batch * CKK;        /* (batch, members * O) */
+    float *patches = W0g + np * n;             /* (SLEEP_TC, batch, C, K, K) */
+    float *X = patches + SLEEP_TC * nP;        /* (batch, CKK): what one group sees */
+    float *Z = X + nP;                         /* (batch, members * O) */
     float *mean = Z + (size_t)batch * group_size(&g, 0) * O; /* (O) */
     float *wg = Wg;
     for (int i = 0; i < g.n_groups; i++)
@@ -378,8 +400,11 @@ void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int
             memcpy(wg, Wt + (size_t)group_member(&g, i, m, W) * n, n * sizeof(float));
     memcpy(W0g, Wg, np * n * sizeof(float));
 
-    for (int t = 0; t < T; t++) {
-        for (size_t j = 0; j < (size_t)batch * CKK; j++) patch[j] = (float)rng_normal(r);
+    /* iterations t0 .. t0 + tc - 1: their patches drawn in iteration order (the stream does
+       not depend on SLEEP_TC), then each group runs them; groups share nothing else */
+    for (int t0 = 0; t0 < T; t0 += SLEEP_TC) {
+        int tc = T - t0 < SLEEP_TC ? T - t0 : SLEEP_TC;
+        for (size_t j = 0; j < (size_t)tc * nP; j++) patches[j] = (float)rng_normal(r);
         size_t off = 0;
         for (int i = 0; i < g.n_groups; i++) {
             int nm = group_size(&g, i), gy = group_gy(&g, i), gx = group_gx(&g, i);
@@ -387,32 +412,28 @@ void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int
             float *w = Wg + off * n, *w0 = W0g + off * n;
             off += (size_t)nm;
             if (nm < 2) continue; /* r = 0 and W = W0: nothing moves */
-            /* the tile seen under a member: patch rows and columns shifted by (gy, gx) */
-            const float *Xg = patch;
-            if (gy || gx) {
-                for (int b = 0; b < batch; b++)
-                    for (int c = 0; c < C; c++)
-                        for (int ky = 0; ky < K; ky++)
-                            for (int kx = 0; kx < K; kx++)
-                                X[(size_t)b * CKK + c * KK + ky * K + kx] =
-                                    patch[(size_t)b * CKK + c * KK + ((gy + ky) % K) * K + (gx + kx) % K];
-                Xg = X;
+            for (int t = 0; t < tc; t++) {
+                const float *Xg = patches + (size_t)t * nP;
+                if (gy || gx) {
+                    shift_patches(X, Xg, batch, C, K, gy, gx);
+                    Xg = X;
+                }
+                /* Z (batch, nm*O) <- Xg * Wg^T: every member's outputs */
+                sgemm(0, 1, batch, N, CKK, 1.0f, Xg, w, 0.0f, Z);
+                /* r <- z minus its mean over the group's members */
+                for (int b = 0; b < batch; b++) {
+                    float *zb = Z + (size_t)b * N;
+                    for (int o = 0; o < O; o++) mean[o] = 0.0f;
+                    for (int m = 0; m < nm; m++)
+                        for (int o = 0; o < O; o++) mean[o] += zb[m * O + o];
+                    for (int o = 0; o < O; o++) mean[o] /= (float)nm;
+                    for (int m = 0; m < nm; m++)
+                        for (int o = 0; o < O; o++) zb[m * O + o] -= mean[o];
+                }
+                /* W <- W - lr gamma (W - W0) - (lr / batch) r^T Xg */
+                for (size_t j = 0; j < (size_t)N * CKK; j++) w[j] -= lr * gamma * (w[j] - w0[j]);
+                sgemm(1, 0, N, CKK, batch, -lr / (float)batch, Z, Xg, 1.0f, w);
             }
-            /* Z (batch, nm*O) <- Xg * Wg^T: every member's outputs */
-            sgemm(0, 1, batch, N, CKK, 1.0f, Xg, w, 0.0f, Z);
-            /* r <- z minus its mean over the group's members */
-            for (int b = 0; b < batch; b++) {
-                float *zb = Z + (size_t)b * N;
-                for (int o = 0; o < O; o++) mean[o] = 0.0f;
-                for (int m = 0; m < nm; m++)
-                    for (int o = 0; o < O; o++) mean[o] += zb[m * O + o];
-                for (int o = 0; o < O; o++) mean[o] /= (float)nm;
-                for (int m = 0; m < nm; m++)
-                    for (int o = 0; o < O; o++) zb[m * O + o] -= mean[o];
-            }
-            /* W <- W - lr gamma (W - W0) - (lr / batch) r^T Xg */
-            for (size_t j = 0; j < (size_t)N * CKK; j++) w[j] -= lr * gamma * (w[j] - w0[j]);
-            sgemm(1, 0, N, CKK, batch, -lr / (float)batch, Z, Xg, 1.0f, w);
         }
     }
     wg = Wg;

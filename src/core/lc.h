@@ -99,7 +99,9 @@ size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int
  * among them (GRID: y - (K-1)/2 = gy mod K, likewise x, the positions that see the same
  * tile). Border positions see zero padding; the authors' code makes each its own group, so
  * their kernels never move; here they are left untouched. Cost per iteration: two GEMMs per
- * group (batch x C*K*K x members*O). scratch: lc_sleep_scratch_floats(...) floats.
+ * group (batch x C*K*K x members*O). The patches of 8 iterations are drawn at once (in
+ * iteration order, so the result does not depend on it) and each group then runs those 8
+ * with its weights in cache. scratch: lc_sleep_scratch_floats(...) floats.
  */
 void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
                       int T, float lr, float gamma, int batch, Rng *r);
