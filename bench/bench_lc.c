@@ -3,17 +3,18 @@
  * gradients) of a locally connected layer on one thread, the layer bench/torch_lc.py runs in
  * PyTorch, and of one dynamic sleep of that layer. Default layer: the second stage of the
  * authors' CIFAR-10 ResNet-20 (resnet_6n2_cifar, width 16): 32 -> 32 channels, 16 x 16 map,
- * K = 3; batch 32. Prints the median over --reps timed runs (wall and this thread's CPU
- * seconds) as JSON, with the layer's GEMM
- * floor: its output positions times the seconds of the three per-position products
- * (forward O x B x CKK, dW O x CKK x B, dx CKK x B x O, as lc.c calls them), each timed as
+ * K = 3; batch 32. Prints as JSON the median over --reps timed runs, in wall seconds and in
+ * this thread's CPU seconds, and the GEMM floors (docs/PERFORMANCE.md, "LC at its floor"):
+ * forward+backward's is the output positions times the seconds of its three per-position
+ * products (forward O x B x CKK, dW O x CKK x B, dx CKK x B x O, as lc.c calls them), the
+ * sleep's the sum over iterations and groups of its two products; each product is timed as
  * bench/gemm_rate times a shape (the best of 5 loops of repeated calls on the same operands,
- * in CPU seconds), and over_floor = the median CPU seconds over that floor.
+ * in CPU seconds). over_floor and sleep_over_floor: median CPU seconds over the floor.
  *
  *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--st 1] [--dx 1] [--reps 20]
  *            [--sleep-reps 3] [--share grid|map] [--dump FILE]
- * --st: the layer's stride (lc_forward_strided; the sleep and --dump at stride 1 only); --dx 0:
- * no input gradient (a first layer).
+ * --st: the layer's stride (lc_forward_strided; the sleep and --dump at stride 1 only);
+ * --dx 0: no input gradient (a first layer).
  * --dump FILE writes the last forward+backward's operands and results (int32 B C O H K, then
  * float32 x, Wt, b, dout, out, dx, dW, db in lc.h's layouts) for bench/check_torch_lc.py.
  */
