@@ -113,9 +113,9 @@ static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int 
 #endif
 /*
  * Positions per block of lc_forward_strided / lc_backward_strided: z, or dout batch-last,
- * (np, O, B) of a block, 4 MiB. Against the whole map at once it keeps the block in the
- * last-level cache; smaller blocks were slower (paired runs of bench_lc: 256 KiB blocks
- * 1.05-1.2x, 64 KiB 1.5-2.3x the time of 4 MiB ones): each transpose then writes shorter
+ * (np, O, B) of a block, 4 MiB: against the whole map at once, the block stays in the
+ * last-level cache. Smaller blocks were slower (paired runs of bench_lc: 256 KiB blocks
+ * 1.04-1.18x, 64 KiB up to 2.3x the time of 4 MiB ones): each transpose then writes shorter
  * runs into more rows of out (B, O, P), one page apart.
  */
 static int block_positions(int P, int O, int B) {
