@@ -3,10 +3,18 @@
  * gradients) of a locally connected layer on one thread, the layer bench/torch_lc.py runs in
  * PyTorch, and of one dynamic sleep of that layer. Default layer: the second stage of the
  * authors' CIFAR-10 ResNet-20 (resnet_6n2_cifar, width 16): 32 -> 32 channels, 16 x 16 map,
- * K = 3; batch 32. Prints the median over --reps timed runs as JSON.
+ * K = 3; batch 32. Prints as JSON the median over --reps timed runs, in wall seconds and in
+ * this thread's CPU seconds, and the GEMM floors (docs/PERFORMANCE.md, "LC at its floor"):
+ * forward+backward's is the output positions times the seconds of its three per-position
+ * products (forward O x B x CKK, dW O x CKK x B, dx CKK x B x O, as lc.c calls them), the
+ * sleep's the sum over iterations and groups of its two products; each product is timed as
+ * bench/gemm_rate times a shape (the best of 5 loops of repeated calls on the same operands,
+ * in CPU seconds). over_floor and sleep_over_floor: median CPU seconds over the floor.
  *
- *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--reps 20] [--sleep-reps 3]
- *            [--share grid|map] [--dump FILE]
+ *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--st 1] [--dx 1] [--reps 20]
+ *            [--sleep-reps 3] [--share grid|map] [--dump FILE]
+ * --st: the layer's stride (lc_forward_strided; the sleep and --dump at stride 1 only);
+ * --dx 0: no input gradient (a first layer).
  * --dump FILE writes the last forward+backward's operands and results (int32 B C O H K, then
  * float32 x, Wt, b, dout, out, dx, dW, db in lc.h's layouts) for bench/check_torch_lc.py.
  */
@@ -19,15 +27,49 @@
 #include "lc.h"
 #include "rng.h"
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+/* this thread's CPU seconds: on a shared machine, the time it ran, without the time it waited */
+static double cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* CPU seconds of one sgemm of this shape: the best of 5 loops of repeated calls, as gemm_rate */
+static double gemm_seconds(int ta, int tb, int M, int N, int K, float beta) {
+    float *A = calloc((size_t)M * K, sizeof(float)), *Bm = calloc((size_t)K * N, sizeof(float)),
+          *C = calloc((size_t)M * N, sizeof(float));
+    double best = 1e30;
+    for (int rep = 0; A && Bm && C && rep < 5; rep++) {
+        long calls = 0;
+        double t0 = cpu_s(), t;
+        do sgemm(ta, tb, M, N, K, 1.0f, A, Bm, beta, C), calls++;
+        while ((t = cpu_s() - t0) < 0.02);
+        if (t / calls < best) best = t / calls;
+    }
+    free(A), free(Bm), free(C);
+    return best;
+}
+
+/*
+ * GEMM floor of one dynamic sleep (T iterations, batch n, lc.h): per iteration and group of
+ * m >= 2 members, Z (n, m O) <- X W^T and W (m O, CKK) += r^T X.
+ */
+static double sleep_floor(int C, int H, int O, int K, int share, int T, int n) {
+    int pad = (K - 1) / 2, len = H - 2 * pad, step = share == LC_SHARE_MAP ? len : K, CKK = C * K * K;
+    double s = 0.0;
+    for (int gy = 0; gy < step && gy < len; gy++)
+        for (int gx = 0; gx < step && gx < len; gx++) {
+            int m = ((len - gy + step - 1) / step) * ((len - gx + step - 1) / step);
+            if (m >= 2) s += gemm_seconds(0, 1, n, m * O, CKK, 0.0f) + gemm_seconds(1, 0, m * O, CKK, n, 1.0f);
+        }
+    return T * s;
 }
 
 static double median(double *v, int n) {
@@ -36,7 +78,7 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
-    int B = 32, C = 32, O = 32, H = 16, K = 3, reps = 20, sleep_reps = 3, share = LC_SHARE_GRID;
+    int B = 32, C = 32, O = 32, H = 16, K = 3, st = 1, want_dx = 1, reps = 20, sleep_reps = 3, share = LC_SHARE_GRID;
     const char *dump = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         int *dst = !strcmp(argv[i], "--B")            ? &B
@@ -44,6 +86,8 @@ int main(int argc, char **argv) {
                    : !strcmp(argv[i], "--O")          ? &O
                    : !strcmp(argv[i], "--H")          ? &H
                    : !strcmp(argv[i], "--K")          ? &K
+                   : !strcmp(argv[i], "--st")         ? &st
+                   : !strcmp(argv[i], "--dx")         ? &want_dx
                    : !strcmp(argv[i], "--reps")       ? &reps
                    : !strcmp(argv[i], "--sleep-reps") ? &sleep_reps
                                                       : NULL;
@@ -52,44 +96,46 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--share") && !strcmp(argv[i + 1], "grid")) share = LC_SHARE_GRID;
         else if (!strcmp(argv[i], "--dump")) dump = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_lc [--B n] [--C n] [--O n] [--H n] [--K odd] [--reps n] "
+            fprintf(stderr, "usage: bench_lc [--B n] [--C n] [--O n] [--H n] [--K odd] [--st n] [--dx 0|1] [--reps n] "
                             "[--sleep-reps n] [--share grid|map] [--dump FILE]\n");
             return 2;
         }
     }
-    if (B < 1 || C < 1 || O < 1 || H < 1 || K < 1 || K % 2 == 0 || reps < 1 || sleep_reps < 0) {
+    if (B < 1 || C < 1 || O < 1 || H < 1 || K < 1 || K % 2 == 0 || st < 1 || reps < 1 || sleep_reps < 0) {
         fprintf(stderr, "bench_lc: sizes must be positive, K odd\n");
         return 2;
     }
     blas_single_thread();
-    int W = H;
-    size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;
+    int W = H, OH = (H - 1) / st + 1, OW = (W - 1) / st + 1, CKK = C * K * K;
+    size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;
     float *Wt = malloc(nw * sizeof(float)), *dW = malloc(nw * sizeof(float)), *b = malloc(O * sizeof(float)),
           *db = malloc(O * sizeof(float)), *x = malloc(nx * sizeof(float)), *dx = malloc(nx * sizeof(float)),
           *out = malloc(no * sizeof(float)), *g = malloc(no * sizeof(float)),
           *s = malloc(lc_scratch_floats(B, C, H, W, O, K) * sizeof(float)),
           *ss = malloc((lc_sleep_scratch_floats(C, H, W, O, K, share, 128) + 1) * sizeof(float));
-    double *t = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double));
-    if (!Wt || !dW || !b || !db || !x || !dx || !out || !g || !s || !ss || !t) {
+    double *t = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double)), *tc = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double));
+    if (!Wt || !dW || !b || !db || !x || !dx || !out || !g || !s || !ss || !t || !tc) {
         fprintf(stderr, "bench_lc: out of memory\n");
         return 1;
     }
     Rng r;
     rng_seed(&r, 1, RNG_STREAM_INIT);
-    lc_init(Wt, b, C, H, W, O, K, -1.0, &r);
+    lc_init(Wt, b, C, OH, OW, O, K, -1.0, &r);
     for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < no; i++) g[i] = (float)rng_normal(&r);
     double sum = 0.0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1: warm-up */
-        double t0 = now_s();
-        lc_forward(out, x, Wt, b, s, B, C, H, W, O, K);
+        double t0 = now_s(), c0 = cpu_s();
+        lc_forward_strided(out, x, Wt, b, s, B, C, H, W, O, K, st);
         memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float)), memset(dx, 0, nx * sizeof(float));
-        lc_backward(dx, dW, db, g, x, Wt, s, B, C, H, W, O, K);
-        if (rep >= 0) t[rep] = now_s() - t0;
+        lc_backward_strided(want_dx ? dx : NULL, dW, db, g, x, Wt, s, B, C, H, W, O, K, st);
+        if (rep >= 0) t[rep] = now_s() - t0, tc[rep] = cpu_s() - c0;
         sum += out[0] + dx[0] + dW[0];
     }
-    double fb = median(t, reps), sl = 0.0;
-    if (dump) {
+    double fb = median(t, reps), fb_cpu = median(tc, reps), sl = 0.0;
+    double floor_s = (double)OH * OW * (gemm_seconds(0, 0, O, B, CKK, 0.0f) + gemm_seconds(0, 1, O, CKK, B, 1.0f) +
+                                        (want_dx ? gemm_seconds(1, 0, CKK, B, O, 0.0f) : 0.0));
+    if (dump && st == 1) {
         FILE *fp = fopen(dump, "wb");
         int hdr[5] = {B, C, O, H, K};
         const float *arr[8] = {x, Wt, b, g, out, dx, dW, db};
@@ -101,15 +147,20 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    for (int rep = 0; rep < sleep_reps; rep++) {
-        double t0 = now_s();
+    for (int rep = 0; st == 1 && rep < sleep_reps; rep++) {
+        double t0 = now_s(), c0 = cpu_s();
         lc_sleep_dynamic(Wt, ss, C, H, W, O, K, share, 100, 0.1f, 1e-5f, 128, &r);
-        t[rep] = now_s() - t0;
+        t[rep] = now_s() - t0, tc[rep] = cpu_s() - c0;
     }
-    if (sleep_reps) sl = median(t, sleep_reps);
-    printf("{\"impl\": \"synsweep\", \"layer\": \"lc B%d C%d O%d %dx%d K%d\", \"fwd_bwd_s\": %.6f, "
-           "\"sleep_s\": %.4f, \"sleep\": \"dynamic %s T100 batch128\", \"check\": %.3g}\n",
-           B, C, O, H, W, K, fb, sl, share ? "map" : "grid", sum);
-    free(Wt), free(dW), free(b), free(db), free(x), free(dx), free(out), free(g), free(s), free(ss), free(t);
+    double sl_cpu = 0.0, sl_floor = 0.0;
+    if (sleep_reps && st == 1)
+        sl = median(t, sleep_reps), sl_cpu = median(tc, sleep_reps), sl_floor = sleep_floor(C, H, O, K, share, 100, 128);
+    printf("{\"impl\": \"synsweep\", \"layer\": \"lc B%d C%d O%d %dx%d K%d st%d%s\", \"fwd_bwd_s\": %.6f, "
+           "\"fwd_bwd_cpu_s\": %.6f, \"floor_cpu_s\": %.6f, \"over_floor\": %.2f, \"sleep_s\": %.4f, \"sleep_cpu_s\": %.4f, "
+           "\"sleep_floor_cpu_s\": %.4f, \"sleep_over_floor\": %.2f, \"sleep\": \"dynamic %s T100 batch128\", "
+           "\"check\": %.3g}\n",
+           B, C, O, H, W, K, st, want_dx ? "" : " no dx", fb, fb_cpu, floor_s, fb_cpu / floor_s, sl, sl_cpu, sl_floor,
+           sl_floor > 0 ? sl_cpu / sl_floor : 0.0, share ? "map" : "grid", sum);
+    free(Wt), free(dW), free(b), free(db), free(x), free(dx), free(out), free(g), free(s), free(ss), free(t), free(tc);
     return 0;
 }

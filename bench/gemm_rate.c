@@ -4,7 +4,10 @@
  * runs it under the kernel `synsweep --version` names and turns the counts of each
  * job's products into the job's GEMM floor.
  *
- *   gemm_rate TA,TB,M,N,K ...     one line per shape: TA TB M N K seconds GFLOP/s
+ *   gemm_rate TA,TB,M,N,K[,BETA] ...   one line per shape: TA TB M N K seconds GFLOP/s
+ *
+ * BETA (default 1) is the product's beta: OpenBLAS takes its small-matrix kernels for some
+ * shapes only with beta 0, so a shape's rate can depend on it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +26,10 @@ int main(int argc, char **argv) {
     blas_single_thread();
     for (int a = 1; a < argc; a++) {
         int ta, tb, M, N, K;
-        if (sscanf(argv[a], "%d,%d,%d,%d,%d", &ta, &tb, &M, &N, &K) != 5 || M < 1 || N < 1 || K < 1) {
-            fprintf(stderr, "usage: gemm_rate TA,TB,M,N,K ...\n");
+        float beta = 1.0f;
+        int got = sscanf(argv[a], "%d,%d,%d,%d,%d,%f", &ta, &tb, &M, &N, &K, &beta);
+        if (got < 5 || M < 1 || N < 1 || K < 1) {
+            fprintf(stderr, "usage: gemm_rate TA,TB,M,N,K[,BETA] ...\n");
             return 2;
         }
         size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
@@ -39,7 +44,7 @@ int main(int argc, char **argv) {
             long calls = 0;
             double t0 = now_s(), t;
             do {
-                sgemm(ta, tb, M, N, K, 1.0f, A, B, 1.0f, C);
+                sgemm(ta, tb, M, N, K, 1.0f, A, B, beta, C);
                 calls++;
             } while ((t = now_s() - t0) < 0.04);
             if (t / calls < best) best = t / calls;

@@ -39,9 +39,12 @@ static float *alloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
 /* forward and backward == the naive loops (feedback F != W, accumulation onto nonzero grads) */
 static void test_naive(Rng *r) {
+    /* then batch and map wider than a 16 x 16 transpose tile, O * B large enough that lc.c
+       takes the positions in blocks (512 and 17 of 529), a batch in chunks (128 and 2) */
     int shapes[][6] = {/* B C H W O K */ {3, 2, 5, 6, 4, 3}, {2, 3, 4, 4, 2, 1}, {2, 2, 7, 5, 3, 5},
-                       {1, 1, 3, 3, 1, 3}, {4, 3, 6, 6, 5, 3}};
-    for (int t = 0; t < 5; t++) {
+                       {1, 1, 3, 3, 1, 3}, {4, 3, 6, 6, 5, 3}, {18, 2, 3, 17, 3, 3}, {33, 1, 2, 32, 2, 1},
+                       {64, 2, 23, 23, 32, 3}, {130, 2, 4, 5, 3, 3}};
+    for (int t = 0; t < 9; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5];
         size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;
@@ -76,6 +79,56 @@ static void test_naive(Rng *r) {
         CHECK(rel_diff(dx1, dx2, nx) > 1e-2, "shape %d: dx ignores the feedback tensor", t);
         free(x), free(Wt), free(F), free(b), free(o1), free(o2), free(g), free(s);
         free(dW1), free(dW2), free(db1), free(db2), free(dx1), free(dx2);
+    }
+}
+
+/*
+ * Stride st == stride 1 subsampled: an LC layer at stride 1 whose kernel at (oy st, ox st) is
+ * the strided layer's kernel at (oy, ox) (zero elsewhere) gives the strided output at those
+ * positions; with dL/dout zero elsewhere, the same dx, db and dW at those positions. The
+ * stride-1 side is the naive loops.
+ */
+static void test_strided(Rng *r) {
+    int shapes[][7] = {/* B C H W O K st */ {3, 2, 7, 6, 4, 3, 2}, {17, 3, 9, 8, 5, 3, 2}, {2, 2, 8, 8, 3, 1, 2},
+                       {3, 4, 11, 10, 2, 5, 3}, {20, 1, 5, 18, 2, 3, 2}, {64, 2, 45, 45, 32, 3, 2},
+                       {130, 2, 7, 7, 3, 3, 2}};
+    for (int t = 0; t < 7; t++) {
+        int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
+            K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
+        size_t n = (size_t)O * C * K * K, nw = (size_t)OH * OW * n, nw1 = (size_t)H * W * n, nx = (size_t)B * C * H * W,
+               no = (size_t)B * O * OH * OW, no1 = (size_t)B * O * H * W;
+        float *x = alloc(nx), *Ws = alloc(nw), *Fs = alloc(nw), *W1 = alloc(nw1), *F1 = alloc(nw1), *b = alloc(O),
+              *out = alloc(no), *out1 = alloc(no1), *g = alloc(no), *g1 = alloc(no1), *dW = alloc(nw),
+              *dW1 = alloc(nw1), *db = alloc(O), *db1 = alloc(O), *dx = alloc(nx), *dx1 = alloc(nx),
+              *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+        fill(x, nx, r, 1), fill(Ws, nw, r, 0.5), fill(Fs, nw, r, 0.5), fill(b, O, r, 1), fill(g, no, r, 1);
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                size_t ps = (size_t)oy * OW + ox, p1 = (size_t)oy * st * W + ox * st;
+                memcpy(W1 + p1 * n, Ws + ps * n, n * sizeof(float));
+                memcpy(F1 + p1 * n, Fs + ps * n, n * sizeof(float));
+                for (int i = 0; i < B * O; i++) g1[(size_t)i * H * W + p1] = g[(size_t)i * OH * OW + ps];
+            }
+        lc_forward_strided(out, x, Ws, b, s, B, C, H, W, O, K, st);
+        lc_forward_naive(out1, x, W1, b, B, C, H, W, O, K);
+        double d = 0.0;
+        for (int i = 0; i < B * O; i++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++)
+                    d = fmax(d, fabs((double)out[((size_t)i * OH + oy) * OW + ox] -
+                                     out1[(size_t)i * H * W + (size_t)oy * st * W + ox * st]));
+        CHECK(d < 1e-5, "strided shape %d: forward differs from stride 1 subsampled by %g", t, d);
+        lc_backward_strided(dx, dW, db, g, x, Fs, s, B, C, H, W, O, K, st);
+        lc_backward_naive(dx1, dW1, db1, g1, x, F1, B, C, H, W, O, K);
+        CHECK(rel_diff(dx, dx1, nx) < 1e-5, "strided shape %d: dx differs by %g", t, rel_diff(dx, dx1, nx));
+        CHECK(rel_diff(db, db1, O) < 1e-5, "strided shape %d: db differs", t);
+        d = 0.0;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                d = fmax(d, rel_diff(dW + ((size_t)oy * OW + ox) * n, dW1 + ((size_t)oy * st * W + ox * st) * n, n));
+        CHECK(d < 1e-5, "strided shape %d: dW differs by %g", t, d);
+        free(x), free(Ws), free(Fs), free(W1), free(F1), free(b), free(out), free(out1), free(g), free(g1);
+        free(dW), free(dW1), free(db), free(db1), free(dx), free(dx1), free(s);
     }
 }
 
@@ -331,6 +384,28 @@ static double sleep_vs_fixed_point(Rng *r, int share, int T, float lr, float gam
     return sqrt(num / den);
 }
 
+/*
+ * With gamma = 0 the sleep does not depend on W0, so T iterations in one call are T calls of
+ * one iteration, bit for bit, from the same random stream (lc.c draws its patches several
+ * iterations at a time and runs them group by group: the order must not show).
+ */
+static void test_sleep_split(Rng *r) {
+    int C = 2, H = 9, W = 8, O = 3, K = 3, bs = 5, T = 11;
+    for (int share = 0; share < 2; share++) {
+        size_t nw = lc_weight_count(C, H, W, O, K);
+        float *a = alloc(nw), *b = alloc(nw), *s = alloc(lc_sleep_scratch_floats(C, H, W, O, K, share, bs));
+        fill(a, nw, r, 1);
+        memcpy(b, a, nw * sizeof(float));
+        Rng ra, rb;
+        rng_seed(&ra, 7, 3), rng_seed(&rb, 7, 3);
+        lc_sleep_dynamic(a, s, C, H, W, O, K, share, T, 0.05f, 0.0f, bs, &ra);
+        for (int t = 0; t < T; t++) lc_sleep_dynamic(b, s, C, H, W, O, K, share, 1, 0.05f, 0.0f, bs, &rb);
+        CHECK(!memcmp(a, b, nw * sizeof(float)), "share %d: %d iterations in one call != %d calls of one", share, T, T);
+        CHECK(rng_u64(&ra) == rng_u64(&rb), "share %d: the random streams part", share);
+        free(a), free(b), free(s);
+    }
+}
+
 static void test_sleep_converges(Rng *r) {
     for (int share = 0; share < 2; share++) {
         double merr;
@@ -424,11 +499,13 @@ int main(void) {
     Rng r;
     rng_seed(&r, 2021, 0);
     test_naive(&r);
+    test_strided(&r);
     test_fd(&r);
     test_conv_equal(&r);
     test_init();
     test_instant(&r);
     test_sleep_step(&r);
+    test_sleep_split(&r);
     test_sleep_converges(&r);
     test_snr(&r);
     return test_report("lc");

@@ -7,6 +7,8 @@
 #include "blas.h"
 #include "dist.h"
 
+#include <cblas.h> /* after dist.h: its complex.h defines I */
+
 size_t lc_weight_count(int C, int H, int W, int O, int K) {
     return (size_t)H * W * O * C * K * K;
 }
@@ -18,19 +20,12 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
 }
 
 /*
- * dst[j * ldd + i] <- src[i * lds + j] (or += when add) for i < rows, j < cols: a transpose
- * in L1-sized tiles.
+ * dst[j * ldd + i] <- src[i * lds + j] for i < rows, j < cols: OpenBLAS's out-of-place
+ * transpose (its kernels move the rows of a tile together; a plain loop over a tile was
+ * 2-3 times slower here, its reads 64 KiB apart falling in one L1 set).
  */
-static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols,
-                      int add) {
-    enum { T = 16 };
-    for (int i0 = 0; i0 < rows; i0 += T)
-        for (int j0 = 0; j0 < cols; j0 += T) {
-            int i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
-            for (int j = j0; j < j1; j++)
-                for (int i = i0; i < i1; i++)
-                    dst[j * ldd + i] = (add ? dst[j * ldd + i] : 0.0f) + src[i * lds + j];
-        }
+static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
+    cblas_somatcopy(CblasRowMajor, CblasTrans, rows, cols, 1.0f, src, (blasint)lds, dst, (blasint)ldd);
 }
 
 /* sum of v[0..n) in 8 independent lanes (vectorisable, no -ffast-math needed) */
@@ -47,21 +42,27 @@ static float sum_floats(const float *v, int n) {
 
 /* xt (C, H+2pad, W+2pad, B) <- x (B, C, H, W) batch-last, zero in the padding */
 static void to_batch_last(float *xt, const float *x, int B, int C, int H, int W, int pad) {
-    int Hp = H + 2 * pad, Wp = W + 2 * pad;
-    memset(xt, 0, (size_t)C * Hp * Wp * B * sizeof(float));
-    for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++) /* row (c, y): (B, W) -> (W, B) */
-            transpose(xt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B,
-                      x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W, 0);
+    size_t Hp = (size_t)H + 2 * pad, Wp = (size_t)W + 2 * pad, row = Wp * B, side = (size_t)pad * B;
+    for (int c = 0; c < C; c++) {
+        float *xc = xt + (size_t)c * Hp * row;
+        memset(xc, 0, pad * row * sizeof(float));                     /* top padding rows */
+        memset(xc + (pad + H) * row, 0, pad * row * sizeof(float)); /* bottom */
+        for (int y = 0; y < H; y++) {                                 /* row (c, y): (B, W) -> (W, B) */
+            float *r = xc + (pad + y) * row;
+            memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
+            transpose(r + side, (size_t)B, x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W);
+        }
+    }
 }
 
-/* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B) */
-static void add_from_batch_last(float *dx, const float *dxt, int B, int C, int H, int W, int pad) {
+/* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B), through tmp (B, C, H, W) */
+static void add_from_batch_last(float *dx, float *tmp, const float *dxt, int B, int C, int H, int W, int pad) {
     int Hp = H + 2 * pad, Wp = W + 2 * pad;
     for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++) /* row (c, y): (W, B) -> (B, W), added */
-            transpose(dx + ((size_t)c * H + y) * W, (size_t)C * H * W,
-                      dxt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B, W, B, 1);
+        for (int y = 0; y < H; y++) /* row (c, y): (W, B) -> (B, W) */
+            transpose(tmp + ((size_t)c * H + y) * W, (size_t)C * H * W,
+                      dxt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B, W, B);
+    for (size_t i = 0, n = (size_t)B * C * H * W; i < n; i++) dx[i] += tmp[i];
 }
 
 /*
@@ -107,6 +108,21 @@ static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int 
     return r;
 }
 
+#ifndef LC_BLOCK_FLOATS
+#define LC_BLOCK_FLOATS (1 << 20)
+#endif
+/*
+ * Positions per block of lc_forward_strided / lc_backward_strided: z, or dout batch-last,
+ * (np, O, B) of a block, 4 MiB: against the whole map at once, the block stays in the
+ * last-level cache. Smaller blocks were slower (paired runs of bench_lc: 256 KiB blocks
+ * 1.04-1.18x, 64 KiB up to 2.3x the time of 4 MiB ones): each transpose then writes shorter
+ * runs into more rows of out (B, O, P), one page apart.
+ */
+static int block_positions(int P, int O, int B) {
+    long n = LC_BLOCK_FLOATS / ((long)O * B);
+    return n < 1 ? 1 : n > P ? P : (int)n;
+}
+
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                 int C, int H, int W, int O, int K) {
     lc_forward_strided(out, x, Wt, b, scratch, B, C, H, W, O, K, 1);
@@ -117,57 +133,90 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
     lc_backward_strided(dx, dW, db, dout, x, F, scratch, B, C, H, W, O, K, 1);
 }
 
-void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
-                        int C, int H, int W, int O, int K, int st) {
-    assert(K % 2 == 1 && st >= 1);
+/* lc_forward_strided on one chunk of the batch */
+static void forward_chunk(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                          int C, int H, int W, int O, int K, int st) {
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
-    for (int p = 0; p < P; p++) {
-        gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
-        /* z_p (O, B) <- W_p * colst */
-        sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, s.zt + (size_t)p * O * B);
+    int nb = block_positions(P, O, B);
+    for (int p0 = 0; p0 < P; p0 += nb) {
+        int np = P - p0 < nb ? P - p0 : nb;
+        for (int i = 0; i < np; i++) {
+            int p = p0 + i;
+            gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
+            /* z_p (O, B) <- W_p * colst (+ b) */
+            float *zp = s.zt + (size_t)i * O * B;
+            sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, zp);
+            if (b)
+                for (int o = 0; o < O; o++)
+                    for (int n = 0; n < B; n++) zp[(size_t)o * B + n] += b[o];
+        }
+        /* out (B, O, P) at the block's positions <- z transposed */
+        for (int o = 0; o < O; o++)
+            transpose(out + (size_t)o * P + p0, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, np, B);
     }
-    /* out (B, O, P) <- z (P, O, B) transposed, + b */
-    for (int o = 0; o < O; o++)
-        transpose(out + (size_t)o * P, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, P, B, 0);
-    if (b)
+}
+
+/* lc_backward_strided on one chunk of the batch */
+static void backward_chunk(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                           float *scratch, int B, int C, int H, int W, int O, int K, int st) {
+    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, pad = (K - 1) / 2;
+    LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
+    if (db) /* db += sums of dout */
         for (int n = 0; n < B; n++)
-            for (int o = 0; o < O; o++) {
-                float *dst = out + ((size_t)n * O + o) * P;
-                for (int p = 0; p < P; p++) dst[p] += b[o];
+            for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
+    to_batch_last(s.xt, x, B, C, H, W, pad);
+    if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
+    float *dt = s.zt; /* (np, O, B): dout at a block of positions, batch-last */
+    int nb = block_positions(P, O, B);
+    for (int p0 = 0; p0 < P; p0 += nb) {
+        int np = P - p0 < nb ? P - p0 : nb;
+        for (int o = 0; o < O; o++)
+            transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P + p0, (size_t)O * P, B, np);
+        for (int i = 0; i < np; i++) {
+            int p = p0 + i, y = p / OW * st, xo = p % OW * st;
+            const float *dtp = dt + (size_t)i * O * B;
+            gather_patches(s.colst, s.xt, B, C, H, W, K, y, xo);
+            /* dW_p (O, CKK) += dt_p * colst^T */
+            sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 1.0f, dW + (size_t)p * O * CKK);
+            if (dx) {
+                /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
+                sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
+                scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, y, xo);
             }
+        }
+    }
+    if (dx) add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
+}
+
+#ifndef LC_CHUNK
+#define LC_CHUNK 128
+#endif
+/*
+ * The batch is taken in chunks of at most LC_CHUNK images (images are independent; dW and
+ * db sum over the chunks in order): a chunk's batch-last input stays in the last-level cache
+ * between its transpose and its gathers.
+ */
+void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                        int C, int H, int W, int O, int K, int st) {
+    assert(K % 2 == 1 && st >= 1);
+    size_t ni = (size_t)C * H * W, no = (size_t)O * ((H - 1) / st + 1) * ((W - 1) / st + 1);
+    for (int n0 = 0; n0 < B; n0 += LC_CHUNK) {
+        int nb = B - n0 < LC_CHUNK ? B - n0 : LC_CHUNK;
+        forward_chunk(out + n0 * no, x + n0 * ni, Wt, b, scratch, nb, C, H, W, O, K, st);
+    }
 }
 
 void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
                          float *scratch, int B, int C, int H, int W, int O, int K, int st) {
     assert(K % 2 == 1 && st >= 1);
-    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, pad = (K - 1) / 2;
-    LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    /* dt (P, O, B) <- dout (B, O, P) transposed; db += sums of dout */
-    float *dt = s.zt;
-    for (int o = 0; o < O; o++)
-        transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P, (size_t)O * P, B, P, 0);
-    if (db)
-        for (int n = 0; n < B; n++)
-            for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
-    to_batch_last(s.xt, x, B, C, H, W, pad);
-    if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
-    for (int p = 0; p < P; p++) {
-        const float *dtp = dt + (size_t)p * O * B;
-        gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
-        /* dW_p (O, CKK) += dt_p * colst^T, through dcolst: OpenBLAS's small-matrix kernels
-           take beta = 0 only, and the general path costs more than the extra add */
-        float *dWp = dW + (size_t)p * O * CKK;
-        sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 0.0f, s.dcolst);
-        for (size_t i = 0; i < (size_t)O * CKK; i++) dWp[i] += s.dcolst[i];
-        if (dx) {
-            /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
-            sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
-            scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, p / OW * st, p % OW * st);
-        }
+    size_t ni = (size_t)C * H * W, no = (size_t)O * ((H - 1) / st + 1) * ((W - 1) / st + 1);
+    for (int n0 = 0; n0 < B; n0 += LC_CHUNK) {
+        int nb = B - n0 < LC_CHUNK ? B - n0 : LC_CHUNK;
+        backward_chunk(dx ? dx + n0 * ni : NULL, dW, db, dout + n0 * no, x + n0 * ni, F, scratch, nb, C, H, W, O,
+                       K, st);
     }
-    if (dx) add_from_batch_last(dx, s.dxt, B, C, H, W, pad);
 }
 
 /* x[n][c][y + ky - pad][xo + kx - pad], 0 outside the map */
@@ -302,26 +351,48 @@ void lc_share_instant(float *Wt, int C, int H, int W, int O, int K, int share) {
     }
 }
 
+/* sleep iterations whose patches are drawn at once: a group's weights then stay in cache
+   for that many iterations instead of all groups' weights streaming through every one */
+enum { SLEEP_TC = 8 };
+
 size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int batch) {
     int pad = (K - 1) / 2, CKK = C * K * K;
     if (H - 2 * pad < 1 || W - 2 * pad < 1) return 0;
     Groups g = groups_make(share, K, pad, H - pad, W - pad);
     size_t np = (size_t)(H - 2 * pad) * (W - 2 * pad);
-    /* Wg and W0g (np, O, CKK); patches and X (batch, CKK); Z (batch, nmax*O); mean (O) */
-    return 2 * np * O * CKK + 2 * (size_t)batch * CKK + (size_t)batch * group_size(&g, 0) * O + O;
+    /* Wg and W0g (np, O, CKK); patches (SLEEP_TC, batch, CKK); X (batch, CKK);
+       Z (batch, nmax*O); mean (O) */
+    return 2 * np * O * CKK + (SLEEP_TC + 1) * (size_t)batch * CKK + (size_t)batch * group_size(&g, 0) * O + O;
+}
+
+/*
+ * X (batch, C, K, K) <- the tile a member of group (gy, gx) sees: patch rows and columns
+ * shifted by (gy, gx), cyclically.
+ */
+static void shift_patches(float *X, const float *patch, int batch, int C, int K, int gy, int gx) {
+    int KK = K * K;
+    for (int b = 0; b < batch; b++)
+        for (int c = 0; c < C; c++)
+            for (int ky = 0; ky < K; ky++) {
+                int sy = gy + ky < K ? gy + ky : gy + ky - K;
+                const float *src = patch + ((size_t)b * C + c) * KK + sy * K;
+                float *dst = X + ((size_t)b * C + c) * KK + ky * K;
+                for (int kx = 0; kx < K - gx; kx++) dst[kx] = src[gx + kx];
+                for (int kx = K - gx; kx < K; kx++) dst[kx] = src[kx - (K - gx)];
+            }
 }
 
 void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
                       int T, float lr, float gamma, int batch, Rng *r) {
-    int pad = (K - 1) / 2, KK = K * K, CKK = C * KK;
+    int pad = (K - 1) / 2, CKK = C * K * K;
     if (H - 2 * pad < 1 || W - 2 * pad < 1) return;
     Groups g = groups_make(share, K, pad, H - pad, W - pad);
-    size_t n = (size_t)O * CKK, np = (size_t)(H - 2 * pad) * (W - 2 * pad);
+    size_t n = (size_t)O * CKK, np = (size_t)(H - 2 * pad) * (W - 2 * pad), nP = (size_t)batch * CKK;
     float *Wg = scratch;                       /* (np, O, CKK), grouped: group 0's members first */
     float *W0g = Wg + np * n;                  /* the same at the start of the sleep */
-    float *patch = W0g + np * n;               /* (batch, C, K, K) */
-    float *X = patch + (size_t)batch * CKK;    /* (batch, CKK): what one group sees */
-    float *Z = X + (size_t)batch * CKK;        /* (batch, members * O) */
+    float *patches = W0g + np * n;             /* (SLEEP_TC, batch, C, K, K) */
+    float *X = patches + SLEEP_TC * nP;        /* (batch, CKK): what one group sees */
+    float *Z = X + nP;                         /* (batch, members * O) */
     float *mean = Z + (size_t)batch * group_size(&g, 0) * O; /* (O) */
     float *wg = Wg;
     for (int i = 0; i < g.n_groups; i++)
@@ -329,8 +400,11 @@ void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int
             memcpy(wg, Wt + (size_t)group_member(&g, i, m, W) * n, n * sizeof(float));
     memcpy(W0g, Wg, np * n * sizeof(float));
 
-    for (int t = 0; t < T; t++) {
-        for (size_t j = 0; j < (size_t)batch * CKK; j++) patch[j] = (float)rng_normal(r);
+    /* iterations t0 .. t0 + tc - 1: their patches drawn in iteration order (the stream does
+       not depend on SLEEP_TC), then each group runs them; groups share nothing else */
+    for (int t0 = 0; t0 < T; t0 += SLEEP_TC) {
+        int tc = T - t0 < SLEEP_TC ? T - t0 : SLEEP_TC;
+        for (size_t j = 0; j < (size_t)tc * nP; j++) patches[j] = (float)rng_normal(r);
         size_t off = 0;
         for (int i = 0; i < g.n_groups; i++) {
             int nm = group_size(&g, i), gy = group_gy(&g, i), gx = group_gx(&g, i);
@@ -338,32 +412,28 @@ void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int
             float *w = Wg + off * n, *w0 = W0g + off * n;
             off += (size_t)nm;
             if (nm < 2) continue; /* r = 0 and W = W0: nothing moves */
-            /* the tile seen under a member: patch rows and columns shifted by (gy, gx) */
-            const float *Xg = patch;
-            if (gy || gx) {
-                for (int b = 0; b < batch; b++)
-                    for (int c = 0; c < C; c++)
-                        for (int ky = 0; ky < K; ky++)
-                            for (int kx = 0; kx < K; kx++)
-                                X[(size_t)b * CKK + c * KK + ky * K + kx] =
-                                    patch[(size_t)b * CKK + c * KK + ((gy + ky) % K) * K + (gx + kx) % K];
-                Xg = X;
+            for (int t = 0; t < tc; t++) {
+                const float *Xg = patches + (size_t)t * nP;
+                if (gy || gx) {
+                    shift_patches(X, Xg, batch, C, K, gy, gx);
+                    Xg = X;
+                }
+                /* Z (batch, nm*O) <- Xg * Wg^T: every member's outputs */
+                sgemm(0, 1, batch, N, CKK, 1.0f, Xg, w, 0.0f, Z);
+                /* r <- z minus its mean over the group's members */
+                for (int b = 0; b < batch; b++) {
+                    float *zb = Z + (size_t)b * N;
+                    for (int o = 0; o < O; o++) mean[o] = 0.0f;
+                    for (int m = 0; m < nm; m++)
+                        for (int o = 0; o < O; o++) mean[o] += zb[m * O + o];
+                    for (int o = 0; o < O; o++) mean[o] /= (float)nm;
+                    for (int m = 0; m < nm; m++)
+                        for (int o = 0; o < O; o++) zb[m * O + o] -= mean[o];
+                }
+                /* W <- W - lr gamma (W - W0) - (lr / batch) r^T Xg */
+                for (size_t j = 0; j < (size_t)N * CKK; j++) w[j] -= lr * gamma * (w[j] - w0[j]);
+                sgemm(1, 0, N, CKK, batch, -lr / (float)batch, Z, Xg, 1.0f, w);
             }
-            /* Z (batch, nm*O) <- Xg * Wg^T: every member's outputs */
-            sgemm(0, 1, batch, N, CKK, 1.0f, Xg, w, 0.0f, Z);
-            /* r <- z minus its mean over the group's members */
-            for (int b = 0; b < batch; b++) {
-                float *zb = Z + (size_t)b * N;
-                for (int o = 0; o < O; o++) mean[o] = 0.0f;
-                for (int m = 0; m < nm; m++)
-                    for (int o = 0; o < O; o++) mean[o] += zb[m * O + o];
-                for (int o = 0; o < O; o++) mean[o] /= (float)nm;
-                for (int m = 0; m < nm; m++)
-                    for (int o = 0; o < O; o++) zb[m * O + o] -= mean[o];
-            }
-            /* W <- W - lr gamma (W - W0) - (lr / batch) r^T Xg */
-            for (size_t j = 0; j < (size_t)N * CKK; j++) w[j] -= lr * gamma * (w[j] - w0[j]);
-            sgemm(1, 0, N, CKK, batch, -lr / (float)batch, Z, Xg, 1.0f, w);
         }
     }
     wg = Wg;

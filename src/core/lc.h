@@ -39,8 +39,9 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
 
 /**
  * out (B, O, H, W) <- LC(x) + b. Wt (H*W, O, C*K*K); b (O) or NULL for no bias.
- * The input is made batch-last and zero-padded once; then per position its patches
- * (C*K*K, B) are gathered by contiguous copies and one GEMM gives (B, O).
+ * Per chunk of at most 128 images (Bc): the input is made batch-last and zero-padded; then
+ * per position its patches (C*K*K, Bc) are gathered by contiguous copies and one GEMM gives
+ * (O, Bc). The backward pass likewise: dW and db sum over the chunks in batch order.
  * scratch: lc_scratch_floats(B, ...) floats.
  */
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
@@ -98,7 +99,9 @@ size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int
  * among them (GRID: y - (K-1)/2 = gy mod K, likewise x, the positions that see the same
  * tile). Border positions see zero padding; the authors' code makes each its own group, so
  * their kernels never move; here they are left untouched. Cost per iteration: two GEMMs per
- * group (batch x C*K*K x members*O). scratch: lc_sleep_scratch_floats(...) floats.
+ * group (batch x C*K*K x members*O). The patches of 8 iterations are drawn at once (in
+ * iteration order, so the result does not depend on it) and each group then runs those 8
+ * with its weights in cache. scratch: lc_sleep_scratch_floats(...) floats.
  */
 void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
                       int T, float lr, float gamma, int batch, Rng *r);
