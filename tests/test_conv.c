@@ -10,12 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cnn.h"
 #include "conv.h"
 #include "data.h"
+#include "dist.h"
 #include "fixture.h"
 #include "job.h"
+#include "layer.h"
 #include "mlp.h"
+#include "rng.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -29,68 +31,91 @@ static double dot(const float *a, const float *b, size_t n) {
     return s;
 }
 
-/* L = <g, conv(x; W, b)> for a fixed random g: a scalar whose gradient is the backward pass of g. */
-static double conv_loss(const float *x, const float *W, const float *b, const float *g, int C, int H,
+/* L = sum_n <g_n, conv(x_n; W, b)> for fixed random g: a scalar whose gradient is the backward pass of g. */
+static double conv_loss(const float *x, const float *W, const float *b, const float *g, int B, int C, int H,
                         int Wd, int N, int K, int pad) {
-    int P = conv_out_size(H, K, pad) * conv_out_size(Wd, K, pad);
+    size_t P = (size_t)conv_out_size(H, K, pad) * conv_out_size(Wd, K, pad), ni = (size_t)C * H * Wd;
     float *out = malloc((size_t)N * P * sizeof(float));
-    conv2d_forward_naive(out, x, W, b, C, H, Wd, N, K, pad);
-    double l = dot(out, g, (size_t)N * P);
+    double l = 0;
+    for (int n = 0; n < B; n++) {
+        conv2d_forward_naive(out, x + n * ni, W, b, C, H, Wd, N, K, pad);
+        l += dot(out, g + n * N * P, (size_t)N * P);
+    }
     free(out);
     return l;
 }
 
+/* layer.h's conv with a bias, in every form (chunk 1: a GEMM per image; chunk 0: chunks of
+ * both images, or the tap form from 8 input planes), against the naive loops and finite
+ * differences; its bias gradient is the in-order float sums, bit for bit. */
 static void test_conv(Rng *r) {
     int cases[][6] = {{1, 9, 9, 4, 3, 0}, {3, 8, 7, 5, 3, 1}, {2, 10, 10, 3, 5, 2}, {1, 6, 6, 2, 5, 0},
-                      {2, 9, 8, 11, 3, 1}};
-    Rng r4; /* case 4 (N = 11: eight kernels' db sums at once, then three) draws from its own
-             * stream: the later tests' draws stay those their finite differences were set for */
+                      {2, 9, 8, 11, 3, 1}, {8, 7, 6, 5, 3, 1}, {9, 6, 6, 3, 4, 1}};
+    Rng r4; /* the cases draw from their own stream: the later tests' draws stay those their
+             * finite differences were set for */
     rng_seed(&r4, 10, 0);
-    for (int t = 0; t < 5; t++) {
-        if (t == 4) r = &r4;
-        int C = cases[t][0], H = cases[t][1], W = cases[t][2], N = cases[t][3], K = cases[t][4], pad = cases[t][5];
-        int P = conv_out_size(H, K, pad) * conv_out_size(W, K, pad), CKK = C * K * K;
-        float *x = malloc((size_t)C * H * W * 4), *Wt = malloc((size_t)N * CKK * 4), *b = malloc((size_t)N * 4);
-        float *o1 = malloc((size_t)N * P * 4), *o2 = malloc((size_t)N * P * 4), *col = malloc((size_t)CKK * P * 4);
-        float *dcol = malloc((size_t)CKK * P * 4), *g = malloc((size_t)N * P * 4);
-        float *dW = calloc((size_t)N * CKK, 4), *db = calloc((size_t)N, 4), *dx = calloc((size_t)C * H * W, 4);
-        fill(x, (size_t)C * H * W, r, 1), fill(Wt, (size_t)N * CKK, r, 0.5), fill(b, (size_t)N, r, 0.5);
-        fill(g, (size_t)N * P, r, 1);
-        conv2d_forward(o1, x, Wt, b, col, C, H, W, N, K, pad);
-        conv2d_forward_naive(o2, x, Wt, b, C, H, W, N, K, pad);
-        double md = 0;
-        for (int i = 0; i < N * P; i++) md = fmax(md, fabs(o1[i] - o2[i]));
-        CHECK(md < 1e-4, "case %d: im2col conv differs from naive by %g", t, md);
-        conv2d_backward(dx, dW, db, g, x, Wt, col, dcol, C, H, W, N, K, pad);
-        /* directional derivatives along random v for W, b and x (L is linear in each) */
-        float *v = malloc((size_t)(N * CKK > C * H * W ? N * CKK : C * H * W) * 4);
-        float *tmp = malloc((size_t)(N * CKK > C * H * W ? N * CKK : C * H * W) * 4);
-        double h = 1e-2, ana, num;
-        fill(v, (size_t)N * CKK, r, 1);
-        for (int i = 0; i < N * CKK; i++) tmp[i] = Wt[i] + (float)(h * v[i]);
-        double lp = conv_loss(x, tmp, b, g, C, H, W, N, K, pad);
-        for (int i = 0; i < N * CKK; i++) tmp[i] = Wt[i] - (float)(h * v[i]);
-        double lm = conv_loss(x, tmp, b, g, C, H, W, N, K, pad);
-        ana = dot(dW, v, (size_t)N * CKK), num = (lp - lm) / (2 * h);
-        CHECK(fabs(ana - num) <= 1e-3 * (fabs(ana) + fabs(num)) + 1e-4, "case %d dW: %g vs %g", t, ana, num);
-        fill(v, (size_t)C * H * W, r, 1);
-        for (int i = 0; i < C * H * W; i++) tmp[i] = x[i] + (float)(h * v[i]);
-        lp = conv_loss(tmp, Wt, b, g, C, H, W, N, K, pad);
-        for (int i = 0; i < C * H * W; i++) tmp[i] = x[i] - (float)(h * v[i]);
-        lm = conv_loss(tmp, Wt, b, g, C, H, W, N, K, pad);
-        ana = dot(dx, v, (size_t)C * H * W), num = (lp - lm) / (2 * h);
-        CHECK(fabs(ana - num) <= 1e-3 * (fabs(ana) + fabs(num)) + 1e-4, "case %d dx: %g vs %g", t, ana, num);
-        /* db: each kernel's float sum in order p = 0, 1, ... (bit for bit, however the
-         * kernels are grouped) */
-        int same = 1;
-        for (int i = 0; i < N; i++) {
-            float s = 0.0f;
-            for (int p = 0; p < P; p++) s += g[(size_t)i * P + p];
-            same &= s == db[i];
+    (void)r;
+    r = &r4;
+    enum { B = 2 };
+    for (int t = 0; t < 7; t++)
+        for (int chunk = 1; chunk >= 0; chunk--) {
+            int C = cases[t][0], H = cases[t][1], W = cases[t][2], N = cases[t][3], K = cases[t][4], pad = cases[t][5];
+            int P = conv_out_size(H, K, pad) * conv_out_size(W, K, pad), CKK = C * K * K, ni = C * H * W;
+            Layer l;
+            CHECK(layer_conv_init_pad(&l, &LAYER_CONV, C, H, W, N, K, 1, pad, B) == 0, "case %d: conv layer", t);
+            l.chunk = chunk;
+            CHECK(layer_conv_taps(&l) == (!chunk && C >= LAYER_TAPS_MIN_C), "case %d chunk %d: the form", t, chunk);
+            float *x = malloc((size_t)B * ni * 4), *Wt = malloc((size_t)N * CKK * 4), *b = malloc((size_t)N * 4);
+            float *o2 = malloc((size_t)N * P * 4), *g = malloc((size_t)B * N * P * 4);
+            float *sc = malloc((l.ops->scratch(&l, B) + 1) * 4);
+            float *dW = calloc((size_t)N * CKK, 4), *db = calloc((size_t)N, 4), *dx = calloc((size_t)B * ni, 4);
+            fill(x, (size_t)B * ni, r, 1), fill(Wt, (size_t)N * CKK, r, 0.5), fill(b, (size_t)N, r, 0.5);
+            fill(g, (size_t)B * N * P, r, 1);
+            l.w = Wt, l.fb = Wt, l.b = b, l.dw = dW, l.db = db;
+            l.ops->forward(&l, x, B, 1, sc);
+            double md = 0;
+            for (int n = 0; n < B; n++) {
+                conv2d_forward_naive(o2, x + n * ni, Wt, b, C, H, W, N, K, pad);
+                for (int i = 0; i < N * P; i++) md = fmax(md, fabs(l.y[n * N * P + i] - o2[i]));
+            }
+            CHECK(md < 1e-4, "case %d chunk %d: conv differs from naive by %g", t, chunk, md);
+            l.ops->backward(&l, x, g, dx, B, sc);
+            /* directional derivatives along random v for W and x (L is linear in each) */
+            size_t nv = (size_t)(N * CKK > B * ni ? N * CKK : B * ni);
+            float *v = malloc(nv * 4), *tmp = malloc(nv * 4);
+            double h = 1e-2, ana, num;
+            fill(v, (size_t)N * CKK, r, 1);
+            for (int i = 0; i < N * CKK; i++) tmp[i] = Wt[i] + (float)(h * v[i]);
+            double lp = conv_loss(x, tmp, b, g, B, C, H, W, N, K, pad);
+            for (int i = 0; i < N * CKK; i++) tmp[i] = Wt[i] - (float)(h * v[i]);
+            double lm = conv_loss(x, tmp, b, g, B, C, H, W, N, K, pad);
+            ana = dot(dW, v, (size_t)N * CKK), num = (lp - lm) / (2 * h);
+            CHECK(fabs(ana - num) <= 1e-3 * (fabs(ana) + fabs(num)) + 1e-4, "case %d chunk %d dW: %g vs %g", t, chunk,
+                  ana, num);
+            fill(v, (size_t)B * ni, r, 1);
+            for (int i = 0; i < B * ni; i++) tmp[i] = x[i] + (float)(h * v[i]);
+            lp = conv_loss(tmp, Wt, b, g, B, C, H, W, N, K, pad);
+            for (int i = 0; i < B * ni; i++) tmp[i] = x[i] - (float)(h * v[i]);
+            lm = conv_loss(tmp, Wt, b, g, B, C, H, W, N, K, pad);
+            ana = dot(dx, v, (size_t)B * ni), num = (lp - lm) / (2 * h);
+            CHECK(fabs(ana - num) <= 1e-3 * (fabs(ana) + fabs(num)) + 1e-4, "case %d chunk %d dx: %g vs %g", t, chunk,
+                  ana, num);
+            /* db: per image each kernel's float sum in order p = 0, 1, ..., added image by
+             * image (bit for bit, however the kernels are grouped) */
+            int same = 1;
+            for (int i = 0; i < N; i++) {
+                float acc = 0.0f;
+                for (int n = 0; n < B; n++) {
+                    float s = 0.0f;
+                    for (int p = 0; p < P; p++) s += g[((size_t)n * N + i) * P + p];
+                    acc += s;
+                }
+                same &= acc == db[i];
+            }
+            CHECK(same, "case %d chunk %d db: not the in-order float sums", t, chunk);
+            free(x), free(Wt), free(b), free(o2), free(g), free(sc), free(dW), free(db), free(dx), free(v), free(tmp);
+            layer_free(&l);
         }
-        CHECK(same, "case %d db: not the in-order float sums", t);
-        free(x), free(Wt), free(b), free(o1), free(o2), free(col), free(dcol), free(g), free(dW), free(db), free(dx), free(v), free(tmp);
-    }
 }
 
 static void test_pool(Rng *r) {
@@ -182,130 +207,209 @@ static void test_pytorch_init(void) {
     mlp_free(&m);
 }
 
-/* Whole trainable CNN + FC head: loss along random directions of conv and FC parameters,
- * flattened or adaptive-pooled (average or max), with or without conv biases. */
+/* A front-end as the cnn and lc kinds build it: conv or lc (bias or none, ReLU fused or
+ * not) -> [2x2 max-pool with ReLU] -> [adaptive pool], its parameters (w then b) in one buffer. */
+typedef struct Front {
+    Layer l[3];
+    int n;
+    size_t np;
+    float *params, *grads, *scratch, *g0, *g1;
+} Front;
+
+static int front_create(Front *f, const LayerOps *ops, int C, int H, int W, int O, int K, int pad, int bias,
+                        int relu, int pool, int adapt, int amax, int chunk, int B) {
+    memset(f, 0, sizeof *f);
+    Layer *c = &f->l[f->n++];
+    if (layer_conv_init_pad(c, ops, C, H, W, O, K, 1, pad, B)) return -1;
+    c->relu = relu, c->chunk = chunk;
+    size_t nw = c->ops->n_params(c);
+    f->np = nw + (bias ? (size_t)O : 0);
+    f->params = calloc(f->np, 4), f->grads = calloc(f->np, 4);
+    c->w = f->params, c->dw = f->grads, c->fb = c->w;
+    if (bias) c->b = f->params + nw, c->db = f->grads + nw;
+    if (pool && layer_maxpool_init(&f->l[f->n++], O, c->OH, c->OW, 1, B)) return -1;
+    const Layer *last = &f->l[f->n - 1];
+    if (adapt && layer_apool_init(&f->l[f->n++], O, last->OH, last->OW, adapt, amax, B)) return -1;
+    size_t act = layer_chain_act(f->l, f->n);
+    f->scratch = malloc((layer_chain_scratch(f->l, f->n, B) + 1) * 4);
+    f->g0 = malloc((size_t)B * act * 4), f->g1 = malloc((size_t)B * act * 4);
+    return 0;
+}
+
+static const float *front_forward(Front *f, const float *x, int B, int train) {
+    layer_chain_forward(f->l, f->n, x, B, train, f->scratch);
+    return f->l[f->n - 1].y;
+}
+
+static int front_dim(const Front *f) { return (int)layer_out_floats(&f->l[f->n - 1]); }
+
+static void front_free(Front *f) {
+    for (int i = 0; i < f->n; i++) layer_free(&f->l[i]);
+    free(f->params), free(f->grads), free(f->scratch), free(f->g0), free(f->g1);
+}
+
+/* Whole trainable front-end + FC head: loss along random directions of conv and FC
+ * parameters, flattened or adaptive-pooled (average or max), with or without biases, conv
+ * or lc, ReLU after the max-pool or fused in the conv (no pool). */
 static void test_cnn_grad(Rng *r) {
-    const int cfg[][3] = {{0, 0, 1}, {2, 0, 1}, {2, 1, 1}, {3, 1, 0}, {0, 0, 0}}; /* adapt, max, bias */
-    for (int k = 0; k < 5; k++) {
-        int adapt = cfg[k][0], amax = cfg[k][1], bias = cfg[k][2];
-        Cnn c;
+    /* lc, pad, bias, pool, adapt, max, chunk */
+    const int cfg[][7] = {{0, 1, 1, 1, 0, 0, 1}, {0, 1, 1, 1, 2, 0, 1}, {0, 1, 1, 1, 2, 1, 1}, {0, 1, 0, 1, 3, 1, 1},
+                          {0, 1, 0, 1, 0, 0, 1}, {0, 0, 1, 1, 0, 0, 0}, {0, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 0, 0, 0},
+                          {1, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 0, 2, 0, 0}};
+    for (int k = 0; k < 10; k++) {
+        int lc = cfg[k][0], pad = cfg[k][1], bias = cfg[k][2], pool = cfg[k][3], adapt = cfg[k][4], amax = cfg[k][5];
+        Front f;
         Mlp m;
         int B = 3, C = 2, H = 10, W = 10;
-        CHECK(cnn_create_in(&c, C, H, W, 4, 3, 1, adapt, amax, bias, 1, B, NULL, NULL) == 0, "cnn create");
-        CHECK(c.n_params == (size_t)(4 * 18 + (bias ? 4 : 0)), "conv parameters with bias %d: %zu", bias, c.n_params);
-        int sizes[3] = {c.feat_dim, 6, 5};
+        CHECK(front_create(&f, lc ? &LAYER_LC : &LAYER_CONV, C, H, W, 4, 3, pad, bias, !pool, pool, adapt, amax,
+                           cfg[k][6], B) == 0, "front create");
+        size_t nw = (size_t)4 * 18 * (lc ? (size_t)f.l[0].OH * f.l[0].OW : 1);
+        CHECK(f.np == nw + (bias ? 4 : 0), "parameters with bias %d: %zu", bias, f.np);
+        int sizes[3] = {front_dim(&f), 6, 5};
         CHECK(mlp_create(&m, sizes, 3, RULE_BP, B, 1) == 0, "head create");
         DistParams d;
         dist_defaults(&d, "normal", 0.5);
-        cnn_init(&c, &d, 1), mlp_init(&m, &d, &d, 2);
-        if (bias) fill(c.bc, (size_t)c.N, r, 0.3);
-        float x[3 * 200], feat[3 * 400];
+        mlp_init(&m, &d, &d, 2);
+        fill(f.params, f.np, r, 0.5);
+        if (bias) fill(f.l[0].b, 4, r, 0.3);
+        float x[3 * 200];
         uint8_t y[3] = {1, 4, 0};
         fill(x, sizeof x / 4, r, 1);
-        cnn_forward(&c, x, B, feat);
-        mlp_zero_grad(&m), cnn_zero_grad(&c);
+        const float *feat = front_forward(&f, x, B, 1);
+        mlp_zero_grad(&m);
         mlp_forward(&m, feat, y, B, NULL);
         mlp_backward(&m, y, B);
-        cnn_backward(&c, x, m.dinp, B);
-        size_t n = c.n_params + m.n_params;
-        float *v = malloc(n * 4), *p0c = malloc(c.n_params * 4), *p0m = malloc(m.n_params * 4);
+        layer_chain_backward(f.l, f.n, x, m.dinp, B, f.g0, f.g1, f.scratch);
+        size_t n = f.np + m.n_params;
+        float *v = malloc(n * 4), *p0c = malloc(f.np * 4), *p0m = malloc(m.n_params * 4);
         fill(v, n, r, 1);
-        memcpy(p0c, c.params, c.n_params * 4), memcpy(p0m, m.params, m.n_params * 4);
-        /* max pooling has kinks: a smaller step keeps every winner */
-        double ana = dot(c.grads, v, c.n_params) + dot(m.grads, v + c.n_params, m.n_params), h = amax ? 1e-4 : 1e-3, l[2];
+        memcpy(p0c, f.params, f.np * 4), memcpy(p0m, m.params, m.n_params * 4);
+        /* max pooling and ReLU have kinks: a smaller step keeps every winner and sign */
+        double ana = dot(f.grads, v, f.np) + dot(m.grads, v + f.np, m.n_params), h = 1e-4, l[2];
         for (int s = 0; s < 2; s++) {
             double sg = s ? -h : h;
-            for (size_t i = 0; i < c.n_params; i++) c.params[i] = p0c[i] + (float)(sg * v[i]);
-            for (size_t i = 0; i < m.n_params; i++) m.params[i] = p0m[i] + (float)(sg * v[c.n_params + i]);
-            cnn_forward(&c, x, B, feat);
-            l[s] = mlp_forward(&m, feat, y, B, NULL);
+            for (size_t i = 0; i < f.np; i++) f.params[i] = p0c[i] + (float)(sg * v[i]);
+            for (size_t i = 0; i < m.n_params; i++) m.params[i] = p0m[i] + (float)(sg * v[f.np + i]);
+            l[s] = mlp_forward(&m, front_forward(&f, x, B, 0), y, B, NULL);
         }
         double num = (l[0] - l[1]) / (2 * h);
-        CHECK(fabs(ana - num) / fmax(fabs(ana) + fabs(num), 1e-12) < 5e-3, "cnn+fc (adapt %d, max %d, bias %d) directional: %g vs %g",
-              adapt, amax, bias, ana, num);
+        CHECK(fabs(ana - num) / fmax(fabs(ana) + fabs(num), 1e-12) < 5e-3,
+              "front+fc (lc %d, pad %d, bias %d, pool %d, adapt %d, max %d) directional: %g vs %g", lc, pad, bias, pool,
+              adapt, amax, ana, num);
         free(v), free(p0c), free(p0m);
-        cnn_free(&c), mlp_free(&m);
+        front_free(&f), mlp_free(&m);
     }
     /* FA with every feedback (including the one to the features) set to W equals backprop */
-    Cnn c1, c2;
+    Front c1, c2;
     Mlp bp, fa;
     int B = 4;
-    cnn_create(&c1, 1, 8, 8, 3, 3, 0, 0, 1, B), cnn_create(&c2, 1, 8, 8, 3, 3, 0, 0, 1, B);
-    int sizes[3] = {c1.feat_dim, 5, 3};
+    front_create(&c1, &LAYER_CONV, 1, 8, 8, 3, 3, 0, 1, 0, 1, 0, 0, 1, B);
+    front_create(&c2, &LAYER_CONV, 1, 8, 8, 3, 3, 0, 1, 0, 1, 0, 0, 1, B);
+    int sizes[3] = {front_dim(&c1), 5, 3};
     mlp_create(&bp, sizes, 3, RULE_BP, B, 1), mlp_create(&fa, sizes, 3, RULE_FA, B, 1);
     DistParams d;
     dist_defaults(&d, "kaiming", 1.0);
-    cnn_init(&c1, &d, 3), cnn_init(&c2, &d, 3), mlp_init(&bp, &d, &d, 4), mlp_init(&fa, &d, &d, 4);
+    fill(c1.params, c1.np, r, 0.5), memcpy(c2.params, c1.params, c1.np * 4);
+    mlp_init(&bp, &d, &d, 4), mlp_init(&fa, &d, &d, 4);
     for (int l = 0; l < 2; l++) memcpy(fa.F[l], fa.W[l], (size_t)sizes[l + 1] * sizes[l] * 4);
-    float x[4 * 64], f1[4 * 27], f2[4 * 27];
+    float x[4 * 64];
     uint8_t y[4] = {0, 1, 2, 1};
     fill(x, sizeof x / 4, r, 1);
-    cnn_forward(&c1, x, B, f1), cnn_forward(&c2, x, B, f2);
-    mlp_zero_grad(&bp), mlp_zero_grad(&fa), cnn_zero_grad(&c1), cnn_zero_grad(&c2);
-    mlp_forward(&bp, f1, y, B, NULL), mlp_backward(&bp, y, B), cnn_backward(&c1, x, bp.dinp, B);
-    mlp_forward(&fa, f2, y, B, NULL), mlp_backward(&fa, y, B), cnn_backward(&c2, x, fa.dinp, B);
+    mlp_zero_grad(&bp), mlp_zero_grad(&fa);
+    mlp_forward(&bp, front_forward(&c1, x, B, 1), y, B, NULL), mlp_backward(&bp, y, B);
+    layer_chain_backward(c1.l, c1.n, x, bp.dinp, B, c1.g0, c1.g1, c1.scratch);
+    mlp_forward(&fa, front_forward(&c2, x, B, 1), y, B, NULL), mlp_backward(&fa, y, B);
+    layer_chain_backward(c2.l, c2.n, x, fa.dinp, B, c2.g0, c2.g1, c2.scratch);
     double num = 0, den = 0;
-    for (size_t i = 0; i < c1.n_params; i++) num += pow(c1.grads[i] - c2.grads[i], 2), den += pow(c1.grads[i], 2);
+    for (size_t i = 0; i < c1.np; i++) num += pow(c1.grads[i] - c2.grads[i], 2), den += pow(c1.grads[i], 2);
     CHECK(den > 0 && sqrt(num / den) < 1e-6, "FA(B = W) conv gradient equals backprop (rel %g)", sqrt(num / den));
-    cnn_free(&c1), cnn_free(&c2), mlp_free(&bp), mlp_free(&fa);
+    front_free(&c1), front_free(&c2), mlp_free(&bp), mlp_free(&fa);
+}
+
+/* The chain in groups of G images (the cnn kind's: G = 1, the conv output held for one
+ * group only) computes the same floats as the whole batch at once: features, winners, the
+ * input gradient's effect on dW and db, bit for bit. */
+static void test_groups(Rng *r) {
+    enum { B = 5 };
+    for (int adapt = 0; adapt <= 2; adapt += 2)
+        for (int G = 1; G <= 2; G++) {
+            Front w, g;
+            CHECK(front_create(&w, &LAYER_CONV, 2, 9, 9, 3, 3, 0, 1, 0, 1, adapt, 1, G, B) == 0, "whole");
+            CHECK(front_create(&g, &LAYER_CONV, 2, 9, 9, 3, 3, 0, 1, 0, 1, adapt, 1, G, B) == 0, "groups");
+            free(g.l[0].y), g.l[0].y = malloc((size_t)G * layer_out_floats(&g.l[0]) * 4), g.l[0].ny = G;
+            fill(w.params, w.np, r, 0.5), memcpy(g.params, w.params, w.np * 4);
+            float x[B * 162], dy[B * 48];
+            fill(x, B * 162, r, 1);
+            int F = front_dim(&w);
+            fill(dy, (size_t)B * F, r, 1);
+            const float *fw = front_forward(&w, x, B, 1);
+            layer_chain_forward_groups(g.l, g.n, x, B, G, 1, g.scratch);
+            const Layer *lw = &w.l[w.n - 1], *lg = &g.l[g.n - 1];
+            int same = !memcmp(fw, lg->y, (size_t)B * F * 4) &&
+                       !memcmp(w.l[1].arg, g.l[1].arg, (size_t)B * layer_out_floats(&w.l[1]) * sizeof(int)) &&
+                       (!adapt || !memcmp(lw->arg, lg->arg, (size_t)B * F * sizeof(int)));
+            layer_chain_backward(w.l, w.n, x, dy, B, w.g0, w.g1, w.scratch);
+            layer_chain_backward_groups(g.l, g.n, x, dy, B, G, g.g0, g.g1, g.scratch);
+            same &= !memcmp(w.grads, g.grads, w.np * 4);
+            double gn = dot(w.grads, w.grads, w.np);
+            CHECK(same && gn > 0, "adapt %d, groups of %d: features, winners and gradients bit-identical to the whole batch",
+                  adapt, G);
+            front_free(&w), front_free(&g);
+        }
 }
 
 /*
- * Batch invariance: an image's features (and, trained, its max-pool winners) are the same
- * floats whatever batch it comes in, wherever in it, and however many images share a conv
- * GEMM; frozen features also equal per-image conv2d_forward (bias in every output), then
- * maxpool2_forward, then ReLU, bit for bit (the fused pool adds the bias after the max).
+ * Batch invariance: an image's features (and, in training, its max-pool winners) are the
+ * same floats whatever batch it comes in, wherever in it, and however many images share a
+ * conv GEMM; features equal the conv layer's output, then maxpool2_forward, then ReLU, bit
+ * for bit (the fused pool and ReLU), and so do they with the bias added after the max.
  */
 static void test_batch_invariance(Rng *r) {
     int cases[][5] = {{14, 8, 5, 0, 0}, {14, 8, 5, 2, 0}, {13, 6, 3, 0, 3}, {28, 16, 5, 0, 0}};
     enum { NB = 13 };
     for (int t = 0; t < 4; t++)
-        for (int trained = 0; trained < 2; trained++) {
+        for (int train = 0; train < 2; train++) {
             int S = cases[t][0], N = cases[t][1], K = cases[t][2], pad = cases[t][3], ad = cases[t][4];
-            Cnn c;
-            CHECK(cnn_create(&c, 1, S, S, N, K, pad, ad, trained, NB) == 0, "create");
-            DistParams d;
-            dist_defaults(&d, "normal", 1.0);
-            cnn_init(&c, &d, 5);
-            fill(c.bc, (size_t)N, r, 0.5);
-            size_t in = (size_t)S * S, F = (size_t)c.feat_dim, pooled = (size_t)N * c.PH * c.PW;
-            float *x = malloc(NB * in * 4), *ref = malloc(NB * F * 4), *f = malloc(NB * F * 4);
+            Front f;
+            CHECK(front_create(&f, &LAYER_CONV, 1, S, S, N, K, pad, 1, 0, 1, ad, 0, 1, NB) == 0, "create");
+            fill(f.params, f.np, r, 1.0);
+            Layer *c = &f.l[0], *pl = &f.l[1];
+            size_t in = (size_t)S * S, F = (size_t)front_dim(&f), pooled = layer_out_floats(pl);
+            float *x = malloc(NB * in * 4), *ref = malloc(NB * F * 4);
             int *arg = malloc(NB * pooled * sizeof(int));
             fill(x, NB * in, r, 1);
             for (size_t i = 0; i < NB * in; i += 3) x[i] = 0.0f; /* zeros, as MNIST backgrounds */
             for (int i = 0; i < NB; i++) { /* each image alone */
-                cnn_forward(&c, x + i * in, 1, ref + i * F);
-                if (trained) memcpy(arg + i * pooled, c.arg, pooled * sizeof(int));
-            }
-            if (!trained && !ad) {
-                float *conv = malloc((size_t)N * c.OH * c.OW * 4), *col = malloc((size_t)K * K * c.OH * c.OW * 4);
-                float *p = malloc(pooled * 4);
-                int same = 1;
-                for (int i = 0; i < NB; i++) {
-                    conv2d_forward(conv, x + i * in, c.Wc, c.bc, col, 1, S, S, N, K, pad);
-                    maxpool2_forward(p, NULL, conv, N, c.OH, c.OW);
+                memcpy(ref + i * F, front_forward(&f, x + i * in, 1, train), F * 4);
+                if (train) memcpy(arg + i * pooled, pl->arg, pooled * sizeof(int));
+                if (!ad) {
+                    float *p = malloc(pooled * 4);
+                    maxpool2_forward(p, NULL, c->y, N, c->OH, c->OW);
                     relu_forward(p, pooled);
-                    same &= !memcmp(p, ref + i * F, pooled * 4);
+                    CHECK(!memcmp(p, ref + i * F, pooled * 4),
+                          "case %d: fused pool-ReLU features equal conv + bias, pool, ReLU bit for bit", t);
+                    free(p);
                 }
-                CHECK(same, "case %d: fused pool-bias-ReLU features equal conv + bias, pool, ReLU bit for bit", t);
-                free(conv), free(col), free(p);
             }
-            int chunks[] = {1, 2, 5, NB};
-            for (int k = 0; k < 4; k++) {
-                CHECK(cnn_set_chunk(&c, chunks[k]) == 0, "chunk");
+            if (!train) { /* the bias moved after the max (the cnn kind's frozen kernels): the same floats */
+                pl->b = c->b, c->b = NULL;
+                CHECK(!memcmp(front_forward(&f, x, NB, 0), ref, NB * F * 4),
+                      "case %d: bias added after the max-pool gives the same features bit for bit", t);
+                c->b = pl->b, pl->b = NULL;
+            }
+            int chunks[] = {1, 2, 5, NB, 0};
+            for (int k = 0; k < 5; k++) {
+                c->chunk = chunks[k];
+                f.scratch = realloc(f.scratch, (layer_chain_scratch(f.l, f.n, NB) + 1) * 4);
                 /* the whole batch, then the images split 4 + 9 (other positions, other GEMM widths) */
-                int same = 1;
-                cnn_forward(&c, x, NB, f);
-                same &= !memcmp(f, ref, NB * F * 4);
-                if (trained) same &= !memcmp(c.arg, arg, NB * pooled * sizeof(int));
-                cnn_forward(&c, x + 4 * in, NB - 4, f);
-                same &= !memcmp(f, ref + 4 * F, (NB - 4) * F * 4);
-                if (trained) same &= !memcmp(c.arg, arg + 4 * pooled, (NB - 4) * pooled * sizeof(int));
-                CHECK(same, "case %d trained=%d chunk %d: features bit-identical to each image alone", t, trained,
-                      chunks[k]);
+                int same = !memcmp(front_forward(&f, x, NB, train), ref, NB * F * 4);
+                if (train) same &= !memcmp(pl->arg, arg, NB * pooled * sizeof(int));
+                same &= !memcmp(front_forward(&f, x + 4 * in, NB - 4, train), ref + 4 * F, (NB - 4) * F * 4);
+                if (train) same &= !memcmp(pl->arg, arg + 4 * pooled, (NB - 4) * pooled * sizeof(int));
+                CHECK(same, "case %d train=%d chunk %d: features bit-identical to each image alone", t, train, chunks[k]);
             }
-            free(x), free(ref), free(f), free(arg);
-            cnn_free(&c);
+            free(x), free(ref), free(arg);
+            front_free(&f);
         }
 }
 
@@ -359,6 +463,7 @@ int main(void) {
     test_pytorch_init();
     test_cnn_grad(&r);
     test_batch_invariance(&r);
+    test_groups(&r);
     test_cache();
     return test_report("test_conv");
 }

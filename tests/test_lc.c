@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
+#include "layer.h"
 #include "lc.h"
 #include "rng.h"
 #include "testutil.h"
@@ -173,33 +173,35 @@ static void test_fd(Rng *r) {
     free(p), free(grad), free(v), free(p0), free(out), free(g), free(dout), free(s);
 }
 
-/* every position's kernel = one conv kernel: LC == conv2d (padding same), forward and backward */
+/* every position's kernel = one conv kernel: LC == layer.h's conv (padding same), forward and backward */
 static void test_conv_equal(Rng *r) {
     int B = 3, C = 2, H = 6, W = 5, O = 4;
     for (int K = 1; K <= 5; K += 2) {
-        int pad = (K - 1) / 2, CKK = C * K * K, P = H * W;
+        int CKK = C * K * K, P = H * W;
         size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * P;
         float *Wc = alloc((size_t)O * CKK), *b = alloc(O), *Wt = alloc(nw), *x = alloc(nx);
         float *o1 = alloc(no), *o2 = alloc(no), *g = alloc(no), *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
-        float *col = alloc((size_t)CKK * P), *dcol = alloc((size_t)CKK * P);
+        Layer cv;
+        CHECK(layer_conv_init(&cv, &LAYER_CONV, C, H, W, O, K, 1, B) == 0, "conv layer");
+        float *cs = alloc(cv.ops->scratch(&cv, B));
         float *dW = alloc(nw), *dWc = alloc((size_t)O * CKK), *dWsum = alloc((size_t)O * CKK);
         float *db1 = alloc(O), *db2 = alloc(O), *dx1 = alloc(nx), *dx2 = alloc(nx);
         fill(Wc, (size_t)O * CKK, r, 0.5), fill(b, O, r, 1), fill(x, nx, r, 1), fill(g, no, r, 1);
         for (int p = 0; p < P; p++) memcpy(Wt + (size_t)p * O * CKK, Wc, (size_t)O * CKK * 4);
         lc_forward(o1, x, Wt, b, s, B, C, H, W, O, K);
-        for (int n = 0; n < B; n++)
-            conv2d_forward(o2 + (size_t)n * O * P, x + (size_t)n * C * P, Wc, b, col, C, H, W, O, K, pad);
+        cv.w = Wc, cv.fb = Wc, cv.b = b, cv.dw = dWc, cv.db = db2;
+        cv.ops->forward(&cv, x, B, 1, cs);
+        memcpy(o2, cv.y, no * sizeof(float));
         CHECK(rel_diff(o1, o2, no) < 1e-5, "K=%d: LC with equal kernels != conv (%g)", K, rel_diff(o1, o2, no));
         lc_backward(dx1, dW, db1, g, x, Wt, s, B, C, H, W, O, K);
-        for (int n = 0; n < B; n++)
-            conv2d_backward(dx2 + (size_t)n * C * P, dWc, db2, g + (size_t)n * O * P, x + (size_t)n * C * P,
-                            Wc, col, dcol, C, H, W, O, K, pad);
+        cv.ops->backward(&cv, x, g, dx2, B, cs);
         for (int p = 0; p < P; p++)
             for (int i = 0; i < O * CKK; i++) dWsum[i] += dW[(size_t)p * O * CKK + i];
         CHECK(rel_diff(dx1, dx2, nx) < 1e-5, "K=%d: dx != conv dx", K);
         CHECK(rel_diff(db1, db2, O) < 1e-5, "K=%d: db != conv db", K);
         CHECK(rel_diff(dWsum, dWc, (size_t)O * CKK) < 1e-5, "K=%d: sum over positions of dW != conv dW", K);
-        free(Wc), free(b), free(Wt), free(x), free(o1), free(o2), free(g), free(s), free(col), free(dcol);
+        free(Wc), free(b), free(Wt), free(x), free(o1), free(o2), free(g), free(s), free(cs);
+        layer_free(&cv);
         free(dW), free(dWc), free(dWsum), free(db1), free(db2), free(dx1), free(dx2);
     }
 }

@@ -4,7 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "blas.h"
 
 int conv_out_size(int n, int k, int pad) { return n + 2 * pad - k + 1; }
 
@@ -52,48 +51,6 @@ void col2im(float *dx, const float *dcol, int C, int H, int W, int K, int pad) {
                     }
                 }
             }
-}
-
-void conv2d_forward(float *out, const float *x, const float *Wt, const float *b, float *col, int C,
-                    int H, int W, int N, int K, int pad) {
-    int P = conv_out_size(H, K, pad) * conv_out_size(W, K, pad), CKK = C * K * K;
-    im2col(col, x, C, H, W, K, pad);
-    for (int n = 0; n < N; n++)
-        for (int p = 0; p < P; p++) out[(size_t)n * P + p] = b[n];
-    /* out <- W * col + out */
-    sgemm(0, 0, N, P, CKK, 1.0f, Wt, col, 1.0f, out);
-}
-
-void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const float *x,
-                     const float *Wt, float *col, float *dcol, int C, int H, int W, int N, int K,
-                     int pad) {
-    int P = conv_out_size(H, K, pad) * conv_out_size(W, K, pad), CKK = C * K * K;
-    im2col(col, x, C, H, W, K, pad);
-    /* dW <- dout * col^T + dW */
-    sgemm(0, 1, N, CKK, P, 1.0f, dout, col, 1.0f, dW);
-    /* db[n] += sum_p dout[n][p], each sum in order p = 0, 1, ...: eight kernels' sums
-     * side by side (independent chains instead of one add's latency per element) */
-    int n = 0;
-    for (; n + 8 <= N; n += 8) {
-        const float *d = dout + (size_t)n * P;
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
-        for (int p = 0; p < P; p++) {
-            s0 += d[p], s1 += d[P + p], s2 += d[2 * P + p], s3 += d[3 * P + p];
-            s4 += d[4 * P + p], s5 += d[5 * P + p], s6 += d[6 * P + p], s7 += d[7 * P + p];
-        }
-        db[n] += s0, db[n + 1] += s1, db[n + 2] += s2, db[n + 3] += s3;
-        db[n + 4] += s4, db[n + 5] += s5, db[n + 6] += s6, db[n + 7] += s7;
-    }
-    for (; n < N; n++) {
-        float s = 0.0f;
-        for (int p = 0; p < P; p++) s += dout[(size_t)n * P + p];
-        db[n] += s;
-    }
-    if (dx) {
-        /* dcol <- W^T * dout, then back to pixels */
-        sgemm(1, 0, CKK, P, N, 1.0f, Wt, dout, 0.0f, dcol);
-        col2im(dx, dcol, C, H, W, K, pad);
-    }
 }
 
 void conv2d_forward_naive(float *out, const float *x, const float *Wt, const float *b, int C, int H,

@@ -1,9 +1,8 @@
 /*
- * conv: image layers on (C, H, W) row-major planes. A batched forward puts several images'
- * im2col patches side by side (im2col_ld) so that one GEMM convolves them all; each output
- * element is still the dot product of one kernel with one patch, whose floats do not
- * depend on the other columns (tests/test_conv.c checks that features are bit-identical
- * whatever batch an image comes in). Each kernel has a naive loop version for tests.
+ * conv: the kernels under layer.h's conv and pool layers on (C, H, W) row-major planes:
+ * im2col (several images' patches side by side with im2col_ld, so that one GEMM convolves
+ * them all; each output element is still the dot product of one kernel with one patch),
+ * col2im, 2x2 max-pools (with a fused ReLU) and adaptive pools; a naive conv for tests.
  */
 #ifndef SYNSWEEP_CONV_H
 #define SYNSWEEP_CONV_H
@@ -20,20 +19,8 @@ void im2col_ld(float *col, size_t ld, const float *x, int C, int H, int W, int K
 /** dx (C, H, W) += the patches in dcol (C*K*K, OH*OW) summed back to their pixels. */
 void col2im(float *dx, const float *dcol, int C, int H, int W, int K, int pad);
 
-/**
- * out (N, OH*OW) <- W (N, C*K*K) conv x (C, H, W) + b (N); stride 1, zero padding pad.
- * col is scratch of C*K*K*OH*OW floats.
- */
-void conv2d_forward(float *out, const float *x, const float *Wt, const float *b, float *col, int C,
-                    int H, int W, int N, int K, int pad);
-/**
- * dW (N, C*K*K) += dout conv x; db (N) += sums of dout; if dx: dx (C, H, W) += input gradient.
- * col and dcol are scratch of C*K*K*OH*OW floats each (dcol only when dx).
- */
-void conv2d_backward(float *dx, float *dW, float *db, const float *dout, const float *x,
-                     const float *Wt, float *col, float *dcol, int C, int H, int W, int N, int K,
-                     int pad);
-/** Same as conv2d_forward by direct loops (no im2col, no BLAS). */
+/** out (N, OH*OW) <- W (N, C*K*K) conv x (C, H, W) + b (N), stride 1, zero padding pad, by direct
+ * loops in double (no im2col, no BLAS). For tests (layer.h's conv is the one in use). */
 void conv2d_forward_naive(float *out, const float *x, const float *Wt, const float *b, int C, int H,
                           int W, int N, int K, int pad);
 

@@ -1,9 +1,12 @@
 /*
- * layer.c: the rows of the layer ops table (layer.h): conv, lc, bn, gap.
+ * layer.c: the rows of the layer ops table (layer.h): conv, lc, maxpool, apool, bn, gap; and
+ * chains of layers.
  */
 #include "layer.h"
 
+#include <assert.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@
 #include "clones.h"
 #include "conv.h"
 #include "lc.h"
+#include "work.h"
 
 int layer_out_size(int n, int K, int stride) {
     int pad = (K - 1) / 2, span = n + 2 * pad - K;
@@ -19,13 +23,16 @@ int layer_out_size(int n, int K, int stride) {
 
 size_t layer_out_floats(const Layer *l) { return (size_t)l->O * l->OH * l->OW; }
 
+size_t layer_in_floats(const Layer *l) { return (size_t)l->C * l->H * l->W; }
+
 static int alloc_out(Layer *l, int max_batch) {
+    l->ny = max_batch;
     l->y = malloc((size_t)max_batch * layer_out_floats(l) * sizeof(float));
     return l->y ? 0 : -1;
 }
 
 void layer_free(Layer *l) {
-    free(l->y), free(l->mean), free(l->invstd);
+    free(l->y), free(l->mean), free(l->invstd), free(l->arg);
     memset(l, 0, sizeof *l);
 }
 
@@ -88,12 +95,74 @@ void col2im_strided(float *dx, const float *dcol, size_t ld, int C, int H, int W
             }
 }
 
-int layer_conv_init(Layer *l, const LayerOps *ops, int C, int H, int W, int O, int K, int stride, int max_batch) {
-    memset(l, 0, sizeof *l);
-    l->ops = ops, l->C = C, l->H = H, l->W = W, l->O = O, l->K = K, l->stride = stride, l->pad = (K - 1) / 2;
-    l->OH = layer_out_size(H, K, stride), l->OW = layer_out_size(W, K, stride);
-    if (l->OH < 1 || l->OW < 1 || K % 2 == 0) return -1;
+/* Output side of a K x K window at stride s, padding pad, on n (0: none fits). */
+static int out_side(int n, int K, int s, int pad) {
+    int span = n + 2 * pad - K;
+    return span < 0 || s < 1 ? 0 : span / s + 1;
+}
+
+Layer layer_conv_shape(const LayerOps *ops, int C, int H, int W, int O, int K, int stride, int pad) {
+    Layer l = {.ops = ops, .C = C, .H = H, .W = W, .O = O, .K = K, .stride = stride, .pad = pad};
+    l.OH = out_side(H, K, stride, pad), l.OW = out_side(W, K, stride, pad);
+    return l;
+}
+
+int layer_conv_init_pad(Layer *l, const LayerOps *ops, int C, int H, int W, int O, int K, int stride, int pad,
+                        int max_batch) {
+    *l = layer_conv_shape(ops, C, H, W, O, K, stride, pad);
+    if (l->OH < 1 || l->OW < 1 || C < 1 || O < 1 || pad < 0 || (ops == &LAYER_LC && (K % 2 == 0 || pad != (K - 1) / 2)))
+        return -1;
     return alloc_out(l, max_batch);
+}
+
+int layer_conv_init(Layer *l, const LayerOps *ops, int C, int H, int W, int O, int K, int stride, int max_batch) {
+    if (K % 2 == 0) return -1;
+    return layer_conv_init_pad(l, ops, C, H, W, O, K, stride, (K - 1) / 2, max_batch);
+}
+
+/* ---- the bias and the fused ReLU of conv and lc ---- */
+
+/* y <- max(y, 0) over n floats (the fused ReLU; NaN -> 0). */
+MULTIVERSION static void out_relu(float *y, size_t n) {
+    for (size_t j = 0; j < n; j++) y[j] = y[j] > 0.0f ? y[j] : 0.0f;
+}
+
+/* The output gradient through the fused ReLU: dy itself, or t <- dy where y > 0, else 0. */
+MULTIVERSION static const float *relu_grad(const Layer *l, const float *dy, int B, float *t) {
+    if (!l->relu) return dy;
+    size_t n = (size_t)B * layer_out_floats(l);
+    for (size_t j = 0; j < n; j++) t[j] = l->y[j] > 0.0f ? dy[j] : 0.0f;
+    return t;
+}
+
+/* Floats relu_grad needs in front of a layer's scratch. */
+static size_t relu_floats(const Layer *l, int B) { return l->relu ? (size_t)B * layer_out_floats(l) : 0; }
+
+/* db (O) += the sum of each plane of dout (O, P), each sum in order p = 0, 1, ...: eight
+ * planes' sums side by side (independent chains instead of one add's latency per element). */
+static void bias_grad(float *db, const float *dout, int O, int P) {
+    int n = 0;
+    for (; n + 8 <= O; n += 8) {
+        const float *d = dout + (size_t)n * P;
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+        for (int p = 0; p < P; p++) {
+            s0 += d[p], s1 += d[P + p], s2 += d[2 * P + p], s3 += d[3 * P + p];
+            s4 += d[4 * P + p], s5 += d[5 * P + p], s6 += d[6 * P + p], s7 += d[7 * P + p];
+        }
+        db[n] += s0, db[n + 1] += s1, db[n + 2] += s2, db[n + 3] += s3;
+        db[n + 4] += s4, db[n + 5] += s5, db[n + 6] += s6, db[n + 7] += s7;
+    }
+    for (; n < O; n++) {
+        float s = 0.0f;
+        for (int p = 0; p < P; p++) s += dout[(size_t)n * P + p];
+        db[n] += s;
+    }
+}
+
+/* Rows r of y (O rows of n at y + o * ld) <- b[o]: the bias a GEMM with beta 1 then adds to. */
+static void fill_bias(float *y, size_t ld, size_t n, const float *b, int O) {
+    for (int o = 0; o < O; o++)
+        for (size_t j = 0; j < n; j++) y[(size_t)o * ld + j] = b[o];
 }
 
 /* ---- conv ----
@@ -108,9 +177,10 @@ int layer_conv_init(Layer *l, const LayerOps *ops, int C, int H, int W, int O, i
 
 static size_t conv_n_params(const Layer *l) { return (size_t)l->O * l->C * l->K * l->K; }
 
-int layer_conv_taps(const Layer *l) { return l->stride == 1 && l->C >= LAYER_TAPS_MIN_C; }
+int layer_conv_taps(const Layer *l) { return !l->chunk && l->stride == 1 && l->C >= LAYER_TAPS_MIN_C; }
 
 int layer_conv_chunk(const Layer *l, int B) {
+    if (l->chunk) return l->chunk < B ? l->chunk : B > 0 ? B : 1;
     size_t per = (size_t)l->C * l->K * l->K * l->OH * l->OW, nb = LAYER_CHUNK_FLOATS / (per ? per : 1);
     return nb < 1 ? 1 : nb > (size_t)B ? (B > 0 ? B : 1) : (int)nb;
 }
@@ -135,10 +205,10 @@ static TapDims tap_dims(const Layer *l) {
 static size_t conv_scratch(const Layer *l, int B) {
     if (layer_conv_taps(l)) {
         TapDims d = tap_dims(l);
-        return 2 * d.nt + 2 * d.np + (size_t)l->O * d.Ne;
+        return relu_floats(l, B) + 2 * d.nt + 2 * d.np + (size_t)l->O * d.Ne;
     }
     size_t nb = (size_t)layer_conv_chunk(l, B), P = (size_t)l->OH * l->OW;
-    return nb * P * ((size_t)l->C * l->K * l->K + (nb > 1 ? (size_t)l->O : 0));
+    return relu_floats(l, B) + nb * P * ((size_t)l->C * l->K * l->K + (nb > 1 ? (size_t)l->O : 0));
 }
 
 /* wt (K*K, O, C) <- w (O, C, K*K). */
@@ -170,9 +240,10 @@ static void conv_fwd_taps(Layer *l, const float *x, int B, float *scratch) {
     memset(xp, 0, d.np * sizeof(float));
     for (int n = 0; n < B; n++) {
         tap_pad(l, &d, xp, x + n * ni, NULL);
-        for (int t = 0; t < KK; t++) /* Ye (O, Ne) += W_t (O, C) * Xp window t (C, Ne) */
+        if (l->b) fill_bias(ye, d.Ne, d.Ne, l->b, l->O);
+        for (int t = 0; t < KK; t++) /* Ye (O, Ne) += W_t (O, C) * Xp window t (C, Ne) [+ b] */
             sgemm_ld(0, 0, l->O, d.Ne, l->C, 1.0f, wt + (size_t)t * OC, l->C, xp + (t / l->K) * d.Wp + t % l->K,
-                     d.Np, t ? 1.0f : 0.0f, ye, d.Ne);
+                     d.Np, t || l->b ? 1.0f : 0.0f, ye, d.Ne);
         for (int o = 0; o < l->O; o++)
             for (int oy = 0; oy < l->OH; oy++)
                 memcpy(l->y + n * no + ((size_t)o * l->OH + oy) * l->OW, ye + (size_t)o * d.Ne + (size_t)oy * d.Wp,
@@ -190,6 +261,7 @@ static void conv_bwd_taps(Layer *l, const float *x, const float *dy, float *dx, 
     memset(dye, 0, (size_t)l->O * d.Ne * sizeof(float)); /* the padding columns stay zero */
     for (int n = 0; n < B; n++) {
         tap_pad(l, &d, xp, x + n * ni, NULL);
+        if (l->db) bias_grad(l->db, dy + n * no, l->O, l->OH * l->OW);
         for (int o = 0; o < l->O; o++)
             for (int oy = 0; oy < l->OH; oy++)
                 memcpy(dye + (size_t)o * d.Ne + (size_t)oy * d.Wp, dy + n * no + ((size_t)o * l->OH + oy) * l->OW,
@@ -217,26 +289,32 @@ static void conv_patches(const Layer *l, float *col, const float *x, int nb) {
 
 static void conv_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)train;
+    scratch += relu_floats(l, B);
     if (layer_conv_taps(l)) {
         conv_fwd_taps(l, x, B, scratch);
-        return;
+    } else {
+        int CKK = l->C * l->K * l->K, P = l->OH * l->OW, chunk = layer_conv_chunk(l, B);
+        size_t ni = (size_t)l->C * l->H * l->W, no = layer_out_floats(l);
+        for (int n0 = 0; n0 < B; n0 += chunk) {
+            int nb = B - n0 < chunk ? B - n0 : chunk;
+            float *col = scratch, *yc = nb > 1 ? scratch + (size_t)CKK * nb * P : l->y + n0 * no;
+            conv_patches(l, col, x + n0 * ni, nb);
+            if (l->b) fill_bias(yc, (size_t)nb * P, (size_t)nb * P, l->b, l->O);
+            /* Yc (O, nb*P) <- W (O, CKK) * col (CKK, nb*P) [+ b] */
+            sgemm(0, 0, l->O, nb * P, CKK, 1.0f, l->w, col, l->b ? 1.0f : 0.0f, yc);
+            if (nb > 1) /* y (nb, O, P) <- Yc */
+                for (int n = 0; n < nb; n++)
+                    for (int o = 0; o < l->O; o++)
+                        memcpy(l->y + (n0 + n) * no + (size_t)o * P, yc + ((size_t)o * nb + n) * P,
+                               P * sizeof(float));
+        }
     }
-    int CKK = l->C * l->K * l->K, P = l->OH * l->OW, chunk = layer_conv_chunk(l, B);
-    size_t ni = (size_t)l->C * l->H * l->W, no = layer_out_floats(l);
-    for (int n0 = 0; n0 < B; n0 += chunk) {
-        int nb = B - n0 < chunk ? B - n0 : chunk;
-        float *col = scratch, *yc = nb > 1 ? scratch + (size_t)CKK * nb * P : l->y + n0 * no;
-        conv_patches(l, col, x + n0 * ni, nb);
-        /* Yc (O, nb*P) <- W (O, CKK) * col (CKK, nb*P) */
-        sgemm(0, 0, l->O, nb * P, CKK, 1.0f, l->w, col, 0.0f, yc);
-        if (nb > 1) /* y (nb, O, P) <- Yc */
-            for (int n = 0; n < nb; n++)
-                for (int o = 0; o < l->O; o++)
-                    memcpy(l->y + (n0 + n) * no + (size_t)o * P, yc + ((size_t)o * nb + n) * P, P * sizeof(float));
-    }
+    if (l->relu) out_relu(l->y, (size_t)B * layer_out_floats(l));
 }
 
 static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    dy = relu_grad(l, dy, B, scratch);
+    scratch += relu_floats(l, B);
     if (layer_conv_taps(l)) {
         conv_bwd_taps(l, x, dy, dx, B, scratch);
         return;
@@ -256,6 +334,7 @@ static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B
         conv_patches(l, col, x + n0 * ni, nb);
         /* dW += dYc (O, nb*P) * col^T */
         sgemm(0, 1, l->O, CKK, nb * P, 1.0f, dyc, col, 1.0f, l->dw);
+        for (int n = 0; l->db && n < nb; n++) bias_grad(l->db, dy + (n0 + n) * no, l->O, P);
         if (!dx) continue;
         /* dcol (CKK, nb*P) <- F^T * dYc, into col's place; then summed back to the pixels */
         sgemm(1, 0, CKK, nb * P, l->O, 1.0f, l->fb, dyc, 0.0f, col);
@@ -267,22 +346,124 @@ static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B
 
 const LayerOps LAYER_CONV = {"conv", conv_fwd, conv_bwd, conv_n_params, conv_scratch};
 
+void layer_conv_work(const Layer *l, int B, int first, Work *fwd, Work *bwd) {
+    double ckk = (double)l->C * l->K * l->K, P = (double)l->OH * l->OW, out = l->O * P;
+    double in = (double)l->C * l->H * l->W;
+    if (layer_conv_taps(l)) {
+        double kk = (double)l->K * l->K, ne = l->OH * (double)(l->W + 2 * l->pad);
+        work_gemm(fwd, kk, l->O, ne, l->C);
+        work_gemm(bwd, kk, l->O, l->C, ne);
+        if (!first) work_gemm(bwd, kk, l->C, ne, l->O);
+        fwd->n[WK_GATHER] += in + out;
+        bwd->n[WK_GATHER] += (first ? 1.0 : 2.0) * in + out;
+        return;
+    }
+    double nb = layer_conv_chunk(l, B), tr = nb > 1 ? out : 0.0; /* (O, nb*P) <-> (nb, O, P) */
+    work_gemm(fwd, 1.0 / nb, l->O, nb * P, ckk);
+    work_gemm(bwd, 1.0 / nb, l->O, ckk, nb * P);
+    if (!first) work_gemm(bwd, 1.0 / nb, ckk, nb * P, l->O);
+    fwd->n[WK_GATHER] += P * ckk + tr;
+    bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk + tr;
+}
+
 /* ---- lc: lc.c's kernels (any stride) ---- */
 
 static size_t lc_n_params(const Layer *l) { return (size_t)l->OH * l->OW * l->O * l->C * l->K * l->K; }
 
-static size_t lc_layer_scratch(const Layer *l, int B) { return lc_scratch_floats(B, l->C, l->H, l->W, l->O, l->K); }
+static size_t lc_layer_scratch(const Layer *l, int B) {
+    return relu_floats(l, B) + lc_scratch_floats(B, l->C, l->H, l->W, l->O, l->K);
+}
 
 static void lc_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)train;
-    lc_forward_strided(l->y, x, l->w, NULL, scratch, B, l->C, l->H, l->W, l->O, l->K, l->stride);
+    lc_forward_strided(l->y, x, l->w, l->b, scratch + relu_floats(l, B), B, l->C, l->H, l->W, l->O, l->K, l->stride);
+    if (l->relu) out_relu(l->y, (size_t)B * layer_out_floats(l));
 }
 
 static void lc_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
-    lc_backward_strided(dx, l->dw, NULL, dy, x, l->fb, scratch, B, l->C, l->H, l->W, l->O, l->K, l->stride);
+    dy = relu_grad(l, dy, B, scratch);
+    lc_backward_strided(dx, l->dw, l->db, dy, x, l->fb, scratch + relu_floats(l, B), B, l->C, l->H, l->W, l->O, l->K,
+                        l->stride);
 }
 
 const LayerOps LAYER_LC = {"lc", lc_fwd, lc_bwd, lc_n_params, lc_layer_scratch};
+
+/* ---- maxpool: 2x2, stride 2 (+ ReLU); apool: adaptive pools ---- */
+
+static size_t no_params(const Layer *l) {
+    (void)l;
+    return 0;
+}
+
+static size_t no_scratch(const Layer *l, int B) {
+    (void)l, (void)B;
+    return 0;
+}
+
+/* Sets up a pool of (C, H, W) to (C, OH, OW) with room for its winners. */
+static int pool_init(Layer *l, const LayerOps *ops, int C, int H, int W, int OH, int OW, int max_batch) {
+    memset(l, 0, sizeof *l);
+    l->ops = ops, l->C = l->O = C, l->H = H, l->W = W, l->OH = OH, l->OW = OW;
+    if (C < 1 || OH < 1 || OW < 1) return -1;
+    l->arg = malloc((size_t)max_batch * layer_out_floats(l) * sizeof(int));
+    return l->arg ? alloc_out(l, max_batch) : -1;
+}
+
+int layer_maxpool_init(Layer *l, int C, int H, int W, int relu, int max_batch) {
+    int r = pool_init(l, &LAYER_MAXPOOL, C, H, W, H / 2, W / 2, max_batch);
+    l->relu = relu;
+    return r;
+}
+
+int layer_apool_init(Layer *l, int C, int H, int W, int n, int amax, int max_batch) {
+    if (n > H || n > W) return -1;
+    int r = pool_init(l, &LAYER_APOOL, C, H, W, n, n, max_batch);
+    l->K = n, l->amax = amax;
+    return r;
+}
+
+static void maxpool_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
+    (void)scratch;
+    size_t ni = layer_in_floats(l), no = layer_out_floats(l);
+    assert(!l->b || (!train && l->relu));
+    for (int n = 0; n < B; n++) {
+        int *arg = train ? l->arg + n * no : NULL;
+        if (l->relu) maxpool2_relu_forward(l->y + n * no, arg, x + n * ni, (size_t)l->H * l->W, l->b, l->C, l->H, l->W);
+        else maxpool2_forward(l->y + n * no, arg, x + n * ni, l->C, l->H, l->W);
+    }
+}
+
+static void maxpool_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    (void)x, (void)scratch;
+    size_t ni = layer_in_floats(l), no = layer_out_floats(l);
+    for (int n = 0; dx && n < B; n++) {
+        if (l->relu) maxpool2_relu_backward(dx + n * ni, dy + n * no, l->y + n * no, l->arg + n * no, l->C, l->H, l->W);
+        else maxpool2_backward(dx + n * ni, dy + n * no, l->arg + n * no, l->C, l->H, l->W);
+    }
+}
+
+const LayerOps LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_params, no_scratch};
+
+static void apool_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
+    (void)scratch;
+    size_t ni = layer_in_floats(l), no = layer_out_floats(l);
+    for (int n = 0; n < B; n++) {
+        if (l->amax)
+            adaptive_maxpool_forward(l->y + n * no, train ? l->arg + n * no : NULL, x + n * ni, l->C, l->H, l->W, l->K);
+        else adaptive_avgpool_forward(l->y + n * no, x + n * ni, l->C, l->H, l->W, l->K);
+    }
+}
+
+static void apool_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    (void)x, (void)scratch;
+    size_t ni = layer_in_floats(l), no = layer_out_floats(l);
+    for (int n = 0; dx && n < B; n++) {
+        if (l->amax) adaptive_maxpool_backward(dx + n * ni, dy + n * no, l->arg + n * no, l->C, l->K);
+        else adaptive_avgpool_backward(dx + n * ni, dy + n * no, l->C, l->H, l->W, l->K);
+    }
+}
+
+const LayerOps LAYER_APOOL = {"apool", apool_fwd, apool_bwd, no_params, no_scratch};
 
 /* ---- bn: BatchNorm2d (+ ReLU) ---- */
 
@@ -296,11 +477,6 @@ int layer_bn_init(Layer *l, int C, int H, int W, int relu, int max_batch) {
 }
 
 static size_t bn_n_params(const Layer *l) { return 2 * (size_t)l->C; }
-
-static size_t no_scratch(const Layer *l, int B) {
-    (void)l, (void)B;
-    return 0;
-}
 
 /* Rows of one plane of one image (hw floats) in BN_LANES float lanes, each lane's terms in
  * order, then the lanes and the rest in double: the sums the passes below add to a plane's. */
@@ -442,11 +618,6 @@ int layer_gap_init(Layer *l, int C, int H, int W, int max_batch) {
     return alloc_out(l, max_batch);
 }
 
-static size_t gap_n_params(const Layer *l) {
-    (void)l;
-    return 0;
-}
-
 static void gap_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)train, (void)scratch;
     size_t hw = (size_t)l->H * l->W;
@@ -467,4 +638,72 @@ static void gap_bwd(Layer *l, const float *x, const float *dy, float *dx, int B,
     }
 }
 
-const LayerOps LAYER_GAP = {"gap", gap_fwd, gap_bwd, gap_n_params, no_scratch};
+const LayerOps LAYER_GAP = {"gap", gap_fwd, gap_bwd, no_params, no_scratch};
+
+/* ---- chains ---- */
+
+/* Points every layer whose output holds the batch at images n0 on (off > 0), or back (off < 0). */
+static void chain_shift(Layer *ls, int n, int B, int n0, int off) {
+    for (int i = 0; i < n; i++) {
+        if (ls[i].ny < B) continue; /* a group's output, written afresh per group */
+        ptrdiff_t d = (ptrdiff_t)off * n0 * (ptrdiff_t)layer_out_floats(&ls[i]);
+        ls[i].y += d;
+        if (ls[i].arg) ls[i].arg += d;
+    }
+}
+
+void layer_chain_forward(Layer *ls, int n, const float *x, int B, int train, float *scratch) {
+    layer_chain_forward_groups(ls, n, x, B, B, train, scratch);
+}
+
+void layer_chain_forward_groups(Layer *ls, int n, const float *x, int B, int G, int train, float *scratch) {
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G;
+        if (n0) chain_shift(ls, n, B, n0, 1);
+        for (int i = 0; i < n; i++)
+            ls[i].ops->forward(&ls[i], i ? ls[i - 1].y : x + n0 * layer_in_floats(&ls[0]), g, train, scratch);
+        if (n0) chain_shift(ls, n, B, n0, -1);
+    }
+}
+
+void layer_chain_backward(Layer *ls, int n, const float *x, const float *dy, int B, float *g0, float *g1,
+                          float *scratch) {
+    layer_chain_backward_groups(ls, n, x, dy, B, B, g0, g1, scratch);
+}
+
+void layer_chain_backward_groups(Layer *ls, int n, const float *x, const float *dy, int B, int G, float *g0, float *g1,
+                                 float *scratch) {
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G;
+        if (n0) chain_shift(ls, n, B, n0, 1);
+        float *buf[2] = {g0, g1};
+        const float *d = dy + n0 * layer_out_floats(&ls[n - 1]);
+        for (int i = n - 1; i >= 0; i--) {
+            /* a group's output is only the next layer's forward input: never read backward */
+            assert(!i || ls[i - 1].ny >= B || (!ls[i - 1].relu && (ls[i].ops == &LAYER_MAXPOOL || ls[i].ops == &LAYER_APOOL)));
+            float *dx = i ? buf[i & 1] : NULL; /* never the buffer d is in: d is buf[(i + 1) & 1] or dy */
+            if (dx) memset(dx, 0, (size_t)g * layer_in_floats(&ls[i]) * sizeof(float));
+            ls[i].ops->backward(&ls[i], i ? ls[i - 1].y : x + n0 * layer_in_floats(&ls[0]), d, dx, g, scratch);
+            d = dx;
+        }
+        if (n0) chain_shift(ls, n, B, n0, -1);
+    }
+}
+
+size_t layer_chain_scratch(const Layer *ls, int n, int B) {
+    size_t s = 0;
+    for (int i = 0; i < n; i++) {
+        size_t t = ls[i].ops->scratch(&ls[i], B);
+        s = t > s ? t : s;
+    }
+    return s;
+}
+
+size_t layer_chain_act(const Layer *ls, int n) {
+    size_t a = 0;
+    for (int i = 0; i < n; i++) {
+        size_t in = layer_in_floats(&ls[i]), out = layer_out_floats(&ls[i]);
+        a = in > a ? in : a, a = out > a ? out : a;
+    }
+    return a;
+}

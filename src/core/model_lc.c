@@ -8,8 +8,12 @@
  * lc: each layer is locally connected (lc.h: a kernel per output position, lc_W<l>
  * (H*W, O, C*K*K)); every sleep_every optimiser steps a sleep shares weights within groups
  * of positions (instant: group means; dynamic: the Hebbian sleep). lc_conv: each layer is a
- * conv layer (conv.h, conv_W<l> (O, C, K, K)) -- the lc network whose kernels are tied
- * across positions, which computes the same (tests/test_lc_model.c).
+ * conv layer (conv_W<l> (O, C, K, K)) -- the lc network whose kernels are tied across
+ * positions, which computes the same (tests/test_lc_model.c).
+ *
+ * The network is a chain of rows of the layer ops table (layer.h): per layer an lc or conv
+ * row with its bias (and the ReLU fused when there is no pool), then a maxpool row with the
+ * ReLU fused after the max (the same floats as ReLU then max-pool).
  *
  * Both layers learn through the head's input gradient and the rule's feedback: bp passes the
  * weights themselves; fa a fixed random tensor of the weights' shape (lc_B<l> / conv_B<l>,
@@ -22,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
+#include "layer.h"
 #include "lc.h"
 #include "memest.h"
 #include "model.h"
@@ -33,24 +37,19 @@ int model_head_build(Model *md, Mlp *m, const JobSpec *spec, int in_dim, int nee
 /* rng streams of this kind (model.h's RNG_STREAM_* stop at 6) */
 enum { LC_STREAM_INIT = 0x4c4301, LC_STREAM_FEEDBACK = 0x4c4302, LC_STREAM_SLEEP = 0x4c4303 };
 
-typedef struct LcNetLayer {
-    int C, H, W, O, K;  /* input planes (C, H, W), output channels, kernel side */
-    int PH, PW;         /* output side after the pool */
-    float *Wt, *b, *dW, *db;
-    const float *F;     /* feedback: Wt (bp) or the fixed tensor (fa, layers >= 1) */
-    float *act;         /* (max_batch, O*H*W) after ReLU */
-    float *pooled;      /* (max_batch, O*PH*PW): the layer's output (= act without pooling) */
-    int *arg;           /* (max_batch, O*PH*PW) max-pool winners */
-    float *dpooled;     /* (max_batch, O*PH*PW) gradient of pooled (not for the last layer) */
-} LcNetLayer;
+/* lc_conv's conv layers: 0, layer.c's choice per layer (the tap form from LAYER_TAPS_MIN_C
+ * input planes, else chunks of images sharing a GEMM). */
+enum { LC_CONV_CHUNK = 0 };
 
 typedef struct LcModel {
     int conv;           /* lc_conv */
     int L, pool;
-    LcNetLayer l[LC_MAX_LAYERS];
+    Layer net[2 * LC_MAX_LAYERS]; /* per layer: LC (conv) with bias [and ReLU], [maxpool with ReLU] */
+    Layer *ly[LC_MAX_LAYERS];     /* the LC (conv) layers in net */
+    int n;              /* layers in net */
     Mlp m;
-    float *scratch;     /* lc_forward/backward scratch, or conv col + dcol */
-    float *dact;        /* (max_batch, max O*H*W) */
+    float *scratch;     /* the layers' scratch */
+    float *g[2];        /* (max_batch, widest map) gradient buffers */
     int sleep;          /* 0 none, 1 instant, 2 dynamic */
     int share, sleep_every, sleep_steps, sleep_batch;
     float sleep_lr, sleep_gamma;
@@ -64,10 +63,9 @@ static LcModel *lc_of(const Model *md) { return (LcModel *)md->impl; }
 
 static int lc_depth(const JobSpec *spec, int *ch) { return jobspec_intlist(spec->lc_channels, ch, LC_MAX_LAYERS); }
 
-/* The layers' shapes and their tensors (W, b; FA feedback from layer 1), checked; the widest
- * scratch and activation-gradient sizes into *scratch, *dact; the head's input size into *feat. */
-static int lc_declare(Model *md, const JobSpec *spec, int C, int H, int W, size_t *scratch, size_t *dact, int *feat,
-                      char *err, size_t errlen) {
+/* The layers' tensors (W, b; FA feedback from layer 1), their shapes checked; the head's
+ * input size into *feat. */
+static int lc_declare(Model *md, const JobSpec *spec, int C, int H, int W, int *feat, char *err, size_t errlen) {
     LcModel *lm = lc_of(md);
     int ch[LC_MAX_LAYERS], L = lc_depth(spec, ch), K = spec->lc_size;
     lm->conv = !strcmp(spec->model, "lc_conv");
@@ -89,10 +87,8 @@ static int lc_declare(Model *md, const JobSpec *spec, int C, int H, int W, size_
     int fa = md->rule->feedback == RULE_FA;
     const char *pre = lm->conv ? "conv" : "lc";
     for (int i = 0; i < L; i++) {
-        LcNetLayer *ly = &lm->l[i];
-        ly->C = C, ly->H = H, ly->W = W, ly->O = ch[i], ly->K = K;
-        ly->PH = lm->pool ? H / 2 : H, ly->PW = lm->pool ? W / 2 : W;
-        if (ly->PH < 1 || ly->PW < 1) {
+        int PH = lm->pool ? H / 2 : H, PW = lm->pool ? W / 2 : W;
+        if (PH < 1 || PW < 1) {
             snprintf(err, errlen, "%s: layer %d's %dx%d map cannot be pooled", spec->model, i, H, W);
             return -1;
         }
@@ -108,50 +104,55 @@ static int lc_declare(Model *md, const JobSpec *spec, int C, int H, int W, size_
             snprintf(err, errlen, "too many tensors");
             return -1;
         }
-        size_t s = lm->conv ? 2 * (size_t)C * K * K * H * W : lc_scratch_floats(md->max_batch, C, H, W, ch[i], K);
-        *scratch = s > *scratch ? s : *scratch;
-        *dact = (size_t)ch[i] * H * W > *dact ? (size_t)ch[i] * H * W : *dact;
-        C = ch[i], H = ly->PH, W = ly->PW;
+        C = ch[i], H = PH, W = PW;
     }
     *feat = C * H * W;
     return 0;
 }
 
-/* Points the layers into the buffers, allocates their activations, draws the weights. @return 0 or -1. */
-static int lc_init_layers(Model *md, const JobSpec *spec, size_t scratch, size_t dact) {
+static float *lc_tensor(Model *md, const char *pre, char kind, int i, float **grad) {
+    char name[16];
+    snprintf(name, sizeof name, "%s_%c%d", pre, kind, i);
+    const Tensor *t = tensors_find(&md->tensors, name);
+    if (grad) *grad = md->grads + t->offset;
+    return model_tensor(md, t);
+}
+
+/* Sets up the layers on the tensors, allocates their buffers, draws the weights. @return 0 or -1. */
+static int lc_init_layers(Model *md, const JobSpec *spec, int C, int H, int W) {
     LcModel *lm = lc_of(md);
     const char *pre = lm->conv ? "conv" : "lc";
-    int fa = md->rule->feedback == RULE_FA, B = md->max_batch;
+    int ch[LC_MAX_LAYERS], fa = md->rule->feedback == RULE_FA, B = md->max_batch, K = spec->lc_size;
+    lc_depth(spec, ch);
     Rng ri, rf;
     rng_seed(&ri, (uint64_t)spec->seed, LC_STREAM_INIT);
     rng_seed(&rf, (uint64_t)spec->seed, LC_STREAM_FEEDBACK);
     double eps = !lm->conv && !strcmp(spec->lc_init, "shared") ? spec->lc_init_eps : -1.0;
+    lm->n = 0;
     for (int i = 0; i < lm->L; i++) {
-        LcNetLayer *ly = &lm->l[i];
-        char name[16];
-        snprintf(name, sizeof name, "%s_W%d", pre, i);
-        const Tensor *tw = tensors_find(&md->tensors, name);
-        snprintf(name, sizeof name, "%s_b%d", pre, i);
-        const Tensor *tb = tensors_find(&md->tensors, name);
-        ly->Wt = model_tensor(md, tw), ly->dW = md->grads + tw->offset;
-        ly->b = model_tensor(md, tb), ly->db = md->grads + tb->offset;
+        Layer *ly = lm->ly[i] = &lm->net[lm->n++];
+        if (layer_conv_init(ly, lm->conv ? &LAYER_CONV : &LAYER_LC, C, H, W, ch[i], K, 1, B)) return -1;
+        ly->chunk = lm->conv ? LC_CONV_CHUNK : 0, ly->relu = !lm->pool;
+        ly->w = lc_tensor(md, pre, 'W', i, &ly->dw), ly->b = lc_tensor(md, pre, 'b', i, &ly->db);
         /* lc_conv: one kernel, drawn as lc draws a 1x1 map's (the same Kaiming fan-out std) */
-        int PH = lm->conv ? 1 : ly->H, PW = lm->conv ? 1 : ly->W;
-        lc_init(ly->Wt, ly->b, ly->C, PH, PW, ly->O, ly->K, eps, &ri);
-        ly->F = ly->Wt; /* bp; layer 0 computes no input gradient */
+        int PH = lm->conv ? 1 : H, PW = lm->conv ? 1 : W;
+        lc_init(ly->w, ly->b, C, PH, PW, ly->O, K, eps, &ri);
+        ly->fb = ly->w; /* bp; layer 0 computes no input gradient */
         if (fa && i > 0) {
-            snprintf(name, sizeof name, "%s_B%d", pre, i);
-            float *Fb = model_tensor(md, tensors_find(&md->tensors, name));
-            lc_init(Fb, NULL, ly->C, PH, PW, ly->O, ly->K, -1.0, &rf);
-            ly->F = Fb;
+            float *Fb = lc_tensor(md, pre, 'B', i, NULL);
+            lc_init(Fb, NULL, C, PH, PW, ly->O, K, -1.0, &rf);
+            ly->fb = Fb;
         }
-        size_t na = (size_t)B * ly->O * ly->H * ly->W, np = (size_t)B * ly->O * ly->PH * ly->PW;
-        if (!(ly->act = malloc(na * sizeof(float)))) return -1;
-        if (lm->pool && (!(ly->pooled = malloc(np * sizeof(float))) || !(ly->arg = malloc(np * sizeof(int))))) return -1;
-        if (i < lm->L - 1 && !(ly->dpooled = malloc(np * sizeof(float)))) return -1;
+        C = ly->O;
+        if (lm->pool) {
+            if (layer_maxpool_init(&lm->net[lm->n++], C, H, W, 1, B)) return -1;
+            H /= 2, W /= 2;
+        }
     }
-    if (!(lm->scratch = malloc(scratch * sizeof(float))) || !(lm->dact = malloc((size_t)B * dact * sizeof(float))))
-        return -1;
+    size_t sc = layer_chain_scratch(lm->net, lm->n, B), act = layer_chain_act(lm->net, lm->n);
+    if (!(lm->scratch = malloc((sc ? sc : 1) * sizeof(float)))) return -1;
+    for (int i = 0; i < 2; i++)
+        if (!(lm->g[i] = malloc((size_t)B * act * sizeof(float)))) return -1;
     return 0;
 }
 
@@ -165,7 +166,7 @@ static int lc_sleep_setup(LcModel *lm, const JobSpec *spec) {
     if (lm->sleep == 2) {
         size_t ss = 0;
         for (int i = 0; i < lm->L; i++) {
-            const LcNetLayer *ly = &lm->l[i];
+            const Layer *ly = lm->ly[i];
             size_t s = lc_sleep_scratch_floats(ly->C, ly->H, ly->W, ly->O, ly->K, lm->share, lm->sleep_batch);
             ss = s > ss ? s : ss;
         }
@@ -176,12 +177,10 @@ static int lc_sleep_setup(LcModel *lm, const JobSpec *spec) {
 
 static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, char *err, size_t errlen) {
     LcModel *lm = lc_of(md);
-    size_t scratch = 0, dact = 0;
     int feat;
-    if (lc_declare(md, spec, C, H, W, &scratch, &dact, &feat, err, errlen) ||
-        model_head_build(md, &lm->m, spec, feat, 1, err, errlen))
+    if (lc_declare(md, spec, C, H, W, &feat, err, errlen) || model_head_build(md, &lm->m, spec, feat, 1, err, errlen))
         return -1;
-    if (lc_init_layers(md, spec, scratch, dact) || lc_sleep_setup(lm, spec)) {
+    if (lc_init_layers(md, spec, C, H, W) || lc_sleep_setup(lm, spec)) {
         snprintf(err, errlen, "out of memory building the model");
         return -1;
     }
@@ -191,70 +190,23 @@ static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, ch
 
 static void lc_kind_free(Model *md) {
     LcModel *lm = lc_of(md);
-    for (int i = 0; i < LC_MAX_LAYERS; i++) {
-        LcNetLayer *ly = &lm->l[i];
-        free(ly->act), free(ly->pooled), free(ly->arg), free(ly->dpooled);
-    }
-    free(lm->scratch), free(lm->dact), free(lm->sleep_scratch);
+    for (int i = 0; i < 2 * LC_MAX_LAYERS; i++) layer_free(&lm->net[i]);
+    free(lm->scratch), free(lm->g[0]), free(lm->g[1]), free(lm->sleep_scratch);
     mlp_free(&lm->m);
-}
-
-/* The output of layer i for B images (pooled, or act itself without pooling). */
-static const float *layer_out(const LcModel *lm, int i) {
-    return lm->pool ? lm->l[i].pooled : lm->l[i].act;
 }
 
 static double lc_kind_forward(Model *md, const float *x, const uint8_t *y, int B, int features, long *correct) {
     (void)features; /* no frozen front-end: always images */
     LcModel *lm = lc_of(md);
-    const float *in = x;
-    for (int i = 0; i < lm->L; i++) {
-        LcNetLayer *ly = &lm->l[i];
-        int C = ly->C, H = ly->H, W = ly->W, O = ly->O, K = ly->K;
-        size_t ni = (size_t)C * H * W, no = (size_t)O * H * W, np = (size_t)O * ly->PH * ly->PW;
-        if (lm->conv)
-            for (int n = 0; n < B; n++)
-                conv2d_forward(ly->act + n * no, in + n * ni, ly->Wt, ly->b, lm->scratch, C, H, W, O, K, (K - 1) / 2);
-        else
-            lc_forward(ly->act, in, ly->Wt, ly->b, lm->scratch, B, C, H, W, O, K);
-        for (size_t j = 0; j < (size_t)B * no; j++) ly->act[j] = ly->act[j] > 0.0f ? ly->act[j] : 0.0f;
-        if (lm->pool)
-            for (int n = 0; n < B; n++) maxpool2_forward(ly->pooled + n * np, ly->arg + n * np, ly->act + n * no, O, H, W);
-        in = layer_out(lm, i);
-    }
-    return mlp_forward(&lm->m, in, y, B, correct);
+    layer_chain_forward(lm->net, lm->n, x, B, !md->no_grad, lm->scratch);
+    return mlp_forward(&lm->m, lm->net[lm->n - 1].y, y, B, correct);
 }
 
 static void lc_kind_backward(Model *md, const float *x, const uint8_t *y, int B, int features) {
     (void)features;
     LcModel *lm = lc_of(md);
     mlp_backward(&lm->m, y, B);
-    for (int i = lm->L - 1; i >= 0; i--) {
-        LcNetLayer *ly = &lm->l[i];
-        int C = ly->C, H = ly->H, W = ly->W, O = ly->O, K = ly->K;
-        size_t ni = (size_t)C * H * W, no = (size_t)O * H * W, np = (size_t)O * ly->PH * ly->PW;
-        const float *g = i == lm->L - 1 ? lm->m.dinp : ly->dpooled;
-        const float *in = i == 0 ? x : layer_out(lm, i - 1);
-        float *dx = i == 0 ? NULL : lm->l[i - 1].dpooled;
-        float *dact = lm->dact;
-        if (lm->pool) {
-            memset(dact, 0, (size_t)B * no * sizeof(float));
-            for (int n = 0; n < B; n++) maxpool2_backward(dact + n * no, g + n * np, ly->arg + n * np, O, H, W);
-        } else {
-            memcpy(dact, g, (size_t)B * no * sizeof(float));
-        }
-        for (size_t j = 0; j < (size_t)B * no; j++)
-            if (!(ly->act[j] > 0.0f)) dact[j] = 0.0f;
-        if (dx) memset(dx, 0, (size_t)B * ni * sizeof(float));
-        if (lm->conv) {
-            float *col = lm->scratch, *dcol = col + (size_t)C * K * K * H * W;
-            for (int n = 0; n < B; n++)
-                conv2d_backward(dx ? dx + n * ni : NULL, ly->dW, ly->db, dact + n * no, in + n * ni, ly->F,
-                                col, dcol, C, H, W, O, K, (K - 1) / 2);
-        } else {
-            lc_backward(dx, ly->dW, ly->db, dact, in, ly->F, lm->scratch, B, C, H, W, O, K);
-        }
-    }
+    layer_chain_backward(lm->net, lm->n, x, lm->m.dinp, B, lm->g[0], lm->g[1], lm->scratch);
 }
 
 static const Mlp *lc_kind_head(const Model *md) { return &lc_of(md)->m; }
@@ -262,10 +214,10 @@ static const Mlp *lc_kind_head(const Model *md) { return &lc_of(md)->m; }
 /* One sleep of every LC layer. */
 static void lc_sleep(LcModel *lm) {
     for (int i = 0; i < lm->L; i++) {
-        LcNetLayer *ly = &lm->l[i];
-        if (lm->sleep == 1) lc_share_instant(ly->Wt, ly->C, ly->H, ly->W, ly->O, ly->K, lm->share);
+        Layer *ly = lm->ly[i];
+        if (lm->sleep == 1) lc_share_instant(ly->w, ly->C, ly->H, ly->W, ly->O, ly->K, lm->share);
         else if (lm->sleep_scratch)
-            lc_sleep_dynamic(ly->Wt, lm->sleep_scratch, ly->C, ly->H, ly->W, ly->O, ly->K, lm->share, lm->sleep_steps,
+            lc_sleep_dynamic(ly->w, lm->sleep_scratch, ly->C, ly->H, ly->W, ly->O, ly->K, lm->share, lm->sleep_steps,
                              lm->sleep_lr, lm->sleep_gamma, lm->sleep_batch, &lm->sleep_rng);
     }
     lm->n_sleeps++;
@@ -278,22 +230,25 @@ static void lc_kind_after_step(Model *md) {
 
 static void lc_measure(LcModel *lm) {
     for (int i = 0; i < lm->L; i++) {
-        const LcNetLayer *ly = &lm->l[i];
-        lc_snr(ly->Wt, ly->C, ly->H, ly->W, ly->O, ly->K, &lm->snr_paper[i], &lm->snr_code[i]);
+        const Layer *ly = lm->ly[i];
+        lc_snr(ly->w, ly->C, ly->H, ly->W, ly->O, ly->K, &lm->snr_paper[i], &lm->snr_code[i]);
     }
 }
 
 /* lc: SNR_w of every LC layer at the end of each epoch (after the epoch's last sleep) */
 /* Bytes (memest.h): per layer the weights with gradients, two Adam moments, feedback and
- * snapshot copies (LC: one kernel per position; conv: one), the batch's activations and the
- * scratch; the FC head and the examples as the mlp estimate counts them. */
+ * snapshot copies (LC: one kernel per position; conv: one), the batch's activations, pooled
+ * maps, winners and gradients, and the layer's scratch (layer.h); the FC head and the
+ * examples as the mlp estimate counts them. */
 static size_t lc_kind_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     int ch[LC_MAX_LAYERS], L = lc_depth(s, ch), K = s->lc_size, lc = !strcmp(s->model, "lc");
     size_t B = (size_t)(s->batch_size > 0 ? s->batch_size : 1), bytes = 0;
     int c = C, h = H, w = W;
     for (int l = 0; l < L; l++) {
         size_t kernels = (size_t)ch[l] * c * K * K * (lc ? (size_t)h * w : 1);
-        bytes += 4 * (kernels * 8 + B * (size_t)ch[l] * h * w * 4) + 4 * lc_scratch_floats((int)B, c, h, w, ch[l], K);
+        Layer ly = layer_conv_shape(lc ? &LAYER_LC : &LAYER_CONV, c, h, w, ch[l], K, 1, (K - 1) / 2);
+        ly.chunk = lc ? 0 : LC_CONV_CHUNK, ly.relu = strcmp(s->lc_pool, "max") != 0;
+        bytes += 4 * (kernels * 8 + B * (size_t)ch[l] * h * w * 4) + 4 * ly.ops->scratch(&ly, (int)B);
         c = ch[l];
         if (!strcmp(s->lc_pool, "max")) h /= 2, w /= 2;
     }
@@ -303,7 +258,7 @@ static size_t lc_kind_memory(const JobSpec *s, int C, int H, int W, int n_train,
 
 /* One layer's work (work.h) per example: fwd and bwd (lc: a product per position over the
  * batch, the patches gathered, the weights streamed once a batch forward and three times
- * backward; lc_conv: per image im2col and one product); per sleep: *sleep. */
+ * backward; lc_conv: layer.c's form, layer_conv_work); per sleep: *sleep. */
 static void lc_layer_work(const JobSpec *s, int lc, int c, int h, int w, int O, Work *fwd, Work *bwd, Work *sleep,
                           int first) {
     int K = s->lc_size;
@@ -319,12 +274,10 @@ static void lc_layer_work(const JobSpec *s, int lc, int c, int h, int w, int O, 
         work_stream(fwd, P * kern / B, 16.0 * P * kern); /* with its gradient and moments */
         work_stream(bwd, 3.0 * P * kern / B, 16.0 * P * kern);
     } else {
-        work_gemm(fwd, 1.0, O, P, ckk);
-        work_gemm(bwd, 1.0, O, ckk, P);
-        if (!first) work_gemm(bwd, 1.0, ckk, P, O);
-        fwd->n[WK_GATHER] += P * ckk; /* im2col */
-        fwd->n[WK_STREAM] += P * 3.0 * O;
-        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk; /* im2col, col2im */
+        Layer l = layer_conv_shape(&LAYER_CONV, c, h, w, O, K, 1, (K - 1) / 2);
+        l.chunk = LC_CONV_CHUNK;
+        layer_conv_work(&l, (int)B, first, fwd, bwd);
+        fwd->n[WK_STREAM] += P * 3.0 * O; /* the bias, the outputs */
         bwd->n[WK_STREAM] += P * 4.0 * O;
     }
     if (!lc || !strcmp(s->sleep, "none")) return;
