@@ -82,6 +82,8 @@ def main():
     key = ["variant", "train_per_class", "seed"]
     lo = ok[ok.rbm_lr == 0.05].set_index(key).test_acc
     hi = ok[ok.rbm_lr == 0.2].set_index(key).test_acc
+    if not (lo.index.is_unique and hi.index.is_unique):  # another varying parameter: no pairing by these keys
+        sys.exit("rbse_lr: more than one job per (variant, k, seed) at a rate: not the sweeps this script reads")
     both = lo.index.intersection(hi.index)
     if not len(both):
         return
@@ -94,7 +96,7 @@ def main():
         for v in variants:
             idx = [i for i in both if i[0] == v and i[1] == k]
             if idx:
-                print(f"| {v} | {k} | {len(idx)} | {ms(lo[idx])} | {ms(hi[idx])} | {paired(hi[idx].values - lo[idx].values)} |")
+                print(f"| {v} | {k} | {len(idx)} | {ms(lo[idx])} | {ms(hi[idx])} | {paired((hi[idx] - lo[idx]).values)} |")
 
     # each variant at its CD model's chosen rate, against the rbm at its own, over the seeds of `both`
     seeds = sorted({i[2] for i in both})

@@ -382,8 +382,11 @@ static int seen(uint64_t *set, size_t cap, uint64_t h) {
  * the seconds of its contrastive divergence or noise phase when an earlier job has the same
  * stage key (that job computes it; this one continues from it), into saved[id]: the stage's
  * work is work(job) - work(job without the stage) (stage_off). The frozen features of the test
- * rows are shared too but not subtracted (no spec expresses a job without them). @return
- * the number of jobs that continue from any stage, or -1 (out of memory).
+ * rows are shared too but not subtracted (no spec expresses a job without them). A stage counts
+ * as reused only within the job's coordinator group (stage_group: its first stage's key), and
+ * as if each rank's cache held every stage it computed (256 MiB by default: a CD output is 3 MB,
+ * a noise phase's 1 MB), so this is what sharing saves at best. @return the number of jobs that
+ * continue from any stage, or -1 (out of memory).
  */
 static long shared_seconds(const Sweep *sw, const Calibration *cal, const double *t, double *saved) {
     size_t cap = 4 * (size_t)(sw->n_jobs > 0 ? sw->n_jobs : 1) + 1;
@@ -396,10 +399,15 @@ static long shared_seconds(const Sweep *sw, const Calibration *cal, const double
         saved[id] = 0.0;
         sweep_job(sw, id, &s);
         if (dataset_shape(s.dataset, &C, &H, &W)) continue;
+        /* the coordinator hands a group (the first stage's key) to one rank: a later stage is
+         * counted as reused only within the group (another group's rank may not hold it) */
+        uint64_t group = stage_group(&s, C, H, W, 10);
         for (int st = SHARE_PRETRAIN; st < N_SHARE; st++) {
             StageKey k;
             Work w;
-            if (!stage_key(&s, st, C, H, W, 10, &k) || !seen(set, cap, stage_key_hash(&k))) continue;
+            if (!stage_key(&s, st, C, H, W, 10, &k)) continue;
+            uint64_t h = (stage_key_hash(&k) ^ (group * 0x9e3779b97f4a7c15ull)) | 1; /* nonzero */
+            if (!seen(set, cap, h)) continue;
             any = 1;
             if (stage_off(&s, st, &off) && !jobspec_work(&off, &w)) saved[id] += fmax(0.0, t[id] - work_seconds(&w, cal));
         }
@@ -468,7 +476,7 @@ int expand_cost(const Sweep *sw, const char *cal_file, int cores) {
                "(contrastive divergence, frozen features, noise phase) another job computes; without the contrastive "
                "divergence and noise phases they reuse: %.3f core-hours, ", n_sh, sw->n_jobs, (total - sum) / 3600);
         print_duration(schedule(t, sw->n_jobs, cores));
-        printf(" on %d core%s (the frozen features' share is not subtracted)\n", cores, cores == 1 ? "" : "s");
+        printf(" on %d core%s, at best (the frozen features' share is not subtracted)\n", cores, cores == 1 ? "" : "s");
     }
     free(saved);
     free(t), free(ksec), free(kmax), free(kjobs);
