@@ -410,6 +410,7 @@ static long shared_seconds(const Sweep *sw, const Calibration *cal, const double
             if (!seen(set, cap, h)) continue;
             any = 1;
             if (stage_off(&s, st, &off) && !jobspec_work(&off, &w)) saved[id] += fmax(0.0, t[id] - work_seconds(&w, cal));
+            saved[id] = fmin(saved[id], t[id]); /* (no kind has two such stages; never below 0 s) */
         }
         n += any;
     }

@@ -242,10 +242,13 @@ static void lc_measure(LcModel *lm) {
  * examples as the mlp estimate counts them. */
 static size_t lc_kind_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     int ch[LC_MAX_LAYERS], L = lc_depth(s, ch), K = s->lc_size, lc = !strcmp(s->model, "lc");
-    size_t B = (size_t)(s->batch_size > 0 ? s->batch_size : 1), bytes = 0;
-    int c = C, h = H, w = W;
+    size_t B = (size_t)(s->batch_size > 0 ? s->batch_size : 1), bytes = 0, sleep = 0;
+    int c = C, h = H, w = W, dyn = lc && !strcmp(s->sleep, "dynamic");
+    int share = !strcmp(s->sleep_share, "map") ? LC_SHARE_MAP : LC_SHARE_GRID;
     for (int l = 0; l < L; l++) {
         size_t kernels = (size_t)ch[l] * c * K * K * (lc ? (size_t)h * w : 1);
+        size_t ss = dyn ? lc_sleep_scratch_floats(c, h, w, ch[l], K, share, s->sleep_batch) : 0;
+        sleep = ss > sleep ? ss : sleep; /* the dynamic sleep's one scratch: the largest layer's */
         Layer ly = layer_conv_shape(lc ? &LAYER_LC : &LAYER_CONV, c, h, w, ch[l], K, 1, (K - 1) / 2);
         ly.chunk = lc ? 0 : LC_CONV_CHUNK, ly.relu = strcmp(s->lc_pool, "max") != 0;
         bytes += 4 * (kernels * 8 + B * (size_t)ch[l] * h * w * 4) + 4 * ly.ops->scratch(&ly, (int)B);
@@ -253,7 +256,8 @@ static size_t lc_kind_memory(const JobSpec *s, int C, int H, int W, int n_train,
         if (!strcmp(s->lc_pool, "max")) h /= 2, w /= 2;
     }
     JobSpec head = *s;
-    return bytes + memest_mlp(&head, c, h, w, n_train, n_test) + ((size_t)n_train + n_test) * (size_t)C * H * W * 4;
+    return bytes + 4 * sleep + memest_mlp(&head, c, h, w, n_train, n_test) +
+           ((size_t)n_train + n_test) * (size_t)C * H * W * 4;
 }
 
 /* One layer's work (work.h) per example: fwd and bwd (lc: a product per position over the
