@@ -2,7 +2,8 @@
  * Core invariants: RNG and distributions, metrics on known matrices, Adam's first step,
  * IDX loader round trip and rejection of bad files, seeded subsets, job spec parsing,
  * result packing, and training on a separable fixture (loss falls, bit-identical reruns,
- * FA angle ~90 deg untrained, lowered by noise pretraining), and the BLAS start-up check.
+ * FA angle ~90 deg untrained, lowered by noise pretraining), the BLAS start-up check, the
+ * stage cache's pinned outputs and the reuse of large split buffers.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "mlp.h"
 #include "optim.h"
 #include "rng.h"
+#include "stage.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -407,6 +409,49 @@ static void test_blas_check(void) {
 #endif
 }
 
+/* The stage cache: an adopted output is stored without a copy and stays while pinned, however
+ * much newer outputs need its room; unpinned, it is evicted like any other. */
+static void test_stage_cache(void) {
+    StageKey k[3];
+    memset(k, 0, sizeof k);
+    for (int i = 0; i < 3; i++) k[i].stage = SHARE_FEATURES, k[i].c = i + 1;
+    size_t n = 1 << 18; /* 1 MiB of floats */
+    stage_cache_limit(2 * n * sizeof(float) + 1024); /* room for one output and a bit */
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) a[i] = (float)i, b[i] = -(float)i;
+    StageOut oa = {.n_parts = 1, .len = {n}, .part = {a}}, ob = {.n_parts = 1, .len = {n}, .part = {b}};
+    CHECK(stage_cache_adopt(&k[0], &oa) == 1, "adopt");
+    const StageOut *f = stage_cache_find(&k[0]);
+    CHECK(f && f->part[0] == a, "an adopted output is stored without a copy");
+    CHECK(stage_cache_put(&k[1], &ob) == 0 && !stage_cache_find(&k[1]) && stage_cache_find(&k[0]),
+          "a pinned output is not evicted for a newer one");
+    stage_cache_pin(a, 0);
+    CHECK(stage_cache_put(&k[1], &ob) == 1 && !stage_cache_find(&k[0]), "unpinned, it is evicted");
+    f = stage_cache_find(&k[1]);
+    CHECK(f && f->part[0] != b && f->part[0][n - 1] == -(float)(n - 1), "put stores a copy");
+    StageOut big = {.n_parts = 1, .len = {4 * n}, .part = {b}};
+    CHECK(stage_cache_adopt(&k[2], &big) == 0, "an output over the bound is not adopted (the caller keeps it)");
+    free(b);
+    stage_cache_limit(0);
+    CHECK(stage_cache_bytes() == 0, "limit 0 empties the cache");
+
+    /* large split buffers: kept by split_free for a request of 4/5 to all of their size */
+    Split s = {.n = 1000, .d = 3000};
+    size_t bytes = (size_t)s.n * s.d * sizeof(float) + 1;
+    s.x = split_alloc(bytes);
+    CHECK(s.x && ((uintptr_t)s.x & ((2 << 20) - 1)) == 0, "a large buffer is 2 MiB aligned");
+    float *x0 = s.x;
+    split_free(&s);
+    float *x1 = split_alloc(bytes);
+    CHECK(x1 == x0, "a freed large buffer is reused for the same size");
+    Split t = {.n = 1000, .d = 3000, .x = x1};
+    split_free(&t);
+    float *x2 = split_alloc(bytes / 2); /* not that one (it is freed first: the address may recur) */
+    CHECK(x2 != NULL, "a fresh buffer for half the size");
+    free(x2);
+    split_release_kept();
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/synsweep_test_core_%d", (int)getpid());
     CHECK(fixture_make_mnist(tmpdir, 400, 200, 12, 1) == 0, "fixture");
@@ -419,6 +464,7 @@ int main(void) {
     test_idx();
     test_blas_check();
     test_jobspec();
+    test_stage_cache();
     RawSplit tr, te;
     char err[256];
     CHECK(dataset_load(tmpdir, "mnist", "train", &tr, err, sizeof err) == 0, "fixture train: %s", err);

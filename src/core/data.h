@@ -58,7 +58,15 @@ typedef struct Split {
     float *x;          /* (n, d) */
     uint8_t *y;        /* (n) */
     SparseRows *sp;    /* x's nonzeros when split_sparsify found x sparse, or NULL */
+    int borrowed;      /* x is another's (a shared stage's output, read in place): not freed */
 } Split;
+
+/** malloc for a split's rows (x of n * d floats, + 1 byte): a buffer of 8 MiB or more is
+ * one that split_free kept (an earlier job's, of nearly that size), or a fresh one aligned
+ * to 2 MiB and advised to use huge pages; freed by split_free (or free()). */
+void *split_alloc(size_t bytes);
+/** Frees the large buffers split_free kept for later jobs. */
+void split_release_kept(void);
 
 /** Inputs with at most this fraction of nonzero values are kept as SparseRows too: a first
  * layer then multiplies by the nonzeros alone (mlp.h). A constant, so that which arithmetic

@@ -174,9 +174,15 @@ const char *nonfinite_tensor(const Model *md) {
         if (!t->learned) continue;
         const float *v = (t->fixed ? md->fixed : md->params) + t->offset;
         int64_t n = tensor_numel(t);
-        float acc = 0.0f; /* x * 0 is NaN exactly when x is NaN or infinite */
-        for (int64_t i = 0; i < n; i++) acc += v[i] * 0.0f;
-        if (acc != 0.0f) return t->name;
+        /* x * 0 is NaN exactly when x is NaN or infinite; 16 independent sums, so that the
+         * compiler keeps them in one vector (one sum in order ran at an add's latency) */
+        float acc[16] = {0};
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            for (int j = 0; j < 16; j++) acc[j] += v[i + j] * 0.0f;
+        for (; i < n; i++) acc[0] += v[i] * 0.0f;
+        for (int j = 1; j < 16; j++) acc[0] += acc[j];
+        if (acc[0] != 0.0f) return t->name;
     }
     return NULL;
 }

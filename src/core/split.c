@@ -2,12 +2,14 @@
  * split.c: a job's view of a dataset: the training subset its seed draws, the pixel scaling,
  * its float copy (a Split), and that copy's nonzeros when the images are mostly zeros.
  */
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (glibc hides it under plain POSIX) */
 #include "data.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "rng.h"
 
@@ -98,7 +100,7 @@ Scaling scaling_fit(const RawSplit *raw, const int *idx, int n, int standardize)
 int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s) {
     size_t plane = (size_t)raw->h * raw->w, d = plane * raw->c;
     out->n = n, out->d = (int)d, out->n_classes = raw->n_classes, out->features = 0;
-    out->x = malloc((size_t)n * d * sizeof(float) + 1);
+    out->x = split_alloc((size_t)n * d * sizeof(float) + 1);
     out->y = malloc((size_t)n + 1);
     if (!out->x || !out->y || raw->c > MAX_CHANNELS) {
         split_free(out);
@@ -119,8 +121,61 @@ int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s
     return 0;
 }
 
+/*
+ * Large split buffers (features, scaled rows: up to 313 MB for a pixels job's test features)
+ * are kept for the next job of the process instead of going back to the kernel: a fresh
+ * buffer costs a page fault per page and the kernel's zeroing of it, 10% of an rbse_oneshot
+ * sweep's CPU (docs/PERFORMANCE.md, "Shared stages"). A kept buffer is reused for a request
+ * of between 4/5 of its size and its size (so a job never holds much more than it asked
+ * for), and every kept buffer is freed before a fresh one is allocated (so kept buffers never
+ * sit beside a job's own). One training thread per process uses them (as stage.h's cache).
+ */
+#define BIG_BYTES ((size_t)8 << 20)
+#define N_KEPT 4
+static struct { void *p; size_t bytes; } kept[N_KEPT];
+
+void *split_alloc(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < BIG_BYTES) return malloc(bytes);
+    int best = -1;
+    for (int i = 0; i < N_KEPT; i++)
+        if (kept[i].p && kept[i].bytes >= bytes && kept[i].bytes - kept[i].bytes / 5 <= bytes &&
+            (best < 0 || kept[i].bytes < kept[best].bytes))
+            best = i;
+    if (best >= 0) {
+        void *p = kept[best].p;
+        kept[best].p = NULL;
+        return p;
+    }
+    split_release_kept();
+    /* on 2 MiB pages where the kernel offers them (transparent huge pages in madvise mode,
+     * Debian's default): 512 times fewer faults when the buffer is first filled */
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes)) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE); /* a hint: fine if refused */
+#endif
+    return p;
+}
+
+void split_release_kept(void) {
+    for (int i = 0; i < N_KEPT; i++) free(kept[i].p), kept[i].p = NULL;
+}
+
+/* Frees a buffer of split_alloc(bytes), keeping a large one for the next request. */
+static void split_dealloc(void *p, size_t bytes) {
+    if (!p) return;
+    if (bytes >= BIG_BYTES)
+        for (int i = 0; i < N_KEPT; i++)
+            if (!kept[i].p) {
+                kept[i].p = p, kept[i].bytes = bytes;
+                return;
+            }
+    free(p);
+}
+
 void split_free(Split *s) {
-    free(s->x);
+    if (!s->borrowed) split_dealloc(s->x, (size_t)s->n * s->d * sizeof(float) + 1);
     free(s->y);
     if (s->sp) free(s->sp->start), free(s->sp->idx), free(s->sp->val), free(s->sp);
     memset(s, 0, sizeof(*s));

@@ -102,6 +102,7 @@ typedef struct Entry {
     StageOut out;
     size_t bytes;
     long last_use;
+    int pinned; /* a running job reads its parts in place: never evicted */
 } Entry;
 
 static Entry *entries;
@@ -143,32 +144,53 @@ static void evict(int i) {
     entries[i] = entries[--n_entries];
 }
 
-int stage_cache_put(const StageKey *k, const StageOut *out) {
-    size_t bytes = sizeof(Entry);
-    for (int i = 0; i < out->n_parts; i++) bytes += out->len[i] * sizeof(float);
-    if (!limit || bytes > limit || stage_cache_find(k)) return 0;
-    while (n_entries && held + bytes > limit) {
-        int lru = 0;
-        for (int i = 1; i < n_entries; i++)
-            if (entries[i].last_use < entries[lru].last_use) lru = i;
+/* Makes room for `bytes` more, evicting the least recently used unpinned outputs. @return 1
+ * if they fit the bound then, 0 if not (pinned outputs fill it). */
+static int make_room(size_t bytes) {
+    while (held + bytes > limit) {
+        int lru = -1;
+        for (int i = 0; i < n_entries; i++)
+            if (!entries[i].pinned && (lru < 0 || entries[i].last_use < entries[lru].last_use)) lru = i;
+        if (lru < 0) return 0;
         evict(lru);
     }
+    return 1;
+}
+
+/* Stores k's output with its parts as given (out's own or fresh copies), or NULL. */
+static Entry *insert(const StageKey *k, const StageOut *out, int copy) {
+    size_t bytes = sizeof(Entry);
+    for (int i = 0; i < out->n_parts; i++) bytes += out->len[i] * sizeof(float);
+    if (!limit || bytes > limit || stage_cache_find(k) || !make_room(bytes)) return NULL;
     Entry *ne = realloc(entries, (size_t)(n_entries + 1) * sizeof(Entry));
-    if (!ne) return 0;
+    if (!ne) return NULL;
     entries = ne;
     Entry *e = &entries[n_entries];
     memset(e, 0, sizeof *e);
     e->key = *k, e->out = *out, e->last_use = ++clock_;
-    for (int i = 0; i < out->n_parts; i++) {
+    for (int i = 0; copy && i < out->n_parts; i++) {
         e->out.part[i] = malloc(out->len[i] * sizeof(float) + 1);
         if (!e->out.part[i]) {
             e->out.n_parts = i;
             e->bytes = 0;
             entry_free(e);
-            return 0;
+            return NULL;
         }
         if (out->len[i]) memcpy(e->out.part[i], out->part[i], out->len[i] * sizeof(float));
     }
     e->bytes = bytes, held += bytes, n_entries++;
-    return 1;
+    return e;
+}
+
+int stage_cache_put(const StageKey *k, const StageOut *out) { return insert(k, out, 1) != NULL; }
+
+int stage_cache_adopt(const StageKey *k, const StageOut *out) {
+    Entry *e = insert(k, out, 0);
+    if (e) e->pinned = 1;
+    return e != NULL;
+}
+
+void stage_cache_pin(const float *part0, int on) {
+    for (int i = 0; part0 && i < n_entries; i++)
+        if (entries[i].out.n_parts && entries[i].out.part[0] == part0) entries[i].pinned = on;
 }

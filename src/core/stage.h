@@ -84,5 +84,16 @@ const StageOut *stage_cache_find(const StageKey *k);
  * 0 not (off, too large, or out of memory: the job goes on either way).
  */
 int stage_cache_put(const StageKey *k, const StageOut *out);
+/**
+ * Stores out under k with its parts themselves (no copy): on success the cache owns them
+ * and keeps the output pinned (never evicted) until stage_cache_pin(part[0], 0). A job
+ * whose output is large (the RBSE's test features, 200 MB) gives it away so and reads it
+ * in place. @return 1 stored (the caller must not free the parts), 0 not (they stay the
+ * caller's).
+ */
+int stage_cache_adopt(const StageKey *k, const StageOut *out);
+/** Pins (on 1) or unpins the stored output whose first part is part0: a pinned output is
+ * never evicted, so a job can read it in place (nothing happens if none is stored). */
+void stage_cache_pin(const float *part0, int on);
 
 #endif

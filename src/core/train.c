@@ -144,13 +144,13 @@ static int cache_features(Model *md, Split *s, const float *from, int eval) {
     int fd = md->feat_dim, B = md->max_batch;
     int R = md->feat_rows; /* rows per image */
     f.n = eval ? s->n : s->n * R, f.d = eval ? R * fd : fd, f.n_classes = s->n_classes, f.features = eval ? 2 : 1;
-    f.x = malloc((size_t)f.n * f.d * sizeof(float) + 1);
+    f.borrowed = from != NULL; /* another job's, read in place (never written) */
+    f.x = from ? (float *)from : split_alloc((size_t)f.n * f.d * sizeof(float) + 1);
     f.y = malloc((size_t)f.n + 1);
     if (!f.x || !f.y) {
         split_free(&f);
         return -1;
     }
-    if (from) memcpy(f.x, from, (size_t)f.n * f.d * sizeof(float));
     for (int i = 0; !from && i < s->n; i += B) {
         int b = s->n - i < B ? s->n - i : B;
         (eval ? md->kind->eval_features : md->kind->features)(md, s->x + (size_t)i * s->d, b, f.x + (size_t)i * R * fd);
@@ -185,6 +185,7 @@ typedef struct Job {
     NoiseCurve nc;
     int has_noise;
     double last_loss;        /* the last data epoch's mean minibatch loss */
+    const float *pinned;     /* te.x when it is a shared stage's output, pinned in the cache */
     double auc;              /* sum of the evaluated epochs' test accuracies, n_eval of them */
     int n_eval;
     int has[N_SHARE];        /* has[st]: the job has stage st to share (stage.h), under key[st] */
@@ -428,12 +429,15 @@ static int prepare_features(Job *J) {
     const StageOut *o = stage_find(J, SHARE_FEATURES);
     if (o && (o->n_parts != 1 || o->len[0] != len)) o = NULL; /* (never: the same key) */
     double t0 = now_s();
+    /* another job's features are read in place, pinned in the cache until this job ends */
     if (cache_features(md, &J->te, o ? o->part[0] : NULL, eval)) return -1;
     if (o) {
         J->r->m.stage_seconds_saved += o->seconds;
+        stage_cache_pin(J->pinned = J->te.x, 1);
     } else if (J->has[SHARE_FEATURES] && stage_cache_on()) {
+        /* given to the cache, not copied: this job reads them there too */
         StageOut so = {.n_parts = 1, .len = {len}, .part = {J->te.x}, .seconds = now_s() - t0};
-        stage_cache_put(&J->key[SHARE_FEATURES], &so);
+        if (stage_cache_adopt(&J->key[SHARE_FEATURES], &so)) J->te.borrowed = 1, J->pinned = J->te.x;
     }
     return 0;
 }
@@ -620,6 +624,7 @@ int train_job(const JobSpec *spec, const RawSplit *train, const RawSplit *test,
     }
     free(J.idx), free(J.perm), free(J.xbuf), free(J.ybuf), free(J.noise_at), free(J.held);
     split_free(&J.tr), split_free(&J.te);
+    stage_cache_pin(J.pinned, 0);
     model_free(&J.md);
     return r->status;
 }
