@@ -12,6 +12,8 @@
  *    authors' constants): every kernel of a group of two or more goes to its group's mean (the
  *    mean kept), border kernels and lone ones stay, SNR_w rises, and the kind's snr metrics are
  *    the mean of lc_snr over the 3x3 LC layers (the 1x1 shortcuts left out);
+ *  - one step of the sleep of a layer at stride 1 and 2 against the authors' construction
+ *    (tiles repeated on the layer's input, their border positions);
  *  - rule dfa, a non-default hidden and sleeps on conv layers are refused with a message
  *    naming the field (fa: tests/test_resnet_fa.c).
  */
@@ -217,34 +219,37 @@ static void test_sharing_identity(void) {
     model_free(&cv), model_free(&lc);
 }
 
-/* Kernel sides of the n = 1 network's layers in declaration order (5 and 8: the 1x1 shortcuts). */
+/* Kernel sides and strides of the n = 1 network's layers in declaration order (5 and 8: the
+ * 1x1 shortcuts); their input maps are 8, 8, 8, 8, 4, 8, 4, 2, 4 wide. */
 static const int NET_K[9] = {3, 3, 3, 3, 3, 1, 3, 3, 1};
+static const int NET_ST[9] = {1, 1, 1, 2, 1, 2, 2, 1, 2};
 
-/* Layer i's non-border positions' group (lc_sleep_dynamic's: on the output map, grid groups at
- * stride K from the first non-border position), or -1 on the border. */
-static int group_of(int y, int x, int OH, int K, int map) {
-    int pad = (K - 1) / 2;
-    if (y < pad || y >= OH - pad || x < pad || x >= OH - pad) return -1;
-    return map ? 0 : (y - pad) % K * K + (x - pad) % K;
+/* The positions whose patch lies inside the input (the authors' left_border = ceil(pad/st),
+ * right_border = (in - 2 pad)//st + left_border) and their grid groups at stride K from the
+ * first of them, or -1 outside: written from the authors' formulas, not from lc.c. */
+static int group_of(int y, int x, int IH, int st, int K, int map) {
+    int pad = (K - 1) / 2, lo = (pad + st - 1) / st, hi = (IH - 2 * pad) / st + lo;
+    if (y < lo || y >= hi || x < lo || x >= hi) return -1;
+    return map ? 0 : (y - lo) % K * K + (x - lo) % K;
 }
 
 /* One dynamic sleep of layer lc_W<i> (W0 before, W after): border kernels and one-member
  * groups unchanged (*still), group means kept (*merr), the distance to the group mean
  * before the sleep shrunk (num / den of squares). */
-static void sleep_layer(const Tensor *t, const float *W0, const float *W, int K, int map, long *still, double *merr,
-                        double *num, double *den) {
-    int P = t->shape[0], OH = (int)lround(sqrt(P)), n = t->shape[1] * t->shape[2];
+static void sleep_layer(const Tensor *t, const float *W0, const float *W, int K, int st, int map, long *still,
+                        double *merr, double *num, double *den) {
+    int P = t->shape[0], OH = (int)lround(sqrt(P)), n = t->shape[1] * t->shape[2], IH = OH * st;
     for (int gi = -1; gi < K * K; gi++) {
         int members = 0;
-        for (int p = 0; p < P; p++) members += group_of(p / OH, p % OH, OH, K, map) == gi;
+        for (int p = 0; p < P; p++) members += group_of(p / OH, p % OH, IH, st, K, map) == gi;
         for (int e = 0; e < n; e++) {
             double m0 = 0.0, m1 = 0.0;
             for (int p = 0; p < P; p++)
-                if (group_of(p / OH, p % OH, OH, K, map) == gi) m0 += W0[(size_t)p * n + e], m1 += W[(size_t)p * n + e];
+                if (group_of(p / OH, p % OH, IH, st, K, map) == gi) m0 += W0[(size_t)p * n + e], m1 += W[(size_t)p * n + e];
             m0 /= members ? members : 1, m1 /= members ? members : 1;
             if (members >= 2 && gi >= 0) *merr = fmax(*merr, fabs(m1 - m0));
             for (int p = 0; p < P; p++) {
-                if (group_of(p / OH, p % OH, OH, K, map) != gi) continue;
+                if (group_of(p / OH, p % OH, IH, st, K, map) != gi) continue;
                 size_t at = (size_t)p * n + e;
                 if (gi < 0 || members < 2) *still += W[at] != W0[at];
                 else *num += (W[at] - m0) * (W[at] - m0), *den += (W0[at] - m0) * (W0[at] - m0);
@@ -263,7 +268,7 @@ static void snr_mean(const Model *md, double *sp, double *sc) {
         const Tensor *t = tensors_find(&md->tensors, name);
         int OH = (int)lround(sqrt(t->shape[0])), O = t->shape[1], C = t->shape[2] / (NET_K[i] * NET_K[i]);
         double p, c;
-        lc_snr(model_tensor(md, t), C, OH, OH, O, NET_K[i], &p, &c);
+        lc_snr_strided(model_tensor(md, t), C, OH * NET_ST[i], OH * NET_ST[i], NET_ST[i], O, NET_K[i], &p, &c);
         if (NET_K[i] == 1 || isnan(p)) continue;
         *sp += p, *sc += c, cnt++;
     }
@@ -296,7 +301,7 @@ static void test_dynamic_sleep(const char *share) {
         char name[16];
         snprintf(name, sizeof name, "lc_W%d", i);
         const Tensor *t = tensors_find(&md.tensors, name);
-        sleep_layer(t, W0 + t->offset, md.params + t->offset, NET_K[i], map, &still, &merr, &num, &den);
+        sleep_layer(t, W0 + t->offset, md.params + t->offset, NET_K[i], NET_ST[i], map, &still, &merr, &num, &den);
     }
     double moved = sqrt(num / den);
     printf("dynamic sleep (%s): ||W - mean|| / ||W0 - mean|| = %.2e, means kept within %.1e, SNR_w paper %.4g -> "
@@ -319,6 +324,71 @@ static void test_dynamic_sleep(const char *share) {
     CHECK(p1 > (map ? 1e4 : 2) * p0, "%s: first layer's SNR_w %g -> %g", share, p0, p1);
     free(W0);
     model_free(&md);
+}
+
+/*
+ * One step (T = 1) of the sleep of a layer at stride st against the authors' construction,
+ * built here independently: each N(0, 1) tile repeated with period K over the IH x IW input
+ * (torch.kron of ones and the tile, cropped), zero padding, the patch of output position
+ * (oy, ox) from input row st oy - pad; z without bias; r = z minus its mean over the
+ * position's group of non-padded positions; W -= lr mean_b r x^T (gamma's term is 0 at T = 1).
+ */
+static void test_sleep_strided(int C, int IH, int st, int O, int K) {
+    int pad = (K - 1) / 2, OH = (IH - 1) / st + 1, P = OH * OH, CKK = C * K * K, bs = 6;
+    size_t n = (size_t)O * CKK, nw = (size_t)P * n;
+    float *W0 = malloc(nw * 4), *Wt = malloc(nw * 4), *want = malloc(nw * 4);
+    float *s = malloc((lc_sleep_scratch_floats_strided(C, IH, IH, st, O, K, LC_SHARE_GRID, bs) + 1) * 4);
+    float *tile = malloc((size_t)bs * CKK * 4), *X = malloc((size_t)bs * P * CKK * 4), *z = malloc((size_t)bs * P * O * 4);
+    Rng r;
+    rng_seed(&r, 7, 3);
+    fill(W0, nw, &r, 1.0);
+    memcpy(Wt, W0, nw * 4), memcpy(want, W0, nw * 4);
+    Rng r1 = r, r2 = r;
+    float lr = 0.3f;
+    lc_sleep_dynamic_strided(Wt, s, C, IH, IH, st, O, K, LC_SHARE_GRID, 1, lr, 1e-3f, bs, &r1);
+    for (int i = 0; i < bs * CKK; i++) tile[i] = (float)rng_normal(&r2);
+    /* X (b, p, c, ky, kx): position p's patch of the tiled, padded input; z = W_p . X */
+    for (int b = 0; b < bs; b++)
+        for (int p = 0; p < P; p++)
+            for (int j = 0; j < CKK; j++) {
+                int c = j / (K * K), iy = st * (p / OH) - pad + j / K % K, ix = st * (p % OH) - pad + j % K;
+                int in = iy >= 0 && iy < IH && ix >= 0 && ix < IH;
+                X[((size_t)b * P + p) * CKK + j] = in ? tile[(size_t)b * CKK + c * K * K + iy % K * K + ix % K] : 0.0f;
+            }
+    for (int b = 0; b < bs; b++)
+        for (int p = 0; p < P; p++)
+            for (int o = 0; o < O; o++) {
+                double a = 0.0;
+                for (int j = 0; j < CKK; j++) a += (double)W0[((size_t)p * O + o) * CKK + j] * X[((size_t)b * P + p) * CKK + j];
+                z[((size_t)b * P + p) * O + o] = (float)a;
+            }
+    int members = 0;
+    for (int p = 0; p < P; p++) {
+        int g = group_of(p / OH, p % OH, IH, st, K, 0);
+        if (g < 0) continue;
+        members++;
+        for (int o = 0; o < O; o++)
+            for (int j = 0; j < CKK; j++) {
+                double acc = 0.0;
+                for (int b = 0; b < bs; b++) {
+                    double zm = 0.0;
+                    int cnt = 0;
+                    for (int q = 0; q < P; q++)
+                        if (group_of(q / OH, q % OH, IH, st, K, 0) == g) zm += z[((size_t)b * P + q) * O + o], cnt++;
+                    acc += X[((size_t)b * P + p) * CKK + j] * (z[((size_t)b * P + p) * O + o] - zm / cnt);
+                }
+                want[((size_t)p * O + o) * CKK + j] -= (float)(lr * acc / bs);
+            }
+    }
+    double num = 0.0, den = 0.0, moved = 0.0;
+    for (size_t i = 0; i < nw; i++)
+        num += ((double)Wt[i] - want[i]) * ((double)Wt[i] - want[i]), den += (double)want[i] * want[i],
+            moved += ((double)Wt[i] - W0[i]) * ((double)Wt[i] - W0[i]);
+    printf("strided sleep step (C %d, %dx%d, stride %d, K %d): %d non-padded positions, rel diff %.1e\n", C, IH, IH,
+           st, K, members, sqrt(num / den));
+    CHECK(sqrt(num / den) < 1e-5 && moved > 0, "strided sleep step (stride %d, %dx%d): rel diff %g from the authors' construction",
+          st, IH, IH, sqrt(num / den));
+    free(W0), free(Wt), free(want), free(s), free(tile), free(X), free(z);
 }
 
 static void test_refusals(void) {
@@ -391,6 +461,9 @@ int main(void) {
     test_sharing_identity();
     test_dynamic_sleep("grid");
     test_dynamic_sleep("map");
+    test_sleep_strided(2, 8, 1, 3, 3);
+    test_sleep_strided(2, 16, 2, 3, 3);
+    test_sleep_strided(3, 15, 2, 2, 3);
     test_refusals();
     return test_report("resnet");
 }

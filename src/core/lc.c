@@ -355,14 +355,38 @@ void lc_share_instant(float *Wt, int C, int H, int W, int O, int K, int share) {
    for that many iterations instead of all groups' weights streaming through every one */
 enum { SLEEP_TC = 8 };
 
-size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int batch) {
-    int pad = (K - 1) / 2, CKK = C * K * K;
-    if (H - 2 * pad < 1 || W - 2 * pad < 1) return 0;
-    Groups g = groups_make(share, K, pad, H - pad, W - pad);
-    size_t np = (size_t)(H - 2 * pad) * (W - 2 * pad);
+/*
+ * The non-padded output positions of a layer on an IH x IW input at stride st: rows and
+ * columns [lo, hiy) x [lo, hix) of its (IH-1)/st+1 x (IW-1)/st+1 map, the positions whose
+ * K x K patch lies inside the input (the authors' left_border = ceil(pad/st), right_border =
+ * (in - 2 pad)//st + left_border; at stride 1 [pad, H - pad)). @return 0 if there is none.
+ */
+typedef struct Span {
+    int OH, OW, lo, hiy, hix;
+} Span;
+
+static int span_of(int IH, int IW, int st, int K, Span *sp) {
+    int pad = (K - 1) / 2;
+    sp->OH = (IH - 1) / st + 1, sp->OW = (IW - 1) / st + 1;
+    sp->lo = (pad + st - 1) / st;
+    sp->hiy = IH - 2 * pad < 1 ? sp->lo : (IH - 2 * pad) / st + sp->lo;
+    sp->hix = IW - 2 * pad < 1 ? sp->lo : (IW - 2 * pad) / st + sp->lo;
+    return sp->hiy > sp->lo && sp->hix > sp->lo;
+}
+
+size_t lc_sleep_scratch_floats_strided(int C, int IH, int IW, int st, int O, int K, int share, int batch) {
+    int CKK = C * K * K;
+    Span sp;
+    if (!span_of(IH, IW, st, K, &sp)) return 0;
+    Groups g = groups_make(share, K, sp.lo, sp.hiy, sp.hix);
+    size_t np = (size_t)(sp.hiy - sp.lo) * (sp.hix - sp.lo);
     /* Wg and W0g (np, O, CKK); patches (SLEEP_TC, batch, CKK); X (batch, CKK);
        Z (batch, nmax*O); mean (O) */
     return 2 * np * O * CKK + (SLEEP_TC + 1) * (size_t)batch * CKK + (size_t)batch * group_size(&g, 0) * O + O;
+}
+
+size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int batch) {
+    return lc_sleep_scratch_floats_strided(C, H, W, 1, O, K, share, batch);
 }
 
 /*
@@ -382,12 +406,14 @@ static void shift_patches(float *X, const float *patch, int batch, int C, int K,
             }
 }
 
-void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
-                      int T, float lr, float gamma, int batch, Rng *r) {
+void lc_sleep_dynamic_strided(float *Wt, float *scratch, int C, int IH, int IW, int st, int O, int K, int share,
+                              int T, float lr, float gamma, int batch, Rng *r) {
     int pad = (K - 1) / 2, CKK = C * K * K;
-    if (H - 2 * pad < 1 || W - 2 * pad < 1) return;
-    Groups g = groups_make(share, K, pad, H - pad, W - pad);
-    size_t n = (size_t)O * CKK, np = (size_t)(H - 2 * pad) * (W - 2 * pad), nP = (size_t)batch * CKK;
+    Span sp;
+    if (!span_of(IH, IW, st, K, &sp)) return;
+    int W = sp.OW;
+    Groups g = groups_make(share, K, sp.lo, sp.hiy, sp.hix);
+    size_t n = (size_t)O * CKK, np = (size_t)(sp.hiy - sp.lo) * (sp.hix - sp.lo), nP = (size_t)batch * CKK;
     float *Wg = scratch;                       /* (np, O, CKK), grouped: group 0's members first */
     float *W0g = Wg + np * n;                  /* the same at the start of the sleep */
     float *patches = W0g + np * n;             /* (SLEEP_TC, batch, C, K, K) */
@@ -408,6 +434,10 @@ void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int
         size_t off = 0;
         for (int i = 0; i < g.n_groups; i++) {
             int nm = group_size(&g, i), gy = group_gy(&g, i), gx = group_gx(&g, i);
+            if (share != LC_SHARE_MAP) { /* the tile a member sees: its patch starts at input row st y - pad */
+                gy = ((st * (sp.lo + gy) - pad) % K + K) % K;
+                gx = ((st * (sp.lo + gx) - pad) % K + K) % K;
+            }
             int N = nm * O;
             float *w = Wg + off * n, *w0 = W0g + off * n;
             off += (size_t)nm;
@@ -442,31 +472,41 @@ void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int
             memcpy(Wt + (size_t)group_member(&g, i, m, W) * n, wg, n * sizeof(float));
 }
 
-void lc_snr(const float *Wt, int C, int H, int W, int O, int K, double *snr_paper,
-            double *snr_code) {
-    int pad = (K - 1) / 2;
+void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
+                      int T, float lr, float gamma, int batch, Rng *r) {
+    lc_sleep_dynamic_strided(Wt, scratch, C, H, W, 1, O, K, share, T, lr, gamma, batch, r);
+}
+
+void lc_snr_strided(const float *Wt, int C, int IH, int IW, int st, int O, int K, double *snr_paper,
+                    double *snr_code) {
     size_t n = (size_t)O * C * K * K;
-    int Np = (H - 2 * pad) * (W - 2 * pad);
-    double sp = 0.0, sc = 0.0;
-    if (H - 2 * pad < 1 || W - 2 * pad < 1 || Np < 2) {
+    Span sp;
+    int ok = span_of(IH, IW, st, K, &sp), W = sp.OW;
+    int Np = ok ? (sp.hiy - sp.lo) * (sp.hix - sp.lo) : 0;
+    double s_p = 0.0, s_c = 0.0;
+    if (Np < 2) {
         if (snr_paper) *snr_paper = NAN;
         if (snr_code) *snr_code = NAN;
         return;
     }
     for (size_t e = 0; e < n; e++) {
         double m = 0.0, ss = 0.0;
-        for (int y = pad; y < H - pad; y++)
-            for (int x = pad; x < W - pad; x++) m += Wt[(size_t)(y * W + x) * n + e];
+        for (int y = sp.lo; y < sp.hiy; y++)
+            for (int x = sp.lo; x < sp.hix; x++) m += Wt[(size_t)(y * W + x) * n + e];
         m /= Np;
-        for (int y = pad; y < H - pad; y++)
-            for (int x = pad; x < W - pad; x++) {
+        for (int y = sp.lo; y < sp.hiy; y++)
+            for (int x = sp.lo; x < sp.hix; x++) {
                 double d = Wt[(size_t)(y * W + x) * n + e] - m;
                 ss += d * d;
             }
         double var = ss / Np, sd = sqrt(ss / (Np - 1));
-        sp += m * m / (var == 0.0 ? 1e-40 : var);
-        sc += fabs(m) / (sd == 0.0 ? 1e-20 : sd);
+        s_p += m * m / (var == 0.0 ? 1e-40 : var);
+        s_c += fabs(m) / (sd == 0.0 ? 1e-20 : sd);
     }
-    if (snr_paper) *snr_paper = sp / (double)n;
-    if (snr_code) *snr_code = sc / (double)n;
+    if (snr_paper) *snr_paper = s_p / (double)n;
+    if (snr_code) *snr_code = s_c / (double)n;
+}
+
+void lc_snr(const float *Wt, int C, int H, int W, int O, int K, double *snr_paper, double *snr_code) {
+    lc_snr_strided(Wt, C, H, W, 1, O, K, snr_paper, snr_code);
 }

@@ -105,6 +105,18 @@ size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int
  */
 void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
                       int T, float lr, float gamma, int batch, Rng *r);
+/**
+ * The sleep of a layer at stride st on an IH x IW input (output map (IH-1)/st+1 wide, Wt
+ * its weights), as the authors run it (utils.py, share_weights): the tiles repeat with
+ * period K on the *input*, so the member of grid group (gy, gx) at output row lo + gy sees
+ * the tile shifted by (st (lo + gy) - pad) mod K; the non-padded positions are
+ * [lo, (IH - 2 pad)/st + lo) with lo = ceil(pad/st) (at stride 2 the last row and column
+ * take part: their patches end inside the input). At st 1 it is lc_sleep_dynamic.
+ */
+void lc_sleep_dynamic_strided(float *Wt, float *scratch, int C, int IH, int IW, int st, int O, int K, int share,
+                              int T, float lr, float gamma, int batch, Rng *r);
+/** lc_sleep_scratch_floats for lc_sleep_dynamic_strided. */
+size_t lc_sleep_scratch_floats_strided(int C, int IH, int IW, int st, int O, int K, int share, int batch);
 
 /**
  * SNR of the weights over the non-padded positions, per element e = (o, c, ky, kx):
@@ -117,5 +129,9 @@ void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int
  */
 void lc_snr(const float *Wt, int C, int H, int W, int O, int K, double *snr_paper,
             double *snr_code);
+/** lc_snr of a layer at stride st on an IH x IW input, over its non-padded positions as
+ * lc_sleep_dynamic_strided counts them (the authors' get_non_padded_weights). */
+void lc_snr_strided(const float *Wt, int C, int IH, int IW, int st, int O, int K, double *snr_paper,
+                    double *snr_code);
 
 #endif

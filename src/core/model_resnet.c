@@ -17,10 +17,10 @@
  * Sleep (lc, every sleep_every steps, on every LC layer): groups of output positions at
  * stride K on the layer's output map (the authors' share_weights_instantly: a 1x1 layer's
  * group is the whole map), or the whole map with sleep_share map. instant: each kernel <-
- * its group's mean; dynamic: lc.c's Hebbian sleep (lc_sleep_dynamic) on the output map as if
- * it were a stride-1 layer's: positions within (K-1)/2 of the output map's edge keep their
- * kernels (at stride 2 this also leaves out the last row and column, which see no padding).
- * SNR_w (lc_snr, the same output map and border) per 3x3 LC layer (not the 1x1 shortcuts,
+ * its group's mean; dynamic: lc.c's Hebbian sleep as the authors run it on a layer of any
+ * stride (lc_sleep_dynamic_strided: the tiles repeat on the layer's input, the positions whose
+ * patch touches the padding keep their kernels; at stride 2 the first row and column).
+ * SNR_w (lc_snr_strided, over the same positions) per 3x3 LC layer (not the 1x1 shortcuts,
  * whose whole-map groups send it to lc_snr's ceiling after one instant sleep); the curves
  * snr_paper_<s>, snr_code_<s> are lc's, here s = 0 the first layer, 1-3 the mean over stage
  * s's layers (layers with fewer than two non-border positions, NaN, left out); the metrics
@@ -260,7 +260,8 @@ static int rn_sleep_setup(ResnetModel *rm, const JobSpec *spec) {
     int part[RN_MAX_CONV], nc = rn_convs(rm, l, part);
     size_t ss = 0;
     for (int i = 0; i < nc; i++) {
-        size_t s = lc_sleep_scratch_floats(l[i]->C, l[i]->OH, l[i]->OW, l[i]->O, l[i]->K, rm->share, rm->sleep_batch);
+        size_t s = lc_sleep_scratch_floats_strided(l[i]->C, l[i]->H, l[i]->W, l[i]->stride, l[i]->O, l[i]->K, rm->share,
+                                                   rm->sleep_batch);
         ss = s > ss ? s : ss;
     }
     return ss && !(rm->sleep_scratch = malloc(ss * sizeof(float))) ? -1 : 0;
@@ -387,7 +388,7 @@ static void rn_kind_after_step(Model *md) {
         const Layer *y = l[i];
         if (rm->sleep == 1) lc_share_instant(y->w, y->C, y->OH, y->OW, y->O, y->K, rm->share);
         else if (rm->sleep_scratch)
-            lc_sleep_dynamic(y->w, rm->sleep_scratch, y->C, y->OH, y->OW, y->O, y->K, rm->share, rm->sleep_steps,
+            lc_sleep_dynamic_strided(y->w, rm->sleep_scratch, y->C, y->H, y->W, y->stride, y->O, y->K, rm->share, rm->sleep_steps,
                              rm->sleep_lr, rm->sleep_gamma, rm->sleep_batch, &rm->sleep_rng);
     }
     rm->n_sleeps++;
@@ -403,7 +404,7 @@ static void rn_measure(ResnetModel *rm) {
     for (int i = 0; i < nc; i++) {
         double p, c;
         if (l[i]->K == 1) continue;
-        lc_snr(l[i]->w, l[i]->C, l[i]->OH, l[i]->OW, l[i]->O, l[i]->K, &p, &c);
+        lc_snr_strided(l[i]->w, l[i]->C, l[i]->H, l[i]->W, l[i]->stride, l[i]->O, l[i]->K, &p, &c);
         if (isnan(p)) continue;
         sp[part[i]] += p, sc[part[i]] += c, cnt[part[i]]++;
         sp[RN_PARTS] += p, sc[RN_PARTS] += c, cnt[RN_PARTS]++;

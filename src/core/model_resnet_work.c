@@ -31,7 +31,7 @@ size_t resnet_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_t
         size_t out = layer_out_floats(&l), sc = l.ops->scratch(&l, (int)B);
         floats += (l.ops->n_params(&l) + 2 * (size_t)l.O) * copies + B * out * 3; /* conv out, BN out, block out */
         if (fa && i > 0) floats += l.ops->n_params(&l) * (copies - 4); /* the feedback and its snapshots */
-        if (dyn) sleep = fmax(sleep, (double)lc_sleep_scratch_floats(l.C, l.OH, l.OW, l.O, l.K, share, s->sleep_batch));
+        if (dyn) sleep = fmax(sleep, (double)lc_sleep_scratch_floats_strided(l.C, l.H, l.W, l.stride, l.O, l.K, share, s->sleep_batch));
         scratch = sc > scratch ? sc : scratch;
         act = out > act ? out : act;
         act = (size_t)l.C * l.H * l.W > act ? (size_t)l.C * l.H * l.W : act;
@@ -88,13 +88,14 @@ static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first
     *params += 2.0 * d->O;
 }
 
-/* Work (work.h) of one dynamic sleep of LC layer l (lc_sleep_dynamic on its output map): per
- * iteration and group two products (sleep_batch x C*K*K x members*O), the noise patches, the
- * elementwise updates; the grouped copies in and out. */
+/* Work (work.h) of one dynamic sleep of LC layer l (lc_sleep_dynamic_strided): per iteration
+ * and group two products (sleep_batch x C*K*K x members*O), the noise patches, the
+ * elementwise updates; the grouped copies in and out. np: the non-padded positions. */
 static void rn_sleep_work(const JobSpec *s, const Layer *l, Work *sleep) {
     int pad = (l->K - 1) / 2;
-    double np = (double)(l->OH - 2 * pad) * (l->OW - 2 * pad), ckk = (double)l->C * l->K * l->K;
-    if (l->OH - 2 * pad < 1 || l->OW - 2 * pad < 1) return;
+    if (l->H - 2 * pad < 1 || l->W - 2 * pad < 1) return;
+    double np = (double)((l->H - 2 * pad) / l->stride) * ((l->W - 2 * pad) / l->stride), ckk = (double)l->C * l->K * l->K;
+    if (np < 1) return;
     double groups = !strcmp(s->sleep_share, "map") ? 1.0 : (double)l->K * l->K, T = s->sleep_steps;
     double nm = fmax(np / groups, 1.0), sb = s->sleep_batch, kern = l->O * ckk;
     work_gemm(sleep, 2.0 * T * groups, sb, nm * l->O, ckk);
