@@ -590,17 +590,17 @@ def lc(r, out):
             out.table(f"LC: SNR_w (paper) per epoch, {ds}", studies.lc_snr_table(d, snr),
                       "mean over seeds of (mean over positions)^2 / (variance over positions), at the end of each epoch.")
     out.table("LC: accuracy by model and sleep settings", pd.concat(rows, ignore_index=True).fillna("-"),
-              "mean +- sample std over seeds; 'test acc - conv' is paired: each job minus the lc_conv job of the same "
-              "seed; snr_paper / snr_code: mean over the LC layers at the end; sleeps: sleep phases run.")
+              "mean +- sample std over seeds; 'test acc - conv' is paired: each job minus the conv job (lc_conv, or "
+              "the ResNet with layer_type conv) of the same seed; snr_paper / snr_code: mean over the LC layers at the end; sleeps: sleep phases run.")
     if r.paper_id() != "pogodin2021":
         return
     ref, rows = paper("pogodin2021"), []
     for c in ref["claims"]:
         parts, vs = [], []
         for ds, d in df.groupby("dataset", sort=False):
-            conv = d[d.model == "lc_conv"].set_index("seed").test_acc
+            conv = d[d.is_conv].set_index("seed").test_acc
             none = d[d.condition.str.startswith("LC, no sharing")]
-            shared = d[(d.model == "lc") & ~d.condition.str.startswith("LC, no sharing")]
+            shared = d[~d.is_conv & ~d.condition.str.startswith("LC, no sharing")]
             if "n_sleeps" in shared:  # a sharing condition whose sleep never ran (sleep_every > steps) shares nothing
                 shared = shared[shared.n_sleeps > 0]
             if c["id"] == "lc_behind_conv" and len(none) and len(conv):

@@ -19,7 +19,7 @@ from .fmt import fmt_ms, mean_std  # noqa: E402
 
 BINS = 20  # release_hist_00 .. release_hist_19 (docs/FORMAT.md)
 RBSE_KINDS = ("rbse", "rbm", "pixels")
-LC_KINDS = ("lc", "lc_conv")
+LC_KINDS = ("lc", "lc_conv", "resnet")  # resnet: layer_type conv or lc (Pogodin et al.'s own network)
 
 
 def _ids(d):
@@ -157,18 +157,20 @@ def rbse_w_vs_p(df, snap):
 # ---------------------------------------------------------------- LC
 
 def lc_conditions(df):
-    """df with a 'condition' column: conv (lc_conv), LC without sharing, LC with SLEEP every N
-    (and the learning rate when it varies)."""
+    """df with a 'condition' column: conv (lc_conv, or a resnet of layer_type conv), LC without
+    sharing, LC with SLEEP every N (and the learning rate when it varies), and 'is_conv'."""
     df = df.copy()
     if "sleep" not in df:
         df["sleep"] = "none"
     if "sleep_every" not in df:
         df["sleep_every"] = 0
+    lt = df.layer_type if "layer_type" in df else pd.Series("lc", index=df.index)
+    df["is_conv"] = (df.model == "lc_conv") | ((df.model == "resnet") & (lt == "conv"))
     lr = [f", lr {float(x):g}" if df.lr.nunique() > 1 else "" for x in df.lr] if "lr" in df else [""] * len(df)
     df["condition"] = [
-        ("conv (lc_conv)" if m == "lc_conv" else
+        (("conv (lc_conv)" if m == "lc_conv" else "conv (ResNet)") if c else
          "LC, no sharing" if s in ("none", "") else f"LC, {s} every {int(float(e))}") + r
-        for m, s, e, r in zip(df.model, df.sleep, df.sleep_every, lr)]
+        for m, c, s, e, r in zip(df.model, df.is_conv, df.sleep, df.sleep_every, lr)]
     return df
 
 
@@ -182,9 +184,9 @@ def _ms(x):
 
 def lc_table(d):
     """One row per condition of the ok jobs d of one dataset (with 'condition'): test accuracy,
-    its paired difference to the lc_conv job of the same seed, AUC, train accuracy, SNR_w (both
-    definitions), sleeps, seconds per job."""
-    conv = d[d.model == "lc_conv"].set_index("seed").test_acc
+    its paired difference to the conv job (lc_conv, or resnet conv) of the same seed, AUC, train
+    accuracy, SNR_w (both definitions), sleeps, seconds per job."""
+    conv = d[d.is_conv].set_index("seed").test_acc
     conv = conv[~conv.index.duplicated()]
     col = lambda g, c: g[c] if c in g else pd.Series(np.nan, index=g.index)  # noqa: E731
     rows = []
