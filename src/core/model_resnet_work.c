@@ -42,10 +42,8 @@ size_t resnet_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_t
     return 4 * floats + memest_head(&head, (size_t)d[nc - 1].O) + ((size_t)n_train + n_test) * (size_t)C * H * W * 5;
 }
 
-/* Work (work.h) per example of conv (or LC) layer d with its BatchNorm: conv in the tap form
- * (layer.h), a product per tap and image forward, two backward (one for the first layer),
- * the image padded and the output copied out (and back); otherwise per chunk of images
- * their patches and one product forward, two backward; lc, a product per position over the
+/* Work (work.h) per example of conv (or LC) layer d with its BatchNorm: conv as the conv row
+ * counts it (layer_conv_work: the tap form or patches in chunks); lc, a product per position over the
  * batch with the weights streamed once forward and three times backward, as lc's; BN,
  * residual add and ReLU as elementwise passes. */
 static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first, Work *fwd, Work *bwd,
@@ -66,21 +64,8 @@ static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first
         fwd->n[WK_GATHER] += P * ckk + inp + out;
         bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk + inp + out + (first ? 0.0 : in);
         if (!first) bwd->n[WK_STREAM] += inp; /* dx zeroed */
-    } else if (layer_conv_taps(&l)) {
-        double kk = (double)d->K * d->K, ne = l.OH * (double)(d->W + 2 * l.pad);
-        work_gemm(fwd, kk, d->O, ne, d->C);
-        work_gemm(bwd, kk, d->O, d->C, ne);
-        if (!first) work_gemm(bwd, kk, d->C, ne, d->O);
-        fwd->n[WK_GATHER] += in + out;
-        bwd->n[WK_GATHER] += (first ? 1.0 : 2.0) * in + out;
-        *params += kern;
     } else {
-        double nb = layer_conv_chunk(&l, (int)B), tr = nb > 1 ? out : 0.0; /* (O, nb*P) <-> (nb, O, P) */
-        work_gemm(fwd, 1.0 / nb, d->O, nb * P, ckk);
-        work_gemm(bwd, 1.0 / nb, d->O, ckk, nb * P);
-        if (!first) work_gemm(bwd, 1.0 / nb, ckk, nb * P, d->O);
-        fwd->n[WK_GATHER] += P * ckk + tr;
-        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk + tr;
+        layer_conv_work(&l, (int)B, first, fwd, bwd); /* the conv row's own count */
         *params += kern;
     }
     fwd->n[WK_STREAM] += 6.0 * out; /* BN statistics and normalisation, ReLU or the residual add */
