@@ -9,7 +9,9 @@
  * products (forward O x B x CKK, dW O x CKK x B, dx CKK x B x O, as lc.c calls them), the
  * sleep's the sum over iterations and groups of its two products; each product is timed as
  * bench/gemm_rate times a shape (the best of 5 loops of repeated calls on the same operands,
- * in CPU seconds). over_floor and sleep_over_floor: median CPU seconds over the floor.
+ * in CPU seconds). over_floor and sleep_over_floor: median CPU seconds over the floor. The
+ * timed forward+backward is the two calls alone: the caller's zeroing of dW, db and dx before
+ * them (lc_backward accumulates) is outside the timer, as it is outside the floor.
  *
  *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--st 1] [--dx 1] [--reps 20]
  *            [--sleep-reps 3] [--share grid|map] [--dump FILE]
@@ -125,9 +127,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < no; i++) g[i] = (float)rng_normal(&r);
     double sum = 0.0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1: warm-up */
+        /* the caller's zeroing of the gradients (lc_backward accumulates) is not timed */
+        memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float)), memset(dx, 0, nx * sizeof(float));
         double t0 = now_s(), c0 = cpu_s();
         lc_forward_strided(out, x, Wt, b, s, B, C, H, W, O, K, st);
-        memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float)), memset(dx, 0, nx * sizeof(float));
         lc_backward_strided(want_dx ? dx : NULL, dW, db, g, x, Wt, s, B, C, H, W, O, K, st);
         if (rep >= 0) t[rep] = now_s() - t0, tc[rep] = cpu_s() - c0;
         sum += out[0] + dx[0] + dW[0];
