@@ -1,6 +1,7 @@
 /*
  * Locally connected layer and its sleep (src/core/lc.h): forward/backward against naive
- * loops and central finite differences; db bit for bit in its summation order;
+ * loops and central finite differences; db bit for bit in its summation order; scratch
+ * bounds and alignment;
  * equal kernels == the conv layer; init statistics;
  * instant sharing; one dynamic sleep step against an independent construction (tiled image,
  * naive LC, naive groups); convergence to the fixed point w* = (C + gamma I)^-1
@@ -117,6 +118,41 @@ static void test_db_order(Rng *r) {
         CHECK(!memcmp(db, ref, O * sizeof(float)), "db order shape %d: not the 8-lane row sums in order (%.9g vs %.9g)",
               t, db[0], ref[0]);
         free(x), free(F), free(g), free(dW), free(db), free(ref), free(s);
+    }
+}
+
+/*
+ * lc.c starts its scratch arrays at multiples of 64 bytes: for a scratch pointer at every
+ * float offset 0..15 from a 64-byte boundary, forward and backward stay inside
+ * lc_scratch_floats floats (canaries after them untouched) and give the same floats, bit for
+ * bit, as at offset 0 (alignment moves no number).
+ */
+static void test_scratch_align(Rng *r) {
+    int shapes[][7] = {/* B C H W O K st */ {5, 3, 6, 7, 4, 3, 1}, {130, 2, 7, 7, 3, 3, 2}, {3, 1, 5, 5, 2, 5, 1}};
+    for (int t = 0; t < 3; t++) {
+        int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
+            K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
+        size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;
+        size_t ns = lc_scratch_floats(B, C, H, W, O, K), nres = no + nx + nw + O;
+        float *x = alloc(nx), *Wt = alloc(nw), *b = alloc(O), *g = alloc(no), *res0 = alloc(nres), *res = alloc(nres);
+        float *buf = aligned_alloc(64, ((ns + 32) * sizeof(float) + 63) / 64 * 64);
+        CHECK(buf != NULL, "scratch align shape %d: allocation", t);
+        if (!buf) continue;
+        fill(x, nx, r, 1), fill(Wt, nw, r, 0.5), fill(b, O, r, 1), fill(g, no, r, 1);
+        int ok = 1, same = 1;
+        for (int off = 0; off < 16; off++) {
+            float *sc = buf + off, *out = res, *dx = res + no, *dW = dx + nx, *db = dW + nw;
+            for (size_t i = 0; i < 16; i++) sc[ns + i] = -12345.0f; /* canaries */
+            memset(res, 0, nres * sizeof(float));
+            lc_forward_strided(out, x, Wt, b, sc, B, C, H, W, O, K, st);
+            lc_backward_strided(dx, dW, db, g, x, Wt, sc, B, C, H, W, O, K, st);
+            for (size_t i = 0; i < 16; i++) ok &= sc[ns + i] == -12345.0f;
+            if (!off) memcpy(res0, res, nres * sizeof(float));
+            else same &= !memcmp(res0, res, nres * sizeof(float));
+        }
+        CHECK(ok, "scratch align shape %d: wrote past lc_scratch_floats", t);
+        CHECK(same, "scratch align shape %d: results depend on the scratch's alignment", t);
+        free(x), free(Wt), free(b), free(g), free(res0), free(res), free(buf);
     }
 }
 
@@ -541,6 +577,7 @@ int main(void) {
     test_naive(&r);
     test_strided(&r);
     test_db_order(&r);
+    test_scratch_align(&r);
     test_fd(&r);
     test_conv_equal(&r);
     test_init();
