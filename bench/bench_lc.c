@@ -9,14 +9,19 @@
  * products (forward O x B x CKK, dW O x CKK x B, dx CKK x B x O, as lc.c calls them), the
  * sleep's the sum over iterations and groups of its two products; each product is timed as
  * bench/gemm_rate times a shape (the best of 5 loops of repeated calls on the same operands,
- * in CPU seconds). over_floor and sleep_over_floor: median CPU seconds over the floor.
+ * in CPU seconds). over_floor and sleep_over_floor: median CPU seconds over the floor. The
+ * timed forward+backward is the two calls alone: the caller's zeroing of dW, db and dx before
+ * them (lc_backward accumulates) is outside the timer, as it is outside the floor.
  *
  *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--st 1] [--dx 1] [--reps 20]
- *            [--sleep-reps 3] [--share grid|map] [--dump FILE]
+ *            [--sleep-reps 3] [--share grid|map] [--dump FILE] [--tr-rate 0|1]
  * --st: the layer's stride (lc_forward_strided; the sleep and --dump at stride 1 only);
  * --dx 0: no input gradient (a first layer).
  * --dump FILE writes the last forward+backward's operands and results (int32 B C O H K, then
  * float32 x, Wt, b, dout, out, dx, dW, db in lc.h's layouts) for bench/check_torch_lc.py.
+ * --tr-rate 1 measures only the rate of the output's transpose instead (docs/PERFORMANCE.md,
+ * "Second pass"): CPU ns per float of moving z (P, O, B) into out (B, O, P), P = H*H, one
+ * somatcopy per channel as lc.c's forward does, and of a memcpy of as many floats.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,8 @@
 #include "blas.h"
 #include "lc.h"
 #include "rng.h"
+
+#include <cblas.h>
 
 static double clock_s(clockid_t id) {
     struct timespec t;
@@ -72,13 +79,33 @@ static double sleep_floor(int C, int H, int O, int K, int share, int T, int n) {
     return T * s;
 }
 
+/* CPU ns per float of z (P, O, B) -> out (B, O, P) (copy 0) or of a memcpy (copy 1): best of 10 */
+static double transpose_ns(int P, int O, int B, int copy) {
+    size_t n = (size_t)P * O * B;
+    float *z = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
+    double best = 1e30;
+    for (size_t i = 0; z && out && i < n; i++) z[i] = (float)i, out[i] = 0.0f;
+    for (int rep = 0; z && out && rep < 10; rep++) {
+        double t0 = cpu_s(), t;
+        if (copy) memcpy(out, z, n * sizeof(float));
+        else
+            for (int o = 0; o < O; o++)
+                cblas_somatcopy(CblasRowMajor, CblasTrans, P, B, 1.0f, z + (size_t)o * B, (blasint)O * B,
+                                out + (size_t)o * P, (blasint)O * P);
+        if ((t = cpu_s() - t0) < best) best = t;
+    }
+    free(z), free(out);
+    return 1e9 * best / (double)n;
+}
+
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 int main(int argc, char **argv) {
-    int B = 32, C = 32, O = 32, H = 16, K = 3, st = 1, want_dx = 1, reps = 20, sleep_reps = 3, share = LC_SHARE_GRID;
+    int B = 32, C = 32, O = 32, H = 16, K = 3, st = 1, want_dx = 1, reps = 20, sleep_reps = 3, share = LC_SHARE_GRID,
+        tr_rate = 0;
     const char *dump = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         int *dst = !strcmp(argv[i], "--B")            ? &B
@@ -90,6 +117,7 @@ int main(int argc, char **argv) {
                    : !strcmp(argv[i], "--dx")         ? &want_dx
                    : !strcmp(argv[i], "--reps")       ? &reps
                    : !strcmp(argv[i], "--sleep-reps") ? &sleep_reps
+                   : !strcmp(argv[i], "--tr-rate")    ? &tr_rate
                                                       : NULL;
         if (dst) *dst = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--share") && !strcmp(argv[i + 1], "map")) share = LC_SHARE_MAP;
@@ -97,7 +125,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--dump")) dump = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_lc [--B n] [--C n] [--O n] [--H n] [--K odd] [--st n] [--dx 0|1] [--reps n] "
-                            "[--sleep-reps n] [--share grid|map] [--dump FILE]\n");
+                            "[--sleep-reps n] [--share grid|map] [--dump FILE] [--tr-rate 0|1]\n");
             return 2;
         }
     }
@@ -106,6 +134,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     blas_single_thread();
+    if (tr_rate) {
+        printf("{\"transpose\": \"(P, O, B) -> (B, O, P), P %d O %d B %d\", \"somatcopy_ns_per_float\": %.3f, "
+               "\"memcpy_ns_per_float\": %.3f}\n",
+               H * H, O, B, transpose_ns(H * H, O, B, 0), transpose_ns(H * H, O, B, 1));
+        return 0;
+    }
     int W = H, OH = (H - 1) / st + 1, OW = (W - 1) / st + 1, CKK = C * K * K;
     size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;
     float *Wt = malloc(nw * sizeof(float)), *dW = malloc(nw * sizeof(float)), *b = malloc(O * sizeof(float)),
@@ -125,9 +159,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < no; i++) g[i] = (float)rng_normal(&r);
     double sum = 0.0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1: warm-up */
+        /* the caller's zeroing of the gradients (lc_backward accumulates) is not timed */
+        memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float)), memset(dx, 0, nx * sizeof(float));
         double t0 = now_s(), c0 = cpu_s();
         lc_forward_strided(out, x, Wt, b, s, B, C, H, W, O, K, st);
-        memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float)), memset(dx, 0, nx * sizeof(float));
         lc_backward_strided(want_dx ? dx : NULL, dW, db, g, x, Wt, s, B, C, H, W, O, K, st);
         if (rep >= 0) t[rep] = now_s() - t0, tc[rep] = cpu_s() - c0;
         sum += out[0] + dx[0] + dW[0];

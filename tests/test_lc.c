@@ -1,6 +1,8 @@
 /*
  * Locally connected layer and its sleep (src/core/lc.h): forward/backward against naive
- * loops and central finite differences; equal kernels == the conv layer; init statistics;
+ * loops and central finite differences; db bit for bit in its summation order; scratch
+ * bounds and alignment;
+ * equal kernels == the conv layer; init statistics;
  * instant sharing; one dynamic sleep step against an independent construction (tiled image,
  * naive LC, naive groups); convergence to the fixed point w* = (C + gamma I)^-1
  * (C mean(w0) + gamma w0) with C = I; both SNR_w definitions on known values; SNR_w rises
@@ -79,6 +81,78 @@ static void test_naive(Rng *r) {
         CHECK(rel_diff(dx1, dx2, nx) > 1e-2, "shape %d: dx ignores the feedback tensor", t);
         free(x), free(Wt), free(F), free(b), free(o1), free(o2), free(g), free(s);
         free(dW1), free(dW2), free(db1), free(db2), free(dx1), free(dx2);
+    }
+}
+
+/*
+ * db's summation order, which the bit-identity of lc and resnet results files with earlier
+ * builds rests on (tests/ident): per image n in order, per channel o, db[o] += the sum of row
+ * (n, o) of dout taken in 8 lanes (lane l: elements l, l + 8, ... of the full groups of 8; then
+ * the tail in order, then the lanes in order), whatever the position blocks and batch chunks
+ * lc.c reads dout in (a db summed per block must keep it): O B = 384 gives blocks of 2730
+ * positions (2730 and 79 of 2809), then chunks of 128 and 2; O B = 2048 blocks of 512 (512 and
+ * 17 of 529).
+ */
+static void test_db_order(Rng *r) {
+    int shapes[][6] = {/* B C H W O K */ {130, 1, 53, 53, 3, 1}, {64, 2, 23, 23, 32, 3}, {5, 2, 3, 7, 2, 3}};
+    for (int t = 0; t < 3; t++) {
+        int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
+            K = shapes[t][5], P = H * W;
+        size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * P;
+        float *x = alloc(nx), *F = alloc(nw), *g = alloc(no), *dW = alloc(nw), *db = alloc(O), *ref = alloc(O),
+              *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+        fill(x, nx, r, 1), fill(F, nw, r, 0.5), fill(g, no, r, 1), fill(db, O, r, 1);
+        memcpy(ref, db, O * sizeof(float));
+        for (int n = 0; n < B; n++)
+            for (int o = 0; o < O; o++) {
+                const float *v = g + ((size_t)n * O + o) * P;
+                float lane[8] = {0}, sum = 0.0f;
+                int i = 0;
+                for (; i + 8 <= P; i += 8)
+                    for (int l = 0; l < 8; l++) lane[l] += v[i + l];
+                for (; i < P; i++) sum += v[i];
+                for (int l = 0; l < 8; l++) sum += lane[l];
+                ref[o] += sum;
+            }
+        lc_backward(NULL, dW, db, g, x, F, s, B, C, H, W, O, K);
+        CHECK(!memcmp(db, ref, O * sizeof(float)), "db order shape %d: not the 8-lane row sums in order (%.9g vs %.9g)",
+              t, db[0], ref[0]);
+        free(x), free(F), free(g), free(dW), free(db), free(ref), free(s);
+    }
+}
+
+/*
+ * lc.c starts its scratch arrays at multiples of 64 bytes: for a scratch pointer at every
+ * float offset 0..15 from a 64-byte boundary, forward and backward stay inside
+ * lc_scratch_floats floats (canaries after them untouched) and give the same floats, bit for
+ * bit, as at offset 0 (alignment moves no number).
+ */
+static void test_scratch_align(Rng *r) {
+    int shapes[][7] = {/* B C H W O K st */ {5, 3, 6, 7, 4, 3, 1}, {130, 2, 7, 7, 3, 3, 2}, {3, 1, 5, 5, 2, 5, 1}};
+    for (int t = 0; t < 3; t++) {
+        int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
+            K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
+        size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;
+        size_t ns = lc_scratch_floats(B, C, H, W, O, K), nres = no + nx + nw + O;
+        float *x = alloc(nx), *Wt = alloc(nw), *b = alloc(O), *g = alloc(no), *res0 = alloc(nres), *res = alloc(nres);
+        float *buf = aligned_alloc(64, ((ns + 32) * sizeof(float) + 63) / 64 * 64);
+        CHECK(buf != NULL, "scratch align shape %d: allocation", t);
+        if (!buf) continue;
+        fill(x, nx, r, 1), fill(Wt, nw, r, 0.5), fill(b, O, r, 1), fill(g, no, r, 1);
+        int ok = 1, same = 1;
+        for (int off = 0; off < 16; off++) {
+            float *sc = buf + off, *out = res, *dx = res + no, *dW = dx + nx, *db = dW + nw;
+            for (size_t i = 0; i < 16; i++) sc[ns + i] = -12345.0f; /* canaries */
+            memset(res, 0, nres * sizeof(float));
+            lc_forward_strided(out, x, Wt, b, sc, B, C, H, W, O, K, st);
+            lc_backward_strided(dx, dW, db, g, x, Wt, sc, B, C, H, W, O, K, st);
+            for (size_t i = 0; i < 16; i++) ok &= sc[ns + i] == -12345.0f;
+            if (!off) memcpy(res0, res, nres * sizeof(float));
+            else same &= !memcmp(res0, res, nres * sizeof(float));
+        }
+        CHECK(ok, "scratch align shape %d: wrote past lc_scratch_floats", t);
+        CHECK(same, "scratch align shape %d: results depend on the scratch's alignment", t);
+        free(x), free(Wt), free(b), free(g), free(res0), free(res), free(buf);
     }
 }
 
@@ -502,6 +576,8 @@ int main(void) {
     rng_seed(&r, 2021, 0);
     test_naive(&r);
     test_strided(&r);
+    test_db_order(&r);
+    test_scratch_align(&r);
     test_fd(&r);
     test_conv_equal(&r);
     test_init();

@@ -2,12 +2,22 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "blas.h"
 #include "dist.h"
 
 #include <cblas.h> /* after dist.h: its complex.h defines I */
+
+/*
+ * The scratch's five arrays start at multiples of 64 bytes, whatever the caller's scratch
+ * pointer (malloc gives 16): somatcopy reading from a source 16 bytes off a 32-byte boundary
+ * moved 0.54 ns per float against 0.38-0.42 aligned (z (1024, 16, 64) -> out (64, 16, 1024),
+ * bench_lc --tr-rate 1; docs/PERFORMANCE.md, "Second pass"). Each array may skip up to 15 floats.
+ */
+enum { LC_ALIGN_FLOATS = 16 };
+static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 size_t lc_weight_count(int C, int H, int W, int O, int K) {
     return (size_t)H * W * O * C * K * K;
@@ -16,7 +26,7 @@ size_t lc_weight_count(int C, int H, int W, int O, int K) {
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
     size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
     size_t ckk = (size_t)C * K * K;
-    return 2 * xt + (size_t)H * W * B * O + ckk * B + ckk * (B > O ? B : O);
+    return 2 * xt + (size_t)H * W * B * O + ckk * B + ckk * (B > O ? B : O) + 5 * LC_ALIGN_FLOATS;
 }
 
 /*
@@ -103,8 +113,8 @@ typedef struct LcScratch {
 static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int K) {
     size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
     LcScratch r;
-    r.xt = s, r.dxt = s + xt, r.zt = s + 2 * xt;
-    r.colst = r.zt + (size_t)H * W * B * O, r.dcolst = r.colst + (size_t)C * K * K * B;
+    r.xt = align64(s), r.dxt = align64(r.xt + xt), r.zt = align64(r.dxt + xt);
+    r.colst = align64(r.zt + (size_t)H * W * B * O), r.dcolst = align64(r.colst + (size_t)C * K * K * B);
     return r;
 }
 

@@ -33,7 +33,8 @@ enum { LC_SHARE_GRID = 0, LC_SHARE_MAP = 1 };
 size_t lc_weight_count(int C, int H, int W, int O, int K);
 /**
  * Floats of scratch lc_forward and lc_backward need for a batch of B:
- * 2*C*(H+K-1)*(W+K-1)*B + H*W*B*O + C*K*K*(B + max(B, O)).
+ * 2*C*(H+K-1)*(W+K-1)*B + H*W*B*O + C*K*K*(B + max(B, O)) + 80 (its arrays start at
+ * multiples of 64 bytes).
  */
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
 
