@@ -599,6 +599,7 @@ def lc(r, out):
         parts, vs = [], []
         for ds, d in df.groupby("dataset", sort=False):
             conv = d[d.is_conv].set_index("seed").test_acc
+            conv = conv[~conv.index.duplicated()]  # (as lc_table: the first conv job of a seed)
             none = d[d.condition.str.startswith("LC, no sharing")]
             shared = d[~d.is_conv & ~d.condition.str.startswith("LC, no sharing")]
             if "n_sleeps" in shared:  # a sharing condition whose sleep never ran (sleep_every > steps) shares nothing

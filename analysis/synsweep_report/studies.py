@@ -157,14 +157,15 @@ def rbse_w_vs_p(df, snap):
 # ---------------------------------------------------------------- LC
 
 def lc_conditions(df):
-    """df with a 'condition' column: conv (lc_conv, or a resnet of layer_type conv), LC without
-    sharing, LC with SLEEP every N (and the learning rate when it varies), and 'is_conv'."""
-    df = df.copy()
+    """The LC kinds' rows of df (LC_KINDS; a file may hold other models too) with a 'condition'
+    column: conv (lc_conv, or a resnet of layer_type conv), LC without sharing, LC with SLEEP
+    every N (and the learning rate when it varies), and 'is_conv'."""
+    df = df[df.model.isin(LC_KINDS)].copy()
     if "sleep" not in df:
         df["sleep"] = "none"
     if "sleep_every" not in df:
         df["sleep_every"] = 0
-    lt = df.layer_type if "layer_type" in df else pd.Series("lc", index=df.index)
+    lt = df.layer_type if "layer_type" in df else pd.Series("conv", index=df.index)  # the parameter's default
     df["is_conv"] = (df.model == "lc_conv") | ((df.model == "resnet") & (lt == "conv"))
     lr = [f", lr {float(x):g}" if df.lr.nunique() > 1 else "" for x in df.lr] if "lr" in df else [""] * len(df)
     df["condition"] = [

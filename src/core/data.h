@@ -62,10 +62,11 @@ typedef struct Split {
 } Split;
 
 /** malloc for a split's rows (x of n * d floats, + 1 byte): a buffer of 8 MiB or more is
- * one that split_free kept (an earlier job's, of nearly that size), or a fresh one aligned
+ * one that split_free kept (an earlier job's, of exactly that size), or a fresh one aligned
  * to 2 MiB and advised to use huge pages; freed by split_free (or free()). */
 void *split_alloc(size_t bytes);
-/** Frees the large buffers split_free kept for later jobs. */
+/** Frees the large buffers split_free kept for later jobs (train.c: once a job's rows and
+ * features are made, those it did not take). */
 void split_release_kept(void);
 
 /** Inputs with at most this fraction of nonzero values are kept as SparseRows too: a first

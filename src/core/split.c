@@ -125,10 +125,12 @@ int split_make(Split *out, const RawSplit *raw, const int *idx, int n, Scaling s
  * Large split buffers (features, scaled rows: up to 313 MB for a pixels job's test features)
  * are kept for the next job of the process instead of going back to the kernel: a fresh
  * buffer costs a page fault per page and the kernel's zeroing of it, 10% of an rbse_oneshot
- * sweep's CPU (docs/PERFORMANCE.md, "Shared stages"). A kept buffer is reused for a request
- * of between 4/5 of its size and its size (so a job never holds much more than it asked
- * for), and every kept buffer is freed before a fresh one is allocated (so kept buffers never
- * sit beside a job's own). One training thread per process uses them (as stage.h's cache).
+ * sweep's CPU (docs/PERFORMANCE.md, "Shared stages"). A kept buffer is reused only for a
+ * request of exactly its size (the next job of a stage key asks for the same rows), every kept
+ * buffer is freed before a fresh one is allocated, and train.c frees those its job did not
+ * take once the job's rows and features are made (split_release_kept): so a job never holds
+ * more than it asked for, nor kept buffers beside its own while it trains. One training
+ * thread per process uses them (as stage.h's cache).
  */
 #define BIG_BYTES ((size_t)8 << 20)
 #define N_KEPT 4
@@ -137,16 +139,12 @@ static struct { void *p; size_t bytes; } kept[N_KEPT];
 void *split_alloc(size_t bytes) {
     const size_t huge = (size_t)2 << 20;
     if (bytes < BIG_BYTES) return malloc(bytes);
-    int best = -1;
     for (int i = 0; i < N_KEPT; i++)
-        if (kept[i].p && kept[i].bytes >= bytes && kept[i].bytes - kept[i].bytes / 5 <= bytes &&
-            (best < 0 || kept[i].bytes < kept[best].bytes))
-            best = i;
-    if (best >= 0) {
-        void *p = kept[best].p;
-        kept[best].p = NULL;
-        return p;
-    }
+        if (kept[i].p && kept[i].bytes == bytes) {
+            void *p = kept[i].p;
+            kept[i].p = NULL;
+            return p;
+        }
     split_release_kept();
     /* on 2 MiB pages where the kernel offers them (transparent huge pages in madvise mode,
      * Debian's default): 512 times fewer faults when the buffer is first filled */

@@ -453,6 +453,7 @@ static int phase_prepare(Job *J) {
     Model *md = &J->md;
     /* augmented training images differ every epoch, so their features are not cached */
     if (md->feat_dim > 0 && (spec->cache_features || md->features_required) && prepare_features(J)) return PH_OOM;
+    split_release_kept(); /* an earlier job's large buffers this job did not take */
     /* a batch of data rows (images or cached features) or of noise images */
     int img = J->train->c * J->train->h * J->train->w, B = spec->batch_size;
     J->perm = malloc((size_t)(J->tr.n > 0 ? J->tr.n : 1) * sizeof(int)); /* rows: n_tr * feat_rows once cached */
