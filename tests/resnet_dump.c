@@ -8,6 +8,8 @@
  *   x.bin, y.bin the batches (float32 images, uint8 labels)
  *   losses.txt   the loss of each step, then of each batch evaluated (BN: running statistics)
  *   final.bin    both buffers after the last step
+ *   steps.bin    per step: both buffers after it, then the optimiser's moments m and v (over the
+ *                trainable buffer; SGD: m its velocity) after it
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,11 +96,18 @@ int main(int argc, char **argv) {
     fwrite(y, sizeof y, 1, f);
     fclose(f);
     f = open_in(dir, "losses.txt", "w");
+    FILE *fs = open_in(dir, "steps.bin", "wb");
+    size_t np = (size_t)md.tensors.n_params;
     for (int t = 0; t < STEPS; t++) {
         int b = t % NB;
         double loss = model_step(&md, x + (size_t)b * B * C * H * W, y + b * B, B, 0);
         fprintf(f, "%.9g\n", loss);
+        fwrite(md.params, sizeof(float), np, fs);
+        fwrite(md.fixed, sizeof(float), (size_t)md.tensors.n_fixed, fs);
+        fwrite(md.opt.m, sizeof(float), np, fs);
+        fwrite(md.opt.v ? md.opt.v : md.opt.m, sizeof(float), np, fs);
     }
+    fclose(fs);
     /* then evaluation (running statistics) on each batch */
     md.no_grad = 1;
     for (int b = 0; b < NB; b++)

@@ -402,8 +402,8 @@ static void test_refusals(void) {
 }
 
 /* The conv row against direct loops: y = conv(x), dW += dy * x, dx += W^T dy, at stride s with
- * zero padding (K-1)/2; each shape picks a path: the tap form (stride 1, C >= LAYER_TAPS_MIN_C,
- * K 1, 3, 5) or patches in chunks (the stem's C 3, strides 2, a chunk of 2 images and one of 1). */
+ * zero padding (K-1)/2; each shape picks a path: Winograd (3x3, stride 1, even sides, C >=
+ * LAYER_TAPS_MIN_C), the tap form (other stride-1 layers with C >= LAYER_TAPS_MIN_C, K 1, 3, 5) or patches in chunks (the stem's C 3, strides 2, a chunk of 2 images and one of 1). */
 static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb) {
     Layer l;
     CHECK(layer_conv_init(&l, &LAYER_CONV, C, H, W, O, K, s, nb) == 0, "conv init");
@@ -441,12 +441,15 @@ static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb) {
     for (size_t i = 0; i < nb * ni; i++) ex = fmax(ex, fabs(rx[i] - dx[i])), mx = fmax(mx, fabs(rx[i]));
     CHECK(ey <= 1e-5 * my && ew <= 1e-5 * mw && ex <= 1e-5 * mx,
           "conv C %d %dx%d O %d K %d stride %d (%s): y %.1e, dW %.1e, dx %.1e relative", C, H, W, O, K, s,
-          layer_conv_taps(&l) ? "taps" : "patches", ey / my, ew / mw, ex / mx);
+          layer_conv_wino(&l) ? "winograd" : layer_conv_taps(&l) ? "taps" : "patches", ey / my, ew / mw, ex / mx);
     free(w), free(dw), free(x), free(dy), free(dx), free(rw), free(rx), free(scratch);
     layer_free(&l);
 }
 
 int main(void) {
+    test_conv_naive(8, 6, 4, 5, 3, 1, 3);   /* Winograd F(2x2, 3x3): even sides */
+    test_conv_naive(16, 8, 8, 16, 3, 1, 2);
+    test_conv_naive(9, 2, 10, 3, 3, 1, 5);
     test_conv_naive(8, 7, 5, 6, 3, 1, 3);
     test_conv_naive(9, 6, 6, 4, 1, 1, 2);
     test_conv_naive(8, 6, 7, 3, 5, 1, 2);

@@ -14,6 +14,7 @@
 #include "clones.h"
 #include "conv.h"
 #include "lc.h"
+#include "winograd.h"
 #include "work.h"
 
 int layer_out_size(int n, int K, int stride) {
@@ -177,7 +178,13 @@ static void fill_bias(float *y, size_t ld, size_t n, const float *b, int O) {
 
 static size_t conv_n_params(const Layer *l) { return (size_t)l->O * l->C * l->K * l->K; }
 
-int layer_conv_taps(const Layer *l) { return !l->chunk && l->stride == 1 && l->C >= LAYER_TAPS_MIN_C; }
+int layer_conv_wino(const Layer *l) {
+    return !l->chunk && l->C >= LAYER_TAPS_MIN_C && wino_applies(l->C, l->H, l->W, l->K, l->stride, l->pad);
+}
+
+int layer_conv_taps(const Layer *l) {
+    return !l->chunk && l->stride == 1 && l->C >= LAYER_TAPS_MIN_C && !layer_conv_wino(l);
+}
 
 int layer_conv_chunk(const Layer *l, int B) {
     if (l->chunk) return l->chunk < B ? l->chunk : B > 0 ? B : 1;
@@ -203,6 +210,7 @@ static TapDims tap_dims(const Layer *l) {
  * dYe. Patches: the patch matrix of a chunk and, for nb > 1, its outputs or output gradients
  * as (O, nb*P); the patch matrix is reused for the patch gradients. */
 static size_t conv_scratch(const Layer *l, int B) {
+    if (layer_conv_wino(l)) return relu_floats(l, B) + wino_scratch(l->C, l->O, l->H, l->W, B);
     if (layer_conv_taps(l)) {
         TapDims d = tap_dims(l);
         return relu_floats(l, B) + 2 * d.nt + 2 * d.np + (size_t)l->O * d.Ne;
@@ -290,7 +298,9 @@ static void conv_patches(const Layer *l, float *col, const float *x, int nb) {
 static void conv_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)train;
     scratch += relu_floats(l, B);
-    if (layer_conv_taps(l)) {
+    if (layer_conv_wino(l)) {
+        wino_forward(l->w, l->b, l->C, l->O, l->H, l->W, x, B, l->y, scratch);
+    } else if (layer_conv_taps(l)) {
         conv_fwd_taps(l, x, B, scratch);
     } else {
         int CKK = l->C * l->K * l->K, P = l->OH * l->OW, chunk = layer_conv_chunk(l, B);
@@ -315,6 +325,11 @@ static void conv_fwd(Layer *l, const float *x, int B, int train, float *scratch)
 static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
     dy = relu_grad(l, dy, B, scratch);
     scratch += relu_floats(l, B);
+    if (layer_conv_wino(l)) {
+        wino_backward(l->fb, l->C, l->O, l->H, l->W, x, dy, B, l->dw, dx, scratch);
+        for (int n = 0; l->db && n < B; n++) bias_grad(l->db, dy + n * layer_out_floats(l), l->O, l->OH * l->OW);
+        return;
+    }
     if (layer_conv_taps(l)) {
         conv_bwd_taps(l, x, dy, dx, B, scratch);
         return;
@@ -349,6 +364,20 @@ const LayerOps LAYER_CONV = {"conv", conv_fwd, conv_bwd, conv_n_params, conv_scr
 void layer_conv_work(const Layer *l, int B, int first, Work *fwd, Work *bwd) {
     double ckk = (double)l->C * l->K * l->K, P = (double)l->OH * l->OW, out = l->O * P;
     double in = (double)l->C * l->H * l->W;
+    if (layer_conv_wino(l)) { /* 16 products per chunk, the transforms of its inputs and outputs */
+        double nb = wino_chunk(l->C, l->O, l->H, l->W, B), T = P / 4.0;
+        work_gemm(fwd, 16.0 / nb, l->O, nb * T, l->C);
+        work_gemm(bwd, 16.0 / nb, l->O, l->C, nb * T);
+        if (!first) work_gemm(bwd, 16.0 / nb, l->C, nb * T, l->O);
+        /* the transformed tiles stay in cache, each written and read once by the transforms
+         * (their arithmetic about a float's stream cost); the images read and written pass
+         * through main memory once a batch's outgrow it */
+        double tiles = 2.0 * 16.0 * T * (l->C + l->O), chunk_bytes = 4.0 * nb * tiles, batch = 4.0 * B * (in + out);
+        work_stream(fwd, tiles, chunk_bytes), work_stream(fwd, in + out, batch);
+        work_stream(bwd, tiles + (first ? 0.0 : 2.0 * 16.0 * T * l->C), chunk_bytes);
+        work_stream(bwd, in + out + (first ? 0.0 : in), batch);
+        return;
+    }
     if (layer_conv_taps(l)) {
         double kk = (double)l->K * l->K, ne = l->OH * (double)(l->W + 2 * l->pad);
         work_gemm(fwd, kk, l->O, ne, l->C);

@@ -1,0 +1,301 @@
+/*
+ * winograd.c: 3x3 stride-1 convolutions by F(2x2, 3x3) (winograd.h). With the padded input Xp
+ * (x with a zero border of 1), tile (ty, tx) reads Xp rows 2ty .. 2ty+3 and columns 2tx ..
+ * 2tx+3 and writes output rows 2ty, 2ty+1 and columns 2tx, 2tx+1. The matrices (Lavin and
+ * Gray's):
+ *
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   (input tile, 4x4 -> 4x4, both sides)
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (kernel, 3x3 -> 4x4)
+ *   A^T = [1 1 1 0; 0 1 -1 -1]                      (product, 4x4 -> 2x2)
+ *
+ * Transformed tiles are stored by element: V (16, C, cols), xi = 4 i + j for row i and
+ * column j of the 4x4 tile; column n*T + ty*TW + tx for image n of the chunk (T = TH*TW
+ * tiles per image), so each transform runs over a row of tiles with unit stride: the image
+ * rows are first split by column parity (e[k] = Xp[2k], o[k] = Xp[2k+1]), after which every
+ * tile's four columns are e[tx], o[tx], e[tx+1], o[tx+1].
+ */
+#include "winograd.h"
+
+#include <string.h>
+
+#include "blas.h"
+#include "clones.h"
+
+/* The loops over a plane's tiles read or write 16 streams of one buffer, at least T floats
+ * apart: no iteration depends on another, which the compiler cannot see. */
+#if defined(__clang__)
+#define IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define IVDEP _Pragma("GCC ivdep")
+#else
+#define IVDEP
+#endif
+
+int wino_applies(int C, int H, int W, int K, int stride, int pad) {
+    return C >= 1 && K == 3 && stride == 1 && pad == 1 && H >= 2 && W >= 2 && H % 2 == 0 && W % 2 == 0;
+}
+
+int wino_chunk(int C, int O, int H, int W, int B) {
+    size_t per = (size_t)16 * (C + O) * (H / 2) * (W / 2), nb = WINO_CHUNK_FLOATS / (per ? per : 1);
+    return nb < 1 ? 1 : nb > (size_t)B ? (B > 0 ? B : 1) : (int)nb;
+}
+
+static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Floats between the elements xi of a chunk's transformed tiles holding n floats each: n
+ * rounded up to 4 KiB plus 64 bytes, so that the 16 streams a transform reads or writes fall
+ * in 16 different cache sets (at a multiple of 4 KiB they would evict one another). */
+static size_t xi_stride(size_t n) { return ((n + 1023) & ~(size_t)1023) + 16; }
+
+static size_t split_floats(int H, int W);
+
+/* Floats of the per-plane buffers: 8 split arrays and 8 T of carries (dx_plane; in_plane,
+ * out_plane and dy_plane need less). */
+static size_t buf_floats(int H, int W) { return 8 * split_floats(H, W) + 8 * (size_t)(H / 2) * (W / 2) + 16; }
+
+size_t wino_scratch(int C, int O, int H, int W, int B) {
+    size_t nc = (size_t)wino_chunk(C, O, H, W, B) * (H / 2) * (W / 2), oc = (size_t)O * C;
+    return 2 * up16(16 * oc) + 16 * xi_stride((size_t)C * nc) + 16 * xi_stride((size_t)O * nc) + buf_floats(H, W);
+}
+
+double wino_macs(int C, int O, int H, int W) { return 16.0 * C * O * (H / 2) * (W / 2); }
+
+/* ---- kernels ---- */
+
+/* u (16, O*C) <- G g G^T of each kernel g of w (O*C, 3, 3). */
+static void kernels_in(const float *w, size_t oc, float *u) {
+    for (size_t k = 0; k < oc; k++) {
+        const float *g = w + 9 * k;
+        float q[4][3];
+        for (int j = 0; j < 3; j++) {
+            float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+            q[0][j] = g0, q[1][j] = 0.5f * (g0 + g1 + g2), q[2][j] = 0.5f * (g0 - g1 + g2), q[3][j] = g2;
+        }
+        for (int i = 0; i < 4; i++) {
+            float a = q[i][0], b = q[i][1], c = q[i][2];
+            u[(4 * i + 0) * oc + k] = a, u[(4 * i + 1) * oc + k] = 0.5f * (a + b + c);
+            u[(4 * i + 2) * oc + k] = 0.5f * (a - b + c), u[(4 * i + 3) * oc + k] = c;
+        }
+    }
+}
+
+/* dw (O*C, 3, 3) += G^T X G of each X of du (16, O*C): the adjoint of kernels_in. */
+static void kernels_out(const float *du, size_t oc, float *dw) {
+    for (size_t k = 0; k < oc; k++) {
+        float r[3][4];
+        for (int j = 0; j < 4; j++) {
+            float x0 = du[j * oc + k], x1 = du[(4 + j) * oc + k], x2 = du[(8 + j) * oc + k], x3 = du[(12 + j) * oc + k];
+            r[0][j] = x0 + 0.5f * (x1 + x2), r[1][j] = 0.5f * (x1 - x2), r[2][j] = 0.5f * (x1 + x2) + x3;
+        }
+        float *g = dw + 9 * k;
+        for (int i = 0; i < 3; i++) {
+            float a = r[i][0], b = r[i][1], c = r[i][2], d = r[i][3];
+            g[3 * i] += a + 0.5f * (b + c), g[3 * i + 1] += 0.5f * (b - c), g[3 * i + 2] += 0.5f * (b + c) + d;
+        }
+    }
+}
+
+/* ---- per-plane transforms (one image, one channel; vs: floats between elements xi) ----
+ * Each runs over the plane's T tiles in one flat loop (f = ty * TW + tx), reading or writing
+ * the plane split into 8 arrays of (TH + 1) * TW floats: by the parity of the padded row
+ * (par 0: padded rows 2j, i.e. x rows 2j - 1, the first one zero; par 1: padded rows 2j + 1,
+ * x rows 2j, the last one zero) and by the column k = 0 .. 3 of the tile (padded column
+ * 2tx + k, x column 2tx + k - 1, zero outside x). Tile f's element (i, k) is then
+ * S[par = i & 1][k][f + (i >> 1) * TW]. */
+
+/* Floats of one split array (rounded to 64 bytes). */
+static size_t split_floats(int H, int W) { return up16((size_t)(H / 2 + 1) * (W / 2)); }
+
+/* s (8 arrays of ss) <- plane x (H, W) split as above. */
+MULTIVERSION static void split_plane(const float *restrict x, int H, int W, float *restrict s, size_t ss) {
+    int TW = W / 2, TH = H / 2;
+    for (int k = 0; k < 4; k++) {
+        memset(s + k * ss, 0, (size_t)TW * sizeof(float));
+        memset(s + (4 + k) * ss + (size_t)TH * TW, 0, (size_t)TW * sizeof(float));
+    }
+    for (int r = 0; r < H; r++) {
+        const float *xr = x + (size_t)r * W;
+        float *s0 = s + (size_t)(4 * ((r + 1) & 1)) * ss + (size_t)((r + 1) >> 1) * TW;
+        float *s1 = s0 + ss, *s2 = s1 + ss, *s3 = s2 + ss;
+        for (int t = 0; t < TW; t++) s1[t] = xr[2 * t], s2[t] = xr[2 * t + 1];
+        s0[0] = 0.0f, s3[TW - 1] = 0.0f;
+        for (int t = 1; t < TW; t++) s0[t] = xr[2 * t - 1];
+        for (int t = 0; t + 1 < TW; t++) s3[t] = xr[2 * t + 2];
+    }
+}
+
+/* v (16 streams vs apart) <- B^T d B of every tile d of the split plane s. */
+MULTIVERSION static void in_flat(const float *restrict s, size_t ss, int T, int TW, float *restrict v, size_t vs) {
+    const float *e0 = s, *e1 = s + ss, *e2 = s + 2 * ss, *e3 = s + 3 * ss;
+    const float *o0 = s + 4 * ss, *o1 = s + 5 * ss, *o2 = s + 6 * ss, *o3 = s + 7 * ss;
+IVDEP
+    for (int f = 0; f < T; f++) {
+        int g = f + TW; /* rows: B^T d (r_i = combinations of the tile rows 0 .. 3), per column k */
+        float r00 = e0[f] - e0[g], r01 = e1[f] - e1[g], r02 = e2[f] - e2[g], r03 = e3[f] - e3[g];
+        float r10 = o0[f] + e0[g], r11 = o1[f] + e1[g], r12 = o2[f] + e2[g], r13 = o3[f] + e3[g];
+        float r20 = e0[g] - o0[f], r21 = e1[g] - o1[f], r22 = e2[g] - o2[f], r23 = e3[g] - o3[f];
+        float r30 = o0[f] - o0[g], r31 = o1[f] - o1[g], r32 = o2[f] - o2[g], r33 = o3[f] - o3[g];
+        v[f] = r00 - r02, v[vs + f] = r01 + r02, v[2 * vs + f] = r02 - r01, v[3 * vs + f] = r01 - r03;
+        v[4 * vs + f] = r10 - r12, v[5 * vs + f] = r11 + r12, v[6 * vs + f] = r12 - r11, v[7 * vs + f] = r11 - r13;
+        v[8 * vs + f] = r20 - r22, v[9 * vs + f] = r21 + r22, v[10 * vs + f] = r22 - r21, v[11 * vs + f] = r21 - r23;
+        v[12 * vs + f] = r30 - r32, v[13 * vs + f] = r31 + r32, v[14 * vs + f] = r32 - r31;
+        v[15 * vs + f] = r31 - r33;
+    }
+}
+
+/* Plane y (H, W) <- A^T m A of its tiles (m[xi * ms + f]) + bias; buf: 4 T floats. */
+MULTIVERSION static void out_plane(const float *restrict m, size_t ms, int H, int W, float bias, float *restrict y,
+                                   float *restrict buf) {
+    int TW = W / 2, T = TW * (H / 2);
+    float *a = buf, *b = buf + T, *c = buf + 2 * T, *d = buf + 3 * T;
+    const float *p = m;
+IVDEP
+    for (int t = 0; t < T; t++) {
+        float t00 = p[t] + p[4 * ms + t] + p[8 * ms + t], t10 = p[4 * ms + t] - p[8 * ms + t] - p[12 * ms + t];
+        float t01 = p[ms + t] + p[5 * ms + t] + p[9 * ms + t], t11 = p[5 * ms + t] - p[9 * ms + t] - p[13 * ms + t];
+        float t02 = p[2 * ms + t] + p[6 * ms + t] + p[10 * ms + t];
+        float t12 = p[6 * ms + t] - p[10 * ms + t] - p[14 * ms + t];
+        float t03 = p[3 * ms + t] + p[7 * ms + t] + p[11 * ms + t];
+        float t13 = p[7 * ms + t] - p[11 * ms + t] - p[15 * ms + t];
+        a[t] = t00 + t01 + t02 + bias, b[t] = t01 - t02 - t03 + bias;
+        c[t] = t10 + t11 + t12 + bias, d[t] = t11 - t12 - t13 + bias;
+    }
+    for (int ty = 0; ty < H / 2; ty++) {
+        float *y0 = y + (size_t)(2 * ty) * W, *y1 = y0 + W;
+        const float *at = a + ty * TW, *bt = b + ty * TW, *ct = c + ty * TW, *dt = d + ty * TW;
+        for (int t = 0; t < TW; t++) y0[2 * t] = at[t], y0[2 * t + 1] = bt[t], y1[2 * t] = ct[t], y1[2 * t + 1] = dt[t];
+    }
+}
+
+/* dd (16 streams ds apart) <- A g A^T of each 2x2 tile g of the output gradient plane dy
+ * (H, W); buf: 4 T floats. */
+MULTIVERSION static void dy_plane(const float *restrict dy, int H, int W, float *restrict dd, size_t ds,
+                                  float *restrict buf) {
+    int TW = W / 2, T = TW * (H / 2);
+    float *a0 = buf, *a1 = buf + T, *b0 = buf + 2 * T, *b1 = buf + 3 * T;
+    for (int ty = 0; ty < H / 2; ty++) {
+        const float *r0 = dy + (size_t)(2 * ty) * W, *r1 = r0 + W;
+        int f = ty * TW;
+        for (int t = 0; t < TW; t++)
+            a0[f + t] = r0[2 * t], a1[f + t] = r0[2 * t + 1], b0[f + t] = r1[2 * t], b1[f + t] = r1[2 * t + 1];
+    }
+IVDEP
+    for (int t = 0; t < T; t++) { /* rows of A g: p_i (left column), q_i (right); then (p, p + q, p - q, -q) */
+        float p0 = a0[t], p1 = a0[t] + b0[t], p2 = a0[t] - b0[t], p3 = -b0[t];
+        float q0 = a1[t], q1 = a1[t] + b1[t], q2 = a1[t] - b1[t], q3 = -b1[t];
+        dd[t] = p0, dd[ds + t] = p0 + q0, dd[2 * ds + t] = p0 - q0, dd[3 * ds + t] = -q0;
+        dd[4 * ds + t] = p1, dd[5 * ds + t] = p1 + q1, dd[6 * ds + t] = p1 - q1, dd[7 * ds + t] = -q1;
+        dd[8 * ds + t] = p2, dd[9 * ds + t] = p2 + q2, dd[10 * ds + t] = p2 - q2, dd[11 * ds + t] = -q2;
+        dd[12 * ds + t] = p3, dd[13 * ds + t] = p3 + q3, dd[14 * ds + t] = p3 - q3, dd[15 * ds + t] = -q3;
+    }
+}
+
+/* g (8 split arrays of ss, zeroed by the caller) += B dV B^T of every tile (v[xi * vs + f]):
+ * rows i 0, 1 into g[f], rows 2, 3 through carry (8 T floats) into g[f + TW] after. */
+MULTIVERSION static void dx_flat(const float *restrict v, size_t vs, int T, int TW, float *restrict g, size_t ss,
+                                 float *restrict carry) {
+    float *e0 = g, *e1 = g + ss, *e2 = g + 2 * ss, *e3 = g + 3 * ss;
+    float *o0 = g + 4 * ss, *o1 = g + 5 * ss, *o2 = g + 6 * ss, *o3 = g + 7 * ss;
+IVDEP
+    for (int t = 0; t < T; t++) { /* h_ik: each row i's B dV_i; then the rows' combinations */
+        float h00 = v[t], h01 = v[vs + t] - v[2 * vs + t] + v[3 * vs + t];
+        float h02 = v[vs + t] + v[2 * vs + t] - v[t], h03 = -v[3 * vs + t];
+        float h10 = v[4 * vs + t], h11 = v[5 * vs + t] - v[6 * vs + t] + v[7 * vs + t];
+        float h12 = v[5 * vs + t] + v[6 * vs + t] - v[4 * vs + t], h13 = -v[7 * vs + t];
+        float h20 = v[8 * vs + t], h21 = v[9 * vs + t] - v[10 * vs + t] + v[11 * vs + t];
+        float h22 = v[9 * vs + t] + v[10 * vs + t] - v[8 * vs + t], h23 = -v[11 * vs + t];
+        float h30 = v[12 * vs + t], h31 = v[13 * vs + t] - v[14 * vs + t] + v[15 * vs + t];
+        float h32 = v[13 * vs + t] + v[14 * vs + t] - v[12 * vs + t], h33 = -v[15 * vs + t];
+        e0[t] += h00, e1[t] += h01, e2[t] += h02, e3[t] += h03; /* row 0: par 0 at f */
+        o0[t] += h10 - h20 + h30, o1[t] += h11 - h21 + h31;     /* row 1: par 1 at f */
+        o2[t] += h12 - h22 + h32, o3[t] += h13 - h23 + h33;
+        carry[t] = h10 + h20 - h00, carry[T + t] = h11 + h21 - h01; /* row 2: par 0 at f + TW */
+        carry[2 * T + t] = h12 + h22 - h02, carry[3 * T + t] = h13 + h23 - h03;
+        carry[4 * T + t] = -h30, carry[5 * T + t] = -h31, carry[6 * T + t] = -h32, carry[7 * T + t] = -h33; /* row 3 */
+    }
+    for (int k = 0; k < 4; k++) {
+        float *ek = g + k * ss + TW, *ok = g + (4 + k) * ss + TW;
+        const float *ce = carry + (size_t)k * T, *co = carry + (size_t)(4 + k) * T;
+        for (int t = 0; t < T; t++) ek[t] += ce[t], ok[t] += co[t];
+    }
+}
+
+/* Plane dx (H, W) += the split gradient g: x[r][2t] is tile column 1 at t and 3 at t - 1,
+ * x[r][2t + 1] column 2 at t and 0 at t + 1. */
+MULTIVERSION static void join_plane(const float *restrict g, size_t ss, int H, int W, float *restrict dx) {
+    int TW = W / 2;
+    for (int r = 0; r < H; r++) {
+        const float *g0 = g + (size_t)(4 * ((r + 1) & 1)) * ss + (size_t)((r + 1) >> 1) * TW;
+        const float *g1 = g0 + ss, *g2 = g1 + ss, *g3 = g2 + ss;
+        float *xr = dx + (size_t)r * W;
+        xr[0] += g1[0], xr[W - 1] += g2[TW - 1];
+        for (int t = 1; t < TW; t++) xr[2 * t] += g1[t] + g3[t - 1];
+        for (int t = 0; t + 1 < TW; t++) xr[2 * t + 1] += g2[t] + g0[t + 1];
+    }
+}
+
+/* v (16 x vs) <- the transformed tiles of plane x (H, W). */
+static void in_plane(const float *x, int H, int W, float *v, size_t vs, float *buf) {
+    size_t ss = split_floats(H, W);
+    split_plane(x, H, W, buf, ss);
+    in_flat(buf, ss, (H / 2) * (W / 2), W / 2, v, vs);
+}
+
+/* Plane dx (H, W) += B dV B^T of its tiles (v[xi * vs + f]), the overlaps summed. */
+static void dx_plane(const float *v, size_t vs, int H, int W, float *dx, float *buf) {
+    size_t ss = split_floats(H, W);
+    memset(buf, 0, 8 * ss * sizeof(float));
+    dx_flat(v, vs, (H / 2) * (W / 2), W / 2, buf, ss, buf + 8 * ss);
+    join_plane(buf, ss, H, W, dx);
+}
+
+/* ---- the layer ---- */
+
+void wino_forward(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
+                  float *scratch) {
+    int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
+    size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
+    size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sm = xi_stride((size_t)O * ncmax);
+    float *u = scratch, *v = u + 2 * up16(16 * oc), *m = v + 16 * sv, *buf = m + 16 * sm;
+    kernels_in(w, oc, u);
+    for (int n0 = 0; n0 < B; n0 += chunk) {
+        int nb = B - n0 < chunk ? B - n0 : chunk, nc = nb * T;
+        for (int n = 0; n < nb; n++)
+            for (int c = 0; c < C; c++)
+                in_plane(x + (n0 + n) * ni + c * HW, H, W, v + (size_t)c * nc + (size_t)n * T, sv, buf);
+        for (int xi = 0; xi < 16; xi++) /* M_xi (O, nc) <- U_xi (O, C) * V_xi (C, nc) */
+            sgemm_ld(0, 0, O, nc, C, 1.0f, u + xi * oc, C, v + xi * sv, nc, 0.0f, m + xi * sm, nc);
+        for (int n = 0; n < nb; n++)
+            for (int o = 0; o < O; o++)
+                out_plane(m + (size_t)o * nc + (size_t)n * T, sm, H, W, b ? b[o] : 0.0f, y + (n0 + n) * no + o * HW,
+                          buf);
+    }
+}
+
+void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
+                   float *dx, float *scratch) {
+    int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
+    size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
+    size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sd = xi_stride((size_t)O * ncmax);
+    float *f = scratch, *du = f + up16(16 * oc), *v = du + up16(16 * oc), *d = v + 16 * sv, *buf = d + 16 * sd;
+    if (dx) kernels_in(fb, oc, f);
+    memset(du, 0, 16 * oc * sizeof(float));
+    for (int n0 = 0; n0 < B; n0 += chunk) {
+        int nb = B - n0 < chunk ? B - n0 : chunk, nc = nb * T;
+        for (int n = 0; n < nb; n++) {
+            for (int c = 0; c < C; c++)
+                in_plane(x + (n0 + n) * ni + c * HW, H, W, v + (size_t)c * nc + (size_t)n * T, sv, buf);
+            for (int o = 0; o < O; o++)
+                dy_plane(dy + (n0 + n) * no + o * HW, H, W, d + (size_t)o * nc + (size_t)n * T, sd, buf);
+        }
+        for (int xi = 0; xi < 16; xi++) /* dU_xi (O, C) += D_xi (O, nc) * V_xi^T */
+            sgemm_ld(0, 1, O, C, nc, 1.0f, d + xi * sd, nc, v + xi * sv, nc, 1.0f, du + xi * oc, C);
+        if (!dx) continue;
+        for (int xi = 0; xi < 16; xi++) /* dV_xi (C, nc) <- F_xi^T (C, O) * D_xi, into V's place */
+            sgemm_ld(1, 0, C, nc, O, 1.0f, f + xi * oc, C, d + xi * sd, nc, 0.0f, v + xi * sv, nc);
+        for (int n = 0; n < nb; n++)
+            for (int c = 0; c < C; c++)
+                dx_plane(v + (size_t)c * nc + (size_t)n * T, sv, H, W, dx + (n0 + n) * ni + c * HW, buf);
+    }
+    kernels_out(du, oc, dw);
+}
