@@ -103,9 +103,15 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* An activation buffer of n floats: from malloc (align 0: glibc's 16-byte boundary past a
+ * page for large blocks) or on a 64-byte boundary (align 1). */
+static float *act(size_t n, int align) {
+    return align ? aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64) : malloc(n * sizeof(float));
+}
+
 int main(int argc, char **argv) {
     int B = 32, C = 32, O = 32, H = 16, K = 3, st = 1, want_dx = 1, reps = 20, sleep_reps = 3, share = LC_SHARE_GRID,
-        tr_rate = 0;
+        tr_rate = 0, align = 0;
     const char *dump = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         int *dst = !strcmp(argv[i], "--B")            ? &B
@@ -118,6 +124,7 @@ int main(int argc, char **argv) {
                    : !strcmp(argv[i], "--reps")       ? &reps
                    : !strcmp(argv[i], "--sleep-reps") ? &sleep_reps
                    : !strcmp(argv[i], "--tr-rate")    ? &tr_rate
+                   : !strcmp(argv[i], "--align")      ? &align
                                                       : NULL;
         if (dst) *dst = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--share") && !strcmp(argv[i + 1], "map")) share = LC_SHARE_MAP;
@@ -125,7 +132,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--dump")) dump = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_lc [--B n] [--C n] [--O n] [--H n] [--K odd] [--st n] [--dx 0|1] [--reps n] "
-                            "[--sleep-reps n] [--share grid|map] [--dump FILE] [--tr-rate 0|1]\n");
+                            "[--sleep-reps n] [--share grid|map] [--dump FILE] [--tr-rate 0|1] [--align 0|1]\n");
             return 2;
         }
     }
@@ -143,8 +150,8 @@ int main(int argc, char **argv) {
     int W = H, OH = (H - 1) / st + 1, OW = (W - 1) / st + 1, CKK = C * K * K;
     size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;
     float *Wt = malloc(nw * sizeof(float)), *dW = malloc(nw * sizeof(float)), *b = malloc(O * sizeof(float)),
-          *db = malloc(O * sizeof(float)), *x = malloc(nx * sizeof(float)), *dx = malloc(nx * sizeof(float)),
-          *out = malloc(no * sizeof(float)), *g = malloc(no * sizeof(float)),
+          *db = malloc(O * sizeof(float)), *x = act(nx, align), *dx = act(nx, align),
+          *out = act(no, align), *g = act(no, align),
           *s = malloc(lc_scratch_floats(B, C, H, W, O, K) * sizeof(float)),
           *ss = malloc((lc_sleep_scratch_floats(C, H, W, O, K, share, 128) + 1) * sizeof(float));
     double *t = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double)), *tc = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double));
