@@ -392,6 +392,8 @@ static void test_blas_check(void) {
     CHECK(blas_check(0, err, sizeof err) == 0, "kernel %s passes: %s", blas_kernel(), err);
     CHECK(blas_check(1, err, sizeof err) == -1 && contains(err, blas_kernel()) && contains(err, "sgemm("),
           "forced failure: %s", err);
+    CHECK(blas_check(2, err, sizeof err) == -1 && contains(err, blas_kernel()) && contains(err, "somatcopy("),
+          "forced transpose failure: %s", err);
     CHECK(blas_kernel_level("SkylakeX") > blas_kernel_level("haswell") &&
               blas_kernel_level("Haswell") > blas_kernel_level("Sandybridge") &&
               blas_kernel_level("Sandybridge") > blas_kernel_level("Prescott") &&

@@ -101,6 +101,12 @@ static const int CHECK_SHAPES[][6] = {
     {1, 0, 3, 5, 7, 1},      {1, 1, 65, 3, 17, 1},    {0, 0, 31, 47, 1, 0},
 };
 
+/* rows, cols, source and destination leading dimensions (lc.c's transposes: planes of
+ * positions by channels and batch, rows of a larger buffer, odd sizes) */
+static const int TRANSPOSE_SHAPES[][4] = {
+    {64, 100, 100, 64}, {37, 53, 61, 41}, {16, 1024, 1024, 16}, {1024, 16, 16, 1040}, {300, 250, 256, 300}, {1, 1, 1, 1},
+};
+
 int blas_check(int force_fail, char *err, size_t errlen) {
     const size_t cap = 100 * 784; /* the largest operand above */
     float *A = malloc(cap * sizeof *A), *B = malloc(cap * sizeof *B);
@@ -137,13 +143,33 @@ int blas_check(int force_fail, char *err, size_t errlen) {
                  * drops or misreads one term is off by about sum|terms| / K, above this
                  * bound for every K < 2900. NaN fails the test too. */
                 double tol = 2.0 * (K + 2) * 0x1p-24 * mag + 1e-30;
-                if (force_fail || !(fabs((double)C[i * N + j] - acc) <= tol)) {
+                if (force_fail == 1 || !(fabs((double)C[i * N + j] - acc) <= tol)) {
                     snprintf(err, errlen,
                              "BLAS check: OpenBLAS kernel %s computes sgemm(%s%s, M %d, N %d, K %d) "
                              "wrong: C[%d][%d] = %.9g, naive loop %.9g (tolerance %.3g)%s",
                              blas_kernel(), ta ? "T" : "N", tb ? "T" : "N", M, N, K, i, j,
                              (double)C[i * N + j], acc, tol,
-                             force_fail ? " [failure forced for a test]" : "");
+                             force_fail == 1 ? " [failure forced for a test]" : "");
+                    goto fail;
+                }
+            }
+    }
+    /* the out-of-place transposes lc.c moves its activations with: every value bit for bit, and
+     * nothing written between the destination's rows (C0's values stay there) */
+    for (size_t s = 0; s < sizeof TRANSPOSE_SHAPES / sizeof TRANSPOSE_SHAPES[0]; s++) {
+        const int *sh = TRANSPOSE_SHAPES[s];
+        int rows = sh[0], cols = sh[1], lds = sh[2], ldd = sh[3];
+        memcpy(C, C0, cap * sizeof *C);
+        cblas_somatcopy(CblasRowMajor, CblasTrans, rows, cols, 1.0f, A, lds, C, ldd);
+        for (int j = 0; j < cols; j++)
+            for (int i = 0; i < ldd; i++) {
+                float want = i < rows ? A[(size_t)i * lds + j] : C0[(size_t)j * ldd + i];
+                if (force_fail == 2 || memcmp(&C[(size_t)j * ldd + i], &want, sizeof want)) {
+                    snprintf(err, errlen,
+                             "BLAS check: OpenBLAS kernel %s computes somatcopy(rows %d, cols %d, lda %d, ldb %d) "
+                             "wrong: B[%d][%d] = %.9g, expected %.9g%s",
+                             blas_kernel(), rows, cols, lds, ldd, j, i, (double)C[(size_t)j * ldd + i], (double)want,
+                             force_fail == 2 ? " [failure forced for a test]" : "");
                     goto fail;
                 }
             }

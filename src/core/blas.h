@@ -55,8 +55,10 @@ const char *blas_cpu_best(int below);
 /**
  * Checks sgemm of the kernel in use against the naive double loop on the products the
  * jobs compute (MLP and conv layer shapes, all four transpose pairs, odd sizes, beta 0
- * and 1); a few tens of milliseconds. force_fail makes it report a failure (tests).
- * @return 0, or -1 with err naming the first wrong product.
+ * and 1), and somatcopy (lc.c's transposes) bit for bit, nothing written outside the
+ * destination's rows; a few tens of milliseconds. force_fail 1 (2) makes it report a
+ * failure at the first product (transpose) (tests).
+ * @return 0, or -1 with err naming the first wrong product or transpose.
  */
 int blas_check(int force_fail, char *err, size_t errlen);
 
