@@ -116,12 +116,11 @@ double meta_loss(Model *md, const JobSpec *spec, Scaling sc, const TaskData *tas
                  !optim_create(&inner, OPT_ADAM, np, (float)spec->meta_lr, 0.9f, 0.999f, 1e-8f, 0, 0);
         if (ok) {
             md->opt = inner;
-            double l = 0.0;
-            for (int k = 0; k < K; k++) {
+            for (int k = 0; k < K; k++) { /* the inner steps' own losses are not reported */
                 int lo = (k * B) % n, b = n - lo < B ? n - lo : B;
                 memcpy(xbuf, st.x + (size_t)lo * st.d, (size_t)b * st.d * sizeof(float));
                 memcpy(ybuf, st.y + lo, (size_t)b);
-                l += model_step(md, xbuf, ybuf, b, 0);
+                (void)model_step(md, xbuf, ybuf, b, 0);
             }
             sum += evaluate(md, &se).loss;
             md->opt = keep_o;
