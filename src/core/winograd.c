@@ -10,9 +10,9 @@
  *
  * Transformed tiles are stored by element: V (16, C, cols), xi = 4 i + j for row i and
  * column j of the 4x4 tile; column n*T + ty*TW + tx for image n of the chunk (T = TH*TW
- * tiles per image), so each transform runs over a row of tiles with unit stride: the image
- * rows are first split by column parity (e[k] = Xp[2k], o[k] = Xp[2k+1]), after which every
- * tile's four columns are e[tx], o[tx], e[tx+1], o[tx+1].
+ * tiles per image), so each transform runs over all of a plane's tiles in one loop with unit
+ * stride: the plane is first split by padded-row parity and column offset (below), after
+ * which every tile's 16 inputs are 8 arrays read at f and f + TW.
  */
 #include "winograd.h"
 
