@@ -50,8 +50,11 @@ static size_t xi_stride(size_t n) { return ((n + 1023) & ~(size_t)1023) + 16; }
 static size_t split_floats(int H, int W);
 
 /* Floats of the per-plane buffers: 8 split arrays and 8 T of carries (dx_plane; in_plane,
- * out_plane and dy_plane need less). */
-static size_t buf_floats(int H, int W) { return 8 * split_floats(H, W) + 8 * (size_t)(H / 2) * (W / 2) + 16; }
+ * out_plane and dy_plane need less), then the edge masks. */
+static size_t buf_floats(int H, int W) {
+    size_t T = (size_t)(H / 2) * (W / 2);
+    return 8 * split_floats(H, W) + 8 * T + 2 * up16(T) + 16;
+}
 
 size_t wino_scratch(int C, int O, int H, int W, int B) {
     size_t nc = (size_t)wino_chunk(C, O, H, W, B) * (H / 2) * (W / 2), oc = (size_t)O * C;
@@ -103,38 +106,48 @@ static void kernels_out(const float *du, size_t oc, float *dw) {
  * 2tx + k, x column 2tx + k - 1, zero outside x). Tile f's element (i, k) is then
  * S[par = i & 1][k][f + (i >> 1) * TW]. */
 
-/* Floats of one split array (rounded to 64 bytes). */
-static size_t split_floats(int H, int W) { return up16((size_t)(H / 2 + 1) * (W / 2)); }
+/* Floats of one split array with 16 floats either side (the array starts 16 in). */
+static size_t split_floats(int H, int W) { return up16((size_t)(H / 2 + 1) * (W / 2)) + 32; }
 
-/* s (8 arrays of ss) <- plane x (H, W) split as above. */
+/* lm[f] <- 0 at tx = 0, else 1; rm[f] <- 0 at tx = TW - 1, else 1 (the tiles whose column 0,
+ * or 3, is the zero border). */
+static void edge_masks(int T, int TW, float *lm, float *rm) {
+    for (int f = 0; f < T; f++) lm[f] = f % TW ? 1.0f : 0.0f, rm[f] = f % TW != TW - 1 ? 1.0f : 0.0f;
+}
+
+/* s (arrays k = 1, 2 of both parities, ss apart, starting 16 in) <- plane x (H, W) split as
+ * above; columns 0 and 3 are read from k = 2 at f - 1 and k = 1 at f + 1 (in_flat). */
 MULTIVERSION static void split_plane(const float *restrict x, int H, int W, float *restrict s, size_t ss) {
     int TW = W / 2, TH = H / 2;
-    for (int k = 0; k < 4; k++) {
-        memset(s + k * ss, 0, (size_t)TW * sizeof(float));
-        memset(s + (4 + k) * ss + (size_t)TH * TW, 0, (size_t)TW * sizeof(float));
+    for (int k = 1; k < 3; k++) {
+        float *a0 = s + k * ss, *a1 = s + (4 + k) * ss;
+        memset(a0, 0, 16 * sizeof(float)), memset(a1, 0, 16 * sizeof(float));
+        memset(a0 + 16, 0, (size_t)TW * sizeof(float));                        /* par 0: x row -1 */
+        memset(a1 + 16 + (size_t)TH * TW, 0, (size_t)(TW + 16) * sizeof(float)); /* par 1: x row H */
+        memset(a0 + 16 + (size_t)(TH + 1) * TW, 0, 16 * sizeof(float));
     }
     for (int r = 0; r < H; r++) {
         const float *xr = x + (size_t)r * W;
-        float *s0 = s + (size_t)(4 * ((r + 1) & 1)) * ss + (size_t)((r + 1) >> 1) * TW;
-        float *s1 = s0 + ss, *s2 = s1 + ss, *s3 = s2 + ss;
+        float *s1 = s + (size_t)(4 * ((r + 1) & 1) + 1) * ss + 16 + (size_t)((r + 1) >> 1) * TW, *s2 = s1 + ss;
         for (int t = 0; t < TW; t++) s1[t] = xr[2 * t], s2[t] = xr[2 * t + 1];
-        s0[0] = 0.0f, s3[TW - 1] = 0.0f;
-        for (int t = 1; t < TW; t++) s0[t] = xr[2 * t - 1];
-        for (int t = 0; t + 1 < TW; t++) s3[t] = xr[2 * t + 2];
     }
 }
 
-/* v (16 streams vs apart) <- B^T d B of every tile d of the split plane s. */
-MULTIVERSION static void in_flat(const float *restrict s, size_t ss, int T, int TW, float *restrict v, size_t vs) {
-    const float *e0 = s, *e1 = s + ss, *e2 = s + 2 * ss, *e3 = s + 3 * ss;
-    const float *o0 = s + 4 * ss, *o1 = s + 5 * ss, *o2 = s + 6 * ss, *o3 = s + 7 * ss;
+/* v (16 streams vs apart) <- B^T d B of every tile d of the split plane s (lm, rm: edge_masks). */
+MULTIVERSION static void in_flat(const float *restrict s, size_t ss, int T, int TW, const float *restrict lm,
+                                 const float *restrict rm, float *restrict v, size_t vs) {
+    const float *e1 = s + ss + 16, *e2 = s + 2 * ss + 16, *o1 = s + 5 * ss + 16, *o2 = s + 6 * ss + 16;
 IVDEP
     for (int f = 0; f < T; f++) {
         int g = f + TW; /* rows: B^T d (r_i = combinations of the tile rows 0 .. 3), per column k */
-        float r00 = e0[f] - e0[g], r01 = e1[f] - e1[g], r02 = e2[f] - e2[g], r03 = e3[f] - e3[g];
-        float r10 = o0[f] + e0[g], r11 = o1[f] + e1[g], r12 = o2[f] + e2[g], r13 = o3[f] + e3[g];
-        float r20 = e0[g] - o0[f], r21 = e1[g] - o1[f], r22 = e2[g] - o2[f], r23 = e3[g] - o3[f];
-        float r30 = o0[f] - o0[g], r31 = o1[f] - o1[g], r32 = o2[f] - o2[g], r33 = o3[f] - o3[g];
+        int l = lm[f] != 0.0f, r = rm[f] != 0.0f;
+        float e0f = l ? e2[f - 1] : 0.0f, e0g = l ? e2[g - 1] : 0.0f, o0f = l ? o2[f - 1] : 0.0f;
+        float o0g = l ? o2[g - 1] : 0.0f, e3f = r ? e1[f + 1] : 0.0f, e3g = r ? e1[g + 1] : 0.0f;
+        float o3f = r ? o1[f + 1] : 0.0f, o3g = r ? o1[g + 1] : 0.0f;
+        float r00 = e0f - e0g, r01 = e1[f] - e1[g], r02 = e2[f] - e2[g], r03 = e3f - e3g;
+        float r10 = o0f + e0g, r11 = o1[f] + e1[g], r12 = o2[f] + e2[g], r13 = o3f + e3g;
+        float r20 = e0g - o0f, r21 = e1[g] - o1[f], r22 = e2[g] - o2[f], r23 = e3g - o3f;
+        float r30 = o0f - o0g, r31 = o1[f] - o1[g], r32 = o2[f] - o2[g], r33 = o3f - o3g;
         v[f] = r00 - r02, v[vs + f] = r01 + r02, v[2 * vs + f] = r02 - r01, v[3 * vs + f] = r01 - r03;
         v[4 * vs + f] = r10 - r12, v[5 * vs + f] = r11 + r12, v[6 * vs + f] = r12 - r11, v[7 * vs + f] = r11 - r13;
         v[8 * vs + f] = r20 - r22, v[9 * vs + f] = r21 + r22, v[10 * vs + f] = r22 - r21, v[11 * vs + f] = r21 - r23;
@@ -190,8 +203,9 @@ IVDEP
     }
 }
 
-/* g (8 split arrays of ss, zeroed by the caller) += B dV B^T of every tile (v[xi * vs + f]):
- * rows i 0, 1 into g[f], rows 2, 3 through carry (8 T floats) into g[f + TW] after. */
+/* g (8 split arrays of ss) <- B dV B^T of every tile (v[xi * vs + f]), the overlaps summed:
+ * rows i 0, 1 into g[f] (each written once), rows 2, 3 through carry (8 T floats) added to
+ * g[f + TW] after. */
 MULTIVERSION static void dx_flat(const float *restrict v, size_t vs, int T, int TW, float *restrict g, size_t ss,
                                  float *restrict carry) {
     float *e0 = g, *e1 = g + ss, *e2 = g + 2 * ss, *e3 = g + 3 * ss;
@@ -206,13 +220,14 @@ IVDEP
         float h22 = v[9 * vs + t] + v[10 * vs + t] - v[8 * vs + t], h23 = -v[11 * vs + t];
         float h30 = v[12 * vs + t], h31 = v[13 * vs + t] - v[14 * vs + t] + v[15 * vs + t];
         float h32 = v[13 * vs + t] + v[14 * vs + t] - v[12 * vs + t], h33 = -v[15 * vs + t];
-        e0[t] += h00, e1[t] += h01, e2[t] += h02, e3[t] += h03; /* row 0: par 0 at f */
-        o0[t] += h10 - h20 + h30, o1[t] += h11 - h21 + h31;     /* row 1: par 1 at f */
-        o2[t] += h12 - h22 + h32, o3[t] += h13 - h23 + h33;
+        e0[t] = h00, e1[t] = h01, e2[t] = h02, e3[t] = h03; /* row 0: par 0 at f */
+        o0[t] = h10 - h20 + h30, o1[t] = h11 - h21 + h31;   /* row 1: par 1 at f */
+        o2[t] = h12 - h22 + h32, o3[t] = h13 - h23 + h33;
         carry[t] = h10 + h20 - h00, carry[T + t] = h11 + h21 - h01; /* row 2: par 0 at f + TW */
         carry[2 * T + t] = h12 + h22 - h02, carry[3 * T + t] = h13 + h23 - h03;
         carry[4 * T + t] = -h30, carry[5 * T + t] = -h31, carry[6 * T + t] = -h32, carry[7 * T + t] = -h33; /* row 3 */
     }
+    for (int k = 0; k < 8; k++) memset(g + k * ss + T, 0, (size_t)TW * sizeof(float)); /* the last row: carries only */
     for (int k = 0; k < 4; k++) {
         float *ek = g + k * ss + TW, *ok = g + (4 + k) * ss + TW;
         const float *ce = carry + (size_t)k * T, *co = carry + (size_t)(4 + k) * T;
@@ -236,15 +251,15 @@ MULTIVERSION static void join_plane(const float *restrict g, size_t ss, int H, i
 
 /* v (16 x vs) <- the transformed tiles of plane x (H, W). */
 static void in_plane(const float *x, int H, int W, float *v, size_t vs, float *buf) {
-    size_t ss = split_floats(H, W);
+    size_t ss = split_floats(H, W), T = (size_t)(H / 2) * (W / 2);
+    float *lm = buf + 8 * ss + 8 * T, *rm = lm + up16(T);
     split_plane(x, H, W, buf, ss);
-    in_flat(buf, ss, (H / 2) * (W / 2), W / 2, v, vs);
+    in_flat(buf, ss, (int)T, W / 2, lm, rm, v, vs);
 }
 
 /* Plane dx (H, W) += B dV B^T of its tiles (v[xi * vs + f]), the overlaps summed. */
 static void dx_plane(const float *v, size_t vs, int H, int W, float *dx, float *buf) {
     size_t ss = split_floats(H, W);
-    memset(buf, 0, 8 * ss * sizeof(float));
     dx_flat(v, vs, (H / 2) * (W / 2), W / 2, buf, ss, buf + 8 * ss);
     join_plane(buf, ss, H, W, dx);
 }
@@ -257,6 +272,8 @@ void wino_forward(const float *w, const float *b, int C, int O, int H, int W, co
     size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
     size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sm = xi_stride((size_t)O * ncmax);
     float *u = scratch, *v = u + 2 * up16(16 * oc), *m = v + 16 * sv, *buf = m + 16 * sm;
+    size_t ss = split_floats(H, W);
+    edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + up16((size_t)T));
     kernels_in(w, oc, u);
     for (int n0 = 0; n0 < B; n0 += chunk) {
         int nb = B - n0 < chunk ? B - n0 : chunk, nc = nb * T;
@@ -278,6 +295,8 @@ void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, 
     size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
     size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sd = xi_stride((size_t)O * ncmax);
     float *f = scratch, *du = f + up16(16 * oc), *v = du + up16(16 * oc), *d = v + 16 * sv, *buf = d + 16 * sd;
+    size_t ss = split_floats(H, W);
+    edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + up16((size_t)T));
     if (dx) kernels_in(fb, oc, f);
     memset(du, 0, 16 * oc * sizeof(float));
     for (int n0 = 0; n0 < B; n0 += chunk) {
