@@ -10,8 +10,8 @@ running statistics included.
 
 Two replays. Free: torch trains on from the initial weights alone. Forced: before every step
 torch is set to synsweep's state after the step before (weights, running statistics, the
-optimiser's moments), so each step is checked by itself: its loss, and every tensor after it,
-within 1e-4. A ReLU whose input lies within rounding of 0 (|z| < KINK * max |z| of that layer)
+optimiser's moments), so each step is checked by itself: its loss, its gradient (synsweep's
+out of the optimiser's first moment) and every tensor after it, within 1e-4. A ReLU whose input lies within rounding of 0 (|z| < KINK * max |z| of that layer)
 is a kink: either side of it is right, and two correct implementations may take different
 sides, after which Adam's normalised steps part them by up to lr per weight. So a forced step
 at a kink is reported and not compared, and the free replay compares every step's and
@@ -39,14 +39,19 @@ def read_tensors(d):
     return out
 
 
+def n_floats(tensors, fixed):
+    return sum(int(np.prod(s)) for _, fx, _, s in tensors if fx == fixed)
+
+
+def unpack(raw, tensors):
+    """{name: array} of a trainable buffer followed by the fixed one (resnet_dump's layout)."""
+    n_params = n_floats(tensors, 0)
+    return {name: raw[off + (n_params if fixed else 0):][:int(np.prod(shape))].reshape(shape).copy()
+            for name, fixed, off, shape in tensors}
+
+
 def buffers(path, tensors):
-    raw = np.fromfile(path, dtype=np.float32)
-    n_params = sum(int(np.prod(s)) for _, fx, _, s in tensors if not fx)
-    res = {}
-    for name, fixed, off, shape in tensors:
-        at = off + (n_params if fixed else 0)
-        res[name] = raw[at:at + int(np.prod(shape))].reshape(shape).copy()
-    return res
+    return unpack(np.fromfile(path, dtype=np.float32), tensors)
 
 
 def plan(width, n, C, H, W):
@@ -127,50 +132,52 @@ def worst_tensor(net, ref):
     return worst, at
 
 
-def forced(d, tensors, net, o, opt, x, y, ours, steps, nb):
-    """Each step from synsweep's state before it; returns (failures, worst loss, worst tensor, kinks)."""
-    raw = np.fromfile(f"{d}/steps.bin", dtype=np.float32)
-    n_params = sum(int(np.prod(s)) for _, fx, _, s in tensors if not fx)
-    n_fixed = sum(int(np.prod(s)) for _, fx, _, s in tensors if fx)
-    per = 3 * n_params + n_fixed
-    rows = raw.reshape(steps, per)
-    bad, worst_l, worst_t, kinks = 0, 0.0, 0.0, []
+def forced(d, tensors, net, o, hyper, x, y, ours, steps, nb):
+    """Each step from synsweep's state before it: (failures, worst loss, worst gradient, worst tensor, kinks).
+    The gradient (with weight decay, as both optimisers add it) is compared by itself, since one
+    step's update is too small beside the weights to show an error in it: synsweep's comes out
+    of its first moment, g = m_t - mu m_(t-1) (SGD) or (m_t - beta1 m_(t-1)) / (1 - beta1) (Adam)."""
+    opt, mu, wd, b1 = hyper[0], hyper[2], hyper[3], hyper[4]
+    train = [e for e in tensors if not e[1]]
+    n_params, n_fixed = n_floats(tensors, 0), n_floats(tensors, 1)
+    # per step: both buffers after it, then the optimiser's m and v over the trainable one
+    rows = np.fromfile(f"{d}/steps.bin", dtype=np.float32).reshape(steps, 3 * n_params + n_fixed)
+    moment = lambda t, k: (unpack(rows[t][(1 + k) * n_params + n_fixed:], train) if t >= 0 else
+                           {name: np.zeros(shape, np.float32) for name, _, _, shape in train})
+    bad, worst_l, worst_g, worst_t, kinks = 0, 0.0, 0.0, 0.0, []
     for t in range(steps):
-        if t:  # synsweep's state after step t - 1: buffers, then m and v over the trainable one
-            row = rows[t - 1]
-            state = {}
-            for name, fixed, off, shape in tensors:
-                at = off + (n_params if fixed else 0)
-                state[name] = row[at:at + int(np.prod(shape))].reshape(shape)
-                if not fixed:
-                    m = row[n_params + n_fixed + off:][:int(np.prod(shape))].reshape(shape)
-                    v = row[2 * n_params + n_fixed + off:][:int(np.prod(shape))].reshape(shape)
-                    state[name + "/m"], state[name + "/v"] = m, v
+        if t:  # synsweep's state after step t - 1
+            state, m, v = unpack(rows[t - 1], tensors), moment(t - 1, 0), moment(t - 1, 1)
             with torch.no_grad():
                 for name, p in net.p.items():
                     p.copy_(torch.tensor(state[name]))
                     if p.requires_grad:
-                        o.state[p] = ({"momentum_buffer": torch.tensor(state[name + "/m"])} if opt == "sgd" else
-                                      {"step": torch.tensor(float(t)), "exp_avg": torch.tensor(state[name + "/m"]),
-                                       "exp_avg_sq": torch.tensor(state[name + "/v"])})
+                        o.state[p] = ({"momentum_buffer": torch.tensor(m[name])} if opt == "sgd" else
+                                      {"step": torch.tensor(float(t)), "exp_avg": torch.tensor(m[name]),
+                                       "exp_avg_sq": torch.tensor(v[name])})
         o.zero_grad()
         loss = F.cross_entropy(net.forward(x[t % nb]), y[t % nb])
         loss.backward()
+        grads = {name: (p.grad + wd * p).detach().numpy().copy() for name, p in net.p.items() if p.requires_grad}
         o.step()
         if net.kink < KINK:
             kinks.append(t)
             continue
+        m1, m0 = moment(t, 0), moment(t - 1, 0)
+        err_g, name_g = 0.0, ""
+        for name, g in grads.items():
+            ours_g = m1[name] - mu * m0[name] if opt == "sgd" else (m1[name] - b1 * m0[name]) / (1 - b1)
+            e = float(np.abs(ours_g - g).max() / max(np.abs(g).max(), 1e-30))
+            if e > err_g:
+                err_g, name_g = e, name
         rel = abs(loss.item() - ours[t]) / abs(loss.item())
-        after = {}
-        for name, fixed, off, shape in tensors:
-            at = off + (n_params if fixed else 0)
-            after[name] = rows[t][at:at + int(np.prod(shape))].reshape(shape)
-        err, name = worst_tensor(net, after)
-        worst_l, worst_t = max(worst_l, rel), max(worst_t, err)
-        if rel > TOL or err > TOL:
-            print(f"forced step {t}: loss rel {rel:.2e}, {name} max |diff| / max |value| {err:.2e}")
+        err, name = worst_tensor(net, unpack(rows[t], tensors))
+        worst_l, worst_g, worst_t = max(worst_l, rel), max(worst_g, err_g), max(worst_t, err)
+        if rel > TOL or err_g > TOL or err > TOL:
+            print(f"forced step {t}: loss rel {rel:.2e}, gradient of {name_g} {err_g:.2e}, "
+                  f"{name} max |diff| / max |value| {err:.2e}")
             bad = 1
-    return bad, worst_l, worst_t, kinks
+    return bad, worst_l, worst_g, worst_t, kinks
 
 
 def check(d, lc):
@@ -187,9 +194,11 @@ def check(d, lc):
     hyper = (opt, lr, mom, wd, b1, b2, eps)
     label = f"resnet {'lc' if lc else 'conv'} {opt}"
     net = Net(buffers(f"{d}/init.bin", tensors), convs, blocks, lc)
-    bad, worst_fl, worst_ft, kinks = forced(d, tensors, net, optimiser(net, *hyper), opt, x, y, ours, steps, nb)
+    bad, worst_fl, worst_fg, worst_ft, kinks = forced(d, tensors, net, optimiser(net, *hyper), hyper, x, y, ours,
+                                                      steps, nb)
     print(f"{label}, forced: {steps - len(kinks)} of {steps} steps compared, losses within {worst_fl:.1e} relative, "
-          f"tensors after each within {worst_ft:.1e}" + (f"; kinks (not compared) at steps {kinks}" if kinks else ""))
+          f"gradients within {worst_fg:.1e}, tensors after each within {worst_ft:.1e}"
+          + (f"; kinks (not compared) at steps {kinks}" if kinks else ""))
     net = Net(buffers(f"{d}/init.bin", tensors), convs, blocks, lc)
     o = optimiser(net, *hyper)
     worst, kink = 0.0, None

@@ -446,11 +446,16 @@ static void test_stage_cache(void) {
     split_free(&s);
     float *x1 = split_alloc(bytes);
     CHECK(x1 == x0, "a freed large buffer is reused for the same size");
+    CHECK(split_kept_bytes() == 0, "a reused buffer is no longer kept");
     Split t = {.n = 1000, .d = 3000, .x = x1};
     split_free(&t);
-    float *x2 = split_alloc(bytes - 64); /* not that one (it is freed first: the address may recur) */
-    CHECK(x2 != NULL, "a fresh buffer for another size");
+    CHECK(split_kept_bytes() == bytes, "a freed large buffer is kept");
+    float *x2 = split_alloc(bytes - 64); /* not that one: freed before a fresh one is made */
+    CHECK(x2 != NULL && split_kept_bytes() == 0, "another size: a fresh buffer, the kept one freed first");
     free(x2);
+    Split u = {.n = 10, .d = 10, .x = split_alloc(401)};
+    split_free(&u);
+    CHECK(split_kept_bytes() == 0, "a small buffer is not kept");
     split_release_kept();
 }
 

@@ -68,6 +68,8 @@ void *split_alloc(size_t bytes);
 /** Frees the large buffers split_free kept for later jobs (train.c: once a job's rows and
  * features are made, those it did not take). */
 void split_release_kept(void);
+/** Bytes of the large buffers kept for later jobs now. */
+size_t split_kept_bytes(void);
 
 /** Inputs with at most this fraction of nonzero values are kept as SparseRows too: a first
  * layer then multiplies by the nonzeros alone (mlp.h). A constant, so that which arithmetic

@@ -156,6 +156,12 @@ void *split_alloc(size_t bytes) {
     return p;
 }
 
+size_t split_kept_bytes(void) {
+    size_t n = 0;
+    for (int i = 0; i < N_KEPT; i++) n += kept[i].p ? kept[i].bytes : 0;
+    return n;
+}
+
 void split_release_kept(void) {
     for (int i = 0; i < N_KEPT; i++) free(kept[i].p), kept[i].p = NULL;
 }

@@ -61,8 +61,6 @@ size_t wino_scratch(int C, int O, int H, int W, int B) {
     return 2 * up16(16 * oc) + 16 * xi_stride((size_t)C * nc) + 16 * xi_stride((size_t)O * nc) + buf_floats(H, W);
 }
 
-double wino_macs(int C, int O, int H, int W) { return 16.0 * C * O * (H / 2) * (W / 2); }
-
 /* ---- kernels ---- */
 
 /* u (16, O*C) <- G g G^T of each kernel g of w (O*C, 3, 3). */
