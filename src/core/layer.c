@@ -37,6 +37,15 @@ void layer_free(Layer *l) {
     memset(l, 0, sizeof *l);
 }
 
+void layer_backward_set(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    if (l->ops->backward_set) {
+        l->ops->backward_set(l, x, dy, dx, B, scratch);
+        return;
+    }
+    memset(dx, 0, (size_t)B * layer_in_floats(l) * sizeof(float));
+    l->ops->backward(l, x, dy, dx, B, scratch);
+}
+
 /* ---- strided patches ---- */
 
 /* Output columns [*lo, *hi) of kernel column kx that read inside a row of W pixels. */
@@ -322,14 +331,16 @@ static void conv_fwd(Layer *l, const float *x, int B, int train, float *scratch)
     if (l->relu) out_relu(l->y, (size_t)B * layer_out_floats(l));
 }
 
-static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+/* backward; set: dx <- the input gradient (Winograd writes it; the other forms zero dx first) */
+static void conv_bwd_any(Layer *l, const float *x, const float *dy, float *dx, int B, int set, float *scratch) {
     dy = relu_grad(l, dy, B, scratch);
     scratch += relu_floats(l, B);
     if (layer_conv_wino(l)) {
-        wino_backward(l->fb, l->C, l->O, l->H, l->W, x, dy, B, l->dw, dx, scratch);
+        wino_backward(l->fb, l->C, l->O, l->H, l->W, x, dy, B, l->dw, dx, set, scratch);
         for (int n = 0; l->db && n < B; n++) bias_grad(l->db, dy + n * layer_out_floats(l), l->O, l->OH * l->OW);
         return;
     }
+    if (set && dx) memset(dx, 0, (size_t)B * layer_in_floats(l) * sizeof(float));
     if (layer_conv_taps(l)) {
         conv_bwd_taps(l, x, dy, dx, B, scratch);
         return;
@@ -359,7 +370,15 @@ static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B
     }
 }
 
-const LayerOps LAYER_CONV = {"conv", conv_fwd, conv_bwd, conv_n_params, conv_scratch};
+static void conv_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    conv_bwd_any(l, x, dy, dx, B, 0, scratch);
+}
+
+static void conv_bwd_set(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    conv_bwd_any(l, x, dy, dx, B, 1, scratch);
+}
+
+const LayerOps LAYER_CONV = {"conv", conv_fwd, conv_bwd, conv_n_params, conv_scratch, conv_bwd_set};
 
 void layer_conv_work(const Layer *l, int B, int first, Work *fwd, Work *bwd) {
     double ckk = (double)l->C * l->K * l->K, P = (double)l->OH * l->OW, out = l->O * P;
@@ -415,7 +434,7 @@ static void lc_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, 
                         l->stride);
 }
 
-const LayerOps LAYER_LC = {"lc", lc_fwd, lc_bwd, lc_n_params, lc_layer_scratch};
+const LayerOps LAYER_LC = {"lc", lc_fwd, lc_bwd, lc_n_params, lc_layer_scratch, NULL};
 
 /* ---- maxpool: 2x2, stride 2 (+ ReLU); apool: adaptive pools ---- */
 
@@ -471,7 +490,7 @@ static void maxpool_bwd(Layer *l, const float *x, const float *dy, float *dx, in
     }
 }
 
-const LayerOps LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_params, no_scratch};
+const LayerOps LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_params, no_scratch, NULL};
 
 static void apool_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)scratch;
@@ -492,7 +511,7 @@ static void apool_bwd(Layer *l, const float *x, const float *dy, float *dx, int 
     }
 }
 
-const LayerOps LAYER_APOOL = {"apool", apool_fwd, apool_bwd, no_params, no_scratch};
+const LayerOps LAYER_APOOL = {"apool", apool_fwd, apool_bwd, no_params, no_scratch, NULL};
 
 /* ---- bn: BatchNorm2d (+ ReLU) ---- */
 
@@ -592,20 +611,28 @@ MULTIVERSION static void bn_row_grad_sums(const float *x, const float *y, const 
     *sg += t1, *sgx += t2;
 }
 
-/* dx += ka g + kx (x - m) + k0 over a row of n, g as above. */
+/* dx += ka g + kx (x - m) + k0 over a row of n, g as above; set: dx <- 0 + that, dx not read. */
 MULTIVERSION static void bn_row_dx(float *dx, const float *x, const float *y, const float *dy, size_t n, float m,
-                                   int relu, float ka, float kx, float k0) {
-    for (size_t i = 0; i < n; i++) {
-        float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
-        dx[i] += ka * g + kx * (x[i] - m) + k0;
-    }
+                                   int relu, float ka, float kx, float k0, int set) {
+    if (set)
+        for (size_t i = 0; i < n; i++) {
+            float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+            dx[i] = 0.0f + (ka * g + kx * (x[i] - m) + k0);
+        }
+    else
+        for (size_t i = 0; i < n; i++) {
+            float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+            dx[i] += ka * g + kx * (x[i] - m) + k0;
+        }
 }
 
 /* With xh = (x - m) is, N = B H W: dw += sum g xh, db += sum g,
- * dx += w is / N (N g - sum g - xh sum g xh) (PyTorch's batch_norm_backward, training mode). */
-static void bn_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
-    (void)scratch;
+ * dx += w is / N (N g - sum g - xh sum g xh) (PyTorch's batch_norm_backward, training mode);
+ * set: dx <- that. g: dy, 0 where the fused ReLU's y (or the gate) is not > 0. */
+static void bn_bwd_any(Layer *l, const float *x, const float *dy, float *dx, int B, int set) {
     enum { CMAX = 1024 };
+    const float *gy = l->gate ? l->gate : l->y;
+    int relu = l->relu || l->gate;
     size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw;
     double N = (double)B * (double)hw, sg[CMAX], sgx[CMAX];
     for (int c0 = 0; c0 < l->C; c0 += CMAX) { /* planes in groups of CMAX (resnet_width 1024 x 4) */
@@ -614,8 +641,7 @@ static void bn_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, 
         for (int n = 0; n < B; n++)
             for (int c = c0; c < c0 + nc; c++) {
                 size_t at = n * ni + c * hw;
-                bn_row_grad_sums(x + at, l->y + at, dy + at, hw, (float)l->mean[c], l->relu, &sg[c - c0],
-                                 &sgx[c - c0]);
+                bn_row_grad_sums(x + at, gy + at, dy + at, hw, (float)l->mean[c], relu, &sg[c - c0], &sgx[c - c0]);
             }
         for (int c = c0; c < c0 + nc; c++) {
             double is = l->invstd[c], sxh = sgx[c - c0] * is;
@@ -631,13 +657,23 @@ static void bn_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, 
         for (int n = 0; n < B; n++)
             for (int c = c0; c < c0 + nc; c++) {
                 size_t at = n * ni + c * hw;
-                bn_row_dx(dx + at, x + at, l->y + at, dy + at, hw, (float)l->mean[c], l->relu, ka[c - c0],
-                          kx[c - c0], k0[c - c0]);
+                bn_row_dx(dx + at, x + at, gy + at, dy + at, hw, (float)l->mean[c], relu, ka[c - c0], kx[c - c0],
+                          k0[c - c0], set);
             }
     }
 }
 
-const LayerOps LAYER_BN = {"bn", bn_fwd, bn_bwd, bn_n_params, no_scratch};
+static void bn_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    (void)scratch;
+    bn_bwd_any(l, x, dy, dx, B, 0);
+}
+
+static void bn_bwd_set(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    (void)scratch;
+    bn_bwd_any(l, x, dy, dx, B, 1);
+}
+
+const LayerOps LAYER_BN = {"bn", bn_fwd, bn_bwd, bn_n_params, no_scratch, bn_bwd_set};
 
 /* ---- gap: global average pool ---- */
 
@@ -667,7 +703,7 @@ static void gap_bwd(Layer *l, const float *x, const float *dy, float *dx, int B,
     }
 }
 
-const LayerOps LAYER_GAP = {"gap", gap_fwd, gap_bwd, no_params, no_scratch};
+const LayerOps LAYER_GAP = {"gap", gap_fwd, gap_bwd, no_params, no_scratch, NULL};
 
 /* ---- chains ---- */
 
@@ -711,8 +747,9 @@ void layer_chain_backward_groups(Layer *ls, int n, const float *x, const float *
             /* a group's output is only the next layer's forward input: never read backward */
             assert(!i || ls[i - 1].ny >= B || (!ls[i - 1].relu && (ls[i].ops == &LAYER_MAXPOOL || ls[i].ops == &LAYER_APOOL)));
             float *dx = i ? buf[i & 1] : NULL; /* never the buffer d is in: d is buf[(i + 1) & 1] or dy */
-            if (dx) memset(dx, 0, (size_t)g * layer_in_floats(&ls[i]) * sizeof(float));
-            ls[i].ops->backward(&ls[i], i ? ls[i - 1].y : x + n0 * layer_in_floats(&ls[0]), d, dx, g, scratch);
+            const float *xi = i ? ls[i - 1].y : x + n0 * layer_in_floats(&ls[0]);
+            if (dx) layer_backward_set(&ls[i], xi, d, dx, g, scratch);
+            else ls[i].ops->backward(&ls[i], xi, d, dx, g, scratch);
             d = dx;
         }
         if (n0) chain_shift(ls, n, B, n0, -1);

@@ -32,14 +32,19 @@
  *   bn    BatchNorm2d as PyTorch: training (train = 1) normalises by the batch's mean and
  *         biased variance and moves running mean and running (unbiased) variance by momentum
  *         0.1; evaluation (train = 0) uses the running statistics; eps 1e-5; weight w (C),
- *         bias b (C); relu = 1 fuses a ReLU after it.
+ *         bias b (C); relu = 1 fuses a ReLU after it. gate (backward only): dy is taken as 0
+ *         where gate (an output of y's shape, e.g. a residual block's after its add and ReLU)
+ *         is not > 0, as the fused ReLU does with y: the gradient through a later ReLU without
+ *         a pass of its own.
  *   gap   global average pool (B, C, H, W) -> (B, C).
  *
  * The FC layer of a network is the model's head (mlp.h), which every kind already has. A
  * layer's output y (max_batch, O*OH*OW) is its own; backward reads the layer's input x,
  * its output y and dy (none of which it modifies) and accumulates (+=) the parameter
  * gradients and, unless dx is NULL, the input gradient dx (so two branches that read the same
- * input, e.g. a residual block's, add into one buffer).
+ * input, e.g. a residual block's, add into one buffer). layer_backward_set writes dx instead:
+ * the floats zeroing dx and backward would leave, without the zeroing pass or reading dx where
+ * the type can (backward_set: bn, conv by Winograd; the others zero dx first).
  */
 #ifndef SYNSWEEP_LAYER_H
 #define SYNSWEEP_LAYER_H
@@ -58,6 +63,8 @@ typedef struct LayerOps {
     size_t (*n_params)(const Layer *l);
     /** Scratch floats forward and backward need for a batch of B. */
     size_t (*scratch)(const Layer *l, int B);
+    /** As backward with dx <- the input gradient (dx not NULL, not read); NULL: none. */
+    void (*backward_set)(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch);
 } LayerOps;
 
 extern const LayerOps LAYER_CONV, LAYER_LC, LAYER_BN, LAYER_GAP, LAYER_MAXPOOL, LAYER_APOOL;
@@ -77,6 +84,7 @@ struct Layer {
     float *run_mean, *run_var; /* bn running statistics */
     double momentum, eps;  /* bn */
     double *mean, *invstd; /* bn: this batch's statistics (C each) */
+    const float *gate;     /* bn backward: dy counts only where gate > 0 (NULL: everywhere, or y's with relu) */
     float *y;              /* (ny, O*OH*OW) output */
     int ny;                /* images y holds: max_batch, or a chain's group (layer_chain_forward_groups) */
 };
@@ -109,6 +117,9 @@ size_t layer_out_floats(const Layer *l);
 /** Floats of one input image. */
 size_t layer_in_floats(const Layer *l);
 void layer_free(Layer *l);
+/** dx (B images, not NULL) <- l's input gradient, parameter gradients += : the floats zeroing
+ * dx and calling backward would leave (-0 as +0), in one pass where the type can. */
+void layer_backward_set(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch);
 
 /*
  * A chain of n layers, layer i reading layer i - 1's output (the cnn and lc kinds).

@@ -58,10 +58,12 @@ enum { RN_PARTS = 4 }; /* the first layer, stages 1-3 (the SNR curves) */
 /* rng streams of this kind (model.h's RNG_STREAM_* stop at 6) */
 enum { RN_STREAM_INIT = 0x524e01, RN_STREAM_FEEDBACK = 0x524e02, RN_STREAM_SLEEP = 0x524e03 };
 
+/* b2's output is the block's: BN, then the add and the ReLU in place; the shortcut's BN (bs)
+ * writes into the model's first gradient buffer, idle in forward (backward reads neither:
+ * b2 and bs take their gradient through the gate of the block's ReLU, b2.y). */
 typedef struct Block {
     Layer c1, b1, c2, b2, cs, bs;
     int has_sc;
-    float *out; /* (max_batch, O*OH*OW) after the add and the ReLU */
 } Block;
 
 typedef struct ResnetModel {
@@ -78,7 +80,7 @@ typedef struct ResnetModel {
     Mlp m;
     float *scratch;
     size_t scratch_n; /* floats of the widest layer's scratch */
-    float *g[4]; /* (max_batch, widest activation) gradient buffers */
+    float *g[3]; /* (max_batch, widest activation) gradient buffers */
     size_t act;  /* floats of the widest activation of one image */
 } ResnetModel;
 
@@ -195,13 +197,15 @@ static int rn_layers(Model *md, const JobSpec *spec, const ConvDesc *d) {
         bl->has_sc = bl->c1.stride != 1 || bl->c1.C != bl->c1.O;
         if (bl->has_sc && (rn_conv(md, &bl->cs, d, k++, &r, &rf, &fb) || rn_bn(md, &bl->bs, &bl->cs, 0, &at)))
             return -1;
-        if (!(bl->out = malloc((size_t)md->max_batch * layer_out_floats(&bl->c2) * sizeof(float)))) return -1;
+        bl->b2.gate = bl->b2.y, bl->bs.gate = bl->b2.y;
     }
     const Layer *last = &rm->blk[rm->nb - 1].c2;
     if (layer_gap_init(&rm->gap, last->O, last->OH, last->OW, md->max_batch)) return -1;
     if (!(rm->scratch = malloc((rm->scratch_n ? rm->scratch_n : 1) * sizeof(float)))) return -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 3; i++)
         if (!(rm->g[i] = malloc((size_t)md->max_batch * rm->act * sizeof(float)))) return -1;
+    for (int b = 0; b < rm->nb; b++)
+        if (rm->blk[b].has_sc) free(rm->blk[b].bs.y), rm->blk[b].bs.y = rm->g[0];
     return 0;
 }
 
@@ -289,27 +293,26 @@ static void rn_kind_free(Model *md) {
     layer_free(&rm->c0), layer_free(&rm->b0), layer_free(&rm->gap);
     for (int b = 0; b < rm->nb; b++) {
         Block *bl = &rm->blk[b];
+        if (bl->bs.y == rm->g[0]) bl->bs.y = NULL;
         layer_free(&bl->c1), layer_free(&bl->b1), layer_free(&bl->c2), layer_free(&bl->b2);
-        layer_free(&bl->cs), layer_free(&bl->bs), free(bl->out);
+        layer_free(&bl->cs), layer_free(&bl->bs);
     }
     free(rm->scratch), free(rm->sleep_scratch);
-    for (int i = 0; i < 4; i++) free(rm->g[i]);
+    for (int i = 0; i < 3; i++) free(rm->g[i]);
     mlp_free(&rm->m);
 }
 
-/* out <- max(a + b, 0) over n floats (the residual add and its ReLU). */
-MULTIVERSION static void rn_add_relu(float *out, const float *a, const float *b, size_t n) {
+/* a <- max(a + b, 0) over n floats (the residual add and its ReLU, in place). */
+MULTIVERSION static void rn_add_relu(float *a, const float *b, size_t n) {
     for (size_t j = 0; j < n; j++) {
         float v = a[j] + b[j];
-        out[j] = v > 0.0f ? v : 0.0f;
+        a[j] = v > 0.0f ? v : 0.0f;
     }
 }
 
-/* t <- g where out > 0, else 0 (the gradient through that ReLU); din += t if din. */
-MULTIVERSION static void rn_relu_grad(float *t, float *din, const float *out, const float *g, size_t n) {
-    for (size_t j = 0; j < n; j++) t[j] = out[j] > 0.0f ? g[j] : 0.0f;
-    if (din)
-        for (size_t j = 0; j < n; j++) din[j] += t[j];
+/* din <- 0 + (g where out > 0, else 0): the gradient through that ReLU, as added to a zeroed din. */
+MULTIVERSION static void rn_relu_grad(float *din, const float *out, const float *g, size_t n) {
+    for (size_t j = 0; j < n; j++) din[j] = 0.0f + (out[j] > 0.0f ? g[j] : 0.0f);
 }
 
 static void fwd(ResnetModel *rm, Layer *l, const float *x, int B, int train) {
@@ -328,31 +331,28 @@ static double rn_kind_forward(Model *md, const float *x, const uint8_t *y, int B
         fwd(rm, &bl->c2, bl->b1.y, B, train), fwd(rm, &bl->b2, bl->c2.y, B, train);
         const float *sc = a;
         if (bl->has_sc) fwd(rm, &bl->cs, a, B, train), fwd(rm, &bl->bs, bl->cs.y, B, train), sc = bl->bs.y;
-        rn_add_relu(bl->out, bl->b2.y, sc, (size_t)B * layer_out_floats(&bl->c2));
-        a = bl->out;
+        rn_add_relu(bl->b2.y, sc, (size_t)B * layer_out_floats(&bl->c2));
+        a = bl->b2.y;
     }
     fwd(rm, &rm->gap, a, B, train);
     return mlp_forward(&rm->m, rm->gap.y, y, B, correct);
 }
 
-/* dx (zeroed first, B images) += l's input gradient from dy. */
+/* dx (B images) <- l's input gradient from dy. */
 static void bwd0(ResnetModel *rm, Layer *l, const float *x, const float *dy, float *dx, int B) {
-    memset(dx, 0, (size_t)B * l->C * l->H * l->W * sizeof(float));
-    l->ops->backward(l, x, dy, dx, B, rm->scratch);
+    layer_backward_set(l, x, dy, dx, B, rm->scratch);
 }
 
-/* Block bl's backward: G (its output's gradient) -> Din (its input's, zeroed here). */
+/* Block bl's backward: G (its output's gradient) -> Din (its input's). The block's ReLU: b2
+ * and bs read G through its gate; the identity shortcut passes G masked. */
 static void rn_block_backward(ResnetModel *rm, Block *bl, const float *in, const float *G, float *Din, int B) {
-    float *T = rm->g[2], *u = rm->g[3];
-    size_t n = (size_t)B * layer_out_floats(&bl->c2);
-    memset(Din, 0, (size_t)B * bl->c1.C * bl->c1.H * bl->c1.W * sizeof(float));
-    rn_relu_grad(T, bl->has_sc ? NULL : Din, bl->out, G, n); /* identity shortcut: Din += T */
+    float *u = rm->g[2];
     if (bl->has_sc) {
-        bwd0(rm, &bl->bs, bl->cs.y, T, u, B);
-        bl->cs.ops->backward(&bl->cs, in, u, Din, B, rm->scratch);
-    }
-    float *v = (float *)G; /* G is dead once T holds the masked gradient: reuse it */
-    bwd0(rm, &bl->b2, bl->c2.y, T, u, B);
+        bwd0(rm, &bl->bs, bl->cs.y, G, u, B);
+        bwd0(rm, &bl->cs, in, u, Din, B);
+    } else rn_relu_grad(Din, bl->b2.y, G, (size_t)B * layer_out_floats(&bl->c2));
+    float *v = (float *)G; /* G is dead once b2 has read it: reuse it */
+    bwd0(rm, &bl->b2, bl->c2.y, G, u, B);
     bwd0(rm, &bl->c2, bl->b1.y, u, v, B);
     bwd0(rm, &bl->b1, bl->c1.y, v, u, B);
     bl->c1.ops->backward(&bl->c1, in, u, Din, B, rm->scratch);
@@ -362,11 +362,11 @@ static void rn_kind_backward(Model *md, const float *x, const uint8_t *y, int B,
     (void)features;
     ResnetModel *rm = rn_of(md);
     mlp_backward(&rm->m, y, B);
-    const float *last = rm->blk[rm->nb - 1].out;
+    const float *last = rm->blk[rm->nb - 1].b2.y;
     float *G = rm->g[0], *D = rm->g[1];
     bwd0(rm, &rm->gap, last, rm->m.dinp, G, B);
     for (int b = rm->nb - 1; b >= 0; b--) {
-        const float *in = b ? rm->blk[b - 1].out : rm->b0.y;
+        const float *in = b ? rm->blk[b - 1].b2.y : rm->b0.y;
         rn_block_backward(rm, &rm->blk[b], in, G, D, B);
         float *t = G;
         G = D, D = t;

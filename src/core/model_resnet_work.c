@@ -10,9 +10,10 @@
 #include "model_resnet.h"
 
 /* Bytes (memest.h): per conv/LC layer its weights, gradients, two optimiser moments, one
- * spare and a copy per snapshot stage (fa: its feedback too), its output, its BN's output
- * and the block output; the widest scratch, the dynamic sleep's, four gradient buffers of
- * the widest activation, the head and the examples as floats and bytes. */
+ * spare and a copy per snapshot stage (fa: its feedback too), its output and its BN's output
+ * (a block's second BN holds the block's output; a 1x1 shortcut's BN writes into a gradient
+ * buffer); the widest scratch, the dynamic sleep's, three gradient buffers of the widest
+ * activation, the head and the examples as floats and bytes. */
 size_t resnet_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_test) {
     const ResnetSpec *p = resnet_spec(s);
     ResnetSpec q = *p;
@@ -29,14 +30,14 @@ size_t resnet_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_t
     for (int i = 0; i < nc; i++) {
         Layer l = resnet_layer_shape(&d[i], lc);
         size_t out = layer_out_floats(&l), sc = l.ops->scratch(&l, (int)B);
-        floats += (l.ops->n_params(&l) + 2 * (size_t)l.O) * copies + B * out * 3; /* conv out, BN out, block out */
+        floats += (l.ops->n_params(&l) + 2 * (size_t)l.O) * copies + B * out * (l.K == 1 ? 1 : 2); /* conv out, BN out */
         if (fa && i > 0) floats += l.ops->n_params(&l) * (copies - 4); /* the feedback and its snapshots */
         if (dyn) sleep = fmax(sleep, (double)lc_sleep_scratch_floats_strided(l.C, l.H, l.W, l.stride, l.O, l.K, share, s->sleep_batch));
         scratch = sc > scratch ? sc : scratch;
         act = out > act ? out : act;
         act = (size_t)l.C * l.H * l.W > act ? (size_t)l.C * l.H * l.W : act;
     }
-    floats += scratch + 4 * B * act + (size_t)sleep;
+    floats += scratch + 3 * B * act + (size_t)sleep;
     JobSpec head = *s;
     head.hidden[0] = 0;
     return 4 * floats + memest_head(&head, (size_t)d[nc - 1].O) + ((size_t)n_train + n_test) * (size_t)C * H * W * 5;

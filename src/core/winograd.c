@@ -234,13 +234,20 @@ IVDEP
 }
 
 /* Plane dx (H, W) += the split gradient g: x[r][2t] is tile column 1 at t and 3 at t - 1,
- * x[r][2t + 1] column 2 at t and 0 at t + 1. */
-MULTIVERSION static void join_plane(const float *restrict g, size_t ss, int H, int W, float *restrict dx) {
+ * x[r][2t + 1] column 2 at t and 0 at t + 1. set: dx <- it, dx not read (each sum + 0.0f: the
+ * floats a zeroed dx would hold after +=, -0 included). */
+MULTIVERSION static void join_plane(const float *restrict g, size_t ss, int H, int W, float *restrict dx, int set) {
     int TW = W / 2;
     for (int r = 0; r < H; r++) {
         const float *g0 = g + (size_t)(4 * ((r + 1) & 1)) * ss + (size_t)((r + 1) >> 1) * TW;
         const float *g1 = g0 + ss, *g2 = g1 + ss, *g3 = g2 + ss;
         float *xr = dx + (size_t)r * W;
+        if (set) {
+            xr[0] = g1[0] + 0.0f, xr[W - 1] = g2[TW - 1] + 0.0f;
+            for (int t = 1; t < TW; t++) xr[2 * t] = g1[t] + g3[t - 1] + 0.0f;
+            for (int t = 0; t + 1 < TW; t++) xr[2 * t + 1] = g2[t] + g0[t + 1] + 0.0f;
+            continue;
+        }
         xr[0] += g1[0], xr[W - 1] += g2[TW - 1];
         for (int t = 1; t < TW; t++) xr[2 * t] += g1[t] + g3[t - 1];
         for (int t = 0; t + 1 < TW; t++) xr[2 * t + 1] += g2[t] + g0[t + 1];
@@ -255,11 +262,11 @@ static void in_plane(const float *x, int H, int W, float *v, size_t vs, float *b
     in_flat(buf, ss, (int)T, W / 2, lm, rm, v, vs);
 }
 
-/* Plane dx (H, W) += B dV B^T of its tiles (v[xi * vs + f]), the overlaps summed. */
-static void dx_plane(const float *v, size_t vs, int H, int W, float *dx, float *buf) {
+/* Plane dx (H, W) += (set: <-) B dV B^T of its tiles (v[xi * vs + f]), the overlaps summed. */
+static void dx_plane(const float *v, size_t vs, int H, int W, float *dx, int set, float *buf) {
     size_t ss = split_floats(H, W);
     dx_flat(v, vs, (H / 2) * (W / 2), W / 2, buf, ss, buf + 8 * ss);
-    join_plane(buf, ss, H, W, dx);
+    join_plane(buf, ss, H, W, dx, set);
 }
 
 /* ---- the layer ---- */
@@ -288,7 +295,7 @@ void wino_forward(const float *w, const float *b, int C, int O, int H, int W, co
 }
 
 void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
-                   float *dx, float *scratch) {
+                   float *dx, int set, float *scratch) {
     int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
     size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
     size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sd = xi_stride((size_t)O * ncmax);
@@ -312,7 +319,7 @@ void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, 
             sgemm_ld(1, 0, C, nc, O, 1.0f, f + xi * oc, C, d + xi * sd, nc, 0.0f, v + xi * sv, nc);
         for (int n = 0; n < nb; n++)
             for (int c = 0; c < C; c++)
-                dx_plane(v + (size_t)c * nc + (size_t)n * T, sv, H, W, dx + (n0 + n) * ni + c * HW, buf);
+                dx_plane(v + (size_t)c * nc + (size_t)n * T, sv, H, W, dx + (n0 + n) * ni + c * HW, set, buf);
     }
     kernels_out(du, oc, dw);
 }

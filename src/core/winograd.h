@@ -32,10 +32,11 @@ size_t wino_scratch(int C, int O, int H, int W, int B);
 void wino_forward(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
                   float *scratch);
 /** After wino_forward on x: dw (O, C, 3, 3) += the kernels' gradient for output gradient dy,
- * and dx (B, C, H, W) += the input gradient through the feedback kernels fb (unless dx NULL).
+ * and dx (B, C, H, W) += the input gradient through the feedback kernels fb (unless dx NULL);
+ * set: dx <- it instead, without reading dx (the floats += leaves in a zeroed dx, -0 as +0).
  * x's tiles are transformed again (keeping the forward's for a batch would take 4 times x's
  * memory per layer). */
 void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
-                   float *dx, float *scratch);
+                   float *dx, int set, float *scratch);
 
 #endif
