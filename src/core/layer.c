@@ -188,7 +188,8 @@ static void fill_bias(float *y, size_t ld, size_t n, const float *b, int O) {
 static size_t conv_n_params(const Layer *l) { return (size_t)l->O * l->C * l->K * l->K; }
 
 int layer_conv_wino(const Layer *l) {
-    return !l->chunk && l->C >= LAYER_TAPS_MIN_C && wino_applies(l->C, l->H, l->W, l->K, l->stride, l->pad);
+    return !l->chunk && (l->C >= LAYER_TAPS_MIN_C || l->wino) &&
+           wino_applies(l->C, l->H, l->W, l->K, l->stride, l->pad);
 }
 
 int layer_conv_taps(const Layer *l) {

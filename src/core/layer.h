@@ -76,6 +76,7 @@ struct Layer {
     int K, stride, pad;    /* conv, lc; apool: K x K cells */
     int relu;              /* conv, lc, maxpool, bn: a ReLU after it */
     int chunk;             /* conv: 0, or images per patch GEMM (always the patch form) */
+    int wino;              /* conv: Winograd wherever it applies, below LAYER_TAPS_MIN_C planes too */
     int amax;              /* apool: maxima (else averages) */
     float *w, *dw;         /* conv/lc kernels; bn weight (dw NULL: frozen, no backward) */
     const float *fb;       /* conv/lc: the kernels' feedback in backward (w: bp; fixed: fa) */
@@ -151,7 +152,7 @@ size_t layer_chain_act(const Layer *ls, int n);
  * one GEMM; stride-1 layers with at least LAYER_TAPS_MIN_C input planes use the tap form. */
 enum { LAYER_CHUNK_FLOATS = 1 << 17, LAYER_TAPS_MIN_C = 8 };
 /** Whether conv layer l runs by Winograd's F(2x2, 3x3) (winograd.h): 3x3, stride 1, padding 1,
- * even sides, at least LAYER_TAPS_MIN_C input planes, no chunk set. */
+ * even sides, at least LAYER_TAPS_MIN_C input planes (or l->wino set: any), no chunk set. */
 int layer_conv_wino(const Layer *l);
 /** Whether conv layer l runs in the tap form (no patch matrix: a GEMM per tap and image): the
  * other stride-1 layers with at least LAYER_TAPS_MIN_C input planes and no chunk set. */

@@ -8,7 +8,8 @@
  *   block: conv 3x3 (stride s) -> BN -> ReLU -> conv 3x3 -> BN, + shortcut, -> ReLU; the
  *   shortcut is 1x1 conv (stride s) -> BN where the block changes stride or width, else x.
  *
- * layer_type conv: conv layers without bias; lc: every one of them (the first layer and
+ * layer_type conv: conv layers without bias (the 3x3 stride-1 ones, the first too, by Winograd:
+ * layer.h); lc: every one of them (the first layer and
  * the 1x1 shortcuts too, as the authors' --is-locally-connected with its defaults
  * n_first_conv 0, conv_1x1 false) is locally connected, lc_W<i> (OH*OW, O, C*K*K). Weights:
  * Kaiming normal, fan-out (std sqrt(2 / (O K K)), drawn per position for LC as the authors'
@@ -105,6 +106,7 @@ Layer resnet_layer_shape(const ConvDesc *d, int lc) {
     Layer l = {.ops = lc ? &LAYER_LC : &LAYER_CONV, .C = d->C, .H = d->H, .W = d->W, .O = d->O, .K = d->K,
                .stride = d->stride, .pad = (d->K - 1) / 2};
     l.OH = layer_out_size(l.H, l.K, l.stride), l.OW = layer_out_size(l.W, l.K, l.stride);
+    l.wino = !lc; /* the first layer (3 planes) by Winograd too */
     return l;
 }
 
@@ -152,6 +154,7 @@ static int rn_conv(Model *md, Layer *l, const ConvDesc *d, int i, Rng *r, Rng *r
     if (layer_conv_init(l, rm->lc ? &LAYER_LC : &LAYER_CONV, d[i].C, d[i].H, d[i].W, d[i].O, d[i].K, d[i].stride,
                         md->max_batch))
         return -1;
+    l->wino = !rm->lc; /* as resnet_layer_shape */
     int PH = rm->lc ? l->OH : 1, PW = rm->lc ? l->OW : 1;
     l->w = model_tensor(md, t), l->dw = md->grads + t->offset, l->fb = l->w;
     lc_init(l->w, NULL, l->C, PH, PW, l->O, l->K, -1.0, r);
