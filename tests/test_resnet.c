@@ -404,9 +404,10 @@ static void test_refusals(void) {
 /* The conv row against direct loops: y = conv(x), dW += dy * x, dx += W^T dy, at stride s with
  * zero padding (K-1)/2; each shape picks a path: Winograd (3x3, stride 1, even sides, C >=
  * LAYER_TAPS_MIN_C), the tap form (other stride-1 layers with C >= LAYER_TAPS_MIN_C, K 1, 3, 5) or patches in chunks (the stem's C 3, strides 2, a chunk of 2 images and one of 1). */
-static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb) {
+static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb, int wino) {
     Layer l;
     CHECK(layer_conv_init(&l, &LAYER_CONV, C, H, W, O, K, s, nb) == 0, "conv init");
+    l.wino = wino; /* the resnet kind's: Winograd below LAYER_TAPS_MIN_C planes too */
     size_t nw = (size_t)O * C * K * K, ni = (size_t)C * H * W, no = layer_out_floats(&l);
     float *w = malloc(nw * sizeof(float)), *dw = calloc(nw, sizeof(float)), *x = malloc(nb * ni * sizeof(float));
     float *dy = malloc(nb * no * sizeof(float)), *dx = calloc(nb * ni, sizeof(float));
@@ -446,17 +447,79 @@ static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb) {
     layer_free(&l);
 }
 
+/* The one-pass forms against the passes they replace, bit for bit, on a Winograd conv and a BN
+ * (relu as given): layer_backward_set (dx filled with NaN first: never read) against zeroing
+ * and backward; the BN gate against a masked dy; layer_conv_bn_forward in evaluation against
+ * the conv's forward and the BN's. */
+static void test_fused(int relu) {
+    enum { C = 8, O = 8, H = 6, W = 4, B = 3 };
+    Layer c, bn;
+    CHECK(layer_conv_init(&c, &LAYER_CONV, C, H, W, O, 3, 1, B) == 0 && layer_bn_init(&bn, O, H, W, relu, B) == 0,
+          "init");
+    size_t nw = (size_t)O * C * 9, ni = (size_t)C * H * W, no = (size_t)O * H * W;
+    float w[O * C * 9], dw[O * C * 9] = {0}, g[O], b[O], dg[2 * O] = {0}, rm[O], rv[O];
+    float *x = malloc(B * ni * sizeof(float)), *dy = malloc(B * no * sizeof(float)), *gate = malloc(B * no * sizeof(float));
+    float *d1 = malloc(B * ni * sizeof(float)), *d2 = malloc(B * ni * sizeof(float)), *y1 = malloc(B * no * sizeof(float));
+    float *dm = malloc(B * no * sizeof(float));
+    float *scratch = malloc(c.ops->scratch(&c, B) * sizeof(float));
+    Rng r;
+    rng_seed(&r, 5, (uint64_t)relu);
+    fill(w, nw, &r, 1.0), fill(x, B * ni, &r, 1.0), fill(dy, B * no, &r, 1.0), fill(gate, B * no, &r, 1.0);
+    fill(g, O, &r, 1.0), fill(b, O, &r, 1.0), fill(rm, O, &r, 1.0), fill(rv, O, &r, 0.5);
+    for (int o = 0; o < O; o++) rv[o] = 1.0f + rv[o] * rv[o];
+    c.w = w, c.dw = dw, c.fb = w;
+    bn.w = g, bn.b = b, bn.dw = dg, bn.db = dg + O, bn.run_mean = rm, bn.run_var = rv;
+    CHECK(layer_conv_wino(&c), "the conv runs by Winograd");
+    /* conv: set against zero + add */
+    c.ops->forward(&c, x, B, 1, scratch);
+    for (size_t i = 0; i < B * ni; i++) d1[i] = NAN;
+    memset(d2, 0, B * ni * sizeof(float));
+    layer_backward_set(&c, x, dy, d1, B, scratch);
+    c.ops->backward(&c, x, dy, d2, B, scratch);
+    CHECK(!memcmp(d1, d2, B * ni * sizeof(float)), "conv: layer_backward_set differs from zeroing and backward");
+    /* bn: set against zero + add (outputs of the same shape as its input) */
+    bn.ops->forward(&bn, c.y, B, 1, scratch);
+    float *e1 = malloc(B * no * sizeof(float)), *e2 = calloc(B * no, sizeof(float));
+    for (size_t i = 0; i < B * no; i++) e1[i] = NAN;
+    layer_backward_set(&bn, c.y, dy, e1, B, scratch);
+    bn.ops->backward(&bn, c.y, dy, e2, B, scratch);
+    CHECK(!memcmp(e1, e2, B * no * sizeof(float)), "bn relu %d: layer_backward_set differs", relu);
+    /* the gate: dy masked where gate <= 0 */
+    if (!relu) {
+        for (size_t i = 0; i < B * no; i++) dm[i] = gate[i] > 0.0f ? dy[i] : 0.0f;
+        float s1[2 * O], s2[2 * O];
+        memset(dg, 0, sizeof dg), bn.gate = gate;
+        layer_backward_set(&bn, c.y, dy, e1, B, scratch);
+        memcpy(s1, dg, sizeof dg), memset(dg, 0, sizeof dg), bn.gate = NULL;
+        layer_backward_set(&bn, c.y, dm, e2, B, scratch);
+        memcpy(s2, dg, sizeof dg);
+        CHECK(!memcmp(e1, e2, B * no * sizeof(float)) && !memcmp(s1, s2, sizeof s1), "bn gate differs from a masked dy");
+    }
+    /* evaluation: fused against the two forwards */
+    c.ops->forward(&c, x, B, 0, scratch);
+    bn.ops->forward(&bn, c.y, B, 0, scratch);
+    memcpy(y1, bn.y, B * no * sizeof(float));
+    for (size_t i = 0; i < B * no; i++) bn.y[i] = NAN;
+    layer_conv_bn_forward(&c, &bn, x, B, 0, scratch);
+    CHECK(!memcmp(y1, bn.y, B * no * sizeof(float)), "bn relu %d: the fused evaluation differs", relu);
+    free(x), free(dy), free(gate), free(d1), free(d2), free(y1), free(dm), free(e1), free(e2), free(scratch);
+    layer_free(&c), layer_free(&bn);
+}
+
 int main(void) {
-    test_conv_naive(8, 6, 4, 5, 3, 1, 3);   /* Winograd F(2x2, 3x3): even sides */
-    test_conv_naive(16, 8, 8, 16, 3, 1, 2);
-    test_conv_naive(9, 2, 10, 3, 3, 1, 5);
-    test_conv_naive(8, 7, 5, 6, 3, 1, 3);
-    test_conv_naive(9, 6, 6, 4, 1, 1, 2);
-    test_conv_naive(8, 6, 7, 3, 5, 1, 2);
-    test_conv_naive(3, 5, 6, 4, 3, 1, 3);
-    test_conv_naive(8, 7, 6, 5, 3, 2, 3);
-    test_conv_naive(4, 7, 7, 8, 1, 2, 3);
-    test_conv_naive(8, 54, 54, 2, 3, 2, 3); /* chunks of 2 and 1 images */
+    test_conv_naive(8, 6, 4, 5, 3, 1, 3, 0);   /* Winograd F(2x2, 3x3): even sides */
+    test_conv_naive(16, 8, 8, 16, 3, 1, 2, 0);
+    test_conv_naive(9, 2, 10, 3, 3, 1, 5, 0);
+    test_conv_naive(8, 7, 5, 6, 3, 1, 3, 0);
+    test_conv_naive(9, 6, 6, 4, 1, 1, 2, 0);
+    test_conv_naive(8, 6, 7, 3, 5, 1, 2, 0);
+    test_conv_naive(3, 5, 6, 4, 3, 1, 3, 0);
+    test_conv_naive(8, 7, 6, 5, 3, 2, 3, 0);
+    test_conv_naive(4, 7, 7, 8, 1, 2, 3, 0);
+    test_conv_naive(8, 54, 54, 2, 3, 2, 3, 0); /* chunks of 2 and 1 images */
+    test_conv_naive(3, 6, 8, 4, 3, 1, 3, 1);   /* Winograd on 3 planes (the resnet stem) */
+    test_fused(0);
+    test_fused(1);
     test_bn_grad(0);
     test_bn_grad(1);
     test_net_grad("conv");

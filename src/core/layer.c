@@ -33,7 +33,7 @@ static int alloc_out(Layer *l, int max_batch) {
 }
 
 void layer_free(Layer *l) {
-    free(l->y), free(l->mean), free(l->invstd), free(l->arg);
+    free(l->y), free(l->mean), free(l->invstd), free(l->arg), free(l->affine);
     memset(l, 0, sizeof *l);
 }
 
@@ -309,7 +309,7 @@ static void conv_fwd(Layer *l, const float *x, int B, int train, float *scratch)
     (void)train;
     scratch += relu_floats(l, B);
     if (layer_conv_wino(l)) {
-        wino_forward(l->w, l->b, l->C, l->O, l->H, l->W, x, B, l->y, scratch);
+        wino_forward(l->w, l->b, l->C, l->O, l->H, l->W, x, B, l->y, NULL, scratch);
     } else if (layer_conv_taps(l)) {
         conv_fwd_taps(l, x, B, scratch);
     } else {
@@ -521,7 +521,8 @@ int layer_bn_init(Layer *l, int C, int H, int W, int relu, int max_batch) {
     l->ops = &LAYER_BN, l->C = l->O = C, l->H = l->OH = H, l->W = l->OW = W, l->relu = relu;
     l->momentum = 0.1, l->eps = 1e-5;
     l->mean = malloc((size_t)C * sizeof(double)), l->invstd = malloc((size_t)C * sizeof(double));
-    if (!l->mean || !l->invstd) return -1;
+    l->affine = malloc(3 * (size_t)C * sizeof(float));
+    if (!l->mean || !l->invstd || !l->affine) return -1;
     return alloc_out(l, max_batch);
 }
 
@@ -579,13 +580,16 @@ static void bn_batch_stats(Layer *l, const float *x, int B) {
     }
 }
 
+/* Evaluation: the statistics are the running ones. */
+static void bn_eval_stats(Layer *l) {
+    for (int c = 0; c < l->C; c++) l->mean[c] = l->run_mean[c], l->invstd[c] = 1.0 / sqrt((double)l->run_var[c] + l->eps);
+}
+
 static void bn_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)scratch;
     size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw;
     if (train) bn_batch_stats(l, x, B);
-    else
-        for (int c = 0; c < l->C; c++)
-            l->mean[c] = l->run_mean[c], l->invstd[c] = 1.0 / sqrt((double)l->run_var[c] + l->eps);
+    else bn_eval_stats(l);
     for (int n = 0; n < B; n++)
         for (int c = 0; c < l->C; c++)
             bn_row_norm(l->y + n * ni + c * hw, x + n * ni + c * hw, hw, (float)l->mean[c],
@@ -675,6 +679,19 @@ static void bn_bwd_set(Layer *l, const float *x, const float *dy, float *dx, int
 }
 
 const LayerOps LAYER_BN = {"bn", bn_fwd, bn_bwd, bn_n_params, no_scratch, bn_bwd_set};
+
+void layer_conv_bn_forward(Layer *c, Layer *bn, const float *x, int B, int train, float *scratch) {
+    if (train || c->ops != &LAYER_CONV || c->relu || !layer_conv_wino(c)) {
+        c->ops->forward(c, x, B, train, scratch);
+        bn->ops->forward(bn, c->y, B, train, scratch);
+        return;
+    }
+    bn_eval_stats(bn);
+    float *m = bn->affine, *a = m + bn->C, *b = a + bn->C; /* bn_fwd's arguments to bn_row_norm */
+    for (int o = 0; o < bn->C; o++) m[o] = (float)bn->mean[o], a[o] = (float)(bn->invstd[o] * bn->w[o]), b[o] = bn->b[o];
+    WinoAffine aff = {m, a, b, bn->relu};
+    wino_forward(c->w, c->b, c->C, c->O, c->H, c->W, x, B, bn->y, &aff, scratch + relu_floats(c, B));
+}
 
 /* ---- gap: global average pool ---- */
 

@@ -86,6 +86,7 @@ struct Layer {
     double momentum, eps;  /* bn */
     double *mean, *invstd; /* bn: this batch's statistics (C each) */
     const float *gate;     /* bn backward: dy counts only where gate > 0 (NULL: everywhere, or y's with relu) */
+    float *affine;         /* bn: 3 C floats, its evaluation map handed to the conv before it */
     float *y;              /* (ny, O*OH*OW) output */
     int ny;                /* images y holds: max_batch, or a chain's group (layer_chain_forward_groups) */
 };
@@ -118,6 +119,10 @@ size_t layer_out_floats(const Layer *l);
 /** Floats of one input image. */
 size_t layer_in_floats(const Layer *l);
 void layer_free(Layer *l);
+/** bn's y <- bn(conv c(x)) (B images): in evaluation (train 0) with c by Winograd, as c writes
+ * its output (c's y not written; the same floats as the two forwards); otherwise c's forward,
+ * then bn's. */
+void layer_conv_bn_forward(Layer *c, Layer *bn, const float *x, int B, int train, float *scratch);
 /** dx (B images, not NULL) <- l's input gradient, parameter gradients += : the floats zeroing
  * dx and calling backward would leave (-0 as +0), in one pass where the type can. */
 void layer_backward_set(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch);

@@ -326,14 +326,14 @@ static double rn_kind_forward(Model *md, const float *x, const uint8_t *y, int B
     (void)features;
     ResnetModel *rm = rn_of(md);
     int train = !md->no_grad;
-    fwd(rm, &rm->c0, x, B, train), fwd(rm, &rm->b0, rm->c0.y, B, train);
+    layer_conv_bn_forward(&rm->c0, &rm->b0, x, B, train, rm->scratch);
     const float *a = rm->b0.y;
     for (int b = 0; b < rm->nb; b++) {
         Block *bl = &rm->blk[b];
-        fwd(rm, &bl->c1, a, B, train), fwd(rm, &bl->b1, bl->c1.y, B, train);
-        fwd(rm, &bl->c2, bl->b1.y, B, train), fwd(rm, &bl->b2, bl->c2.y, B, train);
+        layer_conv_bn_forward(&bl->c1, &bl->b1, a, B, train, rm->scratch);
+        layer_conv_bn_forward(&bl->c2, &bl->b2, bl->b1.y, B, train, rm->scratch);
         const float *sc = a;
-        if (bl->has_sc) fwd(rm, &bl->cs, a, B, train), fwd(rm, &bl->bs, bl->cs.y, B, train), sc = bl->bs.y;
+        if (bl->has_sc) layer_conv_bn_forward(&bl->cs, &bl->bs, a, B, train, rm->scratch), sc = bl->bs.y;
         rn_add_relu(bl->b2.y, sc, (size_t)B * layer_out_floats(&bl->c2));
         a = bl->b2.y;
     }

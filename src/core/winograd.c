@@ -154,9 +154,10 @@ IVDEP
     }
 }
 
-/* Plane y (H, W) <- A^T m A of its tiles (m[xi * ms + f]) + bias; buf: 4 T floats. */
-MULTIVERSION static void out_plane(const float *restrict m, size_t ms, int H, int W, float bias, float *restrict y,
-                                   float *restrict buf) {
+/* Plane y (H, W) <- A^T m A of its tiles (m[xi * ms + f]) + bias, then the affine (am, aa, ab,
+ * relu) if aff; buf: 4 T floats. */
+MULTIVERSION static void out_plane(const float *restrict m, size_t ms, int H, int W, float bias, int aff, float am,
+                                   float aa, float ab, int relu, float *restrict y, float *restrict buf) {
     int TW = W / 2, T = TW * (H / 2);
     float *a = buf, *b = buf + T, *c = buf + 2 * T, *d = buf + 3 * T;
     const float *p = m;
@@ -171,6 +172,13 @@ IVDEP
         a[t] = t00 + t01 + t02 + bias, b[t] = t01 - t02 - t03 + bias;
         c[t] = t10 + t11 + t12 + bias, d[t] = t11 - t12 - t13 + bias;
     }
+    if (aff && relu) /* a, b, c, d: 4 T floats in a row */
+        for (int t = 0; t < 4 * T; t++) {
+            float r = (buf[t] - am) * aa + ab;
+            buf[t] = r > 0.0f ? r : 0.0f;
+        }
+    else if (aff)
+        for (int t = 0; t < 4 * T; t++) buf[t] = (buf[t] - am) * aa + ab;
     for (int ty = 0; ty < H / 2; ty++) {
         float *y0 = y + (size_t)(2 * ty) * W, *y1 = y0 + W;
         const float *at = a + ty * TW, *bt = b + ty * TW, *ct = c + ty * TW, *dt = d + ty * TW;
@@ -272,7 +280,7 @@ static void dx_plane(const float *v, size_t vs, int H, int W, float *dx, int set
 /* ---- the layer ---- */
 
 void wino_forward(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
-                  float *scratch) {
+                  const WinoAffine *aff, float *scratch) {
     int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
     size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
     size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sm = xi_stride((size_t)O * ncmax);
@@ -289,8 +297,9 @@ void wino_forward(const float *w, const float *b, int C, int O, int H, int W, co
             sgemm_ld(0, 0, O, nc, C, 1.0f, u + xi * oc, C, v + xi * sv, nc, 0.0f, m + xi * sm, nc);
         for (int n = 0; n < nb; n++)
             for (int o = 0; o < O; o++)
-                out_plane(m + (size_t)o * nc + (size_t)n * T, sm, H, W, b ? b[o] : 0.0f, y + (n0 + n) * no + o * HW,
-                          buf);
+                out_plane(m + (size_t)o * nc + (size_t)n * T, sm, H, W, b ? b[o] : 0.0f, aff != NULL,
+                          aff ? aff->m[o] : 0.0f, aff ? aff->a[o] : 0.0f, aff ? aff->b[o] : 0.0f, aff ? aff->relu : 0,
+                          y + (n0 + n) * no + o * HW, buf);
     }
 }
 

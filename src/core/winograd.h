@@ -28,9 +28,18 @@ int wino_applies(int C, int H, int W, int K, int stride, int pad);
 int wino_chunk(int C, int O, int H, int W, int B);
 /** Scratch floats wino_forward and wino_backward need for B images. */
 size_t wino_scratch(int C, int O, int H, int W, int B);
-/** y (B, O, H, W) <- conv(x (B, C, H, W); w (O, C, 3, 3)) [+ b (O), unless NULL]. */
+/** A per-channel affine map and ReLU after a conv, applied as its output is written: out
+ * channel o's value v becomes (v - m[o]) a[o] + b[o], then max(., 0) if relu (NaN -> 0): the
+ * same floats as a separate pass (bn's, evaluating with running statistics). */
+typedef struct WinoAffine {
+    const float *m, *a, *b;
+    int relu;
+} WinoAffine;
+
+/** y (B, O, H, W) <- conv(x (B, C, H, W); w (O, C, 3, 3)) [+ b (O), unless NULL], then aff
+ * (unless NULL). */
 void wino_forward(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
-                  float *scratch);
+                  const WinoAffine *aff, float *scratch);
 /** After wino_forward on x: dw (O, C, 3, 3) += the kernels' gradient for output gradient dy,
  * and dx (B, C, H, W) += the input gradient through the feedback kernels fb (unless dx NULL);
  * set: dx <- it instead, without reading dx (the floats += leaves in a zeroed dx, -0 as +0).
