@@ -403,7 +403,8 @@ static void test_refusals(void) {
 
 /* The conv row against direct loops: y = conv(x), dW += dy * x, dx += W^T dy, at stride s with
  * zero padding (K-1)/2; each shape picks a path: Winograd (3x3, stride 1, even sides, C >=
- * LAYER_TAPS_MIN_C), the tap form (other stride-1 layers with C >= LAYER_TAPS_MIN_C, K 1, 3, 5) or patches in chunks (the stem's C 3, strides 2, a chunk of 2 images and one of 1). */
+ * LAYER_TAPS_MIN_C), the tap form (other stride-1 layers with C >= LAYER_TAPS_MIN_C, K 1, 3, 5) or patches in chunks (3 planes on odd sides, strides 2, a chunk of 2 images and one of 1); l.wino (the
+ * resnet kind's) takes Winograd below LAYER_TAPS_MIN_C planes too. */
 static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb, int wino) {
     Layer l;
     CHECK(layer_conv_init(&l, &LAYER_CONV, C, H, W, O, K, s, nb) == 0, "conv init");

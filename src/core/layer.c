@@ -38,6 +38,7 @@ void layer_free(Layer *l) {
 }
 
 void layer_backward_set(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
+    assert(dx);
     if (l->ops->backward_set) {
         l->ops->backward_set(l, x, dy, dx, B, scratch);
         return;
@@ -636,6 +637,7 @@ MULTIVERSION static void bn_row_dx(float *dx, const float *x, const float *y, co
  * set: dx <- that. g: dy, 0 where the fused ReLU's y (or the gate) is not > 0. */
 static void bn_bwd_any(Layer *l, const float *x, const float *dy, float *dx, int B, int set) {
     enum { CMAX = 1024 };
+    assert(!(l->gate && l->relu)); /* the gate replaces the fused ReLU's mask */
     const float *gy = l->gate ? l->gate : l->y;
     int relu = l->relu || l->gate;
     size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw;

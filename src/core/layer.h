@@ -63,7 +63,7 @@ typedef struct LayerOps {
     size_t (*n_params)(const Layer *l);
     /** Scratch floats forward and backward need for a batch of B. */
     size_t (*scratch)(const Layer *l, int B);
-    /** As backward with dx <- the input gradient (dx not NULL, not read); NULL: none. */
+    /** As backward with dx <- the input gradient (dx not NULL; its prior contents never read); NULL: none. */
     void (*backward_set)(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch);
 } LayerOps;
 
@@ -85,7 +85,7 @@ struct Layer {
     float *run_mean, *run_var; /* bn running statistics */
     double momentum, eps;  /* bn */
     double *mean, *invstd; /* bn: this batch's statistics (C each) */
-    const float *gate;     /* bn backward: dy counts only where gate > 0 (NULL: everywhere, or y's with relu) */
+    const float *gate;     /* bn backward: dy counts only where gate > 0, instead of y > 0 (not with relu) */
     float *affine;         /* bn: 3 C floats, its evaluation map handed to the conv before it */
     float *y;              /* (ny, O*OH*OW) output */
     int ny;                /* images y holds: max_batch, or a chain's group (layer_chain_forward_groups) */

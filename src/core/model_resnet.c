@@ -38,6 +38,7 @@
  * global average pool. dfa and fa_noise are refused. Layers are rows of the layer ops table
  * (layer.h).
  */
+#include <assert.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,7 +107,7 @@ Layer resnet_layer_shape(const ConvDesc *d, int lc) {
     Layer l = {.ops = lc ? &LAYER_LC : &LAYER_CONV, .C = d->C, .H = d->H, .W = d->W, .O = d->O, .K = d->K,
                .stride = d->stride, .pad = (d->K - 1) / 2};
     l.OH = layer_out_size(l.H, l.K, l.stride), l.OW = layer_out_size(l.W, l.K, l.stride);
-    l.wino = !lc; /* the first layer (3 planes) by Winograd too */
+    l.wino = !lc; /* every 3x3 stride-1 conv on even maps by Winograd, below 8 planes too (the stem's 3) */
     return l;
 }
 
@@ -208,7 +209,10 @@ static int rn_layers(Model *md, const JobSpec *spec, const ConvDesc *d) {
     for (int i = 0; i < 3; i++)
         if (!(rm->g[i] = malloc((size_t)md->max_batch * rm->act * sizeof(float)))) return -1;
     for (int b = 0; b < rm->nb; b++)
-        if (rm->blk[b].has_sc) free(rm->blk[b].bs.y), rm->blk[b].bs.y = rm->g[0];
+        if (rm->blk[b].has_sc) { /* backward reads bs's gate, never its y: gate set, no fused ReLU */
+            assert(rm->blk[b].bs.gate && !rm->blk[b].bs.relu);
+            free(rm->blk[b].bs.y), rm->blk[b].bs.y = rm->g[0];
+        }
     return 0;
 }
 

@@ -44,7 +44,7 @@ size_t resnet_memory(const JobSpec *s, int C, int H, int W, int n_train, int n_t
 }
 
 /* Work (work.h) per example of conv (or LC) layer d with its BatchNorm: conv as the conv row
- * counts it (layer_conv_work: the tap form or patches in chunks); lc, a product per position over the
+ * counts it (layer_conv_work: Winograd, the tap form or patches in chunks); lc, a product per position over the
  * batch with the weights streamed once forward and three times backward, as lc's; BN,
  * residual add and ReLU as elementwise passes. */
 static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first, Work *fwd, Work *bwd,
