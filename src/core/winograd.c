@@ -242,20 +242,15 @@ IVDEP
 }
 
 /* Plane dx (H, W) += the split gradient g: x[r][2t] is tile column 1 at t and 3 at t - 1,
- * x[r][2t + 1] column 2 at t and 0 at t + 1. set: dx <- it, dx not read (each sum + 0.0f: the
- * floats a zeroed dx would hold after +=, -0 included). */
+ * x[r][2t + 1] column 2 at t and 0 at t + 1. set: each row zeroed first (in cache), so dx's
+ * prior contents are never read. */
 MULTIVERSION static void join_plane(const float *restrict g, size_t ss, int H, int W, float *restrict dx, int set) {
     int TW = W / 2;
     for (int r = 0; r < H; r++) {
         const float *g0 = g + (size_t)(4 * ((r + 1) & 1)) * ss + (size_t)((r + 1) >> 1) * TW;
         const float *g1 = g0 + ss, *g2 = g1 + ss, *g3 = g2 + ss;
         float *xr = dx + (size_t)r * W;
-        if (set) {
-            xr[0] = g1[0] + 0.0f, xr[W - 1] = g2[TW - 1] + 0.0f;
-            for (int t = 1; t < TW; t++) xr[2 * t] = g1[t] + g3[t - 1] + 0.0f;
-            for (int t = 0; t + 1 < TW; t++) xr[2 * t + 1] = g2[t] + g0[t + 1] + 0.0f;
-            continue;
-        }
+        if (set) memset(xr, 0, (size_t)W * sizeof(float));
         xr[0] += g1[0], xr[W - 1] += g2[TW - 1];
         for (int t = 1; t < TW; t++) xr[2 * t] += g1[t] + g3[t - 1];
         for (int t = 0; t + 1 < TW; t++) xr[2 * t + 1] += g2[t] + g0[t + 1];
