@@ -13,9 +13,11 @@ torch is set to synsweep's state after the step before (weights, running statist
 optimiser's moments), so each step is checked by itself: its loss, its gradient (synsweep's
 out of the optimiser's first moment) and every tensor after it, within 1e-4. A ReLU whose input lies within rounding of 0 (|z| < KINK * max |z| of that layer)
 is a kink: either side of it is right, and two correct implementations may take different
-sides, after which Adam's normalised steps part them by up to lr per weight. So a forced step
-at a kink is reported and not compared, and the free replay compares every step's and
-evaluation's loss, and the final tensors only if it met no kink. Exits 77 (skip) without torch."""
+sides, after which the gradients differ (BatchNorm spreads one element's change over its
+channel) and Adam's normalised steps part the weights by up to lr. So a forced step that
+differs at a kink is reported and excused (at most a quarter of the steps), and the free replay
+compares every loss, evaluations included, and the final tensors, stopping (excused, reported)
+at the first difference if it met a kink before it. Exits 77 (skip) without torch."""
 import sys
 
 import numpy as np
@@ -28,7 +30,10 @@ except ImportError:
     sys.exit(77)
 
 TOL = 1e-4
-KINK = 2e-7  # about 3 float32 ulps of the layer's largest input
+# A ReLU input this close to 0 (relative to its layer's largest) may take either sign: the
+# conv layers by F(4x4, 3x3) are within 1.7-3.9e-6 of direct double sums (relative to the
+# layer's largest output; tests/test_resnet.c, test_conv_naive), F(2x2, 3x3) within 1.4-4.2e-7.
+KINK = 2e-6
 
 
 def read_tensors(d):
@@ -160,9 +165,6 @@ def forced(d, tensors, net, o, hyper, x, y, ours, steps, nb):
         loss.backward()
         grads = {name: (p.grad + wd * p).detach().numpy().copy() for name, p in net.p.items() if p.requires_grad}
         o.step()
-        if net.kink < KINK:
-            kinks.append(t)
-            continue
         m1, m0 = moment(t, 0), moment(t - 1, 0)
         err_g, name_g = 0.0, ""
         for name, g in grads.items():
@@ -172,11 +174,18 @@ def forced(d, tensors, net, o, hyper, x, y, ours, steps, nb):
                 err_g, name_g = e, name
         rel = abs(loss.item() - ours[t]) / abs(loss.item())
         err, name = worst_tensor(net, unpack(rows[t], tensors))
+        failed = rel > TOL or err_g > TOL or err > TOL
+        if failed and net.kink < KINK:  # either side of the kink is right
+            kinks.append((t, f"{net.kink:.1e}"))
+            continue
         worst_l, worst_g, worst_t = max(worst_l, rel), max(worst_g, err_g), max(worst_t, err)
-        if rel > TOL or err_g > TOL or err > TOL:
+        if failed:
             print(f"forced step {t}: loss rel {rel:.2e}, gradient of {name_g} {err_g:.2e}, "
                   f"{name} max |diff| / max |value| {err:.2e}")
             bad = 1
+    if len(kinks) > steps // 4:
+        print(f"{len(kinks)} of {steps} steps differ at kinks: too many to call rounding")
+        bad = 1
     return bad, worst_l, worst_g, worst_t, kinks
 
 
@@ -196,42 +205,47 @@ def check(d, lc):
     net = Net(buffers(f"{d}/init.bin", tensors), convs, blocks, lc)
     bad, worst_fl, worst_fg, worst_ft, kinks = forced(d, tensors, net, optimiser(net, *hyper), hyper, x, y, ours,
                                                       steps, nb)
-    print(f"{label}, forced: {steps - len(kinks)} of {steps} steps compared, losses within {worst_fl:.1e} relative, "
-          f"gradients within {worst_fg:.1e}, tensors after each within {worst_ft:.1e}"
-          + (f"; kinks (not compared) at steps {kinks}" if kinks else ""))
+    print(f"{label}, forced: {steps - len(kinks)} of {steps} steps within tolerance, losses within {worst_fl:.1e} "
+          f"relative, gradients within {worst_fg:.1e}, tensors after each within {worst_ft:.1e}"
+          + (f"; steps that differ at a kink (step, min |z| / max |z|): {kinks}" if kinks else ""))
     net = Net(buffers(f"{d}/init.bin", tensors), convs, blocks, lc)
     o = optimiser(net, *hyper)
     worst, kink = 0.0, None
+
+    def differs(what, rel):
+        """Whether the free replay stops at this comparison: parted after a kink (excused) or failed."""
+        if rel <= TOL:
+            return False
+        if kink is not None:
+            print(f"{label}, free: losses within {worst:.1e} relative until {what} differs by {rel:.1e}, after a "
+                  f"kink at step {kink} (either side right; the forced replay checks each step)")
+        else:
+            print(f"{label}, free: {what} differs by {rel:.2e} relative")
+        return True
+
     for t in range(steps):
         o.zero_grad()
         loss = F.cross_entropy(net.forward(x[t % nb]), y[t % nb])
         loss.backward()
         o.step()
         rel = abs(loss.item() - ours[t]) / abs(loss.item())
+        if differs(f"the loss of step {t} ({ours[t]:.9g} against torch's {loss.item():.9g})", rel):
+            return bad if kink is not None else 1
         worst = max(worst, rel)
-        if rel > TOL:
-            print(f"step {t}: loss {ours[t]:.9g} (synsweep) vs {loss.item():.9g} (torch), rel {rel:.2e}")
-            return 1
         if net.kink < KINK and kink is None:
             kink = t
     with torch.no_grad():  # evaluation: BN on its running statistics
         for b in range(nb):
             ref = F.cross_entropy(net.forward(x[b], train=False), y[b]).item()
             rel = abs(ref - ours[steps + b]) / abs(ref)
+            if differs(f"the evaluation loss of batch {b}", rel):
+                return bad if kink is not None else 1
             worst = max(worst, rel)
-            if rel > TOL:
-                print(f"evaluation of batch {b}: loss {ours[steps + b]:.9g} (synsweep) vs {ref:.9g} (torch)")
-                return 1
-    if kink is not None:
-        print(f"{label}, free: {steps} steps and {nb} evaluations, losses within {worst:.1e} relative; final "
-              f"tensors not compared (a kink at step {kink}; the forced replay checks every other step's)")
-        return bad
     worst_t, name = worst_tensor(net, buffers(f"{d}/final.bin", tensors))
-    if worst_t > TOL:
-        print(f"final {name}: max |diff| / max |value| = {worst_t:.2e}")
-        bad = 1
+    if differs(f"the final {name}", worst_t):
+        return bad if kink is not None else 1
     print(f"{label}, free: {steps} steps and {nb} evaluations, losses within {worst:.1e} relative, "
-          f"final tensors within {worst_t:.1e} of torch")
+          f"final tensors within {worst_t:.1e} of torch" + (f" (a kink at step {kink})" if kink is not None else ""))
     return bad
 
 

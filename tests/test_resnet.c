@@ -404,7 +404,8 @@ static void test_refusals(void) {
 /* The conv row against direct loops: y = conv(x), dW += dy * x, dx += W^T dy, at stride s with
  * zero padding (K-1)/2; each shape picks a path: Winograd (3x3, stride 1, even sides, C >=
  * LAYER_TAPS_MIN_C), the tap form (other stride-1 layers with C >= LAYER_TAPS_MIN_C, K 1, 3, 5) or patches in chunks (3 planes on odd sides, strides 2, a chunk of 2 images and one of 1); l.wino (the
- * resnet kind's) takes Winograd below LAYER_TAPS_MIN_C planes too. */
+ * resnet kind's) takes Winograd below LAYER_TAPS_MIN_C planes too, and F(4x4, 3x3) on sides that 4 divides
+ * (one tile per plane at 4 x 4, the resnet's first stage at 32 x 32 in chunks of 3 and 1). */
 static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb, int wino) {
     Layer l;
     CHECK(layer_conv_init(&l, &LAYER_CONV, C, H, W, O, K, s, nb) == 0, "conv init");
@@ -443,7 +444,8 @@ static void test_conv_naive(int C, int H, int W, int O, int K, int s, int nb, in
     for (size_t i = 0; i < nb * ni; i++) ex = fmax(ex, fabs(rx[i] - dx[i])), mx = fmax(mx, fabs(rx[i]));
     CHECK(ey <= 1e-5 * my && ew <= 1e-5 * mw && ex <= 1e-5 * mx,
           "conv C %d %dx%d O %d K %d stride %d (%s): y %.1e, dW %.1e, dx %.1e relative", C, H, W, O, K, s,
-          layer_conv_wino(&l) ? "winograd" : layer_conv_taps(&l) ? "taps" : "patches", ey / my, ew / mw, ex / mx);
+          layer_conv_wino4(&l) ? "winograd 4x4" : layer_conv_wino(&l) ? "winograd" : layer_conv_taps(&l) ? "taps" : "patches",
+          ey / my, ew / mw, ex / mx);
     free(w), free(dw), free(x), free(dy), free(dx), free(rw), free(rx), free(scratch);
     layer_free(&l);
 }
@@ -519,6 +521,10 @@ int main(void) {
     test_conv_naive(4, 7, 7, 8, 1, 2, 3, 0);
     test_conv_naive(8, 54, 54, 2, 3, 2, 3, 0); /* chunks of 2 and 1 images */
     test_conv_naive(3, 6, 8, 4, 3, 1, 3, 1);   /* Winograd on 3 planes (the resnet stem) */
+    test_conv_naive(3, 8, 12, 4, 3, 1, 3, 1);  /* F(4x4, 3x3): l.wino, sides multiples of 4 */
+    test_conv_naive(5, 4, 4, 3, 3, 1, 2, 1);   /* one tile per plane */
+    test_conv_naive(8, 12, 4, 6, 3, 1, 3, 1);
+    test_conv_naive(16, 32, 32, 16, 3, 1, 4, 1); /* the resnet's first stage, chunks of 3 and 1 */
     test_fused(0);
     test_fused(1);
     test_bn_grad(0);

@@ -12,4 +12,15 @@
 #define MULTIVERSION
 #endif
 
+/* IVDEP before a loop whose iterations are independent in a way the compiler cannot see
+ * (winograd's loops over a plane's tiles read or write many streams of one buffer, at least
+ * a plane's tiles apart). */
+#if defined(__clang__)
+#define IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define IVDEP _Pragma("GCC ivdep")
+#else
+#define IVDEP
+#endif
+
 #endif

@@ -193,6 +193,26 @@ int layer_conv_wino(const Layer *l) {
            wino_applies(l->C, l->H, l->W, l->K, l->stride, l->pad);
 }
 
+int layer_conv_wino4(const Layer *l) {
+    return l->wino && layer_conv_wino(l) && wino4_applies(l->C, l->H, l->W, l->K, l->stride, l->pad);
+}
+
+/* The Winograd form's entries: F(4x4, 3x3) or F(2x2, 3x3), the same contracts. */
+typedef struct WinoForm {
+    int m; /* output tile side */
+    int (*chunk)(int C, int O, int H, int W, int B);
+    size_t (*scratch)(int C, int O, int H, int W, int B);
+    void (*forward)(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
+                    const WinoAffine *aff, float *scratch);
+    void (*backward)(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
+                     float *dx, int set, float *scratch);
+} WinoForm;
+
+static const WinoForm WINO2 = {2, wino_chunk, wino_scratch, wino_forward, wino_backward};
+static const WinoForm WINO4 = {4, wino4_chunk, wino4_scratch, wino4_forward, wino4_backward};
+
+static const WinoForm *wino_form(const Layer *l) { return layer_conv_wino4(l) ? &WINO4 : &WINO2; }
+
 int layer_conv_taps(const Layer *l) {
     return !l->chunk && l->stride == 1 && l->C >= LAYER_TAPS_MIN_C && !layer_conv_wino(l);
 }
@@ -221,7 +241,7 @@ static TapDims tap_dims(const Layer *l) {
  * dYe. Patches: the patch matrix of a chunk and, for nb > 1, its outputs or output gradients
  * as (O, nb*P); the patch matrix is reused for the patch gradients. */
 static size_t conv_scratch(const Layer *l, int B) {
-    if (layer_conv_wino(l)) return relu_floats(l, B) + wino_scratch(l->C, l->O, l->H, l->W, B);
+    if (layer_conv_wino(l)) return relu_floats(l, B) + wino_form(l)->scratch(l->C, l->O, l->H, l->W, B);
     if (layer_conv_taps(l)) {
         TapDims d = tap_dims(l);
         return relu_floats(l, B) + 2 * d.nt + 2 * d.np + (size_t)l->O * d.Ne;
@@ -310,7 +330,7 @@ static void conv_fwd(Layer *l, const float *x, int B, int train, float *scratch)
     (void)train;
     scratch += relu_floats(l, B);
     if (layer_conv_wino(l)) {
-        wino_forward(l->w, l->b, l->C, l->O, l->H, l->W, x, B, l->y, NULL, scratch);
+        wino_form(l)->forward(l->w, l->b, l->C, l->O, l->H, l->W, x, B, l->y, NULL, scratch);
     } else if (layer_conv_taps(l)) {
         conv_fwd_taps(l, x, B, scratch);
     } else {
@@ -338,7 +358,7 @@ static void conv_bwd_any(Layer *l, const float *x, const float *dy, float *dx, i
     dy = relu_grad(l, dy, B, scratch);
     scratch += relu_floats(l, B);
     if (layer_conv_wino(l)) {
-        wino_backward(l->fb, l->C, l->O, l->H, l->W, x, dy, B, l->dw, dx, set, scratch);
+        wino_form(l)->backward(l->fb, l->C, l->O, l->H, l->W, x, dy, B, l->dw, dx, set, scratch);
         for (int n = 0; l->db && n < B; n++) bias_grad(l->db, dy + n * layer_out_floats(l), l->O, l->OH * l->OW);
         return;
     }
@@ -385,17 +405,20 @@ const LayerOps LAYER_CONV = {"conv", conv_fwd, conv_bwd, conv_n_params, conv_scr
 void layer_conv_work(const Layer *l, int B, int first, Work *fwd, Work *bwd) {
     double ckk = (double)l->C * l->K * l->K, P = (double)l->OH * l->OW, out = l->O * P;
     double in = (double)l->C * l->H * l->W;
-    if (layer_conv_wino(l)) { /* 16 products per chunk, the transforms of its inputs and outputs */
-        double nb = wino_chunk(l->C, l->O, l->H, l->W, B), T = P / 4.0;
-        work_gemm(fwd, 16.0 / nb, l->O, nb * T, l->C);
-        work_gemm(bwd, 16.0 / nb, l->O, l->C, nb * T);
-        if (!first) work_gemm(bwd, 16.0 / nb, l->C, nb * T, l->O);
+    if (layer_conv_wino(l)) { /* (m + 2)^2 products per chunk, the transforms of its inputs and outputs */
+        const WinoForm *wf = wino_form(l);
+        double nb = wf->chunk(l->C, l->O, l->H, l->W, B), T = P / (wf->m * wf->m), nx = (wf->m + 2) * (wf->m + 2);
+        work_gemm(fwd, nx / nb, l->O, nb * T, l->C);
+        work_gemm(bwd, nx / nb, l->O, l->C, nb * T);
+        if (!first) work_gemm(bwd, nx / nb, l->C, nb * T, l->O);
         /* the transformed tiles stay in cache, each written and read once by the transforms
-         * (their arithmetic about a float's stream cost); the images read and written pass
-         * through main memory once a batch's outgrow it */
-        double tiles = 2.0 * 16.0 * T * (l->C + l->O), chunk_bytes = 4.0 * nb * tiles, batch = 4.0 * B * (in + out);
-        work_stream(fwd, tiles, chunk_bytes), work_stream(fwd, in + out, batch);
-        work_stream(bwd, tiles + (first ? 0.0 : 2.0 * 16.0 * T * l->C), chunk_bytes);
+         * (their arithmetic about a float's stream cost for F(2x2): 2 operations per transformed
+         * float; F(4x4)'s 6-point transforms take about 4.7, counted twice); the images read and
+         * written pass through main memory once a batch's outgrow it */
+        double tw = wf->m == 4 ? 2.0 : 1.0, tiles = 2.0 * nx * T * (l->C + l->O), chunk_bytes = 4.0 * nb * tiles;
+        double batch = 4.0 * B * (in + out);
+        work_stream(fwd, tw * tiles, chunk_bytes), work_stream(fwd, in + out, batch);
+        work_stream(bwd, tw * (tiles + (first ? 0.0 : 2.0 * nx * T * l->C)), chunk_bytes);
         work_stream(bwd, in + out + (first ? 0.0 : in), batch);
         return;
     }
@@ -692,7 +715,7 @@ void layer_conv_bn_forward(Layer *c, Layer *bn, const float *x, int B, int train
     float *m = bn->affine, *a = m + bn->C, *b = a + bn->C; /* bn_fwd's arguments to bn_row_norm */
     for (int o = 0; o < bn->C; o++) m[o] = (float)bn->mean[o], a[o] = (float)(bn->invstd[o] * bn->w[o]), b[o] = bn->b[o];
     WinoAffine aff = {m, a, b, bn->relu};
-    wino_forward(c->w, c->b, c->C, c->O, c->H, c->W, x, B, bn->y, &aff, scratch + relu_floats(c, B));
+    wino_form(c)->forward(c->w, c->b, c->C, c->O, c->H, c->W, x, B, bn->y, &aff, scratch + relu_floats(c, B));
 }
 
 /* ---- gap: global average pool ---- */

@@ -9,7 +9,8 @@
  *         none (b NULL), a fused ReLU (relu). chunk > 0: always the patch form below with
  *         chunk images per GEMM (a summation order the kind keeps). Otherwise 3x3 at stride 1
  *         and padding 1 on even sides with C >= LAYER_TAPS_MIN_C (layer_conv_wino): Winograd's
- *         F(2x2, 3x3) (winograd.h: 16 GEMMs per chunk of images, 2.25x fewer products). Other
+ *         F(2x2, 3x3) (winograd.h: 16 GEMMs per chunk of images, 2.25x fewer products), or with
+ *         wino set on sides that 4 divides F(4x4, 3x3) (winograd4.c: 36 GEMMs, 4x fewer). Other
  *         stride-1 layers with C >= LAYER_TAPS_MIN_C (layer_conv_taps): the tap form, no patch
  *         matrix: per image, the zero-padded image read at each of the K*K shifts as a
  *         (C, OH*(W+2 pad)) window, one GEMM per tap (layer.c). Otherwise (the first layer,
@@ -76,7 +77,8 @@ struct Layer {
     int K, stride, pad;    /* conv, lc; apool: K x K cells */
     int relu;              /* conv, lc, maxpool, bn: a ReLU after it */
     int chunk;             /* conv: 0, or images per patch GEMM (always the patch form) */
-    int wino;              /* conv: Winograd wherever it applies, below LAYER_TAPS_MIN_C planes too */
+    int wino;              /* conv: Winograd wherever it applies, below LAYER_TAPS_MIN_C planes too, and
+                            * F(4x4, 3x3) on sides that 4 divides (the resnet kind's) */
     int amax;              /* apool: maxima (else averages) */
     float *w, *dw;         /* conv/lc kernels; bn weight (dw NULL: frozen, no backward) */
     const float *fb;       /* conv/lc: the kernels' feedback in backward (w: bp; fixed: fa) */
@@ -156,9 +158,11 @@ size_t layer_chain_act(const Layer *ls, int n);
 /** Floats of a conv layer's patch matrix per chunk (512 KiB, in L2): the chunk's images share
  * one GEMM; stride-1 layers with at least LAYER_TAPS_MIN_C input planes use the tap form. */
 enum { LAYER_CHUNK_FLOATS = 1 << 17, LAYER_TAPS_MIN_C = 8 };
-/** Whether conv layer l runs by Winograd's F(2x2, 3x3) (winograd.h): 3x3, stride 1, padding 1,
+/** Whether conv layer l runs by Winograd (winograd.h; F(4x4) where layer_conv_wino4): 3x3, stride 1, padding 1,
  * even sides, at least LAYER_TAPS_MIN_C input planes (or l->wino set: any), no chunk set. */
 int layer_conv_wino(const Layer *l);
+/** Whether it runs by F(4x4, 3x3) (winograd4.c): l->wino set and sides multiples of 4. */
+int layer_conv_wino4(const Layer *l);
 /** Whether conv layer l runs in the tap form (no patch matrix: a GEMM per tap and image): the
  * other stride-1 layers with at least LAYER_TAPS_MIN_C input planes and no chunk set. */
 int layer_conv_taps(const Layer *l);

@@ -18,34 +18,13 @@
 
 #include <string.h>
 
-#include "blas.h"
 #include "clones.h"
+#include "winograd_impl.h"
 
-/* The loops over a plane's tiles read or write 16 streams of one buffer, at least T floats
- * apart: no iteration depends on another, which the compiler cannot see. */
-#if defined(__clang__)
-#define IVDEP _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
-#define IVDEP _Pragma("GCC ivdep")
-#else
-#define IVDEP
-#endif
+int wino_applies(int C, int H, int W, int K, int stride, int pad) { return wino_fits(2, C, H, W, K, stride, pad); }
 
-int wino_applies(int C, int H, int W, int K, int stride, int pad) {
-    return C >= 1 && K == 3 && stride == 1 && pad == 1 && H >= 2 && W >= 2 && H % 2 == 0 && W % 2 == 0;
-}
+int wino_chunk(int C, int O, int H, int W, int B) { return wino_images((size_t)16 * (C + O) * (H / 2) * (W / 2), B); }
 
-int wino_chunk(int C, int O, int H, int W, int B) {
-    size_t per = (size_t)16 * (C + O) * (H / 2) * (W / 2), nb = WINO_CHUNK_FLOATS / (per ? per : 1);
-    return nb < 1 ? 1 : nb > (size_t)B ? (B > 0 ? B : 1) : (int)nb;
-}
-
-static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
-
-/* Floats between the elements xi of a chunk's transformed tiles holding n floats each: n
- * rounded up to 4 KiB plus 64 bytes, so that the 16 streams a transform reads or writes fall
- * in 16 different cache sets (at a multiple of 4 KiB they would evict one another). */
-static size_t xi_stride(size_t n) { return ((n + 1023) & ~(size_t)1023) + 16; }
 
 static size_t split_floats(int H, int W);
 
@@ -53,12 +32,12 @@ static size_t split_floats(int H, int W);
  * out_plane and dy_plane need less), then the edge masks. */
 static size_t buf_floats(int H, int W) {
     size_t T = (size_t)(H / 2) * (W / 2);
-    return 8 * split_floats(H, W) + 8 * T + 2 * up16(T) + 16;
+    return 8 * split_floats(H, W) + 8 * T + 2 * wino_up16(T) + 16;
 }
 
 size_t wino_scratch(int C, int O, int H, int W, int B) {
     size_t nc = (size_t)wino_chunk(C, O, H, W, B) * (H / 2) * (W / 2), oc = (size_t)O * C;
-    return 2 * up16(16 * oc) + 16 * xi_stride((size_t)C * nc) + 16 * xi_stride((size_t)O * nc) + buf_floats(H, W);
+    return 2 * wino_up16(16 * oc) + 16 * wino_xi_stride((size_t)C * nc) + 16 * wino_xi_stride((size_t)O * nc) + buf_floats(H, W);
 }
 
 /* ---- kernels ---- */
@@ -105,13 +84,7 @@ static void kernels_out(const float *du, size_t oc, float *dw) {
  * S[par = i & 1][k][f + (i >> 1) * TW]. */
 
 /* Floats of one split array with 16 floats either side (the array starts 16 in). */
-static size_t split_floats(int H, int W) { return up16((size_t)(H / 2 + 1) * (W / 2)) + 32; }
-
-/* lm[f] <- 0 at tx = 0, else 1; rm[f] <- 0 at tx = TW - 1, else 1 (the tiles whose column 0,
- * or 3, is the zero border). */
-static void edge_masks(int T, int TW, float *lm, float *rm) {
-    for (int f = 0; f < T; f++) lm[f] = f % TW ? 1.0f : 0.0f, rm[f] = f % TW != TW - 1 ? 1.0f : 0.0f;
-}
+static size_t split_floats(int H, int W) { return wino_up16((size_t)(H / 2 + 1) * (W / 2)) + 32; }
 
 /* s (arrays k = 1, 2 of both parities, ss apart, starting 16 in) <- plane x (H, W) split as
  * above; columns 0 and 3 are read from k = 2 at f - 1 and k = 1 at f + 1 (in_flat). */
@@ -260,7 +233,7 @@ MULTIVERSION static void join_plane(const float *restrict g, size_t ss, int H, i
 /* v (16 x vs) <- the transformed tiles of plane x (H, W). */
 static void in_plane(const float *x, int H, int W, float *v, size_t vs, float *buf) {
     size_t ss = split_floats(H, W), T = (size_t)(H / 2) * (W / 2);
-    float *lm = buf + 8 * ss + 8 * T, *rm = lm + up16(T);
+    float *lm = buf + 8 * ss + 8 * T, *rm = lm + wino_up16(T);
     split_plane(x, H, W, buf, ss);
     in_flat(buf, ss, (int)T, W / 2, lm, rm, v, vs);
 }
@@ -278,18 +251,17 @@ void wino_forward(const float *w, const float *b, int C, int O, int H, int W, co
                   const WinoAffine *aff, float *scratch) {
     int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
     size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
-    size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sm = xi_stride((size_t)O * ncmax);
-    float *u = scratch, *v = u + 2 * up16(16 * oc), *m = v + 16 * sv, *buf = m + 16 * sm;
+    size_t ncmax = (size_t)chunk * T, sv = wino_xi_stride((size_t)C * ncmax), sm = wino_xi_stride((size_t)O * ncmax);
+    float *u = scratch, *v = u + 2 * wino_up16(16 * oc), *m = v + 16 * sv, *buf = m + 16 * sm;
     size_t ss = split_floats(H, W);
-    edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + up16((size_t)T));
+    wino_edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + wino_up16((size_t)T));
     kernels_in(w, oc, u);
     for (int n0 = 0; n0 < B; n0 += chunk) {
         int nb = B - n0 < chunk ? B - n0 : chunk, nc = nb * T;
         for (int n = 0; n < nb; n++)
             for (int c = 0; c < C; c++)
                 in_plane(x + (n0 + n) * ni + c * HW, H, W, v + (size_t)c * nc + (size_t)n * T, sv, buf);
-        for (int xi = 0; xi < 16; xi++) /* M_xi (O, nc) <- U_xi (O, C) * V_xi (C, nc) */
-            sgemm_ld(0, 0, O, nc, C, 1.0f, u + xi * oc, C, v + xi * sv, nc, 0.0f, m + xi * sm, nc);
+        wino_products(16, O, C, nc, u, v, sv, m, sm);
         for (int n = 0; n < nb; n++)
             for (int o = 0; o < O; o++)
                 out_plane(m + (size_t)o * nc + (size_t)n * T, sm, H, W, b ? b[o] : 0.0f, aff != NULL,
@@ -302,10 +274,10 @@ void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, 
                    float *dx, int set, float *scratch) {
     int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
     size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
-    size_t ncmax = (size_t)chunk * T, sv = xi_stride((size_t)C * ncmax), sd = xi_stride((size_t)O * ncmax);
-    float *f = scratch, *du = f + up16(16 * oc), *v = du + up16(16 * oc), *d = v + 16 * sv, *buf = d + 16 * sd;
+    size_t ncmax = (size_t)chunk * T, sv = wino_xi_stride((size_t)C * ncmax), sd = wino_xi_stride((size_t)O * ncmax);
+    float *f = scratch, *du = f + wino_up16(16 * oc), *v = du + wino_up16(16 * oc), *d = v + 16 * sv, *buf = d + 16 * sd;
     size_t ss = split_floats(H, W);
-    edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + up16((size_t)T));
+    wino_edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + wino_up16((size_t)T));
     if (dx) kernels_in(fb, oc, f);
     memset(du, 0, 16 * oc * sizeof(float));
     for (int n0 = 0; n0 < B; n0 += chunk) {
@@ -316,11 +288,8 @@ void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, 
             for (int o = 0; o < O; o++)
                 dy_plane(dy + (n0 + n) * no + o * HW, H, W, d + (size_t)o * nc + (size_t)n * T, sd, buf);
         }
-        for (int xi = 0; xi < 16; xi++) /* dU_xi (O, C) += D_xi (O, nc) * V_xi^T */
-            sgemm_ld(0, 1, O, C, nc, 1.0f, d + xi * sd, nc, v + xi * sv, nc, 1.0f, du + xi * oc, C);
+        wino_grad_products(16, O, C, nc, d, sd, v, sv, du, dx ? f : NULL);
         if (!dx) continue;
-        for (int xi = 0; xi < 16; xi++) /* dV_xi (C, nc) <- F_xi^T (C, O) * D_xi, into V's place */
-            sgemm_ld(1, 0, C, nc, O, 1.0f, f + xi * oc, C, d + xi * sd, nc, 0.0f, v + xi * sv, nc);
         for (int n = 0; n < nb; n++)
             for (int c = 0; c < C; c++)
                 dx_plane(v + (size_t)c * nc + (size_t)n * T, sv, H, W, dx + (n0 + n) * ni + c * HW, set, buf);

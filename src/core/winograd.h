@@ -13,6 +13,8 @@
  * feedback kernels f: the weights for bp, fixed ones for fa) and dx += B dV B^T, the tiles'
  * overlaps summed. The transforms use only the points 0, 1, -1 (multiplications by 1/2 in G
  * alone): float rounding a few ulps per output, as the direct sums' reordering would give.
+ * winograd4.c does the same with F(4x4, 3x3) (36 products per 16 outputs) on sides that 4
+ * divides, at about 10x this rounding; the resnet kind's layers (Layer.wino) take it.
  */
 #ifndef SYNSWEEP_WINOGRAD_H
 #define SYNSWEEP_WINOGRAD_H
@@ -47,5 +49,15 @@ void wino_forward(const float *w, const float *b, int C, int O, int H, int W, co
  * memory per layer). */
 void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
                    float *dx, int set, float *scratch);
+
+/* F(4x4, 3x3) (winograd4.c): the same contracts on maps whose sides are multiples of 4, 36
+ * products per 16 outputs instead of 64. */
+int wino4_applies(int C, int H, int W, int K, int stride, int pad);
+int wino4_chunk(int C, int O, int H, int W, int B);
+size_t wino4_scratch(int C, int O, int H, int W, int B);
+void wino4_forward(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
+                   const WinoAffine *aff, float *scratch);
+void wino4_backward(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
+                    float *dx, int set, float *scratch);
 
 #endif
