@@ -281,15 +281,28 @@ IVDEP
     }
 }
 
-/* Row r of dx += tile row i of the TW tiles at g (36 streams gs apart): x column 4t + j is tile
- * column j + 1 at t, plus column 5 at t - 1 (j 0) or column 0 at t + 1 (j 3). */
-MULTIVERSION static void join_row(const float *restrict g, size_t gs, int TW, int i, float *restrict xr) {
-    const float *e0 = g + (size_t)(6 * i) * gs, *e1 = e0 + gs, *e2 = e1 + gs, *e3 = e2 + gs, *e4 = e3 + gs;
-    const float *e5 = e4 + gs;
-    xr[0] += e1[0], xr[4 * TW - 1] += e4[TW - 1];
-    for (int t = 1; t < TW; t++) xr[4 * t] += e1[t] + e5[t - 1];
-    for (int t = 0; t + 1 < TW; t++) xr[4 * t + 3] += e4[t] + e0[t + 1];
-    for (int t = 0; t < TW; t++) xr[4 * t + 1] += e2[t], xr[4 * t + 2] += e3[t];
+/* Row r of dx += (set: <- 0.0f +) tile row i of the TW tiles at a, then (b not NULL) + tile row
+ * i + 4 of those at b (36 streams gs apart each): x column 4t + j is tile column j + 1 at t,
+ * plus column 5 at t - 1 (j 0) or column 0 at t + 1 (j 3). One pass, four adjacent floats a
+ * tile. */
+MULTIVERSION static void join_row(const float *restrict a, const float *restrict b, size_t gs, int TW, int i,
+                                  float *restrict xr, int set) {
+    const float *a0 = a + (size_t)(6 * i) * gs, *a1 = a0 + gs, *a2 = a1 + gs, *a3 = a2 + gs, *a4 = a3 + gs;
+    const float *a5 = a4 + gs;
+    const float *b0 = b ? b + (size_t)(6 * i + 24) * gs : a0, *b1 = b0 + gs, *b2 = b1 + gs, *b3 = b2 + gs;
+    const float *b4 = b3 + gs, *b5 = b4 + gs;
+    int two = b != NULL;
+    for (int t = 0; t < TW; t++) {
+        float *q = xr + 4 * t;
+        float p0 = set ? 0.0f : q[0], p1 = set ? 0.0f : q[1], p2 = set ? 0.0f : q[2], p3 = set ? 0.0f : q[3];
+        float u0 = t > 0 ? a1[t] + a5[t - 1] : a1[t], u3 = t + 1 < TW ? a4[t] + a0[t + 1] : a4[t];
+        p0 += u0, p1 += a2[t], p2 += a3[t], p3 += u3;
+        if (two) {
+            float v0 = t > 0 ? b1[t] + b5[t - 1] : b1[t], v3 = t + 1 < TW ? b4[t] + b0[t + 1] : b4[t];
+            p0 += v0, p1 += b2[t], p2 += b3[t], p3 += v3;
+        }
+        q[0] = p0, q[1] = p1, q[2] = p2, q[3] = p3;
+    }
 }
 
 /* Planes dx + n ni (H, W), n < nb, += (set: <-, never reading dx) B dV B^T of their tiles (image
@@ -302,10 +315,12 @@ static void dx_tiles(const float *v, size_t vs, int nb, int H, int W, float *dx,
         for (int r = 0; r < H; r++) {
             int q = r + 1, i = q & 3, ty = q >> 2;
             float *xr = dx + n * ni + (size_t)r * W;
+            const float *g = buf + n * T, *above = i < 2 && ty >= 1 ? g + (ty - 1) * TW : NULL;
             for (int c = 0; c < W && n + 1 < nb; c += 16) __builtin_prefetch(xr + ni + c, 1);
-            if (set) memset(xr, 0, (size_t)W * sizeof(float));
-            if (ty < TH) join_row(buf + n * T + ty * TW, nt, TW, i, xr);
-            if (i < 2 && ty >= 1) join_row(buf + n * T + (ty - 1) * TW, nt, TW, i + 4, xr);
+            if (ty < TH)
+                join_row(g + ty * TW, above, nt, TW, i, xr, set);
+            else /* the last row: only the tile row above's row 4 */
+                join_row(above, NULL, nt, TW, i + 4, xr, set);
         }
 }
 
