@@ -31,9 +31,10 @@ except ImportError:
 
 TOL = 1e-4
 # A ReLU input this close to 0 (relative to its layer's largest) may take either sign: the
-# conv layers by F(4x4, 3x3) are within 1.7-3.9e-6 of direct double sums (relative to the
-# layer's largest output; tests/test_resnet.c, test_conv_naive), F(2x2, 3x3) within 1.4-4.2e-7.
-KINK = 2e-6
+# conv layers by F(4x4, 3x3) are within 1.7-3.9e-6 of direct double sums on this test's and
+# test_conv_naive's shapes (relative to the layer's largest output; an independent review
+# measured 3.4-6.5e-6 on ResNet-20's 16-64 planes), F(2x2, 3x3) within 1.4-4.2e-7.
+KINK = 4e-6
 
 
 def read_tensors(d):

@@ -146,8 +146,8 @@ MULTIVERSION static void split_plane(const float *restrict x, int H, int W, floa
     for (int j = 0; j < 4; j++) {
         memset(s + j * ss + 16, 0, (size_t)TW * sizeof(float));                             /* q 0: x row -1 */
         memset(s + (4 + j) * ss + 16 + (size_t)TH * TW, 0, (size_t)TW * sizeof(float));     /* q H+1: x row H */
-        memset(s + (8 + j) * ss + 16 + (size_t)TH * TW, 0, (size_t)TW * sizeof(float));     /* never read */
-        memset(s + (12 + j) * ss + 16 + (size_t)TH * TW, 0, (size_t)TW * sizeof(float));
+        memset(s + (8 + j) * ss + 16 + (size_t)TH * TW, 0, (size_t)TW * sizeof(float));     /* read as the last */
+        memset(s + (12 + j) * ss + 16 + (size_t)TH * TW, 0, (size_t)TW * sizeof(float));    /* tile's masked right */
     }
     for (int r = 0; r < H; r++) {
         const float *xr = x + (size_t)r * W;
