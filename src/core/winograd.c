@@ -25,7 +25,6 @@ int wino_applies(int C, int H, int W, int K, int stride, int pad) { return wino_
 
 int wino_chunk(int C, int O, int H, int W, int B) { return wino_images((size_t)16 * (C + O) * (H / 2) * (W / 2), B); }
 
-
 static size_t split_floats(int H, int W);
 
 /* Floats of the per-plane buffers: 8 split arrays and 8 T of carries (dx_plane; in_plane,

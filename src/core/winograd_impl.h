@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "blas.h"
+#include "winograd.h"
 
 /* 3x3, stride 1, padding 1, sides that the output tile m divides. */
 static inline int wino_fits(int m, int C, int H, int W, int K, int stride, int pad) {
