@@ -30,7 +30,6 @@ int wino4_applies(int C, int H, int W, int K, int stride, int pad) { return wino
 
 int wino4_chunk(int C, int O, int H, int W, int B) { return wino_images((size_t)36 * (C + O) * (H / 4) * (W / 4), B); }
 
-
 /* Floats of one split array: (TH + 1) * TW, 16 either side (the array starts 16 in). */
 static size_t split_floats(int H, int W) { return wino_up16((size_t)(H / 4 + 1) * (W / 4)) + 32; }
 
@@ -47,7 +46,8 @@ static float *tile_buf(float *buf, int H, int W) {
 
 size_t wino4_scratch(int C, int O, int H, int W, int B) {
     size_t nc = (size_t)wino4_chunk(C, O, H, W, B) * (H / 4) * (W / 4), oc = (size_t)O * C;
-    return 2 * wino_up16(36 * oc) + 36 * wino_xi_stride((size_t)C * nc) + 36 * wino_xi_stride((size_t)O * nc) + buf_floats(H, W, nc);
+    return 2 * wino_up16(36 * oc) + 36 * wino_xi_stride((size_t)C * nc) + 36 * wino_xi_stride((size_t)O * nc) +
+           buf_floats(H, W, nc);
 }
 
 /* ---- the 1-D transforms (6 or 4 named floats in, named lvalues out) ---- */
@@ -153,8 +153,10 @@ MULTIVERSION static void split_plane(const float *restrict x, int H, int W, floa
         const float *xr = x + (size_t)r * W;
         float *s0 = s + (size_t)(4 * ((r + 1) & 3)) * ss + 16 + (size_t)((r + 1) >> 2) * TW;
         float *s1 = s0 + ss, *s2 = s1 + ss, *s3 = s2 + ss;
-        for (int c = 0; c < W; c += 16) __builtin_prefetch(xr + (size_t)H * W + c); /* the next plane (a chunk's planes are in a row) */
-        for (int t = 0; t < TW; t++) s0[t] = xr[4 * t], s1[t] = xr[4 * t + 1], s2[t] = xr[4 * t + 2], s3[t] = xr[4 * t + 3];
+        for (int c = 0; c < W; c += 16) /* the next plane (a chunk's planes are in a row) */
+            __builtin_prefetch(xr + (size_t)H * W + c);
+        for (int t = 0; t < TW; t++)
+            s0[t] = xr[4 * t], s1[t] = xr[4 * t + 1], s2[t] = xr[4 * t + 2], s3[t] = xr[4 * t + 3];
     }
 }
 
@@ -167,7 +169,8 @@ MULTIVERSION static void split_plane(const float *restrict x, int H, int W, floa
         d[i][0] = l ? l_ : 0.0f, d[i][1] = c##p##0[f + (o)], d[i][2] = c##p##1[f + (o)];                   \
         d[i][3] = c##p##2[f + (o)], d[i][4] = c##p##3[f + (o)], d[i][5] = r ? r_ : 0.0f;                   \
     } while (0)
-#define COL_BT(k) BT6(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], e[0][k], e[1][k], e[2][k], e[3][k], e[4][k], e[5][k])
+#define COL_BT(k)                                                                                          \
+    BT6(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], e[0][k], e[1][k], e[2][k], e[3][k], e[4][k], e[5][k])
 #define ROW_BT(i)                                                                                          \
     BT6(e[i][0], e[i][1], e[i][2], e[i][3], e[i][4], e[i][5], v[(6 * i) * vs + f], v[(6 * i + 1) * vs + f], \
         v[(6 * i + 2) * vs + f], v[(6 * i + 3) * vs + f], v[(6 * i + 4) * vs + f], v[(6 * i + 5) * vs + f])
@@ -227,7 +230,8 @@ IVDEP
                 for (int c = 0; c < W && n + 1 < nb; c += 16) __builtin_prefetch(yr + no + c, 1); /* the next plane */
                 const float *b0 = buf + (size_t)(4 * a) * nt + n * T + ty * TW, *b1 = b0 + nt, *b2 = b1 + nt;
                 const float *b3 = b2 + nt;
-                for (int t = 0; t < TW; t++) yr[4 * t] = b0[t], yr[4 * t + 1] = b1[t], yr[4 * t + 2] = b2[t], yr[4 * t + 3] = b3[t];
+                for (int t = 0; t < TW; t++)
+                    yr[4 * t] = b0[t], yr[4 * t + 1] = b1[t], yr[4 * t + 2] = b2[t], yr[4 * t + 3] = b3[t];
             }
 }
 
@@ -242,7 +246,8 @@ MULTIVERSION static void dy_tiles(const float *restrict dy, size_t no, int nb, i
                 const float *r = dy + n * no + (size_t)(4 * ty + a) * W;
                 for (int c = 0; c < W && n + 1 < nb; c += 16) __builtin_prefetch(r + no + c);
                 float *b0 = buf + (size_t)(4 * a) * nt + n * T + ty * TW, *b1 = b0 + nt, *b2 = b1 + nt, *b3 = b2 + nt;
-                for (int t = 0; t < TW; t++) b0[t] = r[4 * t], b1[t] = r[4 * t + 1], b2[t] = r[4 * t + 2], b3[t] = r[4 * t + 3];
+                for (int t = 0; t < TW; t++)
+                    b0[t] = r[4 * t], b1[t] = r[4 * t + 1], b2[t] = r[4 * t + 2], b3[t] = r[4 * t + 3];
             }
 IVDEP
     for (int t = 0; t < nt; t++) {
@@ -362,7 +367,8 @@ void wino4_backward(const float *fb, int C, int O, int H, int W, const float *x,
     int T = (H / 4) * (W / 4), chunk = wino4_chunk(C, O, H, W, B);
     size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
     size_t ncmax = (size_t)chunk * T, sv = wino_xi_stride((size_t)C * ncmax), sd = wino_xi_stride((size_t)O * ncmax);
-    float *f = scratch, *du = f + wino_up16(36 * oc), *v = du + wino_up16(36 * oc), *d = v + 36 * sv, *buf = d + 36 * sd;
+    float *f = scratch, *du = f + wino_up16(36 * oc), *v = du + wino_up16(36 * oc), *d = v + 36 * sv;
+    float *buf = d + 36 * sd;
     float *lm = buf + 16 * split_floats(H, W);
     wino_edge_masks(T, W / 4, lm, lm + wino_up16((size_t)T));
     if (dx) kernels_in(fb, oc, f);
