@@ -35,8 +35,8 @@ static size_t buf_floats(int H, int W) {
 }
 
 size_t wino_scratch(int C, int O, int H, int W, int B) {
-    size_t nc = (size_t)wino_chunk(C, O, H, W, B) * (H / 2) * (W / 2), oc = (size_t)O * C;
-    return 2 * wino_up16(16 * oc) + 16 * wino_xi_stride((size_t)C * nc) + 16 * wino_xi_stride((size_t)O * nc) + buf_floats(H, W);
+    WinoDims d = wino_dims(2, C, O, H, W, wino_chunk(C, O, H, W, B));
+    return wino_parts_floats(&d) + buf_floats(H, W);
 }
 
 /* ---- kernels ---- */
@@ -248,10 +248,10 @@ static void dx_plane(const float *v, size_t vs, int H, int W, float *dx, int set
 
 void wino_forward(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
                   const WinoAffine *aff, float *scratch) {
-    int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
-    size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
-    size_t ncmax = (size_t)chunk * T, sv = wino_xi_stride((size_t)C * ncmax), sm = wino_xi_stride((size_t)O * ncmax);
-    float *u = scratch, *v = u + 2 * wino_up16(16 * oc), *m = v + 16 * sv, *buf = m + 16 * sm;
+    WinoDims dm = wino_dims(2, C, O, H, W, wino_chunk(C, O, H, W, B));
+    int T = dm.T, chunk = dm.chunk;
+    size_t HW = dm.HW, ni = dm.ni, no = dm.no, oc = dm.oc, sv = dm.sv, sm = dm.so;
+    float *u, *unused, *v, *m, *buf = wino_parts(scratch, &dm, &u, &unused, &v, &m);
     size_t ss = split_floats(H, W);
     wino_edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + wino_up16((size_t)T));
     kernels_in(w, oc, u);
@@ -271,10 +271,10 @@ void wino_forward(const float *w, const float *b, int C, int O, int H, int W, co
 
 void wino_backward(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
                    float *dx, int set, float *scratch) {
-    int T = (H / 2) * (W / 2), chunk = wino_chunk(C, O, H, W, B);
-    size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
-    size_t ncmax = (size_t)chunk * T, sv = wino_xi_stride((size_t)C * ncmax), sd = wino_xi_stride((size_t)O * ncmax);
-    float *f = scratch, *du = f + wino_up16(16 * oc), *v = du + wino_up16(16 * oc), *d = v + 16 * sv, *buf = d + 16 * sd;
+    WinoDims dm = wino_dims(2, C, O, H, W, wino_chunk(C, O, H, W, B));
+    int T = dm.T, chunk = dm.chunk;
+    size_t HW = dm.HW, ni = dm.ni, no = dm.no, oc = dm.oc, sv = dm.sv, sd = dm.so;
+    float *f, *du, *v, *d, *buf = wino_parts(scratch, &dm, &f, &du, &v, &d);
     size_t ss = split_floats(H, W);
     wino_edge_masks(T, W / 2, buf + 8 * ss + 8 * (size_t)T, buf + 8 * ss + 8 * (size_t)T + wino_up16((size_t)T));
     if (dx) kernels_in(fb, oc, f);

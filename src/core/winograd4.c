@@ -45,9 +45,8 @@ static float *tile_buf(float *buf, int H, int W) {
 }
 
 size_t wino4_scratch(int C, int O, int H, int W, int B) {
-    size_t nc = (size_t)wino4_chunk(C, O, H, W, B) * (H / 4) * (W / 4), oc = (size_t)O * C;
-    return 2 * wino_up16(36 * oc) + 36 * wino_xi_stride((size_t)C * nc) + 36 * wino_xi_stride((size_t)O * nc) +
-           buf_floats(H, W, nc);
+    WinoDims d = wino_dims(4, C, O, H, W, wino4_chunk(C, O, H, W, B));
+    return wino_parts_floats(&d) + buf_floats(H, W, (size_t)d.chunk * d.T);
 }
 
 /* ---- the 1-D transforms (6 or 4 named floats in, named lvalues out) ---- */
@@ -342,10 +341,10 @@ static void in_plane(const float *x, int H, int W, float *v, size_t vs, float *b
 
 void wino4_forward(const float *w, const float *b, int C, int O, int H, int W, const float *x, int B, float *y,
                    const WinoAffine *aff, float *scratch) {
-    int T = (H / 4) * (W / 4), chunk = wino4_chunk(C, O, H, W, B);
-    size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
-    size_t ncmax = (size_t)chunk * T, sv = wino_xi_stride((size_t)C * ncmax), sm = wino_xi_stride((size_t)O * ncmax);
-    float *u = scratch, *v = u + 2 * wino_up16(36 * oc), *m = v + 36 * sv, *buf = m + 36 * sm;
+    WinoDims dm = wino_dims(4, C, O, H, W, wino4_chunk(C, O, H, W, B));
+    int T = dm.T, chunk = dm.chunk;
+    size_t HW = dm.HW, ni = dm.ni, no = dm.no, oc = dm.oc, sv = dm.sv, sm = dm.so;
+    float *u, *unused, *v, *m, *buf = wino_parts(scratch, &dm, &u, &unused, &v, &m);
     float *lm = buf + 16 * split_floats(H, W);
     wino_edge_masks(T, W / 4, lm, lm + wino_up16((size_t)T));
     kernels_in(w, oc, u);
@@ -364,11 +363,10 @@ void wino4_forward(const float *w, const float *b, int C, int O, int H, int W, c
 
 void wino4_backward(const float *fb, int C, int O, int H, int W, const float *x, const float *dy, int B, float *dw,
                     float *dx, int set, float *scratch) {
-    int T = (H / 4) * (W / 4), chunk = wino4_chunk(C, O, H, W, B);
-    size_t HW = (size_t)H * W, ni = (size_t)C * HW, no = (size_t)O * HW, oc = (size_t)O * C;
-    size_t ncmax = (size_t)chunk * T, sv = wino_xi_stride((size_t)C * ncmax), sd = wino_xi_stride((size_t)O * ncmax);
-    float *f = scratch, *du = f + wino_up16(36 * oc), *v = du + wino_up16(36 * oc), *d = v + 36 * sv;
-    float *buf = d + 36 * sd;
+    WinoDims dm = wino_dims(4, C, O, H, W, wino4_chunk(C, O, H, W, B));
+    int T = dm.T, chunk = dm.chunk;
+    size_t HW = dm.HW, ni = dm.ni, no = dm.no, oc = dm.oc, sv = dm.sv, sd = dm.so;
+    float *f, *du, *v, *d, *buf = wino_parts(scratch, &dm, &f, &du, &v, &d);
     float *lm = buf + 16 * split_floats(H, W);
     wino_edge_masks(T, W / 4, lm, lm + wino_up16((size_t)T));
     if (dx) kernels_in(fb, oc, f);

@@ -35,6 +35,36 @@ static inline void wino_edge_masks(int T, int TW, float *lm, float *rm) {
     for (int f = 0; f < T; f++) lm[f] = f % TW ? 1.0f : 0.0f, rm[f] = f % TW != TW - 1 ? 1.0f : 0.0f;
 }
 
+/* A layer's sizes for the form with output tiles m x m (nx = (m + 2)^2 elements a tile) and
+ * chunks of `chunk` images, and its scratch: two blocks of kernels (U, or the feedback F and
+ * dU), the chunk's input-side tiles V (nx streams sv apart), its output-side tiles (M or D, nx
+ * streams so apart), then the form's own buffer. */
+typedef struct WinoDims {
+    int nx, T, chunk;      /* elements a tile, tiles a plane, images a chunk */
+    size_t HW, ni, no, oc; /* floats of a plane, an input image, an output image; O C */
+    size_t sv, so;         /* floats between the streams of V and of M or D */
+} WinoDims;
+
+static inline WinoDims wino_dims(int m, int C, int O, int H, int W, int chunk) {
+    WinoDims d;
+    d.nx = (m + 2) * (m + 2), d.T = (H / m) * (W / m), d.chunk = chunk;
+    d.HW = (size_t)H * W, d.ni = (size_t)C * d.HW, d.no = (size_t)O * d.HW, d.oc = (size_t)O * C;
+    d.sv = wino_xi_stride((size_t)C * chunk * d.T), d.so = wino_xi_stride((size_t)O * chunk * d.T);
+    return d;
+}
+
+/* Scratch floats before the form's own buffer. */
+static inline size_t wino_parts_floats(const WinoDims *d) {
+    return 2 * wino_up16((size_t)d->nx * d->oc) + (size_t)d->nx * (d->sv + d->so);
+}
+
+/* The scratch's parts: k0, k1 (kernels), v, o (tiles); returns the form's buffer. */
+static inline float *wino_parts(float *scratch, const WinoDims *d, float **k0, float **k1, float **v, float **o) {
+    *k0 = scratch, *k1 = *k0 + wino_up16((size_t)d->nx * d->oc), *v = *k1 + wino_up16((size_t)d->nx * d->oc);
+    *o = *v + (size_t)d->nx * d->sv;
+    return *o + (size_t)d->nx * d->so;
+}
+
 /* M_xi (O, nc) <- U_xi (O, C) * V_xi (C, nc) for the nx elements xi (U_xi at u + xi O C, V_xi at
  * v + xi sv, M_xi at m + xi sm). */
 static inline void wino_products(int nx, int O, int C, int nc, const float *u, const float *v, size_t sv, float *m,
