@@ -45,8 +45,11 @@ static void test_naive(Rng *r) {
        takes the positions in blocks (512 and 17 of 529), a batch in chunks (128 and 2) */
     int shapes[][6] = {/* B C H W O K */ {3, 2, 5, 6, 4, 3}, {2, 3, 4, 4, 2, 1}, {2, 2, 7, 5, 3, 5},
                        {1, 1, 3, 3, 1, 3}, {4, 3, 6, 6, 5, 3}, {18, 2, 3, 17, 3, 3}, {33, 1, 2, 32, 2, 1},
-                       {64, 2, 23, 23, 32, 3}, {130, 2, 4, 5, 3, 3}};
-    for (int t = 0; t < 9; t++) {
+                       {64, 2, 23, 23, 32, 3}, {130, 2, 4, 5, 3, 3},
+                       /* channels a multiple of 8: the kernels reordered by 8 x 8 transposes
+                          (K K = 9 and 25: a column past the last full 8) */
+                       {5, 8, 6, 7, 4, 3}, {3, 16, 5, 5, 3, 5}, {2, 24, 4, 4, 9, 3}};
+    for (int t = 0; t < 12; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5];
         size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;
@@ -165,8 +168,8 @@ static void test_scratch_align(Rng *r) {
 static void test_strided(Rng *r) {
     int shapes[][7] = {/* B C H W O K st */ {3, 2, 7, 6, 4, 3, 2}, {17, 3, 9, 8, 5, 3, 2}, {2, 2, 8, 8, 3, 1, 2},
                        {3, 4, 11, 10, 2, 5, 3}, {20, 1, 5, 18, 2, 3, 2}, {64, 2, 45, 45, 32, 3, 2},
-                       {130, 2, 7, 7, 3, 3, 2}};
-    for (int t = 0; t < 7; t++) {
+                       {130, 2, 7, 7, 3, 3, 2}, {4, 8, 9, 8, 5, 3, 2}, {3, 16, 7, 6, 2, 5, 2}};
+    for (int t = 0; t < 9; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
         size_t n = (size_t)O * C * K * K, nw = (size_t)OH * OW * n, nw1 = (size_t)H * W * n, nx = (size_t)B * C * H * W,

@@ -20,8 +20,8 @@
  *         summed back to the pixels).
  *   lc    the same geometry with a kernel per output position: W (OH*OW, O, C*K*K) as lc.h
  *         lays it out; lc.c's lc_forward_strided/lc_backward_strided (the batch made
- *         batch-last once, each position's patches (C*K*K, B) gathered by contiguous copies,
- *         one GEMM per position); bias b (O) or none, a fused ReLU (relu) as conv's.
+ *         (H, W, C, B) once, each position's patch read in place by one GEMM per kernel row,
+ *         or gathered for one GEMM); bias b (O) or none, a fused ReLU (relu) as conv's.
  *   maxpool  2x2 max-pool, stride 2 (O = C, OH = H/2): conv.c's maxpool2; relu = 1 fuses a
  *         ReLU after it (the same floats as a ReLU before it). Training (train = 1) records
  *         each output's winner for backward; evaluation only the maxima. With relu, b (C)

@@ -6,9 +6,19 @@
 #include <string.h>
 
 #include "blas.h"
+#include "clones.h"
 #include "dist.h"
 
 #include <cblas.h> /* after dist.h: its complex.h defines I */
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* the 8-float vectors pass between inlined helpers only: no ABI crosses a call */
+#pragma GCC diagnostic ignored "-Wpsabi"
+/* a copy loop stays a loop (not a memcpy call per row) */
+#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_LIBCALLS
+#endif
 
 /*
  * The scratch's five arrays start at multiples of 64 bytes, whatever the caller's scratch
@@ -23,10 +33,27 @@ size_t lc_weight_count(int C, int H, int W, int O, int K) {
     return (size_t)H * W * O * C * K * K;
 }
 
+#ifndef LC_CHUNK
+#define LC_CHUNK 128
+#endif
+
+/*
+ * Floats from one image's row to the next channel's in xt: B rounded up to 8 (32-byte rows),
+ * and 8 more where C such rows would be a multiple of 4 KiB (the transposes into xt write
+ * rows C Bs floats apart, and at 4 KiB multiples their reads and writes alias).
+ */
+static size_t batch_stride(int B, int C) {
+    size_t Bs = ((size_t)B + 7) / 8 * 8;
+    while ((size_t)C * Bs * sizeof(float) % 4096 == 0) Bs += 8;
+    return Bs;
+}
+
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
-    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
+    /* the chunks are at most LC_CHUNK images: the larger of the two strides bounds them */
+    size_t bs = batch_stride(B, C), bc = batch_stride(B < LC_CHUNK ? B : LC_CHUNK, C);
+    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * (bs > bc ? bs : bc);
     size_t ckk = (size_t)C * K * K;
-    return 2 * xt + (size_t)H * W * B * O + ckk * B + ckk * (B > O ? B : O) + 5 * LC_ALIGN_FLOATS;
+    return 2 * xt + (size_t)H * W * B * O + ckk * O + ckk * B + 5 * LC_ALIGN_FLOATS;
 }
 
 /*
@@ -50,71 +77,102 @@ static float sum_floats(const float *v, int n) {
     return s;
 }
 
-/* xt (C, H+2pad, W+2pad, B) <- x (B, C, H, W) batch-last, zero in the padding */
+/* db (O) += the sums of dout (B, O, P), image by image in order */
+static void db_sums(float *db, const float *dout, int B, int O, int P) {
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
+}
+
+/*
+ * xt (H+2pad, W+2pad, C, B) <- x (B, C, H, W): batch-last and channels next, zero in the
+ * padding. The patch under an output position is then, per kernel row ky, one block of K C
+ * rows of B floats ((kx, c) in that order), which the products read in place: no patch
+ * matrix is gathered, and the input gradient is added in place.
+ */
 static void to_batch_last(float *xt, const float *x, int B, int C, int H, int W, int pad) {
-    size_t Hp = (size_t)H + 2 * pad, Wp = (size_t)W + 2 * pad, row = Wp * B, side = (size_t)pad * B;
-    for (int c = 0; c < C; c++) {
-        float *xc = xt + (size_t)c * Hp * row;
-        memset(xc, 0, pad * row * sizeof(float));                     /* top padding rows */
-        memset(xc + (pad + H) * row, 0, pad * row * sizeof(float)); /* bottom */
-        for (int y = 0; y < H; y++) {                                 /* row (c, y): (B, W) -> (W, B) */
-            float *r = xc + (pad + y) * row;
-            memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
-            transpose(r + side, (size_t)B, x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W);
-        }
+    size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs, row = Wp * CB, side = (size_t)pad * CB;
+    memset(xt, 0, pad * row * sizeof(float));                  /* top padding rows */
+    memset(xt + (pad + H) * row, 0, pad * row * sizeof(float)); /* bottom */
+    for (int y = 0; y < H; y++) {
+        float *r = xt + (pad + y) * row;
+        memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
+        for (int c = 0; c < C; c++) /* (B, W) of channel c -> (W, B), C B floats apart */
+            transpose(r + side + (size_t)c * Bs, CB, x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W);
     }
 }
 
-/* dx (B, C, H, W) += the interior of dxt (C, H+2pad, W+2pad, B), through tmp (B, C, H, W) */
+/* dx (B, C, H, W) += the interior of dxt (H+2pad, W+2pad, C, B), through tmp (B, C, H, W) */
 static void add_from_batch_last(float *dx, float *tmp, const float *dxt, int B, int C, int H, int W, int pad) {
-    int Hp = H + 2 * pad, Wp = W + 2 * pad;
-    for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++) /* row (c, y): (W, B) -> (B, W) */
+    size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs;
+    for (int y = 0; y < H; y++)
+        for (int c = 0; c < C; c++) /* (W, B) -> (B, W) */
             transpose(tmp + ((size_t)c * H + y) * W, (size_t)C * H * W,
-                      dxt + (((size_t)c * Hp + y + pad) * Wp + pad) * B, (size_t)B, W, B);
+                      dxt + ((y + pad) * Wp + pad) * CB + (size_t)c * Bs, CB, W, B);
     for (size_t i = 0, n = (size_t)B * C * H * W; i < n; i++) dx[i] += tmp[i];
 }
 
+/* 8 floats (GCC/clang vector extension: one AVX register, two SSE ones) */
+typedef float v8 __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+static inline v8 ld8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+/* c[j][i] = r[i][j]: an 8 x 8 transpose in registers */
+static inline void t8(v8 c[8], const v8 r[8]) {
+    const v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+    const v8i l2 = {0, 1, 8, 9, 4, 5, 12, 13}, h2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const v8i l4 = {0, 1, 2, 3, 8, 9, 10, 11}, h4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    v8 t[8], u[8];
+    for (int i = 0; i < 8; i += 2)
+        t[i] = __builtin_shuffle(r[i], r[i + 1], lo), t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi);
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shuffle(t[i], t[i + 2], l2), u[i + 1] = __builtin_shuffle(t[i], t[i + 2], h2);
+        u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], l2), u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], h2);
+    }
+    for (int i = 0; i < 4; i++)
+        c[i] = __builtin_shuffle(u[i], u[i + 4], l4), c[i + 4] = __builtin_shuffle(u[i], u[i + 4], h4);
+}
+
 /*
- * colst (C*K*K, B) <- the patches under output position (y, xo), read from the padded
- * batch-last input xt: every row is B contiguous floats.
+ * dst (O, K, K, C) <- src (O, C, K, K): a position's kernels with (ky, kx, c) columns, the
+ * order of the patch's rows in xt. Per kernel, (C, KK) -> (KK, C) by 8 x 8 register
+ * transposes where C is a multiple of 8 (the columns past the last full 8 one by one).
  */
-static void gather_patches(float *colst, const float *xt, int B, int C, int H, int W, int K, int y,
-                           int xo) {
-    int pad = (K - 1) / 2, Hp = H + 2 * pad, Wp = W + 2 * pad;
-    for (int c = 0; c < C; c++)
-        for (int ky = 0; ky < K; ky++) {
-            const float *src = xt + (((size_t)c * Hp + y + ky) * Wp + xo) * B;
-            float *dst = colst + (size_t)(c * K + ky) * K * B;
-            memcpy(dst, src, (size_t)K * B * sizeof(float)); /* kx = 0..K-1 are adjacent */
-        }
-}
-
-/* dxt (C, H+2pad, W+2pad, B) += dcolst (C*K*K, B) summed back to the pixels under (y, xo) */
-static void scatter_patches(float *dxt, const float *dcolst, int B, int C, int H, int W, int K,
-                            int y, int xo) {
-    int pad = (K - 1) / 2, Hp = H + 2 * pad, Wp = W + 2 * pad, KB = K * B;
-    for (int c = 0; c < C; c++)
-        for (int ky = 0; ky < K; ky++) {
-            float *dst = dxt + (((size_t)c * Hp + y + ky) * Wp + xo) * B;
-            const float *src = dcolst + (size_t)(c * K + ky) * KB;
-            for (int i = 0; i < KB; i++) dst[i] += src[i];
-        }
+MULTIVERSION
+static void kernels_in(float *restrict dst, const float *restrict src, int O, int C, int K) {
+    int KK = K * K, k8 = C % 8 ? 0 : KK / 8 * 8;
+    size_t CKK = (size_t)C * KK;
+    for (int o = 0; o < O; o++, dst += CKK, src += CKK) {
+        for (int c0 = 0; c0 < C && k8; c0 += 8)
+            for (int kk0 = 0; kk0 < k8; kk0 += 8) {
+                v8 r[8], t[8];
+                for (int i = 0; i < 8; i++) r[i] = ld8(src + (size_t)(c0 + i) * KK + kk0);
+                t8(t, r);
+                for (int j = 0; j < 8; j++) st8(dst + (size_t)(kk0 + j) * C + c0, t[j]);
+            }
+        for (int kk = k8; kk < KK; kk++)
+            for (int c = 0; c < C; c++) dst[kk * C + c] = src[c * KK + kk];
+    }
 }
 
 /*
- * Scratch layout of lc_forward / lc_backward: xt and dxt (C, H+2pad, W+2pad, B), zt (P, O, B),
- * colst (C*K*K, B) and dcolst (C*K*K, max(B, O)).
+ * Scratch layout of lc_forward / lc_backward: xt and dxt (H+2pad, W+2pad, C, B), zt (P, O, B),
+ * wk (O, K, K, C): a position's kernels (or feedback) reordered, cols (C K K, B): a patch
+ * gathered in W's column order.
  */
 typedef struct LcScratch {
-    float *xt, *dxt, *zt, *colst, *dcolst;
+    float *xt, *dxt, *zt, *wk, *cols;
 } LcScratch;
 
 static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int K) {
-    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B;
+    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * batch_stride(B, C);
     LcScratch r;
     r.xt = align64(s), r.dxt = align64(r.xt + xt), r.zt = align64(r.dxt + xt);
-    r.colst = align64(r.zt + (size_t)H * W * B * O), r.dcolst = align64(r.colst + (size_t)C * K * K * B);
+    r.wk = align64(r.zt + (size_t)H * W * B * O), r.cols = align64(r.wk + (size_t)C * K * K * O);
     return r;
 }
 
@@ -143,10 +201,31 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
     lc_backward_strided(dx, dW, db, dout, x, F, scratch, B, C, H, W, O, K, 1);
 }
 
+/* xt at the patch corner of the output at padded input (y, xo): K rows of K C B floats */
+static const float *patch_at(const float *xt, int W, int C, int B, int K, int y, int xo) {
+    size_t Wp = (size_t)W + K - 1;
+    return xt + ((size_t)y * Wp + xo) * C * batch_stride(B, C);
+}
+
+/* cols (C K K, B) <- the patch at xp (K blocks of K C rows of B floats, row floats apart) in
+   W's column order (c, ky, kx) */
+MULTIVERSION NO_LIBCALLS
+static void gather_patch(float *restrict cols, const float *restrict xp, size_t row, int C, int K, int B) {
+    size_t Bs = batch_stride(B, C);
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++, cols += B) { /* a loop: as C K K memcpy calls of B floats
+                                                           they cost a fifth of dW's product */
+                const float *src = xp + ky * row + ((size_t)kx * C + c) * Bs;
+                for (int n = 0; n < B; n++) cols[n] = src[n];
+            }
+}
+
 /* lc_forward_strided on one chunk of the batch */
 static void forward_chunk(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                           int C, int H, int W, int O, int K, int st) {
-    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K;
+    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C;
+    size_t Bs = batch_stride(B, C), row = ((size_t)W + K - 1) * C * Bs; /* floats per padded row of xt */
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
     int nb = block_positions(P, O, B);
@@ -154,10 +233,18 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
         int np = P - p0 < nb ? P - p0 : nb;
         for (int i = 0; i < np; i++) {
             int p = p0 + i;
-            gather_patches(s.colst, s.xt, B, C, H, W, K, p / OW * st, p % OW * st);
-            /* z_p (O, B) <- W_p * colst (+ b) */
+            const float *xp = patch_at(s.xt, W, C, B, K, p / OW * st, p % OW * st);
             float *zp = s.zt + (size_t)i * O * B;
-            sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.colst, 0.0f, zp);
+            if (C % 8 == 0) {
+                /* z_p (O, B) <- sum over kernel rows ky of W_p[:, ky] (O, K C) * xt rows (K C, B) */
+                kernels_in(s.wk, Wt + (size_t)p * O * CKK, O, C, K);
+                for (int ky = 0; ky < K; ky++)
+                    sgemm_ld(0, 0, O, B, KC, 1.0f, s.wk + (size_t)ky * KC, CKK, xp + ky * row, (int)Bs, ky ? 1.0f : 0.0f,
+                             zp, B);
+            } else { /* few channels: gathered rows and one product beat reordering W (scalar) */
+                gather_patch(s.cols, xp, row, C, K, B);
+                sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.cols, 0.0f, zp);
+            }
             if (b)
                 for (int o = 0; o < O; o++)
                     for (int n = 0; n < B; n++) zp[(size_t)o * B + n] += b[o];
@@ -171,13 +258,12 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
 /* lc_backward_strided on one chunk of the batch */
 static void backward_chunk(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
                            float *scratch, int B, int C, int H, int W, int O, int K, int st) {
-    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, pad = (K - 1) / 2;
+    int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C, pad = (K - 1) / 2;
+    size_t Bs = batch_stride(B, C), row = ((size_t)W + K - 1) * C * Bs;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    if (db) /* db += sums of dout */
-        for (int n = 0; n < B; n++)
-            for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
+    if (db) db_sums(db, dout, B, O, P);
     to_batch_last(s.xt, x, B, C, H, W, pad);
-    if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * B * sizeof(float));
+    if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * Bs * sizeof(float));
     float *dt = s.zt; /* (np, O, B): dout at a block of positions, batch-last */
     int nb = block_positions(P, O, B);
     for (int p0 = 0; p0 < P; p0 += nb) {
@@ -186,23 +272,22 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P + p0, (size_t)O * P, B, np);
         for (int i = 0; i < np; i++) {
             int p = p0 + i, y = p / OW * st, xo = p % OW * st;
-            const float *dtp = dt + (size_t)i * O * B;
-            gather_patches(s.colst, s.xt, B, C, H, W, K, y, xo);
-            /* dW_p (O, CKK) += dt_p * colst^T */
-            sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.colst, 1.0f, dW + (size_t)p * O * CKK);
+            const float *dtp = dt + (size_t)i * O * B, *xp = patch_at(s.xt, W, C, B, K, y, xo);
+            /* dW_p (O, CKK) += dt_p * patches^T, the patch gathered in W's column order */
+            gather_patch(s.cols, xp, row, C, K, B);
+            sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
             if (dx) {
-                /* dcolst (CKK, B) <- F_p^T * dt_p, then back to the pixels */
-                sgemm(1, 0, CKK, B, O, 1.0f, F + (size_t)p * O * CKK, dtp, 0.0f, s.dcolst);
-                scatter_patches(s.dxt, s.dcolst, B, C, H, W, K, y, xo);
+                /* the patches' gradient F_p^T dt_p, added in place to the rows of dxt under p */
+                float *dxp = s.dxt + (patch_at(s.xt, W, C, B, K, y, xo) - s.xt);
+                kernels_in(s.wk, F + (size_t)p * O * CKK, O, C, K);
+                for (int ky = 0; ky < K; ky++)
+                    sgemm_ld(1, 0, KC, B, O, 1.0f, s.wk + (size_t)ky * KC, CKK, dtp, B, 1.0f, dxp + ky * row, (int)Bs);
             }
         }
     }
     if (dx) add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
 }
 
-#ifndef LC_CHUNK
-#define LC_CHUNK 128
-#endif
 /*
  * The batch is taken in chunks of at most LC_CHUNK images (images are independent; dW and
  * db sum over the chunks in order): a chunk's batch-last input stays in the last-level cache
