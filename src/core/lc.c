@@ -40,11 +40,13 @@ size_t lc_weight_count(int C, int H, int W, int O, int K) {
 /*
  * Floats from one image's row to the next channel's in xt: B rounded up to 8 (32-byte rows),
  * and 8 more where C such rows would be a multiple of 4 KiB (the transposes into xt write
- * rows C Bs floats apart, and at 4 KiB multiples their reads and writes alias).
+ * rows C Bs floats apart, and at 4 KiB multiples their reads and writes alias), unless C is
+ * a multiple of 128 (then every multiple of 8 is such a multiple).
  */
 static size_t batch_stride(int B, int C) {
     size_t Bs = ((size_t)B + 7) / 8 * 8;
-    while ((size_t)C * Bs * sizeof(float) % 4096 == 0) Bs += 8;
+    if ((size_t)C * 8 * sizeof(float) % 4096) /* else (C a multiple of 128) no multiple of 8 helps */
+        while ((size_t)C * Bs * sizeof(float) % 4096 == 0) Bs += 8;
     return Bs;
 }
 
@@ -111,30 +113,41 @@ static void add_from_batch_last(float *dx, float *tmp, const float *dxt, int B, 
     for (size_t i = 0, n = (size_t)B * C * H * W; i < n; i++) dx[i] += tmp[i];
 }
 
-/* 8 floats (GCC/clang vector extension: one AVX register, two SSE ones) */
+/*
+ * 8 floats (GCC/clang vector extension: one AVX register, two SSE ones). The helpers are
+ * always inlined: a clone (MULTIVERSION) and an out-of-line default-target helper would pass
+ * the vectors differently (at -O0 that read garbage).
+ */
 typedef float v8 __attribute__((vector_size(32)));
+#define V8_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
 typedef int v8i __attribute__((vector_size(32)));
-static inline v8 ld8(const float *p) {
+#define SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
+V8_INLINE v8 ld8(const float *p) {
     v8 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 /* c[j][i] = r[i][j]: an 8 x 8 transpose in registers */
-static inline void t8(v8 c[8], const v8 r[8]) {
-    const v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
-    const v8i l2 = {0, 1, 8, 9, 4, 5, 12, 13}, h2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const v8i l4 = {0, 1, 2, 3, 8, 9, 10, 11}, h4 = {4, 5, 6, 7, 12, 13, 14, 15};
+V8_INLINE void t8(v8 c[8], const v8 r[8]) {
     v8 t[8], u[8];
-    for (int i = 0; i < 8; i += 2)
-        t[i] = __builtin_shuffle(r[i], r[i + 1], lo), t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi);
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = __builtin_shuffle(t[i], t[i + 2], l2), u[i + 1] = __builtin_shuffle(t[i], t[i + 2], h2);
-        u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], l2), u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], h2);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = SHUF8(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = SHUF8(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
     }
-    for (int i = 0; i < 4; i++)
-        c[i] = __builtin_shuffle(u[i], u[i + 4], l4), c[i + 4] = __builtin_shuffle(u[i], u[i + 4], h4);
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = SHUF8(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = SHUF8(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int i = 0; i < 4; i++) {
+        c[i] = SHUF8(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        c[i + 4] = SHUF8(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
 }
 
 /*
@@ -152,7 +165,7 @@ static void kernels_in(float *restrict dst, const float *restrict src, int O, in
                 v8 r[8], t[8];
                 for (int i = 0; i < 8; i++) r[i] = ld8(src + (size_t)(c0 + i) * KK + kk0);
                 t8(t, r);
-                for (int j = 0; j < 8; j++) st8(dst + (size_t)(kk0 + j) * C + c0, t[j]);
+                for (int j = 0; j < 8; j++) memcpy(dst + (size_t)(kk0 + j) * C + c0, &t[j], sizeof t[j]);
             }
         for (int kk = k8; kk < KK; kk++)
             for (int c = 0; c < C; c++) dst[kk * C + c] = src[c * KK + kk];
