@@ -51,8 +51,11 @@ static void test_naive(Rng *r) {
                        {5, 8, 6, 7, 4, 3}, {3, 16, 5, 5, 3, 5}, {2, 24, 4, 4, 9, 3},
                        /* C a multiple of 128 (no padding of the rows helps: batch_stride must
                           stop), and a batch in two chunks with C a multiple of 8 */
-                       {3, 128, 3, 3, 2, 3}, {130, 8, 3, 4, 3, 3}};
-    for (int t = 0; t < 14; t++) {
+                       {3, 128, 3, 3, 2, 3}, {130, 8, 3, 4, 3, 3},
+                       /* dW as (patches dout^T)^T (O <= 16, C K K >= 64) by 8 x 8 transposes:
+                          C K K a multiple of 8, and 75 (a tail) */
+                       {16, 8, 4, 5, 16, 3}, {8, 3, 4, 4, 8, 5}};
+    for (int t = 0; t < 16; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5];
         size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;

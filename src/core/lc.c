@@ -55,7 +55,7 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
     size_t bs = batch_stride(B, C), bc = batch_stride(B < LC_CHUNK ? B : LC_CHUNK, C);
     size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * (bs > bc ? bs : bc);
     size_t ckk = (size_t)C * K * K;
-    return 2 * xt + (size_t)H * W * B * O + ckk * O + ckk * B + 5 * LC_ALIGN_FLOATS;
+    return 2 * xt + (size_t)H * W * B * O + 2 * ckk * O + ckk * B + (size_t)B * O + 7 * LC_ALIGN_FLOATS;
 }
 
 /*
@@ -172,13 +172,51 @@ static void kernels_in(float *restrict dst, const float *restrict src, int O, in
     }
 }
 
+/* dst (cols, rows) <- src (rows, cols): by 8 x 8 register transposes where both are multiples
+   of 8, else one by one */
+MULTIVERSION
+static void transpose_small(float *restrict dst, const float *restrict src, int rows, int cols) {
+    if (rows % 8 || cols % 8) {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+        return;
+    }
+    for (int r0 = 0; r0 < rows; r0 += 8)
+        for (int c0 = 0; c0 < cols; c0 += 8) {
+            v8 a[8], t[8];
+            for (int i = 0; i < 8; i++) a[i] = ld8(src + (size_t)(r0 + i) * cols + c0);
+            t8(t, a);
+            for (int j = 0; j < 8; j++) memcpy(dst + (size_t)(c0 + j) * rows + r0, &t[j], sizeof t[j]);
+        }
+}
+
+/* dst (rows, cols) += src (cols, rows) transposed: 8 x 8 blocks where rows is a multiple of 8
+   (the columns past the last full 8 one by one), else one by one */
+MULTIVERSION
+static void add_transposed(float *restrict dst, const float *restrict src, int rows, int cols) {
+    int c8 = rows % 8 ? 0 : cols / 8 * 8;
+    for (int r0 = 0; r0 < rows && c8; r0 += 8)
+        for (int c0 = 0; c0 < c8; c0 += 8) {
+            v8 a[8], t[8];
+            for (int j = 0; j < 8; j++) a[j] = ld8(src + (size_t)(c0 + j) * rows + r0);
+            t8(t, a);
+            for (int i = 0; i < 8; i++) {
+                float *d = dst + (size_t)(r0 + i) * cols + c0;
+                v8 v = ld8(d) + t[i];
+                memcpy(d, &v, sizeof v);
+            }
+        }
+    for (int r = 0; r < rows; r++)
+        for (int c = c8; c < cols; c++) dst[(size_t)r * cols + c] += src[(size_t)c * rows + r];
+}
+
 /*
  * Scratch layout of lc_forward / lc_backward: xt and dxt (H+2pad, W+2pad, C, B), zt (P, O, B),
  * wk (O, K, K, C): a position's kernels (or feedback) reordered, cols (C K K, B): a patch
  * gathered in W's column order.
  */
 typedef struct LcScratch {
-    float *xt, *dxt, *zt, *wk, *cols;
+    float *xt, *dxt, *zt, *wk, *cols, *dtt, *dwt;
 } LcScratch;
 
 static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int K) {
@@ -186,6 +224,7 @@ static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int 
     LcScratch r;
     r.xt = align64(s), r.dxt = align64(r.xt + xt), r.zt = align64(r.dxt + xt);
     r.wk = align64(r.zt + (size_t)H * W * B * O), r.cols = align64(r.wk + (size_t)C * K * K * O);
+    r.dtt = align64(r.cols + (size_t)C * K * K * B), r.dwt = align64(r.dtt + (size_t)B * O);
     return r;
 }
 
@@ -286,9 +325,18 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
         for (int i = 0; i < np; i++) {
             int p = p0 + i, y = p / OW * st, xo = p % OW * st;
             const float *dtp = dt + (size_t)i * O * B, *xp = patch_at(s.xt, W, C, B, K, y, xo);
-            /* dW_p (O, CKK) += dt_p * patches^T, the patch gathered in W's column order */
+            /* dW_p (O, CKK) += dt_p patches^T, the patch gathered in W's column order. With 16
+               channels and long kernels as (patches dt_p^T)^T: dt_p transposed to (B, O), so that
+               the product has no transposed operand (16 x 144 x 128: 114 GFLOP/s against 65),
+               its (CKK, O) result added transposed */
             gather_patch(s.cols, xp, row, C, K, B);
-            sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
+            if (O <= 16 && CKK >= 64) {
+                transpose_small(s.dtt, dtp, O, B);
+                sgemm(0, 0, CKK, O, B, 1.0f, s.cols, s.dtt, 0.0f, s.dwt);
+                add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK);
+            } else /* the stem's 27-long kernels: both orientations run at one rate; 32 and 64
+                      channels: no faster in paired runs (docs/PERFORMANCE.md) */
+                sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
             if (dx) {
                 /* the patches' gradient F_p^T dt_p, added in place to the rows of dxt under p */
                 float *dxp = s.dxt + (patch_at(s.xt, W, C, B, K, y, xo) - s.xt);

@@ -33,8 +33,9 @@ enum { LC_SHARE_GRID = 0, LC_SHARE_MAP = 1 };
 size_t lc_weight_count(int C, int H, int W, int O, int K);
 /**
  * Floats of scratch lc_forward and lc_backward need for a batch of B:
- * 2*C*(H+K-1)*(W+K-1)*Bs + H*W*B*O + C*K*K*(O + B) + 80, Bs = B rounded up to 8 (plus 8 where
- * C*Bs floats would be a multiple of 4 KiB); its arrays start at multiples of 64 bytes.
+ * 2*C*(H+K-1)*(W+K-1)*Bs + H*W*B*O + C*K*K*(2*O + B) + B*O + 112, Bs = B rounded up to 8
+ * (plus 8 where C*Bs floats would be a multiple of 4 KiB, unless C is a multiple of 128); its
+ * arrays start at multiples of 64 bytes.
  */
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
 
@@ -44,8 +45,9 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
  * so that a position's patch is, per kernel row, one block of K*C rows of Bc floats. With C a
  * multiple of 8 the position's kernels are reordered to (ky, kx, c) and K GEMMs read the
  * blocks in place; otherwise the patch is gathered in (c, ky, kx) order and one GEMM gives
- * (O, Bc). Backward: dW by one GEMM on the gathered patch; the input gradient by K GEMMs added
- * in place; dW and db sum over the chunks in batch order. scratch: lc_scratch_floats(B, ...).
+ * (O, Bc). Backward: dW by one GEMM of the gathered patch (with O <= 16 and C*K*K >= 64 as
+ * dW^T (C*K*K, O) from dout transposed, added transposed); the input gradient by K GEMMs
+ * added in place; dW and db sum over the chunks in batch order. scratch: lc_scratch_floats.
  */
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                 int C, int H, int W, int O, int K);
