@@ -21,8 +21,9 @@
 #endif
 
 /*
- * The scratch's five arrays start at multiples of 64 bytes, whatever the caller's scratch
- * pointer (malloc gives 16): somatcopy reading from a source 16 bytes off a 32-byte boundary
+ * The scratch's seven arrays (xt, dxt, zt, wk, cols, dtt, dwt) start at multiples of 64
+ * bytes, whatever the caller's scratch pointer (malloc gives 16): somatcopy reading from a
+ * source 16 bytes off a 32-byte boundary
  * moved 0.54 ns per float against 0.38-0.42 aligned (z (1024, 16, 64) -> out (64, 16, 1024),
  * bench_lc --tr-rate 1; docs/PERFORMANCE.md, "Second pass"). Each array may skip up to 15 floats.
  */
