@@ -41,7 +41,7 @@ size_t lc_weight_count(int C, int H, int W, int O, int K) {
 /*
  * Floats from one image's row to the next channel's in xt: B rounded up to 8 (32-byte rows),
  * and 8 more where C such rows would be a multiple of 4 KiB (the transposes into xt write
- * rows C Bs floats apart, and at 4 KiB multiples their reads and writes alias), unless C is
+ * rows C Bs floats apart, and 4 KiB strides invite aliasing), unless C is
  * a multiple of 128 (then every multiple of 8 is such a multiple).
  */
 static size_t batch_stride(int B, int C) {
@@ -52,9 +52,8 @@ static size_t batch_stride(int B, int C) {
 }
 
 size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
-    /* the chunks are at most LC_CHUNK images: the larger of the two strides bounds them */
-    size_t bs = batch_stride(B, C), bc = batch_stride(B < LC_CHUNK ? B : LC_CHUNK, C);
-    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * (bs > bc ? bs : bc);
+    /* batch_stride does not decrease with B: the whole batch's bounds every chunk's */
+    size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * batch_stride(B, C);
     size_t ckk = (size_t)C * K * K;
     return 2 * xt + (size_t)H * W * B * O + 2 * ckk * O + ckk * B + (size_t)B * O + 7 * LC_ALIGN_FLOATS;
 }
@@ -173,24 +172,6 @@ static void kernels_in(float *restrict dst, const float *restrict src, int O, in
     }
 }
 
-/* dst (cols, rows) <- src (rows, cols): by 8 x 8 register transposes where both are multiples
-   of 8, else one by one */
-MULTIVERSION
-static void transpose_small(float *restrict dst, const float *restrict src, int rows, int cols) {
-    if (rows % 8 || cols % 8) {
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
-        return;
-    }
-    for (int r0 = 0; r0 < rows; r0 += 8)
-        for (int c0 = 0; c0 < cols; c0 += 8) {
-            v8 a[8], t[8];
-            for (int i = 0; i < 8; i++) a[i] = ld8(src + (size_t)(r0 + i) * cols + c0);
-            t8(t, a);
-            for (int j = 0; j < 8; j++) memcpy(dst + (size_t)(c0 + j) * rows + r0, &t[j], sizeof t[j]);
-        }
-}
-
 /* dst (rows, cols) += src (cols, rows) transposed: 8 x 8 blocks where rows is a multiple of 8
    (the columns past the last full 8 one by one), else one by one */
 MULTIVERSION
@@ -254,12 +235,6 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
     lc_backward_strided(dx, dW, db, dout, x, F, scratch, B, C, H, W, O, K, 1);
 }
 
-/* xt at the patch corner of the output at padded input (y, xo): K rows of K C B floats */
-static const float *patch_at(const float *xt, int W, int C, int B, int K, int y, int xo) {
-    size_t Wp = (size_t)W + K - 1;
-    return xt + ((size_t)y * Wp + xo) * C * batch_stride(B, C);
-}
-
 /* cols (C K K, B) <- the patch at xp (K blocks of K C rows of B floats, row floats apart) in
    W's column order (c, ky, kx) */
 MULTIVERSION NO_LIBCALLS
@@ -267,8 +242,8 @@ static void gather_patch(float *restrict cols, const float *restrict xp, size_t 
     size_t Bs = batch_stride(B, C);
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
-            for (int kx = 0; kx < K; kx++, cols += B) { /* a loop: as C K K memcpy calls of B floats
-                                                           they cost a fifth of dW's product */
+            for (int kx = 0; kx < K; kx++, cols += B) { /* a loop, not a memcpy call per row (slower:
+                                                           docs/PERFORMANCE.md) */
                 const float *src = xp + ky * row + ((size_t)kx * C + c) * Bs;
                 for (int n = 0; n < B; n++) cols[n] = src[n];
             }
@@ -286,7 +261,8 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
         int np = P - p0 < nb ? P - p0 : nb;
         for (int i = 0; i < np; i++) {
             int p = p0 + i;
-            const float *xp = patch_at(s.xt, W, C, B, K, p / OW * st, p % OW * st);
+            /* the patch's corner in xt */
+            const float *xp = s.xt + (size_t)(p / OW * st) * row + (size_t)(p % OW * st) * C * Bs;
             float *zp = s.zt + (size_t)i * O * B;
             if (C % 8 == 0) {
                 /* z_p (O, B) <- sum over kernel rows ky of W_p[:, ky] (O, K C) * xt rows (K C, B) */
@@ -325,14 +301,15 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P + p0, (size_t)O * P, B, np);
         for (int i = 0; i < np; i++) {
             int p = p0 + i, y = p / OW * st, xo = p % OW * st;
-            const float *dtp = dt + (size_t)i * O * B, *xp = patch_at(s.xt, W, C, B, K, y, xo);
+            size_t at = (size_t)y * row + (size_t)xo * C * Bs; /* the patch's corner in xt and dxt */
+            const float *dtp = dt + (size_t)i * O * B, *xp = s.xt + at;
             /* dW_p (O, CKK) += dt_p patches^T, the patch gathered in W's column order. With 16
                channels and long kernels as (patches dt_p^T)^T: dt_p transposed to (B, O), so that
                the product has no transposed operand (16 x 144 x 128: 114 GFLOP/s against 65),
                its (CKK, O) result added transposed */
             gather_patch(s.cols, xp, row, C, K, B);
             if (O <= 16 && CKK >= 64) {
-                transpose_small(s.dtt, dtp, O, B);
+                transpose(s.dtt, (size_t)O, dtp, (size_t)B, O, B);
                 sgemm(0, 0, CKK, O, B, 1.0f, s.cols, s.dtt, 0.0f, s.dwt);
                 add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK);
             } else /* the stem's 27-long kernels: both orientations run at one rate; 32 and 64
@@ -340,7 +317,7 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
                 sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
             if (dx) {
                 /* the patches' gradient F_p^T dt_p, added in place to the rows of dxt under p */
-                float *dxp = s.dxt + (patch_at(s.xt, W, C, B, K, y, xo) - s.xt);
+                float *dxp = s.dxt + at;
                 kernels_in(s.wk, F + (size_t)p * O * CKK, O, C, K);
                 for (int ky = 0; ky < K; ky++)
                     sgemm_ld(1, 0, KC, B, O, 1.0f, s.wk + (size_t)ky * KC, CKK, dtp, B, 1.0f, dxp + ky * row, (int)Bs);
