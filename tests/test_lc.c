@@ -215,6 +215,51 @@ static void test_strided(Rng *r) {
     }
 }
 
+/*
+ * lc_forward_layout / lc_backward_layout in each of the four layouts against the batch-first
+ * calls on the same data relaid: out, dW and dx bit for bit (the same products), db within
+ * rounding (summed in another order), dx added to what it held. Batches of one chunk, of two
+ * (130: a short second chunk) and of 3 and 9 (not a
+ * multiple of 8); stride 1 and 2; C a multiple of 8 (kernels reordered) and not.
+ */
+static void test_layouts(Rng *r) {
+    int shapes[][7] = {/* B C H W O K st */ {5, 3, 6, 7, 4, 3, 1}, {130, 8, 5, 6, 3, 3, 2}, {9, 16, 6, 6, 16, 3, 1},
+                       {3, 2, 7, 7, 5, 1, 2}, {20, 8, 8, 8, 32, 3, 2}, {128, 3, 4, 4, 16, 3, 1}};
+    for (int t = 0; t < 6; t++) {
+        int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
+            K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
+        size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;
+        float *x = alloc(nx), *Wt = alloc(nw), *F = alloc(nw), *b = alloc(O), *g = alloc(no), *out0 = alloc(no),
+              *dW0 = alloc(nw), *db0 = alloc(O), *dx0 = alloc(nx), *xl = alloc(nx), *gl = alloc(no), *out = alloc(no),
+              *outf = alloc(no), *dW = alloc(nw), *db = alloc(O), *dx = alloc(nx), *dxf = alloc(nx),
+              *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+        fill(x, nx, r, 1), fill(Wt, nw, r, 0.5), fill(F, nw, r, 0.5), fill(b, O, r, 1), fill(g, no, r, 1);
+        fill(dx0, nx, r, 1), memcpy(dx, dx0, nx * sizeof(float)); /* dx accumulates onto these */
+        lc_relayout(xl, x, B, C, H * W, 0), lc_relayout(gl, g, B, O, OH * OW, 0);
+        lc_forward_strided(out0, x, Wt, b, s, B, C, H, W, O, K, st);
+        lc_backward_strided(dx0, dW0, db0, g, x, F, s, B, C, H, W, O, K, st);
+        for (int lay = 1; lay < 4; lay++) {
+            int in = lay & LC_IN_BL, ob = lay & LC_OUT_BL;
+            memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float));
+            float *dxl = alloc(nx);
+            memcpy(dxf, dx, nx * sizeof(float));
+            if (in) lc_relayout(dxl, dx, B, C, H * W, 0);
+            lc_forward_layout(out, in ? xl : x, Wt, b, s, B, C, H, W, O, K, st, lay);
+            lc_backward_layout(in ? dxl : dxf, dW, db, ob ? gl : g, in ? xl : x, F, s, B, C, H, W, O, K, st, lay);
+            if (ob) lc_relayout(outf, out, B, O, OH * OW, 1);
+            else memcpy(outf, out, no * sizeof(float));
+            if (in) lc_relayout(dxf, dxl, B, C, H * W, 1);
+            CHECK(!memcmp(outf, out0, no * sizeof(float)), "layout %d shape %d: out differs from batch-first", lay, t);
+            CHECK(!memcmp(dW, dW0, nw * sizeof(float)), "layout %d shape %d: dW differs from batch-first", lay, t);
+            CHECK(!memcmp(dxf, dx0, nx * sizeof(float)), "layout %d shape %d: dx differs from batch-first", lay, t);
+            CHECK(rel_diff(db, db0, O) < 1e-5, "layout %d shape %d: db differs by %g", lay, t, rel_diff(db, db0, O));
+            free(dxl);
+        }
+        free(x), free(Wt), free(F), free(b), free(g), free(out0), free(dW0), free(db0), free(dx0), free(xl), free(gl);
+        free(out), free(outf), free(dW), free(db), free(dx), free(dxf), free(s);
+    }
+}
+
 /* L = sum tanh(out) * g in double: nonlinear in the parameters */
 static double lc_loss(const float *x, const float *Wt, const float *b, const float *g, float *out,
                       float *s, int B, int C, int H, int W, int O, int K) {
@@ -587,6 +632,7 @@ int main(void) {
     test_strided(&r);
     test_db_order(&r);
     test_scratch_align(&r);
+    test_layouts(&r);
     test_fd(&r);
     test_conv_equal(&r);
     test_init();

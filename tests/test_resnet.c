@@ -96,6 +96,62 @@ static void test_bn_grad(int relu) {
     layer_free(&l);
 }
 
+/*
+ * bn and gap over batch-last activations (Layer.bl, the resnet kind's lc layout) against the
+ * batch-first layers on the same data relaid, batches of 130 (two chunks) and 5: bn's output,
+ * input gradient (with a gate, set and accumulating), dw, db and running statistics within
+ * rounding (its sums run in another order); gap's output and input gradient bit for bit (the
+ * same sums in the same order).
+ */
+static void test_batch_last(int nB) {
+    enum { C = 3, H = 4, W = 5, P = H * W };
+    size_t N = (size_t)nB * C * P;
+    Layer f, l, gf, gl;
+    CHECK(layer_bn_init(&f, C, H, W, 0, nB) == 0 && layer_bn_init(&l, C, H, W, 0, nB) == 0, "bn init");
+    CHECK(layer_gap_init(&gf, C, H, W, nB) == 0 && layer_gap_init(&gl, C, H, W, nB) == 0, "gap init");
+    l.bl = gl.bl = LAYER_BL;
+    float w[C], b[C], rm[2][C] = {{0}}, rv[2][C] = {{1, 1, 1}, {1, 1, 1}}, dw[2][C] = {{0}}, db[2][C] = {{0}};
+    float *x = malloc(N * 4), *gate = malloc(N * 4), *dy = malloc(N * 4), *dx = malloc(N * 4), *xl = malloc(N * 4),
+          *gl_ = malloc(N * 4), *dyl = malloc(N * 4), *dxl = malloc(N * 4), *t = malloc(N * 4), *g2 = malloc(nB * C * 4);
+    Rng g;
+    rng_seed(&g, 11, (uint64_t)nB);
+    fill(x, N, &g, 2.0), fill(gate, N, &g, 1.0), fill(dy, N, &g, 1.0), fill(dx, N, &g, 1.0), fill(w, C, &g, 1.0);
+    fill(b, C, &g, 0.5), fill(g2, (size_t)nB * C, &g, 1.0);
+    for (size_t i = 0; i < N; i++) x[i] += 3.0f; /* a mean away from 0: the shifted sums matter */
+    lc_relayout(xl, x, nB, C, P, 0), lc_relayout(gl_, gate, nB, C, P, 0), lc_relayout(dyl, dy, nB, C, P, 0);
+    lc_relayout(dxl, dx, nB, C, P, 0);
+    f.w = l.w = w, f.b = l.b = b, f.dw = dw[0], l.dw = dw[1], f.db = db[0], l.db = db[1];
+    f.run_mean = rm[0], l.run_mean = rm[1], f.run_var = rv[0], l.run_var = rv[1], f.gate = gate, l.gate = gl_;
+    f.ops->forward(&f, x, nB, 1, NULL), l.ops->forward(&l, xl, nB, 1, NULL);
+    lc_relayout(t, l.y, nB, C, P, 1);
+    double e = 0.0;
+    for (size_t i = 0; i < N; i++) e = fmax(e, fabs((double)t[i] - f.y[i]));
+    CHECK(e < 1e-5, "bn batch-last B %d: forward differs by %g", nB, e);
+    for (int c = 0; c < C; c++)
+        CHECK(fabs(rm[0][c] - rm[1][c]) < 1e-5 && fabs(rv[0][c] - rv[1][c]) < 1e-5, "bn batch-last B %d: running stats",
+              nB);
+    for (int set = 0; set < 2; set++) {
+        if (set) layer_backward_set(&f, x, dy, dx, nB, NULL), layer_backward_set(&l, xl, dyl, dxl, nB, NULL);
+        else f.ops->backward(&f, x, dy, dx, nB, NULL), l.ops->backward(&l, xl, dyl, dxl, nB, NULL);
+        lc_relayout(t, dxl, nB, C, P, 1);
+        e = 0.0;
+        for (size_t i = 0; i < N; i++) e = fmax(e, fabs((double)t[i] - dx[i]) / (1.0 + fabs(dx[i])));
+        CHECK(e < 1e-5, "bn batch-last B %d set %d: dx differs by %g", nB, set, e);
+    }
+    for (int c = 0; c < C; c++)
+        CHECK(fabs(dw[0][c] - dw[1][c]) < 1e-4 * (1 + fabs(dw[0][c])) &&
+                  fabs(db[0][c] - db[1][c]) < 1e-4 * (1 + fabs(db[0][c])),
+              "bn batch-last B %d: dw %g vs %g, db %g vs %g", nB, dw[0][c], dw[1][c], db[0][c], db[1][c]);
+    gf.ops->forward(&gf, x, nB, 1, NULL), gl.ops->forward(&gl, xl, nB, 1, NULL);
+    CHECK(!memcmp(gf.y, gl.y, (size_t)nB * C * 4), "gap batch-last B %d: output not bit for bit", nB);
+    lc_relayout(dxl, dx, nB, C, P, 0); /* the same floats to add to */
+    gf.ops->backward(&gf, x, g2, dx, nB, NULL), gl.ops->backward(&gl, xl, g2, dxl, nB, NULL);
+    lc_relayout(t, dxl, nB, C, P, 1);
+    CHECK(!memcmp(t, dx, N * 4), "gap batch-last B %d: input gradient not bit for bit", nB);
+    layer_free(&f), layer_free(&l), layer_free(&gf), layer_free(&gl);
+    free(x), free(gate), free(dy), free(dx), free(xl), free(gl_), free(dyl), free(dxl), free(t), free(g2);
+}
+
 /* A tiny resnet (width 2, n 1) on HW x HW images; extra: "key=value" settings or NULL. */
 static int build(Model *md, const char *layer_type, const char *extra, int HW, char *err) {
     JobSpec s;
@@ -530,6 +586,7 @@ int main(void) {
     test_bn_grad(0);
     test_bn_grad(1);
     test_net_grad("conv");
+    test_batch_last(130), test_batch_last(5);
     test_net_grad("lc");
     test_sharing_identity();
     test_dynamic_sleep("grid");

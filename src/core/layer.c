@@ -449,14 +449,15 @@ static size_t lc_layer_scratch(const Layer *l, int B) {
 
 static void lc_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)train;
-    lc_forward_strided(l->y, x, l->w, l->b, scratch + relu_floats(l, B), B, l->C, l->H, l->W, l->O, l->K, l->stride);
+    lc_forward_layout(l->y, x, l->w, l->b, scratch + relu_floats(l, B), B, l->C, l->H, l->W, l->O, l->K, l->stride,
+                      l->bl);
     if (l->relu) out_relu(l->y, (size_t)B * layer_out_floats(l));
 }
 
 static void lc_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
     dy = relu_grad(l, dy, B, scratch);
-    lc_backward_strided(dx, l->dw, l->db, dy, x, l->fb, scratch + relu_floats(l, B), B, l->C, l->H, l->W, l->O, l->K,
-                        l->stride);
+    lc_backward_layout(dx, l->dw, l->db, dy, x, l->fb, scratch + relu_floats(l, B), B, l->C, l->H, l->W, l->O, l->K,
+                       l->stride, l->bl);
 }
 
 const LayerOps LAYER_LC = {"lc", lc_fwd, lc_bwd, lc_n_params, lc_layer_scratch, NULL};
@@ -585,19 +586,51 @@ MULTIVERSION static void bn_row_norm(float *y, const float *x, size_t n, float m
         for (size_t i = 0; i < n; i++) y[i] = (x[i] - m) * a + b;
 }
 
+/*
+ * The rows of a bn layer's activations in memory order: at (offset), len, c (plane).
+ * Batch-first (B, C, H, W): B C rows, a plane of one image (H W floats). Batch-last (bl; lc.h:
+ * chunks of LC_BL_CHUNK images, each (H, W, C, Bc)): per chunk H W C rows, a pixel's plane
+ * over the chunk's images (Bc floats). A plane's first float is at c times the first row's
+ * length either way. Use: BnRows it = bn_rows_begin(l, B); do { ... } while (bn_rows_next(&it));
+ */
+typedef struct BnRows {
+    size_t at, len, left, per;
+    int c, C, n0, B, bl;
+} BnRows;
+
+static BnRows bn_rows_begin(const Layer *l, int B) {
+    size_t hw = (size_t)l->H * l->W;
+    BnRows it = {0, hw, 0, (size_t)B * l->C, 0, l->C, 0, B, l->bl != 0};
+    if (it.bl) it.per = hw * l->C, it.len = (size_t)(B < LC_BL_CHUNK ? B : LC_BL_CHUNK);
+    it.left = it.per;
+    return it;
+}
+
+/* Moves it to the next row: 0 past the last. */
+static inline int bn_rows_next(BnRows *it) {
+    it->at += it->len;
+    if (++it->c == it->C) it->c = 0;
+    if (--it->left) return 1;
+    if (!it->bl || (it->n0 += LC_BL_CHUNK) >= it->B) return 0;
+    it->len = (size_t)(it->B - it->n0 < LC_BL_CHUNK ? it->B - it->n0 : LC_BL_CHUNK), it->left = it->per;
+    return 1;
+}
+
 /* The batch's mean and biased variance of every plane in one pass over x (B, C, H, W): sums
  * shifted by each plane's first value (no cancellation while the mean is within a few
  * standard deviations of it); moves the running statistics. */
 static void bn_batch_stats(Layer *l, const float *x, int B) {
-    size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw, N = (size_t)B * hw;
+    size_t N = (size_t)B * l->H * l->W;
     double *s1 = l->mean, *s2 = l->invstd; /* the sums, then the statistics */
     for (int c = 0; c < l->C; c++) s1[c] = s2[c] = 0.0;
-    for (int n = 0; n < B; n++)
-        for (int c = 0; c < l->C; c++) bn_row_moments(x + n * ni + c * hw, hw, x[c * hw], &s1[c], &s2[c]);
+    BnRows it = bn_rows_begin(l, B);
+    size_t first = it.len; /* plane c's first float at c first */
+    do bn_row_moments(x + it.at, it.len, x[it.c * first], &s1[it.c], &s2[it.c]);
+    while (bn_rows_next(&it));
     for (int c = 0; c < l->C; c++) {
         double d = s1[c] / (double)N, var = s2[c] / (double)N - d * d, m = l->momentum;
         var = var > 0.0 ? var : 0.0;
-        double mean = x[c * hw] + d;
+        double mean = x[c * first] + d;
         l->mean[c] = mean, l->invstd[c] = 1.0 / sqrt(var + l->eps);
         l->run_mean[c] = (float)((1.0 - m) * l->run_mean[c] + m * mean);
         l->run_var[c] = (float)((1.0 - m) * l->run_var[c] + m * (N > 1 ? var * (double)N / (double)(N - 1) : var));
@@ -611,13 +644,12 @@ static void bn_eval_stats(Layer *l) {
 
 static void bn_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)scratch;
-    size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw;
     if (train) bn_batch_stats(l, x, B);
     else bn_eval_stats(l);
-    for (int n = 0; n < B; n++)
-        for (int c = 0; c < l->C; c++)
-            bn_row_norm(l->y + n * ni + c * hw, x + n * ni + c * hw, hw, (float)l->mean[c],
-                        (float)(l->invstd[c] * l->w[c]), l->b[c], l->relu);
+    BnRows it = bn_rows_begin(l, B);
+    do bn_row_norm(l->y + it.at, x + it.at, it.len, (float)l->mean[it.c], (float)(l->invstd[it.c] * l->w[it.c]),
+                   l->b[it.c], l->relu);
+    while (bn_rows_next(&it));
 }
 
 /* Over a row of n, g the output gradient dy (0 where the fused ReLU's output y is not > 0):
@@ -663,16 +695,16 @@ static void bn_bwd_any(Layer *l, const float *x, const float *dy, float *dx, int
     assert(!(l->gate && l->relu)); /* the gate replaces the fused ReLU's mask */
     const float *gy = l->gate ? l->gate : l->y;
     int relu = l->relu || l->gate;
-    size_t hw = (size_t)l->H * l->W, ni = (size_t)l->C * hw;
-    double N = (double)B * (double)hw, sg[CMAX], sgx[CMAX];
+    double N = (double)B * l->H * l->W, sg[CMAX], sgx[CMAX];
     for (int c0 = 0; c0 < l->C; c0 += CMAX) { /* planes in groups of CMAX (resnet_width 1024 x 4) */
         int nc = l->C - c0 < CMAX ? l->C - c0 : CMAX;
         for (int c = 0; c < nc; c++) sg[c] = sgx[c] = 0.0;
-        for (int n = 0; n < B; n++)
-            for (int c = c0; c < c0 + nc; c++) {
-                size_t at = n * ni + c * hw;
-                bn_row_grad_sums(x + at, gy + at, dy + at, hw, (float)l->mean[c], relu, &sg[c - c0], &sgx[c - c0]);
-            }
+        BnRows it = bn_rows_begin(l, B);
+        do
+            if (it.c >= c0 && it.c < c0 + nc)
+                bn_row_grad_sums(x + it.at, gy + it.at, dy + it.at, it.len, (float)l->mean[it.c], relu, &sg[it.c - c0],
+                                 &sgx[it.c - c0]);
+        while (bn_rows_next(&it));
         for (int c = c0; c < c0 + nc; c++) {
             double is = l->invstd[c], sxh = sgx[c - c0] * is;
             l->dw[c] += (float)sxh, l->db[c] += (float)sg[c - c0];
@@ -684,12 +716,13 @@ static void bn_bwd_any(Layer *l, const float *x, const float *dy, float *dx, int
             ka[c - c0] = (float)(k * N), kx[c - c0] = (float)(-k * is * is * sgx[c - c0]),
                      k0[c - c0] = (float)(-k * sg[c - c0]);
         }
-        for (int n = 0; n < B; n++)
-            for (int c = c0; c < c0 + nc; c++) {
-                size_t at = n * ni + c * hw;
-                bn_row_dx(dx + at, x + at, gy + at, dy + at, hw, (float)l->mean[c], relu, ka[c - c0], kx[c - c0],
-                          k0[c - c0], set);
-            }
+        it = bn_rows_begin(l, B);
+        do {
+            int c = it.c;
+            if (c >= c0 && c < c0 + nc)
+                bn_row_dx(dx + it.at, x + it.at, gy + it.at, dy + it.at, it.len, (float)l->mean[c], relu, ka[c - c0],
+                          kx[c - c0], k0[c - c0], set);
+        } while (bn_rows_next(&it));
     }
 }
 
@@ -729,6 +762,15 @@ int layer_gap_init(Layer *l, int C, int H, int W, int max_batch) {
 static void gap_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)train, (void)scratch;
     size_t hw = (size_t)l->H * l->W;
+    if (l->bl) { /* batch-last input (lc.h): each (n, c)'s pixels in order, as below */
+        for (int n = 0; n < B; n++)
+            for (int c = 0; c < l->C; c++) {
+                double s = 0.0;
+                for (size_t p = 0; p < hw; p++) s += x[lc_bl_index(B, l->C, (int)hw, n, c, (int)p)];
+                l->y[(size_t)n * l->C + c] = (float)(s / (double)hw);
+            }
+        return;
+    }
     for (size_t j = 0; j < (size_t)B * l->C; j++) {
         double s = 0.0;
         for (size_t i = 0; i < hw; i++) s += x[j * hw + i];
@@ -742,7 +784,10 @@ static void gap_bwd(Layer *l, const float *x, const float *dy, float *dx, int B,
     if (!dx) return;
     for (size_t j = 0; j < (size_t)B * l->C; j++) {
         float g = (float)(dy[j] / (double)hw);
-        for (size_t i = 0; i < hw; i++) dx[j * hw + i] += g;
+        if (l->bl)
+            for (size_t p = 0; p < hw; p++) dx[lc_bl_index(B, l->C, (int)hw, (int)(j / l->C), (int)(j % l->C), (int)p)] += g;
+        else
+            for (size_t i = 0; i < hw; i++) dx[j * hw + i] += g;
     }
 }
 

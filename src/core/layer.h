@@ -19,9 +19,10 @@
  *         GEMM per chunk forward, two backward (dW over the chunk, then the patch gradients,
  *         summed back to the pixels).
  *   lc    the same geometry with a kernel per output position: W (OH*OW, O, C*K*K) as lc.h
- *         lays it out; lc.c's lc_forward_strided/lc_backward_strided (the batch made
+ *         lays it out; lc.c's lc_forward_layout/lc_backward_layout (the batch made
  *         (H, W, C, B) once, each position's patch read in place by one GEMM per kernel row,
- *         or gathered for one GEMM); bias b (O) or none, a fused ReLU (relu) as conv's.
+ *         or gathered for one GEMM); bias b (O) or none, a fused ReLU (relu) as conv's. bl:
+ *         input and/or output batch-last (lc.h's layout), no transposes then.
  *   maxpool  2x2 max-pool, stride 2 (O = C, OH = H/2): conv.c's maxpool2; relu = 1 fuses a
  *         ReLU after it (the same floats as a ReLU before it). Training (train = 1) records
  *         each output's winner for backward; evaluation only the maxima. With relu, b (C)
@@ -37,7 +38,11 @@
  *         where gate (an output of y's shape, e.g. a residual block's after its add and ReLU)
  *         is not > 0, as the fused ReLU does with y: the gradient through a later ReLU without
  *         a pass of its own.
- *   gap   global average pool (B, C, H, W) -> (B, C).
+ *   gap   global average pool (B, C, H, W) -> (B, C); with bl the input batch-last.
+ *
+ * bn (both sides) and gap (its input) take batch-last activations with bl = LAYER_BL, as lc
+ * layers read and write them with LC_IN_BL / LC_OUT_BL: a network of lc, bn, gap and
+ * elementwise steps (the resnet kind's lc) keeps them batch-last from end to end.
  *
  * The FC layer of a network is the model's head (mlp.h), which every kind already has. A
  * layer's output y (max_batch, O*OH*OW) is its own; backward reads the layer's input x,
@@ -68,6 +73,10 @@ typedef struct LayerOps {
     void (*backward_set)(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch);
 } LayerOps;
 
+/** Layer.bl of a bn or gap layer over batch-last activations (lc.h's layout); an lc layer's bits
+ * are lc.h's LC_IN_BL (1) and LC_OUT_BL (2). */
+enum { LAYER_BL = 3 };
+
 extern const LayerOps LAYER_CONV, LAYER_LC, LAYER_BN, LAYER_GAP, LAYER_MAXPOOL, LAYER_APOOL;
 
 struct Layer {
@@ -80,6 +89,8 @@ struct Layer {
     int wino;              /* conv: Winograd wherever it applies, below LAYER_TAPS_MIN_C planes too, and
                             * F(4x4, 3x3) on sides that 4 divides (the resnet kind's) */
     int amax;              /* apool: maxima (else averages) */
+    int bl;                /* lc: LC_IN_BL | LC_OUT_BL (lc.h), which of x and y are batch-last; bn: both or
+                            * neither (LAYER_BL); gap: its input (LAYER_BL); others: 0 */
     float *w, *dw;         /* conv/lc kernels; bn weight (dw NULL: frozen, no backward) */
     const float *fb;       /* conv/lc: the kernels' feedback in backward (w: bp; fixed: fa) */
     float *b, *db;         /* conv/lc bias (NULL: none), bn bias, maxpool: a conv's bias moved after the max */

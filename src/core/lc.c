@@ -34,9 +34,8 @@ size_t lc_weight_count(int C, int H, int W, int O, int K) {
     return (size_t)H * W * O * C * K * K;
 }
 
-#ifndef LC_CHUNK
-#define LC_CHUNK 128
-#endif
+/* images per chunk (below): batch-last activations come in chunks of this many (lc.h) */
+#define LC_CHUNK LC_BL_CHUNK
 
 /*
  * Floats from one image's row to the next channel's in xt: B rounded up to 8 (32-byte rows),
@@ -111,6 +110,30 @@ static void add_from_batch_last(float *dx, float *tmp, const float *dxt, int B, 
             transpose(tmp + ((size_t)c * H + y) * W, (size_t)C * H * W,
                       dxt + ((y + pad) * Wp + pad) * CB + (size_t)c * Bs, CB, W, B);
     for (size_t i = 0, n = (size_t)B * C * H * W; i < n; i++) dx[i] += tmp[i];
+}
+
+/* xt (H+2pad, W+2pad, C, B) <- x (H, W, C, B), a batch-last chunk (lc.h): a row of B floats
+   per pixel and channel, no transpose */
+static void copy_batch_last(float *xt, const float *x, int B, int C, int H, int W, int pad) {
+    size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs, row = Wp * CB, side = (size_t)pad * CB;
+    memset(xt, 0, pad * row * sizeof(float));
+    memset(xt + (pad + H) * row, 0, pad * row * sizeof(float));
+    for (int y = 0; y < H; y++) {
+        float *r = xt + (pad + y) * row;
+        memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
+        for (size_t j = 0; j < (size_t)W * C; j++) memcpy(r + side + j * Bs, x + ((size_t)y * W * C + j) * B, (size_t)B * sizeof(float));
+    }
+}
+
+/* dx (H, W, C, B) += the interior of dxt (H+2pad, W+2pad, C, B), a row of B floats at a time */
+static void add_batch_last(float *dx, const float *dxt, int B, int C, int H, int W, int pad) {
+    size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs;
+    for (int y = 0; y < H; y++)
+        for (size_t j = 0; j < (size_t)W * C; j++) {
+            float *d = dx + ((size_t)y * W * C + j) * B;
+            const float *s = dxt + ((y + pad) * Wp + pad) * CB + j * Bs;
+            for (int n = 0; n < B; n++) d[n] += s[n];
+        }
 }
 
 /*
@@ -249,21 +272,23 @@ static void gather_patch(float *restrict cols, const float *restrict xp, size_t 
             }
 }
 
-/* lc_forward_strided on one chunk of the batch */
+/* lc_forward_layout on one chunk of B images (x and out at its first image) */
 static void forward_chunk(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
-                          int C, int H, int W, int O, int K, int st) {
+                          int C, int H, int W, int O, int K, int st, int layout) {
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C;
     size_t Bs = batch_stride(B, C), row = ((size_t)W + K - 1) * C * Bs; /* floats per padded row of xt */
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
-    int nb = block_positions(P, O, B);
+    if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
+    else to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
+    /* batch-last output: each position's (O, B) straight into out; else through zt in blocks */
+    int obl = layout & LC_OUT_BL, nb = obl ? P : block_positions(P, O, B);
     for (int p0 = 0; p0 < P; p0 += nb) {
         int np = P - p0 < nb ? P - p0 : nb;
         for (int i = 0; i < np; i++) {
             int p = p0 + i;
             /* the patch's corner in xt */
             const float *xp = s.xt + (size_t)(p / OW * st) * row + (size_t)(p % OW * st) * C * Bs;
-            float *zp = s.zt + (size_t)i * O * B;
+            float *zp = obl ? out + (size_t)p * O * B : s.zt + (size_t)i * O * B;
             if (C % 8 == 0) {
                 /* z_p (O, B) <- sum over kernel rows ky of W_p[:, ky] (O, K C) * xt rows (K C, B) */
                 kernels_in(s.wk, Wt + (size_t)p * O * CKK, O, C, K);
@@ -278,31 +303,41 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
                 for (int o = 0; o < O; o++)
                     for (int n = 0; n < B; n++) zp[(size_t)o * B + n] += b[o];
         }
+        if (obl) continue;
         /* out (B, O, P) at the block's positions <- z transposed */
         for (int o = 0; o < O; o++)
             transpose(out + (size_t)o * P + p0, (size_t)O * P, s.zt + (size_t)o * B, (size_t)O * B, np, B);
     }
 }
 
-/* lc_backward_strided on one chunk of the batch */
+/* lc_backward_layout on one chunk of B images, as forward_chunk */
 static void backward_chunk(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
-                           float *scratch, int B, int C, int H, int W, int O, int K, int st) {
+                           float *scratch, int B, int C, int H, int W, int O, int K, int st, int layout) {
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C, pad = (K - 1) / 2;
     size_t Bs = batch_stride(B, C), row = ((size_t)W + K - 1) * C * Bs;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    if (db) db_sums(db, dout, B, O, P);
-    to_batch_last(s.xt, x, B, C, H, W, pad);
+    int obl = layout & LC_OUT_BL;
+    if (db) {
+        if (obl)
+            for (int p = 0; p < P; p++)
+                for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)p * O + o) * B, B);
+        else db_sums(db, dout, B, O, P);
+    }
+    if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, pad);
+    else to_batch_last(s.xt, x, B, C, H, W, pad);
     if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * Bs * sizeof(float));
-    float *dt = s.zt; /* (np, O, B): dout at a block of positions, batch-last */
-    int nb = block_positions(P, O, B);
+    /* dout at a block of positions, batch-last: (np, O, B) in zt, or where it lies */
+    int nb = obl ? P : block_positions(P, O, B);
     for (int p0 = 0; p0 < P; p0 += nb) {
         int np = P - p0 < nb ? P - p0 : nb;
-        for (int o = 0; o < O; o++)
-            transpose(dt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P + p0, (size_t)O * P, B, np);
+        const float *dt = obl ? dout : s.zt;
+        if (!obl)
+            for (int o = 0; o < O; o++)
+                transpose(s.zt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P + p0, (size_t)O * P, B, np);
         for (int i = 0; i < np; i++) {
             int p = p0 + i, y = p / OW * st, xo = p % OW * st;
             size_t at = (size_t)y * row + (size_t)xo * C * Bs; /* the patch's corner in xt and dxt */
-            const float *dtp = dt + (size_t)i * O * B, *xp = s.xt + at;
+            const float *dtp = dt + (size_t)(obl ? p : i) * O * B, *xp = s.xt + at;
             /* dW_p (O, CKK) += dt_p patches^T, the patch gathered in W's column order. With 16
                channels and long kernels as (patches dt_p^T)^T: dt_p transposed to (B, O), so that
                the product has no transposed operand (16 x 144 x 128: 114 GFLOP/s against 65),
@@ -324,33 +359,56 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             }
         }
     }
-    if (dx) add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
+    if (!dx) return;
+    if (layout & LC_IN_BL) add_batch_last(dx, s.dxt, B, C, H, W, pad);
+    else add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
 }
 
 /*
  * The batch is taken in chunks of at most LC_CHUNK images (images are independent; dW and
  * db sum over the chunks in order): a chunk's batch-last input stays in the last-level cache
- * between its transpose and its gathers.
+ * between its transpose and its gathers. Batch-last activations are laid out in the same
+ * chunks (lc.h), so a chunk's images are one block of memory in either layout.
  */
-void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
-                        int C, int H, int W, int O, int K, int st) {
+void lc_forward_layout(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B, int C,
+                       int H, int W, int O, int K, int st, int layout) {
     assert(K % 2 == 1 && st >= 1);
     size_t ni = (size_t)C * H * W, no = (size_t)O * ((H - 1) / st + 1) * ((W - 1) / st + 1);
     for (int n0 = 0; n0 < B; n0 += LC_CHUNK) {
         int nb = B - n0 < LC_CHUNK ? B - n0 : LC_CHUNK;
-        forward_chunk(out + n0 * no, x + n0 * ni, Wt, b, scratch, nb, C, H, W, O, K, st);
+        forward_chunk(out + n0 * no, x + n0 * ni, Wt, b, scratch, nb, C, H, W, O, K, st, layout);
     }
+}
+
+void lc_backward_layout(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                        float *scratch, int B, int C, int H, int W, int O, int K, int st, int layout) {
+    assert(K % 2 == 1 && st >= 1);
+    size_t ni = (size_t)C * H * W, no = (size_t)O * ((H - 1) / st + 1) * ((W - 1) / st + 1);
+    for (int n0 = 0; n0 < B; n0 += LC_CHUNK) {
+        int nb = B - n0 < LC_CHUNK ? B - n0 : LC_CHUNK;
+        backward_chunk(dx ? dx + n0 * ni : NULL, dW, db, dout + n0 * no, x + n0 * ni, F, scratch, nb, C, H, W, O, K,
+                       st, layout);
+    }
+}
+
+void lc_forward_strided(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
+                        int C, int H, int W, int O, int K, int st) {
+    lc_forward_layout(out, x, Wt, b, scratch, B, C, H, W, O, K, st, 0);
 }
 
 void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
                          float *scratch, int B, int C, int H, int W, int O, int K, int st) {
-    assert(K % 2 == 1 && st >= 1);
-    size_t ni = (size_t)C * H * W, no = (size_t)O * ((H - 1) / st + 1) * ((W - 1) / st + 1);
-    for (int n0 = 0; n0 < B; n0 += LC_CHUNK) {
-        int nb = B - n0 < LC_CHUNK ? B - n0 : LC_CHUNK;
-        backward_chunk(dx ? dx + n0 * ni : NULL, dW, db, dout + n0 * no, x + n0 * ni, F, scratch, nb, C, H, W, O,
-                       K, st);
-    }
+    lc_backward_layout(dx, dW, db, dout, x, F, scratch, B, C, H, W, O, K, st, 0);
+}
+
+void lc_relayout(float *dst, const float *src, int B, int C, int P, int back) {
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < P; p++) {
+                size_t f = ((size_t)n * C + c) * P + p, l = lc_bl_index(B, C, P, n, c, p);
+                if (back) dst[f] = src[l];
+                else dst[l] = src[f];
+            }
 }
 
 /* x[n][c][y + ky - pad][xo + kx - pad], 0 outside the map */

@@ -69,6 +69,31 @@ void lc_forward_strided(float *out, const float *x, const float *Wt, const float
                         int C, int H, int W, int O, int K, int st);
 void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
                          float *scratch, int B, int C, int H, int W, int O, int K, int st);
+/**
+ * Layouts of lc_forward_layout and lc_backward_layout's activations: batch-first (B, C, H, W)
+ * as above, or batch-last: the batch in chunks of LC_BL_CHUNK images (the last one shorter),
+ * chunk after chunk where the batch-first images lie, each chunk (H, W, C, Bc): image n of
+ * pixel p = y W + x and channel c at lc_bl_index. LC_IN_BL: x and dx batch-last; LC_OUT_BL:
+ * out and dout. A network of LC layers that keeps its activations batch-last (the resnet
+ * kind's) has no transposes in its layers: a position's (O, Bc) output is what each product
+ * writes, and a batch-last input is copied into the padded chunk a row of images at a time.
+ * The same products as the batch-first calls: out, dW and dx equal theirs bit for bit; db
+ * sums in another order.
+ */
+enum { LC_IN_BL = 1, LC_OUT_BL = 2, LC_BL_CHUNK = 128 };
+/** Offset of image n, plane c, pixel p in a batch-last array of B images of C planes of P pixels. */
+static inline size_t lc_bl_index(int B, int C, int P, int n, int c, int p) {
+    int n0 = n / LC_BL_CHUNK * LC_BL_CHUNK, bc = B - n0 < LC_BL_CHUNK ? B - n0 : LC_BL_CHUNK;
+    return (size_t)n0 * C * P + ((size_t)p * C + c) * bc + (n - n0);
+}
+/** dst <- src (B images of C planes of P pixels) batch-first to batch-last (back 0), or back (back 1). */
+void lc_relayout(float *dst, const float *src, int B, int C, int P, int back);
+/** lc_forward_strided with layout: 0, or LC_IN_BL and/or LC_OUT_BL. */
+void lc_forward_layout(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B, int C,
+                       int H, int W, int O, int K, int st, int layout);
+/** lc_backward_strided with layout (that of lc_forward_layout's call). */
+void lc_backward_layout(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
+                        float *scratch, int B, int C, int H, int W, int O, int K, int st, int layout);
 /** Same contract as lc_forward by direct loops in double (no BLAS, no scratch). For tests. */
 void lc_forward_naive(float *out, const float *x, const float *Wt, const float *b, int B, int C,
                       int H, int W, int O, int K);

@@ -13,7 +13,10 @@
  * the 1x1 shortcuts too, as the authors' --is-locally-connected with its defaults
  * n_first_conv 0, conv_1x1 false) is locally connected, lc_W<i> (OH*OW, O, C*K*K). Weights:
  * Kaiming normal, fan-out (std sqrt(2 / (O K K)), drawn per position for LC as the authors'
- * eps -1); BN weight 1, bias 0, running mean 0, variance 1; the FC head from `init`.
+ * eps -1); BN weight 1, bias 0, running mean 0, variance 1; the FC head from `init`. With lc
+ * the activations are batch-last (lc.h) from the first layer's output to the pool (Layer.bl):
+ * no LC layer transposes, and only the BN sums (and lc's db) run in another order than
+ * batch-first ones would.
  *
  * Sleep (lc, every sleep_every steps, on every LC layer): groups of output positions at
  * stride K on the layer's output map (the authors' share_weights_instantly: a 1x1 layer's
@@ -205,6 +208,15 @@ static int rn_layers(Model *md, const JobSpec *spec, const ConvDesc *d) {
     }
     const Layer *last = &rm->blk[rm->nb - 1].c2;
     if (layer_gap_init(&rm->gap, last->O, last->OH, last->OW, md->max_batch)) return -1;
+    if (rm->lc) { /* activations batch-last from the first layer's output to the pool (lc.h): no
+                     transposes in the LC layers */
+        rm->c0.bl = LC_OUT_BL, rm->b0.bl = rm->gap.bl = LAYER_BL;
+        for (int b = 0; b < rm->nb; b++) {
+            Block *bl = &rm->blk[b];
+            bl->c1.bl = bl->c2.bl = bl->cs.bl = LC_IN_BL | LC_OUT_BL;
+            bl->b1.bl = bl->b2.bl = bl->bs.bl = LAYER_BL;
+        }
+    }
     if (!(rm->scratch = malloc((rm->scratch_n ? rm->scratch_n : 1) * sizeof(float)))) return -1;
     for (int i = 0; i < 3; i++)
         if (!(rm->g[i] = malloc((size_t)md->max_batch * rm->act * sizeof(float)))) return -1;
