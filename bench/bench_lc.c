@@ -14,11 +14,11 @@
  * them (lc_backward accumulates) is outside the timer, as it is outside the floor.
  *
  *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--st 1] [--dx 1] [--reps 20]
- *            [--sleep-reps 3] [--share grid|map] [--dump FILE] [--tr-rate 0|1] [--layout 0-3]
+ *            [--sleep-reps 3] [--share grid|map] [--dump FILE] [--tr-rate 0|1] [--layout 0-3] [--bias 0|1]
  * --st: the layer's stride (lc_forward_strided; the sleep and --dump at stride 1 only);
  * --layout: lc.h's LC_IN_BL (1) | LC_OUT_BL (2), which of x and out are batch-last, as the
  * network runs the layer (the resnet kind's lc: 2 for its stem, 3 for the others; 0 the lc
- * kind's);
+ * kind's); --bias 0: no bias and no db (the resnet kind's LC layers have none).
  * --dx 0: no input gradient (a first layer).
  * --dump FILE writes the last forward+backward's operands and results (int32 B C O H K, then
  * float32 x, Wt, b, dout, out, dx, dW, db in lc.h's layouts) for bench/check_torch_lc.py.
@@ -114,7 +114,7 @@ static float *act(size_t n, int align) {
 
 int main(int argc, char **argv) {
     int B = 32, C = 32, O = 32, H = 16, K = 3, st = 1, want_dx = 1, reps = 20, sleep_reps = 3, share = LC_SHARE_GRID,
-        tr_rate = 0, align = 0, layout = 0;
+        tr_rate = 0, align = 0, layout = 0, bias = 1;
     const char *dump = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         int *dst = !strcmp(argv[i], "--B")            ? &B
@@ -129,6 +129,7 @@ int main(int argc, char **argv) {
                    : !strcmp(argv[i], "--tr-rate")    ? &tr_rate
                    : !strcmp(argv[i], "--align")      ? &align
                    : !strcmp(argv[i], "--layout")     ? &layout
+                   : !strcmp(argv[i], "--bias")       ? &bias
                                                       : NULL;
         if (dst) *dst = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--share") && !strcmp(argv[i + 1], "map")) share = LC_SHARE_MAP;
@@ -136,7 +137,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--dump")) dump = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_lc [--B n] [--C n] [--O n] [--H n] [--K odd] [--st n] [--dx 0|1] [--reps n] "
-                            "[--sleep-reps n] [--share grid|map] [--dump FILE] [--tr-rate 0|1] [--align 0|1] [--layout 0-3]\n");
+                            "[--sleep-reps n] [--share grid|map] [--dump FILE] [--tr-rate 0|1] [--align 0|1] [--layout 0-3] [--bias 0|1]\n");
             return 2;
         }
     }
@@ -174,8 +175,8 @@ int main(int argc, char **argv) {
         /* the caller's zeroing of the gradients (lc_backward accumulates) is not timed */
         memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float)), memset(dx, 0, nx * sizeof(float));
         double t0 = now_s(), c0 = cpu_s();
-        lc_forward_layout(out, x, Wt, b, s, B, C, H, W, O, K, st, layout);
-        lc_backward_layout(want_dx ? dx : NULL, dW, db, g, x, Wt, s, B, C, H, W, O, K, st, layout);
+        lc_forward_layout(out, x, Wt, bias ? b : NULL, s, B, C, H, W, O, K, st, layout);
+        lc_backward_layout(want_dx ? dx : NULL, dW, bias ? db : NULL, g, x, Wt, s, B, C, H, W, O, K, st, layout);
         if (rep >= 0) t[rep] = now_s() - t0, tc[rep] = cpu_s() - c0;
         sum += out[0] + dx[0] + dW[0];
     }
@@ -205,9 +206,9 @@ int main(int argc, char **argv) {
     printf("{\"impl\": \"synsweep\", \"layer\": \"lc B%d C%d O%d %dx%d K%d st%d%s\", \"fwd_bwd_s\": %.6f, "
            "\"fwd_bwd_cpu_s\": %.6f, \"floor_cpu_s\": %.6f, \"over_floor\": %.2f, \"sleep_s\": %.4f, \"sleep_cpu_s\": %.4f, "
            "\"sleep_floor_cpu_s\": %.4f, \"sleep_over_floor\": %.2f, \"sleep\": \"dynamic %s T100 batch128\", "
-           "\"layout\": %d, \"check\": %.3g}\n",
+           "\"layout\": %d, \"bias\": %d, \"check\": %.3g}\n",
            B, C, O, H, W, K, st, want_dx ? "" : " no dx", fb, fb_cpu, floor_s, fb_cpu / floor_s, sl, sl_cpu, sl_floor,
-           sl_floor > 0 ? sl_cpu / sl_floor : 0.0, share ? "map" : "grid", layout, sum);
+           sl_floor > 0 ? sl_cpu / sl_floor : 0.0, share ? "map" : "grid", layout, bias, sum);
     free(Wt), free(dW), free(b), free(db), free(x), free(dx), free(out), free(g), free(s), free(ss), free(t), free(tc);
     return 0;
 }

@@ -9,8 +9,9 @@
 # 3 -> 16 channels at 32 x 32 without input gradient, 16 -> 16 at 16 x 16, 5 x 5) and the
 # ResNet-20 LC layers (3 x 3; the stem 3 -> 16 at 32 x 32 without input gradient, 16, 32 and
 # 64 planes at 32, 16 and 8, the two stride-2 ones) at batch 512 and 128; then the dynamic
-# sleep of the lc kind's two layers and of the default layer. The ResNet layers run in the
-# resnet kind's layout (bench_lc --layout) where a binary has the flag, else batch-first.
+# sleep of the lc kind's two layers and of the default layer. The ResNet layers run as the
+# resnet kind runs them (bench_lc --layout, --bias 0) where a binary has the flags, else
+# batch-first with a bias.
 # Prints every run's JSON, then
 # per layer the medians: wall and CPU seconds of each, CPU seconds over the GEMM floor.
 #   bench/lc_pair.sh floor OLD_BENCH_LC NEW_BENCH_LC [N]
@@ -21,14 +22,15 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-); load: $(cat /p
 if [ "${1:-}" = floor ]; then
   old=$2 new=$3 n=${4:-3}
   layers=("--B 64 --C 3 --O 16 --H 32 --K 5 --dx 0" "--B 64 --C 16 --O 16 --H 16 --K 5")
-  # the ResNet layers in the layout the resnet kind runs them (`:2` stem: batch-last output;
-  # `:3` the others: both sides), passed as --layout to a bench_lc that has the flag
+  # the ResNet layers as the resnet kind runs them: in its layout (`:2` stem: batch-last
+  # output; `:3` the others: both sides) and without bias, passed as --layout L --bias 0 to a
+  # bench_lc that has the flags (an older one runs them batch-first with a bias)
   for b in 512 128; do
     layers+=("--B $b --C 3 --O 16 --H 32 --K 3 --dx 0:2" "--B $b --C 16 --O 16 --H 32 --K 3:3"
              "--B $b --C 16 --O 32 --H 32 --K 3 --st 2:3" "--B $b --C 32 --O 32 --H 16 --K 3:3"
              "--B $b --C 32 --O 64 --H 16 --K 3 --st 2:3" "--B $b --C 64 --O 64 --H 8 --K 3:3")
   done
-  has_layout() { "$1" --layout 0 --B 1 --C 1 --O 1 --H 1 --K 1 --reps 1 --sleep-reps 0 > /dev/null 2>&1; }
+  has_layout() { "$1" --layout 0 --bias 1 --B 1 --C 1 --O 1 --H 1 --K 1 --reps 1 --sleep-reps 0 > /dev/null 2>&1; }
   lo_old=0 lo_new=0
   has_layout "$old" && lo_old=1
   has_layout "$new" && lo_new=1
@@ -36,7 +38,7 @@ if [ "${1:-}" = floor ]; then
   out=$(for spec in "${layers[@]}"; do l=${spec%%:*} lo=0; [ "$spec" != "$l" ] && lo=${spec#*:}
         for _ in $(seq "$n"); do
           for v in old new; do b=$old has=$lo_old; [ $v = new ] && b=$new has=$lo_new
-            a=(); [ "$has" = 1 ] && a=(--layout "$lo")
+            a=(); [ "$has" = 1 ] && [ "$lo" != 0 ] && a=(--layout "$lo" --bias 0)
             $b $l "${a[@]}" --reps 5 --sleep-reps 0 | sed "s/^{/{\"version\": \"$v\", /"; done; done; done
         for l in "${sleeps[@]}"; do for _ in $(seq "$n"); do
           for v in old new; do b=$old; [ $v = new ] && b=$new

@@ -59,12 +59,16 @@ static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first
         work_stream(fwd, P * kern / B, 16.0 * P * kern);
         work_stream(bwd, 3.0 * P * kern / B, 16.0 * P * kern);
         *params += P * kern;
-        /* patches gathered per position; the input made batch-last (padded), the outputs
-         * transposed back (and dy forward, dx back) */
+        /* patches gathered per position; the activations batch-last (lc.h): each layer's
+         * input copied into its padded chunk forward and backward, the input gradient zeroed
+         * there and added back, a row of images at a time (streams); only the first layer's
+         * batch-first images are transposed into it, forward and backward */
         double inp = (double)d->C * (d->H + 2 * l.pad) * (d->W + 2 * l.pad);
-        fwd->n[WK_GATHER] += P * ckk + inp + out;
-        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk + inp + out + (first ? 0.0 : in);
-        if (!first) bwd->n[WK_STREAM] += inp; /* dx zeroed */
+        fwd->n[first ? WK_GATHER : WK_STREAM] += inp;
+        bwd->n[first ? WK_GATHER : WK_STREAM] += inp;
+        fwd->n[WK_GATHER] += P * ckk;
+        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk;
+        if (!first) bwd->n[WK_STREAM] += inp + in; /* dx zeroed, added back */
     } else {
         layer_conv_work(&l, (int)B, first, fwd, bwd); /* the conv row's own count */
         *params += kern;
