@@ -195,15 +195,20 @@ static void kernels_in(float *restrict dst, const float *restrict src, int O, in
     }
 }
 
-/* dst (rows, cols) += src (cols, rows) transposed: 8 x 8 blocks where rows is a multiple of 8
+/* dst (rows, cols) += src (cols, rows) transposed, src's rows permuted: dst's column
+   j = c KK + kk comes from src's row kk C + c (src in xt's (ky, kx, c) order, dst in W's
+   (c, ky, kx); KK = 1, C = cols: no permutation). 8 x 8 blocks where rows is a multiple of 8
    (the columns past the last full 8 one by one), else one by one */
 MULTIVERSION
-static void add_transposed(float *restrict dst, const float *restrict src, int rows, int cols) {
+static void add_transposed(float *restrict dst, const float *restrict src, int rows, int cols, int C, int KK) {
     int c8 = rows % 8 ? 0 : cols / 8 * 8;
-    for (int r0 = 0; r0 < rows && c8; r0 += 8)
-        for (int c0 = 0; c0 < c8; c0 += 8) {
+    for (int c0 = 0; c0 < c8; c0 += 8) {
+        size_t sr[8]; /* src rows of dst's columns c0 .. c0 + 7 */
+        for (int j = 0, c = c0 / KK, kk = c0 % KK; j < 8; j++, kk = kk + 1 == KK ? (c++, 0) : kk + 1)
+            sr[j] = ((size_t)kk * C + c) * rows;
+        for (int r0 = 0; r0 < rows; r0 += 8) {
             v8 a[8], t[8];
-            for (int j = 0; j < 8; j++) a[j] = ld8(src + (size_t)(c0 + j) * rows + r0);
+            for (int j = 0; j < 8; j++) a[j] = ld8(src + sr[j] + r0);
             t8(t, a);
             for (int i = 0; i < 8; i++) {
                 float *d = dst + (size_t)(r0 + i) * cols + c0;
@@ -211,8 +216,9 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
                 memcpy(d, &v, sizeof v);
             }
         }
+    }
     for (int r = 0; r < rows; r++)
-        for (int c = c8; c < cols; c++) dst[(size_t)r * cols + c] += src[(size_t)c * rows + r];
+        for (int j = c8; j < cols; j++) dst[(size_t)r * cols + j] += src[((size_t)(j % KK) * C + j / KK) * rows + r];
 }
 
 /*
@@ -338,18 +344,28 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             int p = p0 + i, y = p / OW * st, xo = p % OW * st;
             size_t at = (size_t)y * row + (size_t)xo * C * Bs; /* the patch's corner in xt and dxt */
             const float *dtp = dt + (size_t)(obl ? p : i) * O * B, *xp = s.xt + at;
-            /* dW_p (O, CKK) += dt_p patches^T, the patch gathered in W's column order. With 16
-               channels and long kernels as (patches dt_p^T)^T: dt_p transposed to (B, O), so that
-               the product has no transposed operand (16 x 144 x 128: 114 GFLOP/s against 65),
-               its (CKK, O) result added transposed */
-            gather_patch(s.cols, xp, row, C, K, B);
+            /* dW_p (O, CKK) += dt_p patches^T. With 16 channels and long kernels as
+               (patches dt_p^T)^T: dt_p transposed to (B, O), so that the product has no
+               transposed operand (16 x 144 x 128: 114 GFLOP/s against 65), its (CKK, O) result
+               added transposed; with C a multiple of 8 the patches are read in place, K
+               products (K C, O) in xt's (ky, kx, c) row order, permuted back as they are
+               added. Otherwise the patch is gathered in W's column order. */
             if (O <= 16 && CKK >= 64) {
                 transpose(s.dtt, (size_t)O, dtp, (size_t)B, O, B);
-                sgemm(0, 0, CKK, O, B, 1.0f, s.cols, s.dtt, 0.0f, s.dwt);
-                add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK);
-            } else /* the stem's 27-long kernels: both orientations run at one rate; 32 and 64
-                      channels: no faster in paired runs (docs/PERFORMANCE.md) */
+                if (C % 8 == 0) {
+                    for (int ky = 0; ky < K; ky++)
+                        sgemm_ld(0, 0, KC, O, B, 1.0f, xp + ky * row, (int)Bs, s.dtt, O, 0.0f, s.dwt + (size_t)ky * KC * O, O);
+                    add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK, C, K * K);
+                } else {
+                    gather_patch(s.cols, xp, row, C, K, B);
+                    sgemm(0, 0, CKK, O, B, 1.0f, s.cols, s.dtt, 0.0f, s.dwt);
+                    add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK, CKK, 1);
+                }
+            } else { /* the stem's 27-long kernels: both orientations run at one rate; 32 and 64
+                        channels: no faster in paired runs (docs/PERFORMANCE.md) */
+                gather_patch(s.cols, xp, row, C, K, B);
                 sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
+            }
             if (dx) {
                 /* the patches' gradient F_p^T dt_p, added in place to the rows of dxt under p */
                 float *dxp = s.dxt + at;
