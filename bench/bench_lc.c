@@ -158,6 +158,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_lc: sizes must be positive, K odd\n");
         return 2;
     }
+    if (dump && layout) {
+        fprintf(stderr, "bench_lc: --dump writes batch-first arrays: use it with --layout 0\n");
+        return 2;
+    }
     blas_single_thread();
     if (tr_rate) {
         printf("{\"transpose\": \"(P, O, B) -> (B, O, P), P %d O %d B %d\", \"somatcopy_ns_per_float\": %.3f, "

@@ -59,7 +59,7 @@ for (layer, sl, v) in sorted(by, key=lambda k: (k[1], k[0], k[2] != "old")):
         print("sleep %s %s: wall %.3f s, CPU %.3f s, GEMM floor %.3f s, CPU / floor %.2f" % (layer.split(" st")[0].replace(" B8", ""), v,
               med([r["sleep_s"] for r in rs]), med([r["sleep_cpu_s"] for r in rs]),
               med([r["sleep_floor_cpu_s"] for r in rs]), med([r["sleep_over_floor"] for r in rs])))
-    else:  # both versions over NEW's floor (an older bench_lc may time the floor another way)
+    else:  # both versions over the new binary floor (an older bench_lc may time it another way)
         nf = med([r["floor_cpu_s"] for r in by.get((layer, sl, "new"), rs)])
         print("%s %s: wall %.2f ms, CPU %.2f ms, own GEMM floor %.2f ms, CPU / own floor %.2f, CPU / new floor %.2f" % (
               layer, v, 1e3 * med([r["fwd_bwd_s"] for r in rs]), 1e3 * med([r["fwd_bwd_cpu_s"] for r in rs]),

@@ -331,6 +331,55 @@ static void snr_mean(const Model *md, double *sp, double *sc) {
     *sp /= cnt, *sc /= cnt;
 }
 
+/*
+ * The LC network (activations batch-last, in two chunks at batch 130) against the conv network
+ * (batch-first) with every LC position's kernel tied to the conv kernel: one training forward
+ * and backward give the same loss, the same BN and head gradients, and LC kernel gradients
+ * that sum over the positions to the conv ones; evaluation (running statistics) at batch 3
+ * gives the same loss. The conv side runs Winograd: the two agree to rounding.
+ */
+static void test_batch_last_net(void) {
+    enum { NB = 130 };
+    Model cv, lc;
+    char err[256];
+    CHECK(build(&cv, "conv", "batch_size=130", 8, err) == 0, "%s", err);
+    CHECK(build(&lc, "lc", "batch_size=130", 8, err) == 0, "%s", err);
+    tie(&lc, &cv);
+    float *x = malloc(NB * 3 * 64 * sizeof(float));
+    uint8_t y[NB];
+    Rng g;
+    rng_seed(&g, 5, 0);
+    fill(x, NB * 3 * 64, &g, 1.0);
+    for (int i = 0; i < NB; i++) y[i] = (uint8_t)rng_below(&g, CLASSES);
+    double la = cv.kind->forward(&cv, x, y, NB, 0, NULL), lb = lc.kind->forward(&lc, x, y, NB, 0, NULL);
+    CHECK(fabs(la - lb) < 1e-5 * fabs(la), "batch-last net: loss %.9g vs conv %.9g", lb, la);
+    model_zero_grad(&cv), model_zero_grad(&lc);
+    cv.kind->backward(&cv, x, y, NB, 0), lc.kind->backward(&lc, x, y, NB, 0);
+    double worst = 0.0;
+    for (int t = 0; t < cv.tensors.n; t++) {
+        const Tensor *a = &cv.tensors.t[t];
+        if (a->fixed) continue;
+        char name[24];
+        int conv = !strncmp(a->name, "conv_W", 6);
+        snprintf(name, sizeof name, conv ? "lc_W%s" : "%s", conv ? a->name + 6 : a->name);
+        const Tensor *b = tensors_find(&lc.tensors, name);
+        int64_t n = tensor_numel(a), reps = tensor_numel(b) / n;
+        double md = 0.0, mx = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double s = 0.0;
+            for (int64_t p = 0; p < reps; p++) s += lc.grads[b->offset + p * n + i];
+            md = fmax(md, fabs(s - cv.grads[a->offset + i])), mx = fmax(mx, fabs(cv.grads[a->offset + i]));
+        }
+        worst = fmax(worst, md / (mx + 1e-6));
+    }
+    CHECK(worst < 1e-4, "batch-last net: gradients differ from the conv net's by %.2e of the largest", worst);
+    cv.no_grad = lc.no_grad = 1;
+    la = cv.kind->forward(&cv, x, y, 3, 0, NULL), lb = lc.kind->forward(&lc, x, y, 3, 0, NULL);
+    CHECK(fabs(la - lb) < 1e-5 * fabs(la), "batch-last net, evaluation: loss %.9g vs conv %.9g", lb, la);
+    printf("batch-last net (batch 130): gradients within %.1e of the conv net's\n", worst);
+    free(x), model_free(&cv), model_free(&lc);
+}
+
 /* A tiny LC resnet (width 4, n 1, 8x8 images): one dynamic sleep (the authors' T, lr, gamma,
  * batch) moves every kernel of a group of two or more to the group's mean, keeps the mean and
  * every other kernel, and raises SNR_w; the kind's metrics are the mean over the 3x3 layers. */
@@ -587,6 +636,7 @@ int main(void) {
     test_bn_grad(1);
     test_net_grad("conv");
     test_batch_last(130), test_batch_last(5);
+    test_batch_last_net();
     test_net_grad("lc");
     test_sharing_identity();
     test_dynamic_sleep("grid");

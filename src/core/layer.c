@@ -598,7 +598,7 @@ typedef struct BnRows {
     int c, C, n0, B, bl;
 } BnRows;
 
-static BnRows bn_rows_begin(const Layer *l, int B) {
+static BnRows bn_rows_begin(const Layer *l, int B) { /* B >= 1 (bn_fwd, bn_bwd_any return on 0) */
     size_t hw = (size_t)l->H * l->W;
     BnRows it = {0, hw, 0, (size_t)B * l->C, 0, l->C, 0, B, l->bl != 0};
     if (it.bl) it.per = hw * l->C, it.len = (size_t)(B < LC_BL_CHUNK ? B : LC_BL_CHUNK);
@@ -644,6 +644,7 @@ static void bn_eval_stats(Layer *l) {
 
 static void bn_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)scratch;
+    if (B < 1) return; /* no rows (no driver calls it so; the statistics would be 0 / 0) */
     if (train) bn_batch_stats(l, x, B);
     else bn_eval_stats(l);
     BnRows it = bn_rows_begin(l, B);
@@ -693,6 +694,7 @@ MULTIVERSION static void bn_row_dx(float *dx, const float *x, const float *y, co
 static void bn_bwd_any(Layer *l, const float *x, const float *dy, float *dx, int B, int set) {
     enum { CMAX = 1024 };
     assert(!(l->gate && l->relu)); /* the gate replaces the fused ReLU's mask */
+    if (B < 1) return;
     const float *gy = l->gate ? l->gate : l->y;
     int relu = l->relu || l->gate;
     double N = (double)B * l->H * l->W, sg[CMAX], sgx[CMAX];
