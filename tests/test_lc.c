@@ -54,8 +54,11 @@ static void test_naive(Rng *r) {
                        {3, 128, 3, 3, 2, 3}, {130, 8, 3, 4, 3, 3},
                        /* dW as (patches dout^T)^T (O <= 16, C K K >= 64) by 8 x 8 transposes:
                           C K K a multiple of 8, and 75 (a tail) */
-                       {16, 8, 4, 5, 16, 3}, {8, 3, 4, 4, 8, 5}};
-    for (int t = 0; t < 16; t++) {
+                       {16, 8, 4, 5, 16, 3}, {8, 3, 4, 4, 8, 5},
+                       /* ... read in place for C a multiple of 8 and O <= 32: O 24, 20 (not a
+                          multiple of 8), 32 with 1 x 1 kernels */
+                       {6, 8, 5, 6, 24, 3}, {4, 16, 4, 4, 20, 3}, {5, 8, 4, 4, 32, 1}};
+    for (int t = 0; t < 19; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5];
         size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;

@@ -344,13 +344,14 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             int p = p0 + i, y = p / OW * st, xo = p % OW * st;
             size_t at = (size_t)y * row + (size_t)xo * C * Bs; /* the patch's corner in xt and dxt */
             const float *dtp = dt + (size_t)(obl ? p : i) * O * B, *xp = s.xt + at;
-            /* dW_p (O, CKK) += dt_p patches^T. With 16 channels and long kernels as
-               (patches dt_p^T)^T: dt_p transposed to (B, O), so that the product has no
-               transposed operand (16 x 144 x 128: 114 GFLOP/s against 65), its (CKK, O) result
-               added transposed; with C a multiple of 8 the patches are read in place, K
-               products (K C, O) in xt's (ky, kx, c) row order, permuted back as they are
-               added. Otherwise the patch is gathered in W's column order. */
-            if (O <= 16 && CKK >= 64) {
+            /* dW_p (O, CKK) += dt_p patches^T. As (patches dt_p^T)^T: dt_p transposed to
+               (B, O), so that the product has no transposed operand (16 x 144 x 128: 114
+               GFLOP/s against 65), its (CKK, O) result added transposed; with C a multiple of 8
+               the patches are read in place, K products (K C, O) in xt's (ky, kx, c) row order,
+               permuted back as they are added (for up to 32 channels out: 3-5% faster layers
+               with 16 and 32, 6% slower with 64; docs/PERFORMANCE.md), otherwise gathered for
+               O <= 16 and C K K >= 64. Else the plain orientation on the gathered patch. */
+            if (C % 8 == 0 ? O <= 32 : O <= 16 && CKK >= 64) {
                 transpose(s.dtt, (size_t)O, dtp, (size_t)B, O, B);
                 if (C % 8 == 0) {
                     for (int ky = 0; ky < K; ky++)
@@ -361,8 +362,7 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
                     sgemm(0, 0, CKK, O, B, 1.0f, s.cols, s.dtt, 0.0f, s.dwt);
                     add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK, CKK, 1);
                 }
-            } else { /* the stem's 27-long kernels: both orientations run at one rate; 32 and 64
-                        channels: no faster in paired runs (docs/PERFORMANCE.md) */
+            } else { /* the stem's 27-long kernels: both orientations run at one rate */
                 gather_patch(s.cols, xp, row, C, K, B);
                 sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
             }

@@ -45,9 +45,11 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
  * so that a position's patch is, per kernel row, one block of K*C rows of Bc floats. With C a
  * multiple of 8 the position's kernels are reordered to (ky, kx, c) and K GEMMs read the
  * blocks in place; otherwise the patch is gathered in (c, ky, kx) order and one GEMM gives
- * (O, Bc). Backward: dW by one GEMM of the gathered patch (with O <= 16 and C*K*K >= 64 as
- * dW^T (C*K*K, O) from dout transposed, added transposed); the input gradient by K GEMMs
- * added in place; dW and db sum over the chunks in batch order. scratch: lc_scratch_floats.
+ * (O, Bc). Backward: dW as dW^T (C*K*K, O) from dout transposed, added transposed: with C a
+ * multiple of 8 and O <= 32 by K GEMMs on the blocks in place, with O <= 16 and C*K*K >= 64
+ * by one on the gathered patch; otherwise dW by one GEMM of the gathered patch. The input
+ * gradient by K GEMMs added in place; dW and db sum over the chunks in batch order. scratch:
+ * lc_scratch_floats.
  */
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                 int C, int H, int W, int O, int K);
