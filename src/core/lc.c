@@ -202,13 +202,11 @@ static void kernels_in(float *restrict dst, const float *restrict src, int O, in
 MULTIVERSION
 static void add_transposed(float *restrict dst, const float *restrict src, int rows, int cols, int C, int KK) {
     int c8 = rows % 8 ? 0 : cols / 8 * 8;
-    for (int c0 = 0; c0 < c8; c0 += 8) {
-        size_t sr[8]; /* src rows of dst's columns c0 .. c0 + 7 */
-        for (int j = 0, c = c0 / KK, kk = c0 % KK; j < 8; j++, kk = kk + 1 == KK ? (c++, 0) : kk + 1)
-            sr[j] = ((size_t)kk * C + c) * rows;
-        for (int r0 = 0; r0 < rows; r0 += 8) {
+    for (int r0 = 0; r0 < rows && c8; r0 += 8) /* dst's rows 8 at a time (8 streams) */
+        for (int c0 = 0, c = 0, kk = 0; c0 < c8; c0 += 8) {
             v8 a[8], t[8];
-            for (int j = 0; j < 8; j++) a[j] = ld8(src + sr[j] + r0);
+            for (int j = 0; j < 8; j++, kk = kk + 1 == KK ? (c++, 0) : kk + 1) /* (c, kk) of column c0 + j */
+                a[j] = ld8(src + ((size_t)kk * C + c) * rows + r0);
             t8(t, a);
             for (int i = 0; i < 8; i++) {
                 float *d = dst + (size_t)(r0 + i) * cols + c0;
@@ -216,7 +214,6 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
                 memcpy(d, &v, sizeof v);
             }
         }
-    }
     for (int r = 0; r < rows; r++)
         for (int j = c8; j < cols; j++) dst[(size_t)r * cols + j] += src[((size_t)(j % KK) * C + j / KK) * rows + r];
 }
