@@ -214,8 +214,10 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
                 memcpy(d, &v, sizeof v);
             }
         }
-    for (int r = 0; r < rows; r++)
-        for (int j = c8; j < cols; j++) dst[(size_t)r * cols + j] += src[((size_t)(j % KK) * C + j / KK) * rows + r];
+    for (int j = c8; j < cols; j++) {
+        const float *sj = src + ((size_t)(j % KK) * C + j / KK) * rows; /* src's row of dst's column j */
+        for (int r = 0; r < rows; r++) dst[(size_t)r * cols + j] += sj[r];
+    }
 }
 
 /*
