@@ -39,12 +39,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *in[1] = {path};
     if (results_merge(out, in, 1, err, sizeof err) == 0) unlink(out);
     unlink(path);
-    /* HDF5's global state back to a fresh library's: synsweep reads a foreign results file in
-     * a process of its own (status, --resume) or a forked child per file (merge), never after
-     * another damaged file in the same HDF5. Without this, state that HDF5 1.10 kept from one
-     * damaged input crashed a later one (a use after free in its compound conversion,
-     * H5T__conv_struct_opt, of a buffer an earlier input's status read had freed: seen once
-     * in CI, 2026-12-06), a crash no user's command can reach. */
-    H5close();
     return 0;
 }
