@@ -125,6 +125,52 @@ static void copy_batch_last(float *xt, const float *x, int B, int C, int H, int 
     }
 }
 
+/* 1 if input row (or column) v of n lies under some output o < on whose patch
+   [o st - pad, o st - pad + K) leaves [0, n): such patches are read from xt */
+static int under_edge_patch(int v, int n, int on, int st, int pad, int K) {
+    for (int o = 0; o < on && o * st - pad < 0; o++)
+        if (v >= o * st - pad && v < o * st - pad + K) return 1;
+    for (int o = on - 1; o >= 0 && o * st - pad + K > n; o--)
+        if (v >= o * st - pad && v < o * st - pad + K) return 1;
+    return 0;
+}
+
+/* 1 if the patch with corner (y0, x0) lies inside the H x W image */
+static int patch_inside(int y0, int x0, int H, int W, int K) { return y0 >= 0 && x0 >= 0 && y0 + K <= H && x0 + K <= W; }
+
+/* xt (H+2pad, W+2pad, C, B) <- the part of x (H, W, C, B), a batch-last chunk, that patches
+   leaving the image read, and the padding: the other patches read x in place (the pixels
+   within K - 1 of an edge: a quarter of a 32 x 32 map with K 3) */
+static void frame_batch_last(float *xt, const float *x, int B, int C, int H, int W, int K, int st) {
+    int pad = (K - 1) / 2, OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
+    size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs, row = Wp * CB, side = (size_t)pad * CB;
+    memset(xt, 0, pad * row * sizeof(float));
+    memset(xt + (pad + H) * row, 0, pad * row * sizeof(float));
+    for (int y = 0; y < H; y++) {
+        float *r = xt + (pad + y) * row;
+        memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
+        int all = under_edge_patch(y, H, OH, st, pad, K);
+        for (int xo = 0; xo < W; xo++)
+            if (all || under_edge_patch(xo, W, OW, st, pad, K))
+                for (int c = 0; c < C; c++)
+                    memcpy(r + side + ((size_t)xo * C + c) * Bs, x + (((size_t)y * W + xo) * C + c) * B, (size_t)B * sizeof(float));
+    }
+}
+
+/* dx (H, W, C, B) += the in-image part of a patch's gradient g (K, K, C, B) with corner
+   (y0, x0) */
+static void add_patch(float *dx, const float *g, int B, int C, int H, int W, int K, int y0, int x0) {
+    size_t CB = (size_t)C * B;
+    for (int ky = 0; ky < K; ky++)
+        for (int kx = 0; kx < K; kx++) {
+            int y = y0 + ky, xo = x0 + kx;
+            if (y < 0 || y >= H || xo < 0 || xo >= W) continue;
+            float *d = dx + ((size_t)y * W + xo) * CB;
+            const float *s = g + ((size_t)ky * K + kx) * CB;
+            for (size_t i = 0; i < CB; i++) d[i] += s[i];
+        }
+}
+
 /* dx (H, W, C, B) += the interior of dxt (H+2pad, W+2pad, C, B), a row of B floats at a time */
 static void add_batch_last(float *dx, const float *dxt, int B, int C, int H, int W, int pad) {
     size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs;
@@ -263,11 +309,31 @@ void lc_backward(float *dx, float *dW, float *db, const float *dout, const float
     lc_backward_strided(dx, dW, db, dout, x, F, scratch, B, C, H, W, O, K, 1);
 }
 
-/* cols (C K K, B) <- the patch at xp (K blocks of K C rows of B floats, row floats apart) in
-   W's column order (c, ky, kx) */
+/* A patch's K blocks of K C rows of B floats ((kx, c) order): p at its corner, rows ld floats
+   apart, blocks row floats apart. In x itself where x is batch-last (inplace) and the patch
+   lies inside the image, else in xt */
+typedef struct PatchAt {
+    const float *p;
+    size_t row, ld;
+} PatchAt;
+
+static PatchAt patch_at(const float *xt, const float *x, int inplace, int y0, int x0, int B, int C, int H, int W,
+                        int K) {
+    PatchAt a;
+    if (inplace && patch_inside(y0, x0, H, W, K)) {
+        a.ld = (size_t)B, a.row = (size_t)W * C * B, a.p = x + ((size_t)y0 * W + x0) * C * B;
+    } else {
+        int pad = (K - 1) / 2;
+        a.ld = batch_stride(B, C), a.row = ((size_t)W + K - 1) * C * a.ld;
+        a.p = xt + (size_t)(y0 + pad) * a.row + (size_t)(x0 + pad) * C * a.ld;
+    }
+    return a;
+}
+
+/* cols (C K K, B) <- the patch at xp (K blocks of K C rows of B floats, rows Bs floats apart
+   and blocks row floats apart) in W's column order (c, ky, kx) */
 MULTIVERSION NO_LIBCALLS
-static void gather_patch(float *restrict cols, const float *restrict xp, size_t row, int C, int K, int B) {
-    size_t Bs = batch_stride(B, C);
+static void gather_patch(float *restrict cols, const float *restrict xp, size_t row, size_t Bs, int C, int K, int B) {
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++, cols += B) { /* a loop, not a memcpy call per row (slower:
@@ -281,27 +347,29 @@ static void gather_patch(float *restrict cols, const float *restrict xp, size_t 
 static void forward_chunk(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                           int C, int H, int W, int O, int K, int st, int layout) {
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C;
-    size_t Bs = batch_stride(B, C), row = ((size_t)W + K - 1) * C * Bs; /* floats per padded row of xt */
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
-    else to_batch_last(s.xt, x, B, C, H, W, (K - 1) / 2);
+    int inplace = (layout & LC_IN_BL) && C % 8 == 0, pad = (K - 1) / 2;
+    if (inplace) frame_batch_last(s.xt, x, B, C, H, W, K, st);
+    else if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, pad);
+    else to_batch_last(s.xt, x, B, C, H, W, pad);
     /* batch-last output: each position's (O, B) straight into out; else through zt in blocks */
     int obl = layout & LC_OUT_BL, nb = obl ? P : block_positions(P, O, B);
     for (int p0 = 0; p0 < P; p0 += nb) {
         int np = P - p0 < nb ? P - p0 : nb;
         for (int i = 0; i < np; i++) {
-            int p = p0 + i;
-            /* the patch's corner in xt */
-            const float *xp = s.xt + (size_t)(p / OW * st) * row + (size_t)(p % OW * st) * C * Bs;
+            int p = p0 + i, y0 = p / OW * st - pad, x0 = p % OW * st - pad;
+            /* the patch: in x itself (batch-last, inside the image), else in xt */
+            PatchAt a = patch_at(s.xt, x, inplace, y0, x0, B, C, H, W, K);
+            const float *xp = a.p;
             float *zp = obl ? out + (size_t)p * O * B : s.zt + (size_t)i * O * B;
             if (C % 8 == 0) {
-                /* z_p (O, B) <- sum over kernel rows ky of W_p[:, ky] (O, K C) * xt rows (K C, B) */
+                /* z_p (O, B) <- sum over kernel rows ky of W_p[:, ky] (O, K C) * patch rows (K C, B) */
                 kernels_in(s.wk, Wt + (size_t)p * O * CKK, O, C, K);
                 for (int ky = 0; ky < K; ky++)
-                    sgemm_ld(0, 0, O, B, KC, 1.0f, s.wk + (size_t)ky * KC, CKK, xp + ky * row, (int)Bs, ky ? 1.0f : 0.0f,
-                             zp, B);
+                    sgemm_ld(0, 0, O, B, KC, 1.0f, s.wk + (size_t)ky * KC, CKK, xp + ky * a.row, (int)a.ld,
+                             ky ? 1.0f : 0.0f, zp, B);
             } else { /* few channels: gathered rows and one product beat reordering W (scalar) */
-                gather_patch(s.cols, xp, row, C, K, B);
+                gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                 sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.cols, 0.0f, zp);
             }
             if (b)
@@ -321,16 +389,18 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C, pad = (K - 1) / 2;
     size_t Bs = batch_stride(B, C), row = ((size_t)W + K - 1) * C * Bs;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    int obl = layout & LC_OUT_BL;
+    int obl = layout & LC_OUT_BL, inplace = (layout & LC_IN_BL) && C % 8 == 0;
     if (db) {
         if (obl)
             for (int p = 0; p < P; p++)
                 for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)p * O + o) * B, B);
         else db_sums(db, dout, B, O, P);
     }
-    if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, pad);
+    if (inplace) frame_batch_last(s.xt, x, B, C, H, W, K, st);
+    else if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, pad);
     else to_batch_last(s.xt, x, B, C, H, W, pad);
-    if (dx) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * Bs * sizeof(float));
+    /* the input gradient: added in place to dx itself (inplace), else to dxt and then to dx */
+    if (dx && !inplace) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * Bs * sizeof(float));
     /* dout at a block of positions, batch-last: (np, O, B) in zt, or where it lies */
     int nb = obl ? P : block_positions(P, O, B);
     for (int p0 = 0; p0 < P; p0 += nb) {
@@ -340,9 +410,9 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             for (int o = 0; o < O; o++)
                 transpose(s.zt + (size_t)o * B, (size_t)O * B, dout + (size_t)o * P + p0, (size_t)O * P, B, np);
         for (int i = 0; i < np; i++) {
-            int p = p0 + i, y = p / OW * st, xo = p % OW * st;
-            size_t at = (size_t)y * row + (size_t)xo * C * Bs; /* the patch's corner in xt and dxt */
-            const float *dtp = dt + (size_t)(obl ? p : i) * O * B, *xp = s.xt + at;
+            int p = p0 + i, y0 = p / OW * st - pad, x0 = p % OW * st - pad;
+            PatchAt a = patch_at(s.xt, x, inplace, y0, x0, B, C, H, W, K);
+            const float *dtp = dt + (size_t)(obl ? p : i) * O * B, *xp = a.p;
             /* dW_p (O, CKK) += dt_p patches^T. As (patches dt_p^T)^T: dt_p transposed to
                (B, O), so that the product has no transposed operand (16 x 144 x 128: 114
                GFLOP/s against 65), its (CKK, O) result added transposed; with C a multiple of 8
@@ -354,27 +424,36 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
                 transpose(s.dtt, (size_t)O, dtp, (size_t)B, O, B);
                 if (C % 8 == 0) {
                     for (int ky = 0; ky < K; ky++)
-                        sgemm_ld(0, 0, KC, O, B, 1.0f, xp + ky * row, (int)Bs, s.dtt, O, 0.0f, s.dwt + (size_t)ky * KC * O, O);
+                        sgemm_ld(0, 0, KC, O, B, 1.0f, xp + ky * a.row, (int)a.ld, s.dtt, O, 0.0f,
+                                 s.dwt + (size_t)ky * KC * O, O);
                     add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK, C, K * K);
                 } else {
-                    gather_patch(s.cols, xp, row, C, K, B);
+                    gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                     sgemm(0, 0, CKK, O, B, 1.0f, s.cols, s.dtt, 0.0f, s.dwt);
                     add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK, CKK, 1);
                 }
             } else { /* the stem's 27-long kernels: both orientations run at one rate */
-                gather_patch(s.cols, xp, row, C, K, B);
+                gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                 sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
             }
-            if (dx) {
-                /* the patches' gradient F_p^T dt_p, added in place to the rows of dxt under p */
-                float *dxp = s.dxt + at;
-                kernels_in(s.wk, F + (size_t)p * O * CKK, O, C, K);
-                for (int ky = 0; ky < K; ky++)
-                    sgemm_ld(1, 0, KC, B, O, 1.0f, s.wk + (size_t)ky * KC, CKK, dtp, B, 1.0f, dxp + ky * row, (int)Bs);
-            }
+            if (!dx) continue;
+            /* the patches' gradient F_p^T dt_p, per kernel row (K C, B): added in place to the
+               rows under p, of dx where the patch lies inside the image (inplace), else of dxt;
+               an inplace patch leaving the image is made in cols (K, K C, B) and its in-image
+               part added to dx (the same sums in the same order as through dxt) */
+            kernels_in(s.wk, F + (size_t)p * O * CKK, O, C, K);
+            int to_cols = inplace && !patch_inside(y0, x0, H, W, K);
+            float *dxp = !inplace ? s.dxt + (size_t)(y0 + pad) * row + (size_t)(x0 + pad) * C * Bs
+                         : to_cols ? s.cols
+                                   : dx + ((size_t)y0 * W + x0) * C * B;
+            size_t drow = !inplace ? row : to_cols ? (size_t)KC * B : (size_t)W * C * B, dld = inplace ? (size_t)B : Bs;
+            for (int ky = 0; ky < K; ky++)
+                sgemm_ld(1, 0, KC, B, O, 1.0f, s.wk + (size_t)ky * KC, CKK, dtp, B, to_cols ? 0.0f : 1.0f,
+                         dxp + ky * drow, (int)dld);
+            if (to_cols) add_patch(dx, s.cols, B, C, H, W, K, y0, x0);
         }
     }
-    if (!dx) return;
+    if (!dx || inplace) return;
     if (layout & LC_IN_BL) add_batch_last(dx, s.dxt, B, C, H, W, pad);
     else add_from_batch_last(dx, s.xt, s.dxt, B, C, H, W, pad); /* xt is free now */
 }

@@ -78,9 +78,12 @@ void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, con
  * pixel p = y W + x and channel c at lc_bl_index. LC_IN_BL: x and dx batch-last; LC_OUT_BL:
  * out and dout. A network of LC layers that keeps its activations batch-last (the resnet
  * kind's) has no transposes in its layers: a position's (O, Bc) output is what each product
- * writes, and a batch-last input is copied into the padded chunk a row of images at a time.
- * The same products as the batch-first calls: out, dW and dx equal theirs bit for bit; db
- * sums in another order.
+ * writes. A batch-last input with C a multiple of 8 is read in place where a patch lies inside
+ * the image, and its gradient added to dx there; only the pixels that patches leaving the
+ * image read are copied into the padded chunk (with other C, all of them, a row of images at
+ * a time). The same products as the batch-first calls: out and dW equal theirs bit for bit,
+ * and dx too when it starts at zero (else it differs by rounding: the patches' gradients are
+ * added to it one by one, not summed first); db sums in another order.
  */
 enum { LC_IN_BL = 1, LC_OUT_BL = 2, LC_BL_CHUNK = 128 };
 /** Offset of image n, plane c, pixel p in a batch-last array of B images of C planes of P pixels. */
