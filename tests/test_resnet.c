@@ -152,6 +152,43 @@ static void test_batch_last(int nB) {
     free(x), free(gate), free(dy), free(dx), free(xl), free(gl_), free(dyl), free(dxl), free(t), free(g2);
 }
 
+/*
+ * maxpool over a batch-last input (the lc kind's layout), its output batch-last (obl 1) or
+ * batch-first, against the batch-first layer on the same data relaid, bit for bit: the
+ * output in training and evaluation, and the input gradient (layer_backward_set) routed to
+ * the same winners. Inputs on a coarse grid (ties in a window: the first in reading order
+ * wins) with a ReLU and without; batches of 130 (two chunks) and 3.
+ */
+static void test_maxpool_batch_last(int nB, int relu, int obl) {
+    enum { C = 3, H = 6, W = 4, P = H * W, Q = P / 4 };
+    size_t N = (size_t)nB * C * P, M = (size_t)nB * C * Q;
+    Layer f, l;
+    CHECK(layer_maxpool_init(&f, C, H, W, relu, nB) == 0 && layer_maxpool_init(&l, C, H, W, relu, nB) == 0,
+          "maxpool init");
+    l.bl = LC_IN_BL | (obl ? LC_OUT_BL : 0);
+    float *x = malloc(N * 4), *xl = malloc(N * 4), *dx = malloc(N * 4), *dxl = malloc(N * 4), *t = malloc(N * 4),
+          *dy = malloc(M * 4), *dyl = malloc(M * 4), *yt = malloc(M * 4), *sc = malloc(l.ops->scratch(&l, nB) * 4 + 4);
+    Rng g;
+    rng_seed(&g, 12, (uint64_t)nB);
+    for (size_t i = 0; i < N; i++) x[i] = (float)((int)(rng_uniform(&g) * 5) - 2); /* -2..2: ties */
+    fill(dy, M, &g, 1.0);
+    lc_relayout(xl, x, nB, C, P, 0);
+    if (obl) lc_relayout(dyl, dy, nB, C, Q, 0);
+    else memcpy(dyl, dy, M * 4);
+    for (int train = 0; train < 2; train++) {
+        f.ops->forward(&f, x, nB, train, NULL), l.ops->forward(&l, xl, nB, train, sc);
+        if (obl) lc_relayout(yt, l.y, nB, C, Q, 1);
+        else memcpy(yt, l.y, M * 4);
+        CHECK(!memcmp(yt, f.y, M * 4), "maxpool batch-last B %d relu %d obl %d train %d: output differs", nB, relu, obl,
+              train);
+    }
+    layer_backward_set(&f, x, dy, dx, nB, NULL), layer_backward_set(&l, xl, dyl, dxl, nB, sc);
+    lc_relayout(t, dxl, nB, C, P, 1);
+    CHECK(!memcmp(t, dx, N * 4), "maxpool batch-last B %d relu %d obl %d: input gradient differs", nB, relu, obl);
+    layer_free(&f), layer_free(&l);
+    free(x), free(xl), free(dx), free(dxl), free(t), free(dy), free(dyl), free(yt), free(sc);
+}
+
 /* A tiny resnet (width 2, n 1) on HW x HW images; extra: "key=value" settings or NULL. */
 static int build(Model *md, const char *layer_type, const char *extra, int HW, char *err) {
     JobSpec s;
@@ -636,6 +673,8 @@ int main(void) {
     test_bn_grad(1);
     test_net_grad("conv");
     test_batch_last(130), test_batch_last(5);
+    for (int relu = 0; relu < 2; relu++)
+        for (int obl = 0; obl < 2; obl++) test_maxpool_batch_last(130, relu, obl), test_maxpool_batch_last(3, relu, obl);
     test_batch_last_net();
     test_net_grad("lc");
     test_sharing_identity();

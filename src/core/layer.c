@@ -5,6 +5,7 @@
 #include "layer.h"
 
 #include <assert.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -496,10 +497,106 @@ int layer_apool_init(Layer *l, int C, int H, int W, int n, int amax, int max_bat
     return r;
 }
 
+/*
+ * maxpool_fwd over a batch-last x (Layer.bl's LC_IN_BL): per chunk, output pixel and plane,
+ * the four input rows of the chunk's images side by side, as maxpool2_relu_forward and
+ * maxpool2_forward take them image by image (the same floats, the same first winner in
+ * reading order). y batch-last (LC_OUT_BL), or made batch-last in scratch and transposed.
+ * arg (batch-last): the winner's place in its window (0..3), plus 4 where the ReLU took the
+ * output to 0 (no gradient passes).
+ */
+/* the maxima of four rows of n images into y (ReLU after + bv with relu), with the winners'
+   codes where code is not NULL (one loop per case: each vectorises) */
+MULTIVERSION static void pool4_rows(float *restrict y, int *restrict code, const float *restrict r00,
+                                    const float *restrict r01, const float *restrict r10, const float *restrict r11,
+                                    int n, int relu, float bv) {
+#define POOL4_WINNER                                                                                                   \
+    float best = isgreater(r00[i], -FLT_MAX) ? r00[i] : -FLT_MAX;                                                      \
+    int k = 0, g;                                                                                                      \
+    g = isgreater(r01[i], best), k = g ? 1 : k, best = g ? r01[i] : best;                                              \
+    g = isgreater(r10[i], best), k = g ? 2 : k, best = g ? r10[i] : best;                                              \
+    g = isgreater(r11[i], best), k = g ? 3 : k, best = g ? r11[i] : best;
+    if (code && relu)
+        for (int i = 0; i < n; i++) {
+            POOL4_WINNER
+            best += bv;
+            y[i] = best > 0.0f ? best : 0.0f, code[i] = k | (best > 0.0f ? 0 : 4);
+        }
+    else if (code)
+        for (int i = 0; i < n; i++) {
+            POOL4_WINNER
+            y[i] = best, code[i] = k;
+        }
+    else
+        for (int i = 0; i < n; i++) {
+            float u = r00[i] > r01[i] ? r00[i] : r01[i], v = r10[i] > r11[i] ? r10[i] : r11[i], m = u > v ? u : v;
+            if (relu) m += bv, m = m > 0.0f ? m : 0.0f;
+            y[i] = m;
+        }
+#undef POOL4_WINNER
+}
+
+/* the gradient dy of n images added to the winners among four rows (codes of pool4_rows) */
+MULTIVERSION static void unpool4_rows(float *restrict r00, float *restrict r01, float *restrict r10,
+                                      float *restrict r11, const int *restrict code, const float *restrict dy, int n) {
+    for (int i = 0; i < n; i++) {
+        int k = code[i];
+        float v = k & 4 ? 0.0f : dy[i];
+        k &= 3;
+        r00[i] = k == 0 ? r00[i] + v : r00[i], r01[i] = k == 1 ? r01[i] + v : r01[i];
+        r10[i] = k == 2 ? r10[i] + v : r10[i], r11[i] = k == 3 ? r11[i] + v : r11[i];
+    }
+}
+
+static void maxpool_bl_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
+    int C = l->C, W = l->W, PW = l->OW, P = l->OH * PW, obl = l->bl & LC_OUT_BL, relu = l->relu;
+    float *y = obl ? l->y : scratch;
+    for (int n0 = 0, bc; n0 < B; n0 += bc) {
+        bc = B - n0 < LC_BL_CHUNK ? B - n0 : LC_BL_CHUNK;
+        size_t CB = (size_t)C * bc;
+        const float *xc = x + (size_t)n0 * C * l->H * W;
+        for (int p = 0; p < P; p++)
+            for (int c = 0; c < C; c++) {
+                const float *r00 = xc + ((size_t)(p / PW * 2) * W + p % PW * 2) * CB + (size_t)c * bc, *r01 = r00 + CB,
+                            *r10 = r00 + W * CB, *r11 = r10 + CB;
+                size_t at = (size_t)n0 * C * P + ((size_t)p * C + c) * bc;
+                pool4_rows(y + at, train ? l->arg + at : NULL, r00, r01, r10, r11, bc, relu, l->b ? l->b[c] : 0.0f);
+            }
+    }
+    if (!obl) lc_relayout(l->y, scratch, B, C, P, 1);
+}
+
+/* maxpool_bwd of maxpool_bl_fwd: dx (batch-last) += dy at the winners (where y > 0 with relu),
+   dy made batch-last in scratch unless it is */
+static void maxpool_bl_bwd(Layer *l, const float *dy, float *dx, int B, float *scratch) {
+    int C = l->C, W = l->W, PW = l->OW, P = l->OH * PW;
+    if (!(l->bl & LC_OUT_BL)) lc_relayout(scratch, dy, B, C, P, 0), dy = scratch;
+    for (int n0 = 0, bc; n0 < B; n0 += bc) {
+        bc = B - n0 < LC_BL_CHUNK ? B - n0 : LC_BL_CHUNK;
+        size_t CB = (size_t)C * bc;
+        float *xc = dx + (size_t)n0 * C * l->H * W;
+        for (int p = 0; p < P; p++)
+            for (int c = 0; c < C; c++) {
+                float *r00 = xc + ((size_t)(p / PW * 2) * W + p % PW * 2) * CB + (size_t)c * bc, *r01 = r00 + CB,
+                      *r10 = r00 + W * CB, *r11 = r10 + CB;
+                size_t at = (size_t)n0 * C * P + ((size_t)p * C + c) * bc;
+                unpool4_rows(r00, r01, r10, r11, l->arg + at, dy + at, bc);
+            }
+    }
+}
+
+/* maxpool: a batch-last input with a batch-first output stages it in scratch */
+static size_t maxpool_scratch(const Layer *l, int B) {
+    return (l->bl & LC_IN_BL) && !(l->bl & LC_OUT_BL) ? (size_t)B * layer_out_floats(l) : 0;
+}
+
 static void maxpool_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
-    (void)scratch;
     size_t ni = layer_in_floats(l), no = layer_out_floats(l);
     assert(!l->b || (!train && l->relu));
+    if (l->bl & LC_IN_BL) {
+        maxpool_bl_fwd(l, x, B, train, scratch);
+        return;
+    }
     for (int n = 0; n < B; n++) {
         int *arg = train ? l->arg + n * no : NULL;
         if (l->relu) maxpool2_relu_forward(l->y + n * no, arg, x + n * ni, (size_t)l->H * l->W, l->b, l->C, l->H, l->W);
@@ -510,13 +607,17 @@ static void maxpool_fwd(Layer *l, const float *x, int B, int train, float *scrat
 static void maxpool_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, float *scratch) {
     (void)x, (void)scratch;
     size_t ni = layer_in_floats(l), no = layer_out_floats(l);
+    if (l->bl & LC_IN_BL) {
+        if (dx) maxpool_bl_bwd(l, dy, dx, B, scratch);
+        return;
+    }
     for (int n = 0; dx && n < B; n++) {
         if (l->relu) maxpool2_relu_backward(dx + n * ni, dy + n * no, l->y + n * no, l->arg + n * no, l->C, l->H, l->W);
         else maxpool2_backward(dx + n * ni, dy + n * no, l->arg + n * no, l->C, l->H, l->W);
     }
 }
 
-const LayerOps LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_params, no_scratch, NULL};
+const LayerOps LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_params, maxpool_scratch, NULL};
 
 static void apool_fwd(Layer *l, const float *x, int B, int train, float *scratch) {
     (void)scratch;
@@ -811,7 +912,15 @@ void layer_chain_forward(Layer *ls, int n, const float *x, int B, int train, flo
     layer_chain_forward_groups(ls, n, x, B, B, train, scratch);
 }
 
+/* 1 if some layer of the chain keeps batch-last activations (whose chunks a group would cut) */
+static int chain_has_bl(const Layer *ls, int n) {
+    for (int i = 0; i < n; i++)
+        if (ls[i].bl) return 1;
+    return 0;
+}
+
 void layer_chain_forward_groups(Layer *ls, int n, const float *x, int B, int G, int train, float *scratch) {
+    assert(G >= B || !chain_has_bl(ls, n));
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G;
         if (n0) chain_shift(ls, n, B, n0, 1);
@@ -828,6 +937,7 @@ void layer_chain_backward(Layer *ls, int n, const float *x, const float *dy, int
 
 void layer_chain_backward_groups(Layer *ls, int n, const float *x, const float *dy, int B, int G, float *g0, float *g1,
                                  float *scratch) {
+    assert(G >= B || !chain_has_bl(ls, n));
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G;
         if (n0) chain_shift(ls, n, B, n0, 1);

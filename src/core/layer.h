@@ -28,7 +28,9 @@
  *         each output's winner for backward; evaluation only the maxima. With relu, b (C)
  *         may carry the bias of the conv before it (then b NULL there), added after the max:
  *         the same floats as before it (rounding is monotone), a quarter of the adds, for
- *         layers that never train (the winners of x + b are not recorded).
+ *         layers that never train (the winners of x + b are not recorded). bl: a batch-last
+ *         input (LC_IN_BL), its output batch-last too (LC_OUT_BL) or batch-first (staged in
+ *         scratch); the same floats and winners, each recorded as its place in the window.
  *   apool adaptive pool of each plane to K x K cells (PyTorch's AdaptiveAvgPool2d, or
  *         AdaptiveMaxPool2d with amax = 1; conv.c's), winners recorded in training.
  *   bn    BatchNorm2d as PyTorch: training (train = 1) normalises by the batch's mean and
@@ -89,8 +91,9 @@ struct Layer {
     int wino;              /* conv: Winograd wherever it applies, below LAYER_TAPS_MIN_C planes too, and
                             * F(4x4, 3x3) on sides that 4 divides (the resnet kind's) */
     int amax;              /* apool: maxima (else averages) */
-    int bl;                /* lc: LC_IN_BL | LC_OUT_BL (lc.h), which of x and y are batch-last; bn: both or
-                            * neither (LAYER_BL); gap: its input (LAYER_BL); others: 0 */
+    int bl;                /* lc: LC_IN_BL | LC_OUT_BL (lc.h), which of x and y are batch-last; maxpool:
+                            * 0, LC_IN_BL or both; bn: both or neither (LAYER_BL); gap: its input
+                            * (LAYER_BL); others: 0 */
     float *w, *dw;         /* conv/lc kernels; bn weight (dw NULL: frozen, no backward) */
     const float *fb;       /* conv/lc: the kernels' feedback in backward (w: bp; fixed: fa) */
     float *b, *db;         /* conv/lc bias (NULL: none), bn bias, maxpool: a conv's bias moved after the max */

@@ -84,6 +84,34 @@ static void db_sums(float *db, const float *dout, int B, int O, int P) {
         for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)n * O + o) * P, P);
 }
 
+/* db (O) += the sums of a batch-last chunk's dout (P, O, B) in db_sums's order: image by
+   image, each as sum_floats over its P values (the same floats: lane l of sum_floats is
+   the sum over p = l mod 8 in order), NB images side by side */
+MULTIVERSION static void db_sums_bl(float *db, const float *dout, int B, int O, int P) {
+    enum { NB = 16 };
+    int P8 = P / 8 * 8;
+    for (int o = 0; o < O; o++)
+        for (int n0 = 0; n0 < B; n0 += NB) {
+            int nb = B - n0 < NB ? B - n0 : NB;
+            float s[NB] = {0}, lane[8][NB];
+            for (int l = 0; l < 8; l++) {
+                float acc[NB] = {0};
+                for (int i = 0; i < P8; i += 8) {
+                    const float *r = dout + ((size_t)(i + l) * O + o) * B + n0;
+                    for (int n = 0; n < nb; n++) acc[n] += r[n];
+                }
+                memcpy(lane[l], acc, sizeof acc);
+            }
+            for (int i = P8; i < P; i++) {
+                const float *r = dout + ((size_t)i * O + o) * B + n0;
+                for (int n = 0; n < nb; n++) s[n] += r[n];
+            }
+            for (int l = 0; l < 8; l++)
+                for (int n = 0; n < nb; n++) s[n] += lane[l][n];
+            for (int n = 0; n < nb; n++) db[o] += s[n];
+        }
+}
+
 /*
  * xt (H+2pad, W+2pad, C, B) <- x (B, C, H, W): batch-last and channels next, zero in the
  * padding. The patch under an output position is then, per kernel row ky, one block of K C
@@ -391,9 +419,7 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     int obl = layout & LC_OUT_BL, inplace = (layout & LC_IN_BL) && C % 8 == 0;
     if (db) {
-        if (obl)
-            for (int p = 0; p < P; p++)
-                for (int o = 0; o < O; o++) db[o] += sum_floats(dout + ((size_t)p * O + o) * B, B);
+        if (obl) db_sums_bl(db, dout, B, O, P);
         else db_sums(db, dout, B, O, P);
     }
     if (inplace) frame_batch_last(s.xt, x, B, C, H, W, K, st);
@@ -496,13 +522,14 @@ void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, con
 }
 
 void lc_relayout(float *dst, const float *src, int B, int C, int P, int back) {
-    for (int n = 0; n < B; n++)
+    /* per chunk and plane: (Bc, P) batch-first, C P floats apart <-> (P, Bc) batch-last, C Bc apart */
+    for (int n0 = 0, bc; n0 < B; n0 += bc) {
+        bc = B - n0 < LC_BL_CHUNK ? B - n0 : LC_BL_CHUNK;
+        size_t at = (size_t)n0 * C * P, CP = (size_t)C * P, CB = (size_t)C * bc;
         for (int c = 0; c < C; c++)
-            for (int p = 0; p < P; p++) {
-                size_t f = ((size_t)n * C + c) * P + p, l = lc_bl_index(B, C, P, n, c, p);
-                if (back) dst[f] = src[l];
-                else dst[l] = src[f];
-            }
+            if (back) transpose(dst + at + (size_t)c * P, CP, src + at + (size_t)c * bc, CB, P, bc);
+            else transpose(dst + at + (size_t)c * bc, CB, src + at + (size_t)c * P, CP, bc, P);
+    }
 }
 
 /* x[n][c][y + ky - pad][xo + kx - pad], 0 outside the map */

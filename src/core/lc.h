@@ -83,7 +83,8 @@ void lc_backward_strided(float *dx, float *dW, float *db, const float *dout, con
  * image read are copied into the padded chunk (with other C, all of them, a row of images at
  * a time). The same products as the batch-first calls: out and dW equal theirs bit for bit,
  * and dx too when it starts at zero (else it differs by rounding: the patches' gradients are
- * added to it one by one, not summed first); db sums in another order.
+ * added to it one by one, not summed first); db is summed in batch-first order (the same
+ * floats too).
  */
 enum { LC_IN_BL = 1, LC_OUT_BL = 2, LC_BL_CHUNK = 128 };
 /** Offset of image n, plane c, pixel p in a batch-last array of B images of C planes of P pixels. */

@@ -13,7 +13,9 @@
  *
  * The network is a chain of rows of the layer ops table (layer.h): per layer an lc or conv
  * row with its bias (and the ReLU fused when there is no pool), then a maxpool row with the
- * ReLU fused after the max (the same floats as ReLU then max-pool).
+ * ReLU fused after the max (the same floats as ReLU then max-pool). lc keeps the activations
+ * between its first layer's output and its last row's input batch-last (lc.h): no LC layer
+ * transposes, and the floats are those of the batch-first chain, bit for bit.
  *
  * Both layers learn through the head's input gradient and the rule's feedback: bp passes the
  * weights themselves; fa a fixed random tensor of the weights' shape (lc_B<l> / conv_B<l>,
@@ -149,6 +151,10 @@ static int lc_init_layers(Model *md, const JobSpec *spec, int C, int H, int W) {
             H /= 2, W /= 2;
         }
     }
+    /* lc: activations batch-last (lc.h) from the first layer's output to the last layer's
+       input, so that no LC layer transposes: the same floats as batch-first (lc.h, layer.c) */
+    for (int j = 0; !lm->conv && lm->n > 1 && j < lm->n; j++)
+        lm->net[j].bl = (j ? LC_IN_BL : 0) | (j < lm->n - 1 ? LC_OUT_BL : 0);
     size_t sc = layer_chain_scratch(lm->net, lm->n, B), act = layer_chain_act(lm->net, lm->n);
     if (!(lm->scratch = malloc((sc ? sc : 1) * sizeof(float)))) return -1;
     for (int i = 0; i < 2; i++)
