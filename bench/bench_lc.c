@@ -202,10 +202,19 @@ int main(int argc, char **argv) {
     if (dump && st == 1) {
         FILE *fp = fopen(dump, "wb");
         int hdr[5] = {B, C, O, H, K};
-        const float *arr[8] = {x, Wt, b, g, out, dx, dW, db};
+        /* the kernels in (c, ky, kx) order, PyTorch's (lc.h: lc.c may keep another) */
+        size_t nk = (size_t)OH * OW * O;
+        float *Wp = malloc(nw * sizeof(float)), *dWp = malloc(nw * sizeof(float));
+        if (!Wp || !dWp) {
+            fprintf(stderr, "bench_lc: out of memory\n");
+            return 1;
+        }
+        lc_kernels_convert(Wp, Wt, nk, C, K, 1), lc_kernels_convert(dWp, dW, nk, C, K, 1);
+        const float *arr[8] = {x, Wp, b, g, out, dx, dWp, db};
         size_t len[8] = {nx, nw, (size_t)O, no, no, nx, nw, (size_t)O};
         int ok = fp && fwrite(hdr, sizeof hdr, 1, fp) == 1;
         for (int k = 0; ok && k < 8; k++) ok = fwrite(arr[k], sizeof(float), len[k], fp) == len[k];
+        free(Wp), free(dWp);
         if (!fp || fclose(fp) || !ok) {
             fprintf(stderr, "bench_lc: cannot write %s\n", dump);
             return 1;

@@ -40,10 +40,21 @@ static FILE *open_in(const char *dir, const char *name, const char *mode) {
     return f;
 }
 
+/* n floats of buffer b (md->params or a buffer laid out as it is: psrc; md->fixed: fsrc) in the
+   results file's order (model.h's snapshot_order: LC kernels in (c, ky, kx) order) to f */
+static void put(FILE *f, const Model *md, const float *b, size_t n, int fixed) {
+    float *t = malloc((n ? n : 1) * sizeof(float));
+    if (!t) exit(2);
+    memcpy(t, b, n * sizeof(float));
+    if (md->kind->snapshot_order) md->kind->snapshot_order(md, fixed ? NULL : b, fixed ? b : NULL, t, t);
+    fwrite(t, sizeof(float), n, f);
+    free(t);
+}
+
 static void write_buffers(const char *dir, const char *name, const Model *md) {
     FILE *f = open_in(dir, name, "wb");
-    fwrite(md->params, sizeof(float), (size_t)md->tensors.n_params, f);
-    fwrite(md->fixed, sizeof(float), (size_t)md->tensors.n_fixed, f);
+    put(f, md, md->params, (size_t)md->tensors.n_params, 0);
+    put(f, md, md->fixed, (size_t)md->tensors.n_fixed, 1);
     fclose(f);
 }
 
@@ -102,10 +113,10 @@ int main(int argc, char **argv) {
         int b = t % NB;
         double loss = model_step(&md, x + (size_t)b * B * C * H * W, y + b * B, B, 0);
         fprintf(f, "%.9g\n", loss);
-        fwrite(md.params, sizeof(float), np, fs);
-        fwrite(md.fixed, sizeof(float), (size_t)md.tensors.n_fixed, fs);
-        fwrite(md.opt.m, sizeof(float), np, fs);
-        fwrite(md.opt.v ? md.opt.v : md.opt.m, sizeof(float), np, fs);
+        put(fs, &md, md.params, np, 0);
+        put(fs, &md, md.fixed, (size_t)md.tensors.n_fixed, 1);
+        put(fs, &md, md.opt.m, np, 0);
+        put(fs, &md, md.opt.v ? md.opt.v : md.opt.m, np, 0);
     }
     fclose(fs);
     /* then evaluation (running statistics) on each batch */

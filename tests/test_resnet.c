@@ -255,8 +255,11 @@ static void tie(Model *lc, const Model *cv) {
         snprintf(name, sizeof name, conv ? "lc_W%s" : "%s", conv ? a->name + 6 : a->name);
         const Tensor *b = tensors_find(&lc->tensors, name);
         int64_t n = tensor_numel(a), reps = tensor_numel(b) / n;
-        for (int64_t p = 0; p < reps; p++)
-            memcpy(model_tensor(lc, b) + p * n, model_tensor(cv, a), (size_t)n * sizeof(float));
+        float *k = malloc((size_t)n * sizeof(float)); /* the conv kernels in lc.c's order (lc.h) */
+        if (conv) lc_kernels_convert(k, model_tensor(cv, a), (size_t)a->shape[0], a->shape[1], a->shape[2], 0);
+        else memcpy(k, model_tensor(cv, a), (size_t)n * sizeof(float));
+        for (int64_t p = 0; p < reps; p++) memcpy(model_tensor(lc, b) + p * n, k, (size_t)n * sizeof(float));
+        free(k);
     }
 }
 
@@ -299,13 +302,17 @@ static void test_sharing_identity(void) {
         char name[24];
         snprintf(name, sizeof name, "lc_W%s", a->name + 6);
         const Tensor *b = tensors_find(&lc.tensors, name);
-        const float *wa = model_tensor(&cv, a), *wb = model_tensor(&lc, b);
+        const float *wa = model_tensor(&cv, a);
         int64_t n = tensor_numel(a);
+        float *wb = malloc((size_t)tensor_numel(b) * sizeof(float)); /* in (c, ky, kx) order, as wa */
+        lc_kernels_convert(wb, model_tensor(&lc, b), (size_t)(tensor_numel(b) / a->shape[1] / a->shape[2] / a->shape[3]),
+                           a->shape[1], a->shape[2], 1);
         for (int64_t p = 0; p < b->shape[0]; p++)
             for (int64_t i = 0; i < n; i++) {
                 double e = fabs(wa[i] - wb[p * n + i]) / (fabs(wa[i]) + 1e-3);
                 werr = e > werr ? e : werr;
             }
+        free(wb);
     }
     CHECK(worst < 1e-5 && werr < 1e-4, "sharing identity: loss rel %.2e, weights rel %.2e", worst, werr);
     printf("sharing identity: 6 steps, losses within %.1e, weights within %.1e\n", worst, werr);
@@ -402,11 +409,17 @@ static void test_batch_last_net(void) {
         const Tensor *b = tensors_find(&lc.tensors, name);
         int64_t n = tensor_numel(a), reps = tensor_numel(b) / n;
         double md = 0.0, mx = 0.0;
+        float *sum = malloc((size_t)n * sizeof(float)), *sp = malloc((size_t)n * sizeof(float));
         for (int64_t i = 0; i < n; i++) {
             double s = 0.0;
             for (int64_t p = 0; p < reps; p++) s += lc.grads[b->offset + p * n + i];
-            md = fmax(md, fabs(s - cv.grads[a->offset + i])), mx = fmax(mx, fabs(cv.grads[a->offset + i]));
+            sum[i] = (float)s;
         }
+        if (conv) lc_kernels_convert(sp, sum, (size_t)a->shape[0], a->shape[1], a->shape[2], 1); /* (c, ky, kx) */
+        else memcpy(sp, sum, (size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++)
+            md = fmax(md, fabs(sp[i] - cv.grads[a->offset + i])), mx = fmax(mx, fabs(cv.grads[a->offset + i]));
+        free(sum), free(sp);
         worst = fmax(worst, md / (mx + 1e-6));
     }
     CHECK(worst < 1e-4, "batch-last net: gradients differ from the conv net's by %.2e of the largest", worst);

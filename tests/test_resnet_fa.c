@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "job.h"
+#include "lc.h"
 #include "model.h"
 #include "rng.h"
 #include "testutil.h"
@@ -72,6 +73,11 @@ static size_t nparams(const Conv *c, int lc) {
 }
 
 /* y (B, O, OH, OH) = conv(x) with kernels w (lc: one per output position) */
+/* Offset of weight (ci, ky, kx) in a kernel: (c, ky, kx) order, or lc.c's for an LC layer (lc.h) */
+static int kix(const Conv *c, int lc, int ci, int ky, int kx) {
+    return lc ? lc_kidx(c->C, c->K, ci, ky, kx) : (ci * c->K + ky) * c->K + kx;
+}
+
 static void conv_fwd(const Conv *c, int lc, const float *w, const double *x, double *y) {
     int pad = (c->K - 1) / 2, ckk = c->C * c->K * c->K;
     for (int n = 0; n < B; n++)
@@ -84,7 +90,7 @@ static void conv_fwd(const Conv *c, int lc, const float *w, const double *x, dou
                         for (int kx = 0; kx < c->K; kx++) {
                             int iy = p / c->OH * c->s - pad + ky, ix = p % c->OH * c->s - pad + kx;
                             if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->H) continue;
-                            acc += k[(ci * c->K + ky) * c->K + kx] * x[((n * c->C + ci) * c->H + iy) * c->H + ix];
+                            acc += k[kix(c, lc, ci, ky, kx)] * x[((n * c->C + ci) * c->H + iy) * c->H + ix];
                         }
                 y[((n * c->O + o) * c->OH * c->OH) + p] = acc;
             }
@@ -105,7 +111,7 @@ static void conv_bwd(const Conv *c, int lc, const float *f, const double *x, con
                         for (int kx = 0; kx < c->K; kx++) {
                             int iy = p / c->OH * c->s - pad + ky, ix = p % c->OH * c->s - pad + kx;
                             if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->H) continue;
-                            size_t xi = ((size_t)(n * c->C + ci) * c->H + iy) * c->H + ix, e = at + (ci * c->K + ky) * c->K + kx;
+                            size_t xi = ((size_t)(n * c->C + ci) * c->H + iy) * c->H + ix, e = at + kix(c, lc, ci, ky, kx);
                             dw[e] += g * x[xi];
                             if (dx) dx[xi] += g * f[e];
                         }

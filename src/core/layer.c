@@ -461,6 +461,17 @@ static void lc_bwd(Layer *l, const float *x, const float *dy, float *dx, int B, 
                        l->stride, l->bl);
 }
 
+void layer_lc_file_order(const Layer *l, const float *pbase, const float *fbase, const float *psrc, const float *fsrc,
+                         float *params, float *fixed) {
+    size_t nk = (size_t)l->OH * l->OW * l->O;
+    ptrdiff_t w = l->w - pbase;
+    if (psrc) lc_kernels_convert(params + w, psrc + w, nk, l->C, l->K, 1);
+    if (fsrc && l->fb != l->w) { /* fa: the feedback, in the fixed buffer */
+        ptrdiff_t f = l->fb - fbase;
+        lc_kernels_convert(fixed + f, fsrc + f, nk, l->C, l->K, 1);
+    }
+}
+
 const LayerOps LAYER_LC = {"lc", lc_fwd, lc_bwd, lc_n_params, lc_layer_scratch, NULL};
 
 /* ---- maxpool: 2x2, stride 2 (+ ReLU); apool: adaptive pools ---- */

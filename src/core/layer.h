@@ -19,7 +19,7 @@
  *         GEMM per chunk forward, two backward (dW over the chunk, then the patch gradients,
  *         summed back to the pixels).
  *   lc    the same geometry with a kernel per output position: W (OH*OW, O, C*K*K) as lc.h
- *         lays it out; lc.c's lc_forward_layout/lc_backward_layout (the batch made
+ *         lays it out (each kernel in (ky, kx, c) order where C is a multiple of 8); lc.c's lc_forward_layout/lc_backward_layout (the batch made
  *         (H, W, C, B) once, each position's patch read in place by one GEMM per kernel row,
  *         or gathered for one GEMM); bias b (O) or none, a fused ReLU (relu) as conv's. bl:
  *         input and/or output batch-last (lc.h's layout), no transposes then.
@@ -123,6 +123,11 @@ int layer_conv_init_pad(Layer *l, const LayerOps *ops, int C, int H, int W, int 
 Layer layer_conv_shape(const LayerOps *ops, int C, int H, int W, int O, int K, int stride, int pad);
 /** Sets up a 2x2 max-pool of (C, H, W) (relu: fused ReLU after it). @return 0, or -1 (memory, H or W < 2). */
 int layer_maxpool_init(Layer *l, int C, int H, int W, int relu, int max_batch);
+/** An lc layer's kernels, and its feedback where that is not w, from psrc and fsrc (buffers laid
+ *  out as pbase and fbase, the model's params and fixed buffers where l's w and fb lie; either
+ *  NULL: skipped) into params and fixed in the results file's (c, ky, kx) order (lc.h). */
+void layer_lc_file_order(const Layer *l, const float *pbase, const float *fbase, const float *psrc, const float *fsrc,
+                         float *params, float *fixed);
 /** Sets up an adaptive pool of (C, H, W) to n x n (amax: maxima, else averages).
  * @return 0, or -1 (memory, or n outside 1 .. min(H, W)). */
 int layer_apool_init(Layer *l, int C, int H, int W, int n, int amax, int max_batch);

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
@@ -21,7 +22,7 @@
 #endif
 
 /*
- * The scratch's seven arrays (xt, dxt, zt, wk, cols, dtt, dwt) start at multiples of 64
+ * The scratch's six arrays (xt, dxt, zt, cols, dtt, dwt) start at multiples of 64
  * bytes, whatever the caller's scratch pointer (malloc gives 16): somatcopy reading from a
  * source 16 bytes off a 32-byte boundary
  * moved 0.54 ns per float against 0.38-0.42 aligned (z (1024, 16, 64) -> out (64, 16, 1024),
@@ -54,7 +55,7 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K) {
     /* batch_stride does not decrease with B: the whole batch's bounds every chunk's */
     size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * batch_stride(B, C);
     size_t ckk = (size_t)C * K * K;
-    return 2 * xt + (size_t)H * W * B * O + 2 * ckk * O + ckk * B + (size_t)B * O + 7 * LC_ALIGN_FLOATS;
+    return 2 * xt + (size_t)H * W * B * O + ckk * O + ckk * B + (size_t)B * O + 6 * LC_ALIGN_FLOATS;
 }
 
 /*
@@ -247,40 +248,15 @@ V8_INLINE void t8(v8 c[8], const v8 r[8]) {
     }
 }
 
-/*
- * dst (O, K, K, C) <- src (O, C, K, K): a position's kernels with (ky, kx, c) columns, the
- * order of the patch's rows in xt. Per kernel, (C, KK) -> (KK, C) by 8 x 8 register
- * transposes where C is a multiple of 8 (the columns past the last full 8 one by one).
- */
+/* dst (rows, cols) += src (cols, rows) transposed: 8 x 8 register blocks where rows is a
+   multiple of 8 (the columns past the last full 8 one by one), else one by one */
 MULTIVERSION
-static void kernels_in(float *restrict dst, const float *restrict src, int O, int C, int K) {
-    int KK = K * K, k8 = C % 8 ? 0 : KK / 8 * 8;
-    size_t CKK = (size_t)C * KK;
-    for (int o = 0; o < O; o++, dst += CKK, src += CKK) {
-        for (int c0 = 0; c0 < C && k8; c0 += 8)
-            for (int kk0 = 0; kk0 < k8; kk0 += 8) {
-                v8 r[8], t[8];
-                for (int i = 0; i < 8; i++) r[i] = ld8(src + (size_t)(c0 + i) * KK + kk0);
-                t8(t, r);
-                for (int j = 0; j < 8; j++) memcpy(dst + (size_t)(kk0 + j) * C + c0, &t[j], sizeof t[j]);
-            }
-        for (int kk = k8; kk < KK; kk++)
-            for (int c = 0; c < C; c++) dst[kk * C + c] = src[c * KK + kk];
-    }
-}
-
-/* dst (rows, cols) += src (cols, rows) transposed, src's rows permuted: dst's column
-   j = c KK + kk comes from src's row kk C + c (src in xt's (ky, kx, c) order, dst in W's
-   (c, ky, kx); KK = 1, C = cols: no permutation). 8 x 8 blocks where rows is a multiple of 8
-   (the columns past the last full 8 one by one), else one by one */
-MULTIVERSION
-static void add_transposed(float *restrict dst, const float *restrict src, int rows, int cols, int C, int KK) {
+static void add_transposed(float *restrict dst, const float *restrict src, int rows, int cols) {
     int c8 = rows % 8 ? 0 : cols / 8 * 8;
     for (int r0 = 0; r0 < rows && c8; r0 += 8) /* dst's rows 8 at a time (8 streams) */
-        for (int c0 = 0, c = 0, kk = 0; c0 < c8; c0 += 8) {
+        for (int c0 = 0; c0 < c8; c0 += 8) {
             v8 a[8], t[8];
-            for (int j = 0; j < 8; j++, kk = kk + 1 == KK ? (c++, 0) : kk + 1) /* (c, kk) of column c0 + j */
-                a[j] = ld8(src + ((size_t)kk * C + c) * rows + r0);
+            for (int j = 0; j < 8; j++) a[j] = ld8(src + (size_t)(c0 + j) * rows + r0);
             t8(t, a);
             for (int i = 0; i < 8; i++) {
                 float *d = dst + (size_t)(r0 + i) * cols + c0;
@@ -288,26 +264,48 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
                 memcpy(d, &v, sizeof v);
             }
         }
-    for (int j = c8; j < cols; j++) {
-        const float *sj = src + ((size_t)(j % KK) * C + j / KK) * rows; /* src's row of dst's column j */
-        for (int r = 0; r < rows; r++) dst[(size_t)r * cols + j] += sj[r];
+    for (int j = c8; j < cols; j++)
+        for (int r = 0; r < rows; r++) dst[(size_t)r * cols + j] += src[(size_t)j * rows + r];
+}
+
+int lc_kernels_from_public(float *Wt, size_t n, int C, int K) {
+    size_t CKK = (size_t)C * K * K;
+    if (!lc_kernels_hwc(C) || !n) return 0;
+    float *t = malloc(CKK * sizeof(float));
+    if (!t) return -1;
+    for (size_t k = 0; k < n; k++) {
+        memcpy(t, Wt + k * CKK, CKK * sizeof(float));
+        lc_kernels_convert(Wt + k * CKK, t, 1, C, K, 0);
     }
+    free(t);
+    return 0;
+}
+
+void lc_kernels_convert(float *dst, const float *src, size_t n, int C, int K, int to_public) {
+    size_t CKK = (size_t)C * K * K;
+    if (!lc_kernels_hwc(C)) {
+        memcpy(dst, src, n * CKK * sizeof(float));
+        return;
+    }
+    for (size_t k = 0; k < n; k++, dst += CKK, src += CKK)
+        if (to_public) transpose(dst, (size_t)K * K, src, (size_t)C, K * K, C); /* (KK, C) -> (C, KK) */
+        else transpose(dst, (size_t)C, src, (size_t)K * K, C, K * K);          /* (C, KK) -> (KK, C) */
 }
 
 /*
  * Scratch layout of lc_forward / lc_backward: xt and dxt (H+2pad, W+2pad, C, B), zt (P, O, B),
- * wk (O, K, K, C): a position's kernels (or feedback) reordered, cols (C K K, B): a patch
- * gathered in W's column order.
+ * cols (C K K, B): a patch gathered in its kernel's order, dtt (B, O): dout transposed, dwt
+ * (C K K, O): a position's dW transposed.
  */
 typedef struct LcScratch {
-    float *xt, *dxt, *zt, *wk, *cols, *dtt, *dwt;
+    float *xt, *dxt, *zt, *cols, *dtt, *dwt;
 } LcScratch;
 
 static LcScratch scratch_split(float *s, int B, int C, int H, int W, int O, int K) {
     size_t pad = (size_t)(K - 1) / 2, xt = (size_t)C * (H + 2 * pad) * (W + 2 * pad) * batch_stride(B, C);
     LcScratch r;
     r.xt = align64(s), r.dxt = align64(r.xt + xt), r.zt = align64(r.dxt + xt);
-    r.wk = align64(r.zt + (size_t)H * W * B * O), r.cols = align64(r.wk + (size_t)C * K * K * O);
+    r.cols = align64(r.zt + (size_t)H * W * B * O);
     r.dtt = align64(r.cols + (size_t)C * K * K * B), r.dwt = align64(r.dtt + (size_t)B * O);
     return r;
 }
@@ -371,6 +369,20 @@ static void gather_patch(float *restrict cols, const float *restrict xp, size_t 
             }
 }
 
+/* dst (O, K, K, C) <- src (O, C, K, K): kernels of few channels in the patch rows' order */
+static void kernels_rows(float *restrict dst, const float *restrict src, int O, int C, int K) {
+    int KK = K * K;
+    for (size_t o = 0, CKK = (size_t)C * KK; o < (size_t)O; o++)
+        for (int kk = 0; kk < KK; kk++)
+            for (int c = 0; c < C; c++) dst[o * CKK + (size_t)kk * C + c] = src[o * CKK + (size_t)c * KK + kk];
+}
+
+/* cols (K K C, B) <- the patch at xp (as gather_patch's) in its rows' own (ky, kx, c) order */
+static void gather_rows(float *restrict cols, const float *restrict xp, size_t row, size_t ld, int K, int KC, int B) {
+    for (int ky = 0; ky < K; ky++)
+        for (int j = 0; j < KC; j++, cols += B) memcpy(cols, xp + ky * row + (size_t)j * ld, (size_t)B * sizeof(float));
+}
+
 /* lc_forward_layout on one chunk of B images (x and out at its first image) */
 static void forward_chunk(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
                           int C, int H, int W, int O, int K, int st, int layout) {
@@ -390,13 +402,14 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
             PatchAt a = patch_at(s.xt, x, inplace, y0, x0, B, C, H, W, K);
             const float *xp = a.p;
             float *zp = obl ? out + (size_t)p * O * B : s.zt + (size_t)i * O * B;
-            if (C % 8 == 0) {
-                /* z_p (O, B) <- sum over kernel rows ky of W_p[:, ky] (O, K C) * patch rows (K C, B) */
-                kernels_in(s.wk, Wt + (size_t)p * O * CKK, O, C, K);
+            if (lc_kernels_hwc(C)) {
+                /* z_p (O, B) <- sum over kernel rows ky of W_p[:, ky] (O, K C) * patch rows (K C, B):
+                   the kernels are kept in the patch rows' (ky, kx, c) order */
+                const float *wp = Wt + (size_t)p * O * CKK;
                 for (int ky = 0; ky < K; ky++)
-                    sgemm_ld(0, 0, O, B, KC, 1.0f, s.wk + (size_t)ky * KC, CKK, xp + ky * a.row, (int)a.ld,
+                    sgemm_ld(0, 0, O, B, KC, 1.0f, wp + (size_t)ky * KC, CKK, xp + ky * a.row, (int)a.ld,
                              ky ? 1.0f : 0.0f, zp, B);
-            } else { /* few channels: gathered rows and one product beat reordering W (scalar) */
+            } else { /* few channels: the patch gathered in (c, ky, kx) order, one product */
                 gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                 sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.cols, 0.0f, zp);
             }
@@ -439,27 +452,29 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             int p = p0 + i, y0 = p / OW * st - pad, x0 = p % OW * st - pad;
             PatchAt a = patch_at(s.xt, x, inplace, y0, x0, B, C, H, W, K);
             const float *dtp = dt + (size_t)(obl ? p : i) * O * B, *xp = a.p;
-            /* dW_p (O, CKK) += dt_p patches^T. As (patches dt_p^T)^T: dt_p transposed to
-               (B, O), so that the product has no transposed operand (16 x 144 x 128: 114
-               GFLOP/s against 65), its (CKK, O) result added transposed; with C a multiple of 8
-               the patches are read in place, K products (K C, O) in xt's (ky, kx, c) row order,
-               permuted back as they are added (for up to 32 channels out: 3-5% faster layers
-               with 16 and 32, 6% slower with 64; docs/PERFORMANCE.md), otherwise gathered for
-               O <= 16 and C K K >= 64. Else the plain orientation on the gathered patch. */
-            if (C % 8 == 0 ? O <= 32 : O <= 16 && CKK >= 64) {
+            /* dW_p (O, CKK) += dt_p patches^T, in the kernels' order. As (patches dt_p^T)^T:
+               dt_p transposed to (B, O), so that the product has no transposed operand (16 x 144
+               x 128: 114 GFLOP/s against 65), its (CKK, O) result added transposed; with C a
+               multiple of 8 the patches are read in place, K products (K C, O) in the patch
+               rows' (ky, kx, c) order, the kernels' (for up to 32 channels out: 3-5% faster
+               layers with 16 and 32, 6% slower with 64; docs/PERFORMANCE.md), otherwise
+               gathered for O <= 16 and C K K >= 64. Else the plain orientation on the gathered
+               patch. */
+            int hwc = lc_kernels_hwc(C);
+            if (hwc ? O <= 32 : O <= 16 && CKK >= 64) {
                 transpose(s.dtt, (size_t)O, dtp, (size_t)B, O, B);
-                if (C % 8 == 0) {
+                if (hwc)
                     for (int ky = 0; ky < K; ky++)
                         sgemm_ld(0, 0, KC, O, B, 1.0f, xp + ky * a.row, (int)a.ld, s.dtt, O, 0.0f,
                                  s.dwt + (size_t)ky * KC * O, O);
-                    add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK, C, K * K);
-                } else {
+                else {
                     gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                     sgemm(0, 0, CKK, O, B, 1.0f, s.cols, s.dtt, 0.0f, s.dwt);
-                    add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK, CKK, 1);
                 }
-            } else { /* the stem's 27-long kernels: both orientations run at one rate */
-                gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
+                add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK);
+            } else { /* 64 channels out, or the stem's 27-long kernels (both orientations at one rate) */
+                if (hwc) gather_rows(s.cols, xp, a.row, a.ld, K, KC, B);
+                else gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                 sgemm(0, 1, O, CKK, B, 1.0f, dtp, s.cols, 1.0f, dW + (size_t)p * O * CKK);
             }
             if (!dx) continue;
@@ -467,14 +482,15 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
                rows under p, of dx where the patch lies inside the image (inplace), else of dxt;
                an inplace patch leaving the image is made in cols (K, K C, B) and its in-image
                part added to dx (the same sums in the same order as through dxt) */
-            kernels_in(s.wk, F + (size_t)p * O * CKK, O, C, K);
+            const float *fp = F + (size_t)p * O * CKK; /* in the patch rows' order, else reordered */
+            if (!hwc) kernels_rows(s.dwt, fp, O, C, K), fp = s.dwt;
             int to_cols = inplace && !patch_inside(y0, x0, H, W, K);
             float *dxp = !inplace ? s.dxt + (size_t)(y0 + pad) * row + (size_t)(x0 + pad) * C * Bs
                          : to_cols ? s.cols
                                    : dx + ((size_t)y0 * W + x0) * C * B;
             size_t drow = !inplace ? row : to_cols ? (size_t)KC * B : (size_t)W * C * B, dld = inplace ? (size_t)B : Bs;
             for (int ky = 0; ky < K; ky++)
-                sgemm_ld(1, 0, KC, B, O, 1.0f, s.wk + (size_t)ky * KC, CKK, dtp, B, to_cols ? 0.0f : 1.0f,
+                sgemm_ld(1, 0, KC, B, O, 1.0f, fp + (size_t)ky * KC, CKK, dtp, B, to_cols ? 0.0f : 1.0f,
                          dxp + ky * drow, (int)dld);
             if (to_cols) add_patch(dx, s.cols, B, C, H, W, K, y0, x0);
         }
@@ -549,7 +565,7 @@ void lc_forward_naive(float *out, const float *x, const float *Wt, const float *
                     for (int c = 0; c < C; c++)
                         for (int ky = 0; ky < K; ky++)
                             for (int kx = 0; kx < K; kx++)
-                                s += w[(c * K + ky) * K + kx] *
+                                s += w[lc_kidx(C, K, c, ky, kx)] *
                                      pixel(x, n, c, y + ky - pad, xo + kx - pad, C, H, W);
                     out[(((size_t)n * O + o) * H + y) * W + xo] = (float)s;
                 }
@@ -568,7 +584,7 @@ void lc_backward_naive(float *dx, float *dW, float *db, const float *dout, const
                         for (int n = 0; n < B; n++)
                             s += dout[((size_t)n * O + o) * P + p] *
                                  pixel(x, n, c, y + ky - pad, xo + kx - pad, C, H, W);
-                        dW[((size_t)p * O + o) * CKK + (c * K + ky) * K + kx] += (float)s;
+                        dW[((size_t)p * O + o) * CKK + lc_kidx(C, K, c, ky, kx)] += (float)s;
                     }
     if (db)
         for (int o = 0; o < O; o++) {
@@ -590,7 +606,7 @@ void lc_backward_naive(float *dx, float *dW, float *db, const float *dout, const
                             if (y < 0 || y >= H || xo < 0 || xo >= W) continue;
                             for (int o = 0; o < O; o++)
                                 s += (double)dout[((size_t)n * O + o) * P + y * W + xo] *
-                                     F[((size_t)(y * W + xo) * O + o) * CKK + (c * K + ky) * K + kx];
+                                     F[((size_t)(y * W + xo) * O + o) * CKK + lc_kidx(C, K, c, ky, kx)];
                         }
                     dx[(((size_t)n * C + c) * H + iy) * W + ix] += (float)s;
                 }
@@ -736,7 +752,7 @@ void lc_sleep_dynamic_strided(float *Wt, float *scratch, int C, int IH, int IW, 
     float *wg = Wg;
     for (int i = 0; i < g.n_groups; i++)
         for (int m = 0; m < group_size(&g, i); m++, wg += n)
-            memcpy(wg, Wt + (size_t)group_member(&g, i, m, W) * n, n * sizeof(float));
+            lc_kernels_convert(wg, Wt + (size_t)group_member(&g, i, m, W) * n, (size_t)O, C, K, 1); /* (c, ky, kx) */
     memcpy(W0g, Wg, np * n * sizeof(float));
 
     /* iterations t0 .. t0 + tc - 1: their patches drawn in iteration order (the stream does
@@ -782,7 +798,7 @@ void lc_sleep_dynamic_strided(float *Wt, float *scratch, int C, int IH, int IW, 
     wg = Wg;
     for (int i = 0; i < g.n_groups; i++)
         for (int m = 0; m < group_size(&g, i); m++, wg += n)
-            memcpy(Wt + (size_t)group_member(&g, i, m, W) * n, wg, n * sizeof(float));
+            lc_kernels_convert(Wt + (size_t)group_member(&g, i, m, W) * n, wg, (size_t)O, C, K, 0);
 }
 
 void lc_sleep_dynamic(float *Wt, float *scratch, int C, int H, int W, int O, int K, int share,
@@ -802,7 +818,9 @@ void lc_snr_strided(const float *Wt, int C, int IH, int IW, int st, int O, int K
         if (snr_code) *snr_code = NAN;
         return;
     }
-    for (size_t e = 0; e < n; e++) {
+    size_t CKK = (size_t)C * K * K;
+    for (size_t ep = 0; ep < n; ep++) { /* weights in (c, ky, kx) order: the same sums as ever */
+        size_t j = ep % CKK, e = ep - j + (size_t)lc_kidx(C, K, (int)(j / (K * K)), (int)(j % (K * K)) / K, (int)(j % K));
         double m = 0.0, ss = 0.0;
         for (int y = sp.lo; y < sp.hiy; y++)
             for (int x = sp.lo; x < sp.hix; x++) m += Wt[(size_t)(y * W + x) * n + e];

@@ -7,7 +7,9 @@
  *   channel shared by all positions, as the authors' LocallyConnected2d has it.
  *
  * A kernel's column index is c*K*K + ky*K + kx, as in conv.h, so with every position's
- * kernel equal to a conv kernel (O, C*K*K) the layer computes that conv. Sharing groups:
+ * kernel equal to a conv kernel (O, C*K*K) the layer computes that conv; with C a multiple of
+ * 8, lc.c keeps it (ky*K + kx)*C + c instead (lc_kernels_hwc, below) and converts at the
+ * boundaries (the results file, lc_init's draws, the sleeps). Sharing groups:
  * LC_SHARE_GRID (the default, the authors' choice) groups positions at stride K in each
  * direction; LC_SHARE_MAP groups the whole map. Leaves out: stride > 1, channel groups,
  * even K, the network around the layer.
@@ -33,7 +35,7 @@ enum { LC_SHARE_GRID = 0, LC_SHARE_MAP = 1 };
 size_t lc_weight_count(int C, int H, int W, int O, int K);
 /**
  * Floats of scratch lc_forward and lc_backward need for a batch of B:
- * 2*C*(H+K-1)*(W+K-1)*Bs + H*W*B*O + C*K*K*(2*O + B) + B*O + 112, Bs = B rounded up to 8
+ * 2*C*(H+K-1)*(W+K-1)*Bs + H*W*B*O + C*K*K*(O + B) + B*O + 96, Bs = B rounded up to 8
  * (plus 8 where C*Bs floats would be a multiple of 4 KiB, unless C is a multiple of 128); its
  * arrays start at multiples of 64 bytes.
  */
@@ -43,12 +45,13 @@ size_t lc_scratch_floats(int B, int C, int H, int W, int O, int K);
  * out (B, O, H, W) <- LC(x) + b. Wt (H*W, O, C*K*K); b (O) or NULL for no bias.
  * Per chunk of at most 128 images (Bc): the input is made (H+K-1, W+K-1, C, Bc), zero-padded,
  * so that a position's patch is, per kernel row, one block of K*C rows of Bc floats. With C a
- * multiple of 8 the position's kernels are reordered to (ky, kx, c) and K GEMMs read the
- * blocks in place; otherwise the patch is gathered in (c, ky, kx) order and one GEMM gives
- * (O, Bc). Backward: dW as dW^T (C*K*K, O) from dout transposed, added transposed: with C a
- * multiple of 8 and O <= 32 by K GEMMs on the blocks in place, with O <= 16 and C*K*K >= 64
- * by one on the gathered patch; otherwise dW by one GEMM of the gathered patch. The input
- * gradient by K GEMMs added in place; dW and db sum over the chunks in batch order. scratch:
+ * multiple of 8 the position's kernels are kept in that (ky, kx, c) order and K GEMMs read
+ * them and the blocks in place; otherwise the patch is gathered in (c, ky, kx) order and one
+ * GEMM gives (O, Bc). Backward: dW as dW^T (C*K*K, O) from dout transposed, added
+ * transposed: with C a multiple of 8 and O <= 32 by K GEMMs on the blocks in place, with
+ * O <= 16 and C*K*K >= 64 by one on the gathered patch; otherwise dW by one GEMM of the
+ * gathered patch. The input gradient by K GEMMs added in place (the kernels of fewer
+ * channels reordered per position); dW and db sum over the chunks in batch order. scratch:
  * lc_scratch_floats.
  */
 void lc_forward(float *out, const float *x, const float *Wt, const float *b, float *scratch, int B,
@@ -100,6 +103,26 @@ void lc_forward_layout(float *out, const float *x, const float *Wt, const float 
 /** lc_backward_strided with layout (that of lc_forward_layout's call). */
 void lc_backward_layout(float *dx, float *dW, float *db, const float *dout, const float *x, const float *F,
                         float *scratch, int B, int C, int H, int W, int O, int K, int st, int layout);
+/**
+ * A position's O kernels in Wt, F and dW: (c, ky, kx) order within each kernel, as PyTorch
+ * and the results file lay them out, except with C a multiple of 8 (lc_kernels_hwc), where
+ * lc.c keeps them in (ky, kx, c) order, the order of a patch's rows in its batch-last
+ * blocks: its products then read them in place, with no reorder per position and step.
+ * Elementwise steps (optimisers, instant sleeps) do not see the order; lc_init,
+ * lc_sleep_dynamic* and lc_snr* keep their results those of (c, ky, kx) order, bit for bit;
+ * a kind converts its LC tensors for the results file with lc_kernels_convert.
+ */
+static inline int lc_kernels_hwc(int C) { return C % 8 == 0; }
+/** Offset of weight (c, ky, kx) within a kernel of C channels in lc.c's order. */
+static inline int lc_kidx(int C, int K, int c, int ky, int kx) {
+    return lc_kernels_hwc(C) ? (ky * K + kx) * C + c : (c * K + ky) * K + kx;
+}
+/** dst <- n kernels of C*K*K floats from lc.c's order to (c, ky, kx) (to_public 1) or back (0);
+ *  dst and src do not overlap (a copy where the orders agree). */
+void lc_kernels_convert(float *dst, const float *src, size_t n, int C, int K, int to_public);
+/** Wt's n kernels, drawn in (c, ky, kx) order (lc_init), into lc.c's order in place.
+ *  @return 0, or -1 (out of memory; Wt unchanged). */
+int lc_kernels_from_public(float *Wt, size_t n, int C, int K);
 /** Same contract as lc_forward by direct loops in double (no BLAS, no scratch). For tests. */
 void lc_forward_naive(float *out, const float *x, const float *Wt, const float *b, int B, int C,
                       int H, int W, int O, int K);
@@ -112,7 +135,8 @@ void lc_backward_naive(float *dx, float *dW, float *db, const float *dout, const
  * ReLU gain, fan-out). eps < 0: an independent N(0, std) draw per position. eps >= 0: one
  * shared kernel s (O, C*K*K) ~ N(0, 1) plus per-position noise n ~ N(0, 1):
  * W_p = std / sqrt(1 + eps^2) * (s + eps * n_p). b (O), unless NULL: U(-1/sqrt(CKK), 1/sqrt(CKK))
- * as PyTorch's conv bias. Draws only from r. No allocation.
+ * as PyTorch's conv bias. Draws only from r. No allocation. Wt in (c, ky, kx) order: an LC
+ * layer's kernels then go through lc_kernels_from_public (a conv layer's stay).
  */
 void lc_init(float *Wt, float *b, int C, int H, int W, int O, int K, double eps, Rng *r);
 

@@ -144,6 +144,13 @@ struct ModelKind {
     void (*epoch_end)(Model *md, int e, JobResult *r);
     /** After the final evaluation: the kind's own final metrics on the test split. */
     void (*final_metrics)(Model *md, const Split *test, JobMetrics *m);
+    /**
+     * Snapshots: params and fixed hold copies of psrc and fsrc (md->params and md->fixed, or
+     * buffers laid out as they are: the optimiser's moments); writes there, from psrc and fsrc
+     * (either may be NULL: skipped), the tensors the kind keeps in another order than the
+     * results file's (lc.h: LC kernels). NULL: the buffers' order is the file's.
+     */
+    void (*snapshot_order)(const Model *md, const float *psrc, const float *fsrc, float *params, float *fixed);
 
     /* Shared stages (stage.h): the unsupervised phase's output is shared between jobs whose
      * specs differ only in parameters it never reads, when the kind declares these two. */

@@ -140,9 +140,12 @@ static int lc_init_layers(Model *md, const JobSpec *spec, int C, int H, int W) {
         int PH = lm->conv ? 1 : H, PW = lm->conv ? 1 : W;
         lc_init(ly->w, ly->b, C, PH, PW, ly->O, K, eps, &ri);
         ly->fb = ly->w; /* bp; layer 0 computes no input gradient */
+        size_t nk = (size_t)PH * PW * ly->O; /* lc: kernels kept in lc.c's order (lc.h) */
+        if (!lm->conv && lc_kernels_from_public(ly->w, nk, C, K)) return -1;
         if (fa && i > 0) {
             float *Fb = lc_tensor(md, pre, 'B', i, NULL);
             lc_init(Fb, NULL, C, PH, PW, ly->O, K, -1.0, &rf);
+            if (!lm->conv && lc_kernels_from_public(Fb, nk, C, K)) return -1;
             ly->fb = Fb;
         }
         C = ly->O;
@@ -192,6 +195,12 @@ static int lc_kind_build(Model *md, const JobSpec *spec, int C, int H, int W, ch
     }
     for (int i = 0; i < LC_MAX_LAYERS; i++) lm->snr_paper[i] = lm->snr_code[i] = NAN;
     return 0;
+}
+
+/* lc: the LC kernels (and their feedback) in the results file's (c, ky, kx) order (lc.h) */
+static void lc_snapshot_order(const Model *md, const float *psrc, const float *fsrc, float *params, float *fixed) {
+    LcModel *lm = lc_of(md);
+    for (int i = 0; !lm->conv && i < lm->L; i++) layer_lc_file_order(lm->ly[i], md->params, md->fixed, psrc, fsrc, params, fixed);
 }
 
 static void lc_kind_free(Model *md) {
@@ -414,6 +423,7 @@ const ModelKind MODEL_LC = {
     .after_step = lc_kind_after_step,
     .epoch_end = lc_kind_epoch_end,
     .final_metrics = lc_kind_final_metrics,
+    .snapshot_order = lc_snapshot_order,
     .metrics = LC_METRICS,
     .n_metrics = (int)(sizeof LC_METRICS / sizeof *LC_METRICS),
     .curve_names = LC_CURVES,

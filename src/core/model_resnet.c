@@ -161,9 +161,12 @@ static int rn_conv(Model *md, Layer *l, const ConvDesc *d, int i, Rng *r, Rng *r
     l->wino = !rm->lc; /* as resnet_layer_shape */
     int PH = rm->lc ? l->OH : 1, PW = rm->lc ? l->OW : 1;
     l->w = model_tensor(md, t), l->dw = md->grads + t->offset, l->fb = l->w;
+    size_t nk = (size_t)PH * PW * l->O; /* lc: kernels kept in lc.c's order (lc.h) */
     lc_init(l->w, NULL, l->C, PH, PW, l->O, l->K, -1.0, r);
+    if (rm->lc && lc_kernels_from_public(l->w, nk, l->C, l->K)) return -1;
     if (*fb && i > 0) {
         lc_init(*fb, NULL, l->C, PH, PW, l->O, l->K, -1.0, rf);
+        if (rm->lc && lc_kernels_from_public(*fb, nk, l->C, l->K)) return -1;
         l->fb = *fb, *fb += l->ops->n_params(l);
     }
     size_t s = l->ops->scratch(l, md->max_batch), a = (size_t)l->C * l->H * l->W;
@@ -396,6 +399,15 @@ static void rn_kind_backward(Model *md, const float *x, const uint8_t *y, int B,
 
 static const Mlp *rn_kind_head(const Model *md) { return &rn_of(md)->m; }
 
+/* lc: the LC kernels (and their feedback) in the results file's (c, ky, kx) order (lc.h) */
+static void rn_snapshot_order(const Model *md, const float *psrc, const float *fsrc, float *params, float *fixed) {
+    ResnetModel *rm = rn_of(md);
+    if (!rm->lc) return;
+    Layer *l[RN_MAX_CONV];
+    int part[RN_MAX_CONV], nc = rn_convs(rm, l, part);
+    for (int i = 0; i < nc; i++) layer_lc_file_order(l[i], md->params, md->fixed, psrc, fsrc, params, fixed);
+}
+
 /* lc with a sleep: every sleep_every steps each LC layer's kernels move to (instant: are
  * replaced by) their group's mean */
 static void rn_kind_after_step(Model *md) {
@@ -501,6 +513,7 @@ const ModelKind MODEL_RESNET = {
     .after_step = rn_kind_after_step,
     .epoch_end = rn_kind_epoch_end,
     .final_metrics = rn_kind_final_metrics,
+    .snapshot_order = rn_snapshot_order,
     .curve_names = RN_CURVES,
     .n_curves = RN_N_CURVES,
     .params = RN_PARAMS,

@@ -111,6 +111,7 @@ static void snapshot(const Model *md, JobResult *r, int stage) {
     float *dst = r->snaps + (size_t)k * (np + nf);
     memcpy(dst, md->params, np * sizeof(float));
     memcpy(dst + np, md->fixed, nf * sizeof(float));
+    if (md->kind->snapshot_order) md->kind->snapshot_order(md, md->params, md->fixed, dst, dst + np);
 }
 
 /* Marks r diverged, naming the tensor and when, if a learned tensor is non-finite. */
