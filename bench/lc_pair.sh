@@ -10,8 +10,8 @@
 # ResNet-20 LC layers (3 x 3; the stem 3 -> 16 at 32 x 32 without input gradient, 16, 32 and
 # 64 planes at 32, 16 and 8, the two stride-2 ones) at batch 512 and 128; then the dynamic
 # sleep of the lc kind's two layers and of the default layer. The ResNet layers run as the
-# resnet kind runs them (bench_lc --layout, --bias 0) where a binary has the flags, else
-# batch-first with a bias.
+# resnet kind runs them (bench_lc --layout, --bias 0), and the lc kind's in its layout with
+# their bias, where a binary has the flags (else batch-first with a bias; both binaries alike).
 # Prints every run's JSON, then
 # per layer the medians: wall and CPU seconds of each, CPU seconds over its own GEMM floor and
 # over NEW's (the ratio to compare: an older bench_lc may time the floor another way).
@@ -22,7 +22,9 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-); load: $(cat /proc/loadavg)"
 if [ "${1:-}" = floor ]; then
   old=$2 new=$3 n=${4:-3}
-  layers=("--B 64 --C 3 --O 16 --H 32 --K 5 --dx 0" "--B 64 --C 16 --O 16 --H 16 --K 5")
+  # the lc kind's two layers as it runs them since 7a70ef1: batch-last output (`:2`), both
+  # sides (`:3`), with their bias (`:1`)
+  layers=("--B 64 --C 3 --O 16 --H 32 --K 5 --dx 0:2:1" "--B 64 --C 16 --O 16 --H 16 --K 5:3:1")
   # the ResNet layers as the resnet kind runs them: in its layout (`:2` stem: batch-last
   # output; `:3` the others: both sides) and without bias, passed as --layout L --bias 0 to a
   # bench_lc that has the flags (an older one runs them batch-first with a bias)
@@ -36,10 +38,10 @@ if [ "${1:-}" = floor ]; then
   has_layout "$old" && lo_old=1
   has_layout "$new" && lo_new=1
   sleeps=("--C 3 --O 16 --H 32 --K 5" "--C 16 --O 16 --H 16 --K 5" "--C 32 --O 32 --H 16 --K 3")
-  out=$(for spec in "${layers[@]}"; do l=${spec%%:*} lo=0; [ "$spec" != "$l" ] && lo=${spec#*:}
+  out=$(for spec in "${layers[@]}"; do IFS=: read -r l lo bias <<< "$spec"; lo=${lo:-0} bias=${bias:-0}
         for _ in $(seq "$n"); do
           for v in old new; do b=$old has=$lo_old; [ $v = new ] && b=$new has=$lo_new
-            a=(); [ "$has" = 1 ] && [ "$lo" != 0 ] && a=(--layout "$lo" --bias 0)
+            a=(); [ "$has" = 1 ] && [ "$lo" != 0 ] && a=(--layout "$lo" --bias "$bias")
             $b $l "${a[@]}" --reps 5 --sleep-reps 0 | sed "s/^{/{\"version\": \"$v\", /"; done; done; done
         for l in "${sleeps[@]}"; do for _ in $(seq "$n"); do
           for v in old new; do b=$old; [ $v = new ] && b=$new

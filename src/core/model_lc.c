@@ -286,9 +286,19 @@ static void lc_layer_work(const JobSpec *s, int lc, int c, int h, int w, int O, 
         work_gemm(fwd, P / B, O, B, ckk);
         work_gemm(bwd, P / B, O, ckk, B);
         if (!first) work_gemm(bwd, P / B, ckk, B, O);
-        fwd->n[WK_GATHER] += P * (ckk + O); /* patches gathered, outputs transposed */
+        /* the activations batch-last (lc.h) from the first layer's output on: the first
+         * layer's batch-first images transposed into its padded chunk forward and backward;
+         * a later layer's input read in place where C is a multiple of 8 (the pixels near the
+         * edge copied: counted whole) or copied into the chunk (streams), its patches then
+         * gathered forward and for dW, its input gradient zeroed there and added back; the
+         * bias, the outputs, db and dout's transposes for dW (streams) */
+        int pad = (K - 1) / 2, hwc = lc_kernels_hwc(c);
+        double inp = (double)c * (h + 2 * pad) * (w + 2 * pad);
+        fwd->n[first ? WK_GATHER : WK_STREAM] += inp;
+        bwd->n[first ? WK_GATHER : WK_STREAM] += inp;
+        if (!hwc) fwd->n[WK_GATHER] += P * ckk, bwd->n[WK_GATHER] += P * ckk;
+        if (!first && !hwc) bwd->n[WK_STREAM] += inp + (double)c * h * w;
         fwd->n[WK_STREAM] += P * 2.0 * O;
-        bwd->n[WK_GATHER] += P * (2.0 * ckk + O);
         bwd->n[WK_STREAM] += P * 3.0 * O;
         work_stream(fwd, P * kern / B, 16.0 * P * kern); /* with its gradient and moments */
         work_stream(bwd, 3.0 * P * kern / B, 16.0 * P * kern);
@@ -322,7 +332,8 @@ static void lc_kind_work(const JobSpec *s, int C, int H, int W, int n_train, int
     for (int l = 0; l < L; l++) {
         lc_layer_work(s, lc, c, h, wd, ch[l], &fwd, &bwd, &sleep, l == 0);
         params += (double)ch[l] * c * K * K * (lc ? (double)h * wd : 1.0) + ch[l];
-        if (pool) fwd.n[WK_GATHER] += (double)ch[l] * h * wd, bwd.n[WK_STREAM] += 2.0 * ch[l] * h * wd;
+        if (pool) fwd.n[lc ? WK_STREAM : WK_GATHER] += (double)ch[l] * h * wd, /* lc: batch-last rows */
+            bwd.n[WK_STREAM] += 2.0 * ch[l] * h * wd;
         c = ch[l];
         if (pool) h /= 2, wd /= 2;
     }
