@@ -243,12 +243,14 @@ static void test_relayout(void) {
  * onto random values, within rounding where a batch-last input with C a multiple of 8 takes
  * the patches' gradients into dx one by one (batch-first: summed apart, then added). Batches
  * of one chunk, of two (130: a short second chunk) and of 3 and 9 (not a multiple of 8);
- * stride 1 and 2; C a multiple of 8 (kernels reordered, batch-last read in place) and not.
+ * stride 1 and 2; C a multiple of 8 (kernels reordered, batch-last read in place) and not;
+ * 384 channels out (OpenBLAS sums the input gradient's products over O in blocks).
  */
 static void test_layouts(Rng *r, int dx_zero) {
     int shapes[][7] = {/* B C H W O K st */ {5, 3, 6, 7, 4, 3, 1}, {130, 8, 5, 6, 3, 3, 2}, {9, 16, 6, 6, 16, 3, 1},
-                       {3, 2, 7, 7, 5, 1, 2}, {20, 8, 8, 8, 32, 3, 2}, {128, 3, 4, 4, 16, 3, 1}};
-    for (int t = 0; t < 6; t++) {
+                       {3, 2, 7, 7, 5, 1, 2}, {20, 8, 8, 8, 32, 3, 2}, {128, 3, 4, 4, 16, 3, 1},
+                       {64, 32, 8, 8, 384, 3, 1}};
+    for (int t = 0; t < 7; t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
         size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;

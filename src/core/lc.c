@@ -186,17 +186,21 @@ static void frame_batch_last(float *xt, const float *x, int B, int C, int H, int
     }
 }
 
-/* dx (H, W, C, B) += the in-image part of a patch's gradient g (K, K, C, B) with corner
-   (y0, x0) */
-static void add_patch(float *dx, const float *g, int B, int C, int H, int W, int K, int y0, int x0) {
+/* A patch with corner (y0, x0) between dx (H, W, C, B) and g (K, K, C, B): g <- dx's pixels,
+   zero outside the image (load 1), or dx's pixels <- g's in-image part (load 0) */
+static void patch_io(float *dx, float *g, int B, int C, int H, int W, int K, int y0, int x0, int load) {
     size_t CB = (size_t)C * B;
     for (int ky = 0; ky < K; ky++)
         for (int kx = 0; kx < K; kx++) {
-            int y = y0 + ky, xo = x0 + kx;
-            if (y < 0 || y >= H || xo < 0 || xo >= W) continue;
+            int y = y0 + ky, xo = x0 + kx, in = y >= 0 && y < H && xo >= 0 && xo < W;
+            float *gp = g + ((size_t)ky * K + kx) * CB;
+            if (!in) {
+                if (load) memset(gp, 0, CB * sizeof(float));
+                continue;
+            }
             float *d = dx + ((size_t)y * W + xo) * CB;
-            const float *s = g + ((size_t)ky * K + kx) * CB;
-            for (size_t i = 0; i < CB; i++) d[i] += s[i];
+            if (load) memcpy(gp, d, CB * sizeof(float));
+            else memcpy(d, gp, CB * sizeof(float));
         }
 }
 
@@ -480,19 +484,22 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
             if (!dx) continue;
             /* the patches' gradient F_p^T dt_p, per kernel row (K C, B): added in place to the
                rows under p, of dx where the patch lies inside the image (inplace), else of dxt;
-               an inplace patch leaving the image is made in cols (K, K C, B) and its in-image
-               part added to dx (the same sums in the same order as through dxt) */
+               an inplace patch leaving the image is added in cols (K, K C, B), loaded from dx
+               (zero outside the image) and its in-image part stored back: the same products
+               onto the same floats as through dxt (a product adding its partial sums over O
+               in blocks, as OpenBLAS does for large O, adds them to the same values) */
             const float *fp = F + (size_t)p * O * CKK; /* in the patch rows' order, else reordered */
             if (!hwc) kernels_rows(s.dwt, fp, O, C, K), fp = s.dwt;
             int to_cols = inplace && !patch_inside(y0, x0, H, W, K);
             float *dxp = !inplace ? s.dxt + (size_t)(y0 + pad) * row + (size_t)(x0 + pad) * C * Bs
                          : to_cols ? s.cols
                                    : dx + ((size_t)y0 * W + x0) * C * B;
+            if (to_cols) patch_io(dx, s.cols, B, C, H, W, K, y0, x0, 1);
             size_t drow = !inplace ? row : to_cols ? (size_t)KC * B : (size_t)W * C * B, dld = inplace ? (size_t)B : Bs;
             for (int ky = 0; ky < K; ky++)
-                sgemm_ld(1, 0, KC, B, O, 1.0f, fp + (size_t)ky * KC, CKK, dtp, B, to_cols ? 0.0f : 1.0f,
+                sgemm_ld(1, 0, KC, B, O, 1.0f, fp + (size_t)ky * KC, CKK, dtp, B, 1.0f,
                          dxp + ky * drow, (int)dld);
-            if (to_cols) add_patch(dx, s.cols, B, C, H, W, K, y0, x0);
+            if (to_cols) patch_io(dx, s.cols, B, C, H, W, K, y0, x0, 0);
         }
     }
     if (!dx || inplace) return;
