@@ -141,19 +141,6 @@ static void add_from_batch_last(float *dx, float *tmp, const float *dxt, int B, 
     for (size_t i = 0, n = (size_t)B * C * H * W; i < n; i++) dx[i] += tmp[i];
 }
 
-/* xt (H+2pad, W+2pad, C, B) <- x (H, W, C, B), a batch-last chunk (lc.h): a row of B floats
-   per pixel and channel, no transpose */
-static void copy_batch_last(float *xt, const float *x, int B, int C, int H, int W, int pad) {
-    size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs, row = Wp * CB, side = (size_t)pad * CB;
-    memset(xt, 0, pad * row * sizeof(float));
-    memset(xt + (pad + H) * row, 0, pad * row * sizeof(float));
-    for (int y = 0; y < H; y++) {
-        float *r = xt + (pad + y) * row;
-        memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
-        for (size_t j = 0; j < (size_t)W * C; j++) memcpy(r + side + j * Bs, x + ((size_t)y * W * C + j) * B, (size_t)B * sizeof(float));
-    }
-}
-
 /* 1 if input row (or column) v of n lies under some output o < on whose patch
    [o st - pad, o st - pad + K) leaves [0, n): such patches are read from xt */
 static int under_edge_patch(int v, int n, int on, int st, int pad, int K) {
@@ -167,10 +154,11 @@ static int under_edge_patch(int v, int n, int on, int st, int pad, int K) {
 /* 1 if the patch with corner (y0, x0) lies inside the H x W image */
 static int patch_inside(int y0, int x0, int H, int W, int K) { return y0 >= 0 && x0 >= 0 && y0 + K <= H && x0 + K <= W; }
 
-/* xt (H+2pad, W+2pad, C, B) <- the part of x (H, W, C, B), a batch-last chunk, that patches
-   leaving the image read, and the padding: the other patches read x in place (the pixels
-   within K - 1 of an edge: a quarter of a 32 x 32 map with K 3) */
-static void frame_batch_last(float *xt, const float *x, int B, int C, int H, int W, int K, int st) {
+/* xt (H+2pad, W+2pad, C, B) <- x (H, W, C, B), a batch-last chunk (lc.h), a row of B floats
+   per pixel and channel, no transpose, and the zero padding. edges: only the pixels that
+   patches leaving the image read (the other patches read x in place: the pixels within
+   K - 1 of an edge, a quarter of a 32 x 32 map with K 3) */
+static void copy_batch_last(float *xt, const float *x, int B, int C, int H, int W, int K, int st, int edges) {
     int pad = (K - 1) / 2, OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
     size_t Bs = batch_stride(B, C), Wp = (size_t)W + 2 * pad, CB = (size_t)C * Bs, row = Wp * CB, side = (size_t)pad * CB;
     memset(xt, 0, pad * row * sizeof(float));
@@ -178,7 +166,7 @@ static void frame_batch_last(float *xt, const float *x, int B, int C, int H, int
     for (int y = 0; y < H; y++) {
         float *r = xt + (pad + y) * row;
         memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
-        int all = under_edge_patch(y, H, OH, st, pad, K);
+        int all = !edges || under_edge_patch(y, H, OH, st, pad, K);
         for (int xo = 0; xo < W; xo++)
             if (all || under_edge_patch(xo, W, OW, st, pad, K))
                 for (int c = 0; c < C; c++)
@@ -393,8 +381,7 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
     int inplace = (layout & LC_IN_BL) && C % 8 == 0, pad = (K - 1) / 2;
-    if (inplace) frame_batch_last(s.xt, x, B, C, H, W, K, st);
-    else if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, pad);
+    if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, K, st, inplace);
     else to_batch_last(s.xt, x, B, C, H, W, pad);
     /* batch-last output: each position's (O, B) straight into out; else through zt in blocks */
     int obl = layout & LC_OUT_BL, nb = obl ? P : block_positions(P, O, B);
@@ -439,8 +426,7 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
         if (obl) db_sums_bl(db, dout, B, O, P);
         else db_sums(db, dout, B, O, P);
     }
-    if (inplace) frame_batch_last(s.xt, x, B, C, H, W, K, st);
-    else if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, pad);
+    if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, K, st, inplace);
     else to_batch_last(s.xt, x, B, C, H, W, pad);
     /* the input gradient: added in place to dx itself (inplace), else to dxt and then to dx */
     if (dx && !inplace) memset(s.dxt, 0, (size_t)C * (H + 2 * pad) * (W + 2 * pad) * Bs * sizeof(float));
