@@ -17,7 +17,7 @@ from torch_lc import lc  # noqa: E402
 torch.set_num_threads(1)
 bench = sys.argv[1] if len(sys.argv) > 1 else "build/bench_lc"
 worst = 0.0
-for B, C, O, H, K in [(3, 2, 4, 6, 3), (2, 3, 5, 7, 5), (4, 4, 3, 5, 1), (32, 32, 32, 16, 3)]:
+for B, C, O, H, K in [(3, 2, 4, 6, 3), (2, 3, 5, 7, 5), (4, 4, 3, 5, 1), (32, 32, 32, 16, 3), (37, 3, 16, 8, 3)]:
     with tempfile.NamedTemporaryFile() as tf:
         subprocess.run([bench, "--B", str(B), "--C", str(C), "--O", str(O), "--H", str(H), "--K", str(K),
                         "--reps", "1", "--sleep-reps", "0", "--dump", tf.name], check=True, stdout=subprocess.DEVNULL)

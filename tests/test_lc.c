@@ -57,8 +57,12 @@ static void test_naive(Rng *r) {
                        {16, 8, 4, 5, 16, 3}, {8, 3, 4, 4, 8, 5},
                        /* ... read in place for C a multiple of 8 and O <= 32: O 24, 20 (not a
                           multiple of 8), 32 with 1 x 1 kernels */
-                       {6, 8, 5, 6, 24, 3}, {4, 16, 4, 4, 20, 3}, {5, 8, 4, 4, 32, 1}};
-    for (int t = 0; t < 19; t++) {
+                       {6, 8, 5, 6, 24, 3}, {4, 16, 4, 4, 20, 3}, {5, 8, 4, 4, 32, 1},
+                       /* few channels, O a multiple of 16 (lc.c's few_forward and few_dw): images
+                          past the last 16 and 8, maps not a multiple of 8 wide, two chunks and
+                          two blocks of 16 outputs, C K K 25 and 147 (row blocks of 16, 8, 2, 1) */
+                       {37, 3, 6, 7, 16, 3}, {130, 3, 5, 9, 32, 3}, {20, 1, 4, 4, 16, 5}, {17, 3, 5, 5, 16, 7}};
+    for (int t = 0; t < (int)(sizeof shapes / sizeof shapes[0]); t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5];
         size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * H * W;
@@ -246,11 +250,42 @@ static void test_relayout(void) {
  * stride 1 and 2; C a multiple of 8 (kernels reordered, batch-last read in place) and not;
  * 384 channels out (OpenBLAS sums the input gradient's products over O in blocks).
  */
+/*
+ * A few-channel layer (few_forward: C not a multiple of 8, O a multiple of 16) sums each
+ * output over the patch's rows in order, in vector lanes or one image at a time alike: an
+ * image's output is the same floats alone as in any place of a batch (lanes 0 and 15 of a
+ * block of 16, the images past the last 16, the second chunk), with and without bias, in
+ * both output layouts.
+ */
+static void test_few_batch_place(Rng *r) {
+    int B = 150, C = 3, H = 6, W = 7, O = 32, K = 3, P = H * W, idx[] = {0, 15, 16, 127, 128, 131, 149};
+    size_t nw = lc_weight_count(C, H, W, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * P;
+    float *x = alloc(nx), *Wt = alloc(nw), *b = alloc(O), *out = alloc(no), *one = alloc((size_t)O * P),
+          *s = alloc(lc_scratch_floats(B, C, H, W, O, K));
+    fill(x, nx, r, 1), fill(Wt, nw, r, 0.5), fill(b, O, r, 1);
+    for (int lay = 0; lay <= LC_OUT_BL; lay += LC_OUT_BL)
+        for (int bias = 0; bias < 2; bias++) {
+            lc_forward_layout(out, x, Wt, bias ? b : NULL, s, B, C, H, W, O, K, 1, lay);
+            int bad = 0;
+            for (size_t t = 0; t < sizeof idx / sizeof idx[0]; t++) {
+                int n = idx[t];
+                lc_forward_layout(one, x + (size_t)n * C * H * W, Wt, bias ? b : NULL, s, 1, C, H, W, O, K, 1, 0);
+                for (int o = 0; o < O; o++)
+                    for (int p = 0; p < P; p++) {
+                        float v = lay ? out[lc_bl_index(B, O, P, n, o, p)] : out[((size_t)n * O + o) * P + p];
+                        bad += memcmp(&v, &one[(size_t)o * P + p], sizeof v) != 0;
+                    }
+            }
+            CHECK(!bad, "few channels, layout %d bias %d: %d outputs differ from their image's alone", lay, bias, bad);
+        }
+    free(x), free(Wt), free(b), free(out), free(one), free(s);
+}
+
 static void test_layouts(Rng *r, int dx_zero) {
     int shapes[][7] = {/* B C H W O K st */ {5, 3, 6, 7, 4, 3, 1}, {130, 8, 5, 6, 3, 3, 2}, {9, 16, 6, 6, 16, 3, 1},
                        {3, 2, 7, 7, 5, 1, 2}, {20, 8, 8, 8, 32, 3, 2}, {128, 3, 4, 4, 16, 3, 1},
-                       {64, 32, 8, 8, 384, 3, 1}};
-    for (int t = 0; t < 7; t++) {
+                       {64, 32, 8, 8, 384, 3, 1}, {37, 3, 6, 7, 16, 3, 1}, {130, 3, 8, 9, 32, 3, 2}};
+    for (int t = 0; t < (int)(sizeof shapes / sizeof shapes[0]); t++) {
         int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3], O = shapes[t][4],
             K = shapes[t][5], st = shapes[t][6], OH = (H - 1) / st + 1, OW = (W - 1) / st + 1;
         size_t nw = lc_weight_count(C, OH, OW, O, K), nx = (size_t)B * C * H * W, no = (size_t)B * O * OH * OW;
@@ -665,6 +700,7 @@ int main(void) {
     test_db_order(&r);
     test_scratch_align(&r);
     test_relayout();
+    test_few_batch_place(&r);
     test_layouts(&r, 1);
     test_layouts(&r, 0);
     test_fd(&r);

@@ -114,6 +114,79 @@ MULTIVERSION static void db_sums_bl(float *db, const float *dout, int B, int O, 
 }
 
 /*
+ * 8 floats (GCC/clang vector extension: one AVX register, two SSE ones). The helpers are
+ * always inlined: a clone (MULTIVERSION) and an out-of-line default-target helper would pass
+ * the vectors differently (at -O0 that read garbage).
+ */
+typedef float v8 __attribute__((vector_size(32)));
+#define V8_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
+typedef int v8i __attribute__((vector_size(32)));
+#define SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
+V8_INLINE v8 ld8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* c[j][i] = r[i][j]: an 8 x 8 transpose in registers */
+V8_INLINE void t8(v8 c[8], const v8 r[8]) {
+    v8 t[8], u[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = SHUF8(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = SHUF8(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 8; i += 4)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = SHUF8(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = SHUF8(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        c[i] = SHUF8(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        c[i + 4] = SHUF8(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+/* xt's pixel (y, x), channel c, image n at y row + (x C + c) Bs + n <- x (B, C, H, W): 8 images'
+   rows read side by side (8 streams in order) and put batch-last by 8 x 8 blocks in registers.
+   OpenBLAS's somatcopy per (channel, row), reading one row of each of 128 images 12 KiB apart,
+   took 0.9 ms per pass at the stem's batch of 512 (docs/PERFORMANCE.md, "Seventh pass") */
+MULTIVERSION
+static void rows_batch_last(float *restrict xt, const float *restrict x, int B, int C, int H, int W, size_t row,
+                            size_t Bs) {
+    size_t img = (size_t)C * H * W;
+    int b8 = B / 8 * 8, w8 = W / 8 * 8;
+    for (int n0 = 0; n0 < b8; n0 += 8)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++) {
+                const float *src = x + (size_t)n0 * img + ((size_t)c * H + y) * W;
+                float *dst = xt + y * row + (size_t)c * Bs + n0;
+                for (int x0 = 0; x0 < w8; x0 += 8) {
+                    v8 a[8], t[8];
+#pragma GCC unroll 8
+                    for (int j = 0; j < 8; j++) a[j] = ld8(src + j * img + x0);
+                    t8(t, a);
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; i++) memcpy(dst + (size_t)(x0 + i) * C * Bs, &t[i], sizeof t[i]);
+                }
+                for (int xo = w8; xo < W; xo++)
+                    for (int j = 0; j < 8; j++) dst[(size_t)xo * C * Bs + j] = src[j * img + xo];
+            }
+    for (int n = b8; n < B; n++) /* the images past the last 8 */
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++)
+                for (int xo = 0; xo < W; xo++)
+                    xt[y * row + ((size_t)xo * C + c) * Bs + n] = x[n * img + ((size_t)c * H + y) * W + xo];
+}
+
+/*
  * xt (H+2pad, W+2pad, C, B) <- x (B, C, H, W): batch-last and channels next, zero in the
  * padding. The patch under an output position is then, per kernel row ky, one block of K C
  * rows of B floats ((kx, c) in that order), which the products read in place: no patch
@@ -126,9 +199,8 @@ static void to_batch_last(float *xt, const float *x, int B, int C, int H, int W,
     for (int y = 0; y < H; y++) {
         float *r = xt + (pad + y) * row;
         memset(r, 0, side * sizeof(float)), memset(r + row - side, 0, side * sizeof(float));
-        for (int c = 0; c < C; c++) /* (B, W) of channel c -> (W, B), C B floats apart */
-            transpose(r + side + (size_t)c * Bs, CB, x + ((size_t)c * H + y) * W, (size_t)C * H * W, B, W);
     }
+    rows_batch_last(xt + pad * row + side, x, B, C, H, W, row, Bs);
 }
 
 /* dx (B, C, H, W) += the interior of dxt (H+2pad, W+2pad, C, B), through tmp (B, C, H, W) */
@@ -203,43 +275,6 @@ static void add_batch_last(float *dx, const float *dxt, int B, int C, int H, int
         }
 }
 
-/*
- * 8 floats (GCC/clang vector extension: one AVX register, two SSE ones). The helpers are
- * always inlined: a clone (MULTIVERSION) and an out-of-line default-target helper would pass
- * the vectors differently (at -O0 that read garbage).
- */
-typedef float v8 __attribute__((vector_size(32)));
-#define V8_INLINE static inline __attribute__((always_inline))
-#if defined(__clang__)
-#define SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
-#else
-typedef int v8i __attribute__((vector_size(32)));
-#define SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
-#endif
-V8_INLINE v8 ld8(const float *p) {
-    v8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* c[j][i] = r[i][j]: an 8 x 8 transpose in registers */
-V8_INLINE void t8(v8 c[8], const v8 r[8]) {
-    v8 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = SHUF8(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[i + 1] = SHUF8(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-    for (int i = 0; i < 8; i += 4)
-        for (int h = 0; h < 2; h++) {
-            u[i + 2 * h] = SHUF8(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-            u[i + 2 * h + 1] = SHUF8(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        }
-    for (int i = 0; i < 4; i++) {
-        c[i] = SHUF8(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-        c[i + 4] = SHUF8(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-    }
-}
-
 /* dst (rows, cols) += src (cols, rows) transposed: 8 x 8 register blocks where rows is a
    multiple of 8 (the columns past the last full 8 one by one), else one by one */
 MULTIVERSION
@@ -259,6 +294,131 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
     for (int j = c8; j < cols; j++)
         for (int r = 0; r < rows; r++) dst[(size_t)r * cols + j] += src[(size_t)j * rows + r];
 }
+
+/*
+ * Few input channels (C not a multiple of 8: an image's 1 or 3) and O a multiple of 16: the
+ * products of a position straight from the patch's rows in xt, for the layer that starts a
+ * network (the ResNet stem: 16 x 27 x 128 per position). OpenBLAS's small kernels run such
+ * products at 66 GFLOP/s here against 92 for the same work 512 images wide, the patch had to
+ * be gathered first (27 rows of B floats, per position, both ways), and the output gradient's
+ * product had a transposed operand; these loops do neither (docs/PERFORMANCE.md, "Seventh
+ * pass"). Every sum runs over the patch's rows (forward) or the images (dW) in order, one
+ * multiply and one add each (no FMA: clones.h), so an image's output does not depend on
+ * where in the batch, or in a vector, it lies.
+ */
+typedef float v16 __attribute__((vector_size(64)));
+enum { LC_FEW_ROWS = 7 * 5 * 5 }; /* at most C K K (few_direct) */
+V8_INLINE v16 ld16(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* z (O, B) <- w (O, C K K) times the patch at xp (rows (c, ky, kx): row (ky, kx, c) at
+   xp + ky row + (kx C + c) ld, B floats each), plus bias if given; O a multiple of 16. pf: where
+   the next position's z goes (or NULL) */
+MULTIVERSION
+static void few_forward(float *restrict z, const float *restrict xp, size_t row, size_t ld,
+                        const float *restrict w, const float *restrict bias, int B, int C, int K, int O,
+                        float *pf) {
+    int CKK = C * K * K;
+    size_t lines = (size_t)O * B / 16, blocks = (size_t)O / 16 * (B / 16), per = blocks ? (lines + blocks - 1) / blocks : 0, l = 0;
+    for (int o0 = 0; o0 < O; o0 += 16) {
+        const float *wo = w + (size_t)o0 * CKK;
+        int n = 0;
+        for (; n + 16 <= B; n += 16) { /* 16 outputs of 16 images in registers */
+            /* the next position's output lines, a share per block: stored 16 rows at a time (64 bytes
+               each, 512 apart), they missed the prefetchers, and the stores waited on memory (the
+               stem at batch 512: 9.4 -> 7.0 ms forward) */
+            for (size_t e = l + per; pf && l < e && l < lines; l++) __builtin_prefetch(pf + 16 * l, 1, 3);
+            v16 acc[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) acc[i] = (v16){0};
+            for (int c = 0, r = 0; c < C; c++)
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++, r++) {
+                        v16 xv = ld16(xp + ky * row + ((size_t)kx * C + c) * ld + n);
+#pragma GCC unroll 16
+                        for (int i = 0; i < 16; i++) acc[i] += wo[(size_t)i * CKK + r] * xv;
+                    }
+            if (bias)
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) acc[i] += bias[o0 + i];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) memcpy(z + (size_t)(o0 + i) * B + n, &acc[i], sizeof acc[i]);
+        }
+        for (; n < B; n++) /* the images past the last 16, one by one in the same order */
+            for (int i = 0; i < 16; i++) {
+                float s = 0.0f;
+                for (int c = 0, r = 0; c < C; c++)
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++, r++)
+                            s += wo[(size_t)i * CKK + r] * xp[ky * row + ((size_t)kx * C + c) * ld + n];
+                z[(size_t)(o0 + i) * B + n] = bias ? s + bias[o0 + i] : s;
+            }
+    }
+}
+
+/* dst (B, O) <- src (O, B), O a multiple of 8: 8 x 8 register blocks (the images past the
+   last 8 one by one). A position's output gradient, 16 x 128: somatcopy took 17% of the
+   stem's time at such sizes, these blocks 2% */
+MULTIVERSION
+static void transpose8(float *restrict dst, const float *restrict src, int O, int B) {
+    int b8 = B / 8 * 8;
+    for (int o0 = 0; o0 < O; o0 += 8)
+        for (int n0 = 0; n0 < b8; n0 += 8) {
+            v8 a[8], t[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) a[j] = ld8(src + (size_t)(o0 + j) * B + n0);
+            t8(t, a);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) memcpy(dst + (size_t)(n0 + i) * O + o0, &t[i], sizeof t[i]);
+        }
+    for (int n = b8; n < B; n++)
+        for (int o = 0; o < O; o++) dst[(size_t)n * O + o] = src[(size_t)o * B + n];
+}
+
+/* NR rows of dwt (C K K, O), 16 columns from o0: dwt[r][o] <- sum over images n in order of
+   rows[i][n] dtt[n][o], the rows' images in registers as 16 outputs' vectors */
+#define FEW_DW_BLOCK(NR)                                                                            \
+    do {                                                                                            \
+        v16 acc[NR];                                                                                \
+        _Pragma("GCC unroll 16") for (int i = 0; i < NR; i++) acc[i] = (v16){0};                    \
+        for (int n = 0; n < B; n++) {                                                               \
+            for (size_t e = l + per; pf && l < e && l < lines; l++) __builtin_prefetch(pf + 16 * l); \
+            v16 d = ld16(dtt + (size_t)n * O + o0);                                                 \
+            _Pragma("GCC unroll 16") for (int i = 0; i < NR; i++) acc[i] += rows[r0 + i][n] * d;    \
+        }                                                                                           \
+        _Pragma("GCC unroll 16") for (int i = 0; i < NR; i++)                                       \
+            memcpy(dwt + (size_t)(r0 + i) * O + o0, &acc[i], sizeof acc[i]);                        \
+        r0 += NR;                                                                                   \
+    } while (0)
+
+/* dwt (C K K, O) <- the patch at xp (as few_forward's) times dtt (B, O): a position's dW
+   transposed; O a multiple of 16, C K K at most LC_FEW_ROWS. pf: the next position's output
+   gradient (O, B), fetched a line per image of the first block (read by transpose8 as 8 rows
+   side by side, it too missed the prefetchers: 11.1 -> 8.2 ms backward at batch 512) */
+MULTIVERSION
+static void few_dw(float *restrict dwt, const float *restrict xp, size_t row, size_t ld,
+                   const float *restrict dtt, int B, int C, int K, int O, const float *pf) {
+    int CKK = C * K * K;
+    size_t lines = (size_t)O * B / 16, per = (lines + B - 1) / B, l = 0;
+    const float *rows[LC_FEW_ROWS];
+    for (int c = 0, r = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++, r++) rows[r] = xp + ky * row + ((size_t)kx * C + c) * ld;
+    for (int o0 = 0; o0 < O; o0 += 16) {
+        int r0 = 0;
+        while (CKK - r0 >= 16) FEW_DW_BLOCK(16);
+        if (CKK - r0 >= 8) FEW_DW_BLOCK(8);
+        if (CKK - r0 >= 4) FEW_DW_BLOCK(4);
+        if (CKK - r0 >= 2) FEW_DW_BLOCK(2);
+        if (CKK - r0 >= 1) FEW_DW_BLOCK(1);
+    }
+}
+
+/* the few-channel products above for a layer of C inputs and O outputs, K x K kernels */
+static int few_direct(int C, int K, int O) { return !lc_kernels_hwc(C) && O % 16 == 0 && C * K * K <= LC_FEW_ROWS; }
 
 int lc_kernels_from_public(float *Wt, size_t n, int C, int K) {
     size_t CKK = (size_t)C * K * K;
@@ -400,6 +560,10 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
                 for (int ky = 0; ky < K; ky++)
                     sgemm_ld(0, 0, O, B, KC, 1.0f, wp + (size_t)ky * KC, CKK, xp + ky * a.row, (int)a.ld,
                              ky ? 1.0f : 0.0f, zp, B);
+            } else if (few_direct(C, K, O)) { /* few channels: straight from the patch's rows */
+                few_forward(zp, xp, a.row, a.ld, Wt + (size_t)p * O * CKK, b, B, C, K, O,
+                            obl && i + 1 < np ? zp + (size_t)O * B : NULL);
+                continue; /* the bias added */
             } else { /* few channels: the patch gathered in (c, ky, kx) order, one product */
                 gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                 sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.cols, 0.0f, zp);
@@ -451,7 +615,11 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
                gathered for O <= 16 and C K K >= 64. Else the plain orientation on the gathered
                patch. */
             int hwc = lc_kernels_hwc(C);
-            if (hwc ? O <= 32 : O <= 16 && CKK >= 64) {
+            if (few_direct(C, K, O)) { /* few channels: straight from the patch's rows, dt_p transposed */
+                transpose8(s.dtt, dtp, O, B);
+                few_dw(s.dwt, xp, a.row, a.ld, s.dtt, B, C, K, O, i + 1 < np ? dtp + (size_t)O * B : NULL);
+                add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK);
+            } else if (hwc ? O <= 32 : O <= 16 && CKK >= 64) {
                 transpose(s.dtt, (size_t)O, dtp, (size_t)B, O, B);
                 if (hwc)
                     for (int ky = 0; ky < K; ky++)
