@@ -307,7 +307,6 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
  * where in the batch, or in a vector, it lies.
  */
 typedef float v16 __attribute__((vector_size(64)));
-enum { LC_FEW_ROWS = 7 * 5 * 5 }; /* at most C K K (few_direct) */
 V8_INLINE v16 ld16(const float *p) {
     v16 v;
     memcpy(&v, p, sizeof v);
@@ -395,7 +394,7 @@ static void transpose8(float *restrict dst, const float *restrict src, int O, in
     } while (0)
 
 /* dwt (C K K, O) <- the patch at xp (as few_forward's) times dtt (B, O): a position's dW
-   transposed; O a multiple of 16, C K K at most LC_FEW_ROWS. pf: the next position's output
+   transposed; lc_few_direct(C, K, O). pf: the next position's output
    gradient (O, B), fetched a line per image of the first block (read by transpose8 as 8 rows
    side by side, it too missed the prefetchers: 11.1 -> 8.2 ms backward at batch 512) */
 MULTIVERSION
@@ -417,8 +416,6 @@ static void few_dw(float *restrict dwt, const float *restrict xp, size_t row, si
     }
 }
 
-/* the few-channel products above for a layer of C inputs and O outputs, K x K kernels */
-static int few_direct(int C, int K, int O) { return !lc_kernels_hwc(C) && O % 16 == 0 && C * K * K <= LC_FEW_ROWS; }
 
 int lc_kernels_from_public(float *Wt, size_t n, int C, int K) {
     size_t CKK = (size_t)C * K * K;
@@ -560,7 +557,7 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
                 for (int ky = 0; ky < K; ky++)
                     sgemm_ld(0, 0, O, B, KC, 1.0f, wp + (size_t)ky * KC, CKK, xp + ky * a.row, (int)a.ld,
                              ky ? 1.0f : 0.0f, zp, B);
-            } else if (few_direct(C, K, O)) { /* few channels: straight from the patch's rows */
+            } else if (lc_few_direct(C, K, O)) { /* few channels: straight from the patch's rows */
                 few_forward(zp, xp, a.row, a.ld, Wt + (size_t)p * O * CKK, b, B, C, K, O,
                             obl && i + 1 < np ? zp + (size_t)O * B : NULL);
                 continue; /* the bias added */
@@ -615,7 +612,7 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
                gathered for O <= 16 and C K K >= 64. Else the plain orientation on the gathered
                patch. */
             int hwc = lc_kernels_hwc(C);
-            if (few_direct(C, K, O)) { /* few channels: straight from the patch's rows, dt_p transposed */
+            if (lc_few_direct(C, K, O)) { /* few channels: straight from the patch's rows, dt_p transposed */
                 transpose8(s.dtt, dtp, O, B);
                 few_dw(s.dwt, xp, a.row, a.ld, s.dtt, B, C, K, O, i + 1 < np ? dtp + (size_t)O * B : NULL);
                 add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK);

@@ -290,13 +290,14 @@ static void lc_layer_work(const JobSpec *s, int lc, int c, int h, int w, int O, 
          * layer's batch-first images transposed into its padded chunk forward and backward;
          * a later layer's input read in place where C is a multiple of 8 (the pixels near the
          * edge copied: counted whole) or copied into the chunk (streams), its patches then
-         * gathered forward and for dW, its input gradient zeroed there and added back; the
+         * gathered forward and for dW (but where lc.c reads them in place: lc_few_direct), its
+         * input gradient zeroed there and added back; the
          * bias, the outputs, db and dout's transposes for dW (streams) */
         int pad = (K - 1) / 2, hwc = lc_kernels_hwc(c);
         double inp = (double)c * (h + 2 * pad) * (w + 2 * pad);
         fwd->n[first ? WK_GATHER : WK_STREAM] += inp;
         bwd->n[first ? WK_GATHER : WK_STREAM] += inp;
-        if (!hwc) fwd->n[WK_GATHER] += P * ckk, bwd->n[WK_GATHER] += P * ckk;
+        if (!hwc && !lc_few_direct(c, K, O)) fwd->n[WK_GATHER] += P * ckk, bwd->n[WK_GATHER] += P * ckk;
         if (!first && !hwc) bwd->n[WK_STREAM] += inp + (double)c * h * w;
         fwd->n[WK_STREAM] += P * 2.0 * O;
         bwd->n[WK_STREAM] += P * 3.0 * O;

@@ -59,16 +59,20 @@ static void rn_layer_work(const JobSpec *s, int lc, const ConvDesc *d, int first
         work_stream(fwd, P * kern / B, 16.0 * P * kern);
         work_stream(bwd, 3.0 * P * kern / B, 16.0 * P * kern);
         *params += P * kern;
-        /* patches gathered per position; the activations batch-last (lc.h): each layer's
-         * input copied into its padded chunk forward and backward, the input gradient zeroed
-         * there and added back, a row of images at a time (streams); only the first layer's
-         * batch-first images are transposed into it, forward and backward */
+        /* the activations batch-last (lc.h): the first layer's batch-first images transposed
+         * into its padded chunk forward and backward; a later layer's input, C a multiple of 8,
+         * read in place (the pixels near the edge copied: counted whole, a stream) and its
+         * input gradient added in place. Patches gathered only where lc.c still does: for dW
+         * with 64 channels out (lc.c's backward_chunk), and a layer of few channels not
+         * lc_few_direct (both ways; with C not a multiple of 8 its input gradient also goes
+         * through the padded chunk) */
+        int hwc = lc_kernels_hwc(d->C), few = lc_few_direct(d->C, d->K, d->O);
         double inp = (double)d->C * (d->H + 2 * l.pad) * (d->W + 2 * l.pad);
         fwd->n[first ? WK_GATHER : WK_STREAM] += inp;
         bwd->n[first ? WK_GATHER : WK_STREAM] += inp;
-        fwd->n[WK_GATHER] += P * ckk;
-        bwd->n[WK_GATHER] += P * (first ? 1.0 : 2.0) * ckk;
-        if (!first) bwd->n[WK_STREAM] += inp + in; /* dx zeroed, added back */
+        if (!hwc && !few) fwd->n[WK_GATHER] += P * ckk, bwd->n[WK_GATHER] += P * ckk;
+        if (hwc && d->O > 32) bwd->n[WK_GATHER] += P * ckk;
+        if (!first && !hwc) bwd->n[WK_STREAM] += inp + in; /* dx zeroed, added back */
     } else {
         layer_conv_work(&l, (int)B, first, fwd, bwd); /* the conv row's own count */
         *params += kern;
