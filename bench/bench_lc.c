@@ -12,7 +12,8 @@
  * forward + backward product in the faster of its two orientations (gemm_best; before
  * 2026-12-06 as lc.c called them, which for dW of 16 channels was the slower one). over_floor and sleep_over_floor: median CPU seconds over the floor. The
  * timed forward+backward is the two calls alone: the caller's zeroing of dW, db and dx before
- * them (lc_backward accumulates) is outside the timer, as it is outside the floor.
+ * them (lc_backward accumulates) is outside the timer, as it is outside the floor. fwd_s: the
+ * median wall seconds of the forward call alone (the backward's: fwd_bwd_s less about that).
  *
  *   bench_lc [--B 32] [--C 32] [--O 32] [--H 16] [--K 3] [--st 1] [--dx 1] [--reps 20]
  *            [--sleep-reps 3] [--share grid|map] [--dump FILE] [--tr-rate 0|1] [--layout 0-3] [--bias 0|1]
@@ -176,7 +177,8 @@ int main(int argc, char **argv) {
           *out = act(no, align), *g = act(no, align),
           *s = malloc(lc_scratch_floats(B, C, H, W, O, K) * sizeof(float)),
           *ss = malloc((lc_sleep_scratch_floats(C, H, W, O, K, share, 128) + 1) * sizeof(float));
-    double *t = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double)), *tc = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double));
+    double *t = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double)), *tc = malloc((size_t)(reps + sleep_reps + 1) * sizeof(double)),
+           *tf = malloc((size_t)(reps + 1) * sizeof(double));
     if (!Wt || !dW || !b || !db || !x || !dx || !out || !g || !s || !ss || !t || !tc) {
         fprintf(stderr, "bench_lc: out of memory\n");
         return 1;
@@ -192,11 +194,12 @@ int main(int argc, char **argv) {
         memset(dW, 0, nw * sizeof(float)), memset(db, 0, O * sizeof(float)), memset(dx, 0, nx * sizeof(float));
         double t0 = now_s(), c0 = cpu_s();
         lc_forward_layout(out, x, Wt, bias ? b : NULL, s, B, C, H, W, O, K, st, layout);
+        double t1 = now_s();
         lc_backward_layout(want_dx ? dx : NULL, dW, bias ? db : NULL, g, x, Wt, s, B, C, H, W, O, K, st, layout);
-        if (rep >= 0) t[rep] = now_s() - t0, tc[rep] = cpu_s() - c0;
+        if (rep >= 0) t[rep] = now_s() - t0, tc[rep] = cpu_s() - c0, tf[rep] = t1 - t0;
         sum += out[0] + dx[0] + dW[0];
     }
-    double fb = median(t, reps), fb_cpu = median(tc, reps), sl = 0.0;
+    double fb = median(t, reps), fb_cpu = median(tc, reps), fwd = median(tf, reps), sl = 0.0;
     double floor_s = (double)OH * OW * (gemm_best(0, 0, O, B, CKK, 0.0f) + gemm_best(0, 1, O, CKK, B, 1.0f) +
                                         (want_dx ? gemm_best(1, 0, CKK, B, O, 0.0f) : 0.0));
     if (dump && st == 1) {
@@ -229,11 +232,11 @@ int main(int argc, char **argv) {
     if (sleep_reps && st == 1)
         sl = median(t, sleep_reps), sl_cpu = median(tc, sleep_reps), sl_floor = sleep_floor(C, H, O, K, share, 100, 128);
     printf("{\"impl\": \"synsweep\", \"layer\": \"lc B%d C%d O%d %dx%d K%d st%d%s\", \"fwd_bwd_s\": %.6f, "
-           "\"fwd_bwd_cpu_s\": %.6f, \"floor_cpu_s\": %.6f, \"over_floor\": %.2f, \"sleep_s\": %.4f, \"sleep_cpu_s\": %.4f, "
+           "\"fwd_s\": %.6f, \"fwd_bwd_cpu_s\": %.6f, \"floor_cpu_s\": %.6f, \"over_floor\": %.2f, \"sleep_s\": %.4f, \"sleep_cpu_s\": %.4f, "
            "\"sleep_floor_cpu_s\": %.4f, \"sleep_over_floor\": %.2f, \"sleep\": \"dynamic %s T100 batch128\", "
            "\"layout\": %d, \"bias\": %d, \"check\": %.3g}\n",
-           B, C, O, H, W, K, st, want_dx ? "" : " no dx", fb, fb_cpu, floor_s, fb_cpu / floor_s, sl, sl_cpu, sl_floor,
+           B, C, O, H, W, K, st, want_dx ? "" : " no dx", fb, fwd, fb_cpu, floor_s, fb_cpu / floor_s, sl, sl_cpu, sl_floor,
            sl_floor > 0 ? sl_cpu / sl_floor : 0.0, share ? "map" : "grid", layout, bias, sum);
-    free(Wt), free(dW), free(b), free(db), free(x), free(dx), free(out), free(g), free(s), free(ss), free(t), free(tc);
+    free(Wt), free(dW), free(b), free(db), free(x), free(dx), free(out), free(g), free(s), free(ss), free(t), free(tc), free(tf);
     return 0;
 }
