@@ -472,12 +472,13 @@ static void test_instant(Rng *r) {
 }
 
 /*
- * One dynamic step (T = 1) == the update built independently: tile each patch over an image
+ * One dynamic step (T = 1) == the update built independently (K x K kernels on an H x W map:
+ * K 3 and 5, lc.c's shifted patches for each group's tile): tile each patch over an image
  * with period K, z = naive LC without bias, subtract the mean over the positions of the same
  * group (non-padded only), dW = mean x z^T + gamma (W - W0) (= 0 at T = 1).
  */
-static void test_sleep_step(Rng *r) {
-    int C = 2, H = 8, W = 7, O = 3, K = 3, pad = 1, bs = 5, P = H * W, CKK = C * K * K;
+static void test_sleep_step(Rng *r, int K, int H, int W) {
+    int C = 2, O = 3, pad = (K - 1) / 2, bs = 5, P = H * W, CKK = C * K * K;
     size_t n = (size_t)O * CKK, nw = lc_weight_count(C, H, W, O, K), nx = (size_t)bs * C * P;
     float *W0 = alloc(nw), *Wt = alloc(nw), *want = alloc(nw);
     float *s = alloc(lc_sleep_scratch_floats(C, H, W, O, K, LC_SHARE_MAP, bs)); /* the larger */
@@ -530,9 +531,9 @@ static void test_sleep_step(Rng *r) {
                 }
         }
         double d = rel_diff(Wt, want, nw);
-        CHECK(d < 1e-5, "share %d: one sleep step differs from the tiled-image construction by %g", share, d);
+        CHECK(d < 1e-5, "K %d share %d: one sleep step differs from the tiled-image construction by %g", K, share, d);
         double moved = rel_diff(Wt, W0, nw);
-        CHECK(moved > 1e-2, "share %d: sleep step did not move the weights (%g)", share, moved);
+        CHECK(moved > 1e-2, "K %d share %d: sleep step did not move the weights (%g)", K, share, moved);
     }
     free(W0), free(Wt), free(want), free(s), free(patch), free(img), free(z);
     (void)n;
@@ -707,7 +708,8 @@ int main(void) {
     test_conv_equal(&r);
     test_init();
     test_instant(&r);
-    test_sleep_step(&r);
+    test_sleep_step(&r, 3, 8, 7);
+    test_sleep_step(&r, 5, 12, 11); /* K K = 25: lc.c's patches rolled by two permutations per block */
     test_sleep_split(&r);
     test_sleep_converges(&r);
     test_snr(&r);

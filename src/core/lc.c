@@ -307,6 +307,7 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
  * where in the batch, or in a vector, it lies.
  */
 typedef float v16 __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
 V8_INLINE v16 ld16(const float *p) {
     v16 v;
     memcpy(&v, p, sizeof v);
@@ -880,17 +881,79 @@ size_t lc_sleep_scratch_floats(int C, int H, int W, int O, int K, int share, int
  * X (batch, C, K, K) <- the tile a member of group (gy, gx) sees: patch rows and columns
  * shifted by (gy, gx), cyclically.
  */
-static void shift_patches(float *X, const float *patch, int batch, int C, int K, int gy, int gx) {
+/* r <- z minus its mean over the group's members: Z (batch, nm O), per image and output
+   channel. MULTIVERSION with decay_toward: the sleep's elementwise steps took 15% of a
+   16 -> 16, 5 x 5 layer's sleep in baseline SSE (docs/PERFORMANCE.md, "Seventh pass") */
+MULTIVERSION
+static void center_members(float *restrict Z, float *restrict mean, int batch, int nm, int O) {
+    int N = nm * O;
+    for (int b = 0; b < batch; b++) {
+        float *zb = Z + (size_t)b * N;
+        for (int o = 0; o < O; o++) mean[o] = 0.0f;
+        for (int m = 0; m < nm; m++)
+            for (int o = 0; o < O; o++) mean[o] += zb[m * O + o];
+        for (int o = 0; o < O; o++) mean[o] /= (float)nm;
+        for (int m = 0; m < nm; m++)
+            for (int o = 0; o < O; o++) zb[m * O + o] -= mean[o];
+    }
+}
+
+/* w <- w - c (w - w0) over n weights (c = lr gamma) */
+MULTIVERSION
+static void decay_toward(float *restrict w, const float *restrict w0, size_t n, float c) {
+    for (size_t j = 0; j < n; j++) w[j] -= c * (w[j] - w0[j]);
+}
+
+/* X's blocks from `from` on (batch C blocks of K x K) <- patch's, each rolled by (gy, gx):
+   X[.][ky][kx] = patch[.][(gy + ky) % K][(gx + kx) % K] */
+static void shift_rows(float *X, const float *patch, int nb, int from, int K, int gy, int gx) {
     int KK = K * K;
-    for (int b = 0; b < batch; b++)
-        for (int c = 0; c < C; c++)
-            for (int ky = 0; ky < K; ky++) {
-                int sy = gy + ky < K ? gy + ky : gy + ky - K;
-                const float *src = patch + ((size_t)b * C + c) * KK + sy * K;
-                float *dst = X + ((size_t)b * C + c) * KK + ky * K;
-                for (int kx = 0; kx < K - gx; kx++) dst[kx] = src[gx + kx];
-                for (int kx = K - gx; kx < K; kx++) dst[kx] = src[kx - (K - gx)];
-            }
+    for (int blk = from; blk < nb; blk++)
+        for (int ky = 0; ky < K; ky++) {
+            int sy = gy + ky < K ? gy + ky : gy + ky - K;
+            const float *src = patch + (size_t)blk * KK + sy * K;
+            float *dst = X + (size_t)blk * KK + ky * K;
+            for (int kx = 0; kx < K - gx; kx++) dst[kx] = src[gx + kx];
+            for (int kx = K - gx; kx < K; kx++) dst[kx] = src[kx - (K - gx)];
+        }
+}
+
+/* The same for blocks of K K <= 32 floats (K 3 and 5) by one or two register permutations
+   per block (vpermt2ps), each block's 16 or 32 floats read and written (the next block's part
+   rewritten after), up to the last blocks: returns the blocks done. A sleep of a 16 -> 16,
+   5 x 5 layer: 0.71 -> 0.66 s (docs/PERFORMANCE.md, "Seventh pass"); the scalar loops moved
+   each row's 5 floats in two loops of variable length */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f"))) static int shift_blocks512(float *restrict X, const float *restrict patch, int nb,
+                                                              int K, int gy, int gx) {
+    int KK = K * K, wide = KK > 16, span = wide ? 32 : 16, done = 0;
+    v16i idx0, idx1;
+    for (int j = 0; j < 32; j++) {
+        int ky = j / K % K, kx = j % K, src = j < KK ? (gy + ky) % K * K + (gx + kx) % K : 0;
+        if (j < 16) idx0[j] = src;
+        else idx1[j - 16] = src;
+    }
+    for (; done < nb && (size_t)done * KK + span <= (size_t)nb * KK; done++) {
+        const float *src = patch + (size_t)done * KK;
+        float *dst = X + (size_t)done * KK;
+        v16 a = ld16(src), b = wide ? ld16(src + 16) : a, o0 = __builtin_shuffle(a, b, idx0);
+        memcpy(dst, &o0, sizeof o0);
+        if (wide) {
+            v16 o1 = __builtin_shuffle(a, b, idx1);
+            memcpy(dst + 16, &o1, sizeof o1);
+        }
+    }
+    return done;
+}
+#endif
+
+/* X (batch, C, K, K) <- patch with each K x K block rolled by (gy, gx) (shift_rows) */
+static void shift_patches(float *X, const float *patch, int batch, int C, int K, int gy, int gx) {
+    int nb = batch * C, done = 0;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    if (K * K <= 32 && __builtin_cpu_supports("avx512f")) done = shift_blocks512(X, patch, nb, K, gy, gx);
+#endif
+    shift_rows(X, patch, nb, done, K, gy, gx);
 }
 
 void lc_sleep_dynamic_strided(float *Wt, float *scratch, int C, int IH, int IW, int st, int O, int K, int share,
@@ -937,18 +1000,9 @@ void lc_sleep_dynamic_strided(float *Wt, float *scratch, int C, int IH, int IW, 
                 }
                 /* Z (batch, nm*O) <- Xg * Wg^T: every member's outputs */
                 sgemm(0, 1, batch, N, CKK, 1.0f, Xg, w, 0.0f, Z);
-                /* r <- z minus its mean over the group's members */
-                for (int b = 0; b < batch; b++) {
-                    float *zb = Z + (size_t)b * N;
-                    for (int o = 0; o < O; o++) mean[o] = 0.0f;
-                    for (int m = 0; m < nm; m++)
-                        for (int o = 0; o < O; o++) mean[o] += zb[m * O + o];
-                    for (int o = 0; o < O; o++) mean[o] /= (float)nm;
-                    for (int m = 0; m < nm; m++)
-                        for (int o = 0; o < O; o++) zb[m * O + o] -= mean[o];
-                }
+                center_members(Z, mean, batch, nm, O);
                 /* W <- W - lr gamma (W - W0) - (lr / batch) r^T Xg */
-                for (size_t j = 0; j < (size_t)N * CKK; j++) w[j] -= lr * gamma * (w[j] - w0[j]);
+                decay_toward(w, w0, (size_t)N * CKK, lr * gamma);
                 sgemm(1, 0, N, CKK, batch, -lr / (float)batch, Z, Xg, 1.0f, w);
             }
         }
