@@ -298,6 +298,7 @@ static void lc_layer_work(const JobSpec *s, int lc, int c, int h, int w, int O, 
         fwd->n[first ? WK_GATHER : WK_STREAM] += inp;
         bwd->n[first ? WK_GATHER : WK_STREAM] += inp;
         if (!hwc && !lc_few_direct(c, K, O)) fwd->n[WK_GATHER] += P * ckk, bwd->n[WK_GATHER] += P * ckk;
+        if (hwc && O > 32) bwd->n[WK_GATHER] += P * ckk; /* dW's patch rows (lc.c's backward_chunk) */
         if (!first && !hwc) bwd->n[WK_STREAM] += inp + (double)c * h * w;
         fwd->n[WK_STREAM] += P * 2.0 * O;
         bwd->n[WK_STREAM] += P * 3.0 * O;
