@@ -306,6 +306,9 @@ static void add_transposed(float *restrict dst, const float *restrict src, int r
  * multiply and one add each (no FMA: clones.h), so an image's output does not depend on
  * where in the batch, or in a vector, it lies.
  */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FEW_ON 1 /* the loops below are built; lc_few_direct asks the CPU */
+#define FEW_TARGET __attribute__((target("arch=x86-64-v4")))
 typedef float v16 __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
 V8_INLINE v16 ld16(const float *p) {
@@ -317,7 +320,7 @@ V8_INLINE v16 ld16(const float *p) {
 /* z (O, B) <- w (O, C K K) times the patch at xp (rows (c, ky, kx): row (ky, kx, c) at
    xp + ky row + (kx C + c) ld, B floats each), plus bias if given; O a multiple of 16. pf: where
    the next position's z goes (or NULL) */
-MULTIVERSION
+FEW_TARGET
 static void few_forward(float *restrict z, const float *restrict xp, size_t row, size_t ld,
                         const float *restrict w, const float *restrict bias, int B, int C, int K, int O,
                         float *pf) {
@@ -362,7 +365,7 @@ static void few_forward(float *restrict z, const float *restrict xp, size_t row,
 /* dst (B, O) <- src (O, B), O a multiple of 8: 8 x 8 register blocks (the images past the
    last 8 one by one). A position's output gradient, 16 x 128: somatcopy took 17% of the
    stem's time at such sizes, these blocks 2% */
-MULTIVERSION
+FEW_TARGET
 static void transpose8(float *restrict dst, const float *restrict src, int O, int B) {
     int b8 = B / 8 * 8;
     for (int o0 = 0; o0 < O; o0 += 8)
@@ -398,7 +401,7 @@ static void transpose8(float *restrict dst, const float *restrict src, int O, in
    transposed; lc_few_direct(C, K, O). pf: the next position's output
    gradient (O, B), fetched a line per image of the first block (read by transpose8 as 8 rows
    side by side, it too missed the prefetchers: 11.1 -> 8.2 ms backward at batch 512) */
-MULTIVERSION
+FEW_TARGET
 static void few_dw(float *restrict dwt, const float *restrict xp, size_t row, size_t ld,
                    const float *restrict dtt, int B, int C, int K, int O, const float *pf) {
     int CKK = C * K * K;
@@ -416,7 +419,16 @@ static void few_dw(float *restrict dwt, const float *restrict xp, size_t row, si
         if (CKK - r0 >= 1) FEW_DW_BLOCK(1);
     }
 }
+#endif
 
+int lc_few_direct(int C, int K, int O) {
+#ifdef FEW_ON
+    return !lc_kernels_hwc(C) && O % 16 == 0 && C * K * K <= LC_FEW_ROWS && __builtin_cpu_supports("avx512f");
+#else
+    (void)C, (void)K, (void)O;
+    return 0;
+#endif
+}
 
 int lc_kernels_from_public(float *Wt, size_t n, int C, int K) {
     size_t CKK = (size_t)C * K * K;
@@ -538,7 +550,7 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
                           int C, int H, int W, int O, int K, int st, int layout) {
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    int inplace = (layout & LC_IN_BL) && C % 8 == 0, pad = (K - 1) / 2;
+    int inplace = (layout & LC_IN_BL) && C % 8 == 0, pad = (K - 1) / 2, few = lc_few_direct(C, K, O);
     if (layout & LC_IN_BL) copy_batch_last(s.xt, x, B, C, H, W, K, st, inplace);
     else to_batch_last(s.xt, x, B, C, H, W, pad);
     /* batch-last output: each position's (O, B) straight into out; else through zt in blocks */
@@ -558,10 +570,12 @@ static void forward_chunk(float *out, const float *x, const float *Wt, const flo
                 for (int ky = 0; ky < K; ky++)
                     sgemm_ld(0, 0, O, B, KC, 1.0f, wp + (size_t)ky * KC, CKK, xp + ky * a.row, (int)a.ld,
                              ky ? 1.0f : 0.0f, zp, B);
-            } else if (lc_few_direct(C, K, O)) { /* few channels: straight from the patch's rows */
+            } else if (few) { /* few channels: straight from the patch's rows */
+#ifdef FEW_ON
                 few_forward(zp, xp, a.row, a.ld, Wt + (size_t)p * O * CKK, b, B, C, K, O,
                             obl && i + 1 < np ? zp + (size_t)O * B : NULL);
                 continue; /* the bias added */
+#endif
             } else { /* few channels: the patch gathered in (c, ky, kx) order, one product */
                 gather_patch(s.cols, xp, a.row, a.ld, C, K, B);
                 sgemm(0, 0, O, B, CKK, 1.0f, Wt + (size_t)p * O * CKK, s.cols, 0.0f, zp);
@@ -583,7 +597,7 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
     int OW = (W - 1) / st + 1, P = ((H - 1) / st + 1) * OW, CKK = C * K * K, KC = K * C, pad = (K - 1) / 2;
     size_t Bs = batch_stride(B, C), row = ((size_t)W + K - 1) * C * Bs;
     LcScratch s = scratch_split(scratch, B, C, H, W, O, K);
-    int obl = layout & LC_OUT_BL, inplace = (layout & LC_IN_BL) && C % 8 == 0;
+    int obl = layout & LC_OUT_BL, inplace = (layout & LC_IN_BL) && C % 8 == 0, few = lc_few_direct(C, K, O);
     if (db) {
         if (obl) db_sums_bl(db, dout, B, O, P);
         else db_sums(db, dout, B, O, P);
@@ -613,10 +627,12 @@ static void backward_chunk(float *dx, float *dW, float *db, const float *dout, c
                gathered for O <= 16 and C K K >= 64. Else the plain orientation on the gathered
                patch. */
             int hwc = lc_kernels_hwc(C);
-            if (lc_few_direct(C, K, O)) { /* few channels: straight from the patch's rows, dt_p transposed */
+            if (few) { /* few channels: straight from the patch's rows, dt_p transposed */
+#ifdef FEW_ON
                 transpose8(s.dtt, dtp, O, B);
                 few_dw(s.dwt, xp, a.row, a.ld, s.dtt, B, C, K, O, i + 1 < np ? dtp + (size_t)O * B : NULL);
                 add_transposed(dW + (size_t)p * O * CKK, s.dwt, O, CKK);
+#endif
             } else if (hwc ? O <= 32 : O <= 16 && CKK >= 64) {
                 transpose(s.dtt, (size_t)O, dtp, (size_t)B, O, B);
                 if (hwc)

@@ -117,11 +117,13 @@ static inline int lc_kernels_hwc(int C) { return C % 8 == 0; }
  * 1 where lc.c runs a layer's forward product and dW straight from the patch's rows, in its
  * own loops (few_forward, few_dw): few input channels (C not a multiple of 8, C K K at most
  * LC_FEW_ROWS) and O a multiple of 16, the ResNet stem and an lc kind's first layer of 16 or 32
- * channels. Their sums run one multiply and one add at a time, in the patch's row order
+ * channels; and only where the CPU runs AVX-512 (x86-64, a GCC build: 16 outputs of 16
+ * images in registers; elsewhere OpenBLAS as before, a 16-lane build for AVX2 having spilled
+ * its registers). Their sums run one multiply and one add at a time, in the patch's row order
  * (forward) and the images' order (dW, per chunk).
  */
 enum { LC_FEW_ROWS = 7 * 5 * 5 };
-static inline int lc_few_direct(int C, int K, int O) { return !lc_kernels_hwc(C) && O % 16 == 0 && C * K * K <= LC_FEW_ROWS; }
+int lc_few_direct(int C, int K, int O);
 /** Offset of weight (c, ky, kx) within a kernel of C channels in lc.c's order. */
 static inline int lc_kidx(int C, int K, int c, int ky, int kx) {
     return lc_kernels_hwc(C) ? (ky * K + kx) * C + c : (c * K + ky) * K + kx;
