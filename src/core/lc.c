@@ -423,7 +423,7 @@ static void few_dw(float *restrict dwt, const float *restrict xp, size_t row, si
 
 int lc_few_direct(int C, int K, int O) {
 #ifdef FEW_ON
-    return !lc_kernels_hwc(C) && O % 16 == 0 && C * K * K <= LC_FEW_ROWS && __builtin_cpu_supports("avx512f");
+    return !lc_kernels_hwc(C) && O % 16 == 0 && C * K * K <= LC_FEW_ROWS && __builtin_cpu_supports("x86-64-v4");
 #else
     (void)C, (void)K, (void)O;
     return 0;
