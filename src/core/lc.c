@@ -331,8 +331,8 @@ static void few_forward(float *restrict z, const float *restrict xp, size_t row,
         int n = 0;
         for (; n + 16 <= B; n += 16) { /* 16 outputs of 16 images in registers */
             /* the next position's output lines, a share per block: stored 16 rows at a time (64 bytes
-               each, 512 apart), they missed the prefetchers, and the stores waited on memory (the
-               stem at batch 512: 9.4 -> 7.0 ms forward) */
+               each, 512 apart), they missed the prefetchers, and the stores waited on memory
+               (docs/PERFORMANCE.md, "Seventh pass") */
             for (size_t e = l + per; pf && l < e && l < lines; l++) __builtin_prefetch(pf + 16 * l, 1, 3);
             v16 acc[16];
 #pragma GCC unroll 16
@@ -363,8 +363,8 @@ static void few_forward(float *restrict z, const float *restrict xp, size_t row,
 }
 
 /* dst (B, O) <- src (O, B), O a multiple of 8: 8 x 8 register blocks (the images past the
-   last 8 one by one). A position's output gradient, 16 x 128: somatcopy took 17% of the
-   stem's time at such sizes, these blocks 2% */
+   last 8 one by one). A position's output gradient, 16 x 128: somatcopy at such sizes took 17%
+   of the samples of `perf record` on the stem at batch 512 */
 FEW_TARGET
 static void transpose8(float *restrict dst, const float *restrict src, int O, int B) {
     int b8 = B / 8 * 8;
@@ -400,7 +400,7 @@ static void transpose8(float *restrict dst, const float *restrict src, int O, in
 /* dwt (C K K, O) <- the patch at xp (as few_forward's) times dtt (B, O): a position's dW
    transposed; lc_few_direct(C, K, O). pf: the next position's output
    gradient (O, B), fetched a line per image of the first block (read by transpose8 as 8 rows
-   side by side, it too missed the prefetchers: 11.1 -> 8.2 ms backward at batch 512) */
+   side by side, it too missed the prefetchers) */
 FEW_TARGET
 static void few_dw(float *restrict dwt, const float *restrict xp, size_t row, size_t ld,
                    const float *restrict dtt, int B, int C, int K, int O, const float *pf) {
@@ -937,8 +937,8 @@ static void shift_rows(float *X, const float *patch, int nb, int from, int K, in
 /* The same for blocks of K K <= 32 floats (K 3 and 5) by one or two register permutations
    per block (vpermt2ps), each block's 16 or 32 floats read and written (the next block's part
    rewritten after), up to the last blocks: returns the blocks done. A sleep of a 16 -> 16,
-   5 x 5 layer: 0.71 -> 0.66 s (docs/PERFORMANCE.md, "Seventh pass"); the scalar loops moved
-   each row's 5 floats in two loops of variable length */
+   5 x 5 layer: 0.726 -> 0.684 s of CPU in bench_lc (docs/PERFORMANCE.md, "Seventh pass");
+   the scalar loops moved each row's 5 floats in two loops of variable length */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target("avx512f"))) static int shift_blocks512(float *restrict X, const float *restrict patch, int nb,
                                                               int K, int gy, int gx) {
