@@ -131,6 +131,17 @@ static void test_pool(Rng *r) {
     CHECK(ok, "max-pool winners hold the maxima");
     maxpool2_backward(dx, g, arg, 2, 6, 5);
     CHECK(fabs(dot(dx, x, 60) - dot(g, o1, 12)) < 1e-5, "max-pool backward routes to winners");
+    /* a window of NaN only (channel 1's second) or -inf only (its last) routes to its own first
+       pixel, as the fused and batch-last pools do; the other windows keep their winners */
+    int keep[12];
+    memcpy(keep, arg, sizeof keep);
+    for (int k = 0; k < 4; k++) x[(6 + k / 2) * 5 + 2 + k % 2] = NAN, x[(10 + k / 2) * 5 + 2 + k % 2] = -INFINITY;
+    maxpool2_forward(o1, arg, x, 2, 6, 5);
+    CHECK(arg[7] == 32 && arg[11] == 52, "max-pool: NaN and -inf windows route to %d and %d, not 32 and 52", arg[7],
+          arg[11]);
+    int others = 1;
+    for (int i = 0; i < 12; i++) others &= i == 7 || i == 11 || arg[i] == keep[i];
+    CHECK(others, "max-pool: the other windows' winners moved");
     /* fused max-pool + ReLU on values with ties (multiples of 1/4 in [-1, 1]): the winner is
      * the first maximum in reading order, the values equal those without winners, and the
      * fused backward equals maxpool2_backward of the ReLU-masked gradient */

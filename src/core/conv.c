@@ -90,12 +90,14 @@ void maxpool2_forward(float *out, int *arg, const float *x, int C, int H, int W)
     for (int c = 0; c < C; c++)
         for (int py = 0; py < PH; py++)
             for (int px = 0; px < PW; px++) {
+                /* the first maximum in reading order; a window of NaN or -inf only routes its
+                   gradient to its first pixel (as maxpool2_relu_forward and the batch-last pool) */
                 float best = -FLT_MAX;
-                int bi = 0;
+                int bi = (c * H + 2 * py) * W + 2 * px;
                 for (int dy = 0; dy < 2; dy++)
                     for (int dx = 0; dx < 2; dx++) {
                         int i = (c * H + 2 * py + dy) * W + 2 * px + dx;
-                        if (x[i] > best) best = x[i], bi = i;
+                        if (isgreater(x[i], best)) best = x[i], bi = i;
                     }
                 out[(c * PH + py) * PW + px] = best;
                 arg[(c * PH + py) * PW + px] = bi;
