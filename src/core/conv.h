@@ -24,7 +24,8 @@ void col2im(float *dx, const float *dcol, int C, int H, int W, int K, int pad);
 void conv2d_forward_naive(float *out, const float *x, const float *Wt, const float *b, int C, int H,
                           int W, int N, int K, int pad);
 
-/** out (C, H/2, W/2) <- 2x2 max, stride 2; arg (may be NULL) gets each winner's index in x. */
+/** out (C, H/2, W/2) <- 2x2 max, stride 2; arg (may be NULL) gets each winner's index in x: the
+ * first maximum in reading order, the window's first pixel where all four are NaN or -inf. */
 void maxpool2_forward(float *out, int *arg, const float *x, int C, int H, int W);
 /** dx (C, H, W) += dout routed to the winners recorded in arg. */
 void maxpool2_backward(float *dx, const float *dout, const int *arg, int C, int H, int W);
