@@ -48,9 +48,14 @@ LATE_COLUMNS = {
 }
 
 
+# Bookkeeping columns added since format 2 began, as an older file's rows read: the build that
+# ran a job ("": not recorded).
+LATE_BOOKKEEPING = {"git_commit": ""}
+
+
 def fill_late_columns(df):
-    """Adds the LATE_COLUMNS an older file lacks, at their values; returns df."""
-    for col, value in LATE_COLUMNS.items():
+    """Adds the LATE_COLUMNS and LATE_BOOKKEEPING an older file lacks, at their values; returns df."""
+    for col, value in {**LATE_COLUMNS, **LATE_BOOKKEEPING}.items():
         if col not in df.columns:  # integers as the file stores them: int32
             df[col] = pd.Series(value, index=df.index, dtype="int32" if isinstance(value, int) else None)
     return df

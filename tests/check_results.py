@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-BOOKKEEPING = {"seconds", "rank", "host"}
+BOOKKEEPING = {"seconds", "rank", "host", "git_commit"}
 READOUT_KINDS = (b"rbse", b"rbm", b"pixels")
 CD_CURVES = ["recon_error", "recon_ce", "mean_release"] + [f"release_hist_{k:02d}" for k in range(20)]
 

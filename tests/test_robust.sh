@@ -93,6 +93,28 @@ expect 0 "4 jobs: 4 ok.*complete" "$bin" status "$t/m.h5"
 mkdir "$t/mv" && cp "$t/sh1.h5" "$t/mv/moved.h5"
 expect 0 "snapshots of 2 finished jobs are gone" "$bin" run "$t/s.yaml" -o "$t/mv/moved.h5" --shard 1/2 --resume -q
 
+# resumed by another build: the jobs done before keep the build that ran them (git_commit), the
+# new ones record this one, and the run says so
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/gb.h5" --shard 0/2 -q
+/usr/bin/python3 - "$t/gb.h5" <<'PY' || bad "could not mark gb.h5 as another build's"
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    a = f["results"][:]
+    a["git_commit"][a["status"] != b"pending"] = b"0123456789abcdef"
+    f["results"][:] = a
+    f.attrs["git_commit"], f.attrs["git_dirty"] = "0123456789abcdef", 0
+PY
+expect 0 "note: .*gb.h5 was last written by build 0123456789abcdef; this is build" \
+  "$bin" run "$t/s.yaml" -o "$t/gb.h5" --resume -q
+/usr/bin/python3 - "$t/gb.h5" <<'PY' && ok || bad "the rows of a file resumed by another build lost their builds"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    a, me, dirty = f["results"][:], f.attrs["git_commit"], f.attrs["git_dirty"]
+me = (me if isinstance(me, str) else me.decode()) + ("+dirty" if dirty == 1 else "")
+got = [v.decode() for v in a["git_commit"]]  # shard 0/2 ran jobs 0 and 2
+sys.exit(0 if got[0::2] == ["0123456789abcdef"] * 2 and got[1::2] == [me] * 2 else 1)
+PY
+
 # moved with its store (FILE, FILE.snap.h5, FILE.parts) to another directory and used from a
 # third one: resume keeps every snapshot, merge takes them, h5py follows the links; also when
 # renamed on the way (the links in FILE.snap.h5 name the old FILE.parts: read from the new one)

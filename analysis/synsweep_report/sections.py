@@ -66,10 +66,19 @@ def provenance(r, out):
             rows.append((k, r.attrs[k]))
     if "host" in r.df.columns:
         rows.append(("hosts of the jobs (host column)", ", ".join(sorted(set(r.df.host) - {""})) or "-"))
+    builds = []
+    if "git_commit" in r.df.columns:
+        builds = sorted(set(r.df.git_commit[r.df.status != "pending"]) - {""})
+        rows.append(("builds that ran the jobs (git_commit column)",
+                     ", ".join(builds) or "not recorded (a file older than the column)"))
     if r.paper:
         rows.append(("paper (from the sweep's paper:)", "; ".join(f"{k}: {v}" for k, v in r.paper.items())))
     out.table("Provenance", pd.DataFrame(rows, columns=["attribute", "value"]),
               "Root attributes of the results file (docs/FORMAT.md); the sweep's text follows.")
+    if len(builds) > 1:
+        out.text(f"The jobs of this file were run by {len(builds)} builds of synsweep (a run resumed or merged "
+                 "across releases): their numbers may differ by more than the seeds do. The git_commit column "
+                 "says which build ran each job.")
     out.code("The sweep file as run (attribute sweep_yaml; also written to sweep.yaml beside this page)",
              r.attrs.get("sweep_yaml", "(not recorded)"))
 

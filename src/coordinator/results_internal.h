@@ -43,6 +43,7 @@ typedef struct JobRow {
     double seconds;
     int32_t rank;
     char host[64];
+    char git_commit[48]; /* the build that ran it (rf_build_id); "" in files before the column */
     char message[256];
 } JobRow;
 
@@ -52,6 +53,7 @@ struct ResultsFile {
     char *hosts;     /* provenance: every host that wrote this file, comma-separated */
     int dirty;       /* the state differs from the file on disk */
     int on_disk_complete; /* the file read back is complete (consolidated): never rewritten */
+    char file_build[64];  /* the build that last wrote the file read back (its git_commit, git_dirty) */
     long n_jobs, n_done;
     int max_epochs, max_layers, max_noise;
     JobRow *rows;
@@ -102,6 +104,9 @@ int rf_journal_redo(const ResultsFile *f, char *err, size_t errlen);
 /* results_read.c */
 /* Every string of a row read back raw ends inside its field. */
 void rf_terminate_strings(JobRow *r);
+/** This binary's build as a row's git_commit records it: the commit, "+dirty" if its tree had
+ * uncommitted changes ("unknown" outside git). */
+const char *rf_build_id(void);
 /* Job id is to run (again). */
 void rf_set_pending(ResultsFile *f, size_t id);
 /* Loads the state of results file path (of sweep sw) into f, which rf_new_state made. */

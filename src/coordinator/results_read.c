@@ -32,6 +32,7 @@
 void rf_terminate_strings(JobRow *r) {
     r->status[sizeof r->status - 1] = 0;
     r->host[sizeof r->host - 1] = 0;
+    r->git_commit[sizeof r->git_commit - 1] = 0;
     r->message[sizeof r->message - 1] = 0;
     for (int i = 0; i < N_PARAMS; i++) {
         const ParamDef *d = &PARAMS[i];
@@ -44,7 +45,7 @@ void rf_set_pending(ResultsFile *f, size_t id) {
     JobRow *row = &f->rows[id];
     if (!results_job_done(f, (long)id)) return;
     snprintf(row->status, sizeof row->status, "%s", status_name(STATUS_PENDING));
-    row->message[0] = 0;
+    row->message[0] = 0, row->git_commit[0] = 0;
     f->n_done--;
 }
 
@@ -158,7 +159,13 @@ int rf_load_file(ResultsFile *f, const char *path, int keep_snapshots, char *err
         goto fail;
     }
     for (size_t id = 0; id < n; id++) rf_terminate_strings(&rows[id]);
-    char *created = h5_read_attr_str(file, "created"), *hosts = h5_read_attr_str(file, "hosts");
+    char *created = h5_read_attr_str(file, "created"), *hosts = h5_read_attr_str(file, "hosts"),
+         *commit = h5_read_attr_str(file, "git_commit");
+    int64_t dirty = 0;
+    if (commit)
+        snprintf(f->file_build, sizeof f->file_build, "%.47s%s", commit,
+                 h5_read_attr_i64(file, "git_dirty", &dirty) == 0 && dirty == 1 ? "+dirty" : "");
+    free(commit);
     if (created) snprintf(f->created, sizeof f->created, "%s", created);
     if (hosts && hosts[0]) rf_host_list_add(&f->hosts, hosts);
     free(created), free(hosts);
@@ -246,10 +253,11 @@ void results_free(ResultsFile *f) { rf_free_state(f); }
 
 void results_preload(const char *path) {
     /* every root attribute results_resume reads (rf_stored_sweep, rf_load_file) */
-    static const char *const names[] = {"sweep_yaml", "format_version", "n_jobs", "complete", "created", "hosts"};
-    static const int as_i64[] = {0, 1, 1, 1, 0, 0};
+    static const char *const names[] = {"sweep_yaml", "format_version", "n_jobs", "complete",
+                                        "created",    "hosts",          "git_commit", "git_dirty"};
+    static const int as_i64[] = {0, 1, 1, 1, 0, 0, 0, 1};
     rf_h5_init();
-    if (access(path, F_OK) == 0) h5_attr_preload(path, names, as_i64, 6);
+    if (access(path, F_OK) == 0) h5_attr_preload(path, names, as_i64, 8);
 }
 
 void results_no_fork(void) { h5_attr_no_fork(); }
@@ -283,6 +291,13 @@ static ResultsFile *resume_file(const char *path, const Sweep *sw, int retry_fai
         }
     /* a complete file with nothing to rerun is left as it is, byte for byte */
     if (!f->on_disk_complete) f->dirty = 1;
+    /* jobs of two builds in one file: said once, and each row records its own (git_commit) */
+    if (f->dirty && f->n_done > 0 && f->file_build[0] && strcmp(f->file_build, rf_build_id()))
+        fprintf(stderr,
+                "[synsweep] note: %s was last written by build %s; this is build %s. Its %ld finished jobs keep "
+                "the build that ran them in the git_commit column (\"\" in files older than that column); the jobs "
+                "run now record this one. Numbers may differ between builds (docs/FORMAT.md)\n",
+                path, f->file_build, rf_build_id(), f->n_done);
     /* jobs still pending take their spec from this sweep (data_dir may have changed) */
     for (long id = 0; id < f->n_jobs; id++)
         if (!results_job_done(f, id)) sweep_job(sw, id, &f->rows[id].spec);

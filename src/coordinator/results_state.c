@@ -78,6 +78,10 @@ void rf_h5_init(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+const char *rf_build_id(void) {
+    return SYNSWEEP_GIT_DIRTY == 1 ? SYNSWEEP_GIT_COMMIT "+dirty" : SYNSWEEP_GIT_COMMIT;
+}
+
 void rf_utc_now(char *buf, size_t n) {
     time_t t = time(NULL);
     struct tm tm;
@@ -117,6 +121,7 @@ hid_t rf_make_row_type(const Sweep *sw) {
     bad |= rf_insert(ct, "seconds", HOFFSET(JobRow, seconds), H5T_NATIVE_DOUBLE, 0);
     bad |= rf_insert(ct, "rank", HOFFSET(JobRow, rank), H5T_NATIVE_INT32, 0);
     bad |= rf_insert(ct, "host", HOFFSET(JobRow, host), h5_str_type(64), 1);
+    bad |= rf_insert(ct, "git_commit", HOFFSET(JobRow, git_commit), h5_str_type(48), 1);
     bad |= rf_insert(ct, "message", HOFFSET(JobRow, message), h5_str_type(256), 1);
     if (bad) {
         H5Tclose(ct);
@@ -137,9 +142,11 @@ static const char *const LATE_METRICS[] = {
     "mean_release", "w_p_corr", "snr_paper", "snr_code", "n_sleeps", "stage_seconds_saved"};
 
 /* A column of the full row type a file may lack: a parameter (its value is the stored sweep's,
- * else its default: the row's spec as rf_new_state made it) or a late metric (NaN). */
+ * else its default: the row's spec as rf_new_state made it), a late metric (NaN) or the rows'
+ * git_commit ("": the build that ran the job is not known). */
 int rf_column_optional(const char *name) {
     if (param_find(name) || metric_is_kinds(name)) return 1; /* a kind's metric: files before the kind lack it */
+    if (!strcmp(name, "git_commit")) return 1;
     for (size_t i = 0; i < sizeof LATE_METRICS / sizeof *LATE_METRICS; i++)
         if (!strcmp(name, LATE_METRICS[i])) return 1;
     return 0;

@@ -255,6 +255,7 @@ int results_put(ResultsFile *f, const JobSpec *spec, const JobResult *r, char *e
     row->n_train = r->n_train, row->n_test = r->n_test, row->n_params = r->n_params;
     row->seconds = r->seconds, row->rank = r->rank;
     snprintf(row->host, sizeof row->host, "%s", r->host);
+    snprintf(row->git_commit, sizeof row->git_commit, "%s", rf_build_id());
     snprintf(row->message, sizeof row->message, "%s", r->message);
     size_t n = (size_t)f->n_jobs, E = (size_t)f->max_epochs, Lm = (size_t)f->max_layers;
     int ne = r->curves ? (r->n_epochs < f->max_epochs ? r->n_epochs : f->max_epochs) : 0;

@@ -3,7 +3,7 @@
 stored biases as (1, n), format 2 as (n,))."""
 import sys, h5py, numpy as np
 args = sys.argv[1:]
-skip = {"seconds", "host", "rank", "n_params"}
+skip = {"seconds", "host", "rank", "n_params", "git_commit"}
 while args and args[0] == "--skip":  # --skip COLUMN: a column that may differ (e.g. stage_seconds_saved)
     skip.add(args[1]); args = args[2:]
 sys.argv[1:] = args
