@@ -94,7 +94,8 @@ mkdir "$t/mv" && cp "$t/sh1.h5" "$t/mv/moved.h5"
 expect 0 "snapshots of 2 finished jobs are gone" "$bin" run "$t/s.yaml" -o "$t/mv/moved.h5" --shard 1/2 --resume -q
 
 # resumed by another build: the jobs done before keep the build that ran them (git_commit), the
-# new ones record this one, and the run says so
+# new ones record this one, the file's builds attribute lists both, and the run says so; a
+# resume by the same build says nothing
 expect 0 "" "$bin" run "$t/s.yaml" -o "$t/gb.h5" --shard 0/2 -q
 /usr/bin/python3 - "$t/gb.h5" <<'PY' || bad "could not mark gb.h5 as another build's"
 import sys, h5py
@@ -102,18 +103,23 @@ with h5py.File(sys.argv[1], "r+") as f:
     a = f["results"][:]
     a["git_commit"][a["status"] != b"pending"] = b"0123456789abcdef"
     f["results"][:] = a
-    f.attrs["git_commit"], f.attrs["git_dirty"] = "0123456789abcdef", 0
+    f.attrs["git_commit"], f.attrs["git_dirty"], f.attrs["builds"] = "0123456789abcdef", 0, "0123456789abcdef"
 PY
-expect 0 "note: .*gb.h5 was last written by build 0123456789abcdef; this is build" \
+expect 0 "note: .*gb.h5: of its 2 finished jobs, 2 were run by another build \(0123456789abcdef\)" \
   "$bin" run "$t/s.yaml" -o "$t/gb.h5" --resume -q
 /usr/bin/python3 - "$t/gb.h5" <<'PY' && ok || bad "the rows of a file resumed by another build lost their builds"
 import sys, h5py
+s = lambda v: v if isinstance(v, str) else v.decode()
 with h5py.File(sys.argv[1], "r") as f:
-    a, me, dirty = f["results"][:], f.attrs["git_commit"], f.attrs["git_dirty"]
-me = (me if isinstance(me, str) else me.decode()) + ("+dirty" if dirty == 1 else "")
+    a, me, dirty, builds = f["results"][:], s(f.attrs["git_commit"]), f.attrs["git_dirty"], s(f.attrs["builds"])
+me += "+dirty" if dirty == 1 else ""
 got = [v.decode() for v in a["git_commit"]]  # shard 0/2 ran jobs 0 and 2
-sys.exit(0 if got[0::2] == ["0123456789abcdef"] * 2 and got[1::2] == [me] * 2 else 1)
+sys.exit(0 if got[0::2] == ["0123456789abcdef"] * 2 and got[1::2] == [me] * 2 and
+         builds.split(",") == ["0123456789abcdef", me] else 1)
 PY
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/gb1.h5" --shard 1/2 -q
+expect 0 "" "$bin" run "$t/s.yaml" -o "$t/gb1.h5" --resume -q
+grep -q "note:" "$t/err" && bad "a resume by the same build says another build ran its jobs" || ok
 
 # moved with its store (FILE, FILE.snap.h5, FILE.parts) to another directory and used from a
 # third one: resume keeps every snapshot, merge takes them, h5py follows the links; also when
@@ -425,7 +431,12 @@ for rel in "$d"/release-*-shard0.h5; do
   r="$t/$(basename "$rel")"; cp "$rel" "$r"
   # an earlier release's shard merged with this release's shard of the same sweep, and resumed
   expect 0 "4 jobs: 4 ok.*complete" "$bin" merge "${r%.h5}_m.h5" "$r" "$t/relz1.h5"
-  expect 0 "" "$bin" run "$t/relz.yaml" -o "$r" --shard 0/2 --resume -q
+  expect 0 "note: .*2 by a build not recorded per job" "$bin" run "$t/relz.yaml" -o "$r" --shard 0/2 --resume -q
+  # finished by this build (no snapshots to carry: relz.yaml keeps none), its report says the jobs mix builds
+  cp "$r" "${r%.h5}_all.h5"
+  expect 0 "note: .*2 by a build not recorded per job" "$bin" run "$t/relz.yaml" -o "${r%.h5}_all.h5" --resume -q
+  expect 0 "" "$bin" report "${r%.h5}_all.h5" -o "${r%.h5}_rep"
+  grep -q "run by more than one build" "${r%.h5}_rep/index.html" && ok || bad "report of $(basename "$rel") finished by this build does not say its jobs mix builds"
   expect 0 "4 jobs: 2 ok.*2 pending" "$bin" status "$r"
 done
 

@@ -66,19 +66,24 @@ def provenance(r, out):
             rows.append((k, r.attrs[k]))
     if "host" in r.df.columns:
         rows.append(("hosts of the jobs (host column)", ", ".join(sorted(set(r.df.host) - {""})) or "-"))
-    builds = []
+    builds, unknown = [], 0
     if "git_commit" in r.df.columns:
-        builds = sorted(set(r.df.git_commit[r.df.status != "pending"]) - {""})
-        rows.append(("builds that ran the jobs (git_commit column)",
-                     ", ".join(builds) or "not recorded (a file older than the column)"))
+        done = r.df.git_commit[r.df.status != "pending"]
+        builds, unknown = sorted(set(done) - {""}), int((done == "").sum())
+        told = [", ".join(builds)] if builds else []
+        if unknown:
+            told.append(f"{unknown} finished job(s) not recorded (run by a release before the column; "
+                        "the builds attribute lists the builds that wrote the file)")
+        rows.append(("builds that ran the jobs (git_commit column)", "; ".join(told) or "-"))
     if r.paper:
         rows.append(("paper (from the sweep's paper:)", "; ".join(f"{k}: {v}" for k, v in r.paper.items())))
     out.table("Provenance", pd.DataFrame(rows, columns=["attribute", "value"]),
               "Root attributes of the results file (docs/FORMAT.md); the sweep's text follows.")
-    if len(builds) > 1:
-        out.text(f"The jobs of this file were run by {len(builds)} builds of synsweep (a run resumed or merged "
-                 "across releases): their numbers may differ by more than the seeds do. The git_commit column "
-                 "says which build ran each job.")
+    if len(builds) + (1 if unknown else 0) > 1:
+        out.text(f"The jobs of this file were run by more than one build of synsweep ({len(builds)} recorded"
+                 f"{' and one or more not recorded' if unknown else ''}: a run resumed or merged across "
+                 "releases): their numbers may differ by more than the seeds do. The git_commit column says "
+                 "which build ran each job.")
     out.code("The sweep file as run (attribute sweep_yaml; also written to sweep.yaml beside this page)",
              r.attrs.get("sweep_yaml", "(not recorded)"))
 

@@ -43,7 +43,7 @@ typedef struct JobRow {
     double seconds;
     int32_t rank;
     char host[64];
-    char git_commit[48]; /* the build that ran it (rf_build_id); "" in files before the column */
+    char git_commit[80]; /* the build that ran it (rf_build_id); "" in files before the column */
     char message[256];
 } JobRow;
 
@@ -53,7 +53,7 @@ struct ResultsFile {
     char *hosts;     /* provenance: every host that wrote this file, comma-separated */
     int dirty;       /* the state differs from the file on disk */
     int on_disk_complete; /* the file read back is complete (consolidated): never rewritten */
-    char file_build[64];  /* the build that last wrote the file read back (its git_commit, git_dirty) */
+    char *builds;         /* provenance: the builds that wrote the file(s) read back (rf_build_id), comma-separated */
     long n_jobs, n_done;
     int max_epochs, max_layers, max_noise;
     JobRow *rows;

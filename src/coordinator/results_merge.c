@@ -125,6 +125,10 @@ static int merge_work(const char *out, const char *const *inputs, int n_inputs, 
             f->n_done++;
             if (snapstore_take(&f->st, id, &in->st)) goto done;
         }
+        if (in->builds && rf_host_list_add(&f->builds, in->builds)) { /* the builds that wrote the inputs */
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
         rf_free_state(in);
         in = NULL;
     }

@@ -160,15 +160,19 @@ int rf_load_file(ResultsFile *f, const char *path, int keep_snapshots, char *err
     }
     for (size_t id = 0; id < n; id++) rf_terminate_strings(&rows[id]);
     char *created = h5_read_attr_str(file, "created"), *hosts = h5_read_attr_str(file, "hosts"),
-         *commit = h5_read_attr_str(file, "git_commit");
-    int64_t dirty = 0;
-    if (commit)
-        snprintf(f->file_build, sizeof f->file_build, "%.47s%s", commit,
-                 h5_read_attr_i64(file, "git_dirty", &dirty) == 0 && dirty == 1 ? "+dirty" : "");
-    free(commit);
+         *builds = h5_read_attr_str(file, "builds"), *commit = NULL;
     if (created) snprintf(f->created, sizeof f->created, "%s", created);
-    if (hosts && hosts[0]) rf_host_list_add(&f->hosts, hosts);
-    free(created), free(hosts);
+    int bad_list = hosts && hosts[0] && rf_host_list_add(&f->hosts, hosts);
+    /* the builds that wrote it: its list, else (a file older than the list) its last writer's */
+    if (builds && builds[0]) bad_list |= rf_host_list_add(&f->builds, builds);
+    else if ((commit = h5_read_attr_str(file, "git_commit")) && commit[0] && !strchr(commit, ',')) {
+        int64_t dirty = 0;
+        char *b = str_cat(commit, h5_read_attr_i64(file, "git_dirty", &dirty) == 0 && dirty == 1 ? "+dirty" : "");
+        bad_list |= !b || rf_host_list_add(&f->builds, b);
+        free(b);
+    }
+    free(created), free(hosts), free(builds), free(commit);
+    if (bad_list) goto oom;
     int64_t complete = 0;
     f->on_disk_complete = h5_read_attr_i64(file, "complete", &complete) == 0 && complete == 1;
     /* everything into a scratch state of the same dimensions, then the finished jobs */
@@ -253,14 +257,55 @@ void results_free(ResultsFile *f) { rf_free_state(f); }
 
 void results_preload(const char *path) {
     /* every root attribute results_resume reads (rf_stored_sweep, rf_load_file) */
-    static const char *const names[] = {"sweep_yaml", "format_version", "n_jobs", "complete",
-                                        "created",    "hosts",          "git_commit", "git_dirty"};
-    static const int as_i64[] = {0, 1, 1, 1, 0, 0, 0, 1};
+    static const char *const names[] = {"sweep_yaml", "format_version", "n_jobs", "complete", "created",
+                                        "hosts",      "builds",         "git_commit", "git_dirty"};
+    static const int as_i64[] = {0, 1, 1, 1, 0, 0, 0, 0, 1};
     rf_h5_init();
-    if (access(path, F_OK) == 0) h5_attr_preload(path, names, as_i64, 8);
+    if (access(path, F_OK) == 0) h5_attr_preload(path, names, as_i64, 9);
 }
 
 void results_no_fork(void) { h5_attr_no_fork(); }
+
+/* s on stderr, bytes outside printable ASCII as '?' */
+static void put_printable(const char *s) {
+    for (; *s; s++) fputc(*s >= 0x20 && *s < 0x7f ? *s : '?', stderr);
+}
+
+/* Says so on stderr when finished jobs of the file being resumed were run by another build (their
+ * git_commit), or by a build not recorded per job (a file older than the column): the new jobs
+ * will be this build's, and numbers may differ between builds. */
+static void note_other_builds(const ResultsFile *f, const char *path) {
+    char mine[sizeof f->rows[0].git_commit];
+    snprintf(mine, sizeof mine, "%s", rf_build_id());
+    long other = 0, unknown = 0, done = 0;
+    char *those = NULL; /* the other builds, each once */
+    for (long id = 0; id < f->n_jobs; id++) {
+        const char *b = f->rows[id].git_commit;
+        if (!results_job_done(f, id)) continue;
+        done++;
+        if (!b[0]) unknown++;
+        else if (strcmp(b, mine)) other++, rf_host_list_add(&those, b);
+    }
+    if (!other && !unknown) {
+        free(those);
+        return;
+    }
+    fprintf(stderr, "[synsweep] note: %s: of its %ld finished jobs, ", path, done);
+    if (other) {
+        fprintf(stderr, "%ld were run by another build (", other);
+        put_printable(those ? those : "?"); /* the file's strings: no terminal control bytes */
+        fprintf(stderr, ")%s", unknown ? " and " : "");
+    }
+    free(those);
+    if (unknown) {
+        fprintf(stderr, "%ld by a build not recorded per job (the file predates the git_commit column; builds that "
+                "wrote it: ", unknown);
+        put_printable(f->builds ? f->builds : "unknown");
+        fputc(')', stderr);
+    }
+    fprintf(stderr, "; this is build %s. The jobs run now record it in the git_commit column, the others keep "
+            "theirs: numbers may differ between builds (docs/FORMAT.md)\n", mine);
+}
 
 static ResultsFile *resume_file(const char *path, const Sweep *sw, int retry_failed, char *err,
                             size_t errlen) {
@@ -291,13 +336,7 @@ static ResultsFile *resume_file(const char *path, const Sweep *sw, int retry_fai
         }
     /* a complete file with nothing to rerun is left as it is, byte for byte */
     if (!f->on_disk_complete) f->dirty = 1;
-    /* jobs of two builds in one file: said once, and each row records its own (git_commit) */
-    if (f->dirty && f->n_done > 0 && f->file_build[0] && strcmp(f->file_build, rf_build_id()))
-        fprintf(stderr,
-                "[synsweep] note: %s was last written by build %s; this is build %s. Its %ld finished jobs keep "
-                "the build that ran them in the git_commit column (\"\" in files older than that column); the jobs "
-                "run now record this one. Numbers may differ between builds (docs/FORMAT.md)\n",
-                path, f->file_build, rf_build_id(), f->n_done);
+    if (f->dirty) note_other_builds(f, path);
     /* jobs still pending take their spec from this sweep (data_dir may have changed) */
     for (long id = 0; id < f->n_jobs; id++)
         if (!results_job_done(f, id)) sweep_job(sw, id, &f->rows[id].spec);

@@ -78,6 +78,8 @@ void rf_h5_init(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+/* a SHA-256 repository's 64 hex digits and "+dirty" fit a row's field */
+_Static_assert(sizeof SYNSWEEP_GIT_COMMIT "+dirty" <= sizeof((JobRow *)0)->git_commit, "git_commit field too short");
 const char *rf_build_id(void) {
     return SYNSWEEP_GIT_DIRTY == 1 ? SYNSWEEP_GIT_COMMIT "+dirty" : SYNSWEEP_GIT_COMMIT;
 }
@@ -121,7 +123,7 @@ hid_t rf_make_row_type(const Sweep *sw) {
     bad |= rf_insert(ct, "seconds", HOFFSET(JobRow, seconds), H5T_NATIVE_DOUBLE, 0);
     bad |= rf_insert(ct, "rank", HOFFSET(JobRow, rank), H5T_NATIVE_INT32, 0);
     bad |= rf_insert(ct, "host", HOFFSET(JobRow, host), h5_str_type(64), 1);
-    bad |= rf_insert(ct, "git_commit", HOFFSET(JobRow, git_commit), h5_str_type(48), 1);
+    bad |= rf_insert(ct, "git_commit", HOFFSET(JobRow, git_commit), h5_str_type(sizeof((JobRow *)0)->git_commit), 1);
     bad |= rf_insert(ct, "message", HOFFSET(JobRow, message), h5_str_type(256), 1);
     if (bad) {
         H5Tclose(ct);
@@ -191,7 +193,7 @@ void rf_free_state(ResultsFile *f) {
     free(f->journal), free(f->index), free(f->index_tmp), free(f->fresh);
     if (f->row_type >= 0) H5Tclose(f->row_type);
     snapstore_free(&f->st);
-    free(f->path), free(f->tmp), free(f->lock), free(f->sweep_path), free(f->hosts);
+    free(f->path), free(f->tmp), free(f->lock), free(f->sweep_path), free(f->hosts), free(f->builds);
     free(f->yaml), free(f->rows), free(f->curves), free(f->layers), free(f->sizes), free(f->angle), free(f->noise);
     free(f->mcurves);
     free(f);

@@ -85,6 +85,12 @@ static int write_attrs(ResultsFile *f, hid_t file, int complete, const char *now
     H5TRY(h5_attr_str(file, "blas_kernel", blas_kernel()), "write attributes");
     H5TRY(h5_attr_str(file, "mpi_library", rf_mpi), "write attributes");
     H5TRY(h5_attr_str(file, "hosts", f->hosts ? f->hosts : ""), "write attributes");
+    /* the builds that wrote it before (read back, or the merged files'), and this one */
+    char *builds = f->builds ? strdup(f->builds) : NULL;
+    int bad = (f->builds && !builds) || rf_host_list_add(&builds, rf_build_id()) ||
+              h5_attr_str(file, "builds", builds) < 0;
+    free(builds);
+    H5TRY(bad ? -1 : 0, "write attributes");
     H5TRY(h5_attr_str(file, "slurm_job_id", slurm ? slurm : ""), "write attributes");
     H5TRY(h5_attr_str(file, "started", f->started), "write attributes");
     H5TRY(h5_attr_str(file, "finished", complete ? now : ""), "write attributes");
