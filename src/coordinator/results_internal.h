@@ -104,9 +104,6 @@ int rf_journal_redo(const ResultsFile *f, char *err, size_t errlen);
 /* results_read.c */
 /* Every string of a row read back raw ends inside its field. */
 void rf_terminate_strings(JobRow *r);
-/** This binary's build as a row's git_commit records it: the commit, "+dirty" if its tree had
- * uncommitted changes ("unknown" outside git). */
-const char *rf_build_id(void);
 /* Job id is to run (again). */
 void rf_set_pending(ResultsFile *f, size_t id);
 /* Loads the state of results file path (of sweep sw) into f, which rf_new_state made. */
@@ -127,10 +124,14 @@ const char *rf_io_cause(void);
  */
 void rf_h5_init(void);
 void rf_utc_now(char *buf, size_t n);
+/** This binary's build as a row's git_commit records it: the commit, "+dirty" if its tree had
+ * uncommitted changes ("unknown" outside git). */
+const char *rf_build_id(void);
 /* The compound type of a row: job_id, status, grid axes, other parameters, metrics, bookkeeping. */
 hid_t rf_make_row_type(const Sweep *sw);
 /* A column of the full row type a file may lack: a parameter (its value is the stored sweep's,
- * else its default: the row's spec as rf_new_state made it) or a late metric (NaN). */
+ * else its default: the row's spec as rf_new_state made it), a late metric (NaN) or the rows'
+ * git_commit (""). */
 int rf_column_optional(const char *name);
 /*
  * The row type to read /results of file with: the full row type rt without the optional
