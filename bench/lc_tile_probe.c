@@ -12,7 +12,8 @@
  * input, which no kernel here removes (docs/PERFORMANCE.md, "Eighth pass").
  * Not built by CMake (an x86-64 AVX-512 GCC probe):
  *   gcc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L bench/lc_tile_probe.c -o /tmp/lc_tile_probe \
- *       $(pkg-config --cflags --libs openblas) && OPENBLAS_NUM_THREADS=1 /tmp/lc_tile_probe
+ *       $(pkg-config --cflags --libs openblas) && /tmp/lc_tile_probe
+ * (one OpenBLAS thread: the probe sets it, as synsweep and bench_lc do)
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ int main(void) {
     float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float)), *wt = malloc(nw * sizeof(float)),
           *z = malloc((size_t)P * O * B * sizeof(float));
     if (!x || !w || !wt || !z) return 1;
+    openblas_set_num_threads(1);
     srand(1);
     for (size_t i = 0; i < nx; i++) x[i] = (float)rand() / (float)RAND_MAX;
     for (size_t i = 0; i < nw; i++) w[i] = wt[i] = (float)rand() / (float)RAND_MAX;
